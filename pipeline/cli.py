@@ -1,0 +1,221 @@
+"""The ``stylesnake`` command (also ``python -m pipeline``): thin verbs over the package.
+
+Every verb parses its flags, calls one ``pipeline`` function, and turns an :class:`InputError`
+into one line on stderr and exit status 2. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import NoReturn
+
+import pipeline
+from pipeline import gatys, io, samples
+from pipeline.device import DEVICES, PRECISIONS
+from pipeline.errors import InputError
+from pipeline.features import POOLINGS
+
+log = logging.getLogger("pipeline")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (what, and where to look), not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _csv_floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in _csv(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got '{text}'") from None
+
+
+def _add_verbosity(parser: argparse.ArgumentParser) -> None:
+    # Accepted before and after the verb; SUPPRESS keeps a verb's parser from resetting the
+    # value the top-level parser already set.
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_const",
+        const=-1,
+        dest="verbosity",
+        default=argparse.SUPPRESS,
+        help="only warnings and errors",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="store_const",
+        const=1,
+        dest="verbosity",
+        default=argparse.SUPPRESS,
+        help="debug output",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="stylesnake",
+        description="Semantic-segmentation-guided neural style transfer.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"stylesnake {pipeline.__version__}")
+    _add_verbosity(parser)
+    parser.set_defaults(verbosity=0)
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
+
+    defaults = gatys.GatysConfig()
+    t = verbs.add_parser(
+        "transfer",
+        help="Gatys et al. 2015 style transfer of one content image",
+        description="Optimise an image to have the content of --content and the style of --style. "
+        "Writes OUT and OUT.json (parameters, weights, timings, losses).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _add_verbosity(t)
+    t.add_argument("--content", required=True, metavar="PATH", help="content image")
+    t.add_argument("--style", required=True, metavar="PATH", help="style image")
+    t.add_argument("--out", required=True, metavar="PATH", help="output image (.png or .jpg)")
+    t.add_argument("--size", type=int, default=defaults.size, help="long side of the output, px")
+    t.add_argument("--style-size", type=int, default=None, help="long side of the style image, px (default: --size)")
+    t.add_argument("--steps", type=int, default=defaults.steps, help="loss evaluations")
+    t.add_argument("--content-weight", type=float, default=defaults.content_weight, help="content loss weight")
+    t.add_argument("--style-weight", type=float, default=defaults.style_weight, help="style loss weight")
+    t.add_argument("--tv-weight", type=float, default=defaults.tv_weight, help="total-variation weight")
+    t.add_argument("--content-layer", default=defaults.content_layer, help="VGG-19 layer of the content loss")
+    t.add_argument(
+        "--style-layers",
+        type=_csv,
+        default=defaults.style_layers,
+        help="comma-separated VGG-19 layers of the style loss",
+    )
+    t.add_argument(
+        "--style-layer-weights",
+        type=_csv_floats,
+        default=None,
+        help="comma-separated weight per style layer (default: 1 each)",
+    )
+    t.add_argument("--pooling", choices=POOLINGS, default=defaults.pooling, help="VGG pooling (Gatys used avg)")
+    t.add_argument("--init", choices=gatys.INITS, default=defaults.init, help="starting image")
+    t.add_argument("--optimizer", choices=gatys.OPTIMIZERS, default=defaults.optimizer, help="optimiser")
+    t.add_argument("--lr", type=float, default=None, help="learning rate (default: 1 for lbfgs, 0.02 for adam)")
+    t.add_argument(
+        "--weights",
+        default="imagenet",
+        help="VGG-19 weights: imagenet (torchvision, cached in $TORCH_HOME), a path to a state dict, "
+        "or random[:SEED] for a plumbing run",
+    )
+    t.add_argument("--seed", type=int, default=defaults.seed, help="random seed (noise init)")
+    t.add_argument("--device", default=defaults.device, help=f"one of {', '.join(DEVICES)} or cuda:N")
+    t.add_argument("--precision", choices=PRECISIONS, default=defaults.precision, help="auto = bf16 on CUDA")
+    t.add_argument("--max-pixels", type=int, default=io.MAX_PIXELS, help="refuse larger input images")
+    t.set_defaults(handler=_transfer)
+
+    s = verbs.add_parser(
+        "sample",
+        help="write one of scikit-image's bundled sample images (demo data, no network)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _add_verbosity(s)
+    s.add_argument("name", choices=samples.SAMPLES, help="sample name")
+    s.add_argument("out", metavar="OUT", help="output image (.png or .jpg)")
+    s.set_defaults(handler=_sample)
+    return parser
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    config = gatys.GatysConfig(
+        size=args.size,
+        style_size=args.style_size,
+        steps=args.steps,
+        content_weight=args.content_weight,
+        style_weight=args.style_weight,
+        tv_weight=args.tv_weight,
+        content_layer=args.content_layer,
+        style_layers=tuple(args.style_layers),
+        style_layer_weights=args.style_layer_weights,
+        pooling=args.pooling,
+        init=args.init,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        precision=args.precision,
+    )
+    progress, close = _progress(quiet=args.verbosity < 0, what="transfer")
+    try:
+        gatys.transfer_files(
+            args.content,
+            args.style,
+            args.out,
+            config,
+            weights=args.weights,
+            max_pixels=args.max_pixels,
+            progress=progress,
+        )
+    finally:
+        close()
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    samples.write_sample(args.name, args.out)
+    return 0
+
+
+def _progress(*, quiet: bool, what: str) -> tuple[gatys.Progress | None, Callable[[], None]]:
+    """A tqdm bar on a terminal; on a pipe (Snakemake logs) a log line every tenth of the run."""
+    if quiet:
+        return None, lambda: None
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(desc=what, unit="eval", dynamic_ncols=True)
+
+        def update_bar(step: int, steps: int, losses: Mapping[str, float] | None) -> None:
+            bar.total = steps
+            bar.update(step - bar.n)
+            if losses is not None:
+                bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
+
+        return update_bar, bar.close
+
+    def update_log(step: int, steps: int, losses: Mapping[str, float] | None) -> None:
+        if losses is not None and (step == steps or step % max(steps // 10, 1) < gatys.PROGRESS_EVERY):
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in losses.items())
+            log.info("%s %d/%d: %s", what, step, steps, shown)
+
+    return update_log, lambda: None
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}[verbosity]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("stylesnake: %(message)s"))
+    root = logging.getLogger("pipeline")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbosity)
+    try:
+        return int(args.handler(args))
+    except InputError as exc:
+        print(f"stylesnake: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stylesnake: interrupted; no output written", file=sys.stderr)
+        return 130

@@ -1,0 +1,53 @@
+"""Where the work runs: device choice and numeric precision."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from pipeline.errors import InputError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU; an explicit device must be available."""
+    base = name.split(":")[0]
+    if base not in DEVICES:
+        raise InputError(f"unknown device '{name}'; use one of {', '.join(DEVICES)} (or cuda:N)")
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if base == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device '{name}' requested but CUDA is not available; use --device cpu or auto")
+    if base == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"device '{name}' requested but MPS is not available; use --device cpu or auto")
+    return torch.device(name)
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """``auto`` means bf16 activations on CUDA GPUs that support it, fp32 everywhere else."""
+    if name not in PRECISIONS:
+        raise InputError(f"unknown precision '{name}'; use one of {', '.join(PRECISIONS)}")
+    if name != "auto":
+        return name
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "fp32"
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[object]:
+    """The autocast context for ``precision`` (a no-op for fp32)."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def memory_format(device: torch.device) -> torch.memory_format:
+    """Channels-last where the convolution libraries are faster with it (oneDNN, cuDNN)."""
+    return torch.channels_last if device.type in ("cpu", "cuda") else torch.contiguous_format

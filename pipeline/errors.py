@@ -1,0 +1,9 @@
+"""The one exception type that means "the user gave us something we cannot use"."""
+
+
+class InputError(Exception):
+    """Bad input from the user: a missing or unreadable file, a bad option value.
+
+    The message is one line that says what is wrong, with which file, and what to do. The CLI
+    prints it without a traceback and exits with status 2; library callers can catch it.
+    """

@@ -1,0 +1,266 @@
+"""The VGG-19 encoder: named layers, max or average pooling, and an honest weights story.
+
+Layers are addressed by the names the papers use (``conv1_1``, ``relu1_1`` … ``pool5``); the
+network is cut right after the deepest layer any loss asks for, so nothing is computed that no
+loss reads. Inputs are RGB in [0, 1]; ImageNet normalisation happens inside.
+
+Weights (``weights=``):
+
+- ``"imagenet"``: torchvision's ``VGG19_Weights.IMAGENET1K_V1``, from the torch hub cache under
+  ``$TORCH_HOME`` (downloaded there if possible). The real thing, and the default.
+- a path to a local state dict: a whole torchvision VGG-19 or only its ``features``.
+- ``"random"`` or ``"random:SEED"``: a seeded random network (torchvision's initialisation). It
+  exercises every code path but does not transfer style; every output says so.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+
+from pipeline.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: Convolutions per block in VGG-19 (torchvision configuration "E").
+_BLOCKS = ((1, 64, 2), (2, 128, 2), (3, 256, 4), (4, 512, 4), (5, 512, 4))
+
+
+def _layer_names() -> tuple[str, ...]:
+    names: list[str] = []
+    for block, _, convs in _BLOCKS:
+        for i in range(1, convs + 1):
+            names += [f"conv{block}_{i}", f"relu{block}_{i}"]
+        names.append(f"pool{block}")
+    return tuple(names)
+
+
+#: Every layer of ``torchvision.models.vgg19().features``, in order; the index is torchvision's.
+VGG19_LAYERS: tuple[str, ...] = _layer_names()
+LAYER_INDEX: dict[str, int] = {name: i for i, name in enumerate(VGG19_LAYERS)}
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+POOLINGS = ("max", "avg")
+
+
+def check_layers(layers: Iterable[str]) -> list[str]:
+    """Return ``layers`` as a list, or raise :class:`InputError` naming the first unknown one."""
+    layers = list(layers)
+    for name in layers:
+        if name not in LAYER_INDEX:
+            raise InputError(
+                f"unknown VGG-19 layer '{name}'; use names like relu1_1, conv4_2, pool3 "
+                f"(conv/relu block_index with blocks 1-5, see README)"
+            )
+    return layers
+
+
+def _build_body(last: int, pooling: str, keep_conv_output: set[int]) -> nn.Sequential:
+    """VGG-19 ``features`` up to index ``last`` (inclusive), with torchvision's indices."""
+    modules: list[nn.Module] = []
+    in_channels = 3
+    for _, channels, convs in _BLOCKS:
+        for _ in range(convs):
+            modules.append(nn.Conv2d(in_channels, channels, kernel_size=3, padding=1))
+            # In-place ReLU saves memory, but would overwrite a conv output a loss still needs.
+            modules.append(nn.ReLU(inplace=len(modules) - 1 not in keep_conv_output))
+            in_channels = channels
+        modules.append(nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2))
+    return nn.Sequential(*modules[: last + 1])
+
+
+class VGGEncoder(nn.Module):
+    """VGG-19 cut after the deepest requested layer; ``forward`` returns ``{layer: activation}``.
+
+    ``weights_info`` says which weights are loaded; put it into every output's metadata.
+    """
+
+    def __init__(
+        self,
+        layers: Iterable[str],
+        *,
+        weights: str | os.PathLike[str] = "imagenet",
+        pooling: str = "max",
+    ) -> None:
+        super().__init__()
+        self.layers = check_layers(layers)
+        if not self.layers:
+            raise InputError("the encoder needs at least one layer")
+        if pooling not in POOLINGS:
+            raise InputError(f"unknown pooling '{pooling}'; use one of {', '.join(POOLINGS)}")
+        self.pooling = pooling
+        last = max(LAYER_INDEX[name] for name in self.layers)
+        keep = {LAYER_INDEX[name] for name in self.layers if name.startswith("conv")}
+        self.body = _build_body(last, pooling, keep)
+        state, self.weights_info = load_weights(weights)
+        _load_into(self.body, state, source=self.weights_info.get("path", str(weights)))
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self._wanted = {LAYER_INDEX[name]: name for name in self.layers}
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(
+        self, image: torch.Tensor, taps: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Activations of the requested layers for ``image`` (B, 3, H, W) in [0, 1].
+
+        ``taps`` maps a requested layer to a function of its activation whose result the network
+        continues with: the hook through which a loss fuses its gradient into the backward pass
+        (see :meth:`pipeline.losses.GramStyleLoss.taps`).
+        """
+        x = (image - self.mean) / self.std
+        out: dict[str, torch.Tensor] = {}
+        for index, module in enumerate(self.body):
+            x = module(x)
+            name = self._wanted.get(index)
+            if name is not None:
+                if taps and name in taps:
+                    x = taps[name](x)
+                out[name] = x
+        return out
+
+    def features_state_dict(self) -> dict[str, torch.Tensor]:
+        """Weights in torchvision's ``features`` key format (``"0.weight"`` …), loadable back."""
+        return {k: v.detach().cpu().clone() for k, v in self.body.state_dict().items()}
+
+
+# --- weights -----------------------------------------------------------------------------------
+
+
+def load_weights(weights: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Resolve a weights option to a features state dict and a description for metadata."""
+    spec = os.fspath(weights)
+    if spec == "imagenet":
+        return _imagenet_weights()
+    if spec == "random" or spec.startswith("random:"):
+        seed_text = spec.partition(":")[2] or "0"
+        try:
+            seed = int(seed_text)
+        except ValueError:
+            raise InputError(f"weights '{spec}': the seed after 'random:' must be an integer") from None
+        return random_weights(seed), {
+            "kind": "random",
+            "seed": seed,
+            "note": "seeded random VGG-19 weights, not ImageNet-trained: a plumbing run, not a real style transfer",
+        }
+    path = Path(spec)
+    if not path.exists():
+        raise InputError(f"weights '{spec}': no such file; use 'imagenet', 'random', or a path to a VGG-19 state dict")
+    return _read_state_dict(path), {"kind": "file", "path": str(path), "sha256": _sha256(path)}
+
+
+@functools.lru_cache(maxsize=4)
+def random_weights(seed: int = 0) -> dict[str, torch.Tensor]:
+    """A VGG-19 features state dict with torchvision's initialisation, from a private generator.
+
+    Always the whole network, so a layer's weights do not depend on where the encoder is cut.
+    Cached: callers copy the tensors (``load_state_dict``) and must not modify them.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    body = _build_body(len(VGG19_LAYERS) - 1, "max", set())
+    for module in body:
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu", generator=generator)
+            nn.init.zeros_(module.bias)
+    return body.state_dict()
+
+
+def imagenet_cache_path() -> Path:
+    """Where torch hub keeps the ImageNet VGG-19 file (follows ``$TORCH_HOME``)."""
+    from torchvision.models import VGG19_Weights
+
+    filename = os.path.basename(urlparse(VGG19_Weights.IMAGENET1K_V1.url).path)
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
+def _imagenet_weights() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    from torchvision.models import VGG19_Weights
+
+    url = VGG19_Weights.IMAGENET1K_V1.url
+    cache = imagenet_cache_path()
+    info = {"kind": "imagenet", "source": "torchvision VGG19_Weights.IMAGENET1K_V1", "path": str(cache)}
+    if cache.exists():
+        return _read_state_dict(cache), info
+    # Debug, not info: when offline, the error below should be the only line the user sees.
+    log.debug("downloading ImageNet VGG-19 weights to %s", cache)
+    try:
+        state = torch.hub.load_state_dict_from_url(
+            url, progress=sys.stderr.isatty(), check_hash=True, map_location="cpu"
+        )
+    except Exception as exc:  # any failure here has the same two fixes
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(
+            f"VGG-19 ImageNet weights are not in the cache ({cache}) and could not be downloaded "
+            f"({reason}). Fix: put {cache.name} from {url} at that path (or set TORCH_HOME, or pass "
+            "--weights PATH to a local VGG-19 state dict), or use --weights random for a plumbing "
+            "run (random network, not a real style transfer)"
+        ) from None
+    return _features_only(state, source=url), info
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if path.is_dir():
+        raise InputError(f"weights '{path}': is a directory, expected a VGG-19 state dict file (.pth)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling raises many types; all mean "bad file"
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(
+            f"weights '{path}': not a readable PyTorch state dict ({reason}); "
+            "pass a VGG-19 .pth file saved with torch.save(model.state_dict())"
+        ) from None
+    return _features_only(state, source=str(path))
+
+
+def _features_only(state: Any, *, source: str) -> dict[str, torch.Tensor]:
+    """Accept a whole torchvision VGG-19 state dict or only its features; return the features."""
+    if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
+        state = state["state_dict"]
+    if not isinstance(state, Mapping):
+        raise InputError(f"weights '{source}': expected a state dict (mapping of tensors), got {type(state).__name__}")
+    features: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        key = str(key).removeprefix("module.")
+        if key.startswith("classifier."):
+            continue
+        key = key.removeprefix("features.")
+        if isinstance(value, torch.Tensor):
+            features[key] = value
+    return features
+
+
+def _load_into(body: nn.Sequential, state: Mapping[str, torch.Tensor], *, source: str) -> None:
+    """Copy the weights the cut network needs, checking every key and shape against VGG-19."""
+    expected = body.state_dict()
+    for key, tensor in expected.items():
+        if key not in state:
+            raise InputError(
+                f"weights '{source}': missing '{key}' ({VGG19_LAYERS[int(key.split('.')[0])]}); "
+                "this is not a VGG-19 state dict"
+            )
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise InputError(
+                f"weights '{source}': '{key}' has shape {tuple(state[key].shape)}, VGG-19 needs "
+                f"{tuple(tensor.shape)}; this is not a VGG-19 state dict"
+            )
+    body.load_state_dict({key: state[key].float() for key in expected})
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

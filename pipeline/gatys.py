@@ -1,0 +1,362 @@
+"""Gatys et al. (2015) style transfer: optimise an image so its VGG features match the content
+image's at one layer and its Gram matrices match the style image's at several.
+
+Three layers, each usable alone:
+
+- :func:`optimize` is the loop: any criterion, L-BFGS or Adam, ``steps`` loss evaluations.
+- :func:`transfer` wires the encoder and the losses for one content and one style tensor.
+- :func:`transfer_files` is what the CLI and the Snakefile call: paths in, image and JSON out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import platform
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+import pipeline
+from pipeline import io
+from pipeline.device import autocast, memory_format, resolve_device, resolve_precision
+from pipeline.errors import InputError
+from pipeline.features import POOLINGS, VGGEncoder, check_layers
+from pipeline.losses import ContentLoss, GramStyleLoss, layer_weights, tv_loss
+
+log = logging.getLogger(__name__)
+
+CONTENT_LAYER = "relu4_2"
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+INITS = ("content", "noise", "style")
+OPTIMIZERS = ("lbfgs", "adam")
+#: Learning rates for images in [0, 1]. L-BFGS takes full quasi-Newton steps; Adam's 0.02 moves a
+#: pixel by at most ~5/255 per step, which is what keeps it from ringing.
+DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
+
+#: ``progress(step, steps, losses)``: called after every loss evaluation; ``losses`` (weighted
+#: terms and their total) is filled every ``PROGRESS_EVERY`` evaluations and at the last one.
+Progress = Callable[[int, int, Mapping[str, float] | None], None]
+Criterion = Callable[[torch.Tensor], dict[str, torch.Tensor]]
+PROGRESS_EVERY = 10
+
+
+@dataclass(frozen=True)
+class GatysConfig:
+    """Every knob of a Gatys transfer; the defaults are the ones our users came from."""
+
+    size: int = 512
+    style_size: int | None = None  # long side of the style image; None = same as ``size``
+    steps: int = 300  # loss evaluations
+    content_weight: float = 1.0
+    style_weight: float = 1e6
+    tv_weight: float = 0.0
+    content_layer: str = CONTENT_LAYER
+    style_layers: tuple[str, ...] = STYLE_LAYERS
+    style_layer_weights: tuple[float, ...] | None = None  # None = 1 for every layer
+    pooling: str = "max"
+    init: str = "content"
+    optimizer: str = "lbfgs"
+    lr: float | None = None  # None = DEFAULT_LR[optimizer]
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name in ("size", "steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise InputError(f"{name.replace('_', '-')} must be a positive integer, got {value}")
+        if self.style_size is not None and self.style_size <= 0:
+            raise InputError(f"style-size must be a positive integer, got {self.style_size}")
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.lr is not None and self.lr <= 0:
+            raise InputError(f"lr must be positive, got {self.lr}")
+        _check_choice("pooling", self.pooling, POOLINGS)
+        _check_choice("init", self.init, INITS)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if not self.style_layers:
+            raise InputError("style-layers must name at least one layer")
+        check_layers([self.content_layer, *self.style_layers])
+        layer_weights(self.style_layers, self.style_layer_weights)
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    @property
+    def layers(self) -> list[str]:
+        return list(dict.fromkeys([self.content_layer, *self.style_layers]))
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise InputError(f"unknown {name} '{value}'; use one of {', '.join(choices)}")
+
+
+@dataclass
+class TransferResult:
+    image: torch.Tensor  # (1, 3, H, W) in [0, 1], on the CPU
+    history: dict[str, list[float]]  # per evaluation: total and each weighted term
+    evaluations: int
+    device: str
+    precision: str
+    weights: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def final_losses(self) -> dict[str, float]:
+        return {name: values[-1] for name, values in self.history.items()}
+
+
+# --- the loop ----------------------------------------------------------------------------------
+
+
+def optimize(
+    init: torch.Tensor,
+    criterion: Criterion,
+    *,
+    steps: int,
+    optimizer: str = "lbfgs",
+    lr: float | None = None,
+    progress: Progress | None = None,
+    precision_context: Callable[[], Any] | None = None,
+) -> tuple[torch.Tensor, dict[str, list[float]]]:
+    """Minimise the sum of ``criterion(image)``'s terms over the image, for ``steps`` evaluations.
+
+    L-BFGS runs without line search (one evaluation per iteration, as in neural-style) and with
+    its convergence tests off, so ``steps`` is exactly the number of evaluations. Adam's iterate is
+    projected back into [0, 1] after each step; L-BFGS is left unconstrained (clamping would break
+    its curvature pairs) and the result is clamped once at the end.
+    """
+    _check_choice("optimizer", optimizer, OPTIMIZERS)
+    lr = DEFAULT_LR[optimizer] if lr is None else lr
+    context = precision_context or (lambda: torch.autocast(init.device.type, enabled=False))
+    image = init.detach().clone().requires_grad_(True)
+    records: list[torch.Tensor] = []
+    names: list[str] = []
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        with context():
+            terms = criterion(image)
+        total = torch.stack(list(terms.values())).sum()
+        total.backward()
+        if not names:
+            names.extend(["total", *terms])
+        # Kept as a tensor: converting to float here would sync a GPU on every step.
+        records.append(torch.stack([total.detach(), *(t.detach().float() for t in terms.values())]))
+        if progress is not None:
+            step = len(records)
+            losses = None
+            if step % PROGRESS_EVERY == 0 or step == steps:
+                losses = dict(zip(names, records[-1].tolist(), strict=True))
+            progress(step, steps, losses)
+        return total
+
+    if optimizer == "lbfgs":
+        opt: torch.optim.Optimizer = torch.optim.LBFGS(
+            [image], lr=lr, max_iter=steps, max_eval=steps, tolerance_grad=-1, tolerance_change=-1, history_size=100
+        )
+        opt.step(closure)  # type: ignore[arg-type]
+    else:
+        opt = torch.optim.Adam([image], lr=lr)
+        for _ in range(steps):
+            opt.step(closure)  # type: ignore[arg-type]
+            with torch.no_grad():
+                image.clamp_(0, 1)
+
+    table = torch.stack(records).cpu().tolist() if records else []
+    history = {name: [row[i] for row in table] for i, name in enumerate(names)}
+    return image.detach().clamp(0, 1), history
+
+
+# --- one transfer ------------------------------------------------------------------------------
+
+
+def initial_image(init: str, content: torch.Tensor, style: torch.Tensor, seed: int) -> torch.Tensor:
+    """The starting point: the content image, white noise, or the style image at content size."""
+    _check_choice("init", init, INITS)
+    if init == "content":
+        return content.clone()
+    if init == "style":
+        return F.interpolate(style, size=content.shape[-2:], mode="bilinear", antialias=True, align_corners=False)
+    # Noise from a private CPU generator: the same seed gives the same start on every device.
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(content.shape, generator=generator).to(content.device)
+
+
+def build_encoder(config: GatysConfig, weights: str | os.PathLike[str] = "imagenet") -> VGGEncoder:
+    """The VGG-19 encoder cut after the deepest layer ``config`` needs."""
+    return VGGEncoder(config.layers, weights=weights, pooling=config.pooling)
+
+
+def transfer(
+    content: torch.Tensor,
+    style: torch.Tensor,
+    config: GatysConfig = GatysConfig(),
+    *,
+    weights: str | os.PathLike[str] = "imagenet",
+    encoder: VGGEncoder | None = None,
+    progress: Progress | None = None,
+) -> TransferResult:
+    """Repaint ``content`` (1, 3, H, W) in the style of ``style`` (1, 3, H', W'), both in [0, 1].
+
+    Pass ``encoder`` to reuse a loaded network (its pooling and layers must cover ``config``).
+    """
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    torch.manual_seed(config.seed)
+    if encoder is None:
+        encoder = build_encoder(config, weights)
+    layout = memory_format(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # one input size for hundreds of evaluations
+    encoder = encoder.to(device=device, memory_format=layout)
+    content = content.to(device=device, memory_format=layout)
+    style = style.to(device=device, memory_format=layout)
+
+    def precision_context() -> Any:
+        return autocast(device, precision)
+
+    with torch.no_grad(), precision_context():
+        content_target = ContentLoss(config.content_layer, encoder(content))
+        style_target = GramStyleLoss(encoder(style), layer_weights(config.style_layers, config.style_layer_weights))
+
+    def criterion(image: torch.Tensor) -> dict[str, torch.Tensor]:
+        # The optimised image stays contiguous (L-BFGS flattens its gradient with .view).
+        style_terms: dict[str, torch.Tensor] = {}
+        features = encoder(image.contiguous(memory_format=layout), taps=style_target.taps(style_terms))
+        terms = {
+            "content": config.content_weight * content_target(features),
+            "style": config.style_weight * torch.stack(list(style_terms.values())).sum(),
+        }
+        if config.tv_weight:
+            terms["tv"] = config.tv_weight * tv_loss(image.float())
+        return terms
+
+    init = initial_image(config.init, content, style, config.seed).contiguous()
+    _sync(device)
+    timings["setup"] = time.perf_counter() - start
+    start = time.perf_counter()
+    image, history = optimize(
+        init,
+        criterion,
+        steps=config.steps,
+        optimizer=config.optimizer,
+        lr=config.learning_rate,
+        progress=progress,
+        precision_context=precision_context,
+    )
+    _sync(device)
+    timings["optimize"] = time.perf_counter() - start
+    evaluations = len(history.get("total", []))
+    timings["per_evaluation"] = timings["optimize"] / max(evaluations, 1)
+    return TransferResult(
+        image=image.cpu().contiguous(),
+        history=history,
+        evaluations=evaluations,
+        device=str(device),
+        precision=precision,
+        weights=encoder.weights_info,
+        timings=timings,
+    )
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# --- files in, files out -----------------------------------------------------------------------
+
+
+def sidecar_path(out: str | os.PathLike[str]) -> Path:
+    """``result.png`` → ``result.png.json``: the metadata file written beside every output."""
+    out = Path(out)
+    return out.with_name(out.name + ".json")
+
+
+def transfer_files(
+    content_path: str | os.PathLike[str],
+    style_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    config: GatysConfig = GatysConfig(),
+    *,
+    weights: str | os.PathLike[str] = "imagenet",
+    max_pixels: int = io.MAX_PIXELS,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Load, transfer, save ``out_path`` and ``out_path.json``; return the metadata written."""
+    started = time.perf_counter()
+    out_path = Path(out_path)
+    io.save_format(out_path)  # fail on a bad extension before minutes of work, not after
+    if out_path.is_dir():
+        raise InputError(f"{out_path}: is a directory; give a file name such as result.png")
+    # Everything that can be wrong with the inputs fails here, before any work or output.
+    content_image = io.load_image(content_path, size=config.size, max_pixels=max_pixels)
+    style_image = io.load_image(style_path, size=config.style_size or config.size, max_pixels=max_pixels)
+    encoder = build_encoder(config, weights)
+    loaded = time.perf_counter()
+    log.info(
+        "content %s at %dx%d, style %s at %dx%d",
+        content_path,
+        *content_image.size,
+        style_path,
+        *style_image.size,
+    )
+    result = transfer(
+        io.image_to_tensor(content_image),
+        io.image_to_tensor(style_image),
+        config,
+        encoder=encoder,
+        progress=progress,
+    )
+    summary = {
+        "stylesnake": pipeline.__version__,
+        "method": "gatys2015",
+        "weights": result.weights,
+        "parameters": dataclasses.asdict(config),
+    }
+    save_start = time.perf_counter()
+    io.save_image(result.image, out_path, metadata={"stylesnake": _compact_json(summary)})
+    timings = {"load": loaded - started, **result.timings, "save": time.perf_counter() - save_start}
+    timings["total"] = time.perf_counter() - started
+    metadata = {
+        **summary,
+        "content": _describe_input(content_path, content_image.size),
+        "style": _describe_input(style_path, style_image.size),
+        "output": {"path": str(out_path), "width": content_image.width, "height": content_image.height},
+        "device": result.device,
+        "precision": result.precision,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "evaluations": result.evaluations,
+        "timings_s": {k: round(v, 4) for k, v in timings.items()},
+        "final_losses": result.final_losses,
+        "history": result.history,
+    }
+    io.save_json(metadata, sidecar_path(out_path))
+    log.info("wrote %s (%d evaluations, %.1f s)", out_path, result.evaluations, timings["total"])
+    return metadata
+
+
+def _describe_input(path: str | os.PathLike[str], size: tuple[int, int]) -> dict[str, Any]:
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return {"path": str(path), "sha256": digest, "width": size[0], "height": size[1]}
+
+
+def _compact_json(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))

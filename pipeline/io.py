@@ -1,0 +1,224 @@
+"""Images in and out: safe loading, resizing, tensors, and atomic saving.
+
+Loading turns whatever people feed us (phone photos with EXIF rotation, greyscale scans, RGBA
+PNGs, palette GIFs, CMYK JPEGs from print workflows, 16-bit PNGs and TIFFs) into 8-bit RGB, and
+refuses files that are not images, are truncated, or would decode into more pixels than
+``max_pixels`` (decompression bombs). Every failure is an :class:`InputError` naming the file.
+
+Saving writes to a temporary file beside the target and renames it into place, so an
+interrupted run never leaves a half-written image where a finished one is expected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import secrets
+import warnings
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageCms, ImageOps, PngImagePlugin
+
+from pipeline.errors import InputError
+
+#: Default ceiling on decoded pixels (width × height): about a 16k × 12k photo. Above this a
+#: file is far more likely a decompression bomb than a photo anyone wants repainted.
+MAX_PIXELS = 200_000_000
+
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def load_image(
+    path: str | os.PathLike[str],
+    *,
+    size: int | None = None,
+    max_pixels: int = MAX_PIXELS,
+) -> Image.Image:
+    """Read ``path`` as an 8-bit RGB image, upright, optionally resized to long side ``size``."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected an image file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty (0 bytes); re-export the image")
+    try:
+        with path.open("rb") as fh:
+            image = decode_image(fh, max_pixels=max_pixels, name=str(path))
+    except PermissionError:
+        raise InputError(f"{path}: permission denied; check the file's permissions") from None
+    if size is not None:
+        image = resize_long_side(image, size)
+    return image
+
+
+def decode_image(fh: IO[bytes], *, max_pixels: int = MAX_PIXELS, name: str = "image") -> Image.Image:
+    """Decode an open binary stream into an upright 8-bit RGB image (see :func:`load_image`)."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns above its own bomb limit; we enforce ours below instead.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(fh)
+            width, height = image.size
+            if width <= 0 or height <= 0:
+                raise InputError(f"{name}: image has zero size ({width}x{height})")
+            if width * height > max_pixels:
+                raise _too_many_pixels(name, width * height, max_pixels)
+            image.load()
+            return to_rgb(ImageOps.exif_transpose(image))
+    except Image.DecompressionBombError:
+        raise _too_many_pixels(name, None, max_pixels) from None
+    except Image.UnidentifiedImageError:
+        raise InputError(f"{name}: not an image file Pillow can read (PNG, JPEG, TIFF, ...)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        # Pillow reports truncation and corrupt chunks as OSError/SyntaxError/ValueError.
+        raise InputError(f"{name}: cannot decode image ({exc}); the file is truncated or corrupt") from None
+
+
+def _too_many_pixels(name: str, pixels: int | None, max_pixels: int) -> InputError:
+    have = f"{pixels:,} pixels" if pixels is not None else "far too many pixels"
+    return InputError(
+        f"{name}: image has {have}, over the limit of {max_pixels:,}; "
+        "downscale it first (or raise the pixel limit if you trust the file)"
+    )
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB: alpha composited on white, 16-bit scaled, CMYK via ICC."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # Pillow's own convert("L") clips 16-bit values at 255 instead of scaling them.
+        grey = np.asarray(image, dtype=np.float64)
+        scale = 65535.0 if grey.max(initial=0) <= 65535 else float(grey.max())
+        grey = np.clip(np.round(grey / scale * 255.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if mode == "F":
+        grey = np.asarray(image, dtype=np.float64)
+        if grey.max(initial=0) <= 1.0:
+            grey = grey * 255.0
+        grey = np.clip(np.round(grey), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if mode == "CMYK":
+        return _cmyk_to_rgb(image)
+    if mode == "P":
+        # Palette images may carry transparency; go through RGBA so it is honoured.
+        image = image.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _cmyk_to_rgb(image: Image.Image) -> Image.Image:
+    # Print-workflow CMYK files usually embed an ICC profile; honour it when we can, because the
+    # naive formula Pillow falls back to shifts colours visibly.
+    icc = image.info.get("icc_profile")
+    if icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            target = ImageCms.createProfile("sRGB")
+            return ImageCms.profileToProfile(image, source, target, outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass
+    return image.convert("RGB")
+
+
+def resize_long_side(image: Image.Image, size: int) -> Image.Image:
+    """Resize so the longer side is ``size`` pixels, keeping the aspect ratio."""
+    if size <= 0:
+        raise InputError(f"size must be a positive number of pixels, got {size}")
+    width, height = image.size
+    scale = size / max(width, height)
+    new = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if new == image.size:
+        return image
+    return image.resize(new, Image.Resampling.LANCZOS)
+
+
+def image_to_tensor(image: Image.Image) -> torch.Tensor:
+    """RGB image → float tensor of shape (1, 3, H, W) with values in [0, 1]."""
+    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0)
+
+
+def tensor_to_image(tensor: torch.Tensor) -> Image.Image:
+    """(1, 3, H, W) or (3, H, W) tensor in [0, 1] → RGB image (values clamped, rounded)."""
+    if tensor.dim() == 4:
+        if tensor.shape[0] != 1:
+            raise ValueError(f"expected a batch of one image, got {tensor.shape[0]}")
+        tensor = tensor[0]
+    array = tensor.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(array, mode="RGB")
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path``; on success rename it to ``path``, else delete it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    # os.open with 0o666 honours the umask (mkstemp would make every output 0600).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_format(path: str | os.PathLike[str]) -> str:
+    """The Pillow format for ``path``'s extension, or an :class:`InputError` for unknown ones."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in SAVE_FORMATS:
+        known = ", ".join(sorted(SAVE_FORMATS))
+        raise InputError(f"{path}: cannot save as '{suffix or '(no extension)'}'; use one of {known}")
+    return SAVE_FORMATS[suffix]
+
+
+def save_image(
+    image: Image.Image | torch.Tensor,
+    path: str | os.PathLike[str],
+    *,
+    metadata: Mapping[str, str] | None = None,
+    quality: int = 95,
+) -> None:
+    """Save by extension (PNG or JPEG) atomically; ``metadata`` goes into PNG text chunks or the
+    JPEG comment, so a file separated from its JSON sidecar still says how it was made."""
+    if isinstance(image, torch.Tensor):
+        image = tensor_to_image(image)
+    fmt = save_format(path)
+    options: dict[str, Any] = {}
+    if fmt == "PNG":
+        if metadata:
+            info = PngImagePlugin.PngInfo()
+            for key, value in metadata.items():
+                info.add_itxt(key, value)
+            options["pnginfo"] = info
+    else:
+        options.update(quality=quality, subsampling=0 if quality >= 90 else 2)
+        if metadata:
+            options["comment"] = json.dumps(dict(metadata), sort_keys=True)
+    with atomic_write(path) as fh:
+        image.save(fh, format=fmt, **options)
+
+
+def save_json(data: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    with atomic_write(path, "w") as fh:
+        json.dump(data, fh, indent=2, sort_keys=False)
+        fh.write("\n")

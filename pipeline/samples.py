@@ -1,0 +1,42 @@
+"""Demo images from scikit-image's bundled samples: real photos and textures, no network needed.
+
+The repository ships no third-party images; the workflow writes these on demand instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+from PIL import Image
+
+from pipeline import io
+from pipeline.errors import InputError
+
+#: Samples that live inside the scikit-image wheel (no download).
+SAMPLES = (
+    "astronaut",
+    "brick",
+    "chelsea",
+    "coffee",
+    "grass",
+    "gravel",
+    "hubble_deep_field",
+    "ihc",
+    "retina",
+    "rocket",
+)
+
+
+def sample_image(name: str) -> Image.Image:
+    """One bundled scikit-image sample as an RGB image."""
+    if name not in SAMPLES:
+        raise InputError(f"unknown sample '{name}'; use one of {', '.join(SAMPLES)}")
+    from skimage import data
+
+    return io.to_rgb(Image.fromarray(getattr(data, name)()))
+
+
+def write_sample(name: str, out: str | os.PathLike[str]) -> None:
+    """Save sample ``name`` to ``out`` (PNG or JPEG by extension), atomically."""
+    io.save_format(out)
+    io.save_image(sample_image(name), out)

@@ -1,0 +1,55 @@
+"""Shared fixtures: small synthetic images, a seeded random VGG, and a guard against stray files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+
+@pytest.fixture(autouse=True)
+def _offline_torch_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may find (or download into) the user's real weights cache."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+
+
+@pytest.fixture(autouse=True)
+def _no_temp_files_left(tmp_path: Path):
+    """Atomic writes must never leave their ``.NAME.xxxx.tmp`` files behind."""
+    yield
+    leftovers = list(tmp_path.rglob(".*.tmp"))
+    assert not leftovers, f"temporary files left behind: {leftovers}"
+
+
+def _pattern(width: int, height: int, seed: int) -> Image.Image:
+    """A smooth colour pattern plus noise: enough structure for VGG to respond to."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / max(width, height)
+    base = np.stack([np.sin(6 * x + seed), np.cos(5 * y - seed), np.sin(4 * (x + y))], axis=-1)
+    array = (base * 0.4 + 0.5 + rng.normal(0, 0.08, (height, width, 3))).clip(0, 1)
+    return Image.fromarray((array * 255).astype(np.uint8), "RGB")
+
+
+@pytest.fixture
+def content_path(tmp_path: Path) -> Path:
+    path = tmp_path / "content.png"
+    _pattern(80, 64, seed=1).save(path)
+    return path
+
+
+@pytest.fixture
+def style_path(tmp_path: Path) -> Path:
+    path = tmp_path / "style.png"
+    _pattern(64, 64, seed=7).save(path)
+    return path
+
+
+@pytest.fixture
+def images() -> tuple[torch.Tensor, torch.Tensor]:
+    """Content and style tensors (1, 3, H, W) in [0, 1]."""
+    from pipeline.io import image_to_tensor
+
+    return image_to_tensor(_pattern(48, 40, seed=1)), image_to_tensor(_pattern(48, 48, seed=7))

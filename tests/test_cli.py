@@ -1,0 +1,120 @@
+"""The `stylesnake` command: success, verbosity, and one clear line with exit 2 for every bad input."""
+
+from __future__ import annotations
+
+import io as _io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from pipeline.cli import main
+
+FAST = ["--size", "48", "--steps", "3", "--weights", "random"]
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run the CLI in-process; argparse's own errors exit via SystemExit, ours return 2."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_transfer_writes_image_and_sidecar(tmp_path: Path, content_path: Path, style_path: Path, capsys) -> None:
+    out = tmp_path / "out.jpg"
+    code, _, err = _run(
+        capsys, "transfer", "--content", str(content_path), "--style", str(style_path), "--out", str(out), *FAST
+    )
+    assert code == 0, err
+    assert Image.open(out).format == "JPEG"
+    sidecar = json.loads((tmp_path / "out.jpg.json").read_text())
+    assert sidecar["parameters"]["size"] == 48 and sidecar["weights"]["kind"] == "random"
+    assert "wrote" in err  # default verbosity logs progress to stderr
+
+
+def test_quiet_is_silent_and_options_reach_the_config(
+    tmp_path: Path, content_path: Path, style_path: Path, capsys
+) -> None:
+    out = tmp_path / "out.png"
+    argv = ["-q", "transfer", "--content", str(content_path), "--style", str(style_path), "--out", str(out), *FAST]
+    argv += ["--pooling", "avg", "--init", "noise", "--optimizer", "adam", "--lr", "0.05", "--tv-weight", "0.5"]
+    argv += ["--style-layers", "relu1_1,relu2_1", "--style-layer-weights", "1,0.25", "--content-layer", "relu2_1"]
+    code, stdout, err = _run(capsys, *argv)
+    assert code == 0 and stdout == "" and err == ""
+    params = json.loads((tmp_path / "out.png.json").read_text())["parameters"]
+    assert params["pooling"] == "avg" and params["init"] == "noise" and params["optimizer"] == "adam"
+    assert params["lr"] == 0.05 and params["tv_weight"] == 0.5
+    assert params["style_layers"] == ["relu1_1", "relu2_1"] and params["style_layer_weights"] == [1.0, 0.25]
+
+
+def _truncated(path: Path) -> None:
+    buffer = _io.BytesIO()
+    Image.effect_noise((64, 64), 50).convert("RGB").save(buffer, "PNG")
+    path.write_bytes(buffer.getvalue()[:300])
+
+
+@pytest.mark.parametrize(
+    ("case", "extra", "message"),
+    [
+        ("missing", [], "no such file"),
+        ("directory", [], "is a directory"),
+        ("not-image", [], "not an image"),
+        ("truncated", [], "truncated or corrupt"),
+        ("zero-size", [], "empty"),
+        ("pixel-limit", ["--max-pixels", "100"], "over the limit"),
+        ("unknown-layer", ["--content-layer", "relu9_9"], "unknown VGG-19 layer 'relu9_9'"),
+        ("bad-weights", ["--weights", "WEIGHTS"], "not a readable PyTorch state dict"),
+        ("steps", ["--steps", "0"], "steps must be a positive integer"),
+        ("size", ["--size", "-1"], "size must be a positive integer"),
+        ("size-text", ["--size", "big"], "invalid int value: 'big'"),
+        ("out-ext", ["--out", "OUT.tiff"], "cannot save as '.tiff'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_no_output(
+    tmp_path: Path, content_path: Path, style_path: Path, capsys, case: str, extra: list[str], message: str
+) -> None:
+    bad = tmp_path / "bad.png"
+    {
+        "missing": lambda: None,
+        "directory": bad.mkdir,
+        "not-image": lambda: bad.write_text("plain text"),
+        "truncated": lambda: _truncated(bad),
+        "zero-size": lambda: bad.write_bytes(b""),
+    }.get(case, lambda: None)()
+    content = bad if case in {"missing", "directory", "not-image", "truncated", "zero-size"} else content_path
+    weights = tmp_path / "weights.pth"
+    weights.write_text("garbage")
+    out = tmp_path / "out" / "result.png"
+    argv = ["transfer", "--content", str(content), "--style", str(style_path), "--out", str(out)]
+    argv += ["--size", "48", "--steps", "2", "--weights", "random"]
+    argv += [str(weights) if a == "WEIGHTS" else str(tmp_path / "out.tiff") if a == "OUT.tiff" else a for a in extra]
+    code, _, err = _run(capsys, *argv)
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1, err  # exactly one line
+    assert "Traceback" not in err
+    if case in {"missing", "directory", "not-image", "truncated", "zero-size"}:
+        assert str(bad) in err  # says which file
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.glob("out*"))
+
+
+def test_python_m_pipeline_is_the_same_program(tmp_path: Path, content_path: Path, style_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    missing = tmp_path / "nope.png"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "transfer", "--content", str(missing), "--style", str(style_path),
+         "--out", str(tmp_path / "o.png"), "--weights", "random"],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr == f"stylesnake: error: {missing}: no such file; check the path\n"
+    version = subprocess.run([sys.executable, "-m", "pipeline", "--version"], capture_output=True, text=True, env=env)
+    assert version.returncode == 0 and version.stdout.startswith("stylesnake ")

@@ -1,0 +1,128 @@
+"""Gatys 2015 transfer: determinism, falling loss, exact evaluation counts, metadata."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from pipeline import gatys
+from pipeline.errors import InputError
+from pipeline.features import VGGEncoder
+from pipeline.gatys import GatysConfig, transfer, transfer_files
+
+SMALL = {"size": 64, "steps": 6}
+
+
+def test_same_seed_gives_byte_identical_output(tmp_path: Path, content_path: Path, style_path: Path) -> None:
+    config = GatysConfig(**SMALL, init="noise", seed=3)
+    transfer_files(content_path, style_path, tmp_path / "a.png", config, weights="random")
+    transfer_files(content_path, style_path, tmp_path / "b.png", config, weights="random")
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    transfer_files(
+        content_path, style_path, tmp_path / "c.png", GatysConfig(**SMALL, init="noise", seed=4), weights="random"
+    )
+    assert (tmp_path / "a.png").read_bytes() != (tmp_path / "c.png").read_bytes()
+
+
+@pytest.mark.parametrize(("optimizer", "init"), [("lbfgs", "content"), ("lbfgs", "noise"), ("adam", "style")])
+def test_total_loss_falls(images, optimizer: str, init: str) -> None:
+    content, style = images
+    config = GatysConfig(steps=25, optimizer=optimizer, init=init, tv_weight=1e-3)
+    result = transfer(content, style, config, weights="random")
+    total = result.history["total"]
+    assert len(total) == 25
+    assert total[-1] < 0.5 * total[0]
+    assert set(result.history) == {"total", "content", "style", "tv"}
+    assert result.image.shape == content.shape
+    assert result.image.min() >= 0
+    assert result.image.max() <= 1
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_steps_count_loss_evaluations(images, optimizer: str) -> None:
+    calls = []
+    transfer(
+        *images,
+        GatysConfig(steps=7, optimizer=optimizer),
+        weights="random",
+        progress=lambda step, steps, losses: calls.append((step, steps, losses)),
+    )
+    assert [c[0] for c in calls] == list(range(1, 8))
+    assert calls[-1][2] is not None and set(calls[-1][2]) == {"total", "content", "style"}
+
+
+def test_style_targets_are_computed_once_without_gradients(images) -> None:
+    encoder = VGGEncoder(GatysConfig().layers, weights="random")
+    seen = []
+    encoder.register_forward_pre_hook(lambda module, args: seen.append(torch.is_grad_enabled()))
+    transfer(*images, GatysConfig(steps=4), encoder=encoder)
+    # Two target passes (content, style) without gradients, then one pass per evaluation.
+    assert seen == [False, False, True, True, True, True]
+
+
+def test_content_init_starts_at_zero_content_loss(images) -> None:
+    result = transfer(*images, GatysConfig(steps=2), weights="random")
+    assert result.history["content"][0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_initial_images(images) -> None:
+    content, style = images
+    assert torch.equal(gatys.initial_image("content", content, style, 0), content)
+    styled = gatys.initial_image("style", content, style, 0)
+    assert styled.shape == content.shape
+    noise = gatys.initial_image("noise", content, style, 1)
+    assert torch.equal(noise, gatys.initial_image("noise", content, style, 1))
+    assert not torch.equal(noise, gatys.initial_image("noise", content, style, 2))
+
+
+def test_bf16_precision_runs_on_cpu_autocast(images) -> None:
+    result = transfer(*images, GatysConfig(steps=3, precision="bf16"), weights="random")
+    assert result.precision == "bf16"
+    assert all(torch.isfinite(torch.tensor(v)).all() for v in result.history.values())
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("steps", 0, "steps must be a positive integer"),
+        ("size", -3, "size must be a positive integer"),
+        ("style_weight", -1.0, "style-weight must be >= 0"),
+        ("pooling", "min", "unknown pooling 'min'"),
+        ("init", "zeros", "unknown init 'zeros'"),
+        ("optimizer", "sgd", "unknown optimizer 'sgd'"),
+        ("content_layer", "relu4_9", "unknown VGG-19 layer 'relu4_9'"),
+        ("style_layer_weights", (1.0, 2.0), "5 style layers but 2"),
+    ],
+)
+def test_config_validation(field: str, value, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        GatysConfig(**{field: value})
+
+
+def test_outputs_and_metadata(tmp_path: Path, content_path: Path, style_path: Path) -> None:
+    out = tmp_path / "nested" / "result.png"
+    metadata = transfer_files(content_path, style_path, out, GatysConfig(**SMALL), weights="random")
+    sidecar = json.loads((tmp_path / "nested" / "result.png.json").read_text())
+    assert sidecar == json.loads(json.dumps(metadata))
+    assert sidecar["weights"]["kind"] == "random" and "not a real style transfer" in sidecar["weights"]["note"]
+    assert sidecar["parameters"]["steps"] == 6 and sidecar["parameters"]["style_weight"] == 1e6
+    assert sidecar["evaluations"] == 6 and len(sidecar["history"]["total"]) == 6
+    assert sidecar["final_losses"]["total"] == sidecar["history"]["total"][-1]
+    assert {"load", "setup", "optimize", "per_evaluation", "save", "total"} <= set(sidecar["timings_s"])
+    assert sidecar["stylesnake"] and sidecar["device"] == "cpu"
+    with Image.open(out) as image:
+        assert image.size == (64, 51)  # content 80×64 scaled to long side 64
+        embedded = json.loads(image.text["stylesnake"])
+    assert embedded["weights"]["kind"] == "random"  # the PNG alone still says how it was made
+
+
+def test_bad_output_extension_fails_before_any_work(
+    tmp_path: Path, content_path: Path, style_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(gatys, "transfer", lambda *a, **k: pytest.fail("must not start"))
+    with pytest.raises(InputError, match=r"cannot save as '\.gif'"):
+        transfer_files(content_path, style_path, tmp_path / "x.gif", GatysConfig(**SMALL), weights="random")
