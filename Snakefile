@@ -1,10 +1,12 @@
 # Stylesnake workflow. Every rule is a thin shell over the `stylesnake` command (pipeline/cli.py),
 # which is itself a thin shell over the `pipeline` package.
+import os
 import sys
 
 from pipeline.samples import SAMPLES
 
-configfile: "config.yaml"
+# Beside the Snakefile, so `--directory` can put the outputs elsewhere.
+configfile: os.path.join(workflow.basedir, "config.yaml")
 
 # The interpreter running Snakemake has the package installed; jobs use the same one.
 STYLESNAKE = f"{sys.executable} -m pipeline"
@@ -34,11 +36,13 @@ rule sample_image:
         name="|".join(SAMPLES),
     log:
         "logs/sample_image/{kind}/{name}.log",
+    params:
+        stylesnake=STYLESNAKE,
     resources:
         mem_mb=500,
         runtime=5,
     shell:
-        "{STYLESNAKE} sample {wildcards.name} {output} > {log} 2>&1"
+        "{params.stylesnake} sample {wildcards.name} {output} > {log} 2>&1"
 
 
 rule gatys_transfer:
@@ -49,6 +53,7 @@ rule gatys_transfer:
         image="results/gatys/{content}__{style}.png",
         metadata="results/gatys/{content}__{style}.png.json",
     params:
+        stylesnake=STYLESNAKE,
         args=gatys_args,
         weights=config["weights"],
     log:
@@ -60,5 +65,5 @@ rule gatys_transfer:
         mem_mb=6000,
         runtime=120,
     shell:
-        "OMP_NUM_THREADS={threads} {STYLESNAKE} transfer --content {input.content} --style {input.style}"
+        "OMP_NUM_THREADS={threads} {params.stylesnake} transfer --content {input.content} --style {input.style}"
         " --out {output.image} --weights {params.weights} {params.args} > {log} 2>&1"

@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     _add_verbosity(s)
-    s.add_argument("name", choices=samples.SAMPLES, help="sample name")
+    s.add_argument("name", choices=sorted(samples.SAMPLES), help="sample name")
     s.add_argument("out", metavar="OUT", help="output image (.png or .jpg)")
     s.set_defaults(handler=_sample)
     return parser

@@ -19,6 +19,7 @@ import functools
 import hashlib
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -196,9 +197,9 @@ def _imagenet_weights() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     # Debug, not info: when offline, the error below should be the only line the user sees.
     log.debug("downloading ImageNet VGG-19 weights to %s", cache)
     try:
-        state = torch.hub.load_state_dict_from_url(
-            url, progress=sys.stderr.isatty(), check_hash=True, map_location="cpu"
-        )
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        # torch writes to a temporary file and renames it, so a broken download leaves no cache file.
+        torch.hub.download_url_to_file(url, str(cache), hash_prefix=_hash_prefix(cache), progress=sys.stderr.isatty())
     except Exception as exc:  # any failure here has the same two fixes
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(
@@ -207,7 +208,13 @@ def _imagenet_weights() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             "--weights PATH to a local VGG-19 state dict), or use --weights random for a plumbing "
             "run (random network, not a real style transfer)"
         ) from None
-    return _features_only(state, source=url), info
+    return _read_state_dict(cache), info
+
+
+def _hash_prefix(cache: Path) -> str | None:
+    """torch hub file names end in the first hex digits of the file's SHA-256 (vgg19-dcbb9e9d.pth)."""
+    match = re.search(r"-([a-f0-9]{6,})\.", cache.name)
+    return match.group(1) if match else None
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:

@@ -10,6 +10,7 @@ Three layers, each usable alone:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -141,7 +142,7 @@ def optimize(
     """
     _check_choice("optimizer", optimizer, OPTIMIZERS)
     lr = DEFAULT_LR[optimizer] if lr is None else lr
-    context = precision_context or (lambda: torch.autocast(init.device.type, enabled=False))
+    context = precision_context or contextlib.nullcontext
     image = init.detach().clone().requires_grad_(True)
     records: list[torch.Tensor] = []
     names: list[str] = []
@@ -212,15 +213,17 @@ def transfer(
 ) -> TransferResult:
     """Repaint ``content`` (1, 3, H, W) in the style of ``style`` (1, 3, H', W'), both in [0, 1].
 
-    Pass ``encoder`` to reuse a loaded network (its pooling and layers must cover ``config``).
+    Pass ``encoder`` to reuse a loaded network (its pooling and layers must cover ``config``);
+    it is moved to the configured device. The loss history holds the weighted terms.
     """
     timings: dict[str, float] = {}
     start = time.perf_counter()
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
-    torch.manual_seed(config.seed)
     if encoder is None:
         encoder = build_encoder(config, weights)
+    elif encoder.pooling != config.pooling or not set(config.layers) <= set(encoder.layers):
+        raise ValueError(f"encoder ({encoder.pooling} pooling, {encoder.layers}) does not fit the config")
     layout = memory_format(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # one input size for hundreds of evaluations

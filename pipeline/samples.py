@@ -12,19 +12,19 @@ from PIL import Image
 from pipeline import io
 from pipeline.errors import InputError
 
-#: Samples that live inside the scikit-image wheel (no download).
-SAMPLES = (
-    "astronaut",
-    "brick",
-    "chelsea",
-    "coffee",
-    "grass",
-    "gravel",
-    "hubble_deep_field",
-    "ihc",
-    "retina",
-    "rocket",
-)
+#: Samples that live inside the scikit-image wheel (no download): our name → ``skimage.data`` loader.
+SAMPLES = {
+    "astronaut": "astronaut",
+    "brick": "brick",
+    "chelsea": "chelsea",
+    "coffee": "coffee",
+    "grass": "grass",
+    "gravel": "gravel",
+    "hubble_deep_field": "hubble_deep_field",
+    "ihc": "immunohistochemistry",
+    "retina": "retina",
+    "rocket": "rocket",
+}
 
 
 def sample_image(name: str) -> Image.Image:
@@ -33,7 +33,7 @@ def sample_image(name: str) -> Image.Image:
         raise InputError(f"unknown sample '{name}'; use one of {', '.join(SAMPLES)}")
     from skimage import data
 
-    return io.to_rgb(Image.fromarray(getattr(data, name)()))
+    return io.to_rgb(Image.fromarray(getattr(data, SAMPLES[name])()))
 
 
 def write_sample(name: str, out: str | os.PathLike[str]) -> None:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from pipeline.cli import main
@@ -118,3 +119,18 @@ def test_python_m_pipeline_is_the_same_program(tmp_path: Path, content_path: Pat
     assert proc.stderr == f"stylesnake: error: {missing}: no such file; check the path\n"
     version = subprocess.run([sys.executable, "-m", "pipeline", "--version"], capture_output=True, text=True, env=env)
     assert version.returncode == 0 and version.stdout.startswith("stylesnake ")
+
+
+def test_offline_imagenet_is_one_line(
+    tmp_path: Path, content_path: Path, style_path: Path, capsys, monkeypatch
+) -> None:
+    def blocked(*args, **kwargs):
+        raise OSError("network blocked by test")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", blocked)
+    argv = ["transfer", "--content", str(content_path), "--style", str(style_path), "--out", str(tmp_path / "o.png")]
+    code, _, err = _run(capsys, *argv, "--size", "32", "--steps", "1")
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "--weights random" in err
+    assert not (tmp_path / "o.png").exists()
