@@ -1,13 +1,15 @@
 """How close is a Gatys loss evaluation to the cost of the network itself?
 
-In one process, alternating blocks so that machine noise hits both sides alike, time:
+In one process, time
 
 - bare: a forward and backward pass of the same truncated VGG-19 on the same input (what any
   implementation must pay per evaluation), and
-- ours: one loss evaluation inside :func:`pipeline.gatys.transfer` (forward, content and Gram
-  style losses, backward, and the optimiser's own step),
+- ours: one evaluation inside :func:`pipeline.gatys.transfer` (forward, content and Gram style
+  losses, backward, and the L-BFGS step with its history full),
 
-and print the median of each and their ratio (goal: <= 1.05 on a CPU at 256 px).
+interleaved: one long transfer runs ``--warm`` evaluations to fill the L-BFGS history, then every
+``--evals`` evaluations its progress callback times a block of bare passes, so machine noise hits
+both sides alike. Prints the medians and their ratio (goal: <= 1.05 on a CPU at 256 px).
 
 With ``--full`` it also times whole transfers (``--full-size``, default 512 px, ``--full-steps``,
 default 300 evaluations), wall clock from tensors on the device to the result, for each precision
@@ -17,16 +19,15 @@ default 300 evaluations), wall clock from tensors on the device to the result, f
     python benchmarks/bench_gatys.py --full          # on a GPU machine: also 512 px / 300 evals
 """
 
-from __future__ import annotations
-
 import argparse
+import functools
 import statistics
 import time
 
 import torch
 
 from pipeline.device import memory_format, resolve_device, resolve_precision
-from pipeline.gatys import GatysConfig, build_encoder, transfer
+from pipeline.gatys import LBFGS_HISTORY, GatysConfig, build_encoder, transfer
 
 
 def _sync(device: torch.device) -> None:
@@ -47,15 +48,14 @@ def bare_per_eval(encoder: torch.nn.Module, image: torch.Tensor, evals: int) -> 
     return (time.perf_counter() - start) / evals
 
 
-def ours_per_eval(encoder: torch.nn.Module, content: torch.Tensor, style: torch.Tensor, config: GatysConfig) -> float:
-    return transfer(content, style, config, encoder=encoder).timings["per_evaluation"]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--evals", type=int, default=10, help="evaluations per timed block")
-    parser.add_argument("--blocks", type=int, default=5, help="timed blocks per side (alternating)")
+    parser.add_argument("--blocks", type=int, default=6, help="timed blocks per side (alternating)")
+    parser.add_argument(
+        "--warm", type=int, default=LBFGS_HISTORY, help="evaluations before timing (fill L-BFGS history)"
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="fp32", help="precision of the ratio measurement")
     parser.add_argument("--full", action="store_true", help="also time whole transfers")
@@ -69,26 +69,34 @@ def main() -> None:
     shape = (1, 3, args.size, args.size)
     content = torch.rand(shape, generator=generator)
     style = torch.rand(shape, generator=generator)
-    config = GatysConfig(size=args.size, steps=args.evals, device=str(device), precision=precision)
-    encoder = build_encoder(config, weights="random")
+    encoder = build_encoder(GatysConfig(size=args.size), weights="random")
     layout = memory_format(device)  # the layout transfer() uses
     encoder = encoder.to(device=device, memory_format=layout)
     image = content.to(device=device, memory_format=layout)
 
     print(f"device {device}, precision {precision}, torch {torch.__version__}, threads {torch.get_num_threads()}")
-    print(f"{args.size} px, {args.blocks} blocks x {args.evals} evaluations per side, random weights")
-    ours_per_eval(encoder, content, style, config)  # warm-up: allocator, cudnn autotune
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-        bare_per_eval(encoder, image, 2)
-    bare, ours = [], []
-    for block in range(args.blocks):
-        # Alternate which side goes first, so a slow drift of the machine favours neither.
-        for side in ("bare", "ours") if block % 2 == 0 else ("ours", "bare"):
-            if side == "bare":
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-                    bare.append(bare_per_eval(encoder, image, args.evals))
-            else:
-                ours.append(ours_per_eval(encoder, content, style, config))
+    print(f"{args.size} px, {args.warm} warm-up evaluations, then {args.blocks} blocks x {args.evals} per side")
+    autocast = functools.partial(torch.autocast, device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    with autocast():
+        bare_per_eval(encoder, image, 2)  # warm-up: allocator, cudnn autotune
+    bare: list[float] = []
+    ours: list[float] = []
+    mark = [0.0]
+
+    def interleave(step: int, steps: int, losses: object) -> None:
+        if step < args.warm or (step - args.warm) % args.evals:
+            return
+        now = time.perf_counter()
+        if step > args.warm:
+            ours.append((now - mark[0]) / args.evals)
+            with autocast():
+                bare.append(bare_per_eval(encoder, image, args.evals))
+        mark[0] = time.perf_counter()
+
+    config = GatysConfig(
+        size=args.size, steps=args.warm + args.evals * args.blocks + 1, device=str(device), precision=precision
+    )
+    transfer(content, style, config, encoder=encoder, progress=interleave)
     b, o = statistics.median(bare), statistics.median(ours)
     paired = statistics.median(x / y for x, y in zip(ours, bare, strict=True))
     print(f"bare VGG forward+backward: {b * 1000:8.1f} ms/eval (blocks: {', '.join(f'{t * 1000:.1f}' for t in bare)})")

@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init", choices=gatys.INITS, default=defaults.init, help="starting image")
     t.add_argument("--optimizer", choices=gatys.OPTIMIZERS, default=defaults.optimizer, help="optimiser")
     t.add_argument("--lr", type=float, default=None, help="learning rate (default: 1 for lbfgs, 0.02 for adam)")
+    t.add_argument("--lbfgs-history", type=int, default=defaults.lbfgs_history, help="L-BFGS curvature pairs kept")
     t.add_argument(
         "--weights",
         default="imagenet",
@@ -148,6 +149,7 @@ def _transfer(args: argparse.Namespace) -> int:
         init=args.init,
         optimizer=args.optimizer,
         lr=args.lr,
+        lbfgs_history=args.lbfgs_history,
         seed=args.seed,
         device=args.device,
         precision=args.precision,

@@ -132,6 +132,11 @@ class VGGEncoder(nn.Module):
                 out[name] = x
         return out
 
+    @property
+    def min_side(self) -> int:
+        """Smallest input side (px) for which every pooling layer of the cut network has output."""
+        return 2 ** sum(isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)) for m in self.body)
+
     def features_state_dict(self) -> dict[str, torch.Tensor]:
         """Weights in torchvision's ``features`` key format (``"0.weight"`` …), loadable back."""
         return {k: v.detach().cpu().clone() for k, v in self.body.state_dict().items()}
@@ -191,9 +196,8 @@ def _imagenet_weights() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
 
     url = VGG19_Weights.IMAGENET1K_V1.url
     cache = imagenet_cache_path()
-    info = {"kind": "imagenet", "source": "torchvision VGG19_Weights.IMAGENET1K_V1", "path": str(cache)}
     if cache.exists():
-        return _read_state_dict(cache), info
+        return _read_state_dict(cache), _imagenet_info(cache)
     # Debug, not info: when offline, the error below should be the only line the user sees.
     log.debug("downloading ImageNet VGG-19 weights to %s", cache)
     try:
@@ -208,7 +212,23 @@ def _imagenet_weights() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             "--weights PATH to a local VGG-19 state dict), or use --weights random for a plumbing "
             "run (random network, not a real style transfer)"
         ) from None
-    return _read_state_dict(cache), info
+    return _read_state_dict(cache), _imagenet_info(cache)
+
+
+def _imagenet_info(cache: Path) -> dict[str, Any]:
+    """Describe the cached file honestly: say so when it is not the file torchvision publishes."""
+    digest = _sha256(cache)
+    expected = _hash_prefix(cache)
+    verified = expected is not None and digest.startswith(expected)
+    if not verified:
+        log.warning("%s is not torchvision's published file (sha256 %s...); recording it as such", cache, digest[:12])
+    return {
+        "kind": "imagenet" if verified else "imagenet-unverified",
+        "source": "torchvision VGG19_Weights.IMAGENET1K_V1",
+        "path": str(cache),
+        "sha256": digest,
+        "verified": verified,
+    }
 
 
 def _hash_prefix(cache: Path) -> str | None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import logging
+import math
 import os
 import platform
 import time
@@ -30,8 +30,9 @@ import pipeline
 from pipeline import io
 from pipeline.device import autocast, memory_format, resolve_device, resolve_precision
 from pipeline.errors import InputError
-from pipeline.features import POOLINGS, VGGEncoder, check_layers
+from pipeline.features import POOLINGS, VGG19_LAYERS, VGGEncoder, check_layers
 from pipeline.losses import ContentLoss, GramStyleLoss, layer_weights, tv_loss
+from pipeline.optim import LBFGS
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ OPTIMIZERS = ("lbfgs", "adam")
 #: Learning rates for images in [0, 1]. L-BFGS takes full quasi-Newton steps; Adam's 0.02 moves a
 #: pixel by at most ~5/255 per step, which is what keeps it from ringing.
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
+#: Curvature pairs L-BFGS keeps (neural-style's default). Costs 2 · history · pixels · 3 floats.
+LBFGS_HISTORY = 100
 
 #: ``progress(step, steps, losses)``: called after every loss evaluation; ``losses`` (weighted
 #: terms and their total) is filled every ``PROGRESS_EVERY`` evaluations and at the last one.
@@ -67,22 +70,30 @@ class GatysConfig:
     init: str = "content"
     optimizer: str = "lbfgs"
     lr: float | None = None  # None = DEFAULT_LR[optimizer]
+    lbfgs_history: int = LBFGS_HISTORY
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
 
     def __post_init__(self) -> None:
-        for name in ("size", "steps"):
+        for name in ("size", "steps", "lbfgs_history"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise InputError(f"{name.replace('_', '-')} must be a positive integer, got {value}")
         if self.style_size is not None and self.style_size <= 0:
             raise InputError(f"style-size must be a positive integer, got {self.style_size}")
         for name in ("content_weight", "style_weight", "tv_weight"):
-            if getattr(self, name) < 0:
-                raise InputError(f"{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        if self.lr is not None and self.lr <= 0:
-            raise InputError(f"lr must be positive, got {self.lr}")
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise InputError(f"{name.replace('_', '-')} must be a finite number >= 0, got {value}")
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise InputError(f"lr must be a finite positive number, got {self.lr}")
+        if self.style_layer_weights is not None and not all(
+            math.isfinite(w) and w >= 0 for w in self.style_layer_weights
+        ):
+            raise InputError(f"style-layer-weights must be finite numbers >= 0, got {self.style_layer_weights}")
+        if not 0 <= self.seed < 2**63:
+            raise InputError(f"seed must be between 0 and 2**63 - 1, got {self.seed}")
         _check_choice("pooling", self.pooling, POOLINGS)
         _check_choice("init", self.init, INITS)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -130,55 +141,60 @@ def optimize(
     steps: int,
     optimizer: str = "lbfgs",
     lr: float | None = None,
+    history_size: int = LBFGS_HISTORY,
     progress: Progress | None = None,
     precision_context: Callable[[], Any] | None = None,
 ) -> tuple[torch.Tensor, dict[str, list[float]]]:
     """Minimise the sum of ``criterion(image)``'s terms over the image, for ``steps`` evaluations.
 
-    L-BFGS runs without line search (one evaluation per iteration, as in neural-style) and with
-    its convergence tests off, so ``steps`` is exactly the number of evaluations. Adam's iterate is
-    projected back into [0, 1] after each step; L-BFGS is left unconstrained (clamping would break
-    its curvature pairs) and the result is clamped once at the end.
+    Each evaluation is followed by one optimiser step, except the last: the returned image is
+    the one whose losses were recorded last. L-BFGS (:mod:`pipeline.optim`) takes no line search
+    and is left unconstrained (clamping would break its curvature pairs), so its result is
+    clamped to [0, 1] once at the end; Adam's iterate is projected into [0, 1] after each step.
+    Raises :class:`InputError` if the loss stops being finite (the optimisation diverged).
     """
     _check_choice("optimizer", optimizer, OPTIMIZERS)
     lr = DEFAULT_LR[optimizer] if lr is None else lr
     context = precision_context or contextlib.nullcontext
-    image = init.detach().clone().requires_grad_(True)
+    image = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+    if optimizer == "lbfgs":
+        lbfgs = LBFGS(image, lr=lr, history_size=history_size)
+
+        def update() -> None:
+            lbfgs.step(image.grad)
+    else:
+        adam = torch.optim.Adam([image], lr=lr)
+
+        def update() -> None:
+            adam.step()
+            with torch.no_grad():
+                image.clamp_(0, 1)
+
     records: list[torch.Tensor] = []
     names: list[str] = []
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad(set_to_none=True)
+    for step in range(1, steps + 1):
+        image.grad = None
         with context():
             terms = criterion(image)
         total = torch.stack(list(terms.values())).sum()
         total.backward()
-        if not names:
-            names.extend(["total", *terms])
-        # Kept as a tensor: converting to float here would sync a GPU on every step.
+        names = names or ["total", *terms]
+        # Kept on the device: converting to float here would sync a GPU on every step.
         records.append(torch.stack([total.detach(), *(t.detach().float() for t in terms.values())]))
         if progress is not None:
-            step = len(records)
-            losses = None
-            if step % PROGRESS_EVERY == 0 or step == steps:
-                losses = dict(zip(names, records[-1].tolist(), strict=True))
-            progress(step, steps, losses)
-        return total
+            report = step % PROGRESS_EVERY == 0 or step == steps
+            progress(step, steps, dict(zip(names, records[-1].tolist(), strict=True)) if report else None)
+        if step < steps:
+            update()
 
-    if optimizer == "lbfgs":
-        opt: torch.optim.Optimizer = torch.optim.LBFGS(
-            [image], lr=lr, max_iter=steps, max_eval=steps, tolerance_grad=-1, tolerance_change=-1, history_size=100
-        )
-        opt.step(closure)  # type: ignore[arg-type]
-    else:
-        opt = torch.optim.Adam([image], lr=lr)
-        for _ in range(steps):
-            opt.step(closure)  # type: ignore[arg-type]
-            with torch.no_grad():
-                image.clamp_(0, 1)
-
-    table = torch.stack(records).cpu().tolist() if records else []
+    table = torch.stack(records).cpu().tolist()
     history = {name: [row[i] for row in table] for i, name in enumerate(names)}
+    if not math.isfinite(history["total"][-1]):
+        first_bad = next(i for i, value in enumerate(history["total"]) if not math.isfinite(value))
+        raise InputError(
+            f"the optimisation diverged (loss {history['total'][-1]} from evaluation {first_bad + 1}); "
+            "lower --lr or the style weight, or try --optimizer adam"
+        )
     return image.detach().clamp(0, 1), history
 
 
@@ -224,6 +240,11 @@ def transfer(
         encoder = build_encoder(config, weights)
     elif encoder.pooling != config.pooling or not set(config.layers) <= set(encoder.layers):
         raise ValueError(f"encoder ({encoder.pooling} pooling, {encoder.layers}) does not fit the config")
+    for name, tensor in (("content", content), ("style", style)):
+        if min(tensor.shape[-2:]) < encoder.min_side:
+            raise InputError(
+                f"{name} image is {tuple(tensor.shape[-2:])} px; the network needs >= {encoder.min_side} px a side"
+            )
     layout = memory_format(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # one input size for hundreds of evaluations
@@ -260,6 +281,7 @@ def transfer(
         steps=config.steps,
         optimizer=config.optimizer,
         lr=config.learning_rate,
+        history_size=config.lbfgs_history,
         progress=progress,
         precision_context=precision_context,
     )
@@ -302,24 +324,22 @@ def transfer_files(
     max_pixels: int = io.MAX_PIXELS,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Load, transfer, save ``out_path`` and ``out_path.json``; return the metadata written."""
+    """Load, transfer, save ``out_path`` and ``out_path.json``; return the metadata written.
+
+    Every check on the inputs and the output location runs before any work; the image and its
+    sidecar are both written only once everything succeeded.
+    """
     started = time.perf_counter()
     out_path = Path(out_path)
-    io.save_format(out_path)  # fail on a bad extension before minutes of work, not after
-    if out_path.is_dir():
-        raise InputError(f"{out_path}: is a directory; give a file name such as result.png")
-    # Everything that can be wrong with the inputs fails here, before any work or output.
-    content_image = io.load_image(content_path, size=config.size, max_pixels=max_pixels)
-    style_image = io.load_image(style_path, size=config.style_size or config.size, max_pixels=max_pixels)
+    io.save_format(out_path)
+    io.check_writable(out_path)
+    content_image, content_sha = io.read_image(content_path, size=config.size, max_pixels=max_pixels)
+    style_image, style_sha = io.read_image(style_path, size=config.style_size or config.size, max_pixels=max_pixels)
     encoder = build_encoder(config, weights)
+    for path, image in ((content_path, content_image), (style_path, style_image)):
+        _check_fits(encoder, image.size, name=str(path))
     loaded = time.perf_counter()
-    log.info(
-        "content %s at %dx%d, style %s at %dx%d",
-        content_path,
-        *content_image.size,
-        style_path,
-        *style_image.size,
-    )
+    log.info("content %s at %dx%d, style %s at %dx%d", content_path, *content_image.size, style_path, *style_image.size)
     result = transfer(
         io.image_to_tensor(content_image),
         io.image_to_tensor(style_image),
@@ -331,16 +351,26 @@ def transfer_files(
         "stylesnake": pipeline.__version__,
         "method": "gatys2015",
         "weights": result.weights,
-        "parameters": dataclasses.asdict(config),
+        "parameters": {**dataclasses.asdict(config), "max_pixels": max_pixels},
     }
-    save_start = time.perf_counter()
-    io.save_image(result.image, out_path, metadata={"stylesnake": _compact_json(summary)})
-    timings = {"load": loaded - started, **result.timings, "save": time.perf_counter() - save_start}
+    encode_start = time.perf_counter()
+    image_bytes = io.encode_image(result.image, out_path, metadata={"stylesnake": _compact_json(summary)})
+    timings = {"load": loaded - started, **result.timings, "encode": time.perf_counter() - encode_start}
     timings["total"] = time.perf_counter() - started
     metadata = {
         **summary,
-        "content": _describe_input(content_path, content_image.size),
-        "style": _describe_input(style_path, style_image.size),
+        "content": {
+            "path": str(content_path),
+            "sha256": content_sha,
+            "width": content_image.width,
+            "height": content_image.height,
+        },
+        "style": {
+            "path": str(style_path),
+            "sha256": style_sha,
+            "width": style_image.width,
+            "height": style_image.height,
+        },
         "output": {"path": str(out_path), "width": content_image.width, "height": content_image.height},
         "device": result.device,
         "precision": result.precision,
@@ -351,14 +381,19 @@ def transfer_files(
         "final_losses": result.final_losses,
         "history": result.history,
     }
-    io.save_json(metadata, sidecar_path(out_path))
+    # Sidecar first: an image on disk always has its metadata beside it.
+    io.write_bytes(sidecar_path(out_path), io.json_bytes(metadata))
+    io.write_bytes(out_path, image_bytes)
     log.info("wrote %s (%d evaluations, %.1f s)", out_path, result.evaluations, timings["total"])
     return metadata
 
 
-def _describe_input(path: str | os.PathLike[str], size: tuple[int, int]) -> dict[str, Any]:
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return {"path": str(path), "sha256": digest, "width": size[0], "height": size[1]}
+def _check_fits(encoder: VGGEncoder, size: tuple[int, int], *, name: str) -> None:
+    if min(size) < encoder.min_side:
+        raise InputError(
+            f"{name}: at this size the image is {size[0]}x{size[1]} px, but layer "
+            f"{VGG19_LAYERS[len(encoder.body) - 1]} needs at least {encoder.min_side} px a side; use a larger --size"
+        )
 
 
 def _compact_json(data: Mapping[str, Any]) -> str:

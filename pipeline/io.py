@@ -12,11 +12,12 @@ interrupted run never leaves a half-written image where a finished one is expect
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
 import secrets
-import warnings
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -41,39 +42,55 @@ def load_image(
     max_pixels: int = MAX_PIXELS,
 ) -> Image.Image:
     """Read ``path`` as an 8-bit RGB image, upright, optionally resized to long side ``size``."""
+    return read_image(path, size=size, max_pixels=max_pixels)[0]
+
+
+def read_image(
+    path: str | os.PathLike[str],
+    *,
+    size: int | None = None,
+    max_pixels: int = MAX_PIXELS,
+) -> tuple[Image.Image, str]:
+    """:func:`load_image`, plus the SHA-256 of the bytes decoded (read once, so they match)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file; check the path")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected an image file")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: file is empty (0 bytes); re-export the image")
     try:
-        with path.open("rb") as fh:
-            image = decode_image(fh, max_pixels=max_pixels, name=str(path))
+        data = path.read_bytes()
     except PermissionError:
         raise InputError(f"{path}: permission denied; check the file's permissions") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not data:
+        raise InputError(f"{path}: file is empty (0 bytes); re-export the image")
+    image = decode_image(io.BytesIO(data), max_pixels=max_pixels, name=str(path))
     if size is not None:
+        if size <= 0:
+            raise InputError(f"size must be a positive number of pixels, got {size}")
+        width, height = image.size
+        scale = size / max(width, height)
+        if round(width * scale) * round(height * scale) > max_pixels:
+            raise InputError(
+                f"{path}: at --size {size} the image would have over {max_pixels:,} pixels; "
+                "use a smaller size (or raise --max-pixels)"
+            )
         image = resize_long_side(image, size)
-    return image
+    return image, hashlib.sha256(data).hexdigest()
 
 
 def decode_image(fh: IO[bytes], *, max_pixels: int = MAX_PIXELS, name: str = "image") -> Image.Image:
     """Decode an open binary stream into an upright 8-bit RGB image (see :func:`load_image`)."""
     try:
-        with warnings.catch_warnings():
-            # Pillow warns above its own bomb limit; we enforce ours below instead.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(fh)
-            width, height = image.size
-            if width <= 0 or height <= 0:
-                raise InputError(f"{name}: image has zero size ({width}x{height})")
-            if width * height > max_pixels:
-                raise _too_many_pixels(name, width * height, max_pixels)
-            image.load()
-            return to_rgb(ImageOps.exif_transpose(image))
-    except Image.DecompressionBombError:
-        raise _too_many_pixels(name, None, max_pixels) from None
+        image = _open_without_pillow_limit(fh)
+        width, height = image.size
+        if width <= 0 or height <= 0:
+            raise InputError(f"{name}: image has zero size ({width}x{height})")
+        if width * height > max_pixels:
+            raise _too_many_pixels(name, width * height, max_pixels)
+        image.load()
+        return to_rgb(ImageOps.exif_transpose(image))
     except Image.UnidentifiedImageError:
         raise InputError(f"{name}: not an image file Pillow can read (PNG, JPEG, TIFF, ...)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -81,10 +98,25 @@ def decode_image(fh: IO[bytes], *, max_pixels: int = MAX_PIXELS, name: str = "im
         raise InputError(f"{name}: cannot decode image ({exc}); the file is truncated or corrupt") from None
 
 
-def _too_many_pixels(name: str, pixels: int | None, max_pixels: int) -> InputError:
-    have = f"{pixels:,} pixels" if pixels is not None else "far too many pixels"
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+def _open_without_pillow_limit(fh: IO[bytes]) -> Image.Image:
+    """``Image.open`` with Pillow's own bomb limit (179 M pixels) lifted: ``max_pixels`` is ours to
+    set, in both directions. Opening reads only the header; the lock keeps the global swap safe
+    between threads (the web app decodes uploads concurrently)."""
+    with _PILLOW_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            return Image.open(fh)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _too_many_pixels(name: str, pixels: int, max_pixels: int) -> InputError:
     return InputError(
-        f"{name}: image has {have}, over the limit of {max_pixels:,}; "
+        f"{name}: image has {pixels:,} pixels, over the limit of {max_pixels:,}; "
         "downscale it first (or raise the pixel limit if you trust the file)"
     )
 
@@ -148,7 +180,7 @@ def resize_long_side(image: Image.Image, size: int) -> Image.Image:
 def image_to_tensor(image: Image.Image) -> torch.Tensor:
     """RGB image → float tensor of shape (1, 3, H, W) with values in [0, 1]."""
     array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0)
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
 def tensor_to_image(tensor: torch.Tensor) -> Image.Image:
@@ -190,15 +222,16 @@ def save_format(path: str | os.PathLike[str]) -> str:
     return SAVE_FORMATS[suffix]
 
 
-def save_image(
+def encode_image(
     image: Image.Image | torch.Tensor,
     path: str | os.PathLike[str],
     *,
     metadata: Mapping[str, str] | None = None,
     quality: int = 95,
-) -> None:
-    """Save by extension (PNG or JPEG) atomically; ``metadata`` goes into PNG text chunks or the
-    JPEG comment, so a file separated from its JSON sidecar still says how it was made."""
+) -> bytes:
+    """The bytes of ``image`` in the format ``path``'s extension names (PNG or JPEG); ``metadata``
+    goes into PNG text chunks or the JPEG comment, so a file separated from its JSON sidecar still
+    says how it was made."""
     if isinstance(image, torch.Tensor):
         image = tensor_to_image(image)
     fmt = save_format(path)
@@ -213,12 +246,52 @@ def save_image(
         options.update(quality=quality, subsampling=0 if quality >= 90 else 2)
         if metadata:
             options["comment"] = json.dumps(dict(metadata), sort_keys=True)
-    with atomic_write(path) as fh:
-        image.save(fh, format=fmt, **options)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def save_image(
+    image: Image.Image | torch.Tensor,
+    path: str | os.PathLike[str],
+    *,
+    metadata: Mapping[str, str] | None = None,
+    quality: int = 95,
+) -> None:
+    """Save by extension (PNG or JPEG), atomically (see :func:`encode_image`)."""
+    write_bytes(path, encode_image(image, path, metadata=metadata, quality=quality))
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically; a failure is an :class:`InputError` naming the path."""
+    try:
+        with atomic_write(path) as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise InputError(
+            f"{path}: cannot write ({exc.strerror or exc}); check the folder is writable and the disk has space"
+        ) from None
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Fail now, not after minutes of work, if ``path`` cannot be written (creates nothing)."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; give a file name such as result.png")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InputError(f"{path}: cannot create the output folder, {ancestor} is a file")
+    if not os.access(ancestor, os.W_OK):
+        raise InputError(f"{path}: output folder {ancestor} is not writable")
+
+
+def json_bytes(data: Mapping[str, Any]) -> bytes:
+    """Indented, strict JSON (NaN and infinity are refused, as JSON itself refuses them)."""
+    return (json.dumps(data, indent=2, allow_nan=False) + "\n").encode()
 
 
 def save_json(data: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
     """Write ``data`` as indented JSON, atomically."""
-    with atomic_write(path, "w") as fh:
-        json.dump(data, fh, indent=2, sort_keys=False)
-        fh.write("\n")
+    write_bytes(path, json_bytes(data))

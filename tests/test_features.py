@@ -187,5 +187,7 @@ def test_imagenet_reads_the_torch_hub_cache(monkeypatch: pytest.MonkeyPatch) -> 
     encoder = VGGEncoder(["relu2_1"], weights="imagenet")
     x = torch.rand(1, 3, 16, 16)
     assert torch.equal(encoder(x)["relu2_1"], VGGEncoder(["relu2_1"], weights="random:5")(x)["relu2_1"])
-    assert encoder.weights_info["kind"] == "imagenet"
+    # A file at the cache path that is not torchvision's published one is recorded as such.
+    assert encoder.weights_info["kind"] == "imagenet-unverified"
+    assert encoder.weights_info["verified"] is False
     assert "IMAGENET1K_V1" in encoder.weights_info["source"]

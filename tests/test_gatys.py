@@ -90,7 +90,11 @@ def test_bf16_precision_runs_on_cpu_autocast(images) -> None:
     [
         ("steps", 0, "steps must be a positive integer"),
         ("size", -3, "size must be a positive integer"),
-        ("style_weight", -1.0, "style-weight must be >= 0"),
+        ("style_weight", -1.0, "style-weight must be a finite number >= 0"),
+        ("content_weight", float("nan"), "content-weight must be a finite number"),
+        ("lr", float("nan"), "lr must be a finite positive number"),
+        ("seed", 2**70, "seed must be between 0 and 2\\*\\*63 - 1"),
+        ("lbfgs_history", 0, "lbfgs-history must be a positive integer"),
         ("pooling", "min", "unknown pooling 'min'"),
         ("init", "zeros", "unknown init 'zeros'"),
         ("optimizer", "sgd", "unknown optimizer 'sgd'"),
@@ -112,7 +116,8 @@ def test_outputs_and_metadata(tmp_path: Path, content_path: Path, style_path: Pa
     assert sidecar["parameters"]["steps"] == 6 and sidecar["parameters"]["style_weight"] == 1e6
     assert sidecar["evaluations"] == 6 and len(sidecar["history"]["total"]) == 6
     assert sidecar["final_losses"]["total"] == sidecar["history"]["total"][-1]
-    assert {"load", "setup", "optimize", "per_evaluation", "save", "total"} <= set(sidecar["timings_s"])
+    assert {"load", "setup", "optimize", "per_evaluation", "encode", "total"} <= set(sidecar["timings_s"])
+    assert sidecar["parameters"]["max_pixels"] > 0
     assert sidecar["stylesnake"] and sidecar["device"] == "cpu"
     with Image.open(out) as image:
         assert image.size == (64, 51)  # content 80×64 scaled to long side 64
@@ -126,3 +131,30 @@ def test_bad_output_extension_fails_before_any_work(
     monkeypatch.setattr(gatys, "transfer", lambda *a, **k: pytest.fail("must not start"))
     with pytest.raises(InputError, match=r"cannot save as '\.gif'"):
         transfer_files(content_path, style_path, tmp_path / "x.gif", GatysConfig(**SMALL), weights="random")
+
+
+def test_images_smaller_than_the_network_are_refused(tmp_path: Path, content_path: Path, style_path: Path) -> None:
+    with pytest.raises(InputError, match=r"content.png: at this size the image is 15x12 px, but layer relu5_1 needs"):
+        transfer_files(content_path, style_path, tmp_path / "o.png", GatysConfig(size=15, steps=1), weights="random")
+    assert not list(tmp_path.glob("o.png*"))
+
+
+def test_divergence_is_reported_not_saved(images) -> None:
+    def exploding(image: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"content": (image * float("nan")).sum()}
+
+    with pytest.raises(InputError, match="the optimisation diverged"):
+        gatys.optimize(images[0], exploding, steps=3)
+
+
+def test_returned_image_is_the_last_evaluated_one(images) -> None:
+    seen = []
+
+    def criterion(image: torch.Tensor) -> dict[str, torch.Tensor]:
+        seen.append(image.detach().clone())
+        return {"content": ((image - 0.3) ** 2).sum()}
+
+    result, history = gatys.optimize(images[0], criterion, steps=4)
+    assert len(seen) == 4
+    assert torch.equal(result, seen[-1].clamp(0, 1))
+    assert history["total"][-1] == pytest.approx(((seen[-1] - 0.3) ** 2).sum().item(), rel=1e-6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io as _io
 import json
 import os
@@ -203,20 +204,54 @@ def test_save_by_extension_with_metadata(tmp_path: Path) -> None:
         io.save_image(image, tmp_path / "c.bmp")
 
 
-def test_interrupted_save_leaves_old_file_and_no_partial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_write_leaves_old_file_and_no_partial(tmp_path: Path) -> None:
     target = tmp_path / "out.png"
     io.save_image(Image.new("RGB", (4, 4), (1, 2, 3)), target)
     before = target.read_bytes()
 
-    def explode(self, fp, *args, **kwargs):
-        fp.write(b"\x89PNG half written")
-        raise KeyboardInterrupt
+    def interrupted_write() -> None:
+        with io.atomic_write(target) as fh:
+            fh.write(b"\x89PNG half written")
+            raise KeyboardInterrupt
 
-    monkeypatch.setattr(Image.Image, "save", explode)
     with pytest.raises(KeyboardInterrupt):
-        io.save_image(Image.new("RGB", (4, 4)), target)
+        interrupted_write()
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
+def test_unwritable_output_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(InputError, match="cannot write"):
+        io.save_image(Image.new("RGB", (2, 2)), tmp_path / "file" / "x.png")
+    with pytest.raises(InputError, match=r"cannot create the output folder, .* is a file"):
+        io.check_writable(tmp_path / "file" / "sub" / "x.png")
+    with pytest.raises(InputError, match="is a directory"):
+        io.check_writable(tmp_path)
+
+
+def test_pixel_limit_can_exceed_pillows_own(tmp_path: Path) -> None:
+    path = tmp_path / "wide.png"
+    path.write_bytes(_png_with_header(20_000, 10_000))  # 200 M pixels claimed: over Pillow's 179 M
+    with pytest.raises(InputError, match="200,000,000 pixels, over the limit of 100,000,000"):
+        io.load_image(path, max_pixels=100_000_000)
+    with pytest.raises(InputError, match="truncated or corrupt"):  # our limit let it through to decoding
+        io.load_image(path, max_pixels=250_000_000)
+
+
+def test_read_image_hashes_the_bytes_it_decoded(tmp_path: Path) -> None:
+    path = tmp_path / "x.png"
+    Image.new("RGB", (3, 3), (9, 9, 9)).save(path)
+    image, digest = io.read_image(path)
+    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert image.size == (3, 3)
+
+
+def test_resized_size_must_fit_the_pixel_limit(tmp_path: Path) -> None:
+    path = tmp_path / "x.png"
+    Image.new("RGB", (30, 20)).save(path)
+    with pytest.raises(InputError, match="at --size 5000 the image would have over"):
+        io.load_image(path, size=5000, max_pixels=1_000_000)
 
 
 def test_saved_files_honour_the_umask(tmp_path: Path) -> None:
