@@ -51,8 +51,8 @@ def bare_per_eval(encoder: torch.nn.Module, image: torch.Tensor, evals: int) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--evals", type=int, default=10, help="evaluations per timed block")
-    parser.add_argument("--blocks", type=int, default=6, help="timed blocks per side (alternating)")
+    parser.add_argument("--evals", type=int, default=4, help="evaluations per timed block")
+    parser.add_argument("--blocks", type=int, default=16, help="timed blocks per side (alternating)")
     parser.add_argument(
         "--warm", type=int, default=LBFGS_HISTORY, help="evaluations before timing (fill L-BFGS history)"
     )

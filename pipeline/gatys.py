@@ -43,8 +43,11 @@ OPTIMIZERS = ("lbfgs", "adam")
 #: Learning rates for images in [0, 1]. L-BFGS takes full quasi-Newton steps; Adam's 0.02 moves a
 #: pixel by at most ~5/255 per step, which is what keeps it from ringing.
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
-#: Curvature pairs L-BFGS keeps (neural-style's default). Costs 2 · history · pixels · 3 floats.
-LBFGS_HISTORY = 100
+#: Curvature pairs L-BFGS keeps. neural-style keeps 100; 20 is the top of the range Nocedal &
+#: Wright recommend and reaches the same loss (within 0.4 % after 150 evaluations at 128 px), while
+#: the history costs 2 · m · 3 · H · W floats of memory and as many reads per step: at m = 100 that
+#: is ~4 % of a 256 px evaluation on a CPU and 10 GB at 2048 px.
+LBFGS_HISTORY = 20
 
 #: ``progress(step, steps, losses)``: called after every loss evaluation; ``losses`` (weighted
 #: terms and their total) is filled every ``PROGRESS_EVERY`` evaluations and at the last one.

@@ -18,7 +18,7 @@ import torch
 class LBFGS:
     """Minimise over one tensor ``x`` (updated in place) given its gradient at each call."""
 
-    def __init__(self, x: torch.Tensor, *, lr: float = 1.0, history_size: int = 100) -> None:
+    def __init__(self, x: torch.Tensor, *, lr: float = 1.0, history_size: int = 20) -> None:
         if history_size < 1:
             raise ValueError("history_size must be >= 1")
         self.x = x
