@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
 import pipeline
-from pipeline import gatys, io, samples
+from pipeline import gatys, io, masks, samples
 from pipeline.device import DEVICES, PRECISIONS
 from pipeline.errors import InputError
 from pipeline.features import POOLINGS
@@ -122,6 +122,28 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-pixels", type=int, default=io.MAX_PIXELS, help="refuse larger input images")
     t.set_defaults(handler=_transfer)
 
+    m = verbs.add_parser(
+        "clean-mask",
+        help="clean a hand-painted mask into an exact label map (palette PNG)",
+        description="K-means on the painted colours, then spatial clean-up: border blends go to a "
+        "neighbouring region, specks smaller than --min-area are filled from their surroundings.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _add_verbosity(m)
+    m.add_argument("source", metavar="IN", help="painted mask (PNG or JPEG; RGB, RGBA or palette)")
+    m.add_argument("out", metavar="OUT", help="label map to write (.png)")
+    labels = m.add_mutually_exclusive_group()
+    labels.add_argument("--k", type=int, help="number of labels painted (colours found by K-means)")
+    labels.add_argument(
+        "--colors",
+        metavar="COLOURS",
+        help="the project's label colours, '#rrggbb,...' or 'sky=#rrggbb,...'; painted shades snap to them",
+    )
+    m.add_argument("--min-area", type=int, default=None, help="smallest region kept, px (default: image/5000, >= 16)")
+    m.add_argument("--seed", type=int, default=0, help="K-means seed")
+    m.add_argument("--max-pixels", type=int, default=io.MAX_PIXELS, help="refuse larger masks")
+    m.set_defaults(handler=_clean_mask)
+
     s = verbs.add_parser(
         "sample",
         help="write one of scikit-image's bundled sample images (demo data, no network)",
@@ -167,6 +189,20 @@ def _transfer(args: argparse.Namespace) -> int:
         )
     finally:
         close()
+    return 0
+
+
+def _clean_mask(args: argparse.Namespace) -> int:
+    palette = masks.Palette.from_colours(args.colors) if args.colors is not None else None
+    masks.clean_mask_file(
+        args.source,
+        args.out,
+        k=args.k,
+        palette=palette,
+        min_area=args.min_area,
+        seed=args.seed,
+        max_pixels=args.max_pixels,
+    )
     return 0
 
 

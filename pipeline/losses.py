@@ -83,7 +83,8 @@ class _GramMSETap(torch.autograd.Function):
         if grad_loss is None:
             return grad_out, None, None
         flat, diff = ctx.saved_tensors
-        error = diff * (grad_loss * ctx.factor)  # symmetric (C, C) per batch item
+        # Symmetric, as G and the target both are Grams; the shortcut above relies on it.
+        error = diff * (grad_loss * ctx.factor)
         with torch.autocast(device_type=flat.device.type, enabled=False):
             if flat.stride(2) != 1:
                 # Channels-last: (E F)ᵀ = Fᵀ E, computed on the contiguous (B, N, C) view.

@@ -1,0 +1,436 @@
+"""Hand-painted masks → exact label maps.
+
+People paint masks in GIMP: each stroke a slightly different shade, soft brush edges, anti-aliased
+borders, stray dabs, bilinear resizing, JPEG saves. We turn that into a label map in which every
+pixel carries exactly one label colour:
+
+1. **Colours.** K-means (scikit-learn) on a subsample of *flat* pixels (away from edges, so the
+   in-between colours of borders do not pull the centres) finds the painted shade of each label.
+   With a project palette (``labels:`` name → colour) each centre is snapped to its palette colour,
+   so "sky" is the same colour in every mask; otherwise ``k`` clusters are used as they are.
+2. **Pixels.** Every pixel takes the nearest centre (through a 2¹⁸-bin colour lookup table, so a
+   4096² mask costs a few table lookups per pixel). A pixel far from its centre's colour is
+   *uncertain*: it keeps its colour label only where that label really is nearby; otherwise (the
+   purple blend along a red/blue border that happens to look like a third, purple label) it is
+   given the label of the nearest certain pixel.
+3. **Specks.** Connected pieces of a label smaller than ``min_area`` (stray dabs, JPEG blotches)
+   are filled from their surroundings.
+
+The result is saved as a palette PNG whose palette entries are the label colours.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, PngImagePlugin
+from sklearn.cluster import KMeans
+
+from pipeline import io
+from pipeline.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: Pixels used to fit K-means; more does not move the centres measurably.
+SAMPLE_SIZE = 40_000
+#: A pixel within this RGB distance of its centre is a certain member (per-stroke jitter ±6 and
+#: JPEG noise stay well inside it).
+CERTAIN_DISTANCE = 28.0
+#: A painted colour farther than this from every palette colour (and from every blend of two of
+#: them) is not a label of the project.
+FOREIGN_DISTANCE = 60.0
+#: How far (px) a label must be for an uncertain pixel to keep that label by its colour.
+NEAR_RADIUS = 4
+_BITS = 6  # lookup table resolution per channel
+
+
+@dataclass(frozen=True)
+class LabelMap:
+    """An exact label map: ``labels[y, x]`` indexes ``colours`` (and ``names``)."""
+
+    labels: np.ndarray  # (H, W) uint8
+    colours: np.ndarray  # (n, 3) uint8
+    names: tuple[str, ...]
+
+    def to_image(self) -> Image.Image:
+        image = Image.fromarray(self.labels, mode="P")
+        image.putpalette(self.colours.reshape(-1).tolist())
+        return image
+
+    def counts(self) -> np.ndarray:
+        return np.bincount(self.labels.ravel(), minlength=len(self.colours))
+
+
+# --- palettes ----------------------------------------------------------------------------------
+
+
+def parse_colour(text: str) -> np.ndarray:
+    """``#rrggbb`` (or ``rrggbb``) → uint8 RGB."""
+    match = re.fullmatch(r"#?([0-9a-fA-F]{6})", text.strip())
+    if not match:
+        raise InputError(f"'{text}' is not a colour; write it as #rrggbb, e.g. #3366ff")
+    value = int(match.group(1), 16)
+    return np.array([(value >> 16) & 255, (value >> 8) & 255, value & 255], dtype=np.uint8)
+
+
+def hex_colour(colour: Sequence[int] | np.ndarray) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*(int(c) for c in colour))
+
+
+@dataclass(frozen=True)
+class Palette:
+    """The project's labels: a name and an exact colour for each."""
+
+    names: tuple[str, ...]
+    colours: np.ndarray  # (n, 3) uint8
+
+    @classmethod
+    def from_mapping(cls, labels: Mapping[str, str]) -> Palette:
+        """From config's ``labels:`` (name → ``#rrggbb``)."""
+        if not labels:
+            raise InputError("the label palette is empty; give at least one name: '#rrggbb'")
+        colours = np.stack([parse_colour(c) for c in labels.values()])
+        palette = cls(tuple(labels), colours)
+        palette._check_distinct()
+        return palette
+
+    @classmethod
+    def from_colours(cls, text: str | Sequence[str]) -> Palette:
+        """From ``"#ff0000,#0000ff"`` or ``"sky=#4287f5,tree=#28a03c"`` (unnamed labels are
+        named by their colour)."""
+        items = [c.strip() for c in (text.split(",") if isinstance(text, str) else text) if c.strip()]
+        if not items:
+            raise InputError("no colours given; write them as '#rrggbb,#rrggbb,...' or 'name=#rrggbb,...'")
+        names, colours = [], []
+        for item in items:
+            name, _, colour = item.rpartition("=")
+            colours.append(parse_colour(colour))
+            names.append(name.strip() or hex_colour(colours[-1]))
+        palette = cls(tuple(names), np.stack(colours))
+        palette._check_distinct()
+        if len(set(names)) != len(names):
+            raise InputError(f"label names repeat in '{text}'; give every label its own name")
+        return palette
+
+    def _check_distinct(self) -> None:
+        if len({tuple(c) for c in self.colours.tolist()}) != len(self.colours):
+            raise InputError("two labels share one colour; give every label its own colour")
+
+
+# --- cleaning ----------------------------------------------------------------------------------
+
+
+def default_min_area(height: int, width: int) -> int:
+    """Smallest region kept: 1/5000 of the image, at least 16 px (a 4 px dab at 512² is a speck)."""
+    return max(16, (height * width) // 5000)
+
+
+def clean_mask(
+    painted: np.ndarray,
+    *,
+    k: int | None = None,
+    palette: Palette | None = None,
+    min_area: int | None = None,
+    seed: int = 0,
+    name: str = "mask",
+) -> LabelMap:
+    """Clean a painted (H, W, 3) uint8 RGB mask into an exact :class:`LabelMap`.
+
+    Give ``palette`` (labels snap to its colours) or ``k`` (that many clusters); with neither, an
+    already-exact mask (at most 32 distinct colours) is taken as it is.
+    """
+    if painted.ndim != 3 or painted.shape[2] != 3 or painted.dtype != np.uint8:
+        raise ValueError("expected an (H, W, 3) uint8 RGB array")
+    height, width = painted.shape[:2]
+    min_area = default_min_area(height, width) if min_area is None else min_area
+    if min_area < 0:
+        raise InputError(f"min-area must be >= 0, got {min_area}")
+    if k is not None and k < 1:
+        raise InputError(f"k must be a positive number of labels, got {k}")
+    probe = painted[:: max(1, height // 256), :: max(1, width // 256)].reshape(-1, 3)
+    if int(np.ptp(probe, axis=0).max()) < 6:
+        raise InputError(f"{name}: mask is blank (one flat colour); paint at least two regions")
+
+    bins = _bins(painted)
+    if palette is not None:
+        _check_foreign_colours(painted, bins, palette, min_area=min_area, name=name)
+        centres, colours, names = _palette_centres(painted, palette, seed=seed)
+    elif k is not None:
+        centres = _kmeans_centres(painted, k, seed=seed)
+        order = np.lexsort(centres.T[::-1])  # deterministic label order: by colour
+        centres = centres[order]
+        colours = np.clip(np.round(centres), 0, 255).astype(np.uint8)
+        names = tuple(hex_colour(c) for c in colours)
+    else:
+        exact = _exact_colours(painted)
+        if exact is None:
+            raise InputError(
+                f"{name}: mask has many shades (hand-painted?); say how many labels it holds with "
+                "--k K or list their colours with --colors"
+            )
+        centres = exact.astype(np.float32)
+        colours, names = exact, tuple(hex_colour(c) for c in exact)
+
+    labels = _assign(bins, centres)
+    labels = remove_specks(labels, min_area, n_labels=len(colours))
+    result = LabelMap(labels=labels, colours=colours, names=names)
+    for index, count in enumerate(result.counts()):
+        if count == 0:
+            log.warning("%s: label %s covers no pixel", name, names[index])
+    return result
+
+
+def _flat_sample(painted: np.ndarray, seed: int) -> np.ndarray:
+    """A random sample of pixels that differ little from their neighbours 2 px away."""
+    height, width = painted.shape[:2]
+    rng = np.random.default_rng(seed)
+    n = min(SAMPLE_SIZE * 2, height * width)
+    ys = rng.integers(2, max(3, height - 2), size=n)
+    xs = rng.integers(2, max(3, width - 2), size=n)
+    ys, xs = np.clip(ys, 0, height - 1), np.clip(xs, 0, width - 1)
+    centre = painted[ys, xs].astype(np.int16)
+    spread = np.zeros(n, np.int16)
+    for dy, dx in ((-2, 0), (2, 0), (0, -2), (0, 2)):
+        other = painted[np.clip(ys + dy, 0, height - 1), np.clip(xs + dx, 0, width - 1)].astype(np.int16)
+        spread = np.maximum(spread, np.abs(other - centre).max(axis=1))
+    flat = centre[spread < 16]
+    if len(flat) < min(n, 200):  # everything is edges (tiny or noisy mask): use all
+        flat = centre
+    return flat[:SAMPLE_SIZE].astype(np.float32)
+
+
+def _kmeans_centres(painted: np.ndarray, k: int, *, seed: int, init: np.ndarray | None = None) -> np.ndarray:
+    sample = _flat_sample(painted, seed)
+    distinct = len(np.unique(sample.astype(np.uint8), axis=0))
+    if distinct < k:
+        raise InputError(f"mask has only {distinct} distinct colour(s) but {k} labels were asked for")
+    kmeans = KMeans(
+        n_clusters=k,
+        init="k-means++" if init is None else init,
+        n_init=4 if init is None else 1,
+        random_state=seed,
+    )
+    return kmeans.fit(sample).cluster_centers_.astype(np.float32)
+
+
+def _palette_centres(
+    painted: np.ndarray, palette: Palette, *, seed: int
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """The painted shade of every palette label present."""
+    sample = _flat_sample(painted, seed)
+    nearest = _nearest(sample, palette.colours.astype(np.float32))[0]
+    present = np.flatnonzero(np.bincount(nearest, minlength=len(palette.colours)) >= max(3, len(sample) // 2000))
+    # K-means started at the palette colours of the labels present converges to their painted
+    # shades; decision boundaries between shades are where the painted borders really are.
+    centres = palette.colours.astype(np.float32).copy()
+    if len(present) > 1:
+        fitted = KMeans(n_clusters=len(present), init=centres[present], n_init=1, random_state=seed).fit(sample)
+        snapped = _nearest(fitted.cluster_centers_.astype(np.float32), centres[present])[0]
+        for centre, index in zip(fitted.cluster_centers_, snapped, strict=True):
+            centres[present[index]] = centre
+    # Absent labels keep their palette colour as centre: they win only pixels painted in it.
+    return centres, palette.colours.copy(), palette.names
+
+
+def _check_foreign_colours(
+    painted: np.ndarray, bins: np.ndarray, palette: Palette, *, min_area: int, name: str
+) -> None:
+    """Refuse a painted region whose colour is no label of the palette (nor a blend of two)."""
+    foreign = _colour_table(palette.colours.astype(np.float32)).foreign[bins]
+    if not foreign.any():
+        return
+    count, components, stats, centroids = cv2.connectedComponentsWithStats(foreign.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    if stats[largest, cv2.CC_STAT_AREA] < max(min_area, 1):
+        return
+    x, y = (round(float(v)) for v in centroids[largest])
+    ys, xs = np.nonzero(components == largest)
+    colour = np.median(painted[ys, xs].reshape(-1, 3), axis=0)
+    index, distance = _nearest(colour[None].astype(np.float32), palette.colours.astype(np.float32))
+    nearest = hex_colour(palette.colours[index[0]])
+    if palette.names[index[0]] != nearest:
+        nearest = f"{palette.names[index[0]]} {nearest}"
+    raise InputError(
+        f"{name}: painted colour {hex_colour(colour)} around x={x}, y={y} ({stats[largest, cv2.CC_STAT_AREA]} px) "
+        f"is far from every label colour (nearest: {nearest}, distance {distance[0]:.0f}); "
+        "add it to the labels or repaint that region"
+    )
+
+
+def _exact_colours(painted: np.ndarray) -> np.ndarray | None:
+    """The colours of an already-exact mask (at most 32 distinct colours), or None."""
+    packed = (painted[..., 0].astype(np.uint32) << 16) | (painted[..., 1].astype(np.uint32) << 8) | painted[..., 2]
+    # A coarse probe first: a hand-painted mask shows its many shades long before a full np.unique.
+    probe = packed[:: max(1, packed.shape[0] // 512), :: max(1, packed.shape[1] // 512)]
+    if len(np.unique(probe)) > 32:
+        return None
+    values = np.unique(packed)
+    if len(values) > 32:
+        return None
+    return np.stack([(values >> 16) & 255, (values >> 8) & 255, values & 255], axis=1).astype(np.uint8)
+
+
+# --- per-pixel assignment ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ColourTable:
+    label: np.ndarray  # (bins,) uint8: nearest centre
+    certain: np.ndarray  # (bins,) bool: within CERTAIN_DISTANCE of it
+    foreign: np.ndarray  # (bins,) bool: far from every centre and every blend of two
+
+
+def _nearest(colours: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of and distance to the nearest centre, for each colour."""
+    squared = np.zeros((len(colours), len(centres)), np.float32)
+    for channel in range(3):
+        squared += np.square(colours[:, channel, None] - centres[None, :, channel])
+    index = squared.argmin(axis=1)
+    return index, np.sqrt(squared[np.arange(len(colours)), index])
+
+
+def _colour_table(centres: np.ndarray) -> _ColourTable:
+    step = 1 << (8 - _BITS)
+    levels = np.arange(1 << _BITS, dtype=np.float32) * step + (step - 1) / 2
+    grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 3)
+    label, distance = _nearest(grid, centres)
+    blend = np.full(len(grid), np.inf, np.float32)
+    for a in range(len(centres)):
+        for b in range(a + 1, len(centres)):
+            direction = centres[b] - centres[a]
+            offset = grid - centres[a]
+            t = np.clip((offset @ direction) / max(float(direction @ direction), 1e-6), 0, 1)
+            blend = np.minimum(blend, np.square(offset - t[:, None] * direction).sum(axis=1))
+    return _ColourTable(
+        label=label.astype(np.uint8),
+        certain=distance <= CERTAIN_DISTANCE,
+        foreign=(distance > FOREIGN_DISTANCE) & (blend > (FOREIGN_DISTANCE / 2) ** 2),
+    )
+
+
+def _bins(painted: np.ndarray) -> np.ndarray:
+    shift = 8 - _BITS
+    r, g, b = (painted[..., i] >> shift for i in range(3))
+    return (r.astype(np.int32) << (2 * _BITS)) | (g.astype(np.int32) << _BITS) | b.astype(np.int32)
+
+
+def _assign(bins: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Nearest-centre labels; uncertain pixels keep theirs only where that label is nearby."""
+    table = _colour_table(centres)
+    labels = table.label[bins]
+    certain = table.certain[bins]
+    if certain.all():
+        return labels
+    if not certain.any():
+        return labels
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * NEAR_RADIUS + 1, 2 * NEAR_RADIUS + 1))
+    keep = certain.copy()
+    uncertain = ~certain
+    for index in np.unique(labels[uncertain]):
+        near = cv2.dilate((certain & (labels == index)).astype(np.uint8), kernel).astype(bool)
+        keep |= uncertain & (labels == index) & near
+    if keep.all():
+        return labels
+    return _fill_from_nearest(labels, keep)
+
+
+def _fill_from_nearest(labels: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Give every pixel outside ``known`` the label of the nearest pixel inside it."""
+    if not known.any():
+        return labels
+    # OpenCV labels each zero pixel of the input uniquely (raster order) and reports, per pixel,
+    # the label of the nearest zero pixel: a Voronoi fill in one C++ pass.
+    _, nearest = cv2.distanceTransformWithLabels(
+        (~known).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    source = labels[known]  # raster order matches OpenCV's numbering
+    filled = labels.copy()
+    filled[~known] = source[nearest[~known] - 1]
+    return filled
+
+
+def remove_specks(labels: np.ndarray, min_area: int, *, n_labels: int) -> np.ndarray:
+    """Fill every connected piece of a label smaller than ``min_area`` px from its surroundings.
+
+    One pass suffices: a filled pixel takes the label of its nearest kept pixel, so what it joins
+    is connected to a piece that was already large enough.
+    """
+    if min_area <= 1:
+        return labels
+    small = np.zeros(labels.shape, bool)
+    for index in range(n_labels):
+        member = (labels == index).view(np.uint8)
+        if not member.any():
+            continue
+        _, components, stats, _ = cv2.connectedComponentsWithStats(member, connectivity=8)
+        tiny = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] < min_area) + 1
+        if len(tiny):
+            lookup = np.zeros(len(stats), bool)
+            lookup[tiny] = True
+            small |= lookup[components]
+    if not small.any() or small.all():
+        return labels
+    return _fill_from_nearest(labels, ~small)
+
+
+# --- files -------------------------------------------------------------------------------------
+
+
+def read_mask(path: str | os.PathLike[str], *, max_pixels: int = io.MAX_PIXELS) -> np.ndarray:
+    """A painted mask as (H, W, 3) uint8 RGB (PNG or JPEG, RGB, RGBA or palette)."""
+    return np.asarray(io.load_image(path, max_pixels=max_pixels))
+
+
+def save_label_map(label_map: LabelMap, path: str | os.PathLike[str]) -> None:
+    """Save as a palette PNG whose palette entries are the label colours (atomically); the label
+    names travel in a text chunk."""
+    if Path(path).suffix.lower() != ".png":
+        raise InputError(f"{path}: a label map is saved as .png (lossless, with a palette)")
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt(
+        "stylesnake-labels", json.dumps(dict(zip(label_map.names, map(hex_colour, label_map.colours), strict=True)))
+    )
+    buffer = BytesIO()
+    label_map.to_image().save(buffer, format="PNG", compress_level=3, pnginfo=info)
+    io.write_bytes(path, buffer.getvalue())
+
+
+def clean_mask_file(
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    k: int | None = None,
+    palette: Palette | None = None,
+    min_area: int | None = None,
+    seed: int = 0,
+    max_pixels: int = io.MAX_PIXELS,
+) -> LabelMap:
+    """Read a painted mask, clean it, save the label map; return it."""
+    if Path(out).suffix.lower() != ".png":
+        raise InputError(f"{out}: a label map is saved as .png (lossless, with a palette)")
+    io.check_writable(out)
+    painted = read_mask(source, max_pixels=max_pixels)
+    label_map = clean_mask(painted, k=k, palette=palette, min_area=min_area, seed=seed, name=str(source))
+    save_label_map(label_map, out)
+    log.info(
+        "%s: %d labels (%s) -> %s",
+        source,
+        len(label_map.colours),
+        ", ".join(
+            f"{n} {100 * c / label_map.labels.size:.1f}%"
+            for n, c in zip(label_map.names, label_map.counts(), strict=True)
+        ),
+        out,
+    )
+    return label_map

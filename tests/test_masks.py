@@ -1,0 +1,185 @@
+"""Mask cleaning: accuracy against painted ground truth, exact colours, no specks, clear errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline import masks
+from pipeline.cli import main
+from pipeline.errors import InputError
+from pipeline.masks import Palette, clean_mask, default_min_area, hex_colour
+from pipeline.synthetic import PALETTE, painted_mask
+
+
+def _specks(labels: np.ndarray, min_area: int) -> int:
+    count = 0
+    for label in np.unique(labels):
+        _, _, stats, _ = cv2.connectedComponentsWithStats((labels == label).astype(np.uint8), connectivity=8)
+        count += int((stats[1:, cv2.CC_STAT_AREA] < min_area).sum())
+    return count
+
+
+@pytest.fixture(scope="module")
+def painted_set() -> list:
+    """Eight masks painted the way people paint (3–6 labels, 1024×768, JPEG 60–90)."""
+    return [painted_mask(seed, size=(1024, 768), k=3 + seed % 4) for seed in range(8)]
+
+
+@pytest.mark.parametrize("mode", ["palette", "k"])
+def test_accuracy_colours_and_no_specks(painted_set, mode: str) -> None:
+    accuracies, specks, plain_specks = [], 0, 0
+    for mask in painted_set:
+        k = len(mask.palette)
+        if mode == "palette":
+            result = clean_mask(mask.painted, palette=Palette.from_colours([hex_colour(c) for c in mask.palette]))
+            predicted = result.labels
+            assert np.array_equal(result.colours, mask.palette)  # snapped to the palette exactly
+        else:
+            result = clean_mask(mask.painted, k=k)
+            to_truth = [int(np.argmin(np.abs(mask.palette.astype(int) - c.astype(int)).sum(1))) for c in result.colours]
+            assert sorted(to_truth) == list(range(k))  # one cluster per painted label
+            predicted = np.array(to_truth)[result.labels]
+        assert len(np.unique(result.labels)) == k  # exactly k colours out
+        accuracies.append((predicted == mask.truth).mean())
+        min_area = default_min_area(*mask.truth.shape)
+        specks += _specks(result.labels, min_area)
+        plain = masks._colour_table(mask.palette.astype(np.float32)).label[masks._bins(mask.painted)]
+        plain_specks += _specks(plain, min_area)
+    assert np.mean(accuracies) >= 0.997, accuracies
+    assert min(accuracies) >= 0.995, accuracies
+    assert specks == 0
+    assert plain_specks > 20  # what nearest-colour alone leaves behind: the clean-up is doing work
+
+
+def test_blend_that_looks_like_a_third_label_goes_to_a_neighbour() -> None:
+    red, blue, purple = (220, 30, 30), (30, 30, 220), (125, 30, 125)
+    image = np.zeros((120, 160, 3), np.uint8)
+    image[:, :80], image[:, 80:] = red, blue
+    image[:30, :30] = purple  # a real purple region, far from the red/blue border
+    image = cv2.GaussianBlur(image, (0, 0), 1.5)  # soft brush: the border passes through purple
+    result = clean_mask(image, palette=Palette.from_colours([hex_colour(c) for c in (red, blue, purple)]))
+    assert not (result.labels[40:, 60:100] == 2).any()  # no purple line along the border
+    assert (result.labels[5:25, 5:25] == 2).all()  # the real purple region survives
+    assert (result.labels[:, 78] == 0).all() and (result.labels[:, 82] == 1).all()
+
+
+def test_specks_are_filled_from_their_surroundings() -> None:
+    image = np.zeros((100, 100, 3), np.uint8)
+    image[:, :50], image[:, 50:] = (200, 0, 0), (0, 0, 200)
+    image[20:23, 20:23] = (0, 0, 200)  # a 9 px dab of blue inside red
+    result = clean_mask(image, k=2, min_area=16)
+    red = result.labels[0, 0]
+    assert (result.labels[:, :50] == red).all()
+    assert (result.labels[:, 50:] != red).all()
+
+
+def test_exact_masks_pass_through_without_k() -> None:
+    labels = np.zeros((40, 60), np.uint8)
+    labels[:, 30:] = 1
+    labels[10:30, 5:20] = 2
+    colours = np.array([(255, 0, 0), (0, 255, 0), (0, 0, 255)], np.uint8)
+    result = clean_mask(colours[labels])
+    lookup = {tuple(c): i for i, c in enumerate(result.colours.tolist())}
+    assert np.array_equal(np.vectorize(lambda i: lookup[tuple(colours[i])])(labels), result.labels)
+
+
+def test_palette_label_absent_from_the_mask_warns(caplog: pytest.LogCaptureFixture) -> None:
+    image = np.zeros((50, 50, 3), np.uint8)
+    image[:, :25], image[:, 25:] = PALETTE[0], PALETTE[1]
+    palette = Palette.from_colours([f"{name}={hex_colour(c)}" for name, c in zip("abc", PALETTE[:3], strict=False)])
+    with caplog.at_level(logging.WARNING, logger="pipeline.masks"):
+        result = clean_mask(image, palette=palette)
+    assert result.counts().tolist()[2] == 0
+    assert "label c covers no pixel" in caplog.text
+
+
+def test_foreign_colour_is_named_with_its_place() -> None:
+    image = np.full((60, 80, 3), PALETTE[0], np.uint8)
+    image[30:50, 50:70] = (255, 0, 255)  # magenta: no label, and no blend of the two labels
+    with pytest.raises(InputError, match=r"painted colour #ff00ff around x=60, y=40 \(400 px\) is far from"):
+        clean_mask(image, palette=Palette.from_colours([hex_colour(PALETTE[0]), hex_colour(PALETTE[1])]), name="m.png")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "image", "message"),
+    [
+        ({"k": 2}, np.full((30, 30, 3), 200, np.uint8), "mask is blank"),
+        ({}, painted_mask(0, size=(64, 48), k=3).painted, "say how many labels it holds"),
+        ({"k": 9}, np.repeat(np.repeat(PALETTE[:2], 20, axis=0)[None], 10, axis=0), "only 2 distinct colour"),
+        ({"k": 0}, painted_mask(0, size=(64, 48), k=3).painted, "k must be a positive"),
+    ],
+    ids=["blank", "no-k", "too-many-k", "zero-k"],
+)
+def test_bad_masks(kwargs: dict, image: np.ndarray, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        clean_mask(image, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("#12345", "not a colour"),
+        ("#ff0000,#ff0000", "share one colour"),
+        ("a=#ff0000,a=#00ff00", "names repeat"),
+        ("", "no colours"),
+    ],
+)
+def test_palette_parsing_errors(text: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        Palette.from_colours(text)
+
+
+def test_label_map_file_is_a_palette_png_with_names(tmp_path: Path) -> None:
+    mask = painted_mask(2, size=(200, 150), k=3)
+    source = tmp_path / "painted.jpg"
+    Image.fromarray(mask.painted).save(source, quality=85)
+    spec = ",".join(f"{n}={hex_colour(c)}" for n, c in zip(("sky", "tree", "ground"), mask.palette, strict=True))
+    result = masks.clean_mask_file(source, tmp_path / "clean.png", palette=Palette.from_colours(spec))
+    with Image.open(tmp_path / "clean.png") as saved:
+        assert saved.mode == "P"
+        assert np.array_equal(np.asarray(saved), result.labels)
+        assert np.array_equal(np.array(saved.getpalette()[:9]).reshape(3, 3), mask.palette)
+        assert json.loads(saved.text["stylesnake-labels"]) == dict(
+            zip(("sky", "tree", "ground"), map(hex_colour, mask.palette), strict=True)
+        )
+
+
+def test_cli_clean_mask(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "painted.png"
+    Image.fromarray(painted_mask(4, size=(160, 120), k=3).painted).save(source)
+    assert main(["-q", "clean-mask", str(source), str(tmp_path / "out.png"), "--k", "3", "--min-area", "20"]) == 0
+    assert len(np.unique(np.asarray(Image.open(tmp_path / "out.png")))) == 3
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("setup", "extra", "message"),
+    [
+        (lambda p: p.write_text("not an image"), ["--k", "2"], "not an image"),
+        (lambda p: Image.new("RGB", (40, 40), (9, 9, 9)).save(p), ["--k", "2"], "mask is blank"),
+        (
+            lambda p: Image.fromarray(np.repeat(np.repeat(np.array([[0, 255]], np.uint8), 20, 1), 40, 0)).save(p),
+            ["--colors", "#00ff00,#0000ff"],
+            "is far from every label colour",
+        ),
+        (lambda p: Image.new("RGB", (40, 40)).save(p), ["--k", "2", "--out-jpg"], "saved as .png"),
+    ],
+    ids=["unreadable", "blank", "foreign-colour", "jpeg-output"],
+)
+def test_cli_bad_masks_one_line_exit_2(tmp_path: Path, capsys, setup, extra: list[str], message: str) -> None:
+    source = tmp_path / "painted.png"
+    setup(source)
+    out = tmp_path / ("out.jpg" if "--out-jpg" in extra else "out.png")
+    code = main(["clean-mask", str(source), str(out), *[a for a in extra if a != "--out-jpg"]])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1
+    assert not out.exists()
