@@ -17,6 +17,7 @@ from pipeline import gatys, io, masks, samples
 from pipeline.device import DEVICES, PRECISIONS
 from pipeline.errors import InputError
 from pipeline.features import POOLINGS
+from pipeline.guidance import GUIDE_MODES, Guidance
 
 log = logging.getLogger("pipeline")
 
@@ -37,6 +38,16 @@ def _csv_floats(text: str) -> tuple[float, ...]:
         return tuple(float(part) for part in _csv(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got '{text}'") from None
+
+
+def _pairs(text: str) -> dict[str, str]:
+    pairs = {}
+    for item in _csv(text):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise argparse.ArgumentTypeError(f"expected NAME=VALUE pairs separated by commas, got '{item}'")
+        pairs[key.strip()] = value.strip()
+    return pairs
 
 
 def _add_verbosity(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_verbosity(t)
     t.add_argument("--content", required=True, metavar="PATH", help="content image")
-    t.add_argument("--style", required=True, metavar="PATH", help="style image")
+    t.add_argument(
+        "--style",
+        required=True,
+        action="append",
+        metavar="PATH",
+        help="style image; repeat for several (mixed by --style-blend, or region by region with masks)",
+    )
     t.add_argument("--out", required=True, metavar="PATH", help="output image (.png or .jpg)")
     t.add_argument("--size", type=int, default=defaults.size, help="long side of the output, px")
     t.add_argument("--style-size", type=int, default=None, help="long side of the style image, px (default: --size)")
@@ -120,6 +137,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default=defaults.device, help=f"one of {', '.join(DEVICES)} or cuda:N")
     t.add_argument("--precision", choices=PRECISIONS, default=defaults.precision, help="auto = bf16 on CUDA")
     t.add_argument("--max-pixels", type=int, default=io.MAX_PIXELS, help="refuse larger input images")
+    t.add_argument(
+        "--style-blend", type=_csv_floats, default=None, help="weight per style image, e.g. 0.7,0.3 (default: equal)"
+    )
+    g = t.add_argument_group("spatial control (Gatys 2016): masks with one flat colour per region")
+    g.add_argument("--content-mask", metavar="PATH", help="label mask of the content image")
+    g.add_argument("--style-mask", action="append", metavar="PATH", help="label mask of each style image, in order")
+    g.add_argument("--guide-mode", choices=GUIDE_MODES, default=defaults.guide_mode, help="guide propagation")
+    g.add_argument("--guide-grow", type=int, default=defaults.guide_grow, help="grow (>0) / shrink (<0) guides, px")
+    labels = g.add_mutually_exclusive_group()
+    labels.add_argument("--k", type=int, help="labels per hand-painted mask (cleaned with K-means)")
+    labels.add_argument("--colors", metavar="COLOURS", help="label colours, '#rrggbb,...' or 'sky=#rrggbb,...'")
+    g.add_argument("--min-area", type=int, default=None, help="smallest mask region kept, px")
+    g.add_argument(
+        "--label-map",
+        type=_pairs,
+        default=None,
+        metavar="C=S,...",
+        help="content label C takes style label S; S=plain takes the style's overall statistics",
+    )
+    g.add_argument("--region-weights", type=_pairs, default=None, metavar="L=W,...", help="weight per region")
     t.set_defaults(handler=_transfer)
 
     m = verbs.add_parser(
@@ -172,6 +209,8 @@ def _transfer(args: argparse.Namespace) -> int:
         optimizer=args.optimizer,
         lr=args.lr,
         lbfgs_history=args.lbfgs_history,
+        guide_mode=args.guide_mode,
+        guide_grow=args.guide_grow,
         seed=args.seed,
         device=args.device,
         precision=args.precision,
@@ -186,10 +225,36 @@ def _transfer(args: argparse.Namespace) -> int:
             weights=args.weights,
             max_pixels=args.max_pixels,
             progress=progress,
+            style_blend=args.style_blend,
+            guidance=_guidance(args),
         )
     finally:
         close()
     return 0
+
+
+def _guidance(args: argparse.Namespace) -> Guidance | None:
+    if args.content_mask is None:
+        if args.style_mask:
+            raise InputError("--style-mask needs --content-mask too (spatial control pairs the two)")
+        return None
+    if not args.style_mask:
+        raise InputError("--content-mask needs a --style-mask for each --style")
+    weights = {}
+    for name, value in (args.region_weights or {}).items():
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            raise InputError(f"region weight for '{name}' is not a number: '{value}'") from None
+    return Guidance(
+        content_mask=args.content_mask,
+        style_masks=tuple(args.style_mask),
+        k=args.k,
+        palette=masks.Palette.from_colours(args.colors) if args.colors is not None else None,
+        min_area=args.min_area,
+        label_map=args.label_map,
+        region_weights=weights,
+    )
 
 
 def _clean_mask(args: argparse.Namespace) -> int:

@@ -108,7 +108,7 @@ class VGGEncoder(nn.Module):
         _load_into(self.body, state, source=self.weights_info.get("path", str(weights)))
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        self._wanted = {LAYER_INDEX[name]: name for name in self.layers}
+        self.wanted = {LAYER_INDEX[name]: name for name in self.layers}
         self.requires_grad_(False)
         self.eval()
 
@@ -125,7 +125,7 @@ class VGGEncoder(nn.Module):
         out: dict[str, torch.Tensor] = {}
         for index, module in enumerate(self.body):
             x = module(x)
-            name = self._wanted.get(index)
+            name = self.wanted.get(index)
             if name is not None:
                 if taps and name in taps:
                     x = taps[name](x)

@@ -18,7 +18,7 @@ import math
 import os
 import platform
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,8 @@ from pipeline import io
 from pipeline.device import autocast, memory_format, resolve_device, resolve_precision
 from pipeline.errors import InputError
 from pipeline.features import POOLINGS, VGG19_LAYERS, VGGEncoder, check_layers
-from pipeline.losses import ContentLoss, GramStyleLoss, layer_weights, tv_loss
+from pipeline.guidance import GUIDE_MODES, Guidance, Regions, guided_style_loss
+from pipeline.losses import ContentLoss, GramStyleLoss, GuidedGramStyleLoss, layer_weights, tv_loss
 from pipeline.optim import LBFGS
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ class GatysConfig:
     optimizer: str = "lbfgs"
     lr: float | None = None  # None = DEFAULT_LR[optimizer]
     lbfgs_history: int = LBFGS_HISTORY
+    guide_mode: str = "simple"  # spatial control: how region guides reach each layer
+    guide_grow: int = 0  # grow (> 0) or shrink (< 0) guides by this many feature-map pixels
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
@@ -100,6 +103,7 @@ class GatysConfig:
         _check_choice("pooling", self.pooling, POOLINGS)
         _check_choice("init", self.init, INITS)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("guide mode", self.guide_mode, GUIDE_MODES)
         if not self.style_layers:
             raise InputError("style-layers must name at least one layer")
         check_layers([self.content_layer, *self.style_layers])
@@ -223,18 +227,24 @@ def build_encoder(config: GatysConfig, weights: str | os.PathLike[str] = "imagen
 
 def transfer(
     content: torch.Tensor,
-    style: torch.Tensor,
+    style: torch.Tensor | Sequence[torch.Tensor],
     config: GatysConfig = GatysConfig(),
     *,
     weights: str | os.PathLike[str] = "imagenet",
     encoder: VGGEncoder | None = None,
     progress: Progress | None = None,
+    style_blend: Sequence[float] | None = None,
+    regions: Regions | None = None,
 ) -> TransferResult:
-    """Repaint ``content`` (1, 3, H, W) in the style of ``style`` (1, 3, H', W'), both in [0, 1].
+    """Repaint ``content`` (1, 3, H, W) in the style of ``style`` (1, 3, H', W'), all in [0, 1].
 
-    Pass ``encoder`` to reuse a loaded network (its pooling and layers must cover ``config``);
-    it is moved to the configured device. The loss history holds the weighted terms.
+    Several style images: without ``regions`` their Grams are mixed by ``style_blend`` (equal by
+    default); with ``regions`` (Gatys 2016 spatial control, see :mod:`pipeline.guidance`) each
+    region of the output takes the statistics of the same region in the style images that hold
+    it. Pass ``encoder`` to reuse a loaded network (its pooling and layers must cover
+    ``config``); it is moved to the configured device. The loss history holds the weighted terms.
     """
+    styles = [style] if isinstance(style, torch.Tensor) else list(style)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     device = resolve_device(config.device)
@@ -243,7 +253,7 @@ def transfer(
         encoder = build_encoder(config, weights)
     elif encoder.pooling != config.pooling or not set(config.layers) <= set(encoder.layers):
         raise ValueError(f"encoder ({encoder.pooling} pooling, {encoder.layers}) does not fit the config")
-    for name, tensor in (("content", content), ("style", style)):
+    for name, tensor in (("content", content), *(("style", s) for s in styles)):
         if min(tensor.shape[-2:]) < encoder.min_side:
             raise InputError(
                 f"{name} image is {tuple(tensor.shape[-2:])} px; the network needs >= {encoder.min_side} px a side"
@@ -253,14 +263,31 @@ def transfer(
         torch.backends.cudnn.benchmark = True  # one input size for hundreds of evaluations
     encoder = encoder.to(device=device, memory_format=layout)
     content = content.to(device=device, memory_format=layout)
-    style = style.to(device=device, memory_format=layout)
+    styles = [s.to(device=device, memory_format=layout) for s in styles]
 
     def precision_context() -> Any:
         return autocast(device, precision)
 
     with torch.no_grad(), precision_context():
         content_target = ContentLoss(config.content_layer, encoder(content))
-        style_target = GramStyleLoss(encoder(style), layer_weights(config.style_layers, config.style_layer_weights))
+        style_features = [encoder(s) for s in styles]
+        weights_by_layer = layer_weights(config.style_layers, config.style_layer_weights)
+        if regions is None:
+            style_target: GramStyleLoss | GuidedGramStyleLoss = GramStyleLoss.from_features(
+                style_features, weights_by_layer, style_blend
+            )
+        else:
+            style_target = guided_style_loss(
+                encoder.body,
+                encoder.wanted,
+                regions,
+                style_features,
+                weights_by_layer,
+                blend=style_blend,
+                mode=config.guide_mode,
+                grow=config.guide_grow,
+            )
+        del style_features
 
     def criterion(image: torch.Tensor) -> dict[str, torch.Tensor]:
         # The optimised image stays contiguous (L-BFGS flattens its gradient with .view).
@@ -274,7 +301,7 @@ def transfer(
             terms["tv"] = config.tv_weight * tv_loss(image.float())
         return terms
 
-    init = initial_image(config.init, content, style, config.seed).contiguous()
+    init = initial_image(config.init, content, styles[0], config.seed).contiguous()
     _sync(device)
     timings["setup"] = time.perf_counter() - start
     start = time.perf_counter()
@@ -319,71 +346,99 @@ def sidecar_path(out: str | os.PathLike[str]) -> Path:
 
 def transfer_files(
     content_path: str | os.PathLike[str],
-    style_path: str | os.PathLike[str],
+    style_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     out_path: str | os.PathLike[str],
     config: GatysConfig = GatysConfig(),
     *,
     weights: str | os.PathLike[str] = "imagenet",
     max_pixels: int = io.MAX_PIXELS,
     progress: Progress | None = None,
+    style_blend: Sequence[float] | None = None,
+    guidance: Guidance | None = None,
 ) -> dict[str, Any]:
     """Load, transfer, save ``out_path`` and ``out_path.json``; return the metadata written.
 
-    Every check on the inputs and the output location runs before any work; the image and its
-    sidecar are both written only once everything succeeded.
+    ``style_path`` may name several style images (mixed by ``style_blend``, or region by region
+    with ``guidance``). Every check on the inputs, masks and output location runs before any
+    work; the image and its sidecar are both written only once everything succeeded.
     """
     started = time.perf_counter()
+    style_paths = [style_path] if isinstance(style_path, (str, os.PathLike)) else list(style_path)
     out_path = Path(out_path)
     io.save_format(out_path)
     io.check_writable(out_path)
     content_image, content_sha = io.read_image(content_path, size=config.size, max_pixels=max_pixels)
-    style_image, style_sha = io.read_image(style_path, size=config.style_size or config.size, max_pixels=max_pixels)
+    styles = [io.read_image(p, size=config.style_size or config.size, max_pixels=max_pixels) for p in style_paths]
+    regions = None
+    if guidance is not None:
+        regions = guidance.regions(content_image.size, [image.size for image, _ in styles], max_pixels=max_pixels)
     encoder = build_encoder(config, weights)
-    for path, image in ((content_path, content_image), (style_path, style_image)):
+    for path, image in ((content_path, content_image), *((p, s[0]) for p, s in zip(style_paths, styles, strict=True))):
         _check_fits(encoder, image.size, name=str(path))
     loaded = time.perf_counter()
-    log.info("content %s at %dx%d, style %s at %dx%d", content_path, *content_image.size, style_path, *style_image.size)
+    log.info(
+        "content %s at %dx%d; style %s",
+        content_path,
+        *content_image.size,
+        ", ".join(f"{p} at {s[0].width}x{s[0].height}" for p, s in zip(style_paths, styles, strict=True)),
+    )
+    if regions is not None:
+        log.info("regions: %s (guides: %s)", ", ".join(regions.names), config.guide_mode)
     result = transfer(
         io.image_to_tensor(content_image),
-        io.image_to_tensor(style_image),
+        [io.image_to_tensor(image) for image, _ in styles],
         config,
         encoder=encoder,
         progress=progress,
+        style_blend=style_blend,
+        regions=regions,
     )
     summary = {
         "stylesnake": pipeline.__version__,
-        "method": "gatys2015",
+        "method": "gatys2016-guided" if regions is not None else "gatys2015",
         "weights": result.weights,
-        "parameters": {**dataclasses.asdict(config), "max_pixels": max_pixels},
+        "parameters": {
+            **dataclasses.asdict(config),
+            "max_pixels": max_pixels,
+            "style_blend": list(style_blend) if style_blend is not None else None,
+        },
     }
     encode_start = time.perf_counter()
     image_bytes = io.encode_image(result.image, out_path, metadata={"stylesnake": _compact_json(summary)})
     timings = {"load": loaded - started, **result.timings, "encode": time.perf_counter() - encode_start}
     timings["total"] = time.perf_counter() - started
-    metadata = {
+
+    def describe(path: str | os.PathLike[str], image: Any, sha: str) -> dict[str, Any]:
+        return {"path": str(path), "sha256": sha, "width": image.width, "height": image.height}
+
+    metadata: dict[str, Any] = {
         **summary,
-        "content": {
-            "path": str(content_path),
-            "sha256": content_sha,
-            "width": content_image.width,
-            "height": content_image.height,
-        },
-        "style": {
-            "path": str(style_path),
-            "sha256": style_sha,
-            "width": style_image.width,
-            "height": style_image.height,
-        },
+        "content": describe(content_path, content_image, content_sha),
+        "styles": [describe(p, image, sha) for p, (image, sha) in zip(style_paths, styles, strict=True)],
         "output": {"path": str(out_path), "width": content_image.width, "height": content_image.height},
-        "device": result.device,
-        "precision": result.precision,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "evaluations": result.evaluations,
-        "timings_s": {k: round(v, 4) for k, v in timings.items()},
-        "final_losses": result.final_losses,
-        "history": result.history,
     }
+    if guidance is not None and regions is not None:
+        metadata["guidance"] = {
+            "content_mask": str(guidance.content_mask),
+            "style_masks": [str(p) for p in guidance.style_masks],
+            "regions": {
+                name: {"content_share": round(float(regions.content[r].mean()), 4), "weight": float(regions.weights[r])}
+                for r, name in enumerate(regions.names)
+            },
+            "label_map": dict(guidance.label_map or {}),
+        }
+    metadata.update(
+        {
+            "device": result.device,
+            "precision": result.precision,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "evaluations": result.evaluations,
+            "timings_s": {k: round(v, 4) for k, v in timings.items()},
+            "final_losses": result.final_losses,
+            "history": result.history,
+        }
+    )
     # Sidecar first: an image on disk always has its metadata beside it.
     io.write_bytes(sidecar_path(out_path), io.json_bytes(metadata))
     io.write_bytes(out_path, image_bytes)

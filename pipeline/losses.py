@@ -126,16 +126,32 @@ class ContentLoss:
 
 
 class GramStyleLoss:
-    """Σ_l w_l · MSE(Gram_l(x), Gram_l(style)); the style Grams are computed once, no grad.
+    """Σ_l w_l · MSE(Gram_l(x), A_l) against fixed target Grams A_l (computed once, no grad).
 
     Use it either on a features dict (``loss(features)``) or as encoder taps (``taps``), which
     give the same value and gradient, faster.
     """
 
-    def __init__(self, target_features: Features, layer_weights: Mapping[str, float]) -> None:
+    def __init__(self, target_grams: Mapping[str, torch.Tensor], layer_weights: Mapping[str, float]) -> None:
         self.layer_weights = dict(layer_weights)
+        self.targets = {layer: target_grams[layer].detach() for layer in self.layer_weights}
+
+    @classmethod
+    def from_features(
+        cls,
+        style_features: Features | Sequence[Features],
+        layer_weights: Mapping[str, float],
+        blend: Sequence[float] | None = None,
+    ) -> GramStyleLoss:
+        """Targets from one style image's features, or a ``blend``-weighted mix of several
+        images' Grams (Gatys 2015's style mixing; weights are normalised to sum 1)."""
+        many = [style_features] if isinstance(style_features, Mapping) else list(style_features)
+        mix = _blend_weights(blend, len(many))
         with torch.no_grad():
-            self.targets = {layer: gram_matrix(target_features[layer]) for layer in self.layer_weights}
+            targets = {
+                layer: sum(m * gram_matrix(f[layer]) for m, f in zip(mix, many, strict=True)) for layer in layer_weights
+            }
+        return cls(targets, layer_weights)
 
     def __call__(self, features: Features) -> torch.Tensor:
         terms = [
@@ -154,6 +170,138 @@ class GramStyleLoss:
             return tap
 
         return {layer: tap_for(layer) for layer in self.layer_weights}
+
+
+def guided_gram(features: torch.Tensor, guides: torch.Tensor) -> torch.Tensor:
+    """Guided Grams (R, C, C) of one feature map (1, C, h, w) under normalised guides (R, h, w):
+    ``G_r = (F∘T_r)(F∘T_r)ᵀ / (C·h·w)``, all regions in one batched matmul."""
+    _, c, h, w = features.shape
+    flat = features[0].reshape(c, h * w)
+    flat = flat.float() if flat.dtype in (torch.float16, torch.bfloat16) else flat
+    weighted = flat.unsqueeze(0) * guides.reshape(len(guides), 1, h * w).to(flat.dtype)
+    with torch.autocast(device_type=flat.device.type, enabled=False):
+        return torch.bmm(weighted, weighted.transpose(1, 2)).div_(c * h * w)
+
+
+class _GuidedGramMSETap(torch.autograd.Function):
+    """Guided version of :class:`_GramMSETap`: ``(F, Σ_r w_r · mean((G_r(F) − A_r)²))``.
+
+    ``G_r = X_rᵀ X_r / (C·h·w)`` with ``X_r`` the rows (pixels) of F inside region r's support,
+    scaled by the guide there. Gathering each region's own pixels (padded to the largest region)
+    keeps the cost of R regions near that of one Gram when regions do not overlap, instead of R
+    full-size products; all regions still go through one batched matmul.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        features: torch.Tensor,
+        index: torch.Tensor,
+        values: torch.Tensor,
+        targets: torch.Tensor,
+        weights: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        ctx.set_materialize_grads(False)
+        _, c, h, w = features.shape
+        rows = features[0].permute(1, 2, 0).reshape(h * w, c)  # a view for channels-last maps
+        rows = rows.float() if rows.dtype in (torch.float16, torch.bfloat16) else rows
+        with torch.autocast(device_type=rows.device.type, enabled=False):
+            gathered = rows[index].mul_(values.unsqueeze(-1).to(rows.dtype))  # (R, L, C)
+            grams = torch.bmm(gathered.transpose(1, 2), gathered).div_(c * h * w)
+            diff = grams - targets
+            loss = (diff.pow(2).mean(dim=(1, 2)) * weights).sum()
+        ctx.save_for_backward(gathered, diff, index, values, weights)
+        ctx.scale = 1.0 / (c * h * w)
+        ctx.shape, ctx.dtype = features.shape, features.dtype
+        return features.view_as(features), loss
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor | None, grad_loss: torch.Tensor | None) -> tuple[Any, ...]:
+        if grad_loss is None:
+            return grad_out, None, None, None, None
+        gathered, diff, index, values, weights = ctx.saved_tensors
+        _, c, h, w = ctx.shape
+        # d loss / d X_r = X_r E_r with E_r = 4 w_r (G_r − A_r) / (C² · C·h·w), symmetric.
+        error = diff * (weights * (4.0 * ctx.scale / (c * c)) * grad_loss).view(-1, 1, 1)
+        with torch.autocast(device_type=gathered.device.type, enabled=False):
+            pulled = torch.bmm(gathered, error).mul_(values.unsqueeze(-1).to(gathered.dtype))  # (R, L, C)
+            if grad_out is None:
+                grad = torch.zeros((1, h, w, c), dtype=gathered.dtype, device=gathered.device)
+            else:
+                grad = grad_out.permute(0, 2, 3, 1).to(gathered.dtype, copy=True).contiguous()
+            grad.view(h * w, c).index_add_(0, index.reshape(-1), pulled.reshape(-1, c))
+        return grad.permute(0, 3, 1, 2).to(ctx.dtype), None, None, None, None
+
+
+class GuidedGramStyleLoss:
+    """Gatys 2016 spatial control: Σ_l w_l Σ_r gw_r · MSE(G_r,l(x), G_r,l(style)).
+
+    ``target_grams[layer]`` are the style's guided Grams (R, C, C) (see
+    :func:`pipeline.guidance.guided_gram`); ``content_guides[layer]`` the output's normalised
+    guides (R, h, w); ``weights[layer]`` the per-region weights w_l · gw_r, zero where a region
+    is empty on either side at that layer.
+    """
+
+    def __init__(
+        self,
+        target_grams: Mapping[str, torch.Tensor],
+        content_guides: Mapping[str, torch.Tensor],
+        weights: Mapping[str, torch.Tensor],
+    ) -> None:
+        self.targets = {layer: t.detach() for layer, t in target_grams.items()}
+        self.guides = dict(content_guides)
+        self.weights = dict(weights)
+        # Each region's support (pixels with a non-zero guide), padded to the largest with index 0
+        # and value 0, so that padding adds nothing forwards or backwards.
+        self._support: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        for layer, guides in self.guides.items():
+            flat = guides.reshape(len(guides), -1)
+            members = [torch.nonzero(row, as_tuple=True)[0] for row in flat]
+            length = max(1, max(len(m) for m in members))
+            index = torch.zeros((len(flat), length), dtype=torch.long, device=flat.device)
+            values = torch.zeros((len(flat), length), dtype=flat.dtype, device=flat.device)
+            for r, m in enumerate(members):
+                index[r, : len(m)] = m
+                values[r, : len(m)] = flat[r, m]
+            self._support[layer] = (index, values)
+
+    def __call__(self, features: Features) -> torch.Tensor:
+        terms = []
+        for layer, target in self.targets.items():
+            per_region = (guided_gram(features[layer], self.guides[layer]) - target).pow(2).mean(dim=(1, 2))
+            terms.append((per_region * self.weights[layer]).sum())
+        return torch.stack(terms).sum()
+
+    def taps(self, terms: dict[str, torch.Tensor]) -> dict[str, Tap]:
+        """Encoder taps that compute each layer's weighted term into ``terms[layer]``."""
+
+        def tap_for(layer: str) -> Tap:
+            index, values = self._support[layer]
+
+            def tap(features: torch.Tensor) -> torch.Tensor:
+                out, terms[layer] = _GuidedGramMSETap.apply(
+                    features, index, values, self.targets[layer], self.weights[layer]
+                )
+                return out
+
+            return tap
+
+        return {layer: tap_for(layer) for layer in self.targets}
+
+    def to(self, device: torch.device) -> GuidedGramStyleLoss:
+        for store in (self.targets, self.guides, self.weights):
+            for layer in store:
+                store[layer] = store[layer].to(device)
+        self._support = {k: (i.to(device), v.to(device)) for k, (i, v) in self._support.items()}
+        return self
+
+
+def _blend_weights(blend: Sequence[float] | None, n: int) -> list[float]:
+    if blend is None:
+        return [1.0 / n] * n
+    if len(blend) != n or not all(b >= 0 for b in blend) or sum(blend) <= 0:
+        raise InputError(f"style-blend needs {n} weights >= 0 (one per style image), not all 0; got {list(blend)}")
+    return [float(b) / sum(blend) for b in blend]
 
 
 def layer_weights(layers: Sequence[str], weights: Sequence[float] | None = None) -> dict[str, float]:

@@ -434,3 +434,49 @@ def clean_mask_file(
         out,
     )
     return label_map
+
+
+def load_label_map(
+    path: str | os.PathLike[str],
+    *,
+    size: tuple[int, int],
+    k: int | None = None,
+    palette: Palette | None = None,
+    min_area: int | None = None,
+    seed: int = 0,
+    max_pixels: int = io.MAX_PIXELS,
+) -> LabelMap:
+    """A mask for an image of ``size`` (width, height): cleaned (or taken as it is when already
+    exact) at its own resolution, then resized nearest-neighbour to ``size``. A mask whose aspect
+    ratio differs from the image's by more than 1 % (plus a pixel of rounding in the resized
+    image) is refused: it was drawn for another picture."""
+    painted = read_mask(path, max_pixels=max_pixels)
+    height, width = painted.shape[:2]
+    mismatch = abs((width / height) / (size[0] / size[1]) - 1)
+    if mismatch > 0.01 + 1 / min(size):
+        raise InputError(
+            f"{path}: mask is {width}x{height} but its image is {size[0]}x{size[1]} after resizing "
+            f"(aspect ratios differ by {100 * mismatch:.1f} %); draw the mask on the image itself"
+        )
+    label_map = clean_mask(painted, k=k, palette=palette, min_area=min_area, seed=seed, name=str(path))
+    if (width, height) != tuple(size):
+        resized = label_map.to_image().resize(size, Image.Resampling.NEAREST)
+        label_map = LabelMap(
+            labels=np.asarray(resized, dtype=np.uint8), colours=label_map.colours, names=label_map.names
+        )
+    return label_map
+
+
+def named_like(label_map: LabelMap, reference: LabelMap) -> LabelMap:
+    """``label_map`` with each label renamed after the ``reference`` label of the nearest colour
+    (within :data:`FOREIGN_DISTANCE`): how masks cleaned separately with ``k`` clusters agree on
+    which label is which. Labels with no such match keep their own names."""
+    names = list(label_map.names)
+    taken: set[int] = set()
+    reference_colours = reference.colours.astype(np.float32)
+    for i, colour in enumerate(label_map.colours.astype(np.float32)):
+        index, distance = _nearest(colour[None], reference_colours)
+        if distance[0] <= FOREIGN_DISTANCE and int(index[0]) not in taken:
+            names[i] = reference.names[int(index[0])]
+            taken.add(int(index[0]))
+    return LabelMap(labels=label_map.labels, colours=label_map.colours, names=tuple(names))

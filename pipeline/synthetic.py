@@ -108,3 +108,27 @@ def painted_mask(
         assert ok
         painted = cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1].copy()
     return PaintedMask(painted=painted, truth=truth, palette=palette[:k].copy())
+
+
+def two_region_scene(size: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The bleeding test scene: a grey photo (the astronaut) split left | right, and a style whose
+    two regions differ strongly in colour (red bricks above, blue grass below), laid out top /
+    bottom, so that an unguided transfer mixes them everywhere. Returns float RGB images in [0, 1]
+    (H, W, 3) and int label maps: content, content labels, style, style labels."""
+    from pipeline.samples import sample_image
+
+    def grey(name: str) -> np.ndarray:
+        image = sample_image(name).convert("L").resize((size, size))
+        return np.asarray(image, np.float32) / 255
+
+    def tinted(name: str, colour: tuple[float, float, float]) -> np.ndarray:
+        return np.clip(grey(name)[..., None] * 0.6 * np.array(colour) + 0.4 * np.array(colour), 0, 1)
+
+    half = size // 2
+    style = np.concatenate([tinted("brick", (0.9, 0.2, 0.15))[:half], tinted("grass", (0.15, 0.3, 0.9))[half:]])
+    style_labels = np.zeros((size, size), np.int64)
+    style_labels[half:] = 1
+    content = np.repeat(grey("astronaut")[..., None], 3, axis=2)
+    content_labels = np.zeros((size, size), np.int64)
+    content_labels[:, half:] = 1
+    return content.astype(np.float32), content_labels, style.astype(np.float32), style_labels

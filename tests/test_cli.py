@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -134,3 +135,84 @@ def test_offline_imagenet_is_one_line(
     assert err.count("\n") == 1
     assert "--weights random" in err
     assert not (tmp_path / "o.png").exists()
+
+
+# --- spatial control from the command line -----------------------------------------------------
+
+
+def _masks(tmp_path: Path, content_size: tuple[int, int], style_size: tuple[int, int]) -> tuple[Path, Path]:
+    colours = np.array([(66, 135, 245), (40, 160, 60)], np.uint8)
+    (cw, ch), (sw, sh) = content_size, style_size
+    content = np.zeros((ch, cw), int)
+    content[:, cw // 2 :] = 1
+    style = np.zeros((sh, sw), int)
+    style[sh // 2 :] = 1
+    Image.fromarray(colours[content]).save(tmp_path / "cm.png")
+    Image.fromarray(colours[style]).save(tmp_path / "sm.png")
+    return tmp_path / "cm.png", tmp_path / "sm.png"
+
+
+def test_guided_transfer(tmp_path: Path, content_path: Path, style_path: Path, capsys) -> None:
+    cm, sm = _masks(tmp_path, (80, 64), (64, 64))
+    out = tmp_path / "guided.png"
+    argv = ["-q", "transfer", "--content", str(content_path), "--style", str(style_path), "--out", str(out), *FAST]
+    argv += ["--content-mask", str(cm), "--style-mask", str(sm), "--guide-mode", "inside", "--guide-grow", "-1"]
+    code, _, err = _run(capsys, *argv, "--colors", "sky=#4287f5,tree=#28a03c", "--region-weights", "sky=2")
+    assert code == 0, err
+    sidecar = json.loads((tmp_path / "guided.png.json").read_text())
+    assert sidecar["method"] == "gatys2016-guided"
+    assert sidecar["parameters"]["guide_mode"] == "inside"
+    assert sidecar["guidance"]["regions"] == {
+        "sky": {"content_share": 0.5, "weight": 2.0},
+        "tree": {"content_share": 0.5, "weight": 0.5},
+    }
+
+
+def test_two_style_images_blended(tmp_path: Path, content_path: Path, style_path: Path, capsys) -> None:
+    out = tmp_path / "blend.png"
+    argv = ["-q", "transfer", "--content", str(content_path), "--style", str(style_path), "--style", str(content_path)]
+    code, _, err = _run(capsys, *argv, "--style-blend", "3,1", "--out", str(out), *FAST)
+    assert code == 0, err
+    sidecar = json.loads((tmp_path / "blend.png.json").read_text())
+    assert len(sidecar["styles"]) == 2
+    assert sidecar["parameters"]["style_blend"] == [3.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("aspect", "aspect ratios differ by"),
+        ("no-style-mask", "--content-mask needs a --style-mask"),
+        ("unreadable-mask", "not an image"),
+        ("missing-label", "that no style mask holds"),
+        ("blank-mask", "mask is blank"),
+        ("bad-label-map", "expected NAME=VALUE pairs"),
+    ],
+)
+def test_bad_guided_input_is_one_line_exit_2(
+    tmp_path: Path, content_path: Path, style_path: Path, capsys, case, message
+) -> None:
+    cm, sm = _masks(tmp_path, (80, 64), (64, 64))
+    extra = ["--content-mask", str(cm), "--style-mask", str(sm)]
+    if case == "aspect":
+        _masks(tmp_path, (64, 64), (64, 64))  # content mask now square, its image is 80×64
+    elif case == "no-style-mask":
+        extra = ["--content-mask", str(cm)]
+    elif case == "unreadable-mask":
+        sm.write_text("not a png")
+    elif case == "missing-label":
+        style = np.zeros((64, 64, 3), np.uint8)  # sky and a red label, but no tree
+        style[...] = (66, 135, 245)
+        style[:32, :32] = (200, 30, 30)
+        Image.fromarray(style).save(sm)
+    elif case == "blank-mask":
+        Image.new("RGB", (80, 64), (66, 135, 245)).save(cm)
+    elif case == "bad-label-map":
+        extra += ["--label-map", "sky"]
+    out = tmp_path / "out.png"
+    argv = ["transfer", "--content", str(content_path), "--style", str(style_path), "--out", str(out), *FAST, *extra]
+    code, _, err = _run(capsys, *argv)
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1, err
+    assert not out.exists()

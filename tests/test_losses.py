@@ -61,7 +61,7 @@ def test_style_loss_by_hand() -> None:
     def as_features(a: np.ndarray, b: np.ndarray) -> dict[str, torch.Tensor]:
         return {"l1": torch.tensor(a).view(1, 3, 4, 5).float(), "l2": torch.tensor(b).view(1, 6, 2, 3).float()}
 
-    loss = GramStyleLoss(as_features(s1, s2), {"l1": 0.5, "l2": 2.0})
+    loss = GramStyleLoss.from_features(as_features(s1, s2), {"l1": 0.5, "l2": 2.0})
     assert loss(as_features(x1, x2)).item() == pytest.approx(expected, rel=1e-5)
     assert not any(t.requires_grad for t in loss.targets.values())
 
@@ -74,7 +74,7 @@ def test_fused_tap_matches_plain_autograd(channels_last: bool, with_upstream: bo
     source = torch.rand(1, 8, 6, 5).contiguous(memory_format=fmt)
     style = {"l": torch.rand(1, 8, 6, 5)}
     upstream = torch.rand(1, 8, 6, 5)
-    loss = GramStyleLoss(style, {"l": 3.0})
+    loss = GramStyleLoss.from_features(style, {"l": 3.0})
 
     def run(fused: bool) -> tuple[torch.Tensor, torch.Tensor]:
         x = source.clone().requires_grad_(True)
