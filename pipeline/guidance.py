@@ -244,6 +244,7 @@ def guided_style_loss(
     mix = torch.tensor(_blend_weights(blend, len(style_features)), device=device)
     region_weights = regions.weights.to(device)
     targets, weights = {}, {}
+    usable_somewhere = torch.zeros(len(regions.names), dtype=torch.bool, device=device)
     with torch.no_grad():
         for layer, layer_weight in layer_weights.items():
             grams = torch.stack(
@@ -255,9 +256,14 @@ def guided_style_loss(
             targets[layer] = (grams * share[:, :, None, None]).sum(dim=0) / total.clamp_min(1e-12)[:, None, None]
             shown = content_guides[layer].flatten(1).any(dim=1)
             usable = (total > 0) & shown
+            usable_somewhere |= usable
             for r in torch.nonzero(~usable).flatten().tolist():
                 log.debug("region %s has no pixels at %s (mode %s); skipped there", regions.names[r], layer, mode)
             weights[layer] = layer_weight * region_weights * usable.float()
+    for r in torch.nonzero(~usable_somewhere).flatten().tolist():
+        log.warning(
+            "region %s is too small for '%s' guides at every style layer: it gets no style", regions.names[r], mode
+        )
     return GuidedGramStyleLoss(targets, content_guides, weights)
 
 
