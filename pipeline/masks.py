@@ -395,8 +395,7 @@ def read_mask(path: str | os.PathLike[str], *, max_pixels: int = io.MAX_PIXELS) 
 def save_label_map(label_map: LabelMap, path: str | os.PathLike[str]) -> None:
     """Save as a palette PNG whose palette entries are the label colours (atomically); the label
     names travel in a text chunk."""
-    if Path(path).suffix.lower() != ".png":
-        raise InputError(f"{path}: a label map is saved as .png (lossless, with a palette)")
+    _check_png(path)
     info = PngImagePlugin.PngInfo()
     info.add_itxt(
         "stylesnake-labels", json.dumps(dict(zip(label_map.names, map(hex_colour, label_map.colours), strict=True)))
@@ -404,6 +403,11 @@ def save_label_map(label_map: LabelMap, path: str | os.PathLike[str]) -> None:
     buffer = BytesIO()
     label_map.to_image().save(buffer, format="PNG", compress_level=3, pnginfo=info)
     io.write_bytes(path, buffer.getvalue())
+
+
+def _check_png(path: str | os.PathLike[str]) -> None:
+    if Path(path).suffix.lower() != ".png":
+        raise InputError(f"{path}: a label map is saved as .png (lossless, with a palette)")
 
 
 def clean_mask_file(
@@ -417,8 +421,7 @@ def clean_mask_file(
     max_pixels: int = io.MAX_PIXELS,
 ) -> LabelMap:
     """Read a painted mask, clean it, save the label map; return it."""
-    if Path(out).suffix.lower() != ".png":
-        raise InputError(f"{out}: a label map is saved as .png (lossless, with a palette)")
+    _check_png(out)
     io.check_writable(out)
     painted = read_mask(source, max_pixels=max_pixels)
     label_map = clean_mask(painted, k=k, palette=palette, min_area=min_area, seed=seed, name=str(source))
