@@ -40,6 +40,13 @@ def _csv_floats(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got '{text}'") from None
 
 
+def _csv_ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in _csv(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got '{text}'") from None
+
+
 def _pairs(text: str) -> dict[str, str]:
     pairs = {}
     for item in _csv(text):
@@ -146,7 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--guide-mode", choices=GUIDE_MODES, default=defaults.guide_mode, help="guide propagation")
     g.add_argument("--guide-grow", type=int, default=defaults.guide_grow, help="grow (>0) / shrink (<0) guides, px")
     labels = g.add_mutually_exclusive_group()
-    labels.add_argument("--k", type=int, help="labels per hand-painted mask (cleaned with K-means)")
+    labels.add_argument(
+        "--k",
+        type=_csv_ints,
+        metavar="K[,K...]",
+        help="labels per hand-painted mask (cleaned with K-means): one number, or one per mask, content first",
+    )
     labels.add_argument("--colors", metavar="COLOURS", help="label colours, '#rrggbb,...' or 'sky=#rrggbb,...'")
     g.add_argument("--min-area", type=int, default=None, help="smallest mask region kept, px")
     g.add_argument(
@@ -235,8 +247,20 @@ def _transfer(args: argparse.Namespace) -> int:
 
 def _guidance(args: argparse.Namespace) -> Guidance | None:
     if args.content_mask is None:
-        if args.style_mask:
-            raise InputError("--style-mask needs --content-mask too (spatial control pairs the two)")
+        given = [
+            flag
+            for flag, value in (
+                ("--style-mask", args.style_mask),
+                ("--k", args.k),
+                ("--colors", args.colors),
+                ("--min-area", args.min_area),
+                ("--label-map", args.label_map),
+                ("--region-weights", args.region_weights),
+            )
+            if value
+        ]
+        if given:
+            raise InputError(f"{', '.join(given)} only work(s) with --content-mask (spatial control)")
         return None
     if not args.style_mask:
         raise InputError("--content-mask needs a --style-mask for each --style")
@@ -249,7 +273,7 @@ def _guidance(args: argparse.Namespace) -> Guidance | None:
     return Guidance(
         content_mask=args.content_mask,
         style_masks=tuple(args.style_mask),
-        k=args.k,
+        k=None if args.k is None else args.k[0] if len(args.k) == 1 else args.k,
         palette=masks.Palette.from_colours(args.colors) if args.colors is not None else None,
         min_area=args.min_area,
         label_map=args.label_map,

@@ -367,26 +367,28 @@ def transfer_files(
     out_path = Path(out_path)
     io.save_format(out_path)
     io.check_writable(out_path)
-    content_image, content_sha = io.read_image(content_path, size=config.size, max_pixels=max_pixels)
+    content = io.read_image(content_path, size=config.size, max_pixels=max_pixels)
+    content_image, content_sha = content.image, content.sha256
     styles = [io.read_image(p, size=config.style_size or config.size, max_pixels=max_pixels) for p in style_paths]
-    regions = None
-    if guidance is not None:
-        regions = guidance.regions(content_image.size, [image.size for image, _ in styles], max_pixels=max_pixels)
+    regions = guidance.regions(content, styles, max_pixels=max_pixels) if guidance is not None else None
     encoder = build_encoder(config, weights)
-    for path, image in ((content_path, content_image), *((p, s[0]) for p, s in zip(style_paths, styles, strict=True))):
+    for path, image in (
+        (content_path, content_image),
+        *((p, s.image) for p, s in zip(style_paths, styles, strict=True)),
+    ):
         _check_fits(encoder, image.size, name=str(path))
     loaded = time.perf_counter()
     log.info(
         "content %s at %dx%d; style %s",
         content_path,
         *content_image.size,
-        ", ".join(f"{p} at {s[0].width}x{s[0].height}" for p, s in zip(style_paths, styles, strict=True)),
+        ", ".join(f"{p} at {s.image.width}x{s.image.height}" for p, s in zip(style_paths, styles, strict=True)),
     )
     if regions is not None:
         log.info("regions: %s (guides: %s)", ", ".join(regions.names), config.guide_mode)
     result = transfer(
         io.image_to_tensor(content_image),
-        [io.image_to_tensor(image) for image, _ in styles],
+        [io.image_to_tensor(s.image) for s in styles],
         config,
         encoder=encoder,
         progress=progress,
@@ -414,7 +416,7 @@ def transfer_files(
     metadata: dict[str, Any] = {
         **summary,
         "content": describe(content_path, content_image, content_sha),
-        "styles": [describe(p, image, sha) for p, (image, sha) in zip(style_paths, styles, strict=True)],
+        "styles": [describe(p, s.image, s.sha256) for p, s in zip(style_paths, styles, strict=True)],
         "output": {"path": str(out_path), "width": content_image.width, "height": content_image.height},
     }
     if guidance is not None and regions is not None:

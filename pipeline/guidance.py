@@ -28,6 +28,7 @@ a small and a large region gives the same guided Gram.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -37,8 +38,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.errors import InputError
+from pipeline.io import LoadedImage
 from pipeline.losses import GuidedGramStyleLoss, _blend_weights, guided_gram
-from pipeline.masks import LabelMap, Palette, hex_colour, load_label_map, named_like
+from pipeline.masks import FOREIGN_DISTANCE, LabelMap, Palette, hex_colour, load_label_map, named_like, parse_colour
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +73,16 @@ def one_hot(labels: np.ndarray, indices: Sequence[int]) -> torch.Tensor:
 
 
 def _find(label_map: LabelMap, name: str) -> int | None:
-    """A label of ``label_map`` by name, or by colour when the name is one (``#rrggbb``)."""
+    """A label of ``label_map`` by name, or, when the name is a colour (``#rrggbb``), the label of
+    the nearest colour within :data:`~pipeline.masks.FOREIGN_DISTANCE` (cleaned masks hold the
+    painted shade, which is rarely the exact colour a user types)."""
     if name in label_map.names:
         return label_map.names.index(name)
-    if name.startswith("#"):
-        hexes = [hex_colour(c) for c in label_map.colours]
-        if name in hexes:
-            return hexes.index(name)
+    if name.startswith("#") and len(label_map.colours):
+        colour = parse_colour(name).astype(np.float32)
+        distances = np.linalg.norm(label_map.colours.astype(np.float32) - colour, axis=1)
+        if distances.min() <= FOREIGN_DISTANCE:
+            return int(distances.argmin())
     return None
 
 
@@ -102,7 +107,7 @@ def match_regions(
     present = [i for i, n in enumerate(counts) if n > 0]
     for index, count in enumerate(counts):
         if count == 0:
-            log.warning("%s: label %s covers no pixel; skipped", content_name, content.names[index])
+            log.debug("%s: label %s covers no pixel; skipped", content_name, content.names[index])
     unknown = (
         set(label_map)
         - {content.names[i] for i in range(len(content.names))}
@@ -139,13 +144,17 @@ def match_regions(
             f"{', '.join(held)}); map them with --label-map CONTENT=STYLE, or CONTENT=plain for the "
             "style's overall look"
         )
-    weights = torch.full((len(names),), 1.0 / len(names))
+    # Relative weights (1 unless given), normalised to sum 1: the authors' 1/R by default.
+    weights = torch.ones(len(names))
     for name, weight in (region_weights or {}).items():
         if name not in names:
             raise InputError(f"region weight for '{name}', which is not a region here ({', '.join(names)})")
-        if not weight >= 0:
-            raise InputError(f"region weight for '{name}' must be >= 0, got {weight}")
+        if not (math.isfinite(weight) and weight >= 0):
+            raise InputError(f"region weight for '{name}' must be a finite number >= 0, got {weight}")
         weights[names.index(name)] = float(weight)
+    if weights.sum() <= 0:
+        raise InputError("region weights are all 0; give at least one region a positive weight")
+    weights = weights / weights.sum()
     return Regions(
         names=tuple(names),
         content=one_hot(content.labels, present),
@@ -273,32 +282,49 @@ def guided_style_loss(
 @dataclass(frozen=True)
 class Guidance:
     """Spatial control from files: the content's mask, one mask per style image, and how to read
-    them (``k`` clusters or a ``palette``; already-exact masks need neither)."""
+    them: ``k`` clusters (one number for every mask, or one per mask, content first) or a
+    ``palette``; masks that are already exact need neither."""
 
     content_mask: str
     style_masks: tuple[str, ...]
-    k: int | None = None
+    k: int | tuple[int, ...] | None = None
     palette: Palette | None = None
     min_area: int | None = None
     label_map: Mapping[str, str] | None = None
     region_weights: Mapping[str, float] | None = None
 
-    def regions(
-        self, content_size: tuple[int, int], style_sizes: Sequence[tuple[int, int]], *, max_pixels: int
-    ) -> Regions:
-        """Load, clean and match the masks for images of the given (width, height) sizes."""
-        if len(self.style_masks) != len(style_sizes):
+    def regions(self, content: LoadedImage, styles: Sequence[LoadedImage], *, max_pixels: int) -> Regions:
+        """Load, clean and match the masks for the loaded (and resized) images."""
+        if len(self.style_masks) != len(styles):
             raise InputError(
-                f"{len(style_sizes)} style image(s) but {len(self.style_masks)} style mask(s); give one mask per style"
+                f"{len(styles)} style image(s) but {len(self.style_masks)} style mask(s); give one mask per style"
             )
-        options = {"k": self.k, "palette": self.palette, "min_area": self.min_area, "max_pixels": max_pixels}
-        content = load_label_map(self.content_mask, size=content_size, **options)
-        styles = [load_label_map(p, size=s, **options) for p, s in zip(self.style_masks, style_sizes, strict=True)]
+        ks = self.k if isinstance(self.k, tuple) else (self.k,) * (1 + len(styles))
+        if len(ks) != 1 + len(styles):
+            raise InputError(f"--k gives {len(ks)} numbers for {1 + len(styles)} masks; give one, or one per mask")
+        masks = [self.content_mask, *self.style_masks]
+        label_maps = [
+            load_label_map(
+                path,
+                image=image,
+                k=k,
+                palette=self.palette,
+                min_area=self.min_area,
+                max_pixels=max_pixels,
+            )
+            for path, image, k in zip(masks, [content, *styles], ks, strict=True)
+        ]
+        content_labels, style_labels = label_maps[0], label_maps[1:]
+        if int((content_labels.counts() > 0).sum()) < 2:
+            raise InputError(
+                f"{self.content_mask}: mask is blank (a single region), so there is nothing to guide; "
+                "paint the regions, or leave out --content-mask for a plain transfer"
+            )
         if self.palette is None:
-            styles = [named_like(s, content) for s in styles]
+            style_labels = [named_like(s, content_labels) for s in style_labels]
         return match_regions(
-            content,
-            styles,
+            content_labels,
+            style_labels,
             label_map=self.label_map,
             region_weights=self.region_weights,
             content_name=str(self.content_mask),

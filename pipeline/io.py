@@ -20,7 +20,7 @@ import secrets
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -42,7 +42,13 @@ def load_image(
     max_pixels: int = MAX_PIXELS,
 ) -> Image.Image:
     """Read ``path`` as an 8-bit RGB image, upright, optionally resized to long side ``size``."""
-    return read_image(path, size=size, max_pixels=max_pixels)[0]
+    return read_image(path, size=size, max_pixels=max_pixels).image
+
+
+class LoadedImage(NamedTuple):
+    image: Image.Image  # upright 8-bit RGB, resized if asked
+    sha256: str  # of the file's bytes, the very bytes decoded
+    original_size: tuple[int, int]  # (width, height) before resizing
 
 
 def read_image(
@@ -50,8 +56,9 @@ def read_image(
     *,
     size: int | None = None,
     max_pixels: int = MAX_PIXELS,
-) -> tuple[Image.Image, str]:
-    """:func:`load_image`, plus the SHA-256 of the bytes decoded (read once, so they match)."""
+) -> LoadedImage:
+    """:func:`load_image`, plus the SHA-256 of the bytes decoded (read once, so they match) and
+    the size before resizing."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file; check the path")
@@ -66,6 +73,7 @@ def read_image(
     if not data:
         raise InputError(f"{path}: file is empty (0 bytes); re-export the image")
     image = decode_image(io.BytesIO(data), max_pixels=max_pixels, name=str(path))
+    original_size = image.size
     if size is not None:
         if size <= 0:
             raise InputError(f"size must be a positive number of pixels, got {size}")
@@ -77,7 +85,7 @@ def read_image(
                 "use a smaller size (or raise --max-pixels)"
             )
         image = resize_long_side(image, size)
-    return image, hashlib.sha256(data).hexdigest()
+    return LoadedImage(image, hashlib.sha256(data).hexdigest(), original_size)
 
 
 def decode_image(fh: IO[bytes], *, max_pixels: int = MAX_PIXELS, name: str = "image") -> Image.Image:

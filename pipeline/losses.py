@@ -19,6 +19,7 @@ gradient into the network's backward pass; that is the fast path :mod:`pipeline.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -186,18 +187,18 @@ def guided_gram(features: torch.Tensor, guides: torch.Tensor) -> torch.Tensor:
 class _GuidedGramMSETap(torch.autograd.Function):
     """Guided version of :class:`_GramMSETap`: ``(F, Σ_r w_r · mean((G_r(F) − A_r)²))``.
 
-    ``G_r = X_rᵀ X_r / (C·h·w)`` with ``X_r`` the rows (pixels) of F inside region r's support,
-    scaled by the guide there. Gathering each region's own pixels (padded to the largest region)
-    keeps the cost of R regions near that of one Gram when regions do not overlap, instead of R
-    full-size products; all regions still go through one batched matmul.
+    ``G_r = X_rᵀ X_r / (C·h·w)`` with ``X_r`` the rows (pixels) of F in region r's support,
+    scaled by the guide there. Each region's pixels are gathered in chunks of one common length
+    (a region's Gram is the sum of its chunks' Grams), so R regions cost about as much as one
+    Gram of the whole map when they do not overlap, however unequal their sizes, instead of R
+    full-size products; every chunk of every region goes through one batched matmul.
     """
 
     @staticmethod
     def forward(  # type: ignore[override]
         ctx: Any,
         features: torch.Tensor,
-        index: torch.Tensor,
-        values: torch.Tensor,
+        support: GuideSupport,
         targets: torch.Tensor,
         weights: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -206,11 +207,13 @@ class _GuidedGramMSETap(torch.autograd.Function):
         rows = features[0].permute(1, 2, 0).reshape(h * w, c)  # a view for channels-last maps
         rows = rows.float() if rows.dtype in (torch.float16, torch.bfloat16) else rows
         with torch.autocast(device_type=rows.device.type, enabled=False):
-            gathered = rows[index].mul_(values.unsqueeze(-1).to(rows.dtype))  # (R, L, C)
-            grams = torch.bmm(gathered.transpose(1, 2), gathered).div_(c * h * w)
+            gathered = rows[support.index].mul_(support.values.unsqueeze(-1).to(rows.dtype))  # (chunks, L, C)
+            partial = torch.bmm(gathered.transpose(1, 2), gathered)
+            grams = partial.new_zeros(targets.shape).index_add_(0, support.owner, partial).div_(c * h * w)
             diff = grams - targets
             loss = (diff.pow(2).mean(dim=(1, 2)) * weights).sum()
-        ctx.save_for_backward(gathered, diff, index, values, weights)
+        ctx.save_for_backward(gathered, diff, weights)
+        ctx.support = support
         ctx.scale = 1.0 / (c * h * w)
         ctx.shape, ctx.dtype = features.shape, features.dtype
         return features.view_as(features), loss
@@ -218,28 +221,64 @@ class _GuidedGramMSETap(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor | None, grad_loss: torch.Tensor | None) -> tuple[Any, ...]:
         if grad_loss is None:
-            return grad_out, None, None, None, None
-        gathered, diff, index, values, weights = ctx.saved_tensors
+            return grad_out, None, None, None
+        gathered, diff, weights = ctx.saved_tensors
+        support = ctx.support
         _, c, h, w = ctx.shape
         # d loss / d X_r = X_r E_r with E_r = 4 w_r (G_r − A_r) / (C² · C·h·w), symmetric.
         error = diff * (weights * (4.0 * ctx.scale / (c * c)) * grad_loss).view(-1, 1, 1)
         with torch.autocast(device_type=gathered.device.type, enabled=False):
-            pulled = torch.bmm(gathered, error).mul_(values.unsqueeze(-1).to(gathered.dtype))  # (R, L, C)
+            pulled = torch.bmm(gathered, error[support.owner]).mul_(support.values.unsqueeze(-1).to(gathered.dtype))
             if grad_out is None:
                 grad = torch.zeros((1, h, w, c), dtype=gathered.dtype, device=gathered.device)
             else:
                 grad = grad_out.permute(0, 2, 3, 1).to(gathered.dtype, copy=True).contiguous()
-            grad.view(h * w, c).index_add_(0, index.reshape(-1), pulled.reshape(-1, c))
-        return grad.permute(0, 3, 1, 2).to(ctx.dtype), None, None, None, None
+            grad.view(h * w, c).index_add_(0, support.index.reshape(-1), pulled.reshape(-1, c))
+        return grad.permute(0, 3, 1, 2).to(ctx.dtype), None, None, None
+
+
+@dataclass(frozen=True)
+class GuideSupport:
+    """Where the guides of one layer are non-zero, in equal-length chunks.
+
+    ``index[k]`` / ``values[k]``: pixel indices and guide values of chunk k; ``owner[k]``: its
+    region. Padding has value 0 (adds nothing either way) and distinct indices (no collisions in
+    the scatter of the backward pass).
+    """
+
+    index: torch.Tensor  # (chunks, L) long
+    values: torch.Tensor  # (chunks, L)
+    owner: torch.Tensor  # (chunks,) long
+
+    @classmethod
+    def of(cls, guides: torch.Tensor) -> GuideSupport:
+        flat = guides.reshape(len(guides), -1)
+        members = [torch.nonzero(row, as_tuple=True)[0] for row in flat]
+        length = max(1, -(-sum(len(m) for m in members) // len(members)))
+        index, values, owner = [], [], []
+        for region, member in enumerate(members):
+            for start in range(0, len(member), length):
+                chunk = member[start : start + length]
+                pad = length - len(chunk)
+                index.append(torch.cat([chunk, torch.arange(pad, device=flat.device) % flat.shape[1]]))
+                values.append(torch.cat([flat[region, chunk], flat.new_zeros(pad)]))
+                owner.append(region)
+        if not index:  # no region has a pixel here
+            return cls(
+                flat.new_zeros((1, 1), dtype=torch.long), flat.new_zeros((1, 1)), flat.new_zeros(1, dtype=torch.long)
+            )
+        return cls(torch.stack(index), torch.stack(values), torch.tensor(owner, device=flat.device))
+
+    def to(self, device: torch.device) -> GuideSupport:
+        return GuideSupport(self.index.to(device), self.values.to(device), self.owner.to(device))
 
 
 class GuidedGramStyleLoss:
     """Gatys 2016 spatial control: Σ_l w_l Σ_r gw_r · MSE(G_r,l(x), G_r,l(style)).
 
-    ``target_grams[layer]`` are the style's guided Grams (R, C, C) (see
-    :func:`pipeline.guidance.guided_gram`); ``content_guides[layer]`` the output's normalised
-    guides (R, h, w); ``weights[layer]`` the per-region weights w_l · gw_r, zero where a region
-    is empty on either side at that layer.
+    ``target_grams[layer]`` are the style's guided Grams (R, C, C) (see :func:`guided_gram`);
+    ``content_guides[layer]`` the output's normalised guides (R, h, w); ``weights[layer]`` the
+    per-region weights w_l · gw_r, zero where a region is empty on either side at that layer.
     """
 
     def __init__(
@@ -251,19 +290,7 @@ class GuidedGramStyleLoss:
         self.targets = {layer: t.detach() for layer, t in target_grams.items()}
         self.guides = dict(content_guides)
         self.weights = dict(weights)
-        # Each region's support (pixels with a non-zero guide), padded to the largest with index 0
-        # and value 0, so that padding adds nothing forwards or backwards.
-        self._support: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        for layer, guides in self.guides.items():
-            flat = guides.reshape(len(guides), -1)
-            members = [torch.nonzero(row, as_tuple=True)[0] for row in flat]
-            length = max(1, max(len(m) for m in members))
-            index = torch.zeros((len(flat), length), dtype=torch.long, device=flat.device)
-            values = torch.zeros((len(flat), length), dtype=flat.dtype, device=flat.device)
-            for r, m in enumerate(members):
-                index[r, : len(m)] = m
-                values[r, : len(m)] = flat[r, m]
-            self._support[layer] = (index, values)
+        self.supports = {layer: GuideSupport.of(guides) for layer, guides in self.guides.items()}
 
     def __call__(self, features: Features) -> torch.Tensor:
         terms = []
@@ -276,24 +303,15 @@ class GuidedGramStyleLoss:
         """Encoder taps that compute each layer's weighted term into ``terms[layer]``."""
 
         def tap_for(layer: str) -> Tap:
-            index, values = self._support[layer]
-
             def tap(features: torch.Tensor) -> torch.Tensor:
                 out, terms[layer] = _GuidedGramMSETap.apply(
-                    features, index, values, self.targets[layer], self.weights[layer]
+                    features, self.supports[layer], self.targets[layer], self.weights[layer]
                 )
                 return out
 
             return tap
 
         return {layer: tap_for(layer) for layer in self.targets}
-
-    def to(self, device: torch.device) -> GuidedGramStyleLoss:
-        for store in (self.targets, self.guides, self.weights):
-            for layer in store:
-                store[layer] = store[layer].to(device)
-        self._support = {k: (i.to(device), v.to(device)) for k, (i, v) in self._support.items()}
-        return self
 
 
 def _blend_weights(blend: Sequence[float] | None, n: int) -> list[float]:

@@ -51,6 +51,8 @@ FOREIGN_DISTANCE = 60.0
 #: How far (px) a label must be for an uncertain pixel to keep that label by its colour.
 NEAR_RADIUS = 4
 _BITS = 6  # lookup table resolution per channel
+#: Labels are stored as uint8 and saved in a PNG palette.
+MAX_LABELS = 255
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,10 @@ def clean_mask(
 ) -> LabelMap:
     """Clean a painted (H, W, 3) uint8 RGB mask into an exact :class:`LabelMap`.
 
-    Give ``palette`` (labels snap to its colours) or ``k`` (that many clusters); with neither, an
-    already-exact mask (at most 32 distinct colours) is taken as it is.
+    Give ``palette`` (labels snap to its colours) or ``k`` (that many clusters). A mask that is
+    already exact (at most 32 colours, each covering at least ``min_area`` px) is taken as it is
+    unless a palette is given, whatever ``k`` says (a 2-region style mask stays 2 regions when
+    the content has 3), except that ``k`` > 1 on a one-colour mask is refused as blank.
     """
     if painted.ndim != 3 or painted.shape[2] != 3 or painted.dtype != np.uint8:
         raise ValueError("expected an (H, W, 3) uint8 RGB array")
@@ -154,16 +158,27 @@ def clean_mask(
     min_area = default_min_area(height, width) if min_area is None else min_area
     if min_area < 0:
         raise InputError(f"min-area must be >= 0, got {min_area}")
-    if k is not None and k < 1:
-        raise InputError(f"k must be a positive number of labels, got {k}")
+    if k is not None and not 1 <= k <= MAX_LABELS:
+        raise InputError(f"k must be a number of labels from 1 to {MAX_LABELS}, got {k}")
+    if palette is not None and len(palette.colours) > MAX_LABELS:
+        raise InputError(f"{len(palette.colours)} label colours; at most {MAX_LABELS} fit a label map")
     probe = painted[:: max(1, height // 256), :: max(1, width // 256)].reshape(-1, 3)
-    if int(np.ptp(probe, axis=0).max()) < 6:
-        raise InputError(f"{name}: mask is blank (one flat colour); paint at least two regions")
+    if palette is None and k is not None and k > 1 and int(np.ptp(probe, axis=0).max()) < 6:
+        raise InputError(
+            f"{name}: mask is blank (one flat colour) but {k} labels were asked for; paint the regions "
+            "(a mask that is one region on purpose takes k=1: give --k per mask, e.g. --k 3,1)"
+        )
+    exact = _exact_colours(painted, min_area) if palette is None else None
 
     bins = _bins(painted)
     if palette is not None:
         _check_foreign_colours(painted, bins, palette, min_area=min_area, name=name)
         centres, colours, names = _palette_centres(painted, palette, seed=seed)
+    elif exact is not None:
+        if k is not None and k != len(exact):
+            log.info("%s: already exact with %d labels; --k %d not needed", name, len(exact), k)
+        centres = exact.astype(np.float32)
+        colours, names = exact, tuple(hex_colour(c) for c in exact)
     elif k is not None:
         centres = _kmeans_centres(painted, k, seed=seed)
         order = np.lexsort(centres.T[::-1])  # deterministic label order: by colour
@@ -171,14 +186,10 @@ def clean_mask(
         colours = np.clip(np.round(centres), 0, 255).astype(np.uint8)
         names = tuple(hex_colour(c) for c in colours)
     else:
-        exact = _exact_colours(painted)
-        if exact is None:
-            raise InputError(
-                f"{name}: mask has many shades (hand-painted?); say how many labels it holds with "
-                "--k K or list their colours with --colors"
-            )
-        centres = exact.astype(np.float32)
-        colours, names = exact, tuple(hex_colour(c) for c in exact)
+        raise InputError(
+            f"{name}: mask has many shades (hand-painted?); say how many labels it holds with "
+            "--k K or list their colours with --colors"
+        )
 
     labels = _assign(bins, centres)
     labels = remove_specks(labels, min_area, n_labels=len(colours))
@@ -268,15 +279,15 @@ def _check_foreign_colours(
     )
 
 
-def _exact_colours(painted: np.ndarray) -> np.ndarray | None:
-    """The colours of an already-exact mask (at most 32 distinct colours), or None."""
+def _exact_colours(painted: np.ndarray, min_area: int) -> np.ndarray | None:
+    """The colours of an already-exact mask (at most 32 colours, none a mere speck), or None."""
     packed = (painted[..., 0].astype(np.uint32) << 16) | (painted[..., 1].astype(np.uint32) << 8) | painted[..., 2]
     # A coarse probe first: a hand-painted mask shows its many shades long before a full np.unique.
     probe = packed[:: max(1, packed.shape[0] // 512), :: max(1, packed.shape[1] // 512)]
     if len(np.unique(probe)) > 32:
         return None
-    values = np.unique(packed)
-    if len(values) > 32:
+    values, counts = np.unique(packed, return_counts=True)
+    if len(values) > 32 or counts.min() < max(min_area, 1):
         return None
     return np.stack([(values >> 16) & 255, (values >> 8) & 255, values & 255], axis=1).astype(np.uint8)
 
@@ -442,27 +453,29 @@ def clean_mask_file(
 def load_label_map(
     path: str | os.PathLike[str],
     *,
-    size: tuple[int, int],
+    image: io.LoadedImage,
     k: int | None = None,
     palette: Palette | None = None,
     min_area: int | None = None,
     seed: int = 0,
     max_pixels: int = io.MAX_PIXELS,
 ) -> LabelMap:
-    """A mask for an image of ``size`` (width, height): cleaned (or taken as it is when already
-    exact) at its own resolution, then resized nearest-neighbour to ``size``. A mask whose aspect
-    ratio differs from the image's by more than 1 % (plus a pixel of rounding in the resized
-    image) is refused: it was drawn for another picture."""
+    """The mask of a loaded ``image``: cleaned (or taken as it is when already exact) at its own
+    resolution, then resized nearest-neighbour to the image's working size. A mask whose aspect
+    ratio differs from the original image's by more than 1 % is refused: it was drawn for
+    another picture."""
     painted = read_mask(path, max_pixels=max_pixels)
     height, width = painted.shape[:2]
-    mismatch = abs((width / height) / (size[0] / size[1]) - 1)
-    if mismatch > 0.01 + 1 / min(size):
+    original = image.original_size
+    mismatch = abs((width / height) / (original[0] / original[1]) - 1)
+    if mismatch > 0.01:
         raise InputError(
-            f"{path}: mask is {width}x{height} but its image is {size[0]}x{size[1]} after resizing "
+            f"{path}: mask is {width}x{height} but its image is {original[0]}x{original[1]} "
             f"(aspect ratios differ by {100 * mismatch:.1f} %); draw the mask on the image itself"
         )
     label_map = clean_mask(painted, k=k, palette=palette, min_area=min_area, seed=seed, name=str(path))
-    if (width, height) != tuple(size):
+    size = image.image.size
+    if (width, height) != size:
         resized = label_map.to_image().resize(size, Image.Resampling.NEAREST)
         label_map = LabelMap(
             labels=np.asarray(resized, dtype=np.uint8), colours=label_map.colours, names=label_map.names
@@ -471,15 +484,19 @@ def load_label_map(
 
 
 def named_like(label_map: LabelMap, reference: LabelMap) -> LabelMap:
-    """``label_map`` with each label renamed after the ``reference`` label of the nearest colour
-    (within :data:`FOREIGN_DISTANCE`): how masks cleaned separately with ``k`` clusters agree on
-    which label is which. Labels with no such match keep their own names."""
+    """``label_map`` with its labels renamed after the ``reference`` labels of the closest colours
+    (one to one, minimising the total colour distance, pairs farther than
+    :data:`FOREIGN_DISTANCE` left out): how masks cleaned separately agree on which label is
+    which. Labels with no match keep their own names."""
+    from scipy.optimize import linear_sum_assignment
+
+    ours, theirs = label_map.colours.astype(np.float32), reference.colours.astype(np.float32)
+    distances = np.linalg.norm(ours[:, None, :] - theirs[None, :, :], axis=2)
+    rows, cols = linear_sum_assignment(np.minimum(distances, FOREIGN_DISTANCE * 10))
     names = list(label_map.names)
-    taken: set[int] = set()
-    reference_colours = reference.colours.astype(np.float32)
-    for i, colour in enumerate(label_map.colours.astype(np.float32)):
-        index, distance = _nearest(colour[None], reference_colours)
-        if distance[0] <= FOREIGN_DISTANCE and int(index[0]) not in taken:
-            names[i] = reference.names[int(index[0])]
-            taken.add(int(index[0]))
+    for row, col in zip(rows, cols, strict=True):
+        if distances[row, col] <= FOREIGN_DISTANCE:
+            names[row] = reference.names[col]
+    if len(set(names)) != len(names):  # an unmatched label whose own name is taken by a match
+        names = [n if names.count(n) == 1 or n in reference.names else f"{n}'" for n in names]
     return LabelMap(labels=label_map.labels, colours=label_map.colours, names=tuple(names))

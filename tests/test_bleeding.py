@@ -45,10 +45,19 @@ def _bleeding(scene, mode: str | None) -> float:
     return float(np.mean(bleeding(result.image, content_labels, style, style_labels)))
 
 
-def test_unguided_transfer_bleeds(scene) -> None:
-    assert _bleeding(scene, None) > 0.4
+@pytest.fixture(scope="module")
+def unguided(scene) -> float:
+    return _bleeding(scene, None)
 
 
-@pytest.mark.parametrize("mode", ["simple", "inside", "all"])
-def test_guided_transfer_does_not_bleed(scene, mode: str) -> None:
-    assert _bleeding(scene, mode) <= 0.12
+def test_unguided_transfer_bleeds(unguided: float) -> None:
+    assert unguided > 0.5
+
+
+# Locked in with a margin below the measured values (simple 0.092, inside 0.043, all 0.090), and
+# well under the 0.12.
+@pytest.mark.parametrize(("mode", "bound"), [("simple", 0.105), ("inside", 0.06), ("all", 0.105)])
+def test_guided_transfer_does_not_bleed(scene, unguided: float, mode: str, bound: float) -> None:
+    guided = _bleeding(scene, mode)
+    assert guided <= bound
+    assert guided < unguided / 5

@@ -163,8 +163,8 @@ def test_guided_transfer(tmp_path: Path, content_path: Path, style_path: Path, c
     assert sidecar["method"] == "gatys2016-guided"
     assert sidecar["parameters"]["guide_mode"] == "inside"
     assert sidecar["guidance"]["regions"] == {
-        "sky": {"content_share": 0.5, "weight": 2.0},
-        "tree": {"content_share": 0.5, "weight": 0.5},
+        "sky": {"content_share": 0.5, "weight": pytest.approx(2 / 3)},
+        "tree": {"content_share": 0.5, "weight": pytest.approx(1 / 3)},
     }
 
 
@@ -216,3 +216,44 @@ def test_bad_guided_input_is_one_line_exit_2(
     assert message in err
     assert err.count("\n") == 1, err
     assert not out.exists()
+
+
+def test_regions_from_two_paintings_with_painted_masks(
+    tmp_path: Path, content_path: Path, style_path: Path, capsys
+) -> None:
+    """Sky from one painting, ground from another; masks hand-painted (k-means) or one colour."""
+    rng = np.random.default_rng(0)
+    sky, ground = np.array((66, 135, 245)), np.array((140, 90, 40))
+    painted = np.zeros((64, 80, 3))
+    painted[:32], painted[32:] = sky, ground
+    painted = np.clip(painted + rng.integers(-6, 7, painted.shape), 0, 255).astype(np.uint8)  # jittered shades
+    Image.fromarray(painted).save(tmp_path / "cm.jpg", quality=80)
+    Image.new("RGB", (64, 64), tuple(int(v) for v in sky + 3)).save(tmp_path / "sky.png")  # all sky, another shade
+    Image.new("RGB", (80, 64), tuple(int(v) for v in ground - 4)).save(tmp_path / "ground.png")
+    out = tmp_path / "two.png"
+    argv = ["-q", "transfer", "--content", str(content_path), "--out", str(out), *FAST, "--k", "2,1,1"]
+    argv += ["--content-mask", str(tmp_path / "cm.jpg")]
+    argv += ["--style", str(style_path), "--style-mask", str(tmp_path / "sky.png")]
+    argv += ["--style", str(content_path), "--style-mask", str(tmp_path / "ground.png")]
+    code, _, err = _run(capsys, *argv)
+    assert code == 0, err
+    regions = json.loads((tmp_path / "two.png.json").read_text())["guidance"]["regions"]
+    assert len(regions) == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--k", "2"], "--k only work(s) with --content-mask"),
+        (["--content-mask", "CM", "--style-mask", "SM", "--k", "2,2,2"], "--k gives 3 numbers for 2 masks"),
+        (["--content-mask", "CM", "--style-mask", "SM", "--region-weights", "#4287f5=inf"], "must be a finite number"),
+    ],
+)
+def test_bad_mask_options(tmp_path: Path, content_path: Path, style_path: Path, capsys, extra, message) -> None:
+    cm, sm = _masks(tmp_path, (80, 64), (64, 64))
+    extra = [str(cm) if a == "CM" else str(sm) if a == "SM" else a for a in extra]
+    argv = ["transfer", "--content", str(content_path), "--style", str(style_path), "--out", str(tmp_path / "o.png")]
+    code, _, err = _run(capsys, *argv, *FAST, *extra)
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1

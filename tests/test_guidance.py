@@ -11,7 +11,14 @@ from torch import nn
 from pipeline.errors import InputError
 from pipeline.features import VGGEncoder
 from pipeline.guidance import Regions, guided_style_loss, match_regions, normalise, propagate
-from pipeline.losses import GramStyleLoss, GuidedGramStyleLoss, _GuidedGramMSETap, gram_matrix, guided_gram
+from pipeline.losses import (
+    GramStyleLoss,
+    GuidedGramStyleLoss,
+    GuideSupport,
+    _GuidedGramMSETap,
+    gram_matrix,
+    guided_gram,
+)
 from pipeline.masks import LabelMap
 
 LAYERS = ["relu1_1", "relu2_1", "relu3_1"]
@@ -145,12 +152,50 @@ def test_fused_guided_tap_matches_plain_autograd(channels_last: bool, with_upstr
 
 def test_fused_guided_tap_gradcheck() -> None:
     features = torch.rand(1, 3, 5, 4, dtype=torch.float64, requires_grad=True)
-    index = torch.tensor([[0, 3, 7, 8, 19], [1, 2, 5, 0, 0]])
-    values = torch.tensor([[1.0, 0.5, 2.0, 1.0, 0.3], [1.0, 1.5, 0.7, 0.0, 0.0]], dtype=torch.float64)
-    targets = torch.rand(2, 3, 3, dtype=torch.float64)
+    guides = torch.zeros(3, 5, 4, dtype=torch.float64)
+    guides[0, :4] = torch.rand(4, 4, dtype=torch.float64) + 0.1  # a large soft region
+    guides[1, 4, :2] = 1.0  # a tiny one: padded chunks
+    guides[2, 4, 2:] = 0.5  # (region 2 overlaps nothing; region 0 needs several chunks)
+    support = GuideSupport.of(guides)
+    assert len(support.owner) > 3
+    targets = torch.rand(3, 3, 3, dtype=torch.float64)
     targets = targets + targets.transpose(1, 2)
-    weights = torch.tensor([0.4, 0.6], dtype=torch.float64)
-    assert torch.autograd.gradcheck(lambda f: _GuidedGramMSETap.apply(f, index, values, targets, weights), (features,))
+    weights = torch.tensor([0.4, 0.6, 0.2], dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda f: _GuidedGramMSETap.apply(f, support, targets, weights), (features,))
+
+
+def test_chunked_support_costs_about_one_map_for_unequal_regions() -> None:
+    guides = torch.zeros(4, 32, 32)
+    guides[0, :29] = 1  # 90 % of the map
+    guides[1, 29:, :10] = 1
+    guides[2, 29:, 10:20] = 1
+    guides[3, 29:, 20:] = 1
+    support = GuideSupport.of(guides)
+    assert support.index.numel() <= 2 * 32 * 32  # padding to the largest region would be 4 × 0.9
+    grams = guided_gram(torch.rand(1, 6, 32, 32), normalise(guides))
+    features = torch.rand(1, 6, 32, 32)
+    loss = GuidedGramStyleLoss({"l": grams}, {"l": normalise(guides)}, {"l": torch.ones(4)})
+    terms: dict[str, torch.Tensor] = {}
+    loss.taps(terms)["l"](features)
+    assert terms["l"].item() == pytest.approx(loss({"l": features}).item(), rel=1e-5)
+
+
+def test_guided_tap_under_bf16_autocast() -> None:
+    guides = normalise(torch.rand(2, 8, 8).round())
+    targets = guided_gram(torch.rand(1, 4, 8, 8), guides)
+    loss = GuidedGramStyleLoss({"l": targets}, {"l": guides}, {"l": torch.ones(2)})
+    source = torch.rand(1, 4, 8, 8)
+    grads = {}
+    for precision in ("fp32", "bf16"):
+        x = source.clone().to(torch.bfloat16 if precision == "bf16" else torch.float32).requires_grad_(True)
+        terms: dict[str, torch.Tensor] = {}
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss.taps(terms)["l"](x)
+        assert terms["l"].dtype == torch.float32
+        terms["l"].backward()
+        assert x.grad.dtype == x.dtype
+        grads[precision] = x.grad.float()
+    assert torch.allclose(grads["bf16"], grads["fp32"], rtol=0.05, atol=1e-3 * grads["fp32"].abs().max().item())
 
 
 # --- matching regions --------------------------------------------------------------------------
@@ -169,7 +214,7 @@ def test_match_regions_by_name_map_and_plain() -> None:
     assert regions.styles[0][0].tolist() == [[1, 1, 0, 0]]
     assert regions.styles[0][1].tolist() == [[0, 0, 1, 1]]
     assert regions.styles[0][2].tolist() == [[1, 1, 1, 1]]  # plain: the whole style image
-    assert regions.weights.tolist() == pytest.approx([2, 1 / 3, 1 / 3])
+    assert regions.weights.tolist() == pytest.approx([0.5, 0.25, 0.25])  # relative, normalised
 
 
 def test_missing_style_label_names_the_labels() -> None:
@@ -211,3 +256,45 @@ def test_regions_dataclass_shapes() -> None:
     regions = match_regions(content, [content])
     assert isinstance(regions, Regions)
     assert regions.content.shape == (2, 1, 2)
+
+
+def test_grow_and_shrink_move_the_border_by_k_pixels() -> None:
+    encoder = VGGEncoder(["relu1_1"], weights="random")
+    guides = torch.zeros(1, 16, 16)
+    guides[0, 4:12, 4:12] = 1  # an 8×8 square
+    for mode in ("simple", "all", "inside"):
+        widths = {}
+        for k in (-2, 0, 2):
+            guide = propagate(guides, encoder.body, encoder.wanted, mode=mode, grow=k)["relu1_1"][0]
+            widths[k] = int((guide[8] > 0).sum())
+        base = {"simple": 8, "all": 10, "inside": 6}[mode]  # conv1_1 sees 1 px around each neuron
+        assert widths == {-2: base - 4, 0: base, 2: base + 4}, mode
+
+
+def test_label_map_by_colour_finds_the_painted_shade() -> None:
+    content = _label_map(np.array([[0, 1]]), ("sky", "tree"))
+    style = LabelMap(np.array([[0, 1]], np.uint8), np.array([(40, 200, 100), (200, 30, 30)], np.uint8), ("a", "b"))
+    regions = match_regions(content, [style], label_map={"sky": "a", "tree": "#c81e1e"})  # b is #c81e1e exactly
+    assert regions.styles[0][1].tolist() == [[0, 1]]
+    regions = match_regions(content, [style], label_map={"sky": "a", "tree": "#cc2020"})  # a near shade
+    assert regions.styles[0][1].tolist() == [[0, 1]]
+
+
+def test_mask_aspect_ratio_must_match_within_one_percent(tmp_path) -> None:
+    from PIL import Image
+
+    from pipeline.io import read_image
+    from pipeline.masks import load_label_map
+
+    Image.new("RGB", (400, 300)).save(tmp_path / "photo.png")
+    image = read_image(tmp_path / "photo.png", size=64)
+    colours = np.array([(255, 0, 0), (0, 0, 255)], np.uint8)
+    for width, ok in ((402, True), (406, False)):  # 0.5 % and 1.5 % wider
+        labels = np.zeros((300, width), np.uint8)
+        labels[:, width // 2 :] = 1
+        Image.fromarray(colours[labels]).save(tmp_path / "mask.png")
+        if ok:
+            assert load_label_map(tmp_path / "mask.png", image=image).labels.shape == (48, 64)
+        else:
+            with pytest.raises(InputError, match=r"aspect ratios differ by 1\.5 %"):
+                load_label_map(tmp_path / "mask.png", image=image)

@@ -242,9 +242,10 @@ def test_pixel_limit_can_exceed_pillows_own(tmp_path: Path) -> None:
 def test_read_image_hashes_the_bytes_it_decoded(tmp_path: Path) -> None:
     path = tmp_path / "x.png"
     Image.new("RGB", (3, 3), (9, 9, 9)).save(path)
-    image, digest = io.read_image(path)
-    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert image.size == (3, 3)
+    loaded = io.read_image(path, size=6)
+    assert loaded.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert loaded.image.size == (6, 6)
+    assert loaded.original_size == (3, 3)
 
 
 def test_resized_size_must_fit_the_pixel_limit(tmp_path: Path) -> None:

@@ -107,15 +107,22 @@ def test_foreign_colour_is_named_with_its_place() -> None:
         clean_mask(image, palette=Palette.from_colours([hex_colour(PALETTE[0]), hex_colour(PALETTE[1])]), name="m.png")
 
 
+def _two_colours_one_a_speck() -> np.ndarray:
+    image = np.full((40, 40, 3), PALETTE[0], np.uint8)
+    image[5, 5:8] = PALETTE[1]  # 3 px: not a region, so the mask is not exact
+    return image
+
+
 @pytest.mark.parametrize(
     ("kwargs", "image", "message"),
     [
         ({"k": 2}, np.full((30, 30, 3), 200, np.uint8), "mask is blank"),
         ({}, painted_mask(0, size=(64, 48), k=3).painted, "say how many labels it holds"),
-        ({"k": 9}, np.repeat(np.repeat(PALETTE[:2], 20, axis=0)[None], 10, axis=0), "only 2 distinct colour"),
-        ({"k": 0}, painted_mask(0, size=(64, 48), k=3).painted, "k must be a positive"),
+        ({"k": 3}, _two_colours_one_a_speck(), r"distinct colour\(s\) but 3 labels were asked for"),
+        ({"k": 0}, painted_mask(0, size=(64, 48), k=3).painted, "k must be a number of labels from 1 to 255"),
+        ({"k": 256}, painted_mask(0, size=(64, 48), k=3).painted, "k must be a number of labels from 1 to 255"),
     ],
-    ids=["blank", "no-k", "too-many-k", "zero-k"],
+    ids=["blank", "no-k", "too-many-k", "zero-k", "k-over-255"],
 )
 def test_bad_masks(kwargs: dict, image: np.ndarray, message: str) -> None:
     with pytest.raises(InputError, match=message):
@@ -183,3 +190,33 @@ def test_cli_bad_masks_one_line_exit_2(tmp_path: Path, capsys, setup, extra: lis
     assert message in err
     assert err.count("\n") == 1
     assert not out.exists()
+
+
+def test_exact_masks_keep_their_labels_whatever_k_says() -> None:
+    image = np.full((40, 60, 3), PALETTE[0], np.uint8)
+    image[:, 30:] = PALETTE[1]
+    result = clean_mask(image, k=3)  # the content has 3 labels, this style mask only 2
+    assert [tuple(c) for c in result.colours] == sorted(tuple(c) for c in PALETTE[:2].tolist())
+    single = clean_mask(np.full((40, 60, 3), PALETTE[2], np.uint8))  # "all sky" is a valid mask
+    assert single.names == (hex_colour(PALETTE[2]),)
+    assert (single.labels == 0).all()
+
+
+def test_one_colour_mask_in_palette_mode_is_one_label() -> None:
+    palette = Palette.from_colours(f"sky={hex_colour(PALETTE[0])},tree={hex_colour(PALETTE[1])}")
+    result = clean_mask(np.full((30, 30, 3), PALETTE[1], np.uint8), palette=palette)
+    assert result.counts().tolist() == [0, 900]
+
+
+def test_named_like_matches_globally() -> None:
+    reference = masks.LabelMap(
+        np.zeros((2, 2), np.uint8), np.array([(100, 100, 100), (140, 100, 100)], np.uint8), ("A", "B")
+    )
+    # Greedy nearest-first would give the first label A (distance 25 < 15? no: B at 15) and strand
+    # the second; the one-to-one assignment gives A and B.
+    ours = masks.LabelMap(
+        np.zeros((2, 2), np.uint8), np.array([(125, 100, 100), (141, 100, 100)], np.uint8), ("x", "y")
+    )
+    assert masks.named_like(ours, reference).names == ("A", "B")
+    far = masks.LabelMap(np.zeros((2, 2), np.uint8), np.array([(0, 0, 250)], np.uint8), ("#0000fa",))
+    assert masks.named_like(far, reference).names == ("#0000fa",)  # too far from every label: no match
