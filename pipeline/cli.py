@@ -29,6 +29,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except where there is none or the help text already explains it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, argparse.SUPPRESS) or action.nargs == 0 or "default" in text:
+            return text
+        return super()._get_help_string(action) or text
+
+
 def _csv(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
@@ -85,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="stylesnake",
         description="Semantic-segmentation-guided neural style transfer.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Help,
     )
     parser.add_argument("--version", action="version", version=f"stylesnake {pipeline.__version__}")
     _add_verbosity(parser)
@@ -98,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Gatys et al. 2015 style transfer of one content image",
         description="Optimise an image to have the content of --content and the style of --style. "
         "Writes OUT and OUT.json (parameters, weights, timings, losses).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Help,
     )
     _add_verbosity(t)
     t.add_argument("--content", required=True, metavar="PATH", help="content image")
@@ -120,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--style-layers",
         type=_csv,
-        default=defaults.style_layers,
+        default=",".join(defaults.style_layers),
         help="comma-separated VGG-19 layers of the style loss",
     )
     t.add_argument(
@@ -176,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="clean a hand-painted mask into an exact label map (palette PNG)",
         description="K-means on the painted colours, then spatial clean-up: border blends go to a "
         "neighbouring region, specks smaller than --min-area are filled from their surroundings.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Help,
     )
     _add_verbosity(m)
     m.add_argument("source", metavar="IN", help="painted mask (PNG or JPEG; RGB, RGBA or palette)")
@@ -196,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = verbs.add_parser(
         "sample",
         help="write one of scikit-image's bundled sample images (demo data, no network)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Help,
     )
     _add_verbosity(s)
     s.add_argument("name", choices=sorted(samples.SAMPLES), help="sample name")
