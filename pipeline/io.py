@@ -298,8 +298,3 @@ def check_writable(path: str | os.PathLike[str]) -> None:
 def json_bytes(data: Mapping[str, Any]) -> bytes:
     """Indented, strict JSON (NaN and infinity are refused, as JSON itself refuses them)."""
     return (json.dumps(data, indent=2, allow_nan=False) + "\n").encode()
-
-
-def save_json(data: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    write_bytes(path, json_bytes(data))
