@@ -19,20 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image
 
 from pipeline import masks
-from pipeline.synthetic import painted_mask
-
-
-def specks(labels: np.ndarray, min_area: int) -> int:
-    count = 0
-    for label in np.unique(labels):
-        _, _, stats, _ = cv2.connectedComponentsWithStats((labels == label).astype(np.uint8), connectivity=8)
-        count += int((stats[1:, cv2.CC_STAT_AREA] < min_area).sum())
-    return count
+from pipeline.synthetic import count_specks, painted_mask
 
 
 def to_truth(colours: np.ndarray, palette: np.ndarray) -> np.ndarray:
@@ -60,9 +51,9 @@ def main() -> None:
         rows.append(
             (
                 (plain_truth == mask.truth).mean(),
-                specks(plain, min_area),
+                count_specks(plain, min_area),
                 (ours == mask.truth).mean(),
-                specks(cleaned.labels, min_area),
+                count_specks(cleaned.labels, min_area),
                 len(np.unique(cleaned.labels)) == k,
             )
         )

@@ -93,7 +93,6 @@ def match_regions(
     label_map: Mapping[str, str] | None = None,
     region_weights: Mapping[str, float] | None = None,
     content_name: str = "content mask",
-    style_names: Sequence[str] | None = None,
 ) -> Regions:
     """Pair every label present in the content map with the same label in the style maps.
 
@@ -102,7 +101,6 @@ def match_regions(
     ``label_map`` does not send elsewhere, is an :class:`InputError` naming the labels.
     """
     label_map = dict(label_map or {})
-    style_names = list(style_names or [f"style mask {i + 1}" for i in range(len(styles))])
     counts = content.counts()
     present = [i for i, n in enumerate(counts) if n > 0]
     for index, count in enumerate(counts):
@@ -212,7 +210,7 @@ def propagate(
             guide = x
             if grow:
                 guide = (guide > 0.5).float() if mode == "simple" else guide
-                guide = _dilate(guide, grow) if grow > 0 else _erode(guide, -grow, outside=1.0)
+                guide = _dilate(guide, grow) if grow > 0 else _erode(guide, -grow)
             out[layers[index]] = normalise(guide[0])
     return out
 
@@ -328,7 +326,6 @@ class Guidance:
             label_map=self.label_map,
             region_weights=self.region_weights,
             content_name=str(self.content_mask),
-            style_names=[str(p) for p in self.style_masks],
         )
 
 

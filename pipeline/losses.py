@@ -1,4 +1,5 @@
-"""Perceptual losses of Gatys et al. (2015): content loss, Gram style loss, total variation.
+"""Perceptual losses of Gatys et al.: content loss, Gram style loss, total variation (2015), and
+the guided Gram style loss of spatial control (2016).
 
 Normalisation (chosen so the defaults users know keep their meaning):
 
@@ -33,13 +34,17 @@ Features = Mapping[str, torch.Tensor]
 Tap = Callable[[torch.Tensor], torch.Tensor]
 
 
+def _upcast(tensor: torch.Tensor) -> torch.Tensor:
+    """Half precision → fp32 for Gram sums; fp32 and fp64 are kept as they are."""
+    return tensor.float() if tensor.dtype in (torch.float16, torch.bfloat16) else tensor
+
+
 def _flat_for_gram(features: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) → (B, C, H·W), upcast from half precision to fp32 (fp32/fp64 kept as they are).
+    """(B, C, H, W) → (B, C, H·W), upcast (see :func:`_upcast`).
 
     flatten(2) is a view for both contiguous and channels-last maps; bmm takes the strides as is.
     """
-    flat = features.flatten(2)
-    return flat.float() if flat.dtype in (torch.float16, torch.bfloat16) else flat
+    return _upcast(features.flatten(2))
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -177,8 +182,7 @@ def guided_gram(features: torch.Tensor, guides: torch.Tensor) -> torch.Tensor:
     """Guided Grams (R, C, C) of one feature map (1, C, h, w) under normalised guides (R, h, w):
     ``G_r = (F∘T_r)(F∘T_r)ᵀ / (C·h·w)``, all regions in one batched matmul."""
     _, c, h, w = features.shape
-    flat = features[0].reshape(c, h * w)
-    flat = flat.float() if flat.dtype in (torch.float16, torch.bfloat16) else flat
+    flat = _upcast(features[0].reshape(c, h * w))
     weighted = flat.unsqueeze(0) * guides.reshape(len(guides), 1, h * w).to(flat.dtype)
     with torch.autocast(device_type=flat.device.type, enabled=False):
         return torch.bmm(weighted, weighted.transpose(1, 2)).div_(c * h * w)
@@ -204,8 +208,7 @@ class _GuidedGramMSETap(torch.autograd.Function):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         ctx.set_materialize_grads(False)
         _, c, h, w = features.shape
-        rows = features[0].permute(1, 2, 0).reshape(h * w, c)  # a view for channels-last maps
-        rows = rows.float() if rows.dtype in (torch.float16, torch.bfloat16) else rows
+        rows = _upcast(features[0].permute(1, 2, 0).reshape(h * w, c))  # a view for channels-last maps
         with torch.autocast(device_type=rows.device.type, enabled=False):
             gathered = rows[support.index].mul_(support.values.unsqueeze(-1).to(rows.dtype))  # (chunks, L, C)
             partial = torch.bmm(gathered.transpose(1, 2), gathered)

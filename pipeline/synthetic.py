@@ -36,6 +36,16 @@ class PaintedMask:
     palette: np.ndarray  # (k, 3) uint8, the colour of each label
 
 
+def count_specks(labels: np.ndarray, min_area: int) -> int:
+    """Connected pieces (8-connected) of any label smaller than ``min_area`` px: what a clean
+    label map must not have."""
+    count = 0
+    for label in np.unique(labels):
+        _, _, stats, _ = cv2.connectedComponentsWithStats((labels == label).astype(np.uint8), connectivity=8)
+        count += int((stats[1:, cv2.CC_STAT_AREA] < min_area).sum())
+    return count
+
+
 def truth_labels(rng: np.random.Generator, height: int, width: int, k: int, *, min_share: float = 0.02) -> np.ndarray:
     """A label map of ``k`` organic regions (argmax of smooth random fields), each a real region."""
     for _ in range(100):

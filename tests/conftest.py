@@ -53,3 +53,28 @@ def images() -> tuple[torch.Tensor, torch.Tensor]:
     from pipeline.io import image_to_tensor
 
     return image_to_tensor(_pattern(48, 40, seed=1)), image_to_tensor(_pattern(48, 48, seed=7))
+
+
+def _fused_and_plain(loss, source: torch.Tensor, upstream: torch.Tensor | None):
+    """Run a style loss on one layer "l" both ways: as an encoder tap (fused backward) and on a
+    features dict (plain autograd), with an optional gradient arriving from later layers.
+    Returns ((fused value, fused grad), (plain value, plain grad))."""
+
+    def run(fused: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        x = source.clone().requires_grad_(True)
+        if fused:
+            terms: dict[str, torch.Tensor] = {}
+            y = loss.taps(terms)["l"](x)
+            value = terms["l"]
+        else:
+            y, value = x, loss({"l": x})
+        (value + ((y * upstream).sum() if upstream is not None else 0)).backward()
+        return value.detach(), x.grad
+
+    return run(True), run(False)
+
+
+@pytest.fixture
+def fused_and_plain():
+    """:func:`_fused_and_plain`, for comparing a tap with plain autograd."""
+    return _fused_and_plain

@@ -121,7 +121,7 @@ def test_one_region_covering_everything_is_the_plain_gram() -> None:
 
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("with_upstream", [False, True])
-def test_fused_guided_tap_matches_plain_autograd(channels_last: bool, with_upstream: bool) -> None:
+def test_fused_guided_tap_matches_plain_autograd(channels_last: bool, with_upstream: bool, fused_and_plain) -> None:
     torch.manual_seed(0)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     source = torch.rand(1, 5, 9, 7).contiguous(memory_format=fmt)
@@ -133,19 +133,9 @@ def test_fused_guided_tap_matches_plain_autograd(channels_last: bool, with_upstr
     loss = GuidedGramStyleLoss({"l": targets}, {"l": guides}, {"l": torch.tensor([0.2, 0.5, 0.3])})
     upstream = torch.rand(1, 5, 9, 7)
 
-    def run(fused: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        x = source.clone().requires_grad_(True)
-        if fused:
-            terms: dict[str, torch.Tensor] = {}
-            y = loss.taps(terms)["l"](x)
-            value = terms["l"]
-        else:
-            y, value = x, loss({"l": x})
-        (value + ((y * upstream).sum() if with_upstream else 0)).backward()
-        return value.detach(), x.grad
-
-    plain_value, plain_grad = run(False)
-    fused_value, fused_grad = run(True)
+    (fused_value, fused_grad), (plain_value, plain_grad) = fused_and_plain(
+        loss, source, upstream if with_upstream else None
+    )
     assert torch.allclose(fused_value, plain_value, rtol=1e-5)
     assert torch.allclose(fused_grad, plain_grad, rtol=1e-4, atol=1e-8)
 

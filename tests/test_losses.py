@@ -68,28 +68,16 @@ def test_style_loss_by_hand() -> None:
 
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("with_upstream", [False, True])
-def test_fused_tap_matches_plain_autograd(channels_last: bool, with_upstream: bool) -> None:
+def test_fused_tap_matches_plain_autograd(channels_last: bool, with_upstream: bool, fused_and_plain) -> None:
     torch.manual_seed(0)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     source = torch.rand(1, 8, 6, 5).contiguous(memory_format=fmt)
     style = {"l": torch.rand(1, 8, 6, 5)}
     upstream = torch.rand(1, 8, 6, 5)
     loss = GramStyleLoss.from_features(style, {"l": 3.0})
-
-    def run(fused: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        x = source.clone().requires_grad_(True)
-        if fused:
-            terms: dict[str, torch.Tensor] = {}
-            y = loss.taps(terms)["l"](x)
-            value = terms["l"]
-        else:
-            y, value = x, loss({"l": x})
-        total = value + ((y * upstream).sum() if with_upstream else 0)
-        total.backward()
-        return value.detach(), x.grad
-
-    plain_value, plain_grad = run(fused=False)
-    fused_value, fused_grad = run(fused=True)
+    (fused_value, fused_grad), (plain_value, plain_grad) = fused_and_plain(
+        loss, source, upstream if with_upstream else None
+    )
     assert torch.allclose(fused_value, plain_value, rtol=1e-6)
     assert torch.allclose(fused_grad, plain_grad, rtol=1e-5, atol=1e-9)
     assert fused_grad.is_contiguous(memory_format=fmt)

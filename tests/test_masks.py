@@ -15,15 +15,7 @@ from pipeline import masks
 from pipeline.cli import main
 from pipeline.errors import InputError
 from pipeline.masks import Palette, clean_mask, default_min_area, hex_colour
-from pipeline.synthetic import PALETTE, painted_mask
-
-
-def _specks(labels: np.ndarray, min_area: int) -> int:
-    count = 0
-    for label in np.unique(labels):
-        _, _, stats, _ = cv2.connectedComponentsWithStats((labels == label).astype(np.uint8), connectivity=8)
-        count += int((stats[1:, cv2.CC_STAT_AREA] < min_area).sum())
-    return count
+from pipeline.synthetic import PALETTE, count_specks, painted_mask
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +41,9 @@ def test_accuracy_colours_and_no_specks(painted_set, mode: str) -> None:
         assert len(np.unique(result.labels)) == k  # exactly k colours out
         accuracies.append((predicted == mask.truth).mean())
         min_area = default_min_area(*mask.truth.shape)
-        specks += _specks(result.labels, min_area)
+        specks += count_specks(result.labels, min_area)
         plain = masks._colour_table(mask.palette.astype(np.float32)).label[masks._bins(mask.painted)]
-        plain_specks += _specks(plain, min_area)
+        plain_specks += count_specks(plain, min_area)
     assert np.mean(accuracies) >= 0.997, accuracies
     assert min(accuracies) >= 0.995, accuracies
     assert specks == 0
