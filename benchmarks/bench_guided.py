@@ -30,7 +30,11 @@ def tensor(image: np.ndarray) -> torch.Tensor:
 def measure_bleeding() -> None:
     content, content_labels, style, style_labels = two_region_scene(128)
     regions = Regions(
-        ("bricks", "grass"), one_hot(content_labels, [0, 1]), (one_hot(style_labels, [0, 1]),), torch.tensor([0.5, 0.5])
+        names=("bricks", "grass"),
+        content=one_hot(content_labels, [0, 1]),
+        styles=(one_hot(style_labels, [0, 1]),),
+        sources=((0, 1),),
+        weights=torch.tensor([0.5, 0.5]),
     )
     encoder = build_encoder(GatysConfig(), weights="random")
     for mode in (None, *GUIDE_MODES):
@@ -50,6 +54,7 @@ def measure_speed(size: int, evals: int, blocks: int, mode: str) -> None:
         names=("a", "b", "c", "d"),
         content=one_hot(truth_labels(rng, size, size, 4, min_share=0.1), range(4)),
         styles=(one_hot(truth_labels(rng, size, size, 4, min_share=0.1), range(4)),),
+        sources=((0, 1, 2, 3),),
         weights=torch.full((4,), 0.25),
     )
     encoder = build_encoder(GatysConfig(), weights="random")

@@ -7,6 +7,7 @@ into one line on stderr and exit status 2. Anything else is a bug and keeps its 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -117,60 +118,39 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         action="append",
         metavar="PATH",
-        help="style image; repeat for several (mixed by --style-blend, or region by region with masks)",
+        help="style image, or its targets (.pt) from `stylesnake style-targets`; repeat for several "
+        "(mixed by --style-blend, or region by region with masks)",
     )
     t.add_argument("--out", required=True, metavar="PATH", help="output image (.png or .jpg)")
-    t.add_argument("--size", type=int, default=defaults.size, help="long side of the output, px")
-    t.add_argument("--style-size", type=int, default=None, help="long side of the style image, px (default: --size)")
+    _add_style_arguments(t, defaults)
     t.add_argument("--steps", type=int, default=defaults.steps, help="loss evaluations")
     t.add_argument("--content-weight", type=float, default=defaults.content_weight, help="content loss weight")
     t.add_argument("--style-weight", type=float, default=defaults.style_weight, help="style loss weight")
     t.add_argument("--tv-weight", type=float, default=defaults.tv_weight, help="total-variation weight")
     t.add_argument("--content-layer", default=defaults.content_layer, help="VGG-19 layer of the content loss")
     t.add_argument(
-        "--style-layers",
-        type=_csv,
-        default=",".join(defaults.style_layers),
-        help="comma-separated VGG-19 layers of the style loss",
-    )
-    t.add_argument(
         "--style-layer-weights",
         type=_csv_floats,
         default=None,
         help="comma-separated weight per style layer (default: 1 each)",
     )
-    t.add_argument("--pooling", choices=POOLINGS, default=defaults.pooling, help="VGG pooling (Gatys used avg)")
     t.add_argument("--init", choices=gatys.INITS, default=defaults.init, help="starting image")
     t.add_argument("--optimizer", choices=gatys.OPTIMIZERS, default=defaults.optimizer, help="optimiser")
     t.add_argument("--lr", type=float, default=None, help="learning rate (default: 1 for lbfgs, 0.02 for adam)")
     t.add_argument("--lbfgs-history", type=int, default=defaults.lbfgs_history, help="L-BFGS curvature pairs kept")
-    t.add_argument(
-        "--weights",
-        default="imagenet",
-        help="VGG-19 weights: imagenet (torchvision, cached in $TORCH_HOME), a path to a state dict, "
-        "or random[:SEED] for a plumbing run",
-    )
     t.add_argument("--seed", type=int, default=defaults.seed, help="random seed (noise init)")
-    t.add_argument("--device", default=defaults.device, help=f"one of {', '.join(DEVICES)} or cuda:N")
-    t.add_argument("--precision", choices=PRECISIONS, default=defaults.precision, help="auto = bf16 on CUDA")
-    t.add_argument("--max-pixels", type=int, default=io.MAX_PIXELS, help="refuse larger input images")
     t.add_argument(
         "--style-blend", type=_csv_floats, default=None, help="weight per style image, e.g. 0.7,0.3 (default: equal)"
     )
     g = t.add_argument_group("spatial control (Gatys 2016): masks with one flat colour per region")
     g.add_argument("--content-mask", metavar="PATH", help="label mask of the content image")
-    g.add_argument("--style-mask", action="append", metavar="PATH", help="label mask of each style image, in order")
-    g.add_argument("--guide-mode", choices=GUIDE_MODES, default=defaults.guide_mode, help="guide propagation")
-    g.add_argument("--guide-grow", type=int, default=defaults.guide_grow, help="grow (>0) / shrink (<0) guides, px")
-    labels = g.add_mutually_exclusive_group()
-    labels.add_argument(
-        "--k",
-        type=_csv_ints,
-        metavar="K[,K...]",
-        help="labels per hand-painted mask (cleaned with K-means): one number, or one per mask, content first",
+    g.add_argument(
+        "--style-mask",
+        action="append",
+        metavar="PATH",
+        help="label mask of each style image, in order (targets carry their own)",
     )
-    labels.add_argument("--colors", metavar="COLOURS", help="label colours, '#rrggbb,...' or 'sky=#rrggbb,...'")
-    g.add_argument("--min-area", type=int, default=None, help="smallest mask region kept, px")
+    _add_guide_arguments(g, defaults, k_help="one number, or one per mask, content first")
     g.add_argument(
         "--label-map",
         type=_pairs,
@@ -180,6 +160,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--region-weights", type=_pairs, default=None, metavar="L=W,...", help="weight per region")
     t.set_defaults(handler=_transfer)
+
+    st = verbs.add_parser(
+        "style-targets",
+        help="compute a style image's Gram targets once, for many transfers",
+        description="Run the style image (and its mask) through VGG-19 and save its Gram matrix and the "
+        "guided Gram of every mask label at each style layer. Pass OUT to `transfer --style`: every "
+        "content image reuses it. Writes OUT (.pt) and OUT.json.",
+        formatter_class=_Help,
+    )
+    _add_verbosity(st)
+    st.add_argument("--style", required=True, metavar="PATH", help="style image")
+    st.add_argument("--out", required=True, metavar="PATH", help="targets file to write (.pt)")
+    _add_style_arguments(st, defaults)
+    g = st.add_argument_group("spatial control: the style image's mask")
+    g.add_argument("--style-mask", metavar="PATH", help="label mask of the style image")
+    _add_guide_arguments(g, defaults, k_help="one number")
+    st.set_defaults(handler=_style_targets)
 
     m = verbs.add_parser(
         "clean-mask",
@@ -215,28 +212,75 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _transfer(args: argparse.Namespace) -> int:
-    config = gatys.GatysConfig(
-        size=args.size,
-        style_size=args.style_size,
-        steps=args.steps,
-        content_weight=args.content_weight,
-        style_weight=args.style_weight,
-        tv_weight=args.tv_weight,
-        content_layer=args.content_layer,
-        style_layers=tuple(args.style_layers),
-        style_layer_weights=args.style_layer_weights,
-        pooling=args.pooling,
-        init=args.init,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        lbfgs_history=args.lbfgs_history,
-        guide_mode=args.guide_mode,
-        guide_grow=args.guide_grow,
-        seed=args.seed,
-        device=args.device,
-        precision=args.precision,
+def _add_style_arguments(parser: argparse.ArgumentParser, defaults: gatys.GatysConfig) -> None:
+    """What the style's Grams depend on, and where they are computed: shared by transfer and style-targets."""
+    parser.add_argument("--size", type=int, default=defaults.size, help="long side of the output, px")
+    parser.add_argument(
+        "--style-size", type=int, default=None, help="long side of the style image, px (default: --size)"
     )
+    parser.add_argument(
+        "--style-layers",
+        type=_csv,
+        default=",".join(defaults.style_layers),
+        help="comma-separated VGG-19 layers of the style loss",
+    )
+    parser.add_argument("--pooling", choices=POOLINGS, default=defaults.pooling, help="VGG pooling (Gatys used avg)")
+    parser.add_argument(
+        "--weights",
+        default="imagenet",
+        help="VGG-19 weights: imagenet (torchvision, cached in $TORCH_HOME), a path to a state dict, "
+        "or random[:SEED] for a plumbing run",
+    )
+    parser.add_argument("--device", default=defaults.device, help=f"one of {', '.join(DEVICES)} or cuda:N")
+    parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision, help="auto = bf16 on CUDA")
+    parser.add_argument("--max-pixels", type=int, default=io.MAX_PIXELS, help="refuse larger input images")
+
+
+def _add_guide_arguments(group: argparse._ArgumentGroup, defaults: gatys.GatysConfig, *, k_help: str) -> None:
+    group.add_argument("--guide-mode", choices=GUIDE_MODES, default=defaults.guide_mode, help="guide propagation")
+    group.add_argument("--guide-grow", type=int, default=defaults.guide_grow, help="grow (>0) / shrink (<0) guides, px")
+    labels = group.add_mutually_exclusive_group()
+    labels.add_argument(
+        "--k",
+        type=_csv_ints,
+        metavar="K[,K...]",
+        help=f"labels per hand-painted mask (cleaned with K-means): {k_help}",
+    )
+    labels.add_argument("--colors", metavar="COLOURS", help="label colours, '#rrggbb,...' or 'sky=#rrggbb,...'")
+    group.add_argument("--min-area", type=int, default=None, help="smallest mask region kept, px")
+
+
+def _config(args: argparse.Namespace) -> gatys.GatysConfig:
+    """The Gatys settings a verb was given; the ones it has no flag for keep their defaults."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(gatys.GatysConfig) if hasattr(args, f.name)}
+    return gatys.GatysConfig(**given)
+
+
+def _palette(args: argparse.Namespace) -> masks.Palette | None:
+    return masks.Palette.from_colours(args.colors) if args.colors is not None else None
+
+
+def _style_targets(args: argparse.Namespace) -> int:
+    if args.k is not None and len(args.k) != 1:
+        raise InputError("--k takes one number here: the labels of the one style mask")
+    if args.style_mask is None and (args.k or args.colors or args.min_area):
+        raise InputError("--k, --colors and --min-area only work with --style-mask")
+    gatys.style_targets_file(
+        args.style,
+        args.out,
+        _config(args),
+        weights=args.weights,
+        style_mask=args.style_mask,
+        k=args.k[0] if args.k else None,
+        palette=_palette(args),
+        min_area=args.min_area,
+        max_pixels=args.max_pixels,
+    )
+    return 0
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    config = _config(args)
     progress, close = _progress(quiet=args.verbosity < 0, what="transfer")
     try:
         gatys.transfer_files(
@@ -272,8 +316,6 @@ def _guidance(args: argparse.Namespace) -> Guidance | None:
         if given:
             raise InputError(f"{', '.join(given)} only work(s) with --content-mask (spatial control)")
         return None
-    if not args.style_mask:
-        raise InputError("--content-mask needs a --style-mask for each --style")
     weights = {}
     for name, value in (args.region_weights or {}).items():
         try:
@@ -282,9 +324,9 @@ def _guidance(args: argparse.Namespace) -> Guidance | None:
             raise InputError(f"region weight for '{name}' is not a number: '{value}'") from None
     return Guidance(
         content_mask=args.content_mask,
-        style_masks=tuple(args.style_mask),
+        style_masks=tuple(args.style_mask or ()),
         k=None if args.k is None else args.k[0] if len(args.k) == 1 else args.k,
-        palette=masks.Palette.from_colours(args.colors) if args.colors is not None else None,
+        palette=_palette(args),
         min_area=args.min_area,
         label_map=args.label_map,
         region_weights=weights,
@@ -292,12 +334,11 @@ def _guidance(args: argparse.Namespace) -> Guidance | None:
 
 
 def _clean_mask(args: argparse.Namespace) -> int:
-    palette = masks.Palette.from_colours(args.colors) if args.colors is not None else None
     masks.clean_mask_file(
         args.source,
         args.out,
         k=args.k,
-        palette=palette,
+        palette=_palette(args),
         min_area=args.min_area,
         seed=args.seed,
         max_pixels=args.max_pixels,

@@ -28,12 +28,15 @@ import torch.nn.functional as F
 
 import pipeline
 from pipeline import io
+from pipeline import targets as style_targets
 from pipeline.device import autocast, memory_format, resolve_device, resolve_precision
 from pipeline.errors import InputError
 from pipeline.features import POOLINGS, VGG19_LAYERS, VGGEncoder, check_layers
-from pipeline.guidance import GUIDE_MODES, Guidance, Regions, guided_style_loss
-from pipeline.losses import ContentLoss, GramStyleLoss, GuidedGramStyleLoss, layer_weights, tv_loss
+from pipeline.guidance import GUIDE_MODES, WHOLE, Guidance, Regions, guided_style_loss
+from pipeline.losses import ContentLoss, GramStyleLoss, GuidedGramStyleLoss, blend_weights, layer_weights, tv_loss
+from pipeline.masks import Palette, hex_colour, load_label_map
 from pipeline.optim import LBFGS
+from pipeline.targets import StyleTargets
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +119,16 @@ class GatysConfig:
     @property
     def layers(self) -> list[str]:
         return list(dict.fromkeys([self.content_layer, *self.style_layers]))
+
+    def target_settings(self, weights_info: Mapping[str, Any]) -> dict[str, Any]:
+        """What style targets computed for this config depend on (see :mod:`pipeline.targets`)."""
+        return {
+            "size": self.style_size or self.size,
+            "pooling": self.pooling,
+            "weights": style_targets.weights_fingerprint(weights_info),
+            "guide_mode": self.guide_mode,
+            "guide_grow": self.guide_grow,
+        }
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -227,7 +240,7 @@ def build_encoder(config: GatysConfig, weights: str | os.PathLike[str] = "imagen
 
 def transfer(
     content: torch.Tensor,
-    style: torch.Tensor | Sequence[torch.Tensor],
+    style: torch.Tensor | StyleTargets | Sequence[torch.Tensor | StyleTargets],
     config: GatysConfig = GatysConfig(),
     *,
     weights: str | os.PathLike[str] = "imagenet",
@@ -238,13 +251,15 @@ def transfer(
 ) -> TransferResult:
     """Repaint ``content`` (1, 3, H, W) in the style of ``style`` (1, 3, H', W'), all in [0, 1].
 
-    Several style images: without ``regions`` their Grams are mixed by ``style_blend`` (equal by
-    default); with ``regions`` (Gatys 2016 spatial control, see :mod:`pipeline.guidance`) each
-    region of the output takes the statistics of the same region in the style images that hold
-    it. Pass ``encoder`` to reuse a loaded network (its pooling and layers must cover
-    ``config``); it is moved to the configured device. The loss history holds the weighted terms.
+    A style is an image tensor or its saved :class:`~pipeline.targets.StyleTargets` (which must
+    fit ``config``). Several styles: without ``regions`` their Grams are mixed by ``style_blend``
+    (equal by default); with ``regions`` (Gatys 2016 spatial control, see
+    :mod:`pipeline.guidance`) each region of the output takes the statistics of the same region
+    in the styles that hold it. Pass ``encoder`` to reuse a loaded network (its pooling and layers
+    must cover ``config``); it is moved to the configured device. The loss history holds the
+    weighted terms.
     """
-    styles = [style] if isinstance(style, torch.Tensor) else list(style)
+    styles = [style] if isinstance(style, (torch.Tensor, StyleTargets)) else list(style)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     device = resolve_device(config.device)
@@ -253,46 +268,69 @@ def transfer(
         encoder = build_encoder(config, weights)
     elif encoder.pooling != config.pooling or not set(config.layers) <= set(encoder.layers):
         raise ValueError(f"encoder ({encoder.pooling} pooling, {encoder.layers}) does not fit the config")
-    for name, tensor in (("content", content), *(("style", s) for s in styles)):
+    for name, tensor in (("content", content), *(("style", s) for s in styles if isinstance(s, torch.Tensor))):
         if min(tensor.shape[-2:]) < encoder.min_side:
             raise InputError(
                 f"{name} image is {tuple(tensor.shape[-2:])} px; the network needs >= {encoder.min_side} px a side"
             )
+    for i, s in enumerate(styles):
+        if isinstance(s, StyleTargets):
+            style_targets.check_fits(
+                s, config.target_settings(encoder.weights_info), config.style_layers, name=f"style {i + 1}"
+            )
+    if regions is not None and len(regions.sources) != len(styles):
+        raise ValueError(f"regions for {len(regions.sources)} styles, but {len(styles)} styles given")
     layout = memory_format(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # one input size for hundreds of evaluations
     encoder = encoder.to(device=device, memory_format=layout)
     content = content.to(device=device, memory_format=layout)
-    styles = [s.to(device=device, memory_format=layout) for s in styles]
 
     def precision_context() -> Any:
         return autocast(device, precision)
 
     with torch.no_grad(), precision_context():
         content_target = ContentLoss(config.content_layer, encoder(content))
-        style_features = [encoder(s) for s in styles]
-        weights_by_layer = layer_weights(config.style_layers, config.style_layer_weights)
-        if regions is None:
-            style_target: GramStyleLoss | GuidedGramStyleLoss = GramStyleLoss.from_features(
-                style_features, weights_by_layer, style_blend
-            )
-        else:
-            style_target = guided_style_loss(
-                encoder.body,
-                encoder.wanted,
-                regions,
-                style_features,
-                weights_by_layer,
-                blend=style_blend,
+        targets = [
+            s
+            if isinstance(s, StyleTargets)
+            else style_targets.compute(
+                encoder,
+                s.to(device=device, memory_format=layout),
+                regions.styles[i] if regions is not None else None,
+                layers=config.style_layers,
                 mode=config.guide_mode,
                 grow=config.guide_grow,
             )
-        del style_features
+            for i, s in enumerate(styles)
+        ]
+    weights_by_layer = layer_weights(config.style_layers, config.style_layer_weights)
+    if regions is None:
+        mix = blend_weights(style_blend, len(targets))
+        style_loss: GramStyleLoss | GuidedGramStyleLoss = GramStyleLoss(
+            {
+                layer: sum(m * t.grams[layer][WHOLE] for m, t in zip(mix, targets, strict=True)).unsqueeze(0).to(device)
+                for layer in weights_by_layer
+            },
+            weights_by_layer,
+        )
+    else:
+        style_loss = guided_style_loss(
+            encoder.body,
+            encoder.wanted,
+            regions,
+            targets,
+            weights_by_layer,
+            blend=style_blend,
+            mode=config.guide_mode,
+            grow=config.guide_grow,
+            device=device,
+        )
 
     def criterion(image: torch.Tensor) -> dict[str, torch.Tensor]:
         # The optimised image stays contiguous (L-BFGS flattens its gradient with .view).
         style_terms: dict[str, torch.Tensor] = {}
-        features = encoder(image.contiguous(memory_format=layout), taps=style_target.taps(style_terms))
+        features = encoder(image.contiguous(memory_format=layout), taps=style_loss.taps(style_terms))
         terms = {
             "content": config.content_weight * content_target(features),
             "style": config.style_weight * torch.stack(list(style_terms.values())).sum(),
@@ -301,7 +339,8 @@ def transfer(
             terms["tv"] = config.tv_weight * tv_loss(image.float())
         return terms
 
-    init = initial_image(config.init, content, styles[0], config.seed).contiguous()
+    first_style = styles[0].image if isinstance(styles[0], StyleTargets) else styles[0]
+    init = initial_image(config.init, content, first_style.to(device), config.seed).contiguous()
     _sync(device)
     timings["setup"] = time.perf_counter() - start
     start = time.perf_counter()
@@ -358,9 +397,10 @@ def transfer_files(
 ) -> dict[str, Any]:
     """Load, transfer, save ``out_path`` and ``out_path.json``; return the metadata written.
 
-    ``style_path`` may name several style images (mixed by ``style_blend``, or region by region
-    with ``guidance``). Every check on the inputs, masks and output location runs before any
-    work; the image and its sidecar are both written only once everything succeeded.
+    ``style_path`` may name several styles (mixed by ``style_blend``, or region by region with
+    ``guidance``), each a style image or its saved targets (``.pt``, see
+    :func:`style_targets_file`). Every check on the inputs, masks and output location runs
+    before any work; the image and its sidecar are both written only once everything succeeded.
     """
     started = time.perf_counter()
     style_paths = [style_path] if isinstance(style_path, (str, os.PathLike)) else list(style_path)
@@ -368,27 +408,30 @@ def transfer_files(
     io.save_format(out_path)
     io.check_writable(out_path)
     content = io.read_image(content_path, size=config.size, max_pixels=max_pixels)
-    content_image, content_sha = content.image, content.sha256
-    styles = [io.read_image(p, size=config.style_size or config.size, max_pixels=max_pixels) for p in style_paths]
-    regions = guidance.regions(content, styles, max_pixels=max_pixels) if guidance is not None else None
+    content_image = content.image
+    styles = [
+        style_targets.load(p)
+        if style_targets.is_targets_path(p)
+        else io.read_image(p, size=config.style_size or config.size, max_pixels=max_pixels)
+        for p in style_paths
+    ]
     encoder = build_encoder(config, weights)
-    for path, image in (
-        (content_path, content_image),
-        *((p, s.image) for p, s in zip(style_paths, styles, strict=True)),
-    ):
+    wanted = config.target_settings(encoder.weights_info)
+    for path, style in zip(style_paths, styles, strict=True):
+        if isinstance(style, StyleTargets):
+            style_targets.check_fits(style, wanted, config.style_layers, name=str(path))
+    regions = guidance.regions(content, styles, max_pixels=max_pixels) if guidance is not None else None
+    images = [(content_path, content_image)]
+    images += [(p, s.image) for p, s in zip(style_paths, styles, strict=True) if isinstance(s, io.LoadedImage)]
+    for path, image in images:
         _check_fits(encoder, image.size, name=str(path))
     loaded = time.perf_counter()
-    log.info(
-        "content %s at %dx%d; style %s",
-        content_path,
-        *content_image.size,
-        ", ".join(f"{p} at {s.image.width}x{s.image.height}" for p, s in zip(style_paths, styles, strict=True)),
-    )
+    log.info("content %s at %dx%d; style %s", content_path, *content_image.size, ", ".join(map(str, style_paths)))
     if regions is not None:
         log.info("regions: %s (guides: %s)", ", ".join(regions.names), config.guide_mode)
     result = transfer(
         io.image_to_tensor(content_image),
-        [io.image_to_tensor(s.image) for s in styles],
+        [s if isinstance(s, StyleTargets) else io.image_to_tensor(s.image) for s in styles],
         config,
         encoder=encoder,
         progress=progress,
@@ -410,19 +453,23 @@ def transfer_files(
     timings = {"load": loaded - started, **result.timings, "encode": time.perf_counter() - encode_start}
     timings["total"] = time.perf_counter() - started
 
-    def describe(path: str | os.PathLike[str], image: Any, sha: str) -> dict[str, Any]:
-        return {"path": str(path), "sha256": sha, "width": image.width, "height": image.height}
+    def describe(path: str | os.PathLike[str], style: io.LoadedImage | StyleTargets) -> dict[str, Any]:
+        if isinstance(style, StyleTargets):
+            height, width = style.image.shape[-2:]
+            return {"path": str(path), "targets_of": style.info.get("style"), "width": width, "height": height}
+        return {"path": str(path), "sha256": style.sha256, "width": style.image.width, "height": style.image.height}
 
     metadata: dict[str, Any] = {
         **summary,
-        "content": describe(content_path, content_image, content_sha),
-        "styles": [describe(p, s.image, s.sha256) for p, s in zip(style_paths, styles, strict=True)],
+        "content": describe(content_path, content),
+        "styles": [describe(p, s) for p, s in zip(style_paths, styles, strict=True)],
         "output": {"path": str(out_path), "width": content_image.width, "height": content_image.height},
     }
     if guidance is not None and regions is not None:
         metadata["guidance"] = {
             "content_mask": str(guidance.content_mask),
-            "style_masks": [str(p) for p in guidance.style_masks],
+            "style_masks": [str(p) for p in guidance.style_masks]
+            + [s.info.get("mask", {}).get("path") for s in styles if isinstance(s, StyleTargets)],
             "regions": {
                 name: {"content_share": round(float(regions.content[r].mean()), 4), "weight": float(regions.weights[r])}
                 for r, name in enumerate(regions.names)
@@ -445,6 +492,68 @@ def transfer_files(
     io.write_bytes(sidecar_path(out_path), io.json_bytes(metadata))
     io.write_bytes(out_path, image_bytes)
     log.info("wrote %s (%d evaluations, %.1f s)", out_path, result.evaluations, timings["total"])
+    return metadata
+
+
+def style_targets_file(
+    style_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    config: GatysConfig = GatysConfig(),
+    *,
+    weights: str | os.PathLike[str] = "imagenet",
+    style_mask: str | os.PathLike[str] | None = None,
+    k: int | None = None,
+    palette: Palette | None = None,
+    min_area: int | None = None,
+    max_pixels: int = io.MAX_PIXELS,
+) -> dict[str, Any]:
+    """Compute one style image's targets (plain Gram, and guided Grams per label of ``style_mask``)
+    at ``config``'s style size, layers, pooling and guide settings; save ``out_path`` (``.pt``) and
+    its JSON sidecar; return the sidecar's contents."""
+    started = time.perf_counter()
+    if not style_targets.is_targets_path(out_path):
+        raise InputError(f"{out_path}: style targets are saved as {style_targets.SUFFIX}")
+    io.check_writable(out_path)
+    style = io.read_image(style_path, size=config.style_size or config.size, max_pixels=max_pixels)
+    labels = None
+    if style_mask is not None:
+        labels = load_label_map(style_mask, image=style, k=k, palette=palette, min_area=min_area, max_pixels=max_pixels)
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    encoder = VGGEncoder(config.style_layers, weights=weights, pooling=config.pooling)
+    _check_fits(encoder, style.image.size, name=str(style_path))
+    encoder = encoder.to(device=device, memory_format=memory_format(device))
+    with autocast(device, precision):
+        image = io.image_to_tensor(style.image).to(device=device, memory_format=memory_format(device))
+        computed = style_targets.compute(
+            encoder, image, layers=config.style_layers, mode=config.guide_mode, grow=config.guide_grow, labels=labels
+        )
+    info = {
+        **config.target_settings(encoder.weights_info),
+        "layers": list(config.style_layers),
+        "style": {"path": str(style_path), "sha256": style.sha256},
+        "mask": {"path": str(style_mask), "labels": list(labels.names)} if labels is not None else None,
+    }
+    computed = dataclasses.replace(computed, info=info)
+    metadata = {
+        "stylesnake": pipeline.__version__,
+        "method": "style-targets",
+        "weights": encoder.weights_info,
+        **info,
+        "labels": {
+            name: {"colour": colour, "share": round(int(count) / max(int(computed.pixels.sum()), 1), 4)}
+            for name, colour, count in zip(
+                computed.names, map(hex_colour, computed.colours), computed.pixels, strict=True
+            )
+        },
+        "device": str(device),
+        "precision": precision,
+        "torch": torch.__version__,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    io.write_bytes(sidecar_path(out_path), io.json_bytes(metadata))
+    style_targets.save(computed, out_path)
+    log.info("wrote %s (%s)", out_path, ", ".join(computed.names) or "no mask: whole-image Grams only")
     return metadata
 
 

@@ -31,6 +31,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -39,8 +40,11 @@ from torch import nn
 
 from pipeline.errors import InputError
 from pipeline.io import LoadedImage
-from pipeline.losses import GuidedGramStyleLoss, _blend_weights, guided_gram
+from pipeline.losses import GuidedGramStyleLoss, blend_weights
 from pipeline.masks import FOREIGN_DISTANCE, LabelMap, Palette, hex_colour, load_label_map, named_like, parse_colour
+
+if TYPE_CHECKING:
+    from pipeline.targets import StyleTargets
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +56,36 @@ PLAIN = "plain"
 # --- regions -----------------------------------------------------------------------------------
 
 
+#: A region's source in a style image that has no such label but takes its whole-image Gram
+#: (a region mapped to :data:`PLAIN`): the last entry of the style's targets.
+WHOLE = -1
+
+
+class Labelled(Protocol):
+    """What region matching reads of a style: a :class:`~pipeline.masks.LabelMap`, or saved
+    :class:`~pipeline.targets.StyleTargets` (which keep their mask's names, colours and counts)."""
+
+    names: tuple[str, ...]
+    colours: np.ndarray
+
+    def counts(self) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class Regions:
-    """Matched regions: the output's guides and each style image's, one channel per region.
+    """Matched regions: the output's guides, and where each style image's Grams come from.
 
-    ``styles[i][r]`` is all zeros where style image ``i`` does not hold region ``r``; a region
-    mapped to :data:`PLAIN` has an all-ones style guide in every style image.
+    ``sources[i][r]`` is the label of style image ``i`` that region ``r`` takes its guided Gram
+    from, :data:`WHOLE` for the style's whole-image Gram (a region mapped to :data:`PLAIN`), or
+    None where style image ``i`` does not hold the region. ``styles[i]`` are style image ``i``'s
+    label guides (L_i, H_s, W_s), one channel per label of its mask; None when that style comes
+    as saved targets, whose guided Grams are already computed.
     """
 
     names: tuple[str, ...]
     content: torch.Tensor  # (R, H, W) float, one-hot
-    styles: tuple[torch.Tensor, ...]  # per style image: (R, H_s, W_s)
+    styles: tuple[torch.Tensor | None, ...]
+    sources: tuple[tuple[int | None, ...], ...]
     weights: torch.Tensor  # (R,) region weights (default 1/R)
 
 
@@ -72,7 +95,7 @@ def one_hot(labels: np.ndarray, indices: Sequence[int]) -> torch.Tensor:
     return torch.stack([(tensor == index).float() for index in indices])
 
 
-def _find(label_map: LabelMap, name: str) -> int | None:
+def _find(label_map: Labelled, name: str) -> int | None:
     """A label of ``label_map`` by name, or, when the name is a colour (``#rrggbb``), the label of
     the nearest colour within :data:`~pipeline.masks.FOREIGN_DISTANCE` (cleaned masks hold the
     painted shade, which is rarely the exact colour a user types)."""
@@ -88,7 +111,7 @@ def _find(label_map: LabelMap, name: str) -> int | None:
 
 def match_regions(
     content: LabelMap,
-    styles: Sequence[LabelMap],
+    styles: Sequence[Labelled],
     *,
     label_map: Mapping[str, str] | None = None,
     region_weights: Mapping[str, float] | None = None,
@@ -115,28 +138,28 @@ def match_regions(
         raise InputError(f"label-map names {', '.join(sorted(unknown))}, which the {content_name} does not have")
 
     names: list[str] = []
-    style_guides: list[list[torch.Tensor]] = [[] for _ in styles]
+    sources: list[list[int | None]] = [[] for _ in styles]
+    style_counts = [style.counts() for style in styles]
     missing: list[str] = []
     for index in present:
         name = content.names[index]
         wanted = label_map.get(name, label_map.get(hex_colour(content.colours[index]), name))
         names.append(name)
         if wanted == PLAIN:
-            for i, style in enumerate(styles):
-                style_guides[i].append(torch.ones(style.labels.shape))
+            for source in sources:
+                source.append(WHOLE)
             continue
         found = False
-        for i, style in enumerate(styles):
+        for style, counts, source in zip(styles, style_counts, sources, strict=True):
             style_index = _find(style, wanted)
-            if style_index is not None and (style.labels == style_index).any():
-                style_guides[i].append(torch.from_numpy(style.labels == style_index).float())
-                found = True
-            else:
-                style_guides[i].append(torch.zeros(style.labels.shape))
+            held = style_index is not None and counts[style_index] > 0
+            source.append(style_index if held else None)
+            found |= held
         if not found:
             missing.append(name if wanted == name else f"{name} (mapped to {wanted})")
     if missing:
-        held = sorted({n for s in styles for n, c in zip(s.names, s.counts(), strict=True) if c > 0})
+        pairs = zip(styles, style_counts, strict=True)
+        held = sorted({n for s, counts in pairs for n, c in zip(s.names, counts, strict=True) if c})
         raise InputError(
             f"the {content_name} has label(s) {', '.join(missing)} that no style mask holds (they hold: "
             f"{', '.join(held)}); map them with --label-map CONTENT=STYLE, or CONTENT=plain for the "
@@ -156,7 +179,10 @@ def match_regions(
     return Regions(
         names=tuple(names),
         content=one_hot(content.labels, present),
-        styles=tuple(torch.stack(g) for g in style_guides),
+        styles=tuple(
+            one_hot(style.labels, range(len(style.names))) if isinstance(style, LabelMap) else None for style in styles
+        ),
+        sources=tuple(tuple(source) for source in sources),
         weights=weights,
     )
 
@@ -228,50 +254,50 @@ def guided_style_loss(
     body: nn.Sequential,
     wanted: Mapping[int, str],
     regions: Regions,
-    style_features: Sequence[Mapping[str, torch.Tensor]],
+    targets: Sequence[StyleTargets],
     layer_weights: Mapping[str, float],
     *,
     blend: Sequence[float] | None = None,
     mode: str = "simple",
     grow: int = 0,
+    device: torch.device | None = None,
 ) -> GuidedGramStyleLoss:
-    """The guided Gram loss for ``regions``: targets from every style image that holds a region
-    (mixed by ``blend`` where several do), guides for the output from the content's regions."""
-    if len(regions.styles) != len(style_features):
-        raise ValueError(f"{len(regions.styles)} style guides for {len(style_features)} style images")
+    """The guided Gram loss for ``regions``: each region's target is the guided Gram of its
+    source label in every style image that holds it (mixed by ``blend`` where several do, see
+    :mod:`pipeline.targets`); the output's guides come from the content's regions."""
+    if len(regions.sources) != len(targets):
+        raise ValueError(f"{len(regions.sources)} style sources for {len(targets)} style targets")
     style_layers = {i: name for i, name in wanted.items() if name in layer_weights}
-    device = next(iter(style_features[0].values())).device
     content_guides = {
         k: v.to(device) for k, v in propagate(regions.content, body, style_layers, mode=mode, grow=grow).items()
     }
-    style_guides = [
-        {k: v.to(device) for k, v in propagate(g, body, style_layers, mode=mode, grow=grow).items()}
-        for g in regions.styles
-    ]
-    mix = torch.tensor(_blend_weights(blend, len(style_features)), device=device)
-    region_weights = regions.weights.to(device)
-    targets, weights = {}, {}
-    usable_somewhere = torch.zeros(len(regions.names), dtype=torch.bool, device=device)
-    with torch.no_grad():
-        for layer, layer_weight in layer_weights.items():
-            grams = torch.stack(
-                [guided_gram(f[layer], g[layer]) for f, g in zip(style_features, style_guides, strict=True)]
-            )
-            held = torch.stack([g[layer].flatten(1).any(dim=1) for g in style_guides]).float()  # (S, R)
-            share = held * mix[:, None]
-            total = share.sum(dim=0)  # (R,)
-            targets[layer] = (grams * share[:, :, None, None]).sum(dim=0) / total.clamp_min(1e-12)[:, None, None]
-            shown = content_guides[layer].flatten(1).any(dim=1)
-            usable = (total > 0) & shown
-            usable_somewhere |= usable
-            for r in torch.nonzero(~usable).flatten().tolist():
-                log.debug("region %s has no pixels at %s (mode %s); skipped there", regions.names[r], layer, mode)
-            weights[layer] = layer_weight * region_weights * usable.float()
+    mix = torch.tensor(blend_weights(blend, len(targets)))
+    n_regions = len(regions.names)
+    grams, weights = {}, {}
+    usable_somewhere = torch.zeros(n_regions, dtype=torch.bool)
+    for layer, layer_weight in layer_weights.items():
+        channels = targets[0].grams[layer].shape[-1]
+        layer_grams = torch.zeros(len(targets), n_regions, channels, channels)
+        held = torch.zeros(len(targets), n_regions)
+        for i, (target, sources) in enumerate(zip(targets, regions.sources, strict=True)):
+            for r, source in enumerate(sources):
+                if source is not None and bool(target.held[layer][source]):
+                    layer_grams[i, r], held[i, r] = target.grams[layer][source], 1.0
+        share = held * mix[:, None]
+        total = share.sum(dim=0)  # (R,)
+        grams[layer] = ((layer_grams * share[:, :, None, None]).sum(dim=0) / total.clamp_min(1e-12)[:, None, None]).to(
+            device
+        )
+        usable = (total > 0) & content_guides[layer].flatten(1).any(dim=1).cpu()
+        usable_somewhere |= usable
+        for r in torch.nonzero(~usable).flatten().tolist():
+            log.debug("region %s has no pixels at %s (mode %s); skipped there", regions.names[r], layer, mode)
+        weights[layer] = (layer_weight * regions.weights * usable.float()).to(device)
     for r in torch.nonzero(~usable_somewhere).flatten().tolist():
         log.warning(
             "region %s is too small for '%s' guides at every style layer: it gets no style", regions.names[r], mode
         )
-    return GuidedGramStyleLoss(targets, content_guides, weights)
+    return GuidedGramStyleLoss(grams, content_guides, weights)
 
 
 # --- masks from files --------------------------------------------------------------------------
@@ -291,17 +317,27 @@ class Guidance:
     label_map: Mapping[str, str] | None = None
     region_weights: Mapping[str, float] | None = None
 
-    def regions(self, content: LoadedImage, styles: Sequence[LoadedImage], *, max_pixels: int) -> Regions:
-        """Load, clean and match the masks for the loaded (and resized) images."""
-        if len(self.style_masks) != len(styles):
+    def regions(
+        self, content: LoadedImage, styles: Sequence[LoadedImage | StyleTargets], *, max_pixels: int
+    ) -> Regions:
+        """Load, clean and match the masks for the loaded (and resized) images. Style images take
+        the style masks in order; saved style targets bring their own labels."""
+        images = [s for s in styles if isinstance(s, LoadedImage)]
+        if len(self.style_masks) != len(images):
             raise InputError(
-                f"{len(styles)} style image(s) but {len(self.style_masks)} style mask(s); give one mask per style"
+                f"{len(images)} style image(s) but {len(self.style_masks)} style mask(s); give one mask per style image"
             )
-        ks = self.k if isinstance(self.k, tuple) else (self.k,) * (1 + len(styles))
-        if len(ks) != 1 + len(styles):
-            raise InputError(f"--k gives {len(ks)} numbers for {1 + len(styles)} masks; give one, or one per mask")
+        for style in styles:
+            if not isinstance(style, LoadedImage) and not style.guided:
+                raise InputError(
+                    f"style targets {style.info.get('style', {}).get('path', '')} were computed without a mask, so "
+                    "they cannot guide regions; recompute them with --style-mask, or leave out --content-mask"
+                )
+        ks = self.k if isinstance(self.k, tuple) else (self.k,) * (1 + len(images))
+        if len(ks) != 1 + len(images):
+            raise InputError(f"--k gives {len(ks)} numbers for {1 + len(images)} masks; give one, or one per mask")
         masks = [self.content_mask, *self.style_masks]
-        label_maps = [
+        label_maps = iter(
             load_label_map(
                 path,
                 image=image,
@@ -310,14 +346,15 @@ class Guidance:
                 min_area=self.min_area,
                 max_pixels=max_pixels,
             )
-            for path, image, k in zip(masks, [content, *styles], ks, strict=True)
-        ]
-        content_labels, style_labels = label_maps[0], label_maps[1:]
+            for path, image, k in zip(masks, [content, *images], ks, strict=True)
+        )
+        content_labels = next(label_maps)
         if int((content_labels.counts() > 0).sum()) < 2:
             raise InputError(
                 f"{self.content_mask}: mask is blank (a single region), so there is nothing to guide; "
                 "paint the regions, or leave out --content-mask for a plain transfer"
             )
+        style_labels: list[Labelled] = [next(label_maps) if isinstance(s, LoadedImage) else s for s in styles]
         if self.palette is None:
             style_labels = [named_like(s, content_labels) for s in style_labels]
         return match_regions(

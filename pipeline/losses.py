@@ -152,7 +152,7 @@ class GramStyleLoss:
         """Targets from one style image's features, or a ``blend``-weighted mix of several
         images' Grams (Gatys 2015's style mixing; weights are normalised to sum 1)."""
         many = [style_features] if isinstance(style_features, Mapping) else list(style_features)
-        mix = _blend_weights(blend, len(many))
+        mix = blend_weights(blend, len(many))
         with torch.no_grad():
             targets = {
                 layer: sum(m * gram_matrix(f[layer]) for m, f in zip(mix, many, strict=True)) for layer in layer_weights
@@ -317,7 +317,7 @@ class GuidedGramStyleLoss:
         return {layer: tap_for(layer) for layer in self.targets}
 
 
-def _blend_weights(blend: Sequence[float] | None, n: int) -> list[float]:
+def blend_weights(blend: Sequence[float] | None, n: int) -> list[float]:
     if blend is None:
         return [1.0 / n] * n
     if len(blend) != n or not all(b >= 0 for b in blend) or sum(blend) <= 0:

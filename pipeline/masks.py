@@ -21,6 +21,7 @@ The result is saved as a palette PNG whose palette entries are the label colours
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -39,6 +41,8 @@ from pipeline import io
 from pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
+
+Named = TypeVar("Named", bound=Any)  # a dataclass with ``names`` and ``colours``
 
 #: Pixels used to fit K-means; more does not move the centres measurably.
 SAMPLE_SIZE = 40_000
@@ -483,11 +487,12 @@ def load_label_map(
     return label_map
 
 
-def named_like(label_map: LabelMap, reference: LabelMap) -> LabelMap:
+def named_like(label_map: Named, reference: LabelMap) -> Named:
     """``label_map`` with its labels renamed after the ``reference`` labels of the closest colours
     (one to one, minimising the total colour distance, pairs farther than
     :data:`FOREIGN_DISTANCE` left out): how masks cleaned separately agree on which label is
-    which. Labels with no match keep their own names."""
+    which. Labels with no match keep their own names. Works on anything with ``names`` and
+    ``colours`` fields (a label map, or saved style targets)."""
     from scipy.optimize import linear_sum_assignment
 
     ours, theirs = label_map.colours.astype(np.float32), reference.colours.astype(np.float32)
@@ -499,4 +504,4 @@ def named_like(label_map: LabelMap, reference: LabelMap) -> LabelMap:
             names[row] = reference.names[col]
     if len(set(names)) != len(names):  # an unmatched label whose own name is taken by a match
         names = [n if names.count(n) == 1 or n in reference.names else f"{n}'" for n in names]
-    return LabelMap(labels=label_map.labels, colours=label_map.colours, names=tuple(names))
+    return dataclasses.replace(label_map, names=tuple(names))

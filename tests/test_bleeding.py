@@ -32,6 +32,7 @@ def scene():
         names=("bricks", "grass"),
         content=one_hot(content_labels, [0, 1]),
         styles=(one_hot(style_labels, [0, 1]),),
+        sources=((0, 1),),
         weights=torch.tensor([0.5, 0.5]),
     )
     encoder = VGGEncoder(GatysConfig().layers, weights="random")

@@ -182,7 +182,7 @@ def test_two_style_images_blended(tmp_path: Path, content_path: Path, style_path
     ("case", "message"),
     [
         ("aspect", "aspect ratios differ by"),
-        ("no-style-mask", "--content-mask needs a --style-mask"),
+        ("no-style-mask", "1 style image(s) but 0 style mask(s)"),
         ("unreadable-mask", "not an image"),
         ("missing-label", "that no style mask holds"),
         ("blank-mask", "mask is blank"),
@@ -257,3 +257,68 @@ def test_bad_mask_options(tmp_path: Path, content_path: Path, style_path: Path, 
     assert code == 2
     assert message in err
     assert err.count("\n") == 1
+
+
+# --- style targets: computed once, reused by every transfer ------------------------------------
+
+
+@pytest.mark.parametrize("guided", [False, True], ids=["plain", "guided"])
+def test_saved_style_targets_give_the_same_bytes(
+    tmp_path: Path, content_path: Path, style_path: Path, capsys, guided: bool
+) -> None:
+    cm, sm = _masks(tmp_path, (80, 64), (64, 64))
+    colours = ["--colors", "sky=#4287f5,tree=#28a03c"] if guided else []
+    targets = tmp_path / "style.pt"
+    argv = ["-q", "style-targets", "--style", str(style_path), "--out", str(targets), "--size", "48"]
+    argv += ["--weights", "random", *(["--style-mask", str(sm), *colours] if guided else [])]
+    code, _, err = _run(capsys, *argv)
+    assert code == 0, err
+    sidecar = json.loads((tmp_path / "style.pt.json").read_text())
+    assert sidecar["method"] == "style-targets" and sidecar["size"] == 48
+    assert sorted(sidecar["labels"]) == (["sky", "tree"] if guided else [])
+
+    outs = []
+    for style in (style_path, targets):
+        out = tmp_path / f"from-{style.suffix[1:]}.png"
+        argv = ["-q", "transfer", "--content", str(content_path), "--style", str(style), "--out", str(out), *FAST]
+        if guided:
+            argv += ["--content-mask", str(cm), *colours]
+            argv += ["--style-mask", str(sm)] if style == style_path else []
+        code, _, err = _run(capsys, *argv)
+        assert code == 0, err
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]  # the cached Grams are exactly the ones a direct transfer computes
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("pooling", "computed with pooling max, this transfer uses avg"),
+        ("size", "computed with size 48, this transfer uses 64"),
+        ("layers", "hold no Grams for relu3_1"),
+        ("unmasked", "computed without a mask"),
+        ("not-targets", "not a style targets file"),
+    ],
+)
+def test_unfit_style_targets_are_one_line_exit_2(
+    tmp_path: Path, content_path: Path, style_path: Path, capsys, case: str, message: str
+) -> None:
+    cm, _ = _masks(tmp_path, (80, 64), (64, 64))
+    targets = tmp_path / "style.pt"
+    argv = ["-q", "style-targets", "--style", str(style_path), "--out", str(targets), "--size", "48"]
+    assert _run(capsys, *argv, "--weights", "random", "--style-layers", "relu1_1,relu2_1")[0] == 0
+    extra = {
+        "pooling": ["--pooling", "avg"],
+        "size": ["--size", "64"],
+        "layers": ["--style-layers", "relu1_1,relu3_1"],
+        "unmasked": ["--content-mask", str(cm)],
+        "not-targets": [],
+    }[case]
+    if case == "not-targets":
+        targets.write_bytes(b"junk")
+    out = tmp_path / "out.png"
+    argv = ["transfer", "--content", str(content_path), "--style", str(targets), "--out", str(out), *FAST]
+    code, _, err = _run(capsys, *argv, "--style-layers", "relu1_1,relu2_1", *extra)
+    assert code == 2
+    assert err.count("\n") == 1 and message in err, err
+    assert not out.exists()

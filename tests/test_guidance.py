@@ -10,7 +10,7 @@ from torch import nn
 
 from pipeline.errors import InputError
 from pipeline.features import VGGEncoder
-from pipeline.guidance import Regions, guided_style_loss, match_regions, normalise, propagate
+from pipeline.guidance import WHOLE, Regions, guided_style_loss, match_regions, normalise, propagate
 from pipeline.losses import (
     GramStyleLoss,
     GuidedGramStyleLoss,
@@ -20,6 +20,7 @@ from pipeline.losses import (
     guided_gram,
 )
 from pipeline.masks import LabelMap
+from pipeline.targets import compute
 
 LAYERS = ["relu1_1", "relu2_1", "relu3_1"]
 
@@ -201,9 +202,8 @@ def test_match_regions_by_name_map_and_plain() -> None:
     style = _label_map(np.array([[0, 0, 1, 1]]), ("sky", "forest"))
     regions = match_regions(content, [style], label_map={"tree": "forest", "road": "plain"}, region_weights={"sky": 2})
     assert regions.names == ("sky", "tree", "road")
-    assert regions.styles[0][0].tolist() == [[1, 1, 0, 0]]
-    assert regions.styles[0][1].tolist() == [[0, 0, 1, 1]]
-    assert regions.styles[0][2].tolist() == [[1, 1, 1, 1]]  # plain: the whole style image
+    assert regions.sources == ((0, 1, WHOLE),)  # plain: the whole style image
+    assert regions.styles[0].tolist() == [[[1, 1, 0, 0]], [[0, 0, 1, 1]]]  # one guide per style label
     assert regions.weights.tolist() == pytest.approx([0.5, 0.25, 0.25])  # relative, normalised
 
 
@@ -221,12 +221,14 @@ def test_regions_from_several_style_images() -> None:
     sky_painting = _label_map(np.zeros((4, 4), int), ("sky",))
     ground_painting = _label_map(np.zeros((4, 4), int), ("ground",))
     regions = match_regions(content, [sky_painting, ground_painting])
-    assert regions.styles[0][0].all() and not regions.styles[0][1].any()
-    assert regions.styles[1][1].all() and not regions.styles[1][0].any()
+    assert regions.sources == ((0, None), (None, 0))
     encoder = VGGEncoder(["relu1_1"], weights="random")
     image = torch.rand(1, 3, 4, 4)
     a, b = torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4)
-    loss = guided_style_loss(encoder.body, encoder.wanted, regions, [encoder(a), encoder(b)], {"relu1_1": 1.0})
+    targets = [
+        compute(encoder, x, guides, layers=["relu1_1"]) for x, guides in zip((a, b), regions.styles, strict=True)
+    ]
+    loss = guided_style_loss(encoder.body, encoder.wanted, regions, targets, {"relu1_1": 1.0})
     # Each region's target comes only from the painting that holds it.
     assert torch.allclose(loss.targets["relu1_1"][0], gram_matrix(encoder(a)["relu1_1"])[0], rtol=1e-5)
     assert torch.allclose(loss.targets["relu1_1"][1], gram_matrix(encoder(b)["relu1_1"])[0], rtol=1e-5)
@@ -265,9 +267,9 @@ def test_label_map_by_colour_finds_the_painted_shade() -> None:
     content = _label_map(np.array([[0, 1]]), ("sky", "tree"))
     style = LabelMap(np.array([[0, 1]], np.uint8), np.array([(40, 200, 100), (200, 30, 30)], np.uint8), ("a", "b"))
     regions = match_regions(content, [style], label_map={"sky": "a", "tree": "#c81e1e"})  # b is #c81e1e exactly
-    assert regions.styles[0][1].tolist() == [[0, 1]]
+    assert regions.sources == ((0, 1),)
     regions = match_regions(content, [style], label_map={"sky": "a", "tree": "#cc2020"})  # a near shade
-    assert regions.styles[0][1].tolist() == [[0, 1]]
+    assert regions.sources == ((0, 1),)
 
 
 def test_mask_aspect_ratio_must_match_within_one_percent(tmp_path) -> None:
