@@ -1,69 +1,257 @@
-# Stylesnake workflow. Every rule is a thin shell over the `stylesnake` command (pipeline/cli.py),
-# which is itself a thin shell over the `pipeline` package.
+# Stylesnake workflow: painted masks → label maps → style targets → transfers → figures → contact sheet.
+# Every rule is a thin shell over one `stylesnake` verb (pipeline/cli.py); the decisions (which
+# inputs exist, which pairs run and which are guided, each job's arguments) live in
+# pipeline/workflow.py, tested without Snakemake. Conventions and config: README.md, config.yaml.
 import os
 import sys
 
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version, validate
+
+from pipeline import workflow as wf
+from pipeline.errors import InputError
 from pipeline.samples import SAMPLES
 
-# Beside the Snakefile, so `--directory` can put the outputs elsewhere.
+min_version("8.0")
+
+
+# Beside the Snakefile, so `--directory` can put inputs and outputs elsewhere.
 configfile: os.path.join(workflow.basedir, "config.yaml")
 
-# The interpreter running Snakemake has the package installed; jobs use the same one.
+
+validate(config, os.path.join(workflow.basedir, "schemas", "config.schema.yaml"))
+try:
+    PLAN = wf.plan(config)
+except InputError as error:
+    raise WorkflowError(f"stylesnake: {error}") from None
+for reason in PLAN.skipped:
+    logger.info(f"stylesnake: skipping {reason}")
+
+# Jobs run the package with the interpreter running Snakemake (it has the package installed).
 STYLESNAKE = f"{sys.executable} -m pipeline"
+RESULT = "results/gatys/{content}__{style}.png"
+PAIRS = {"content": [c for c, _ in PLAN.pairs], "style": [s for _, s in PLAN.pairs]}
 
 
-def gatys_params():
-    params = dict(config["gatys"])
-    if config.get("preset"):
-        params.update(config["presets"][config["preset"]])
-    return params
+wildcard_constraints:
+    kind="content|style",
+    name=wf.NAME.pattern,
+    content=wf.NAME.pattern,
+    style=wf.NAME.pattern,
 
 
-def gatys_args(wildcards):
-    return " ".join(f"--{key.replace('_', '-')} {value}" for key, value in gatys_params().items())
+# --- input and parameter functions: one-line shims over pipeline.workflow ---------------------
+
+
+def painted_mask(wildcards):
+    return PLAN.mask(wildcards.kind, wildcards.name)
+
+
+def content_image(wildcards):
+    return PLAN.image("content", wildcards.content)
+
+
+def style_image(wildcards):
+    return PLAN.image("style", wildcards.style)
+
+
+def style_mask(wildcards):
+    """A style's cleaned mask, whenever one is painted: its targets then hold guided Grams."""
+    return [f"results/masks/style/{wildcards.style}.png"] if PLAN.mask("style", wildcards.style) else []
+
+
+def pair_masks(wildcards):
+    """Both cleaned masks for a guided pair, none otherwise."""
+    if (wildcards.content, wildcards.style) not in PLAN.guided:
+        return {}
+    return {
+        "content_mask": f"results/masks/content/{wildcards.content}.png",
+        "style_mask": f"results/masks/style/{wildcards.style}.png",
+    }
+
+
+def mask_flags(wildcards, input):
+    given = {key: getattr(input, key, None) for key in ("content_mask", "style_mask")}
+    return " ".join(f"--{key.replace('_', '-')} {path}" for key, path in given.items() if path)
+
+
+def content_mask_flag(wildcards, input):
+    path = getattr(input, "content_mask", None)
+    return f"--content-mask {path}" if path else ""
+
+
+def targets_args(wildcards):
+    return wf.targets_args(PLAN, wildcards.style)
+
+
+def transfer_args(wildcards):
+    return wf.transfer_args(PLAN, wildcards.content, wildcards.style)
+
+
+# --- rules -------------------------------------------------------------------------------------
 
 
 rule all:
     input:
-        expand("results/gatys/{content}__{style}.png", content=config["content"], style=config["style"]),
+        expand(RESULT, zip, **PAIRS),
+        "results/index.html",
 
 
 rule sample_image:
     output:
         "images/{kind}/{name}.png",
     wildcard_constraints:
-        kind="content|style",
         name="|".join(SAMPLES),
     log:
         "logs/sample_image/{kind}/{name}.log",
+    benchmark:
+        "results/benchmarks/sample_image/{kind}/{name}.tsv"
     params:
         stylesnake=STYLESNAKE,
+    threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=1000,
         runtime=5,
     shell:
         "{params.stylesnake} sample {wildcards.name} {output} > {log} 2>&1"
 
 
-rule gatys_transfer:
+rule clean_mask:
     input:
-        content="images/content/{content}.png",
-        style="images/style/{style}.png",
+        painted_mask,
     output:
-        image="results/gatys/{content}__{style}.png",
-        metadata="results/gatys/{content}__{style}.png.json",
+        report(
+            "results/masks/{kind}/{name}.png",
+            category="Masks",
+            subcategory="{kind}",
+            labels={"image": "{name}", "figure": "cleaned mask"},
+            caption="report/mask.rst",
+        ),
+    log:
+        "logs/clean_mask/{kind}/{name}.log",
+    benchmark:
+        "results/benchmarks/clean_mask/{kind}/{name}.tsv"
     params:
         stylesnake=STYLESNAKE,
-        args=gatys_args,
-        weights=config["weights"],
+        args=wf.clean_args(PLAN),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "{params.stylesnake} clean-mask {input} {output} {params.args} > {log} 2>&1"
+
+
+rule style_targets:
+    input:
+        style=style_image,
+        style_mask=style_mask,
+    output:
+        targets="results/targets/{style}.pt",
+        metadata="results/targets/{style}.pt.json",
     log:
-        "logs/gatys_transfer/{content}__{style}.log",
+        "logs/style_targets/{style}.log",
     benchmark:
-        "results/benchmarks/gatys_transfer/{content}__{style}.tsv"
+        "results/benchmarks/style_targets/{style}.tsv"
+    params:
+        stylesnake=STYLESNAKE,
+        mask=mask_flags,
+        args=targets_args,
     threads: 2
     resources:
-        mem_mb=6000,
-        runtime=120,
+        mem_mb=4000,
+        runtime=30,
     shell:
-        "OMP_NUM_THREADS={threads} {params.stylesnake} transfer --content {input.content} --style {input.style}"
-        " --out {output.image} --weights {params.weights} {params.args} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} {params.stylesnake} style-targets --style {input.style} {params.mask}"
+        " --out {output.targets} {params.args} > {log} 2>&1"
+
+
+rule transfer:
+    input:
+        unpack(pair_masks),
+        content=content_image,
+        targets="results/targets/{style}.pt",
+    output:
+        image=report(
+            RESULT,
+            category="{style}",
+            subcategory="Results",
+            labels={"content": "{content}", "style": "{style}", "figure": "result"},
+            caption="report/transfer.rst",
+        ),
+        metadata=RESULT + ".json",
+    log:
+        "logs/transfer/{content}__{style}.log",
+    benchmark:
+        "results/benchmarks/transfer/{content}__{style}.tsv"
+    params:
+        stylesnake=STYLESNAKE,
+        mask=content_mask_flag,
+        args=transfer_args,
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=1,
+    shell:
+        "OMP_NUM_THREADS={threads} {params.stylesnake} transfer --content {input.content} --style {input.targets}"
+        " {params.mask} --out {output.image} {params.args} > {log} 2>&1"
+
+
+rule figures:
+    input:
+        unpack(pair_masks),
+        result=RESULT,
+        metadata=RESULT + ".json",
+        content=content_image,
+        style=style_image,
+    output:
+        panel=report(
+            "results/gatys/{content}__{style}.panel.png",
+            category="{style}",
+            subcategory="Side by side",
+            labels={"content": "{content}", "style": "{style}", "figure": "panel"},
+            caption="report/panel.rst",
+        ),
+        curve=report(
+            "results/gatys/{content}__{style}.loss.svg",
+            category="{style}",
+            subcategory="Loss curves",
+            labels={"content": "{content}", "style": "{style}", "figure": "loss curve"},
+            caption="report/loss.rst",
+        ),
+    log:
+        "logs/figures/{content}__{style}.log",
+    benchmark:
+        "results/benchmarks/figures/{content}__{style}.tsv"
+    params:
+        stylesnake=STYLESNAKE,
+        masks=mask_flags,
+        args=transfer_args,  # unused by the command; shown in the report's caption
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "{params.stylesnake} figures {input.result} --content {input.content} --style {input.style} {params.masks}"
+        " --panel {output.panel} --loss-curve {output.curve} > {log} 2>&1"
+
+
+rule contact_sheet:
+    input:
+        results=expand(RESULT, zip, **PAIRS),
+        panels=expand("results/gatys/{content}__{style}.panel.png", zip, **PAIRS),
+    output:
+        report("results/index.html", category="Contact sheet", caption="report/contact_sheet.rst"),
+    log:
+        "logs/contact_sheet.log",
+    benchmark:
+        "results/benchmarks/contact_sheet.tsv"
+    params:
+        stylesnake=STYLESNAKE,
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "{params.stylesnake} contact-sheet {output} {input.results} > {log} 2>&1"

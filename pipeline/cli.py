@@ -11,14 +11,18 @@ import dataclasses
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import pipeline
-from pipeline import gatys, io, masks, samples
-from pipeline.device import DEVICES, PRECISIONS
+from pipeline import gallery, io, masks, samples
 from pipeline.errors import InputError
-from pipeline.features import POOLINGS
-from pipeline.guidance import GUIDE_MODES, Guidance
+
+if TYPE_CHECKING:
+    from pipeline import gatys
+    from pipeline.guidance import Guidance
+
+#: Verbs that run VGG (see :func:`build_parser`).
+_TORCH_VERBS = ("transfer", "style-targets")
 
 log = logging.getLogger("pipeline")
 
@@ -92,7 +96,9 @@ def _add_verbosity(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line. Given ``verb`` (not one of the VGG verbs), the VGG verbs get no
+    flags: their defaults come from modules that import torch, which takes seconds."""
     parser = _Parser(
         prog="stylesnake",
         description="Semantic-segmentation-guided neural style transfer.",
@@ -103,7 +109,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(verbosity=0)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
 
-    defaults = gatys.GatysConfig()
     t = verbs.add_parser(
         "transfer",
         help="Gatys et al. 2015 style transfer of one content image",
@@ -112,6 +117,83 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Help,
     )
     _add_verbosity(t)
+    st = verbs.add_parser(
+        "style-targets",
+        help="compute a style image's Gram targets once, for many transfers",
+        description="Run the style image (and its mask) through VGG-19 and save its Gram matrix and the "
+        "guided Gram of every mask label at each style layer. Pass OUT to `transfer --style`: every "
+        "content image reuses it. Writes OUT (.pt) and OUT.json.",
+        formatter_class=_Help,
+    )
+    _add_verbosity(st)
+    if verb is None or verb in _TORCH_VERBS:
+        _add_transfer_arguments(t)
+        _add_style_targets_arguments(st)
+
+    m = verbs.add_parser(
+        "clean-mask",
+        help="clean a hand-painted mask into an exact label map (palette PNG)",
+        description="K-means on the painted colours, then spatial clean-up: border blends go to a "
+        "neighbouring region, specks smaller than --min-area are filled from their surroundings.",
+        formatter_class=_Help,
+    )
+    _add_verbosity(m)
+    m.add_argument("source", metavar="IN", help="painted mask (PNG or JPEG; RGB, RGBA or palette)")
+    m.add_argument("out", metavar="OUT", help="label map to write (.png)")
+    labels = m.add_mutually_exclusive_group()
+    labels.add_argument("--k", type=int, help="number of labels painted (colours found by K-means)")
+    labels.add_argument(
+        "--colors",
+        metavar="COLOURS",
+        help="the project's label colours, '#rrggbb,...' or 'sky=#rrggbb,...'; painted shades snap to them",
+    )
+    m.add_argument("--min-area", type=int, default=None, help="smallest region kept, px (default: image/5000, >= 16)")
+    m.add_argument("--seed", type=int, default=0, help="K-means seed")
+    m.add_argument("--max-pixels", type=int, default=io.MAX_PIXELS, help="refuse larger masks")
+    m.set_defaults(handler=_clean_mask)
+
+    f = verbs.add_parser(
+        "figures",
+        help="a result's side-by-side panel (PNG) and loss curve (SVG)",
+        description="Reads RESULT and its RESULT.json; writes the panel and curve beside it unless told where.",
+        formatter_class=_Help,
+    )
+    _add_verbosity(f)
+    f.add_argument("result", metavar="RESULT", help="a transfer's output image")
+    f.add_argument("--content", required=True, metavar="PATH", help="its content image")
+    f.add_argument("--style", required=True, metavar="PATH", help="its style image")
+    f.add_argument("--content-mask", metavar="PATH", help="its content mask (cleaned)")
+    f.add_argument("--style-mask", metavar="PATH", help="its style mask (cleaned)")
+    f.add_argument("--panel", metavar="PATH", help="panel to write (default: RESULT with .panel.png)")
+    f.add_argument("--loss-curve", metavar="PATH", help="loss curve to write (default: RESULT with .loss.svg)")
+    f.set_defaults(handler=_figures)
+
+    c = verbs.add_parser(
+        "contact-sheet",
+        help="an HTML page of results, grouped by style",
+        formatter_class=_Help,
+    )
+    _add_verbosity(c)
+    c.add_argument("out", metavar="OUT", help="HTML file to write")
+    c.add_argument("results", nargs="+", metavar="RESULT", help="transfer outputs (with their .json sidecars)")
+    c.set_defaults(handler=_contact_sheet)
+
+    s = verbs.add_parser(
+        "sample",
+        help="write one of scikit-image's bundled sample images (demo data, no network)",
+        formatter_class=_Help,
+    )
+    _add_verbosity(s)
+    s.add_argument("name", choices=sorted(samples.SAMPLES), help="sample name")
+    s.add_argument("out", metavar="OUT", help="output image (.png or .jpg)")
+    s.set_defaults(handler=_sample)
+    return parser
+
+
+def _add_transfer_arguments(t: argparse.ArgumentParser) -> None:
+    from pipeline import gatys
+
+    defaults = gatys.GatysConfig()
     t.add_argument("--content", required=True, metavar="PATH", help="content image")
     t.add_argument(
         "--style",
@@ -161,15 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--region-weights", type=_pairs, default=None, metavar="L=W,...", help="weight per region")
     t.set_defaults(handler=_transfer)
 
-    st = verbs.add_parser(
-        "style-targets",
-        help="compute a style image's Gram targets once, for many transfers",
-        description="Run the style image (and its mask) through VGG-19 and save its Gram matrix and the "
-        "guided Gram of every mask label at each style layer. Pass OUT to `transfer --style`: every "
-        "content image reuses it. Writes OUT (.pt) and OUT.json.",
-        formatter_class=_Help,
-    )
-    _add_verbosity(st)
+
+def _add_style_targets_arguments(st: argparse.ArgumentParser) -> None:
+    from pipeline import gatys
+
+    defaults = gatys.GatysConfig()
     st.add_argument("--style", required=True, metavar="PATH", help="style image")
     st.add_argument("--out", required=True, metavar="PATH", help="targets file to write (.pt)")
     _add_style_arguments(st, defaults)
@@ -178,42 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_guide_arguments(g, defaults, k_help="one number")
     st.set_defaults(handler=_style_targets)
 
-    m = verbs.add_parser(
-        "clean-mask",
-        help="clean a hand-painted mask into an exact label map (palette PNG)",
-        description="K-means on the painted colours, then spatial clean-up: border blends go to a "
-        "neighbouring region, specks smaller than --min-area are filled from their surroundings.",
-        formatter_class=_Help,
-    )
-    _add_verbosity(m)
-    m.add_argument("source", metavar="IN", help="painted mask (PNG or JPEG; RGB, RGBA or palette)")
-    m.add_argument("out", metavar="OUT", help="label map to write (.png)")
-    labels = m.add_mutually_exclusive_group()
-    labels.add_argument("--k", type=int, help="number of labels painted (colours found by K-means)")
-    labels.add_argument(
-        "--colors",
-        metavar="COLOURS",
-        help="the project's label colours, '#rrggbb,...' or 'sky=#rrggbb,...'; painted shades snap to them",
-    )
-    m.add_argument("--min-area", type=int, default=None, help="smallest region kept, px (default: image/5000, >= 16)")
-    m.add_argument("--seed", type=int, default=0, help="K-means seed")
-    m.add_argument("--max-pixels", type=int, default=io.MAX_PIXELS, help="refuse larger masks")
-    m.set_defaults(handler=_clean_mask)
-
-    s = verbs.add_parser(
-        "sample",
-        help="write one of scikit-image's bundled sample images (demo data, no network)",
-        formatter_class=_Help,
-    )
-    _add_verbosity(s)
-    s.add_argument("name", choices=sorted(samples.SAMPLES), help="sample name")
-    s.add_argument("out", metavar="OUT", help="output image (.png or .jpg)")
-    s.set_defaults(handler=_sample)
-    return parser
-
 
 def _add_style_arguments(parser: argparse.ArgumentParser, defaults: gatys.GatysConfig) -> None:
     """What the style's Grams depend on, and where they are computed: shared by transfer and style-targets."""
+    from pipeline.device import DEVICES, PRECISIONS
+    from pipeline.features import POOLINGS
+
     parser.add_argument("--size", type=int, default=defaults.size, help="long side of the output, px")
     parser.add_argument(
         "--style-size", type=int, default=None, help="long side of the style image, px (default: --size)"
@@ -237,6 +285,8 @@ def _add_style_arguments(parser: argparse.ArgumentParser, defaults: gatys.GatysC
 
 
 def _add_guide_arguments(group: argparse._ArgumentGroup, defaults: gatys.GatysConfig, *, k_help: str) -> None:
+    from pipeline.guidance import GUIDE_MODES
+
     group.add_argument("--guide-mode", choices=GUIDE_MODES, default=defaults.guide_mode, help="guide propagation")
     group.add_argument("--guide-grow", type=int, default=defaults.guide_grow, help="grow (>0) / shrink (<0) guides, px")
     labels = group.add_mutually_exclusive_group()
@@ -252,6 +302,8 @@ def _add_guide_arguments(group: argparse._ArgumentGroup, defaults: gatys.GatysCo
 
 def _config(args: argparse.Namespace) -> gatys.GatysConfig:
     """The Gatys settings a verb was given; the ones it has no flag for keep their defaults."""
+    from pipeline import gatys
+
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(gatys.GatysConfig) if hasattr(args, f.name)}
     return gatys.GatysConfig(**given)
 
@@ -261,6 +313,8 @@ def _palette(args: argparse.Namespace) -> masks.Palette | None:
 
 
 def _style_targets(args: argparse.Namespace) -> int:
+    from pipeline import gatys
+
     if args.k is not None and len(args.k) != 1:
         raise InputError("--k takes one number here: the labels of the one style mask")
     if args.style_mask is None and (args.k or args.colors or args.min_area):
@@ -280,6 +334,8 @@ def _style_targets(args: argparse.Namespace) -> int:
 
 
 def _transfer(args: argparse.Namespace) -> int:
+    from pipeline import gatys
+
     config = _config(args)
     progress, close = _progress(quiet=args.verbosity < 0, what="transfer")
     try:
@@ -300,6 +356,8 @@ def _transfer(args: argparse.Namespace) -> int:
 
 
 def _guidance(args: argparse.Namespace) -> Guidance | None:
+    from pipeline.guidance import Guidance
+
     if args.content_mask is None:
         given = [
             flag
@@ -346,6 +404,25 @@ def _clean_mask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _figures(args: argparse.Namespace) -> int:
+    gallery.write_figures(
+        args.result,
+        args.content,
+        args.style,
+        content_mask=args.content_mask,
+        style_mask=args.style_mask,
+        panel_out=args.panel,
+        curve_out=args.loss_curve,
+    )
+    return 0
+
+
+def _contact_sheet(args: argparse.Namespace) -> int:
+    out = gallery.write_contact_sheet(args.results, args.out)
+    log.info("wrote %s (%d results)", out, len(args.results))
+    return 0
+
+
 def _sample(args: argparse.Namespace) -> int:
     samples.write_sample(args.name, args.out)
     return 0
@@ -368,8 +445,10 @@ def _progress(*, quiet: bool, what: str) -> tuple[gatys.Progress | None, Callabl
 
         return update_bar, bar.close
 
+    from pipeline.gatys import PROGRESS_EVERY as every
+
     def update_log(step: int, steps: int, losses: Mapping[str, float] | None) -> None:
-        if losses is not None and (step == steps or step % max(steps // 10, 1) < gatys.PROGRESS_EVERY):
+        if losses is not None and (step == steps or step % max(steps // 10, 1) < every):
             shown = ", ".join(f"{k} {v:.4g}" for k, v in losses.items())
             log.info("%s %d/%d: %s", what, step, steps, shown)
 
@@ -387,7 +466,9 @@ def _configure_logging(verbosity: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verb = next((a for a in argv if not a.startswith("-")), "")
+    args = build_parser(verb).parse_args(argv)
     _configure_logging(args.verbosity)
     try:
         return int(args.handler(args))

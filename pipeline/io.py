@@ -20,13 +20,15 @@ import secrets
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import torch
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 
 from pipeline.errors import InputError
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: light verbs should not pay for it
+    import torch
 
 #: Default ceiling on decoded pixels (width × height): about a 16k × 12k photo. Above this a
 #: file is far more likely a decompression bomb than a photo anyone wants repainted.
@@ -187,6 +189,8 @@ def resize_long_side(image: Image.Image, size: int) -> Image.Image:
 
 def image_to_tensor(image: Image.Image) -> torch.Tensor:
     """RGB image → float tensor of shape (1, 3, H, W) with values in [0, 1]."""
+    import torch
+
     array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
 
@@ -240,7 +244,7 @@ def encode_image(
     """The bytes of ``image`` in the format ``path``'s extension names (PNG or JPEG); ``metadata``
     goes into PNG text chunks or the JPEG comment, so a file separated from its JSON sidecar still
     says how it was made."""
-    if isinstance(image, torch.Tensor):
+    if not isinstance(image, Image.Image):
         image = tensor_to_image(image)
     fmt = save_format(path)
     options: dict[str, Any] = {}

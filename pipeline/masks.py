@@ -35,7 +35,6 @@ from typing import Any, TypeVar
 import cv2
 import numpy as np
 from PIL import Image, PngImagePlugin
-from sklearn.cluster import KMeans
 
 from pipeline import io
 from pipeline.errors import InputError
@@ -224,6 +223,8 @@ def _flat_sample(painted: np.ndarray, seed: int) -> np.ndarray:
 
 
 def _kmeans_centres(painted: np.ndarray, k: int, *, seed: int, init: np.ndarray | None = None) -> np.ndarray:
+    from sklearn.cluster import KMeans  # 1.7 s to import: only when a mask needs clustering
+
     sample = _flat_sample(painted, seed)
     distinct = len(np.unique(sample.astype(np.uint8), axis=0))
     if distinct < k:
@@ -248,6 +249,8 @@ def _palette_centres(
     # shades; decision boundaries between shades are where the painted borders really are.
     centres = palette.colours.astype(np.float32).copy()
     if len(present) > 1:
+        from sklearn.cluster import KMeans
+
         fitted = KMeans(n_clusters=len(present), init=centres[present], n_init=1, random_state=seed).fit(sample)
         snapped = _nearest(fitted.cluster_centers_.astype(np.float32), centres[present])[0]
         for centre, index in zip(fitted.cluster_centers_, snapped, strict=True):

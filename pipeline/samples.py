@@ -6,11 +6,15 @@ The repository ships no third-party images; the workflow writes these on demand 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from PIL import Image
-
-from pipeline import io
 from pipeline.errors import InputError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+# pipeline.io (and with it torch) is imported where an image is made, not here: the Snakefile
+# reads SAMPLES, and a no-op workflow run should not pay for importing torch.
 
 #: Samples that live inside the scikit-image wheel (no download): our name → ``skimage.data`` loader.
 SAMPLES = {
@@ -31,12 +35,17 @@ def sample_image(name: str) -> Image.Image:
     """One bundled scikit-image sample as an RGB image."""
     if name not in SAMPLES:
         raise InputError(f"unknown sample '{name}'; use one of {', '.join(SAMPLES)}")
+    from PIL import Image
     from skimage import data
+
+    from pipeline import io
 
     return io.to_rgb(Image.fromarray(getattr(data, SAMPLES[name])()))
 
 
 def write_sample(name: str, out: str | os.PathLike[str]) -> None:
     """Save sample ``name`` to ``out`` (PNG or JPEG by extension), atomically."""
+    from pipeline import io
+
     io.save_format(out)
     io.save_image(sample_image(name), out)

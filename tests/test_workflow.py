@@ -1,23 +1,135 @@
-"""The Snakefile: it lints, its DAG is what config.yaml asks for, and a tiny run produces every output."""
+"""The workflow: its decisions (pipeline.workflow, no Snakemake needed), its config schema, and
+Snakemake itself on a tiny project: caching, new files, changed parameters, interruptions."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
+from pipeline import workflow as wf
+from pipeline.errors import InputError
 from pipeline.samples import SAMPLES, sample_image
+from pipeline.synthetic import painted_mask
 
 ROOT = Path(__file__).resolve().parents[1]
+LABELS = {"subject": "#e6194b", "background": "#4363d8"}
+PALETTE = np.array([(230, 25, 75), (67, 99, 216), (60, 180, 75)], np.uint8)  # subject, background, extra
 
 
-def _snakemake(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(cwd), *args]
-    return subprocess.run(command, capture_output=True, text=True, check=False, cwd=cwd)
+def _config(**overrides) -> dict:
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config.update(overrides)
+    return config
+
+
+def _paint(path: Path, size: tuple[int, int], k: int = 2, seed: int = 0) -> None:
+    """A hand-painted-looking mask of the first k palette labels."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mask = painted_mask(seed, size=size, k=k, palette=PALETTE, jpeg_quality=85, dabs=2)
+    Image.fromarray(mask.painted).save(path)
+
+
+def _image(path: Path, size: tuple[int, int], seed: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+
+
+# --- decisions ---------------------------------------------------------------------------------
+
+
+def test_plan_finds_images_masks_and_pairs(tmp_path: Path) -> None:
+    _image(tmp_path / "images/content/street.jpg", (60, 40))
+    _paint(tmp_path / "masks/content/street.png", (60, 40))
+    _paint(tmp_path / "masks/style/ihc.png", (64, 64))
+    _image(tmp_path / "images/style/.hidden.png", (8, 8))  # dotfiles are not inputs
+    (tmp_path / "images/style/notes.txt").write_text("not an image")
+    plan = wf.plan(_config(demo={"content": ["coffee"], "style": ["ihc", "retina"]}, labels=LABELS), tmp_path)
+    assert plan.images["content"] == {"coffee": "images/content/coffee.png", "street": "images/content/street.jpg"}
+    assert list(plan.images["style"]) == ["ihc", "retina"]
+    assert plan.masks == {"content": {"street": "masks/content/street.png"}, "style": {"ihc": "masks/style/ihc.png"}}
+    assert plan.pairs == [("coffee", "ihc"), ("coffee", "retina"), ("street", "ihc"), ("street", "retina")]
+    assert plan.guided == {("street", "ihc")}  # both masks painted; anything else runs unguided
+
+
+def test_pairs_all_skips_label_mismatch_unless_mapped(tmp_path: Path) -> None:
+    labels = {**LABELS, "sky": "#3cb44b"}
+    _image(tmp_path / "images/content/a.png", (64, 64))
+    _paint(tmp_path / "masks/content/a.png", (64, 64), k=3)  # subject, background, sky
+    for style in ("two", "three"):
+        _image(tmp_path / f"images/style/{style}.png", (64, 64))
+    _paint(tmp_path / "masks/style/two.png", (64, 64), k=2)
+    _paint(tmp_path / "masks/style/three.png", (64, 64), k=3, seed=1)
+    config = _config(demo={}, labels=labels)
+    plan = wf.plan(config, tmp_path)
+    assert plan.pairs == [("a", "three")]
+    assert plan.skipped == ["a × two: the style mask lacks sky"]
+    config["per_style"] = {"two": {"label_map": {"sky": "plain"}}}
+    assert wf.plan(config, tmp_path).pairs == [("a", "three"), ("a", "two")]
+
+
+def test_explicit_pairs_and_clear_errors(tmp_path: Path) -> None:
+    config = _config(demo={"content": ["coffee"], "style": ["ihc"]}, pairs=[{"content": "coffee", "style": "ihc"}])
+    assert wf.plan(config, tmp_path).pairs == [("coffee", "ihc")]
+    with pytest.raises(InputError, match=r"pairs: no style image 'monet' \(there are: ihc\)"):
+        wf.plan({**config, "pairs": [{"content": "coffee", "style": "monet"}]}, tmp_path)
+    with pytest.raises(InputError, match="preset 'fast' is not defined"):
+        wf.plan({**config, "preset": "fast"}, tmp_path)
+    with pytest.raises(InputError, match="weights 'vgg.pth': no such file"):
+        wf.plan({**config, "weights": "vgg.pth"}, tmp_path)
+    _image(tmp_path / "images/content/my photo.jpg", (8, 8))
+    with pytest.raises(InputError, match="my photo.jpg: rename it"):
+        wf.plan(config, tmp_path)
+
+
+def test_per_style_settings_change_only_that_styles_arguments(tmp_path: Path) -> None:
+    config = _config(demo={"content": ["coffee"], "style": ["ihc", "retina"]}, preset="quick")
+    before = wf.plan(config, tmp_path)
+    config["per_style"] = {"ihc": {"style_weight": 1e3, "pooling": "avg"}}
+    after = wf.plan(config, tmp_path)
+    assert wf.transfer_args(after, "coffee", "retina") == wf.transfer_args(before, "coffee", "retina")
+    assert wf.targets_args(after, "retina") == wf.targets_args(before, "retina")
+    assert "--style-weight 1000.0" in wf.transfer_args(after, "coffee", "ihc")
+    assert "--pooling avg" in wf.targets_args(after, "ihc")
+    assert "--size 128" in wf.targets_args(after, "retina")  # the preset
+    # A weight that only the optimisation uses does not touch the style targets.
+    config["per_style"] = {"ihc": {"style_weight": 1e3}}
+    assert wf.targets_args(wf.plan(config, tmp_path), "ihc") == wf.targets_args(before, "ihc")
+
+
+def test_painted_labels_sees_what_was_painted(tmp_path: Path) -> None:
+    _paint(tmp_path / "m.png", (96, 64), k=2)
+    assert wf.painted_labels(tmp_path / "m.png", {**LABELS, "sky": "#3cb44b"}) == {"subject", "background"}
+
+
+def test_schema_rejects_bad_values_with_the_key_and_value() -> None:
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    schema = str(ROOT / "schemas" / "config.schema.yaml")
+    good = _config()
+    validate(dict(good), schema)
+    for bad, words in [
+        ({"gatys": {**good["gatys"], "pooling": "median"}}, ["median", "pooling"]),
+        ({"gatys": {**good["gatys"], "steps": 0}}, ["0", "steps"]),
+        ({"labels": {"sky": "blue"}}, ["blue", "sky"]),
+        ({"gatys": {**good["gatys"], "stepz": 3}}, ["stepz"]),  # typos fail
+    ]:
+        with pytest.raises(WorkflowError) as error:
+            validate({**good, **bad}, schema)
+        assert all(word in str(error.value) for word in words), str(error.value)
 
 
 def test_every_sample_is_bundled() -> None:
@@ -29,29 +141,157 @@ def test_every_sample_is_bundled() -> None:
     assert sample_image("brick").mode == "RGB"  # grey samples become RGB
 
 
-def test_dry_run_plans_one_transfer_per_pair(tmp_path: Path) -> None:
-    proc = _snakemake("-n", "--quiet", "rules", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    pairs = len(config["content"]) * len(config["style"])
-    assert f"gatys_transfer        {pairs}" in proc.stdout + proc.stderr
+def test_repository_demo_masks_fit_their_images() -> None:
+    """The masks we ship are painted on the demo images: right aspect, both labels present."""
+    config = _config()
+    for kind in wf.KINDS:
+        for name in config["demo"][kind]:
+            path = ROOT / "masks" / kind / f"{name}.png"
+            if not path.exists():
+                continue
+            with Image.open(path) as mask:
+                width, height = mask.size
+            original = sample_image(name).size
+            assert abs((width / height) / (original[0] / original[1]) - 1) < 0.01, path
+            assert wf.painted_labels(path, config["labels"]) == set(config["labels"]), path
+
+
+# --- Snakemake on a tiny project ---------------------------------------------------------------
+
+TINY = {
+    "weights": "random",
+    "demo": {"content": ["coffee"], "style": ["ihc", "retina"]},
+    "labels": LABELS,
+    "gatys": {"size": 48, "steps": 2},
+}
+
+
+def _snakemake(cwd: Path, *args: str, config: dict | None = None, check: bool = True) -> str:
+    (cwd / "tiny.yaml").write_text(yaml.safe_dump(config or TINY))
+    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(cwd)]
+    proc = subprocess.run(
+        [*command, "--configfile", "tiny.yaml", *args], capture_output=True, text=True, cwd=cwd, check=False
+    )
+    if check:
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def _planned(output: str) -> dict[str, int]:
+    """Jobs per rule from a dry run's job-stats table."""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", output, re.MULTILINE)}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny project run once: one content image, two styles, one style mask and one content mask."""
+    root = tmp_path_factory.mktemp("project")
+    _paint(root / "masks/content/coffee.png", (96, 64))
+    _paint(root / "masks/style/ihc.png", (64, 64), seed=3)
+    _snakemake(root, "--cores", "2")
+    return root
 
 
 @pytest.mark.slow
-def test_tiny_workflow_run(tmp_path: Path) -> None:
-    config = {
-        "weights": "random",
-        "content": ["coffee"],
-        "style": ["ihc"],
-        "gatys": {"size": 32, "steps": 2, "seed": 0},
-    }
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
-    proc = _snakemake("--cores", "2", "--configfile", "tiny.yaml", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def test_whole_workflow_runs_and_records_everything(project: Path) -> None:
+    for pair in ("coffee__ihc", "coffee__retina"):
+        result = project / "results" / "gatys" / f"{pair}.png"
+        metadata = json.loads(result.with_name(f"{pair}.png.json").read_text())
+        assert metadata["weights"]["kind"] == "random" and metadata["parameters"]["size"] == 48
+        assert metadata["stylesnake"] and metadata["parameters"]["seed"] == 0
+        assert (project / "results" / "gatys" / f"{pair}.panel.png").exists()
+        assert (project / "results" / "gatys" / f"{pair}.loss.svg").read_text().startswith("<svg")
+        assert (project / "logs" / "transfer" / f"{pair}.log").exists()
+        assert (project / "results" / "benchmarks" / "transfer" / f"{pair}.tsv").exists()
+    guided = json.loads((project / "results/gatys/coffee__ihc.png.json").read_text())
+    assert guided["method"] == "gatys2016-guided" and set(guided["guidance"]["regions"]) == set(LABELS)
+    unguided = json.loads((project / "results/gatys/coffee__retina.png.json").read_text())
+    assert unguided["method"] == "gatys2015"  # retina has no mask here
+    sheet = (project / "results" / "index.html").read_text()
+    assert "Style: ihc" in sheet and "Style: retina" in sheet and "coffee__ihc.panel.png" in sheet
+    assert (project / "results" / "masks" / "content" / "coffee.png").exists()
+
+
+@pytest.mark.slow
+def test_second_run_has_nothing_to_do(project: Path) -> None:
+    assert "Nothing to be done" in _snakemake(project, "--cores", "2")
+
+
+@pytest.mark.slow
+def test_same_config_gives_the_same_bytes(project: Path, tmp_path: Path) -> None:
+    (tmp_path / "masks").mkdir()
+    for kind in wf.KINDS:
+        (tmp_path / "masks" / kind).mkdir()
+    for mask in (project / "masks").rglob("*.png"):
+        (tmp_path / mask.relative_to(project)).write_bytes(mask.read_bytes())
+    _snakemake(tmp_path, "--cores", "2", "results/gatys/coffee__ihc.png")
+    result = "results/gatys/coffee__ihc.png"
+    assert (tmp_path / result).read_bytes() == (project / result).read_bytes()
+
+
+@pytest.mark.slow
+def test_new_content_image_runs_one_transfer_per_style_and_no_style_job(project: Path, tmp_path: Path) -> None:
+    _image(project / "images/content/street.png", (72, 48))
+    _paint(project / "masks/content/street.png", (72, 48), seed=5)
+    try:
+        jobs = _planned(_snakemake(project, "-n", "--quiet", "rules"))
+    finally:
+        (project / "images/content/street.png").unlink()
+        (project / "masks/content/street.png").unlink()
+    assert jobs["transfer"] == 2 and jobs["clean_mask"] == 1
+    assert "style_targets" not in jobs and "sample_image" not in jobs
+
+
+@pytest.mark.slow
+def test_changing_one_styles_parameter_reruns_only_that_style(project: Path) -> None:
+    optimisation = {**TINY, "per_style": {"retina": {"style_weight": 10.0}}}
+    jobs = _planned(_snakemake(project, "-n", "--quiet", "rules", config=optimisation))
+    assert jobs["transfer"] == 1 and "style_targets" not in jobs
+    targets = {**TINY, "per_style": {"ihc": {"pooling": "avg"}}}
+    output = _snakemake(project, "-n", config=targets)
+    assert _planned(_snakemake(project, "-n", "--quiet", "rules", config=targets))["style_targets"] == 1
+    assert "results/targets/ihc.pt" in output and "results/targets/retina.pt" not in output
+
+
+@pytest.mark.slow
+def test_bad_config_fails_validation_with_a_clear_message(tmp_path: Path) -> None:
+    bad = {**TINY, "gatys": {**TINY["gatys"], "pooling": "median"}}
+    output = _snakemake(tmp_path, "-n", config=bad, check=False)
+    assert "median" in output and "pooling" in output
+    output = _snakemake(tmp_path, "-n", "--config", "preset=fast", check=False)
+    assert "preset 'fast' is not defined" in output
+
+
+@pytest.mark.slow
+def test_interrupted_transfer_leaves_no_output(tmp_path: Path) -> None:
+    slow = {**TINY, "demo": {"content": ["coffee"], "style": ["ihc"]}, "gatys": {"size": 48, "steps": 100000}}
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(slow))
+    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path)]
+    proc = subprocess.Popen(
+        [*command, "--configfile", "tiny.yaml", "--cores", "2", "results/gatys/coffee__ihc.png"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    log = tmp_path / "logs" / "transfer" / "coffee__ihc.log"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and "content images/" not in (log.read_text() if log.exists() else ""):
+            time.sleep(0.5)
+        assert "content images/" in log.read_text(), "the transfer never started"
+        time.sleep(3)  # well into the optimisation
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C, as a user would
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        with contextlib.suppress(ProcessLookupError):  # no job may outlive the test
+            os.killpg(proc.pid, signal.SIGKILL)
     result = tmp_path / "results" / "gatys" / "coffee__ihc.png"
-    assert result.exists()
-    metadata = json.loads(result.with_name(result.name + ".json").read_text())
-    assert metadata["weights"]["kind"] == "random"
-    assert metadata["parameters"]["size"] == 32
-    assert (tmp_path / "logs" / "gatys_transfer" / "coffee__ihc.log").exists()
-    assert (tmp_path / "results" / "benchmarks" / "gatys_transfer" / "coffee__ihc.tsv").exists()
+    assert not result.exists() and not result.with_name(result.name + ".json").exists()
+    assert list((tmp_path / "results").rglob(".*.tmp")) == []
+    jobs = _planned(_snakemake(tmp_path, "-n", "--quiet", "rules", config=slow))
+    assert jobs["transfer"] == 1  # the next run redoes it

@@ -1,0 +1,234 @@
+"""Showing results: a side-by-side panel per transfer, its loss curve, and a contact sheet.
+
+Everything here reads what the transfer wrote (the image and its JSON sidecar) and the inputs it
+names; nothing is recomputed. Light on purpose (Pillow, no torch): the workflow runs it once per
+result and once for the sheet.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont
+
+from pipeline.errors import InputError
+
+TILE = 192  # panel tile height, px
+CURVE_COLOURS = {"total": "#222222", "content": "#1f77b4", "style": "#d62728", "tv": "#2ca02c"}
+
+
+def read_sidecar(result: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON written beside a result image (``result.png.json``)."""
+    path = Path(f"{os.fspath(result)}.json")
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: no metadata beside the result; was it written by `stylesnake transfer`?") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InputError(f"{path}: not valid JSON; rerun the transfer that wrote it") from None
+
+
+def summary(metadata: Mapping[str, Any]) -> str:
+    """One line of the parameters that matter most, for captions."""
+    p = metadata.get("parameters", {})
+    weights = metadata.get("weights", {}).get("kind", "?")
+    guide = f"guided ({p.get('guide_mode')})" if metadata.get("method") == "gatys2016-guided" else "unguided"
+    return (
+        f"{p.get('size')} px, {p.get('steps')} steps, {p.get('optimizer')}, style:content "
+        f"{p.get('style_weight', 0):g}:{p.get('content_weight', 0):g}, {p.get('pooling')} pooling, {guide}, "
+        f"weights {weights}"
+    )
+
+
+# --- the panel ---------------------------------------------------------------------------------
+
+
+def _tile(path: str | os.PathLike[str] | None, label: str, font: ImageFont.ImageFont) -> Image.Image:
+    if path is None:
+        tile = Image.new("RGB", (TILE * 3 // 4, TILE), "#eeeeee")
+        ImageDraw.Draw(tile).text((8, TILE // 2 - 8), "no mask", fill="#888888", font=font)
+    else:
+        try:
+            with Image.open(path) as image:
+                image.draft("RGB", (TILE * 4, TILE * 4))
+                tile = image.convert("RGB")
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc})") from None
+        tile = tile.resize((max(1, round(tile.width * TILE / tile.height)), TILE), Image.Resampling.LANCZOS)
+    framed = Image.new("RGB", (tile.width, TILE + 20), "white")
+    framed.paste(tile, (0, 20))
+    ImageDraw.Draw(framed).text((2, 2), label, fill="#333333", font=font)
+    return framed
+
+
+def panel(
+    result: str | os.PathLike[str],
+    content: str | os.PathLike[str],
+    style: str | os.PathLike[str],
+    *,
+    content_mask: str | os.PathLike[str] | None = None,
+    style_mask: str | os.PathLike[str] | None = None,
+    title: str = "",
+) -> Image.Image:
+    """Content, its mask, style, its mask, and the result side by side, with a caption."""
+    font = ImageFont.load_default(size=14)
+    guided = content_mask is not None and style_mask is not None
+    tiles = [_tile(content, "content", font)]
+    tiles += [_tile(content_mask, "content mask", font)] if guided else []
+    tiles += [_tile(style, "style", font)]
+    tiles += [_tile(style_mask, "style mask", font)] if guided else []
+    tiles += [_tile(result, "result", font)]
+    gap = 8
+    width = sum(t.width for t in tiles) + gap * (len(tiles) + 1)
+    sheet = Image.new("RGB", (width, TILE + 20 + 2 * gap + 44), "white")
+    draw = ImageDraw.Draw(sheet)
+    x = gap
+    for tile in tiles:
+        sheet.paste(tile, (x, gap))
+        x += tile.width + gap
+    caption = summary(read_sidecar(result))
+    draw.text((gap, TILE + 20 + gap + 6), title, fill="black", font=font)
+    draw.text((gap, TILE + 20 + gap + 24), caption, fill="#555555", font=font)
+    return sheet
+
+
+# --- the loss curve ----------------------------------------------------------------------------
+
+
+def loss_curve_svg(history: Mapping[str, Sequence[float]], *, title: str = "") -> str:
+    """An SVG plot of each loss term per evaluation, on a log scale (the terms span decades)."""
+    width, height, left, right, top, bottom = 560, 300, 64, 110, 28, 40
+    series = {
+        name: [(i + 1, v) for i, v in enumerate(values) if math.isfinite(v) and v > 0]
+        for name, values in history.items()
+    }
+    series = {name: points for name, points in series.items() if points}
+    if not series:
+        raise InputError("no positive, finite losses to plot")
+    steps = max(len(v) for v in history.values())
+    values = [v for points in series.values() for _, v in points]
+    low, high = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
+    high = max(high, low + 1)
+
+    def x(step: float) -> float:
+        return left + (width - left - right) * (step - 1) / max(steps - 1, 1)
+
+    def y(value: float) -> float:
+        return top + (height - top - bottom) * (high - math.log10(value)) / (high - low)
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{left}" y="16" font-size="13">{html.escape(title)}</text>',
+    ]
+    for power in range(low, high + 1):
+        yy = y(10.0**power)
+        out.append(f'<line x1="{left}" x2="{width - right}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#e5e5e5"/>')
+        out.append(f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end">1e{power}</text>')
+    axis_y = height - bottom
+    out.append(f'<line x1="{left}" x2="{width - right}" y1="{axis_y}" y2="{axis_y}" stroke="#888"/>')
+    for step in sorted({1, max(1, steps // 2), steps}):
+        out.append(f'<text x="{x(step):.1f}" y="{axis_y + 16}" text-anchor="middle">{step}</text>')
+    out.append(f'<text x="{(left + width - right) / 2}" y="{height - 6}" text-anchor="middle">evaluation</text>')
+    for index, (name, points) in enumerate(series.items()):
+        colour = CURVE_COLOURS.get(name, "#9467bd")
+        path = " ".join(f"{x(s):.1f},{y(v):.1f}" for s, v in points)
+        out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.6" points="{path}"/>')
+        ly = top + 14 + 18 * index
+        out.append(f'<line x1="{width - right + 10}" x2="{width - right + 30}" y1="{ly}" y2="{ly}" stroke="{colour}"/>')
+        out.append(f'<text x="{width - right + 36}" y="{ly + 4}">{html.escape(name)}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+# --- the contact sheet -------------------------------------------------------------------------
+
+
+def figure_paths(result: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Where a result's panel and loss curve go: beside it (``a__b.png`` → ``a__b.panel.png``, ``a__b.loss.svg``)."""
+    result = Path(result)
+    return result.with_suffix(".panel.png"), result.with_suffix(".loss.svg")
+
+
+def contact_sheet(results: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> str:
+    """A plain HTML page of every result, grouped by style: its panel (or the result itself, when
+    there is none), a caption with its parameters, and links to the result, loss curve and
+    metadata. Paths are relative to ``out``'s folder, so the folder can be copied as it is."""
+    base = Path(out).parent
+
+    def link(path: Path) -> str:
+        return html.escape(os.path.relpath(path, base))
+
+    groups: dict[str, list[str]] = {}
+    for result in map(Path, results):
+        metadata = read_sidecar(result)
+        content = Path(metadata["content"]["path"]).stem
+        style = Path(metadata["styles"][0]["path"]).stem
+        panel_path, curve_path = figure_paths(result)
+        shown = panel_path if panel_path.exists() else result
+        links = [f'<a href="{link(result)}">result</a>']
+        links += [f'<a href="{link(curve_path)}">loss curve</a>'] if curve_path.exists() else []
+        links += [f'<a href="{link(result.with_name(result.name + ".json"))}">metadata</a>']
+        final = metadata.get("final_losses", {}).get("total")
+        loss = f" · final loss {final:.4g}" if final is not None else ""
+        groups.setdefault(style, []).append(
+            f'<figure><a href="{link(result)}"><img src="{link(shown)}" loading="lazy" '
+            f'alt="{html.escape(content)} in the style of {html.escape(style)}"></a>\n'
+            f"<figcaption><b>{html.escape(content)}</b>: {html.escape(summary(metadata))}{loss}<br>"
+            f"{' · '.join(links)}</figcaption></figure>"
+        )
+    sections = "\n".join(
+        f"<section><h2>Style: {html.escape(style)}</h2>\n" + "\n".join(items) + "\n</section>"
+        for style, items in sorted(groups.items())
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Stylesnake results</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
+figure {{ margin: 0 0 1.5rem; }} img {{ max-width: 100%; height: auto; border: 1px solid #ddd; }}
+figcaption {{ font-size: .9rem; color: #555; }} h2 {{ border-bottom: 1px solid #ddd; }}
+</style></head><body>
+<h1>Stylesnake results</h1>
+<p>{len(results)} result(s), grouped by style. Each panel: content, its mask, style, its mask, result.</p>
+{sections}
+</body></html>
+"""
+
+
+def write_figures(
+    result: str | os.PathLike[str],
+    content: str | os.PathLike[str],
+    style: str | os.PathLike[str],
+    *,
+    content_mask: str | os.PathLike[str] | None = None,
+    style_mask: str | os.PathLike[str] | None = None,
+    panel_out: str | os.PathLike[str] | None = None,
+    curve_out: str | os.PathLike[str] | None = None,
+) -> tuple[Path, Path]:
+    """Write a result's panel (PNG) and loss curve (SVG), by default beside it; atomically."""
+    from pipeline import io
+
+    default_panel, default_curve = figure_paths(result)
+    panel_out, curve_out = Path(panel_out or default_panel), Path(curve_out or default_curve)
+    metadata = read_sidecar(result)
+    title = f"{Path(content).stem} in the style of {Path(style).stem}"
+    image = panel(result, content, style, content_mask=content_mask, style_mask=style_mask, title=title)
+    svg = loss_curve_svg(metadata.get("history", {}), title=f"{title}: weighted losses")
+    io.write_bytes(curve_out, svg.encode())
+    io.save_image(image, panel_out)
+    return panel_out, curve_out
+
+
+def write_contact_sheet(results: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> Path:
+    """Write :func:`contact_sheet` to ``out``, atomically."""
+    from pipeline import io
+
+    io.write_bytes(out, contact_sheet(results, out).encode())
+    return Path(out)

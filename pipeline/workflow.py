@@ -1,0 +1,233 @@
+"""The Snakemake workflow's decisions, testable without Snakemake: which images and masks exist,
+which content × style pairs run (and which guided), and the command-line arguments of each job.
+
+Conventions (README, "Workflow"): content images in ``images/content/``, style images in
+``images/style/``, hand-painted masks beside them by stem in ``masks/content/`` and
+``masks/style/``; the demo's images are written from scikit-image's samples by a rule.
+
+Kept free of torch and scikit-learn on purpose: the Snakefile imports it on every run, and a
+run with nothing to do should take about a second.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from pipeline.errors import InputError
+
+log = logging.getLogger(__name__)
+
+KINDS = ("content", "style")
+IMAGES, MASKS = "images", "masks"  # images/<kind>/<name>.<ext>, masks/<kind>/<name>.<ext>
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+#: File stems become wildcards and output names (``{content}__{style}``).
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+SEPARATOR = "__"
+
+#: Keys of the config's ``gatys`` section that only the style targets depend on (besides weights).
+TARGET_KEYS = ("size", "style_size", "style_layers", "pooling", "guide_mode", "guide_grow", "device", "precision")
+#: Keys that are spatial-control options of a transfer, not fields of GatysConfig.
+GUIDE_KEYS = ("label_map", "region_weights")
+#: A painted label counts as present when it covers this share of the mask (cleaning removes less).
+PRESENT_SHARE = 1 / 5000
+#: A painted pixel farther than this from every label colour belongs to none (as in pipeline.masks).
+FOREIGN_DISTANCE = 60.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one workflow run works on. Paths are relative to the working directory."""
+
+    images: dict[str, dict[str, str]]  # kind → name → image path
+    masks: dict[str, dict[str, str]]  # kind → name → painted mask path
+    pairs: list[tuple[str, str]]  # (content, style), in a stable order
+    guided: set[tuple[str, str]]
+    settings: dict[str, dict[str, Any]]  # style → its gatys settings (global, preset, per style)
+    weights: str
+    labels: dict[str, str]  # name → #rrggbb
+    cleaning: dict[str, Any]
+    skipped: list[str] = field(default_factory=list)  # why pairs of ``pairs: all`` were left out
+
+    def image(self, kind: str, name: str) -> str:
+        return self.images[kind][name]
+
+    def mask(self, kind: str, name: str) -> str | None:
+        return self.masks[kind].get(name)
+
+
+def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
+    """Read the folders under ``root`` and the (schema-validated) ``config`` into a :class:`Plan`."""
+    root = Path(root)
+    demo = config.get("demo", {})
+    images = {kind: _images(root, f"{IMAGES}/{kind}", demo.get(kind, [])) for kind in KINDS}
+    masks = {kind: _masks(root, Path(MASKS) / kind, images[kind]) for kind in KINDS}
+    settings = {name: style_settings(config, name) for name in images["style"]}
+    for name in config.get("per_style", {}):
+        if name not in images["style"]:
+            log.warning("per_style names '%s', which is not a style image here", name)
+    labels = dict(config.get("labels") or {})
+    weights = str(config["weights"])
+    if not (weights in ("imagenet", "random") or weights.startswith("random:") or (root / weights).is_file()):
+        raise InputError(f"weights '{weights}': no such file; use imagenet, random, or a path to a VGG-19 state dict")
+
+    skipped: list[str] = []
+    if config["pairs"] == "all":
+        pairs = [(c, s) for c in images["content"] for s in images["style"]]
+        if labels:
+            painted = {
+                (kind, name): painted_labels(root / path, labels)
+                for kind in KINDS
+                for name, path in masks[kind].items()
+            }
+            kept = []
+            for c, s in pairs:
+                if (("content", c) in painted) and (("style", s) in painted):
+                    label_map = settings[s].get("label_map") or {}
+                    missing = _unmatched(painted["content", c], painted["style", s], label_map)
+                    if missing:
+                        skipped.append(f"{c} × {s}: the style mask lacks {', '.join(sorted(missing))}")
+                        continue
+                kept.append((c, s))
+            pairs = kept
+    else:
+        pairs = []
+        for entry in config["pairs"]:
+            for kind in KINDS:
+                if entry[kind] not in images[kind]:
+                    known = ", ".join(images[kind]) or "none"
+                    raise InputError(f"pairs: no {kind} image '{entry[kind]}' (there are: {known})")
+            pairs.append((entry["content"], entry["style"]))
+        pairs = list(dict.fromkeys(pairs))
+    guided = {(c, s) for c, s in pairs if c in masks["content"] and s in masks["style"]}
+    return Plan(images, masks, pairs, guided, settings, weights, labels, dict(config.get("cleaning") or {}), skipped)
+
+
+def style_settings(config: Mapping[str, Any], style: str) -> dict[str, Any]:
+    """The Gatys settings of one style: ``gatys``, then the preset, then ``per_style[style]``."""
+    settings = copy.deepcopy(dict(config["gatys"]))
+    preset = config.get("preset")
+    if preset:
+        presets = config.get("presets") or {}
+        if preset not in presets:
+            raise InputError(f"preset '{preset}' is not defined; config.yaml's presets are: {', '.join(presets)}")
+        settings.update(presets[preset])
+    settings.update((config.get("per_style") or {}).get(style, {}))
+    return settings
+
+
+def _images(root: Path, folder: str, demo: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    directory = root / folder
+    for path in sorted(directory.iterdir()) if directory.is_dir() else []:
+        if path.suffix.lower() not in IMAGE_SUFFIXES or path.name.startswith("."):
+            continue
+        _check_name(path.stem, path)
+        if path.stem in found:
+            raise InputError(f"{path}: {found[path.stem]} has the same name; keep one image per name")
+        found[path.stem] = f"{folder}/{path.name}"
+    for name in demo:  # written by the sample rule when missing
+        found.setdefault(name, f"{folder}/{name}.png")
+    return dict(sorted(found.items()))
+
+
+def _masks(root: Path, folder: Path, images: Mapping[str, str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name in images:
+        candidates = [folder / f"{name}{suffix}" for suffix in IMAGE_SUFFIXES]
+        existing = [p for p in candidates if (root / p).is_file()]
+        if len(existing) > 1:
+            raise InputError(f"{existing[0]} and {existing[1]}: two masks for one image; keep one")
+        if existing:
+            found[name] = existing[0].as_posix()
+    return found
+
+
+def _check_name(name: str, path: Path) -> None:
+    if not NAME.fullmatch(name) or SEPARATOR in name:
+        raise InputError(
+            f"{path}: rename it; image names may hold letters, digits, '.', '-' and '_' (not '{SEPARATOR}')"
+        )
+
+
+def _unmatched(content: set[str], style: set[str], label_map: Mapping[str, str]) -> set[str]:
+    """Content labels no style label serves (after ``label_map``; ``plain`` serves any)."""
+    return {c for c in content if label_map.get(c, c) != "plain" and label_map.get(c, c) not in style}
+
+
+def painted_labels(path: str | Path, labels: Mapping[str, str]) -> set[str]:
+    """The labels painted in a mask: each pixel goes to the nearest label colour (if any is within
+    :data:`FOREIGN_DISTANCE`), and a label counts when it covers :data:`PRESENT_SHARE`. A cheap
+    look used to choose pairs before the masks are cleaned; the cleaned map is what guides."""
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", (512, 512))  # JPEG masks decode at reduced size
+            image.thumbnail((512, 512), Image.Resampling.NEAREST)
+            pixels = np.asarray(image.convert("RGB"), np.float32).reshape(-1, 3)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the mask ({exc}); save it as PNG") from None
+    colours = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in labels.values()], np.float32)
+    distances = np.linalg.norm(pixels[:, None, :] - colours[None], axis=2)
+    nearest = np.where(distances.min(axis=1) <= FOREIGN_DISTANCE, distances.argmin(axis=1), -1)
+    counts = np.bincount(nearest[nearest >= 0], minlength=len(colours))
+    return {name for name, count in zip(labels, counts, strict=True) if count >= PRESENT_SHARE * len(pixels)}
+
+
+# --- command-line arguments of the jobs --------------------------------------------------------
+
+
+def cli_args(options: Mapping[str, Any]) -> str:
+    """``{"style_weight": 1e6, "style_layers": [...]}`` → ``--style-weight 1000000.0 --style-layers a,b``;
+    None is left out, lists join with commas, mappings become ``k=v,...``."""
+    parts: list[str] = []
+    for key, value in options.items():
+        if value is None:
+            continue
+        if isinstance(value, Mapping):
+            if not value:
+                continue
+            value = ",".join(f"{k}={v}" for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            value = ",".join(str(v) for v in value)
+        parts += [f"--{key.replace('_', '-')}", shlex.quote(str(value))]
+    return " ".join(parts)
+
+
+def colours_arg(labels: Mapping[str, str]) -> str | None:
+    return ",".join(f"{name}={colour}" for name, colour in labels.items()) or None
+
+
+def clean_args(plan: Plan) -> str:
+    """Arguments of ``stylesnake clean-mask``: the project's labels, or K-means with ``k``."""
+    if plan.labels:
+        return cli_args({"colors": colours_arg(plan.labels), "min_area": plan.cleaning.get("min_area")})
+    return cli_args({"k": plan.cleaning.get("k"), "min_area": plan.cleaning.get("min_area")})
+
+
+def targets_args(plan: Plan, style: str) -> str:
+    """Arguments of ``stylesnake style-targets`` for one style (mask and paths come from the rule)."""
+    settings = plan.settings[style]
+    options = {"weights": plan.weights, **{k: settings[k] for k in TARGET_KEYS if k in settings}}
+    if plan.mask("style", style):
+        options["colors"] = colours_arg(plan.labels)  # names the labels (None: named by colour)
+    return cli_args(options)
+
+
+def transfer_args(plan: Plan, content: str, style: str) -> str:
+    """Arguments of ``stylesnake transfer`` for one pair (inputs and output come from the rule)."""
+    settings = dict(plan.settings[style])
+    guides = {k: settings.pop(k, None) for k in GUIDE_KEYS}
+    options: dict[str, Any] = {"weights": plan.weights, **settings}
+    if (content, style) in plan.guided:
+        options.update(guides)
+        options["colors"] = colours_arg(plan.labels)
+    return cli_args(options)
