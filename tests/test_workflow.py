@@ -87,10 +87,10 @@ def test_explicit_pairs_and_clear_errors(tmp_path: Path) -> None:
         wf.plan({**config, "pairs": [{"content": "coffee", "style": "monet"}]}, tmp_path)
     with pytest.raises(InputError, match="preset 'fast' is not defined"):
         wf.plan({**config, "preset": "fast"}, tmp_path)
-    with pytest.raises(InputError, match="weights 'vgg.pth': no such file"):
+    with pytest.raises(InputError, match=r"weights 'vgg\.pth': no such file"):
         wf.plan({**config, "weights": "vgg.pth"}, tmp_path)
     _image(tmp_path / "images/content/my photo.jpg", (8, 8))
-    with pytest.raises(InputError, match="my photo.jpg: rename it"):
+    with pytest.raises(InputError, match=r"my photo\.jpg: rename it"):
         wf.plan(config, tmp_path)
 
 
