@@ -6,6 +6,7 @@ import os
 import sys
 
 from snakemake.exceptions import WorkflowError
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import min_version, validate
 
 from pipeline import workflow as wf
@@ -27,9 +28,15 @@ except InputError as error:
 for reason in PLAN.skipped:
     logger.info(f"stylesnake: skipping {reason}")
 
-# Jobs run the package with the interpreter running Snakemake (it has the package installed).
-STYLESNAKE = f"{sys.executable} -m pipeline"
+# Jobs run the package with the interpreter running Snakemake (it has the package installed), or,
+# under --sdm conda, with the environment's Python and the package from the workflow's folder.
+if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+    STYLESNAKE = f"PYTHONPATH={workflow.basedir} python -m pipeline"
+else:
+    STYLESNAKE = f"{sys.executable} -m pipeline"
+ENV = "envs/stylesnake.yaml"
 RESULT = "results/gatys/{content}__{style}.png"
+METADATA = "results/gatys/{content}__{style}.png.json"
 PAIRS = {"content": [c for c, _ in PLAN.pairs], "style": [s for _, s in PLAN.pairs]}
 
 
@@ -108,6 +115,8 @@ rule sample_image:
         "results/benchmarks/sample_image/{kind}/{name}.tsv"
     params:
         stylesnake=STYLESNAKE,
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
@@ -134,6 +143,8 @@ rule clean_mask:
     params:
         stylesnake=STYLESNAKE,
         args=wf.clean_args(PLAN),
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
@@ -157,6 +168,8 @@ rule style_targets:
         stylesnake=STYLESNAKE,
         mask=mask_flags,
         args=targets_args,
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=4000,
@@ -179,7 +192,7 @@ rule transfer:
             labels={"content": "{content}", "style": "{style}", "figure": "result"},
             caption="report/transfer.rst",
         ),
-        metadata=RESULT + ".json",
+        metadata=METADATA,
     log:
         "logs/transfer/{content}__{style}.log",
     benchmark:
@@ -188,6 +201,8 @@ rule transfer:
         stylesnake=STYLESNAKE,
         mask=content_mask_flag,
         args=transfer_args,
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=8000,
@@ -202,7 +217,7 @@ rule figures:
     input:
         unpack(pair_masks),
         result=RESULT,
-        metadata=RESULT + ".json",
+        metadata=METADATA,
         content=content_image,
         style=style_image,
     output:
@@ -228,6 +243,8 @@ rule figures:
         stylesnake=STYLESNAKE,
         masks=mask_flags,
         args=transfer_args,  # unused by the command; shown in the report's caption
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
@@ -249,6 +266,8 @@ rule contact_sheet:
         "results/benchmarks/contact_sheet.tsv"
     params:
         stylesnake=STYLESNAKE,
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,

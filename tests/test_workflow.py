@@ -295,3 +295,50 @@ def test_interrupted_transfer_leaves_no_output(tmp_path: Path) -> None:
     assert list((tmp_path / "results").rglob(".*.tmp")) == []
     jobs = _planned(_snakemake(tmp_path, "-n", "--quiet", "rules", config=slow))
     assert jobs["transfer"] == 1  # the next run redoes it
+
+
+@pytest.mark.slow
+def test_report_has_gallery_curves_and_parameters(project: Path) -> None:
+    _snakemake(project, "--report", "report.html")
+    report = (project / "report.html").read_text(errors="replace")
+    for expected in ("coffee__ihc.panel.png", "coffee__retina.loss.svg", "--style-weight", "Contact sheet"):
+        assert expected in report, expected
+
+
+def test_loss_curve_is_well_formed_svg() -> None:
+    import xml.etree.ElementTree as ET
+
+    from pipeline.gallery import loss_curve_svg
+
+    svg = loss_curve_svg({"total": [1.0, 0.1, 0.01], "content": [0.5, 0.2, 0.1], "style": [0.5, float("nan"), 0.0]})
+    root = ET.fromstring(svg)
+    lines = root.findall("{http://www.w3.org/2000/svg}polyline")
+    assert len(lines) == 3  # non-finite and zero values are left out, not plotted
+    assert len(lines[2].get("points").split()) == 1
+
+
+def test_lint_is_clean(tmp_path: Path) -> None:
+    output = _snakemake(tmp_path, "--lint")
+    assert "Congratulations, your workflow is in a good condition!" in output, output[-3000:]
+
+
+def test_slurm_profile_gives_gpus_to_gpu_rules_only(tmp_path: Path) -> None:
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    output = _snakemake(tmp_path, "-n", "--profile", str(ROOT / "profiles" / "slurm"))
+    jobs = re.findall(r"^rule (\w+):.*?^\s+resources: ([^\n]*)", output, re.MULTILINE | re.DOTALL)
+    assert {rule for rule, _ in jobs} >= {"transfer", "style_targets", "figures", "sample_image"}
+    for rule, resources in jobs:
+        assert ("gpu=1" in resources) == (rule == "transfer"), (rule, resources)
+        assert ("slurm_partition=gpu" in resources) == (rule == "transfer"), (rule, resources)
+
+
+def test_conda_environment_lists_every_runtime_dependency() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    conda_names = {"torch": "pytorch", "opencv-python": "py-opencv"}
+    env = yaml.safe_load((ROOT / "envs" / "stylesnake.yaml").read_text())
+    listed = {re.split(r"[<>=]", d)[0] for d in env["dependencies"] if isinstance(d, str)}
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    for dependency in pyproject["project"]["dependencies"]:
+        name = re.split(r"[<>=\[ ]", dependency)[0]
+        if name != "snakemake":  # the jobs do not run Snakemake
+            assert conda_names.get(name, name) in listed, name
