@@ -342,3 +342,24 @@ def test_conda_environment_lists_every_runtime_dependency() -> None:
         name = re.split(r"[<>=\[ ]", dependency)[0]
         if name != "snakemake":  # the jobs do not run Snakemake
             assert conda_names.get(name, name) in listed, name
+
+
+@pytest.mark.slow
+def test_offline_without_weights_the_first_vgg_rule_fails_with_the_fix(tmp_path: Path) -> None:
+    blocked = {**os.environ, "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    config = {**TINY, "weights": "imagenet", "demo": {"content": ["coffee"], "style": ["ihc"]}}
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
+    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path)]
+    proc = subprocess.run(
+        [*command, "--configfile", "tiny.yaml", "--cores", "2"],
+        capture_output=True,
+        text=True,
+        env=blocked,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert "Error in rule style_targets" in output
+    assert "VGG-19 ImageNet weights are not in the cache" in output and "--weights random" in output
+    assert not list((tmp_path / "results").rglob("*.pt"))
