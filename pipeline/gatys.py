@@ -478,6 +478,7 @@ def transfer_files(
         }
     metadata.update(
         {
+            "code": pipeline.code_version(),
             "device": result.device,
             "precision": result.precision,
             "torch": torch.__version__,
@@ -546,6 +547,7 @@ def style_targets_file(
                 computed.names, map(hex_colour, computed.colours), computed.pixels, strict=True
             )
         },
+        "code": pipeline.code_version(),
         "device": str(device),
         "precision": precision,
         "torch": torch.__version__,
