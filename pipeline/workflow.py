@@ -6,7 +6,7 @@ Conventions (README, "Workflow"): content images in ``images/content/``, style i
 ``masks/style/``; the demo's images are written from scikit-image's samples by a rule.
 
 Kept free of torch and scikit-learn on purpose: the Snakefile imports it on every run, and a
-run with nothing to do should take about a second.
+run with nothing to do should take a few seconds at most.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.errors import InputError
+from pipeline.masks import FOREIGN_DISTANCE, Palette
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,6 @@ TARGET_KEYS = ("size", "style_size", "style_layers", "pooling", "guide_mode", "g
 GUIDE_KEYS = ("label_map", "region_weights")
 #: A painted label counts as present when it covers this share of the mask (cleaning removes less).
 PRESENT_SHARE = 1 / 5000
-#: A painted pixel farther than this from every label colour belongs to none (as in pipeline.masks).
-FOREIGN_DISTANCE = 60.0
 
 
 @dataclass(frozen=True)
@@ -175,7 +174,7 @@ def painted_labels(path: str | Path, labels: Mapping[str, str]) -> set[str]:
             pixels = np.asarray(image.convert("RGB"), np.float32).reshape(-1, 3)
     except OSError as exc:
         raise InputError(f"{path}: cannot read the mask ({exc}); save it as PNG") from None
-    colours = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in labels.values()], np.float32)
+    colours = Palette.from_mapping(labels).colours.astype(np.float32)
     distances = np.linalg.norm(pixels[:, None, :] - colours[None], axis=2)
     nearest = np.where(distances.min(axis=1) <= FOREIGN_DISTANCE, distances.argmin(axis=1), -1)
     counts = np.bincount(nearest[nearest >= 0], minlength=len(colours))
