@@ -82,9 +82,16 @@ def mask_flags(wildcards, input):
     return " ".join(f"--{key.replace('_', '-')} {path}" for key, path in given.items() if path)
 
 
-def content_mask_flag(wildcards, input):
-    path = getattr(input, "content_mask", None)
-    return f"--content-mask {path}" if path else ""
+def transfer_inputs(wildcards):
+    """The content, the style's shared targets (or, when the pair cannot share them, the style
+    image and, for a guided pair, its mask), and the content's mask for a guided pair."""
+    inputs = {"content": content_image(wildcards), **pair_masks(wildcards)}
+    if PLAN.uses_targets(wildcards.content, wildcards.style):
+        inputs.pop("style_mask", None)
+        inputs["style"] = f"results/targets/{wildcards.style}.pt"
+    else:
+        inputs["style"] = style_image(wildcards)
+    return inputs
 
 
 def targets_args(wildcards):
@@ -181,9 +188,7 @@ rule style_targets:
 
 rule transfer:
     input:
-        unpack(pair_masks),
-        content=content_image,
-        targets="results/targets/{style}.pt",
+        unpack(transfer_inputs),
     output:
         image=report(
             RESULT,
@@ -199,7 +204,7 @@ rule transfer:
         "results/benchmarks/transfer/{content}__{style}.tsv"
     params:
         stylesnake=STYLESNAKE,
-        mask=content_mask_flag,
+        masks=mask_flags,
         args=transfer_args,
     conda:
         ENV
@@ -209,8 +214,8 @@ rule transfer:
         runtime=120,
         gpu=1,
     shell:
-        "OMP_NUM_THREADS={threads} {params.stylesnake} transfer --content {input.content} --style {input.targets}"
-        " {params.mask} --out {output.image} {params.args} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} {params.stylesnake} transfer --content {input.content} --style {input.style}"
+        " {params.masks} --out {output.image} {params.args} > {log} 2>&1"
 
 
 rule figures:

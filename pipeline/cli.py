@@ -62,6 +62,10 @@ def _csv_ints(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got '{text}'") from None
 
 
+def _scales(text: str) -> str | tuple[int, ...]:
+    return "auto" if text.strip() == "auto" else _csv_ints(text)
+
+
 def _pairs(text: str) -> dict[str, str]:
     pairs = {}
     for item in _csv(text):
@@ -224,6 +228,28 @@ def _add_transfer_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--style-blend", type=_csv_floats, default=None, help="weight per style image, e.g. 0.7,0.3 (default: equal)"
     )
+    from pipeline.color import COLOR_MODES, MATCH_METHODS
+
+    c = t.add_argument_group("colour and scale control (Gatys 2016)")
+    c.add_argument(
+        "--color",
+        choices=COLOR_MODES,
+        default=defaults.color,
+        help="keep the photo's colours: preserve = luminance-only transfer, match = recolour the style first",
+    )
+    c.add_argument("--color-match", choices=MATCH_METHODS, default=defaults.color_match, help="how --color match maps")
+    c.add_argument(
+        "--scales",
+        type=_scales,
+        default=None,
+        metavar="S1,S2,...|auto",
+        help="coarse-to-fine stage sizes ending at --size (each stage starts from the previous result), "
+        "or auto: steps of √2 from --scale-base",
+    )
+    c.add_argument("--scale-base", type=int, default=256, help="first stage size for --scales auto")
+    c.add_argument(
+        "--stage-steps", type=int, default=None, help="evaluations per stage before the last (default: --steps)"
+    )
     g = t.add_argument_group("spatial control (Gatys 2016): masks with one flat colour per region")
     g.add_argument("--content-mask", metavar="PATH", help="label mask of the content image")
     g.add_argument(
@@ -305,6 +331,10 @@ def _config(args: argparse.Namespace) -> gatys.GatysConfig:
     from pipeline import gatys
 
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(gatys.GatysConfig) if hasattr(args, f.name)}
+    if given.get("scales") == "auto":
+        given["scales"] = gatys.auto_scales(args.size, args.scale_base)
+    elif given.get("scales") is None:
+        given.pop("scales", None)
     return gatys.GatysConfig(**given)
 
 

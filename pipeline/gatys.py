@@ -29,6 +29,7 @@ import torch.nn.functional as F
 import pipeline
 from pipeline import io
 from pipeline import targets as style_targets
+from pipeline.color import COLOR_MODES, MATCH_METHODS, grey, luminance_image, match_colours, recombine
 from pipeline.device import autocast, memory_format, resolve_device, resolve_precision
 from pipeline.errors import InputError
 from pipeline.features import POOLINGS, VGG19_LAYERS, VGGEncoder, check_layers
@@ -80,6 +81,10 @@ class GatysConfig:
     lbfgs_history: int = LBFGS_HISTORY
     guide_mode: str = "simple"  # spatial control: how region guides reach each layer
     guide_grow: int = 0  # grow (> 0) or shrink (< 0) guides by this many feature-map pixels
+    color: str = "none"  # colour control: none, preserve (luminance-only transfer), match (recolour the style)
+    color_match: str = "sym"  # how ``match`` maps colours: sym, chol or pca (see pipeline.color)
+    scales: tuple[int, ...] = ()  # coarse-to-fine stage sizes, ending at ``size``; () = one stage
+    stage_steps: int | None = None  # evaluations of each stage before the last (None = ``steps``)
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
@@ -107,6 +112,18 @@ class GatysConfig:
         _check_choice("init", self.init, INITS)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("guide mode", self.guide_mode, GUIDE_MODES)
+        _check_choice("color mode", self.color, COLOR_MODES)
+        _check_choice("color match method", self.color_match, MATCH_METHODS)
+        if self.stage_steps is not None and (not isinstance(self.stage_steps, int) or self.stage_steps <= 0):
+            raise InputError(f"stage-steps must be a positive integer, got {self.stage_steps}")
+        if self.scales:
+            if any(b <= a for a, b in zip(self.scales, self.scales[1:], strict=False)) or self.scales[0] <= 0:
+                raise InputError(f"scales must be increasing sizes, got {','.join(map(str, self.scales))}")
+            if self.scales[-1] != self.size:
+                raise InputError(
+                    f"scales must end at the output size ({self.scales[-1]} != {self.size}); "
+                    f"give --size {self.scales[-1]}"
+                )
         if not self.style_layers:
             raise InputError("style-layers must name at least one layer")
         check_layers([self.content_layer, *self.style_layers])
@@ -129,6 +146,16 @@ class GatysConfig:
             "guide_mode": self.guide_mode,
             "guide_grow": self.guide_grow,
         }
+
+
+def auto_scales(size: int, base: int = 256) -> tuple[int, ...]:
+    """Coarse-to-fine sizes from ``base`` up to ``size`` in steps of √2 (the last step may be shorter)."""
+    if base >= size:
+        return (size,)
+    sizes = [base]
+    while sizes[-1] * math.sqrt(2) < size - 1:
+        sizes.append(round(sizes[-1] * math.sqrt(2)))
+    return (*sizes, size)
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -248,6 +275,7 @@ def transfer(
     progress: Progress | None = None,
     style_blend: Sequence[float] | None = None,
     regions: Regions | None = None,
+    init: torch.Tensor | None = None,
 ) -> TransferResult:
     """Repaint ``content`` (1, 3, H, W) in the style of ``style`` (1, 3, H', W'), all in [0, 1].
 
@@ -256,8 +284,10 @@ def transfer(
     (equal by default); with ``regions`` (Gatys 2016 spatial control, see
     :mod:`pipeline.guidance`) each region of the output takes the statistics of the same region
     in the styles that hold it. Pass ``encoder`` to reuse a loaded network (its pooling and layers
-    must cover ``config``); it is moved to the configured device. The loss history holds the
-    weighted terms.
+    must cover ``config``); it is moved to the configured device. ``init`` replaces the
+    configured starting image (a coarse-to-fine stage starts from the previous stage's result).
+    ``config.color`` applies colour control (:mod:`pipeline.color`), region by region with
+    ``regions``. The loss history holds the weighted terms.
     """
     styles = [style] if isinstance(style, (torch.Tensor, StyleTargets)) else list(style)
     timings: dict[str, float] = {}
@@ -280,6 +310,11 @@ def transfer(
             )
     if regions is not None and len(regions.sources) != len(styles):
         raise ValueError(f"regions for {len(regions.sources)} styles, but {len(styles)} styles given")
+    original_content = content
+    if config.color != "none":
+        content, styles = _colour_control(content, styles, config, regions)
+        if init is not None and config.color == "preserve":
+            init = grey(init)  # a previous stage's result, recombined in colour: optimise its luminance
     layout = memory_format(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # one input size for hundreds of evaluations
@@ -339,8 +374,10 @@ def transfer(
             terms["tv"] = config.tv_weight * tv_loss(image.float())
         return terms
 
-    first_style = styles[0].image if isinstance(styles[0], StyleTargets) else styles[0]
-    init = initial_image(config.init, content, first_style.to(device), config.seed).contiguous()
+    if init is None:
+        first_style = styles[0].image if isinstance(styles[0], StyleTargets) else styles[0]
+        init = initial_image(config.init, content, first_style.to(device), config.seed)
+    init = init.to(device).contiguous()
     _sync(device)
     timings["setup"] = time.perf_counter() - start
     start = time.perf_counter()
@@ -358,8 +395,11 @@ def transfer(
     timings["optimize"] = time.perf_counter() - start
     evaluations = len(history.get("total", []))
     timings["per_evaluation"] = timings["optimize"] / max(evaluations, 1)
+    image = image.cpu().float()
+    if config.color == "preserve":
+        image = recombine(image, original_content.cpu().float())
     return TransferResult(
-        image=image.cpu().contiguous(),
+        image=image.contiguous(),
         history=history,
         evaluations=evaluations,
         device=str(device),
@@ -367,6 +407,49 @@ def transfer(
         weights=encoder.weights_info,
         timings=timings,
     )
+
+
+def _colour_control(
+    content: torch.Tensor,
+    styles: Sequence[torch.Tensor | StyleTargets],
+    config: GatysConfig,
+    regions: Regions | None,
+) -> tuple[torch.Tensor, list[torch.Tensor | StyleTargets]]:
+    """Content and styles as the optimisation sees them under ``config.color``: for ``preserve``
+    both in luminance (the style's matched to the content's mean and spread), for ``match`` the
+    styles recoloured to the content's colour statistics; per region with ``regions``."""
+    if any(isinstance(s, StyleTargets) for s in styles):
+        raise InputError(
+            f"--color {config.color} adapts each style to the content image, so it needs the style image, "
+            "not its saved targets (.pt)"
+        )
+    content_masks = regions.content if regions is not None else None
+    adapted: list[torch.Tensor | StyleTargets] = []
+    for i, style in enumerate(styles):
+        assert isinstance(style, torch.Tensor)
+        style_masks = _style_masks(regions, i, style) if regions is not None else None
+        if config.color == "preserve":
+            adapted.append(luminance_image(style, content, style_masks=style_masks, content_masks=content_masks))
+        else:
+            adapted.append(
+                match_colours(
+                    style, content, method=config.color_match, style_masks=style_masks, content_masks=content_masks
+                )
+            )
+    return (grey(content) if config.color == "preserve" else content), adapted
+
+
+def _style_masks(regions: Regions, index: int, style: torch.Tensor) -> torch.Tensor:
+    """(R, H, W) masks of style image ``index``: the label each region takes, all of it for a
+    region that takes the whole image, nothing where the image does not hold the region."""
+    labels = regions.styles[index]
+    masks = torch.zeros(len(regions.names), *style.shape[-2:])
+    for r, source in enumerate(regions.sources[index]):
+        if source == WHOLE:
+            masks[r] = 1
+        elif source is not None and labels is not None:
+            masks[r] = labels[source]
+    return masks
 
 
 def _sync(device: torch.device) -> None:
@@ -407,36 +490,81 @@ def transfer_files(
     out_path = Path(out_path)
     io.save_format(out_path)
     io.check_writable(out_path)
-    content = io.read_image(content_path, size=config.size, max_pixels=max_pixels)
-    content_image = content.image
-    styles = [
-        style_targets.load(p)
-        if style_targets.is_targets_path(p)
-        else io.read_image(p, size=config.style_size or config.size, max_pixels=max_pixels)
-        for p in style_paths
-    ]
+    sizes = config.scales or (config.size,)
+    if len(sizes) > 1 and any(style_targets.is_targets_path(p) for p in style_paths):
+        raise InputError(
+            "--scales recomputes the style's Grams at every stage's size; pass the style image, not its targets (.pt)"
+        )
     encoder = build_encoder(config, weights)
-    wanted = config.target_settings(encoder.weights_info)
-    for path, style in zip(style_paths, styles, strict=True):
-        if isinstance(style, StyleTargets):
-            style_targets.check_fits(style, wanted, config.style_layers, name=str(path))
-    regions = guidance.regions(content, styles, max_pixels=max_pixels) if guidance is not None else None
-    images = [(content_path, content_image)]
-    images += [(p, s.image) for p, s in zip(style_paths, styles, strict=True) if isinstance(s, io.LoadedImage)]
-    for path, image in images:
-        _check_fits(encoder, image.size, name=str(path))
+    stages = []  # every stage's inputs are loaded and checked before any optimisation starts
+    for size in sizes:
+        stage = stage_config(config, size)
+        content = io.read_image(content_path, size=size, max_pixels=max_pixels)
+        styles = [
+            style_targets.load(p)
+            if style_targets.is_targets_path(p)
+            else io.read_image(p, size=stage.style_size or size, max_pixels=max_pixels)
+            for p in style_paths
+        ]
+        wanted = stage.target_settings(encoder.weights_info)
+        for path, style in zip(style_paths, styles, strict=True):
+            if isinstance(style, StyleTargets):
+                style_targets.check_fits(style, wanted, config.style_layers, name=str(path))
+        regions = guidance.regions(content, styles, max_pixels=max_pixels) if guidance is not None else None
+        images = [(content_path, content.image)]
+        images += [(p, s.image) for p, s in zip(style_paths, styles, strict=True) if isinstance(s, io.LoadedImage)]
+        for path, image in images:
+            _check_fits(encoder, image.size, name=str(path))
+        stages.append((stage, content, styles, regions))
     loaded = time.perf_counter()
+    content_image = content.image
     log.info("content %s at %dx%d; style %s", content_path, *content_image.size, ", ".join(map(str, style_paths)))
     if regions is not None:
         log.info("regions: %s (guides: %s)", ", ".join(regions.names), config.guide_mode)
-    result = transfer(
-        io.image_to_tensor(content_image),
-        [s if isinstance(s, StyleTargets) else io.image_to_tensor(s.image) for s in styles],
-        config,
-        encoder=encoder,
-        progress=progress,
-        style_blend=style_blend,
-        regions=regions,
+    result, stage_records = None, []
+    history: dict[str, list[float]] = {}
+    stage_timings = {"setup": 0.0, "optimize": 0.0}
+    for stage, content, styles, regions in stages:
+        init = None
+        if result is not None:  # start from the previous stage's result, upsampled
+            init = F.interpolate(result.image, size=content.image.size[::-1], mode="bicubic", align_corners=False)
+            init = init.clamp(0, 1)
+        if len(stages) > 1:
+            log.info(
+                "stage %d/%d: %dx%d, %d evaluations",
+                len(stage_records) + 1,
+                len(stages),
+                *content.image.size,
+                stage.steps,
+            )
+        result = transfer(
+            io.image_to_tensor(content.image),
+            [s if isinstance(s, StyleTargets) else io.image_to_tensor(s.image) for s in styles],
+            stage,
+            encoder=encoder,
+            progress=progress,
+            style_blend=style_blend,
+            regions=regions,
+            init=init,
+        )
+        for name, values in result.history.items():
+            history.setdefault(name, []).extend(values)
+        for key in stage_timings:
+            stage_timings[key] += result.timings[key]
+        stage_records.append(
+            {
+                "width": content.image.width,
+                "height": content.image.height,
+                "evaluations": result.evaluations,
+                "seconds": round(result.timings["setup"] + result.timings["optimize"], 3),
+            }
+        )
+    assert result is not None
+    result = dataclasses.replace(
+        result,
+        history=history,
+        evaluations=len(history.get("total", [])),
+        timings={**stage_timings, "per_evaluation": stage_timings["optimize"] / max(len(history.get("total", [])), 1)},
     )
     summary = {
         "stylesnake": pipeline.__version__,
@@ -484,7 +612,9 @@ def transfer_files(
             "torch": torch.__version__,
             "python": platform.python_version(),
             "evaluations": result.evaluations,
+            "stages": stage_records,
             "timings_s": {k: round(v, 4) for k, v in timings.items()},
+            "peak_memory_mb": peak_memory_mb(result.device),
             "final_losses": result.final_losses,
             "history": result.history,
         }
@@ -557,6 +687,26 @@ def style_targets_file(
     style_targets.save(computed, out_path)
     log.info("wrote %s (%s)", out_path, ", ".join(computed.names) or "no mask: whole-image Grams only")
     return metadata
+
+
+def stage_config(config: GatysConfig, size: int) -> GatysConfig:
+    """The settings of the coarse-to-fine stage at ``size``: the style scaled alike, ``stage_steps``
+    evaluations for every stage but the last."""
+    if size == config.size:
+        return dataclasses.replace(config, scales=())
+    style_size = round(config.style_size * size / config.size) if config.style_size else None
+    steps = config.stage_steps or config.steps
+    return dataclasses.replace(config, size=size, style_size=style_size, steps=steps, scales=())
+
+
+def peak_memory_mb(device: str) -> dict[str, float]:
+    """Peak memory so far: the process's resident set on the CPU, and the GPU's allocations."""
+    import resource
+
+    peak = {"process_rss": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}  # KiB on Linux
+    if device.startswith("cuda"):
+        peak["cuda_allocated"] = round(torch.cuda.max_memory_allocated(torch.device(device)) / 2**20, 1)
+    return peak
 
 
 def _check_fits(encoder: VGGEncoder, size: tuple[int, int], *, name: str) -> None:

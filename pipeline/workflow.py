@@ -52,6 +52,7 @@ class Plan:
     pairs: list[tuple[str, str]]  # (content, style), in a stable order
     guided: set[tuple[str, str]]
     settings: dict[str, dict[str, Any]]  # style → its gatys settings (global, preset, per style)
+    per_pair: dict[tuple[str, str], dict[str, Any]]  # (content, style) → settings, where per_pair sets any
     weights: str
     labels: dict[str, str]  # name → #rrggbb
     cleaning: dict[str, Any]
@@ -62,6 +63,20 @@ class Plan:
 
     def mask(self, kind: str, name: str) -> str | None:
         return self.masks[kind].get(name)
+
+    def pair_settings(self, content: str, style: str) -> dict[str, Any]:
+        return self.per_pair.get((content, style), self.settings[style])
+
+    def uses_targets(self, content: str, style: str) -> bool:
+        """Whether a pair's transfer can start from the style's shared targets: not when colour
+        control adapts the style to the content, nor for coarse-to-fine (Grams at every stage's
+        size), nor when the pair changes a setting the targets depend on."""
+        pair, shared = self.pair_settings(content, style), self.settings[style]
+        return (
+            pair.get("color", "none") == "none"
+            and not pair.get("scales")
+            and all(pair.get(k) == shared.get(k) for k in TARGET_KEYS)
+        )
 
 
 def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
@@ -74,6 +89,12 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
     for name in config.get("per_style", {}):
         if name not in images["style"]:
             log.warning("per_style names '%s', which is not a style image here", name)
+    per_pair = {}
+    for key, overrides in (config.get("per_pair") or {}).items():
+        content, _, style = key.partition(SEPARATOR)
+        if content not in images["content"] or style not in images["style"]:
+            raise InputError(f"per_pair: '{key}' is not <content>{SEPARATOR}<style> of images here")
+        per_pair[content, style] = {**settings[style], **overrides}
     labels = dict(config.get("labels") or {})
     weights = str(config["weights"])
     if not (weights in ("imagenet", "random") or weights.startswith("random:") or (root / weights).is_file()):
@@ -108,7 +129,8 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
             pairs.append((entry["content"], entry["style"]))
         pairs = list(dict.fromkeys(pairs))
     guided = {(c, s) for c, s in pairs if c in masks["content"] and s in masks["style"]}
-    return Plan(images, masks, pairs, guided, settings, weights, labels, dict(config.get("cleaning") or {}), skipped)
+    cleaning = dict(config.get("cleaning") or {})
+    return Plan(images, masks, pairs, guided, settings, per_pair, weights, labels, cleaning, skipped)
 
 
 def style_settings(config: Mapping[str, Any], style: str) -> dict[str, Any]:
@@ -186,14 +208,12 @@ def painted_labels(path: str | Path, labels: Mapping[str, str]) -> set[str]:
 
 def cli_args(options: Mapping[str, Any]) -> str:
     """``{"style_weight": 1e6, "style_layers": [...]}`` → ``--style-weight 1000000.0 --style-layers a,b``;
-    None is left out, lists join with commas, mappings become ``k=v,...``."""
+    None and empty lists are left out, lists join with commas, mappings become ``k=v,...``."""
     parts: list[str] = []
     for key, value in options.items():
-        if value is None:
+        if value is None or (isinstance(value, (Mapping, list, tuple)) and not value):
             continue
         if isinstance(value, Mapping):
-            if not value:
-                continue
             value = ",".join(f"{k}={v}" for k, v in value.items())
         elif isinstance(value, (list, tuple)):
             value = ",".join(str(v) for v in value)
@@ -223,7 +243,7 @@ def targets_args(plan: Plan, style: str) -> str:
 
 def transfer_args(plan: Plan, content: str, style: str) -> str:
     """Arguments of ``stylesnake transfer`` for one pair (inputs and output come from the rule)."""
-    settings = dict(plan.settings[style])
+    settings = dict(plan.pair_settings(content, style))
     guides = {k: settings.pop(k, None) for k in GUIDE_KEYS}
     options: dict[str, Any] = {"weights": plan.weights, **settings}
     if (content, style) in plan.guided:

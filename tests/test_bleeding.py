@@ -62,3 +62,30 @@ def test_guided_transfer_does_not_bleed(scene, unguided: float, mode: str, bound
     guided = _bleeding(scene, mode)
     assert guided <= bound
     assert guided < unguided / 5
+
+
+def test_guided_coarse_to_fine_does_not_bleed_at_its_final_size(tmp_path) -> None:
+    """Guides recomputed per stage: 64 px (60 evaluations) then 128 px (60), from files and masks."""
+    from PIL import Image
+
+    from pipeline.gatys import transfer_files
+    from pipeline.guidance import Guidance
+    from pipeline.io import image_to_tensor
+
+    content, content_labels, style, style_labels = two_region_scene(128)
+    colours = np.array([(200, 30, 30), (30, 30, 200)], np.uint8)
+    paths = {}
+    for name, array in (("content", content), ("style", style)):
+        paths[name] = tmp_path / f"{name}.png"
+        Image.fromarray((array * 255).round().astype(np.uint8)).save(paths[name])
+    for name, labels in (("content_mask", content_labels), ("style_mask", style_labels)):
+        paths[name] = tmp_path / f"{name}.png"
+        Image.fromarray(colours[labels]).save(paths[name])
+    config = GatysConfig(size=128, steps=60, stage_steps=60, scales=(64, 128), style_weight=1e7, seed=0)
+    guidance = Guidance(str(paths["content_mask"]), (str(paths["style_mask"]),), k=2)
+    out = tmp_path / "out.png"
+    metadata = transfer_files(paths["content"], paths["style"], out, config, weights="random", guidance=guidance)
+    assert [s["width"] for s in metadata["stages"]] == [64, 128]
+    result = image_to_tensor(Image.open(out))
+    shares = bleeding(result, content_labels, _tensor(style), style_labels)
+    assert float(np.mean(shares)) <= 0.105, shares

@@ -363,3 +363,20 @@ def test_offline_without_weights_the_first_vgg_rule_fails_with_the_fix(tmp_path:
     assert "Error in rule style_targets" in output
     assert "VGG-19 ImageNet weights are not in the cache" in output and "--weights random" in output
     assert not list((tmp_path / "results").rglob("*.pt"))
+
+
+def test_colour_and_scales_from_config_skip_the_shared_targets(tmp_path: Path) -> None:
+    from snakemake.utils import validate
+
+    config = _config(demo={"content": ["coffee", "chelsea"], "style": ["ihc"]})
+    config["per_pair"] = {"coffee__ihc": {"color": "preserve"}}
+    config["per_style"] = {"ihc": {"scales": "auto", "scale_base": 128}}
+    validate(config, str(ROOT / "schemas" / "config.schema.yaml"))
+    plan = wf.plan(config, tmp_path)
+    assert not plan.uses_targets("coffee", "ihc") and not plan.uses_targets("chelsea", "ihc")
+    assert "--color preserve" in wf.transfer_args(plan, "coffee", "ihc")
+    assert "--color none" in wf.transfer_args(plan, "chelsea", "ihc")
+    assert "--scales auto --scale-base 128" in wf.transfer_args(plan, "chelsea", "ihc")
+    assert wf.plan(_config(demo={"content": ["coffee"], "style": ["ihc"]}), tmp_path).uses_targets("coffee", "ihc")
+    with pytest.raises(InputError, match="per_pair: 'coffee__monet'"):
+        wf.plan({**config, "per_pair": {"coffee__monet": {"color": "match"}}}, tmp_path)
