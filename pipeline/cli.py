@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pipeline.guidance import Guidance
 
 #: Verbs that run VGG (see :func:`build_parser`).
-_TORCH_VERBS = ("transfer", "style-targets")
+_TORCH_VERBS = ("transfer", "style-targets", "mix-scales")
 
 log = logging.getLogger("pipeline")
 
@@ -130,9 +130,18 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
         formatter_class=_Help,
     )
     _add_verbosity(st)
+    mx = verbs.add_parser(
+        "mix-scales",
+        help="a new style image: coarse structure of one painting, fine texture of another",
+        description="Scale mixing (Gatys et al. 2016): starting from --coarse, match --fine's Gram matrices at "
+        "the fine layers and --coarse's own at the others. Use OUT as a style image. Writes OUT and OUT.json.",
+        formatter_class=_Help,
+    )
+    _add_verbosity(mx)
     if verb is None or verb in _TORCH_VERBS:
         _add_transfer_arguments(t)
         _add_style_targets_arguments(st)
+        _add_mix_scales_arguments(mx)
 
     m = verbs.add_parser(
         "clean-mask",
@@ -283,6 +292,24 @@ def _add_style_targets_arguments(st: argparse.ArgumentParser) -> None:
     st.set_defaults(handler=_style_targets)
 
 
+def _add_mix_scales_arguments(mx: argparse.ArgumentParser) -> None:
+    from pipeline import gatys
+
+    defaults = gatys.GatysConfig()
+    mx.add_argument("--coarse", required=True, metavar="PATH", help="style image whose coarse structure is kept")
+    mx.add_argument("--fine", required=True, metavar="PATH", help="style image whose fine texture is taken")
+    mx.add_argument("--out", required=True, metavar="PATH", help="new style image (.png or .jpg)")
+    mx.add_argument(
+        "--fine-layers", type=_csv, default=",".join(gatys.FINE_LAYERS), help="layers whose Grams come from --fine"
+    )
+    _add_style_arguments(mx, defaults)
+    mx.add_argument("--steps", type=int, default=defaults.steps, help="loss evaluations")
+    mx.add_argument("--content-weight", type=float, default=defaults.content_weight, help="keeps --coarse's layout")
+    mx.add_argument("--style-weight", type=float, default=defaults.style_weight, help="style loss weight")
+    mx.add_argument("--seed", type=int, default=defaults.seed, help="random seed")
+    mx.set_defaults(handler=_mix_scales)
+
+
 def _add_style_arguments(parser: argparse.ArgumentParser, defaults: gatys.GatysConfig) -> None:
     """What the style's Grams depend on, and where they are computed: shared by transfer and style-targets."""
     from pipeline.device import DEVICES, PRECISIONS
@@ -360,6 +387,26 @@ def _style_targets(args: argparse.Namespace) -> int:
         min_area=args.min_area,
         max_pixels=args.max_pixels,
     )
+    return 0
+
+
+def _mix_scales(args: argparse.Namespace) -> int:
+    from pipeline import gatys
+
+    progress, close = _progress(quiet=args.verbosity < 0, what="mix-scales")
+    try:
+        gatys.mix_scales_files(
+            args.coarse,
+            args.fine,
+            args.out,
+            _config(args),
+            fine_layers=args.fine_layers,
+            weights=args.weights,
+            max_pixels=args.max_pixels,
+            progress=progress,
+        )
+    finally:
+        close()
     return 0
 
 

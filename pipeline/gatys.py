@@ -689,6 +689,80 @@ def style_targets_file(
     return metadata
 
 
+FINE_LAYERS = ("relu1_1", "relu2_1")
+
+
+def mix_scales_files(
+    coarse_path: str | os.PathLike[str],
+    fine_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    config: GatysConfig = GatysConfig(),
+    *,
+    fine_layers: Sequence[str] = FINE_LAYERS,
+    weights: str | os.PathLike[str] = "imagenet",
+    max_pixels: int = io.MAX_PIXELS,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Scale mixing (Gatys et al. 2016): a new style image with the coarse structure of one style
+    image and the fine texture of another. Starting from ``coarse_path``, the image's Grams are
+    matched to the fine image's at ``fine_layers`` and to its own at the other style layers (its
+    content loss keeps the layout). Use the result as a style image. Writes the image and its JSON."""
+    started = time.perf_counter()
+    check_layers(fine_layers)
+    unknown = [layer for layer in fine_layers if layer not in config.style_layers]
+    if unknown:
+        raise InputError(f"fine layers {', '.join(unknown)} are not among the style layers; add them to --style-layers")
+    out_path = Path(out_path)
+    io.save_format(out_path)
+    io.check_writable(out_path)
+    coarse = io.read_image(coarse_path, size=config.size, max_pixels=max_pixels)
+    fine = io.read_image(fine_path, size=config.style_size or config.size, max_pixels=max_pixels)
+    encoder = build_encoder(config, weights)
+    for path, loaded in ((coarse_path, coarse), (fine_path, fine)):
+        _check_fits(encoder, loaded.image.size, name=str(path))
+    device = resolve_device(config.device)
+    encoder = encoder.to(device)
+    with torch.no_grad(), autocast(device, resolve_precision(config.precision, device)):
+        own, other = (
+            style_targets.compute(encoder, io.image_to_tensor(x.image).to(device), layers=config.style_layers)
+            for x in (coarse, fine)
+        )
+    mixed = StyleTargets(
+        grams={layer: (other if layer in fine_layers else own).grams[layer] for layer in config.style_layers},
+        held={layer: own.held[layer] for layer in config.style_layers},
+        image=own.image,
+        info=config.target_settings(encoder.weights_info),
+    )
+    result = transfer(
+        io.image_to_tensor(coarse.image),
+        mixed,
+        dataclasses.replace(config, color="none", scales=()),
+        encoder=encoder,
+        progress=progress,
+    )
+    metadata = {
+        "stylesnake": pipeline.__version__,
+        "method": "gatys2016-scale-mixing",
+        "weights": result.weights,
+        "parameters": {**dataclasses.asdict(config), "fine_layers": list(fine_layers), "max_pixels": max_pixels},
+        "coarse": {"path": str(coarse_path), "sha256": coarse.sha256},
+        "fine": {"path": str(fine_path), "sha256": fine.sha256},
+        "code": pipeline.code_version(),
+        "device": result.device,
+        "evaluations": result.evaluations,
+        "seconds": round(time.perf_counter() - started, 3),
+        "final_losses": result.final_losses,
+        "history": result.history,
+    }
+    image_bytes = io.encode_image(
+        result.image, out_path, metadata={"stylesnake": _compact_json(metadata["parameters"])}
+    )
+    io.write_bytes(sidecar_path(out_path), io.json_bytes(metadata))
+    io.write_bytes(out_path, image_bytes)
+    log.info("wrote %s (coarse structure of %s, fine texture of %s)", out_path, coarse_path, fine_path)
+    return metadata
+
+
 def stage_config(config: GatysConfig, size: int) -> GatysConfig:
     """The settings of the coarse-to-fine stage at ``size``: the style scaled alike, ``stage_steps``
     evaluations for every stage but the last."""

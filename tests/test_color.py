@@ -133,3 +133,29 @@ def test_preserve_result_file_keeps_chroma_within_rounding(tmp_path: Path, capsy
     assert main([*argv, "--steps", "4", "--color", "preserve", *FAST]) == 0, capsys.readouterr().err
     saved, original = image_to_tensor(Image.open(out)), image_to_tensor(Image.open(content))
     assert (color.rgb_to_yiq(saved)[:, 1:] - color.rgb_to_yiq(original)[:, 1:]).abs().max() < 2.5 / 255
+
+
+def test_scale_mixing_takes_fine_grams_from_one_image_and_keeps_the_others(tmp_path: Path, capsys) -> None:
+    from pipeline.features import VGGEncoder
+    from pipeline.losses import gram_matrix
+
+    coarse = _write(tmp_path / "coarse.png", _smooth(17, tint=(0.8, 0.2, 0.2)))
+    fine_tensor = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(18))  # a noisy texture
+    fine = _write(tmp_path / "fine.png", fine_tensor)
+    out = tmp_path / "mixed.png"
+    argv = ["mix-scales", "--coarse", str(coarse), "--fine", str(fine), "--out", str(out), "--size", "48"]
+    assert main([*argv, "--steps", "40", "--style-weight", "1e9", *FAST]) == 0, capsys.readouterr().err
+    encoder = VGGEncoder(["relu1_1", "relu3_1"], weights="random")
+    grams = {
+        name: {layer: gram_matrix(f) for layer, f in encoder(image_to_tensor(Image.open(path))).items()}
+        for name, path in (("coarse", coarse), ("fine", fine), ("mixed", out))
+    }
+
+    def distance(a: str, b: str, layer: str) -> float:
+        return float((grams[a][layer] - grams[b][layer]).norm())
+
+    assert distance("mixed", "fine", "relu1_1") < 0.5 * distance("coarse", "fine", "relu1_1")
+    assert distance("mixed", "coarse", "relu3_1") < distance("mixed", "fine", "relu3_1")
+    assert json.loads((tmp_path / "mixed.png.json").read_text())["method"] == "gatys2016-scale-mixing"
+    assert main([*argv, "--fine-layers", "relu1_1,relu1_2", *FAST]) == 2
+    assert "not among the style layers" in capsys.readouterr().err
