@@ -1,4 +1,5 @@
-"""The VGG-19 encoder: named layers, max or average pooling, and an honest weights story.
+"""The VGG encoder (VGG-19 for Gatys, VGG-16 for Johnson's fast style): named layers, max or
+average pooling, and an honest weights story.
 
 Layers are addressed by the names the papers use (``conv1_1``, ``relu1_1`` … ``pool5``); the
 network is cut right after the deepest layer any loss asks for, so nothing is computed that no
@@ -6,9 +7,9 @@ loss reads. Inputs are RGB in [0, 1]; ImageNet normalisation happens inside.
 
 Weights (``weights=``):
 
-- ``"imagenet"``: torchvision's ``VGG19_Weights.IMAGENET1K_V1``, from the torch hub cache under
-  ``$TORCH_HOME`` (downloaded there if possible). The real thing, and the default.
-- a path to a local state dict: a whole torchvision VGG-19 or only its ``features``.
+- ``"imagenet"``: torchvision's ``VGG19_Weights.IMAGENET1K_V1`` (``VGG16_Weights`` for VGG-16), from
+  the torch hub cache under ``$TORCH_HOME`` (downloaded there if possible). The real thing, and the default.
+- a path to a local state dict: a whole torchvision VGG or only its ``features``.
 - ``"random"`` or ``"random:SEED"``: a seeded random network (torchvision's initialisation). It
   exercises every code path but does not transfer style; every output says so.
 """
@@ -33,45 +34,55 @@ from pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
 
-#: Convolutions per block in VGG-19 (torchvision configuration "E").
-_BLOCKS = ((1, 64, 2), (2, 128, 2), (3, 256, 4), (4, 512, 4), (5, 512, 4))
+#: (block, channels, convolutions) per block: torchvision's configurations "E" and "D".
+_BLOCKS = {
+    "vgg19": ((1, 64, 2), (2, 128, 2), (3, 256, 4), (4, 512, 4), (5, 512, 4)),
+    "vgg16": ((1, 64, 2), (2, 128, 2), (3, 256, 3), (4, 512, 3), (5, 512, 3)),
+}
+ARCHS = tuple(_BLOCKS)
+_DISPLAY = {"vgg19": "VGG-19", "vgg16": "VGG-16"}
+_TORCHVISION_WEIGHTS = {"vgg19": "VGG19_Weights", "vgg16": "VGG16_Weights"}
 
 
-def _layer_names() -> tuple[str, ...]:
+def _layer_names(arch: str) -> tuple[str, ...]:
     names: list[str] = []
-    for block, _, convs in _BLOCKS:
+    for block, _, convs in _BLOCKS[arch]:
         for i in range(1, convs + 1):
             names += [f"conv{block}_{i}", f"relu{block}_{i}"]
         names.append(f"pool{block}")
     return tuple(names)
 
 
-#: Every layer of ``torchvision.models.vgg19().features``, in order; the index is torchvision's.
-VGG19_LAYERS: tuple[str, ...] = _layer_names()
-LAYER_INDEX: dict[str, int] = {name: i for i, name in enumerate(VGG19_LAYERS)}
+#: Every layer of torchvision's ``features``, in order; the index is torchvision's.
+LAYERS: dict[str, tuple[str, ...]] = {arch: _layer_names(arch) for arch in ARCHS}
+INDEX: dict[str, dict[str, int]] = {arch: {n: i for i, n in enumerate(names)} for arch, names in LAYERS.items()}
+VGG19_LAYERS = LAYERS["vgg19"]
+LAYER_INDEX = INDEX["vgg19"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 POOLINGS = ("max", "avg")
 
 
-def check_layers(layers: Iterable[str]) -> list[str]:
+def check_layers(layers: Iterable[str], arch: str = "vgg19") -> list[str]:
     """Return ``layers`` as a list, or raise :class:`InputError` naming the first unknown one."""
+    if arch not in _BLOCKS:
+        raise InputError(f"unknown network '{arch}'; use one of {', '.join(ARCHS)}")
     layers = list(layers)
     for name in layers:
-        if name not in LAYER_INDEX:
+        if name not in INDEX[arch]:
             raise InputError(
-                f"unknown VGG-19 layer '{name}'; use names like relu1_1, conv4_2, pool3 "
+                f"unknown {_DISPLAY[arch]} layer '{name}'; use names like relu1_1, conv4_2, pool3 "
                 f"(conv/relu block_index with blocks 1-5, see README)"
             )
     return layers
 
 
-def _build_body(last: int, pooling: str, keep_conv_output: set[int]) -> nn.Sequential:
-    """VGG-19 ``features`` up to index ``last`` (inclusive), with torchvision's indices."""
+def _build_body(last: int, pooling: str, keep_conv_output: set[int], arch: str = "vgg19") -> nn.Sequential:
+    """torchvision's VGG ``features`` up to index ``last`` (inclusive), with torchvision's indices."""
     modules: list[nn.Module] = []
     in_channels = 3
-    for _, channels, convs in _BLOCKS:
+    for _, channels, convs in _BLOCKS[arch]:
         for _ in range(convs):
             modules.append(nn.Conv2d(in_channels, channels, kernel_size=3, padding=1))
             # In-place ReLU saves memory, but would overwrite a conv output a loss still needs.
@@ -82,7 +93,7 @@ def _build_body(last: int, pooling: str, keep_conv_output: set[int]) -> nn.Seque
 
 
 class VGGEncoder(nn.Module):
-    """VGG-19 cut after the deepest requested layer; ``forward`` returns ``{layer: activation}``.
+    """VGG cut after the deepest requested layer; ``forward`` returns ``{layer: activation}``.
 
     ``weights_info`` says which weights are loaded; put it into every output's metadata.
     """
@@ -93,22 +104,25 @@ class VGGEncoder(nn.Module):
         *,
         weights: str | os.PathLike[str] = "imagenet",
         pooling: str = "max",
+        arch: str = "vgg19",
     ) -> None:
         super().__init__()
-        self.layers = check_layers(layers)
+        self.layers = check_layers(layers, arch)
+        self.arch = arch
         if not self.layers:
             raise InputError("the encoder needs at least one layer")
         if pooling not in POOLINGS:
             raise InputError(f"unknown pooling '{pooling}'; use one of {', '.join(POOLINGS)}")
         self.pooling = pooling
-        last = max(LAYER_INDEX[name] for name in self.layers)
-        keep = {LAYER_INDEX[name] for name in self.layers if name.startswith("conv")}
-        self.body = _build_body(last, pooling, keep)
-        state, self.weights_info = load_weights(weights)
-        _load_into(self.body, state, source=self.weights_info.get("path", str(weights)))
+        index = INDEX[arch]
+        last = max(index[name] for name in self.layers)
+        keep = {index[name] for name in self.layers if name.startswith("conv")}
+        self.body = _build_body(last, pooling, keep, arch)
+        state, self.weights_info = load_weights(weights, arch)
+        _load_into(self.body, state, source=self.weights_info.get("path", str(weights)), arch=arch)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        self.wanted = {LAYER_INDEX[name]: name for name in self.layers}
+        self.wanted = {index[name]: name for name in self.layers}
         self.requires_grad_(False)
         self.eval()
 
@@ -145,37 +159,46 @@ class VGGEncoder(nn.Module):
 # --- weights -----------------------------------------------------------------------------------
 
 
-def load_weights(weights: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def load_weights(
+    weights: str | os.PathLike[str], arch: str = "vgg19"
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Resolve a weights option to a features state dict and a description for metadata."""
-    spec = os.fspath(weights)
+    state, info = _resolve_weights(os.fspath(weights), arch)
+    return state, {**info, "arch": arch}
+
+
+def _resolve_weights(spec: str, arch: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    name = _DISPLAY[arch]
     if spec == "imagenet":
-        return _imagenet_weights()
+        return _imagenet_weights(arch)
     if spec == "random" or spec.startswith("random:"):
         seed_text = spec.partition(":")[2] or "0"
         try:
             seed = int(seed_text)
         except ValueError:
             raise InputError(f"weights '{spec}': the seed after 'random:' must be an integer") from None
-        return random_weights(seed), {
+        info = {
             "kind": "random",
             "seed": seed,
-            "note": "seeded random VGG-19 weights, not ImageNet-trained: a plumbing run, not a real style transfer",
+            "note": f"seeded random {name} weights, not ImageNet-trained: a plumbing run, not a real style transfer",
         }
+        return random_weights(seed, arch), info
     path = Path(spec)
     if not path.exists():
-        raise InputError(f"weights '{spec}': no such file; use 'imagenet', 'random', or a path to a VGG-19 state dict")
-    return _read_state_dict(path), {"kind": "file", "path": str(path), "sha256": _sha256(path)}
+        raise InputError(f"weights '{spec}': no such file; use 'imagenet', 'random', or a path to a {name} state dict")
+    info = {"kind": "file", "path": str(path), "sha256": _sha256(path)}
+    return _read_state_dict(path, arch), info
 
 
 @functools.lru_cache(maxsize=4)
-def random_weights(seed: int = 0) -> dict[str, torch.Tensor]:
-    """A VGG-19 features state dict with torchvision's initialisation, from a private generator.
+def random_weights(seed: int = 0, arch: str = "vgg19") -> dict[str, torch.Tensor]:
+    """A VGG features state dict with torchvision's initialisation, from a private generator.
 
     Always the whole network, so a layer's weights do not depend on where the encoder is cut.
     Cached: callers copy the tensors (``load_state_dict``) and must not modify them.
     """
     generator = torch.Generator().manual_seed(seed)
-    body = _build_body(len(VGG19_LAYERS) - 1, "max", set())
+    body = _build_body(len(LAYERS[arch]) - 1, "max", set(), arch)
     for module in body:
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu", generator=generator)
@@ -183,23 +206,26 @@ def random_weights(seed: int = 0) -> dict[str, torch.Tensor]:
     return body.state_dict()
 
 
-def imagenet_cache_path() -> Path:
-    """Where torch hub keeps the ImageNet VGG-19 file (follows ``$TORCH_HOME``)."""
-    from torchvision.models import VGG19_Weights
+def _imagenet_url(arch: str) -> str:
+    import torchvision.models
 
-    filename = os.path.basename(urlparse(VGG19_Weights.IMAGENET1K_V1.url).path)
+    return getattr(torchvision.models, _TORCHVISION_WEIGHTS[arch]).IMAGENET1K_V1.url
+
+
+def imagenet_cache_path(arch: str = "vgg19") -> Path:
+    """Where torch hub keeps the ImageNet VGG file (follows ``$TORCH_HOME``)."""
+    filename = os.path.basename(urlparse(_imagenet_url(arch)).path)
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
-def _imagenet_weights() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    from torchvision.models import VGG19_Weights
-
-    url = VGG19_Weights.IMAGENET1K_V1.url
-    cache = imagenet_cache_path()
+def _imagenet_weights(arch: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    url = _imagenet_url(arch)
+    cache = imagenet_cache_path(arch)
+    name = _DISPLAY[arch]
     if cache.exists():
-        return _read_state_dict(cache), _imagenet_info(cache)
+        return _read_state_dict(cache, arch), _imagenet_info(cache, arch)
     # Debug, not info: when offline, the error below should be the only line the user sees.
-    log.debug("downloading ImageNet VGG-19 weights to %s", cache)
+    log.debug("downloading ImageNet %s weights to %s", name, cache)
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         # torch writes to a temporary file and renames it, so a broken download leaves no cache file.
@@ -207,15 +233,15 @@ def _imagenet_weights() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     except Exception as exc:  # any failure here has the same two fixes
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(
-            f"VGG-19 ImageNet weights are not in the cache ({cache}) and could not be downloaded "
+            f"{name} ImageNet weights are not in the cache ({cache}) and could not be downloaded "
             f"({reason}). Fix: put {cache.name} from {url} at that path (or set TORCH_HOME, or pass "
-            "--weights PATH to a local VGG-19 state dict), or use --weights random for a plumbing "
+            f"--weights PATH to a local {name} state dict), or use --weights random for a plumbing "
             "run (random network, not a real style transfer)"
         ) from None
-    return _read_state_dict(cache), _imagenet_info(cache)
+    return _read_state_dict(cache, arch), _imagenet_info(cache, arch)
 
 
-def _imagenet_info(cache: Path) -> dict[str, Any]:
+def _imagenet_info(cache: Path, arch: str = "vgg19") -> dict[str, Any]:
     """Describe the cached file honestly: say so when it is not the file torchvision publishes."""
     digest = _sha256(cache)
     expected = _hash_prefix(cache)
@@ -224,7 +250,7 @@ def _imagenet_info(cache: Path) -> dict[str, Any]:
         log.warning("%s is not torchvision's published file (sha256 %s...); recording it as such", cache, digest[:12])
     return {
         "kind": "imagenet" if verified else "imagenet-unverified",
-        "source": "torchvision VGG19_Weights.IMAGENET1K_V1",
+        "source": f"torchvision {_TORCHVISION_WEIGHTS[arch]}.IMAGENET1K_V1",
         "path": str(cache),
         "sha256": digest,
         "verified": verified,
@@ -237,22 +263,22 @@ def _hash_prefix(cache: Path) -> str | None:
     return match.group(1) if match else None
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+def _read_state_dict(path: Path, arch: str = "vgg19") -> dict[str, torch.Tensor]:
     if path.is_dir():
-        raise InputError(f"weights '{path}': is a directory, expected a VGG-19 state dict file (.pth)")
+        raise InputError(f"weights '{path}': is a directory, expected a {_DISPLAY[arch]} state dict file (.pth)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling raises many types; all mean "bad file"
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(
             f"weights '{path}': not a readable PyTorch state dict ({reason}); "
-            "pass a VGG-19 .pth file saved with torch.save(model.state_dict())"
+            f"pass a {_DISPLAY[arch]} .pth file saved with torch.save(model.state_dict())"
         ) from None
     return _features_only(state, source=str(path))
 
 
 def _features_only(state: Any, *, source: str) -> dict[str, torch.Tensor]:
-    """Accept a whole torchvision VGG-19 state dict or only its features; return the features."""
+    """Accept a whole torchvision VGG state dict or only its features; return the features."""
     if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]
     if not isinstance(state, Mapping):
@@ -268,19 +294,20 @@ def _features_only(state: Any, *, source: str) -> dict[str, torch.Tensor]:
     return features
 
 
-def _load_into(body: nn.Sequential, state: Mapping[str, torch.Tensor], *, source: str) -> None:
-    """Copy the weights the cut network needs, checking every key and shape against VGG-19."""
+def _load_into(body: nn.Sequential, state: Mapping[str, torch.Tensor], *, source: str, arch: str = "vgg19") -> None:
+    """Copy the weights the cut network needs, checking every key and shape against the architecture."""
     expected = body.state_dict()
+    name = _DISPLAY[arch]
     for key, tensor in expected.items():
         if key not in state:
             raise InputError(
-                f"weights '{source}': missing '{key}' ({VGG19_LAYERS[int(key.split('.')[0])]}); "
-                "this is not a VGG-19 state dict"
+                f"weights '{source}': missing '{key}' ({LAYERS[arch][int(key.split('.')[0])]}); "
+                f"this is not a {name} state dict"
             )
         if tuple(state[key].shape) != tuple(tensor.shape):
             raise InputError(
-                f"weights '{source}': '{key}' has shape {tuple(state[key].shape)}, VGG-19 needs "
-                f"{tuple(tensor.shape)}; this is not a VGG-19 state dict"
+                f"weights '{source}': '{key}' has shape {tuple(state[key].shape)}, {name} needs "
+                f"{tuple(tensor.shape)}; this is not a {name} state dict"
             )
     body.load_state_dict({key: state[key].float() for key in expected})
 

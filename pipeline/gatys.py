@@ -32,7 +32,7 @@ from pipeline import targets as style_targets
 from pipeline.color import COLOR_MODES, MATCH_METHODS, grey, luminance_image, match_colours, recombine
 from pipeline.device import autocast, memory_format, resolve_device, resolve_precision
 from pipeline.errors import InputError
-from pipeline.features import POOLINGS, VGG19_LAYERS, VGGEncoder, check_layers
+from pipeline.features import LAYERS, POOLINGS, VGGEncoder, check_layers
 from pipeline.guidance import GUIDE_MODES, WHOLE, Guidance, Regions, guided_style_loss
 from pipeline.losses import ContentLoss, GramStyleLoss, GuidedGramStyleLoss, blend_weights, layer_weights, tv_loss
 from pipeline.masks import Palette, hex_colour, load_label_map
@@ -787,7 +787,8 @@ def _check_fits(encoder: VGGEncoder, size: tuple[int, int], *, name: str) -> Non
     if min(size) < encoder.min_side:
         raise InputError(
             f"{name}: at this size the image is {size[0]}x{size[1]} px, but layer "
-            f"{VGG19_LAYERS[len(encoder.body) - 1]} needs at least {encoder.min_side} px a side; use a larger --size"
+            f"{LAYERS[encoder.arch][len(encoder.body) - 1]} needs at least {encoder.min_side} px a side; "
+            "use a larger --size"
         )
 
 

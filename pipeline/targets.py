@@ -110,7 +110,7 @@ DEPENDS_ON = ("size", "pooling", "weights", "guide_mode", "guide_grow")
 
 def weights_fingerprint(weights_info: Mapping[str, Any]) -> dict[str, Any]:
     """The part of an encoder's ``weights_info`` that identifies the weights (not where they lie)."""
-    return {key: weights_info[key] for key in ("kind", "seed", "sha256") if key in weights_info}
+    return {key: weights_info[key] for key in ("arch", "kind", "seed", "sha256") if key in weights_info}
 
 
 def check_fits(targets: StyleTargets, wanted: Mapping[str, Any], layers: Sequence[str], *, name: str) -> None:

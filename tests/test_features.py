@@ -191,3 +191,21 @@ def test_imagenet_reads_the_torch_hub_cache(monkeypatch: pytest.MonkeyPatch) -> 
     assert encoder.weights_info["kind"] == "imagenet-unverified"
     assert encoder.weights_info["verified"] is False
     assert "IMAGENET1K_V1" in encoder.weights_info["source"]
+
+
+def test_vgg16_for_fast_style_matches_torchvision() -> None:
+    from pipeline.features import LAYERS
+
+    reference = vgg.make_layers(vgg.cfgs["D"])  # torchvision's VGG-16 `features`
+    assert len(LAYERS["vgg16"]) == len(reference) == 31
+    kinds = {"conv": nn.Conv2d, "relu": nn.ReLU, "pool": nn.MaxPool2d}
+    for name, module in zip(LAYERS["vgg16"], reference, strict=True):
+        assert isinstance(module, kinds[name[:4]]), name
+    encoder = VGGEncoder(["relu1_2", "relu2_2", "relu3_3", "relu4_3"], weights="random", arch="vgg16")
+    assert len(encoder.body) == LAYERS["vgg16"].index("relu4_3") + 1 == 23
+    assert encoder.weights_info["arch"] == "vgg16"
+    keys = set(encoder.body.state_dict())  # torchvision's own keys for the cut network
+    assert keys <= {k.removeprefix("features.") for k in vgg.vgg16().state_dict()}
+    with pytest.raises(InputError, match="unknown VGG-16 layer 'relu3_4'"):
+        VGGEncoder(["relu3_4"], weights="random", arch="vgg16")
+    assert "vgg16" in imagenet_cache_path("vgg16").name
