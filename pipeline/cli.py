@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pipeline.guidance import Guidance
 
 #: Verbs that run VGG (see :func:`build_parser`).
-_TORCH_VERBS = ("transfer", "style-targets", "mix-scales")
+_TORCH_VERBS = ("transfer", "style-targets", "mix-scales", "train", "stylize")
 
 log = logging.getLogger("pipeline")
 
@@ -138,10 +138,26 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
         formatter_class=_Help,
     )
     _add_verbosity(mx)
+    tr = verbs.add_parser(
+        "train",
+        help="train a fast-style network for one style (Johnson et al. 2016)",
+        description="Train on a folder of images (COCO train2014 for real use) to paint like --style. Writes "
+        "OUT, OUT.json and a loss curve; checkpoints to OUT.ckpt (continue a killed run with --resume).",
+        formatter_class=_Help,
+    )
+    _add_verbosity(tr)
+    sz = verbs.add_parser(
+        "stylize",
+        help="stylise photos with a trained fast-style model, in one forward pass each",
+        formatter_class=_Help,
+    )
+    _add_verbosity(sz)
     if verb is None or verb in _TORCH_VERBS:
         _add_transfer_arguments(t)
         _add_style_targets_arguments(st)
         _add_mix_scales_arguments(mx)
+        _add_train_arguments(tr)
+        _add_stylize_arguments(sz)
 
     m = verbs.add_parser(
         "clean-mask",
@@ -310,6 +326,43 @@ def _add_mix_scales_arguments(mx: argparse.ArgumentParser) -> None:
     mx.set_defaults(handler=_mix_scales)
 
 
+def _add_train_arguments(tr: argparse.ArgumentParser) -> None:
+    from pipeline.fast.train import STYLE_LAYERS, TrainConfig
+
+    d = TrainConfig()
+    tr.add_argument("--style", required=True, metavar="PATH", help="style image")
+    tr.add_argument("--data", required=True, metavar="DIR", help="folder of training images (searched recursively)")
+    tr.add_argument("--out", required=True, metavar="PATH", help="model file to write (e.g. starry.pth)")
+    tr.add_argument("--steps", type=int, default=d.steps, help="training steps (batches)")
+    tr.add_argument("--size", type=int, default=d.size, help="training crop size, px (multiple of 4)")
+    tr.add_argument("--style-size", type=int, default=None, help="long side of the style image (default: --size)")
+    tr.add_argument("--batch", type=int, default=d.batch, help="images per step")
+    tr.add_argument("--width", type=float, default=d.width, help="channel multiplier (1 = 32/64/128; 0.5 for CPUs)")
+    tr.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
+    tr.add_argument("--content-weight", type=float, default=d.content_weight, help="content loss weight")
+    tr.add_argument("--style-weight", type=float, default=d.style_weight, help="style loss weight")
+    tr.add_argument("--tv-weight", type=float, default=d.tv_weight, help="total-variation weight")
+    tr.add_argument("--loss-network", choices=sorted(STYLE_LAYERS), default=d.loss_network, help="VGG of the losses")
+    tr.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between checkpoints")
+    tr.add_argument("--weights", default="imagenet", help="loss network weights: imagenet, a path, or random[:SEED]")
+    tr.add_argument("--seed", type=int, default=d.seed, help="seed of the initial weights and of every batch")
+    tr.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:N or mps")
+    tr.add_argument("--resume", action="store_true", help="continue from OUT.ckpt, exactly as if never stopped")
+    tr.set_defaults(handler=_train)
+
+
+def _add_stylize_arguments(sz: argparse.ArgumentParser) -> None:
+    sz.add_argument("--model", required=True, metavar="PATH", help="model file from `stylesnake train`")
+    sz.add_argument("--content", required=True, action="append", metavar="PATH", help="photo; repeat for several")
+    where = sz.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", metavar="PATH", help="output image (one --content)")
+    where.add_argument("--out-dir", metavar="DIR", help="folder for the outputs (<content name>.png each)")
+    sz.add_argument("--size", type=int, default=None, help="long side of the output, px (default: the photo's)")
+    sz.add_argument("--preserve-color", action="store_true", help="keep the photo's colours")
+    sz.add_argument("--max-pixels", type=int, default=io.MAX_PIXELS, help="refuse larger input images")
+    sz.set_defaults(handler=_stylize)
+
+
 def _add_style_arguments(parser: argparse.ArgumentParser, defaults: gatys.GatysConfig) -> None:
     """What the style's Grams depend on, and where they are computed: shared by transfer and style-targets."""
     from pipeline.device import DEVICES, PRECISIONS
@@ -386,6 +439,33 @@ def _style_targets(args: argparse.Namespace) -> int:
         palette=_palette(args),
         min_area=args.min_area,
         max_pixels=args.max_pixels,
+    )
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from pipeline.fast.train import TrainConfig, train
+
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    progress, close = _progress(quiet=args.verbosity < 0, what="train")
+    try:
+        train(args.style, args.data, args.out, config, weights=args.weights, resume=args.resume, progress=progress)
+    finally:
+        close()
+    return 0
+
+
+def _stylize(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipeline.fast.model import stylize_files
+
+    if args.out is not None and len(args.content) > 1:
+        raise InputError(f"{len(args.content)} photos but one --out; give --out-dir for several")
+    outs = [args.out] if args.out else [str(Path(args.out_dir) / f"{Path(c).stem}.png") for c in args.content]
+    stylize_files(
+        args.model, args.content, outs, size=args.size, preserve_color=args.preserve_color, max_pixels=args.max_pixels
     )
     return 0
 
