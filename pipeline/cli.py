@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pipeline.guidance import Guidance
 
 #: Verbs that run VGG (see :func:`build_parser`).
-_TORCH_VERBS = ("transfer", "style-targets", "mix-scales", "train", "stylize")
+_TORCH_VERBS = ("transfer", "style-targets", "mix-scales", "train", "stylize", "export")
 
 log = logging.getLogger("pipeline")
 
@@ -152,12 +152,21 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
         formatter_class=_Help,
     )
     _add_verbosity(sz)
+    ex = verbs.add_parser(
+        "export",
+        help="export a fast-style model to ONNX (dynamic height and width) for onnxruntime",
+        formatter_class=_Help,
+    )
+    _add_verbosity(ex)
     if verb is None or verb in _TORCH_VERBS:
         _add_transfer_arguments(t)
         _add_style_targets_arguments(st)
         _add_mix_scales_arguments(mx)
         _add_train_arguments(tr)
         _add_stylize_arguments(sz)
+        ex.add_argument("model", metavar="MODEL", help="model file from `stylesnake train`")
+        ex.add_argument("--onnx", required=True, metavar="PATH", help="ONNX file to write")
+        ex.set_defaults(handler=_export)
 
     m = verbs.add_parser(
         "clean-mask",
@@ -352,7 +361,9 @@ def _add_train_arguments(tr: argparse.ArgumentParser) -> None:
 
 
 def _add_stylize_arguments(sz: argparse.ArgumentParser) -> None:
-    sz.add_argument("--model", required=True, metavar="PATH", help="model file from `stylesnake train`")
+    sz.add_argument(
+        "--model", required=True, metavar="PATH", help="model file from `stylesnake train`, or its .onnx export"
+    )
     sz.add_argument("--content", required=True, action="append", metavar="PATH", help="photo; repeat for several")
     where = sz.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", metavar="PATH", help="output image (one --content)")
@@ -467,6 +478,13 @@ def _stylize(args: argparse.Namespace) -> int:
     stylize_files(
         args.model, args.content, outs, size=args.size, preserve_color=args.preserve_color, max_pixels=args.max_pixels
     )
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pipeline.fast.model import export_onnx
+
+    log.info("wrote %s", export_onnx(args.model, args.onnx))
     return 0
 
 

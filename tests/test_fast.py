@@ -141,3 +141,23 @@ def test_bad_fast_input_is_one_line_exit_2(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "o.png").exists() and not (tmp_path / "m.pth.json").exists()
+
+
+def test_onnx_export_stylizes_like_pytorch(data: Path, style_path: Path, content_path: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    model = tmp_path / "m.pth"
+    train(style_path, data, model, TrainConfig(**{**TINY.__dict__, "steps": 2}), weights="random")
+    assert main(["-q", "export", str(model), "--onnx", str(tmp_path / "m.onnx")]) == 0
+    odd = tmp_path / "odd.png"
+    Image.open(content_path).resize((75, 61)).save(odd)  # not multiples of 4: padded, then cropped back
+    outs = []
+    for path in (model, tmp_path / "m.onnx"):
+        out = tmp_path / f"{path.suffix[1:]}.png"
+        assert main(["-q", "stylize", "--model", str(path), "--content", str(odd), "--out", str(out)]) == 0
+        outs.append(np.asarray(Image.open(out), dtype=np.int16))
+    assert outs[0].shape == outs[1].shape == (61, 75, 3)
+    assert np.abs(outs[0] - outs[1]).max() <= 1  # the same image, within rounding
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"junk")
+    argv = ["stylize", "--model", str(bad), "--content", str(content_path), "--out", str(tmp_path / "x.png")]
+    assert main(argv) == 2

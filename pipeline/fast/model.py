@@ -88,7 +88,9 @@ def load(path: str | os.PathLike[str]) -> FastModel:
     return from_payload(data, name=str(path))
 
 
-def stylize(network: TransformerNet, images: torch.Tensor, guides: torch.Tensor | None = None) -> torch.Tensor:
+def stylize(
+    network: TransformerNet | OnnxNetwork, images: torch.Tensor, guides: torch.Tensor | None = None
+) -> torch.Tensor:
     """Stylise a batch (B, 3, H, W) in [0, 1] of any size: reflection-padded to a multiple of 4
     (the network halves twice and doubles twice), then cropped back; the result is clamped."""
     if (guides is None) != (network.guide_channels == 0):
@@ -108,6 +110,59 @@ def stylize(network: TransformerNet, images: torch.Tensor, guides: torch.Tensor 
     return out[..., :h, :w].clamp(0, 1)
 
 
+def export_onnx(model_path: str | os.PathLike[str], out: str | os.PathLike[str], *, opset: int = 17) -> Path:
+    """Export a model to ONNX with dynamic batch, height and width (multiples of 4; the ONNX path of
+    :func:`stylize_files` pads like :func:`stylize`). The style's name and the training record
+    travel in the ONNX metadata."""
+    import warnings
+
+    model = load(model_path)
+    channels = 3 + model.network.guide_channels
+    buffer = _bytes_io.BytesIO()
+    axes = {0: "batch", 2: "height", 3: "width"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and shape-inference chatter
+        torch.onnx.export(
+            model.network,
+            (torch.rand(1, channels, 64, 64),),
+            buffer,
+            input_names=["image"],
+            output_names=["stylized"],
+            dynamic_axes={"image": axes, "stylized": axes},
+            opset_version=opset,
+            dynamo=False,
+        )
+    import onnx
+
+    graph = onnx.load_from_string(buffer.getvalue())
+    for key, value in (("stylesnake_style", model.style_name), ("stylesnake_info", json.dumps(model.info))):
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, value
+    io.write_bytes(out, graph.SerializeToString())
+    return Path(out)
+
+
+class OnnxNetwork:
+    """An exported model in onnxruntime, called like the network (B, C, H, W) → (B, 3, H, W)."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        import onnxruntime
+
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise InputError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0][:200]})") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if "stylesnake_style" not in meta:
+            raise InputError(f"{path}: an ONNX model, but not one exported by `stylesnake export`")
+        self.style_name = meta["stylesnake_style"]
+        self.info = json.loads(meta.get("stylesnake_info", "{}"))
+        self.guide_channels = self.session.get_inputs()[0].shape[1] - 3
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.session.run(None, {"image": x.float().contiguous().numpy()})[0])
+
+
 def stylize_files(
     model_path: str | os.PathLike[str],
     contents: list[str | os.PathLike[str]],
@@ -122,7 +177,12 @@ def stylize_files(
     result's luminance with the photo's chroma, :func:`pipeline.color.recombine`)."""
     from pipeline.color import recombine
 
-    model = load(model_path)
+    if Path(model_path).suffix.lower() == ".onnx":
+        onnx_network = OnnxNetwork(model_path)
+        network, style_name, info = onnx_network, onnx_network.style_name, onnx_network.info
+    else:
+        model = load(model_path)
+        network, style_name, info = model.network, model.style_name, model.info
     for out in outs:
         io.save_format(out)
         io.check_writable(out)
@@ -131,14 +191,14 @@ def stylize_files(
         content = io.read_image(content_path, size=size, max_pixels=max_pixels)
         tensor = io.image_to_tensor(content.image)
         started = time.perf_counter()
-        result = stylize(model.network, tensor)
+        result = stylize(network, tensor)
         if preserve_color:
             result = recombine(result, tensor).clamp(0, 1)
         seconds = time.perf_counter() - started
         metadata = {
             "stylesnake": pipeline.__version__,
             "method": "johnson2016",
-            "model": {"path": str(model_path), "style": model.style_name, "weights": model.info.get("weights")},
+            "model": {"path": str(model_path), "style": style_name, "weights": info.get("weights")},
             "content": {"path": str(content_path), "sha256": content.sha256},
             "parameters": {"size": size, "preserve_color": preserve_color},
             "output": {"path": str(out), "width": content.image.width, "height": content.image.height},
