@@ -38,6 +38,7 @@ ENV = "envs/stylesnake.yaml"
 RESULT = "results/gatys/{content}__{style}.png"
 METADATA = "results/gatys/{content}__{style}.png.json"
 PAIRS = {"content": [c for c, _ in PLAN.pairs], "style": [s for _, s in PLAN.pairs]}
+FAST = PLAN.fast.get("enabled", False)
 
 
 wildcard_constraints:
@@ -94,6 +95,15 @@ def transfer_inputs(wildcards):
     return inputs
 
 
+def fast_size(wildcards):
+    """Fast results at the size of the Gatys results, to compare them side by side."""
+    return PLAN.settings[wildcards.style]["size"]
+
+
+def train_args(wildcards):
+    return wf.train_args(PLAN)
+
+
 def targets_args(wildcards):
     return wf.targets_args(PLAN, wildcards.style)
 
@@ -109,6 +119,10 @@ rule all:
     input:
         expand(RESULT, zip, **PAIRS),
         "results/index.html",
+        expand("results/fast/{content}__{style}.png", content=PLAN.images["content"], style=PLAN.images["style"])
+        if FAST
+        else [],
+        expand("results/fast/{style}.onnx", style=PLAN.images["style"]) if FAST else [],
 
 
 rule sample_image:
@@ -279,3 +293,91 @@ rule contact_sheet:
         runtime=5,
     shell:
         "{params.stylesnake} contact-sheet {output} {input.results} > {log} 2>&1"
+
+
+# --- fast style (Johnson 2016): a network per style, then one forward pass per photo ------------
+
+
+rule fast_train:
+    input:
+        style=style_image,
+        data=wf.fast_data(PLAN) if FAST else [],
+    output:
+        model="results/fast/{style}.pth",
+        metadata="results/fast/{style}.pth.json",
+        curve=report(
+            "results/fast/{style}.loss.svg",
+            category="{style}",
+            subcategory="Fast style",
+            labels={"style": "{style}", "figure": "training loss"},
+            caption="report/fast_train.rst",
+        ),
+    log:
+        "logs/fast_train/{style}.log",
+    benchmark:
+        "results/benchmarks/fast_train/{style}.tsv"
+    params:
+        stylesnake=STYLESNAKE,
+        args=train_args,
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=720,
+        gpu=1,
+    shell:
+        "OMP_NUM_THREADS={threads} {params.stylesnake} train --style {input.style} --data {input.data}"
+        " --out {output.model} {params.args} > {log} 2>&1"
+
+
+rule fast_stylize:
+    input:
+        content=content_image,
+        model="results/fast/{style}.pth",
+    output:
+        image=report(
+            "results/fast/{content}__{style}.png",
+            category="{style}",
+            subcategory="Fast style",
+            labels={"content": "{content}", "style": "{style}", "figure": "fast style"},
+            caption="report/fast_stylize.rst",
+        ),
+        metadata="results/fast/{content}__{style}.png.json",
+    log:
+        "logs/fast_stylize/{content}__{style}.log",
+    benchmark:
+        "results/benchmarks/fast_stylize/{content}__{style}.tsv"
+    params:
+        stylesnake=STYLESNAKE,
+        size=fast_size,
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    shell:
+        "OMP_NUM_THREADS={threads} {params.stylesnake} stylize --model {input.model} --content {input.content}"
+        " --out {output.image} --size {params.size} > {log} 2>&1"
+
+
+rule fast_export:
+    input:
+        "results/fast/{style}.pth",
+    output:
+        "results/fast/{style}.onnx",
+    log:
+        "logs/fast_export/{style}.log",
+    benchmark:
+        "results/benchmarks/fast_export/{style}.tsv"
+    params:
+        stylesnake=STYLESNAKE,
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "{params.stylesnake} export {input} --onnx {output} > {log} 2>&1"

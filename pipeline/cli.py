@@ -340,7 +340,13 @@ def _add_train_arguments(tr: argparse.ArgumentParser) -> None:
 
     d = TrainConfig()
     tr.add_argument("--style", required=True, metavar="PATH", help="style image")
-    tr.add_argument("--data", required=True, metavar="DIR", help="folder of training images (searched recursively)")
+    tr.add_argument(
+        "--data",
+        required=True,
+        nargs="+",
+        metavar="PATH",
+        help="folder(s) of training images (searched recursively) or images",
+    )
     tr.add_argument("--out", required=True, metavar="PATH", help="model file to write (e.g. starry.pth)")
     tr.add_argument("--steps", type=int, default=d.steps, help="training steps (batches)")
     tr.add_argument("--size", type=int, default=d.size, help="training crop size, px (multiple of 4)")

@@ -57,6 +57,7 @@ class Plan:
     labels: dict[str, str]  # name → #rrggbb
     cleaning: dict[str, Any]
     skipped: list[str] = field(default_factory=list)  # why pairs of ``pairs: all`` were left out
+    fast: dict[str, Any] = field(default_factory=dict)  # fast-style settings; data resolved to paths
 
     def image(self, kind: str, name: str) -> str:
         return self.images[kind][name]
@@ -130,20 +131,40 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
         pairs = list(dict.fromkeys(pairs))
     guided = {(c, s) for c, s in pairs if c in masks["content"] and s in masks["style"]}
     cleaning = dict(config.get("cleaning") or {})
-    return Plan(images, masks, pairs, guided, settings, per_pair, weights, labels, cleaning, skipped)
+    fast = fast_settings(config)
+    if fast.get("enabled") and fast.get("data") not in (None, "demo") and not (root / fast["data"]).is_dir():
+        raise InputError(f"fast: data folder '{fast['data']}' does not exist; give a folder of images, or demo")
+    plan = Plan(images, masks, pairs, guided, settings, per_pair, weights, labels, cleaning, skipped)
+    plan.fast.update(fast)
+    if fast.get("enabled") and fast.get("data", "demo") == "demo":
+        plan.fast["data"] = [images["content"][name] for name in demo.get("content", [])]
+        if not plan.fast["data"]:
+            log.warning("fast: data is demo, but there are no demo content images; set fast.data to a folder")
+            plan.fast["enabled"] = False
+    return plan
 
 
 def style_settings(config: Mapping[str, Any], style: str) -> dict[str, Any]:
     """The Gatys settings of one style: ``gatys``, then the preset, then ``per_style[style]``."""
     settings = copy.deepcopy(dict(config["gatys"]))
-    preset = config.get("preset")
-    if preset:
-        presets = config.get("presets") or {}
-        if preset not in presets:
-            raise InputError(f"preset '{preset}' is not defined; config.yaml's presets are: {', '.join(presets)}")
-        settings.update(presets[preset])
+    settings.update(_preset(config).get("gatys", {}))
     settings.update((config.get("per_style") or {}).get(style, {}))
     return settings
+
+
+def _preset(config: Mapping[str, Any]) -> dict[str, Any]:
+    preset = config.get("preset")
+    if not preset:
+        return {}
+    presets = config.get("presets") or {}
+    if preset not in presets:
+        raise InputError(f"preset '{preset}' is not defined; config.yaml's presets are: {', '.join(presets)}")
+    return dict(presets[preset])
+
+
+def fast_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The fast-style training settings: ``fast``, then the preset's ``fast``."""
+    return {**dict(config.get("fast") or {}), **_preset(config).get("fast", {})}
 
 
 def _images(root: Path, folder: str, demo: Sequence[str]) -> dict[str, str]:
@@ -239,6 +260,18 @@ def targets_args(plan: Plan, style: str) -> str:
     if plan.mask("style", style):
         options["colors"] = colours_arg(plan.labels)  # names the labels (None: named by colour)
     return cli_args(options)
+
+
+def fast_data(plan: Plan) -> list[str]:
+    """The training images (demo) or folder the fast-style rules train on."""
+    data = plan.fast.get("data")
+    return list(data) if isinstance(data, list) else [str(data)]
+
+
+def train_args(plan: Plan) -> str:
+    """Arguments of ``stylesnake train`` (style, data and output come from the rule)."""
+    skip = ("enabled", "data")
+    return cli_args({"weights": plan.weights, **{k: v for k, v in plan.fast.items() if k not in skip}})
 
 
 def transfer_args(plan: Plan, content: str, style: str) -> str:

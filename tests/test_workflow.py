@@ -163,6 +163,7 @@ TINY = {
     "demo": {"content": ["coffee"], "style": ["ihc", "retina"]},
     "labels": LABELS,
     "gatys": {"size": 48, "steps": 2},
+    "fast": {"enabled": True, "steps": 2, "size": 32, "batch": 1, "width": 0.25, "checkpoint_every": 10},
 }
 
 
@@ -210,6 +211,10 @@ def test_whole_workflow_runs_and_records_everything(project: Path) -> None:
     sheet = (project / "results" / "index.html").read_text()
     assert "Style: ihc" in sheet and "Style: retina" in sheet and "coffee__ihc.panel.png" in sheet
     assert (project / "results" / "masks" / "content" / "coffee.png").exists()
+    for style in ("ihc", "retina"):  # fast style: a network per style, a result per pair, an ONNX export
+        assert (project / "results" / "fast" / f"{style}.onnx").exists()
+        fast = json.loads((project / "results" / "fast" / f"coffee__{style}.png.json").read_text())
+        assert fast["method"] == "johnson2016" and fast["model"]["weights"]["kind"] == "random"
 
 
 @pytest.mark.slow
@@ -238,8 +243,8 @@ def test_new_content_image_runs_one_transfer_per_style_and_no_style_job(project:
     finally:
         (project / "images/content/street.png").unlink()
         (project / "masks/content/street.png").unlink()
-    assert jobs["transfer"] == 2 and jobs["clean_mask"] == 1
-    assert "style_targets" not in jobs and "sample_image" not in jobs
+    assert jobs["transfer"] == 2 and jobs["clean_mask"] == 1 and jobs["fast_stylize"] == 2
+    assert "style_targets" not in jobs and "sample_image" not in jobs and "fast_train" not in jobs
 
 
 @pytest.mark.slow
@@ -328,8 +333,9 @@ def test_slurm_profile_gives_gpus_to_gpu_rules_only(tmp_path: Path) -> None:
     jobs = re.findall(r"^rule (\w+):.*?^\s+resources: ([^\n]*)", output, re.MULTILINE | re.DOTALL)
     assert {rule for rule, _ in jobs} >= {"transfer", "style_targets", "figures", "sample_image"}
     for rule, resources in jobs:
-        assert ("gpu=1" in resources) == (rule == "transfer"), (rule, resources)
-        assert ("slurm_partition=gpu" in resources) == (rule == "transfer"), (rule, resources)
+        gpu_rule = rule in ("transfer", "fast_train")
+        assert ("gpu=1" in resources) == gpu_rule, (rule, resources)
+        assert ("slurm_partition=gpu" in resources) == gpu_rule, (rule, resources)
 
 
 def test_conda_environment_lists_every_runtime_dependency() -> None:
@@ -347,7 +353,12 @@ def test_conda_environment_lists_every_runtime_dependency() -> None:
 @pytest.mark.slow
 def test_offline_without_weights_the_first_vgg_rule_fails_with_the_fix(tmp_path: Path) -> None:
     blocked = {**os.environ, "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
-    config = {**TINY, "weights": "imagenet", "demo": {"content": ["coffee"], "style": ["ihc"]}}
+    config = {
+        **TINY,
+        "weights": "imagenet",
+        "demo": {"content": ["coffee"], "style": ["ihc"]},
+        "fast": {"enabled": False},
+    }
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
     command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path)]
     proc = subprocess.run(

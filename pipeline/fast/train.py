@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,13 +81,25 @@ class TrainConfig:
 # --- data --------------------------------------------------------------------------------------
 
 
-def dataset(folder: str | os.PathLike[str], *, max_pixels: int = io.MAX_PIXELS) -> list[Path]:
-    """The readable images under ``folder`` (recursively, sorted). Unreadable ones are skipped and
-    counted in a warning; none at all is an :class:`InputError`."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise InputError(f"{folder}: no such folder of training images")
-    candidates = sorted(p for p in root.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg") and p.is_file())
+def dataset(
+    data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, max_pixels: int = io.MAX_PIXELS
+) -> list[Path]:
+    """The readable images in ``data`` (a folder, searched recursively, or a list of folders and
+    image files), sorted. Unreadable ones are skipped and counted in a warning; none at all is an
+    :class:`InputError`."""
+    sources = _sources(data)
+    folder = ", ".join(sources)
+    candidates = []
+    for source in map(Path, sources):
+        if source.is_dir():
+            candidates += [
+                p for p in source.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg") and p.is_file()
+            ]
+        elif source.is_file():
+            candidates.append(source)
+        else:
+            raise InputError(f"{source}: no such folder or image to train on")
+    candidates = sorted(set(candidates))
     good, bad = [], 0
     for path in candidates:
         try:
@@ -129,6 +141,10 @@ def batch_for(paths: list[Path], step: int, config: TrainConfig) -> torch.Tensor
 # --- training ----------------------------------------------------------------------------------
 
 
+def _sources(data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
+    return [str(data)] if isinstance(data, (str, os.PathLike)) else [str(d) for d in data]
+
+
 def checkpoint_path(out: str | os.PathLike[str]) -> Path:
     out = Path(out)
     return out.with_name(out.name + ".ckpt")
@@ -136,7 +152,7 @@ def checkpoint_path(out: str | os.PathLike[str]) -> Path:
 
 def train(
     style_path: str | os.PathLike[str],
-    data: str | os.PathLike[str],
+    data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
     config: TrainConfig = TrainConfig(),
     *,
@@ -197,7 +213,7 @@ def train(
 
     network.eval()
     info = {
-        "training": {**dataclasses.asdict(config), "images": len(paths), "data": str(data)},
+        "training": {**dataclasses.asdict(config), "images": len(paths), "data": _sources(data)},
         "weights": encoder.weights_info,
         "style": {"path": str(style_path), "sha256": style.sha256},
         "final_losses": {k: v[-1] for k, v in history.items() if v},
