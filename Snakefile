@@ -1,4 +1,5 @@
-# Stylesnake workflow: painted masks → label maps → style targets → transfers → figures → contact sheet.
+# Stylesnake workflow: painted masks → label maps → style targets → transfers → figures → contact sheet,
+# and fast style: a network per style → one forward pass per content image → ONNX export.
 # Every rule is a thin shell over one `stylesnake` verb (pipeline/cli.py); the decisions (which
 # inputs exist, which pairs run and which are guided, each job's arguments) live in
 # pipeline/workflow.py, tested without Snakemake. Conventions and config: README.md, config.yaml.
