@@ -166,6 +166,9 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
         _add_stylize_arguments(sz)
         ex.add_argument("model", metavar="MODEL", help="model file from `stylesnake train`")
         ex.add_argument("--onnx", required=True, metavar="PATH", help="ONNX file to write")
+        ex.add_argument(
+            "--int8", action="store_true", help="quantise to int8 (static, calibrated on sample photos): faster on CPUs"
+        )
         ex.set_defaults(handler=_export)
 
     m = verbs.add_parser(
@@ -336,7 +339,9 @@ def _add_mix_scales_arguments(mx: argparse.ArgumentParser) -> None:
 
 
 def _add_train_arguments(tr: argparse.ArgumentParser) -> None:
+    from pipeline.device import PRECISIONS
     from pipeline.fast.train import STYLE_LAYERS, TrainConfig
+    from pipeline.guidance import GUIDE_MODES
 
     d = TrainConfig()
     tr.add_argument("--style", required=True, metavar="PATH", help="style image")
@@ -362,11 +367,27 @@ def _add_train_arguments(tr: argparse.ArgumentParser) -> None:
     tr.add_argument("--weights", default="imagenet", help="loss network weights: imagenet, a path, or random[:SEED]")
     tr.add_argument("--seed", type=int, default=d.seed, help="seed of the initial weights and of every batch")
     tr.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:N or mps")
+    tr.add_argument("--precision", choices=PRECISIONS, default=d.precision, help="auto = bf16 autocast on CUDA")
+    tr.add_argument("--workers", type=int, default=d.workers, help="threads preparing batches ahead")
     tr.add_argument("--resume", action="store_true", help="continue from OUT.ckpt, exactly as if never stopped")
+    g = tr.add_argument_group(
+        "guided training", "one model paints each labelled region of a photo with its own region of the style"
+    )
+    g.add_argument("--style-mask", metavar="PATH", help="the style image's mask: its labels are the model's")
+    g.add_argument(
+        "--masks", nargs="+", metavar="DIR", help="folder(s) with a mask per training image (same file name)"
+    )
+    g.add_argument("--guide-mode", choices=GUIDE_MODES, default=d.guide_mode, help="guide propagation to the losses")
+    labels = g.add_mutually_exclusive_group()
+    labels.add_argument("--k", type=int, help="labels in the hand-painted style mask (cleaned with K-means)")
+    labels.add_argument("--colors", metavar="COLOURS", help="label colours, '#rrggbb,...' or 'sky=#rrggbb,...'")
+    g.add_argument("--min-area", type=int, default=None, help="smallest mask region kept, px")
     tr.set_defaults(handler=_train)
 
 
 def _add_stylize_arguments(sz: argparse.ArgumentParser) -> None:
+    from pipeline.device import PRECISIONS
+
     sz.add_argument(
         "--model", required=True, metavar="PATH", help="model file from `stylesnake train`, or its .onnx export"
     )
@@ -375,7 +396,15 @@ def _add_stylize_arguments(sz: argparse.ArgumentParser) -> None:
     where.add_argument("--out", metavar="PATH", help="output image (one --content)")
     where.add_argument("--out-dir", metavar="DIR", help="folder for the outputs (<content name>.png each)")
     sz.add_argument("--size", type=int, default=None, help="long side of the output, px (default: the photo's)")
+    sz.add_argument(
+        "--mask", action="append", metavar="PATH", help="the photo's mask, for a guided model; one per --content"
+    )
     sz.add_argument("--preserve-color", action="store_true", help="keep the photo's colours")
+    sz.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (.onnx models: the CPU)")
+    sz.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto = bf16 on CUDA")
+    sz.add_argument(
+        "--compile", action="store_true", help="torch.compile the network first (GPU batches: ~2.5x faster)"
+    )
     sz.add_argument("--max-pixels", type=int, default=io.MAX_PIXELS, help="refuse larger input images")
     sz.set_defaults(handler=_stylize)
 
@@ -467,7 +496,20 @@ def _train(args: argparse.Namespace) -> int:
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
     progress, close = _progress(quiet=args.verbosity < 0, what="train")
     try:
-        train(args.style, args.data, args.out, config, weights=args.weights, resume=args.resume, progress=progress)
+        train(
+            args.style,
+            args.data,
+            args.out,
+            config,
+            weights=args.weights,
+            resume=args.resume,
+            progress=progress,
+            style_mask=args.style_mask,
+            masks=args.masks,
+            palette=_palette(args),
+            k=args.k,
+            min_area=args.min_area,
+        )
     finally:
         close()
     return 0
@@ -482,7 +524,16 @@ def _stylize(args: argparse.Namespace) -> int:
         raise InputError(f"{len(args.content)} photos but one --out; give --out-dir for several")
     outs = [args.out] if args.out else [str(Path(args.out_dir) / f"{Path(c).stem}.png") for c in args.content]
     stylize_files(
-        args.model, args.content, outs, size=args.size, preserve_color=args.preserve_color, max_pixels=args.max_pixels
+        args.model,
+        args.content,
+        outs,
+        masks=args.mask,
+        size=args.size,
+        preserve_color=args.preserve_color,
+        device=args.device,
+        precision=args.precision,
+        compile=args.compile,
+        max_pixels=args.max_pixels,
     )
     return 0
 
@@ -490,7 +541,7 @@ def _stylize(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from pipeline.fast.model import export_onnx
 
-    log.info("wrote %s", export_onnx(args.model, args.onnx))
+    log.info("wrote %s", export_onnx(args.model, args.onnx, int8=args.int8))
     return 0
 
 

@@ -9,6 +9,7 @@ that from a random ground-truth label map, so the cleaner can be scored pixel by
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -142,3 +143,33 @@ def two_region_scene(size: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarra
     content_labels = np.zeros((size, size), np.int64)
     content_labels[:, half:] = 1
     return content.astype(np.float32), content_labels, style.astype(np.float32), style_labels
+
+
+#: Label colours of :func:`save_two_region_scene`'s masks.
+SCENE_COLOURS = {"left": "#e6194b", "right": "#4363d8"}
+
+
+def save_two_region_scene(folder: Path, size: int = 128) -> dict[str, Path]:
+    """:func:`two_region_scene` as files, for training and stylising from disk: ``content``
+    (``folder/data/scene.png``), its mask (``folder/masks/scene.png``), ``style`` and
+    ``style_mask``, the masks painted in :data:`SCENE_COLOURS` (content left | right; style
+    top = left's label, bottom = right's). Returns the paths, plus the ``data`` and ``masks`` folders."""
+    from PIL import Image
+
+    content, content_labels, style, style_labels = two_region_scene(size)
+    colours = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in SCENE_COLOURS.values()], np.uint8)
+    paths = {
+        "data": folder / "data",
+        "masks": folder / "masks",
+        "content": folder / "data" / "scene.png",
+        "content_mask": folder / "masks" / "scene.png",
+        "style": folder / "style.png",
+        "style_mask": folder / "style_mask.png",
+    }
+    paths["data"].mkdir(parents=True, exist_ok=True)
+    paths["masks"].mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.round(content * 255).astype(np.uint8)).save(paths["content"])
+    Image.fromarray(colours[content_labels]).save(paths["content_mask"])
+    Image.fromarray(np.round(style * 255).astype(np.uint8)).save(paths["style"])
+    Image.fromarray(colours[style_labels]).save(paths["style_mask"])
+    return paths
