@@ -86,6 +86,7 @@ def create_app(
     from pipeline.web.stylist import Stylist
 
     config = Settings(**settings)  # type: ignore[arg-type]
+    _log_like_gunicorn()
     app = Flask(__name__)
     app.config.update(
         MAX_CONTENT_LENGTH=int(config.max_upload_mb * 1024 * 1024),
@@ -111,6 +112,16 @@ def create_app(
 
     log.info("serving %d style(s); results kept %g s in %s", len(web.styles), config.ttl, web.store.root)
     return app
+
+
+def _log_like_gunicorn() -> None:
+    """Under gunicorn nobody configures our logger (``stylesnake serve`` does): send its records,
+    tracebacks of crashed requests included, to gunicorn's error log at gunicorn's level."""
+    ours, theirs = logging.getLogger("pipeline"), logging.getLogger("gunicorn.error")
+    if not ours.handlers and theirs.handlers:
+        ours.handlers[:] = theirs.handlers
+        ours.setLevel(theirs.level)
+        ours.propagate = False
 
 
 def state(app: Flask) -> WebState:
