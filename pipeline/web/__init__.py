@@ -125,4 +125,5 @@ def _log_like_gunicorn() -> None:
 
 
 def state(app: Flask) -> WebState:
+    """The app's styles, results store, stylist and settings."""
     return app.extensions["stylesnake"]

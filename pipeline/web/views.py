@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import PurePath
 from typing import Any
@@ -13,6 +14,8 @@ from werkzeug.utils import secure_filename
 
 from pipeline import io
 from pipeline.errors import InputError
+from pipeline.web import WebState
+from pipeline.web.store import Result
 from pipeline.web.stylist import Busy
 
 log = logging.getLogger(__name__)
@@ -20,7 +23,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("web", __name__)
 
 
-def _web() -> Any:
+def _web() -> WebState:
     return current_app.extensions["stylesnake"]
 
 
@@ -57,12 +60,9 @@ def stylize() -> Response:
     key = form.get("style", "")
     style = web.styles.get(key)  # the only use of the name: a dict lookup, never a path
     chosen: dict[str, Any] = {"style": key if style else None, "keep_colours": form.get("keep_colours") == "on"}
-    try:
-        size = int(form.get("size", ""))
-        if size in web.settings.sizes():
-            chosen["size"] = size
-    except ValueError:
-        size = -1
+    size = int(form["size"]) if form.get("size", "").isdigit() else -1
+    if size in web.settings.sizes():
+        chosen["size"] = size
     try:
         if style is None:
             raise FormError("Please choose one of the styles shown." if key else "Please choose a style.")
@@ -105,7 +105,7 @@ def stylize() -> Response:
     rid = web.store.put(
         {
             "original.png": io.encode_image(made.original, "original.png"),
-            "result.png": io.encode_image(made.result, "result.png", metadata={"stylesnake": _json(meta)}),
+            "result.png": io.encode_image(made.result, "result.png", metadata={"stylesnake": json.dumps(meta)}),
         },
         meta,
     )
@@ -113,13 +113,7 @@ def stylize() -> Response:
     return redirect(url_for("web.result", rid=rid), code=303)
 
 
-def _json(data: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(data, sort_keys=True)
-
-
-def _result_or_404(rid: str) -> Any:
+def _result_or_404(rid: str) -> Result:
     result = _web().store.get(rid)
     if result is None:
         abort(404, description="This result does not exist, or it has expired (results are kept for a while only).")
@@ -135,8 +129,8 @@ def result(rid: str) -> str:
 @bp.get("/result/<rid>/<any(original, result):which>.png")
 def result_image(rid: str, which: str) -> Response:
     found = _result_or_404(rid)
-    response = send_file(found.file(f"{which}.png"), mimetype="image/png", max_age=300)
-    response.headers["Cache-Control"] = "private, max-age=300"
+    response = send_file(found.file(f"{which}.png"), mimetype="image/png")
+    response.headers["Cache-Control"] = "private, max-age=300"  # one visitor's photo: no shared caches
     return response
 
 
