@@ -5,7 +5,7 @@ One module per stage: ``io`` (images in and out), ``masks`` (painted masks → e
 ``losses`` (content, Gram and guided Gram style, total variation), ``optim`` (L-BFGS),
 ``gatys`` (the optimisation of Gatys et al. 2015/2016), ``targets`` (a style's Grams, computed
 once), ``gallery`` (panels, loss curves, contact sheet), ``workflow`` (the Snakefile's decisions),
-``cli`` (the ``stylesnake`` command). Helpers: ``device``, ``samples`` (demo images),
+``cli`` (the ``stylesnake`` command), ``web`` (the web app). Helpers: ``device``, ``samples`` (demo images),
 ``synthetic`` (painted masks with ground truth).
 """
 

@@ -219,6 +219,17 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     c.add_argument("results", nargs="+", metavar="RESULT", help="transfer outputs (with their .json sidecars)")
     c.set_defaults(handler=_contact_sheet)
 
+    sv = verbs.add_parser(
+        "serve",
+        help="the web app: upload a photo, pick a trained style, download the result",
+        description="Serve every fast-style model in --models on a web page (Werkzeug's threaded server; "
+        "for production run gunicorn, see README). Binds 127.0.0.1 unless told otherwise.",
+        formatter_class=_Help,
+    )
+    _add_verbosity(sv)
+    _add_serve_arguments(sv)
+    sv.set_defaults(handler=_serve)
+
     s = verbs.add_parser(
         "sample",
         help="write one of scikit-image's bundled sample images (demo data, no network)",
@@ -409,6 +420,26 @@ def _add_stylize_arguments(sz: argparse.ArgumentParser) -> None:
     sz.set_defaults(handler=_stylize)
 
 
+def _add_serve_arguments(sv: argparse.ArgumentParser) -> None:
+    from pipeline.web import Settings
+
+    d = Settings()
+    sv.add_argument("--models", default="results/fast", metavar="DIR", help="folder of model files (*.pth)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    sv.add_argument("--port", type=int, default=8000, help="port to listen on")
+    sv.add_argument(
+        "--results",
+        default=None,
+        metavar="DIR",
+        help="folder for results (default: stylesnake-web-UID in the temp folder)",
+    )
+    sv.add_argument("--max-side", type=int, default=d.max_side, help="largest output long side, px")
+    sv.add_argument("--max-upload-mb", type=float, default=d.max_upload_mb, help="largest request (photo + mask), MB")
+    sv.add_argument("--max-pixels", type=int, default=d.max_pixels, help="refuse uploads that decode to more pixels")
+    sv.add_argument("--slots", type=int, default=d.slots, help="stylisations at once (more wait their turn)")
+    sv.add_argument("--ttl", type=float, default=d.ttl, help="seconds a result is kept")
+
+
 def _add_style_arguments(parser: argparse.ArgumentParser, defaults: gatys.GatysConfig) -> None:
     """What the style's Grams depend on, and where they are computed: shared by transfer and style-targets."""
     from pipeline.device import DEVICES, PRECISIONS
@@ -542,6 +573,37 @@ def _export(args: argparse.Namespace) -> int:
     from pipeline.fast.model import export_onnx
 
     log.info("wrote %s", export_onnx(args.model, args.onnx, int8=args.int8))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from werkzeug.serving import make_server
+
+    from pipeline.web import create_app
+
+    app = create_app(
+        args.models,
+        results=args.results,
+        max_side=args.max_side,
+        max_upload_mb=args.max_upload_mb,
+        max_pixels=args.max_pixels,
+        slots=args.slots,
+        ttl=args.ttl,
+    )
+    if args.verbosity < 0:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its access log is INFO
+    try:
+        server = make_server(args.host, args.port, app, threaded=True)
+    except OSError as exc:
+        where = f"{args.host}:{args.port}"
+        raise InputError(f"cannot listen on {where} ({exc.strerror or exc}); try another --port") from None
+    log.info("serving on http://%s:%d/ (Ctrl-C stops)", args.host, server.server_port)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        log.info("stopped")
+    finally:
+        server.server_close()
     return 0
 
 

@@ -1,0 +1,129 @@
+"""The web app: upload a photo, pick a trained style, get the result and download it.
+
+``create_app`` builds the Flask app: the models are loaded once here and kept; pages are in
+``views``, the styles in ``catalog``, stylising (bounded) in ``stylist``, results in ``store``.
+``stylesnake serve`` runs it on Werkzeug's threaded server; in production run it under gunicorn
+(``gunicorn 'pipeline.web:create_app(models="results/fast")'``, see README).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipeline.errors import InputError
+
+if TYPE_CHECKING:  # Flask and torch load in create_app: `stylesnake serve --help` stays quick
+    from flask import Flask
+
+    from pipeline.web.catalog import Style
+    from pipeline.web.store import ResultStore
+    from pipeline.web.stylist import Stylist
+
+log = logging.getLogger(__name__)
+
+#: Output sizes (long side, px) the form offers, up to ``max_side``.
+SIZES = (256, 512, 768, 1024, 1536, 2048)
+
+#: Every page: no MIME sniffing, no framing (clickjacking), and only our own images, CSS and
+#: form target. No script at all: the pages work without JavaScript, so none is allowed.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_side: int = 1024  # px: larger photos are downscaled to this long side
+    max_upload_mb: float = 20.0  # whole request (photo + mask)
+    max_pixels: int = 40_000_000  # decoded pixels; above: a decompression bomb, refused
+    slots: int = 2  # stylisations at once per process
+    wait: float = 60.0  # s a request waits for a slot before "busy"
+    ttl: float = 3600.0  # s a result is kept
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if not getattr(self, f.name) > 0:
+                raise InputError(f"{f.name.replace('_', '-')} must be positive, got {getattr(self, f.name)}")
+        if self.max_side < 16:
+            raise InputError(f"max-side must be at least 16 px, got {self.max_side}")
+
+    def sizes(self) -> list[int]:
+        return sorted({s for s in SIZES if s < self.max_side} | {self.max_side})
+
+
+@dataclass(frozen=True)
+class WebState:
+    styles: dict[str, Style]
+    store: ResultStore
+    stylist: Stylist
+    settings: Settings
+
+
+def create_app(
+    models: str | os.PathLike[str] | None = None,
+    *,
+    results: str | os.PathLike[str] | None = None,
+    **settings: float,
+) -> Flask:
+    """The app serving every model in ``models`` (default: the workflow's ``results/fast``),
+    keeping results under ``results`` (default: a folder in the system's temp dir shared by all
+    of this user's processes). ``settings`` override :class:`Settings` fields."""
+    from flask import Flask, Response
+
+    from pipeline.web import views
+    from pipeline.web.catalog import DEFAULT_MODELS, load_styles
+    from pipeline.web.store import ResultStore
+    from pipeline.web.stylist import Stylist
+
+    config = Settings(**settings)  # type: ignore[arg-type]
+    _log_like_gunicorn()
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=int(config.max_upload_mb * 1024 * 1024),
+        # Never show a traceback, whatever FLASK_DEBUG says: errors become our 500 page.
+        PROPAGATE_EXCEPTIONS=False,
+        TRAP_HTTP_EXCEPTIONS=False,
+    )
+    web = WebState(
+        styles=load_styles(Path(models) if models is not None else DEFAULT_MODELS),
+        store=ResultStore(results, ttl=config.ttl),
+        stylist=Stylist(slots=config.slots, wait=config.wait, max_pixels=config.max_pixels),
+        settings=config,
+    )
+    app.extensions["stylesnake"] = web
+    app.register_blueprint(views.bp)
+    views.register_errors(app)
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    log.info("serving %d style(s); results kept %g s in %s", len(web.styles), config.ttl, web.store.root)
+    return app
+
+
+def _log_like_gunicorn() -> None:
+    """Under gunicorn nobody configures our logger (``stylesnake serve`` does): send its records,
+    tracebacks of crashed requests included, to gunicorn's error log at gunicorn's level."""
+    ours, theirs = logging.getLogger("pipeline"), logging.getLogger("gunicorn.error")
+    if not ours.handlers and theirs.handlers:
+        ours.handlers[:] = theirs.handlers
+        ours.setLevel(theirs.level)
+        ours.propagate = False
+
+
+def state(app: Flask) -> WebState:
+    """The app's styles, results store, stylist and settings."""
+    return app.extensions["stylesnake"]

@@ -1,0 +1,58 @@
+"""The styles the web app offers: every fast-style model file in one folder, loaded once.
+
+A style is known by its model file's stem (``results/fast/<stem>.pth``, unique within the
+folder); what a browser sends is only ever looked up in this dict, never joined to a path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline import io
+from pipeline.errors import InputError
+from pipeline.fast import model as fast_model
+
+log = logging.getLogger(__name__)
+
+#: Where the workflow's ``fast_train`` rule writes its models (relative to the workflow folder).
+DEFAULT_MODELS = Path("results") / "fast"
+
+
+@dataclass(frozen=True)
+class Style:
+    key: str  # the model file's stem: the form's value
+    name: str  # the style's name, as the model file records it
+    model: fast_model.FastModel
+    thumbnail_png: bytes  # encoded once: every page view shows every thumbnail
+
+    @property
+    def guided(self) -> bool:
+        """Trained with masks: stylising needs the photo's mask too."""
+        return self.model.network.guide_channels > 0
+
+
+def load_styles(folder: str | os.PathLike[str]) -> dict[str, Style]:
+    """Every readable ``*.pth`` model in ``folder``, by key, in name order. Unreadable files are
+    skipped with a warning (one damaged model should not take the site down); no model at all is
+    an :class:`InputError`."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(
+            f"{folder}: no such models folder; train styles with the workflow (results/fast/) or give --models"
+        )
+    styles: dict[str, Style] = {}
+    for path in sorted(folder.glob("*.pth")):
+        try:
+            model = fast_model.load(path)
+        except InputError as exc:
+            log.warning("skipped %s", exc)
+            continue
+        thumbnail = io.encode_image(model.thumbnail, "thumbnail.png")
+        styles[path.stem] = Style(path.stem, model.style_name, model, thumbnail)
+        log.info("style %s: %s%s", path.stem, model.style_name, " (guided)" if styles[path.stem].guided else "")
+    if not styles:
+        raise InputError(f"{folder}: no fast-style models (*.pth) in this folder; train some first")
+    return styles

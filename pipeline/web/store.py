@@ -1,0 +1,143 @@
+"""Results on disk under random ids, gone after a time to live.
+
+A result is a folder ``<root>/<id>/`` with ``original.png``, ``result.png`` and ``meta.json``.
+It is written as a hidden folder and renamed into place, so a reader sees all of it or none.
+The store keeps no state in memory: several server processes (gunicorn workers) can share one
+root, and any of them may serve a result another made or sweep out expired ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline import io
+
+log = logging.getLogger(__name__)
+
+_ID = re.compile(r"[0-9a-f]{32}")  # secrets.token_hex(16)
+FILES = ("original.png", "result.png")
+
+
+def default_root() -> Path:
+    """Shared by every process of one user on this machine (so gunicorn's workers agree)."""
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    return Path(tempfile.gettempdir()) / f"stylesnake-web-{uid}"
+
+
+@dataclass(frozen=True)
+class Result:
+    id: str
+    folder: Path
+    meta: dict[str, Any]
+
+    def file(self, name: str) -> Path:
+        if name not in FILES:  # the caller's route allows only these; a second guard costs nothing
+            raise ValueError(name)
+        return self.folder / name
+
+
+class ResultStore:
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        ttl: float = 3600.0,
+        sweep_every: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.root = Path(root) if root is not None else default_root()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.ttl, self.sweep_every, self.clock = ttl, sweep_every, clock
+        self._last_sweep = float("-inf")
+        self._sweep_lock = threading.Lock()
+
+    def put(self, files: Mapping[str, bytes], meta: Mapping[str, Any]) -> str:
+        """Store one result; returns its new id."""
+        if set(files) != set(FILES):
+            raise ValueError(f"a result has exactly {FILES}, got {sorted(files)}")
+        self.maybe_sweep()
+        rid = secrets.token_hex(16)
+        staging = self.root / f".{rid}.tmp"
+        staging.mkdir()
+        try:
+            for name, data in files.items():
+                io.write_bytes(staging / name, data)
+            io.write_bytes(staging / "meta.json", io.json_bytes({**meta, "id": rid, "created": self.clock()}))
+            os.replace(staging, self.root / rid)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return rid
+
+    def get(self, rid: str) -> Result | None:
+        """The result, or None when the id is malformed, unknown or expired."""
+        if not _ID.fullmatch(rid):
+            return None  # never let a malformed id near the filesystem
+        folder = self.root / rid
+        try:
+            meta = json.loads((folder / "meta.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if self.clock() - float(meta.get("created", 0)) > self.ttl:
+            self._remove(folder)
+            return None
+        return Result(rid, folder, meta)
+
+    def maybe_sweep(self) -> None:
+        """:meth:`sweep`, at most once per ``sweep_every`` seconds (it lists the whole root)."""
+        with self._sweep_lock:
+            if self.clock() - self._last_sweep < self.sweep_every:
+                return
+            self._last_sweep = self.clock()
+        self.sweep()
+
+    def sweep(self) -> int:
+        """Remove expired results, and the staging or half-removed folders a crashed process left;
+        returns how many."""
+        removed = 0
+        for entry in self.root.iterdir():
+            if _ID.fullmatch(entry.name):
+                created = self._created(entry)
+                expired = created is None or self.clock() - created > self.ttl
+            elif entry.name.startswith(".") and entry.name.endswith((".tmp", ".del")):
+                # Leftovers have no trustworthy meta.json: judge them by the real clock.
+                try:
+                    expired = time.time() - entry.stat().st_mtime > self.ttl
+                except FileNotFoundError:  # another process swept it first
+                    continue
+            else:
+                continue  # not ours: leave it alone
+            if expired:
+                self._remove(entry)
+                removed += 1
+        if removed:
+            log.info("removed %d expired result(s)", removed)
+        return removed
+
+    @staticmethod
+    def _created(folder: Path) -> float | None:
+        try:
+            return float(json.loads((folder / "meta.json").read_text())["created"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    @staticmethod
+    def _remove(folder: Path) -> None:
+        # Rename first so a concurrent reader never sees a half-deleted result.
+        doomed = folder.with_name(f".{folder.name}.{secrets.token_hex(4)}.del")
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(folder, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)

@@ -1,0 +1,116 @@
+"""Turning an upload into a stylised image, a bounded number at a time.
+
+Decoding a photo and running the network are what cost memory (a decoded 40-megapixel photo is
+120 MB before any activations), so both happen inside a slot: at most ``slots`` requests at once
+per process, the rest wait up to ``wait`` seconds and are then told the site is busy. Uploads
+waiting for a slot hold only their request body, which Werkzeug spools to disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+from PIL import Image
+
+from pipeline import io
+from pipeline.color import recombine
+from pipeline.errors import InputError
+from pipeline.fast import model as fast_model
+from pipeline.web.catalog import Style
+
+log = logging.getLogger(__name__)
+
+
+class Busy(Exception):
+    """Every slot stayed taken for the whole wait."""
+
+
+@dataclass(frozen=True)
+class Stylised:
+    original: Image.Image  # the photo as stylised: upright, RGB, downscaled
+    result: Image.Image
+    seconds: float
+
+
+def human_decode_error(exc: InputError, what: str, max_pixels: int) -> str:
+    """:func:`pipeline.io.decode_image`'s message (written for the command line: it names files
+    and flags) as a sentence for someone in a browser."""
+    text = str(exc)
+    if "pixels, over the limit" in text:
+        return (
+            f"The {what} has more pixels than this site accepts (at most {max_pixels / 1e6:g} megapixels); "
+            "please upload a smaller version."
+        )
+    if "not an image file" in text:
+        return f"The {what} is not an image we can read; please upload a PNG, JPEG, WebP, GIF or TIFF file."
+    if "zero size" in text:
+        return f"The {what} is an empty image (zero pixels wide or high)."
+    return f"The {what} could not be read: the file looks damaged or incomplete. Please export it again."
+
+
+def decode_upload(stream: IO[bytes], what: str, max_pixels: int) -> Image.Image:
+    """An uploaded file as an upright RGB image (EXIF orientation applied), or an
+    :class:`InputError` whose message is a sentence for the page."""
+    head = stream.read(1)
+    if not head:
+        raise InputError(f"The {what} file is empty.")
+    stream.seek(0)
+    try:
+        return io.decode_image(stream, max_pixels=max_pixels, name=what)
+    except InputError as exc:
+        raise InputError(human_decode_error(exc, what, max_pixels)) from None
+
+
+class Stylist:
+    def __init__(self, *, slots: int = 2, wait: float = 60.0, max_pixels: int = 40_000_000):
+        if slots < 1:
+            raise ValueError(f"slots must be >= 1, got {slots}")
+        self.slots, self.wait, self.max_pixels = slots, wait, max_pixels
+        self._semaphore = threading.BoundedSemaphore(slots)
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        if not self._semaphore.acquire(timeout=self.wait):
+            raise Busy
+        try:
+            yield
+        finally:
+            self._semaphore.release()
+
+    def stylise(
+        self,
+        style: Style,
+        photo: IO[bytes],
+        *,
+        size: int,
+        keep_colours: bool = False,
+        mask: IO[bytes] | None = None,
+    ) -> Stylised:
+        """Decode ``photo`` (and ``mask`` for a guided style), shrink its long side to at most
+        ``size`` (never enlarge), and paint it in ``style``."""
+        if style.guided and mask is None:
+            raise InputError(f"The style “{style.name}” paints region by region: please add the photo’s mask.")
+        with self.slot():
+            started = time.perf_counter()
+            image = decode_upload(photo, "photo", self.max_pixels)
+            if max(image.size) > size:
+                image = io.resize_long_side(image, size)
+            tensor = io.image_to_tensor(image)
+            guides = None
+            if style.guided:
+                assert mask is not None
+                mask_image = decode_upload(mask, "mask", self.max_pixels)
+                # (width, height): the mask is resized to the photo as stylised.
+                guides = fast_model.content_guides(style.model, mask_image, image.size)
+            result = fast_model.stylize(style.model.network, tensor, guides)
+            if keep_colours:
+                result = recombine(result, tensor).clamp(0, 1)
+            seconds = time.perf_counter() - started
+        log.info("stylised %dx%d in %s in %.2f s", *image.size, style.key, seconds)
+        return Stylised(image, io.tensor_to_image(result), seconds)

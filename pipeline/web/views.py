@@ -1,0 +1,171 @@
+"""The pages: the form (``/``), stylising (``POST /stylize``, then a redirect), the result
+(``/result/<id>``), its images and download, the style thumbnails, and every error page."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import PurePath
+from typing import Any
+
+from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request, send_file, url_for
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.utils import secure_filename
+
+from pipeline import io
+from pipeline.errors import InputError
+from pipeline.web import WebState
+from pipeline.web.store import Result
+from pipeline.web.stylist import Busy
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("web", __name__)
+
+
+def _web() -> WebState:
+    return current_app.extensions["stylesnake"]
+
+
+class FormError(Exception):
+    """A mistake in the submitted form: the form is shown again with this sentence."""
+
+
+def _form_page(*, error: str | None = None, status: int = 200, chosen: dict[str, Any] | None = None) -> Response:
+    web = _web()
+    sizes = web.settings.sizes()
+    default_size = max((s for s in sizes if s <= 512), default=sizes[0])
+    chosen = {"size": default_size, "keep_colours": False, "style": None, **(chosen or {})}
+    html = render_template(
+        "index.html",
+        styles=list(web.styles.values()),
+        sizes=sizes,
+        chosen=chosen,
+        error=error,
+        max_upload_mb=web.settings.max_upload_mb,
+        max_side=web.settings.max_side,
+    )
+    return Response(html, status=status)
+
+
+@bp.get("/")
+def index() -> Response:
+    return _form_page()
+
+
+@bp.post("/stylize")
+def stylize() -> Response:
+    web = _web()
+    form, files = request.form, request.files  # a body over the limit raises 413 here
+    key = form.get("style", "")
+    style = web.styles.get(key)  # the only use of the name: a dict lookup, never a path
+    chosen: dict[str, Any] = {"style": key if style else None, "keep_colours": form.get("keep_colours") == "on"}
+    size = int(form["size"]) if form.get("size", "").isdigit() else -1
+    if size in web.settings.sizes():
+        chosen["size"] = size
+    try:
+        if style is None:
+            raise FormError("Please choose one of the styles shown." if key else "Please choose a style.")
+        if size not in web.settings.sizes():
+            raise FormError("Please choose one of the output sizes offered.")
+        photo = files.get("photo")
+        if photo is None or not photo.filename:
+            raise FormError("Please choose a photo to upload.")
+        mask = files.get("mask")
+        has_mask = mask is not None and bool(mask.filename)
+        made = web.stylist.stylise(
+            style,
+            photo.stream,
+            size=size,
+            keep_colours=chosen["keep_colours"],
+            mask=mask.stream if has_mask and style.guided else None,
+        )
+    except (FormError, InputError) as exc:
+        return _form_page(error=str(exc), status=400, chosen=chosen)
+    except Busy:
+        response = _form_page(
+            error="The site is busy right now; please try again in a minute.", status=503, chosen=chosen
+        )
+        response.headers["Retry-After"] = "30"
+        return response
+
+    stem = secure_filename(PurePath(photo.filename).stem)[:60] or "photo"
+    meta = {
+        "method": "johnson2016",
+        "style": style.key,
+        "style_name": style.name,
+        "size": size,
+        "keep_colours": chosen["keep_colours"],
+        "mask": bool(style.guided and has_mask),
+        "photo": stem,
+        "width": made.result.width,
+        "height": made.result.height,
+        "seconds": round(made.seconds, 3),
+    }
+    rid = web.store.put(
+        {
+            "original.png": io.encode_image(made.original, "original.png"),
+            "result.png": io.encode_image(made.result, "result.png", metadata={"stylesnake": json.dumps(meta)}),
+        },
+        meta,
+    )
+    # POST–redirect–GET: reloading the result page must not upload and stylise again.
+    return redirect(url_for("web.result", rid=rid), code=303)
+
+
+def _result_or_404(rid: str) -> Result:
+    result = _web().store.get(rid)
+    if result is None:
+        abort(404, description="This result does not exist, or it has expired (results are kept for a while only).")
+    return result
+
+
+@bp.get("/result/<rid>")
+def result(rid: str) -> str:
+    found = _result_or_404(rid)
+    return render_template("result.html", result=found, meta=found.meta, ttl_minutes=round(_web().settings.ttl / 60))
+
+
+@bp.get("/result/<rid>/<any(original, result):which>.png")
+def result_image(rid: str, which: str) -> Response:
+    found = _result_or_404(rid)
+    response = send_file(found.file(f"{which}.png"), mimetype="image/png")
+    response.headers["Cache-Control"] = "private, max-age=300"  # one visitor's photo: no shared caches
+    return response
+
+
+@bp.get("/result/<rid>/download")
+def download(rid: str) -> Response:
+    found = _result_or_404(rid)
+    name = f"{found.meta.get('photo', 'photo')}-{found.meta.get('style', 'style')}.png"
+    return send_file(found.file("result.png"), mimetype="image/png", as_attachment=True, download_name=name)
+
+
+@bp.get("/styles/<key>.png")
+def thumbnail(key: str) -> Response:
+    style = _web().styles.get(key)
+    if style is None:
+        abort(404, description="There is no such style.")
+    response = Response(style.thumbnail_png, mimetype="image/png")
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+def register_errors(app: Flask) -> None:
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc: RequestEntityTooLarge) -> Response:
+        limit = _web().settings.max_upload_mb
+        return _form_page(
+            error=f"The upload is too large: photo and mask together may be at most {limit:g} MB.", status=413
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[str, int]:
+        return render_template("error.html", code=exc.code, title=exc.name, message=exc.description), exc.code or 500
+
+    @app.errorhandler(Exception)
+    def crash(exc: Exception) -> tuple[str, int]:
+        # The traceback goes to the log, never to the browser.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        message = "Something went wrong on our side. Please try again; if it keeps happening, tell the site's owner."
+        return render_template("error.html", code=500, title="Server error", message=message), 500

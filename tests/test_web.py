@@ -1,0 +1,513 @@
+"""The web app: every route and every error through Flask's test client, the real server under a
+burst of uploads, gunicorn as README runs it, and a real browser (Debian's chromium + Playwright)."""
+
+from __future__ import annotations
+
+import io as _bytes_io
+import logging
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from html import unescape
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pipeline import io
+from pipeline.cli import main
+from pipeline.color import recombine
+from pipeline.fast import model as fast_model
+from pipeline.fast.network import TransformerNet
+from pipeline.fast.train import TrainConfig, train
+from pipeline.web import SECURITY_HEADERS, create_app, loadtest, state
+from pipeline.web.catalog import load_styles
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+RESULT_URL = re.compile(r"/result/([0-9a-f]{32})$")
+
+
+def _image(width: int, height: int, seed: int = 0) -> Image.Image:
+    return Image.open(_bytes_io.BytesIO(loadtest.photo(width, height, seed))).convert("RGB")
+
+
+def _encoded(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
+    buffer = _bytes_io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def _direct_model(folder: Path, key: str, name: str, *, guide_channels: int = 0, seed: int = 0) -> None:
+    """A model file without training: the app only needs a network, a name and a thumbnail."""
+    torch.manual_seed(seed)
+    network = TransformerNet(width=0.25, guide_channels=guide_channels).eval()
+    thumbnail = fast_model.thumbnail_of(_image(96, 64, seed))
+    info = {"weights": {"kind": "random"}, "training": {}}
+    fast_model.save(fast_model.FastModel(network, name, thumbnail, info), folder / f"{key}.pth")
+
+
+def _reset_pipeline_logger() -> None:
+    """`main()` (here and in other test files) points the package's logger at the stderr of the
+    test that called it, closed once that test ends; the app's threads log later. Back to plain
+    propagation, so log records reach caplog and nothing writes to a closed stream."""
+    logger = logging.getLogger("pipeline")
+    logger.handlers[:] = []
+    logger.propagate = True
+
+
+@pytest.fixture(autouse=True)
+def _pipeline_logger() -> Iterator[None]:
+    _reset_pipeline_logger()
+    yield
+    _reset_pipeline_logger()
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ink: trained by `train` (as the workflow does, tiny); pastel: unguided; regions: guided
+    (3 label channels); broken.pth: not a model (skipped)."""
+    _reset_pipeline_logger()
+    root = tmp_path_factory.mktemp("web")
+    folder, data = root / "models", root / "data"
+    folder.mkdir()
+    data.mkdir()
+    for i in range(2):
+        _image(48, 40, seed=i).save(data / f"{i}.png")
+    _image(40, 40, seed=9).save(root / "ink.png")
+    config = TrainConfig(steps=2, size=32, batch=1, width=0.25, checkpoint_every=2, seed=3)
+    train(root / "ink.png", data, folder / "ink.pth", config, weights="random")
+    _direct_model(folder, "pastel", "Pastel <dreams>", seed=1)
+    _direct_model(folder, "regions", "Regions", guide_channels=3, seed=2)
+    (folder / "broken.pth").write_bytes(b"not a model")
+    return folder
+
+
+@pytest.fixture
+def app(models: Path, tmp_path: Path):
+    return create_app(models, results=tmp_path / "results")
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def _post(client, *, style: str | None = "pastel", size: str | None = "256", photo=None, **extra):
+    data: dict = {**extra}
+    if style is not None:
+        data["style"] = style
+    if size is not None:
+        data["size"] = size
+    if photo is not None:
+        data["photo"] = (_bytes_io.BytesIO(photo), "my holiday.jpg")
+    return client.post("/stylize", data=data, content_type="multipart/form-data")
+
+
+def _results(app) -> list[Path]:
+    return [p for p in state(app).store.root.iterdir() if not p.name.startswith(".")]
+
+
+JPEG = loadtest.photo(300, 200, seed=5)
+
+
+# --- page 1 ---------------------------------------------------------------------------------------
+
+
+def test_form_lists_every_style_with_thumbnail_and_labelled_fields(client) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert re.findall(r'name="style" value="([^"]+)"', html) == ["ink", "pastel", "regions"]  # broken.pth skipped
+    assert "ink" in html and "Pastel &lt;dreams&gt;" in html and "<dreams>" not in html  # names escaped
+    assert html.count("needs a mask") == 1 and 'name="mask"' in html
+    assert re.findall(r'<option value="(\d+)"', html) == ["256", "512", "768", "1024"]
+    assert 'value="512" selected' in html and 'name="keep_colours"' in html
+    assert 'enctype="multipart/form-data"' in html and "<script" not in html  # works without JavaScript
+    ids = re.findall(r'<(?:input|select)[^>]* id="([^"]+)"', html)
+    assert ids and all(f'<label for="{i}"' in html for i in ids)  # every field has its label
+    for key in ("ink", "pastel", "regions"):
+        thumb = client.get(f"/styles/{key}.png")
+        assert thumb.status_code == 200 and thumb.mimetype == "image/png"
+        assert (
+            Image.open(_bytes_io.BytesIO(thumb.data)).size == state(client.application).styles[key].model.thumbnail.size
+        )
+    css = client.get("/static/style.css")
+    assert css.status_code == 200 and b".styles" in css.data
+
+
+def test_broken_model_files_are_skipped_and_an_empty_folder_refused(models: Path, tmp_path: Path, caplog) -> None:
+    assert sorted(load_styles(models)) == ["ink", "pastel", "regions"]
+    assert "broken.pth: not a Stylesnake fast-style model" in caplog.text
+    (tmp_path / "empty").mkdir()
+    for folder, message in ((tmp_path / "empty", "no fast-style models"), (tmp_path / "nope", "no such models folder")):
+        with pytest.raises(Exception, match=message):
+            create_app(folder, results=tmp_path / "r")
+
+
+# --- stylising, page 2, download ------------------------------------------------------------------
+
+
+def test_upload_redirects_to_the_result_page_with_both_images_and_a_png_download(app, client) -> None:
+    posted = _post(client, photo=JPEG, style="ink")
+    assert posted.status_code == 303  # POST–redirect–GET
+    rid = RESULT_URL.search(posted.headers["Location"]).group(1)
+    page = client.get(f"/result/{rid}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    for link in (f"/result/{rid}/original.png", f"/result/{rid}/result.png", f"/result/{rid}/download", 'href="/"'):
+        assert link in html
+    original = Image.open(_bytes_io.BytesIO(client.get(f"/result/{rid}/original.png").data))
+    shown = Image.open(_bytes_io.BytesIO(client.get(f"/result/{rid}/result.png").data))
+    download = client.get(f"/result/{rid}/download")
+    assert download.mimetype == "image/png"
+    assert download.headers["Content-Disposition"] == "attachment; filename=my_holiday-ink.png"
+    result = Image.open(_bytes_io.BytesIO(download.data))
+    assert result.format == "PNG" and result.size == shown.size == original.size == (256, 171)
+    assert "johnson2016" in result.info["stylesnake"]  # the PNG says how it was made
+    client.get(f"/result/{rid}")  # reloading page 2 stylises nothing again
+    assert len(_results(app)) == 1
+
+
+def test_result_is_the_models_output_and_keep_colours_recombines(app, client) -> None:
+    network = state(app).styles["pastel"].model.network
+    photo = _image(120, 90, seed=3)
+    tensor = io.image_to_tensor(photo)
+    plain = fast_model.stylize(network, tensor)
+    for keep, expected in ((False, plain), (True, recombine(plain, tensor).clamp(0, 1))):
+        extra = {"keep_colours": "on"} if keep else {}
+        posted = _post(client, photo=_encoded(photo), size="512", **extra)
+        rid = RESULT_URL.search(posted.headers["Location"]).group(1)
+        got = np.asarray(Image.open(_bytes_io.BytesIO(client.get(f"/result/{rid}/download").data)))
+        assert np.array_equal(got, np.asarray(io.tensor_to_image(expected)))  # smaller photos are not enlarged
+
+
+def test_exif_orientation_is_applied_and_large_photos_are_downscaled(models: Path, tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display": a phone held upright
+    sideways = _encoded(_image(300, 120), "JPEG", exif=exif.tobytes())
+    client = create_app(models, results=tmp_path / "r").test_client()
+    rid = RESULT_URL.search(_post(client, photo=sideways).headers["Location"]).group(1)
+    assert Image.open(_bytes_io.BytesIO(client.get(f"/result/{rid}/download").data)).size == (102, 256)
+    small = create_app(models, results=tmp_path / "r", max_side=64).test_client()
+    html = small.get("/").get_data(as_text=True)
+    assert re.findall(r'<option value="(\d+)"', html) == ["64"]
+    rid = RESULT_URL.search(_post(small, photo=JPEG, size="64").headers["Location"]).group(1)
+    assert Image.open(_bytes_io.BytesIO(small.get(f"/result/{rid}/download").data)).size == (64, 43)
+
+
+def test_guided_style_needs_the_mask_and_unguided_ones_ignore_it(app, client) -> None:
+    refused = _post(client, photo=JPEG, style="regions")
+    assert refused.status_code == 400 and "please add the photo’s mask" in refused.get_data(as_text=True)
+    mask = _encoded(Image.new("RGB", (300, 200), (255, 0, 0)))
+    ignored = _post(client, photo=JPEG, style="pastel", mask=(_bytes_io.BytesIO(mask), "mask.png"))
+    assert ignored.status_code == 303
+    if not hasattr(fast_model, "content_guides"):
+        pytest.skip("pipeline.fast.model.content_guides (guided fast style) is not on this branch yet")
+    labels = np.zeros((200, 300, 3), np.uint8)
+    labels[:100] = (66, 135, 245)  # sky
+    labels[100:, :150] = (40, 160, 60)  # tree
+    labels[100:, 150:] = (140, 90, 40)  # ground
+    posted = _post(
+        client, photo=JPEG, style="regions", mask=(_bytes_io.BytesIO(_encoded(Image.fromarray(labels))), "m.png")
+    )
+    assert posted.status_code == 303, posted.get_data(as_text=True)
+    rid = RESULT_URL.search(posted.headers["Location"]).group(1)
+    assert Image.open(_bytes_io.BytesIO(client.get(f"/result/{rid}/download").data)).size == (256, 171)
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+
+def _bomb() -> bytes:
+    return _encoded(Image.new("1", (10_000, 10_000)))  # 100 megapixels in a few kB
+
+
+def _corrupt() -> bytes:
+    data = bytearray(_encoded(_image(64, 48)))
+    data[len(data) // 2] ^= 0xFF  # one flipped byte: the PNG chunk's checksum no longer matches
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("case", "fields", "message"),
+    [
+        ("not an image", {"photo": b"hello, I am a text file"}, "is not an image we can read"),
+        ("truncated", {"photo": JPEG[: len(JPEG) // 2]}, "looks damaged or incomplete"),
+        ("corrupt", {"photo": "corrupt"}, "looks damaged or incomplete"),
+        ("bomb", {"photo": "bomb"}, "has more pixels than this site accepts (at most 40 megapixels)"),
+        ("empty file", {"photo": b""}, "The photo file is empty."),
+        ("no photo", {}, "Please choose a photo to upload."),
+        ("unknown style", {"style": "cubism", "photo": JPEG}, "Please choose one of the styles shown."),
+        ("style as a path", {"style": "../models/ink", "photo": JPEG}, "Please choose one of the styles shown."),
+        ("style as a file", {"style": "ink.pth", "photo": JPEG}, "Please choose one of the styles shown."),
+        ("no style", {"style": None, "photo": JPEG}, "Please choose a style."),
+        ("odd size", {"size": "300", "photo": JPEG}, "Please choose one of the output sizes offered."),
+        ("size not a number", {"size": "big", "photo": JPEG}, "Please choose one of the output sizes offered."),
+    ],
+)
+def test_bad_input_is_a_400_page_with_a_sentence(app, client, case: str, fields: dict, message: str) -> None:
+    photo = fields.pop("photo", None)
+    photo = {"bomb": _bomb, "corrupt": _corrupt}.get(photo, lambda: photo)() if isinstance(photo, str) else photo
+    response = _post(client, photo=photo, **fields) if photo is not None else _post(client, **fields)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400, case
+    alert = re.search(r'role="alert" id="form-error">([^<]*)<', html)
+    assert alert and message in unescape(alert.group(1)), html[:2000]
+    assert '<form method="post"' in html and "Traceback" not in html  # the form again, ready for another try
+    assert _results(app) == []
+
+
+def test_a_request_over_the_size_limit_is_a_413_page(models: Path, tmp_path: Path) -> None:
+    app = create_app(models, results=tmp_path / "r", max_upload_mb=0.05)
+    response = _post(app.test_client(), photo=os.urandom(100_000))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 413
+    assert "The upload is too large: photo and mask together may be at most 0.05 MB." in html
+    assert '<form method="post"' in html and _results(app) == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/result/0123456789abcdef0123456789abcdef",
+        "/result/0123456789abcdef0123456789abcdef/download",
+        "/result/0123456789abcdef0123456789abcdef/result.png",
+        "/result/..%2F..%2Fetc%2Fpasswd",
+        "/result/../../etc/passwd",
+        "/styles/cubism.png",
+        "/styles/..%2Fink.png",
+        "/nowhere",
+    ],
+)
+def test_unknown_results_and_pages_are_404_pages(client, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404 and b"Back to the start page" in response.data
+
+
+def test_wrong_method_is_a_405_page(client) -> None:
+    response = client.get("/stylize")
+    assert response.status_code == 405 and b"Method Not Allowed" in response.data
+
+
+def test_results_are_removed_after_their_time_to_live(app, client) -> None:
+    store = state(app).store
+    first = RESULT_URL.search(_post(client, photo=JPEG).headers["Location"]).group(1)
+    second = RESULT_URL.search(_post(client, photo=JPEG).headers["Location"]).group(1)
+    assert first != second and client.get(f"/result/{first}").status_code == 200
+    leftover = store.root / ".deadbeef.tmp"  # a staging folder a killed worker left behind
+    leftover.mkdir()
+    os.utime(leftover, (time.time() - store.ttl - 10,) * 2)
+    now = time.time() + store.ttl + 1
+    store.clock = lambda: now
+    assert client.get(f"/result/{first}").status_code == 404  # expired on read, and removed
+    assert not (store.root / first).exists()
+    assert store.sweep() == 2 and list(store.root.iterdir()) == []  # the other result and the leftover
+
+
+def test_a_crash_is_a_500_page_without_the_traceback(app, client, monkeypatch) -> None:
+    def crash(*args, **kwargs):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(state(app).stylist, "stylise", crash)
+    response = _post(client, photo=JPEG)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 500 and "Something went wrong on our side" in html
+    assert "secret internal detail" not in html and "Traceback" not in html and "RuntimeError" not in html
+
+
+def test_every_response_carries_the_security_headers(app, client) -> None:
+    rid = RESULT_URL.search(_post(client, photo=JPEG).headers["Location"]).group(1)
+    responses = [client.get(p) for p in ("/", f"/result/{rid}", f"/result/{rid}/download", "/static/style.css")]
+    responses += [client.get("/nowhere"), _post(client, photo=b"junk")]
+    for response in responses:
+        for name, value in SECURITY_HEADERS.items():
+            assert response.headers[name] == value
+    assert "script-src" not in SECURITY_HEADERS["Content-Security-Policy"]  # default-src 'none' forbids scripts
+
+
+# --- serving --------------------------------------------------------------------------------------
+
+
+def test_stylising_is_bounded_and_a_long_wait_is_a_503(models: Path, tmp_path: Path, monkeypatch) -> None:
+    app = create_app(models, results=tmp_path / "r", slots=2, wait=30)
+    running, peak, lock = 0, 0, threading.Lock()
+    real = fast_model.stylize
+
+    def counting(*args, **kwargs):
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.2)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(fast_model, "stylize", counting)
+    codes: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: codes.append(_post(app.test_client(), photo=JPEG).status_code))
+        for _ in range(6)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert codes == [303] * 6 and peak == 2  # all answered, never more than two at once
+
+    busy = create_app(models, results=tmp_path / "r", slots=1, wait=0.05)
+    with state(busy).stylist.slot():  # someone else's photo is being painted
+        response = _post(busy.test_client(), photo=JPEG)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+    assert "busy right now" in response.get_data(as_text=True)
+
+
+def test_serve_refuses_a_missing_models_folder_in_one_line(tmp_path: Path, capsys) -> None:
+    assert main(["serve", "--models", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such models folder" in err
+
+
+@pytest.fixture
+def served(models: Path, tmp_path: Path) -> Iterator[str]:
+    """`stylesnake serve` in a subprocess on a free port of 127.0.0.1; yields its base URL."""
+    log = tmp_path / "serve.log"
+    command = [sys.executable, "-m", "pipeline", "serve", "--models", str(models), "--port", "0"]
+    command += ["--results", str(tmp_path / "results"), "--slots", "2"]
+    with log.open("w") as fh:
+        server = subprocess.Popen(command, stdout=fh, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while not (found := re.search(r"serving on (http://127\.0\.0\.1:\d+)/", log.read_text())):
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        yield found.group(1)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_sixteen_concurrent_uploads_are_all_answered_correctly(served: str, capsys) -> None:
+    report = loadtest.run(served, "ink", requests=16, concurrency=16, size=256)
+    with capsys.disabled():  # the figures belong in CI's log, pass or fail
+        print(f"\nload test, 16 concurrent uploads to `stylesnake serve` (2 slots): {report.summary()}")
+    assert report.failures == 0 and len(report.latencies) == 16, report.errors
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def test_gunicorn_serves_the_app_as_readme_says(models: Path, tmp_path: Path) -> None:
+    pytest.importorskip("gunicorn")
+    import socket
+
+    with socket.socket() as probe:  # a free port (gunicorn does not report one it chose itself)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    factory = f"pipeline.web:create_app(models={str(models)!r}, results={str(tmp_path / 'results')!r})"
+    command = [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}", factory]
+    log = tmp_path / "gunicorn.log"
+    with log.open("w") as fh:
+        server = subprocess.Popen(command, stdout=fh, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 90
+        while log.read_text().count("Booting worker") < 2 or not _answers(f"http://127.0.0.1:{port}/"):
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        # Two visits: the workers share the results folder, so either may serve either result.
+        for seed in (1, 2):
+            loadtest.upload(f"http://127.0.0.1:{port}", "pastel", 200, 150, seed, size=256, timeout=60)
+    finally:
+        server.terminate()
+        server.wait(20)
+
+
+# --- a real browser -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def threaded_server(app) -> Iterator[str]:
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
+def _browser_or_skip():
+    """Playwright with Debian's chromium; in CI (which installs both) their absence fails."""
+    missing = []
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing.append("playwright (pip)")
+        sync_playwright = None
+    if not CHROMIUM.exists():
+        missing.append(f"{CHROMIUM} (apt-get install chromium)")
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"the browser test needs {', '.join(missing)}; .ci/run installs them")
+        pytest.skip(f"needs {', '.join(missing)}")
+    return sync_playwright
+
+
+def test_a_real_browser_uploads_picks_a_style_and_downloads_the_png(threaded_server: str, tmp_path: Path) -> None:
+    sync_playwright = _browser_or_skip()
+    photo = tmp_path / "beach.jpg"
+    photo.write_bytes(loadtest.photo(640, 480, seed=4))
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
+        try:
+            page = browser.new_page(accept_downloads=True)
+            page.goto(threaded_server + "/")
+            assert page.title() == "Stylesnake"
+            page.set_input_files("#photo", str(photo))
+            page.get_by_label("Pastel <dreams>").check()  # the radio, by its label (thumbnail + name)
+            page.get_by_label("Output size (long side)").select_option("256")
+            page.get_by_role("button", name="Repaint").click()
+            page.wait_for_url(RESULT_URL)
+            result = page.locator("#result")
+            result.wait_for()
+            page.wait_for_function("document.getElementById('result').complete")
+            assert result.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [256, 192]  # it loaded
+            with page.expect_download() as info:
+                page.get_by_role("link", name="Download the result (PNG)").click()
+            download = info.value
+            assert download.suggested_filename == "beach-pastel.png"
+            saved = tmp_path / "downloaded.png"
+            download.save_as(saved)
+            image = Image.open(saved)
+            assert image.format == "PNG" and image.size == (256, 192)
+            page.get_by_role("link", name="Repaint another photo").click()
+            page.wait_for_url(threaded_server + "/")
+        finally:
+            browser.close()
