@@ -102,7 +102,27 @@ def fast_size(wildcards):
 
 
 def train_args(wildcards):
-    return wf.train_args(PLAN)
+    return wf.train_args(PLAN, wildcards.style)
+
+
+def fast_train_masks(wildcards):
+    """A guided network's masks: the style's cleaned mask and the training images' masks."""
+    if not wf.fast_guided(PLAN, wildcards.style):
+        return {}
+    return {"style_mask": f"results/masks/style/{wildcards.style}.png", "masks": wf.fast_masks(PLAN)}
+
+
+def fast_content_mask(wildcards):
+    """The content's cleaned mask, for a style whose network is guided."""
+    return {"mask": f"results/masks/content/{wildcards.content}.png"} if wf.fast_guided(PLAN, wildcards.style) else {}
+
+
+def fast_mask_flag(wildcards, input):
+    return f"--mask {input.mask}" if hasattr(input, "mask") else ""
+
+
+def style_mask_flag(wildcards, input):
+    return f"--style-mask {input.style_mask}" if hasattr(input, "style_mask") else ""
 
 
 def targets_args(wildcards):
@@ -120,9 +140,7 @@ rule all:
     input:
         expand(RESULT, zip, **PAIRS),
         "results/index.html",
-        expand("results/fast/{content}__{style}.png", content=PLAN.images["content"], style=PLAN.images["style"])
-        if FAST
-        else [],
+        [f"results/fast/{c}__{s}.png" for c, s in wf.fast_pairs(PLAN)] if FAST else [],
         expand("results/fast/{style}.onnx", style=PLAN.images["style"]) if FAST else [],
 
 
@@ -301,6 +319,7 @@ rule contact_sheet:
 
 rule fast_train:
     input:
+        unpack(fast_train_masks),
         style=style_image,
         data=wf.fast_data(PLAN) if FAST else [],
     output:
@@ -320,6 +339,7 @@ rule fast_train:
     params:
         stylesnake=STYLESNAKE,
         args=train_args,
+        style_mask=style_mask_flag,
     conda:
         ENV
     threads: 2
@@ -329,11 +349,12 @@ rule fast_train:
         gpu=1,
     shell:
         "OMP_NUM_THREADS={threads} {params.stylesnake} train --style {input.style} --data {input.data}"
-        " --out {output.model} {params.args} > {log} 2>&1"
+        " --out {output.model} {params.style_mask} {params.args} > {log} 2>&1"
 
 
 rule fast_stylize:
     input:
+        unpack(fast_content_mask),
         content=content_image,
         model="results/fast/{style}.pth",
     output:
@@ -352,6 +373,7 @@ rule fast_stylize:
     params:
         stylesnake=STYLESNAKE,
         size=fast_size,
+        mask=fast_mask_flag,
     conda:
         ENV
     threads: 2
@@ -360,7 +382,7 @@ rule fast_stylize:
         runtime=10,
     shell:
         "OMP_NUM_THREADS={threads} {params.stylesnake} stylize --model {input.model} --content {input.content}"
-        " --out {output.image} --size {params.size} > {log} 2>&1"
+        " --out {output.image} --size {params.size} {params.mask} > {log} 2>&1"
 
 
 rule fast_export:

@@ -134,6 +134,8 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
     fast = fast_settings(config)
     if fast.get("enabled") and fast.get("data") not in (None, "demo") and not (root / fast["data"]).is_dir():
         raise InputError(f"fast: data folder '{fast['data']}' does not exist; give a folder of images, or demo")
+    if fast.get("enabled") and fast.get("guided") and fast.get("masks") and not (root / fast["masks"]).is_dir():
+        raise InputError(f"fast: masks folder '{fast['masks']}' does not exist; give the training images' masks")
     plan = Plan(images, masks, pairs, guided, settings, per_pair, weights, labels, cleaning, skipped)
     plan.fast.update(fast)
     if fast.get("enabled") and fast.get("data", "demo") == "demo":
@@ -268,10 +270,48 @@ def fast_data(plan: Plan) -> list[str]:
     return list(data) if isinstance(data, list) else [str(data)]
 
 
-def train_args(plan: Plan) -> str:
-    """Arguments of ``stylesnake train`` (style, data and output come from the rule)."""
-    skip = ("enabled", "data")
-    return cli_args({"weights": plan.weights, **{k: v for k, v in plan.fast.items() if k not in skip}})
+def fast_masks(plan: Plan) -> list[str]:
+    """Masks of the training images for guided fast style: the folder ``fast.masks``, or (demo
+    data) the cleaned masks of the demo content images that have one; empty: no guided training."""
+    if not plan.fast.get("guided"):
+        return []
+    if plan.fast.get("masks"):
+        return [str(plan.fast["masks"])]
+    data = plan.fast.get("data")
+    if not isinstance(data, list):
+        return []
+    return [
+        f"results/masks/content/{name}.png"
+        for name, path in plan.images["content"].items()
+        if path in data and plan.mask("content", name)
+    ]
+
+
+def fast_guided(plan: Plan, style: str) -> bool:
+    """Whether a style's fast network is trained guided: ``fast.guided``, a mask for the style,
+    and masks for the training images."""
+    return bool(plan.mask("style", style) and fast_masks(plan))
+
+
+def fast_pairs(plan: Plan) -> list[tuple[str, str]]:
+    """Content × style for fast style; a guided network takes only content images with a mask."""
+    return [
+        (content, style)
+        for style in plan.images["style"]
+        for content in plan.images["content"]
+        if not fast_guided(plan, style) or plan.mask("content", content)
+    ]
+
+
+def train_args(plan: Plan, style: str) -> str:
+    """Arguments of ``stylesnake train`` (style, data, masks and output come from the rule)."""
+    skip = ("enabled", "data", "guided", "masks")
+    options = {"weights": plan.weights, **{k: v for k, v in plan.fast.items() if k not in skip}}
+    if fast_guided(plan, style):
+        masks = fast_masks(plan)
+        options["masks"] = masks[0] if plan.fast.get("masks") else "results/masks/content"
+        options["colors"] = colours_arg(plan.labels)
+    return cli_args(options)
 
 
 def transfer_args(plan: Plan, content: str, style: str) -> str:

@@ -163,7 +163,15 @@ TINY = {
     "demo": {"content": ["coffee"], "style": ["ihc", "retina"]},
     "labels": LABELS,
     "gatys": {"size": 48, "steps": 2},
-    "fast": {"enabled": True, "steps": 2, "size": 32, "batch": 1, "width": 0.25, "checkpoint_every": 10},
+    "fast": {
+        "enabled": True,
+        "guided": True,
+        "steps": 2,
+        "size": 32,
+        "batch": 1,
+        "width": 0.25,
+        "checkpoint_every": 10,
+    },
 }
 
 
@@ -214,7 +222,8 @@ def test_whole_workflow_runs_and_records_everything(project: Path) -> None:
     for style in ("ihc", "retina"):  # fast style: a network per style, a result per pair, an ONNX export
         assert (project / "results" / "fast" / f"{style}.onnx").exists()
         fast = json.loads((project / "results" / "fast" / f"coffee__{style}.png.json").read_text())
-        assert fast["method"] == "johnson2016" and fast["model"]["weights"]["kind"] == "random"
+        assert fast["method"] == {"ihc": "johnson2016+guided", "retina": "johnson2016"}[style]  # ihc has a mask
+        assert fast["model"]["weights"]["kind"] == "random"
 
 
 @pytest.mark.slow
