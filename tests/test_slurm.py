@@ -266,7 +266,8 @@ def test_a_cancelled_job_leaves_no_output_and_a_rerun_finishes(cluster: Cluster,
         running = subprocess.run(
             ["squeue", "-h", "-t", "R", "-o", "%i %Z %k"], capture_output=True, text=True, timeout=30, check=True
         ).stdout.split("\n")
-        job = next(line.split()[0] for line in running if f" {folder} rule_transfer_" in line)
+        job = next((line.split()[0] for line in running if f" {folder} rule_transfer_" in line), None)
+        assert job, f"no running transfer job to cancel; the transfer's log: {_text(log)}"
         assert not result.exists()
         subprocess.run(["scancel", job], timeout=30, check=True)
         proc.wait(timeout=RUN_TIMEOUT / 2)

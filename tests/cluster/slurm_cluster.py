@@ -148,7 +148,7 @@ class Cluster:
     def _start_munge(self) -> None:
         key = self.root / "munge" / "munge.key"
         if not key.exists():
-            _run("mungekey", "--create", "--bits", "1024", "--keyfile", str(key), timeout=30)
+            _run(_sbin("mungekey"), "--create", "--bits", "1024", "--keyfile", str(key), timeout=30)
         key.chmod(0o600)
         _run(
             _sbin("munged"),
@@ -168,7 +168,8 @@ class Cluster:
         if self.pid("slurmctld"):
             with contextlib.suppress(subprocess.SubprocessError, OSError):
                 _run("scancel", "--full", "--partition", PARTITION, timeout=10)
-                _wait(lambda: not _run("squeue", "-h", "-o", "%i", timeout=10).strip(), timeout, "jobs linger")
+                # A job that will not die is no reason to leave the daemons running: stop them anyway.
+                _poll(lambda: not _run("squeue", "-h", "-o", "%i", timeout=10).strip(), timeout)
         for daemon in reversed(DAEMONS):
             pid = self.pid(daemon)
             if pid is None:
