@@ -460,6 +460,12 @@ def _restore(
             f"{path}: the checkpoint was trained with other settings ({', '.join(sorted(changed))}); "
             "resume with the same ones, or start again without --resume"
         )
-    network.load_state_dict(state["network"])
+    try:
+        network.load_state_dict(state["network"])
+    except RuntimeError:  # another width or number of label channels than this run's
+        raise InputError(
+            f"{path}: the checkpoint's network does not fit this run (trained with other masks or labels?); "
+            "resume with the same ones, or start again without --resume"
+        ) from None
     optimizer.load_state_dict(state["optimizer"])
     return int(state["step"]), {k: list(v) for k, v in state["history"].items()}
