@@ -1,6 +1,8 @@
 """Fast style transfer (Johnson et al. 2016, "Perceptual Losses for Real-Time Style Transfer"):
 a feed-forward network trained once per style, then one forward pass per photo.
 
-``network`` (the image transformation network), ``train`` (training with the perceptual losses
-on a VGG-16 loss network, checkpoints and exact resume), ``model`` (the model file and stylising).
+``network`` (the image transformation network, with optional label channels), ``train``
+(training with the perceptual losses on a VGG-16 loss network, guided Gram loss for masked
+styles, checkpoints and exact resume), ``model`` (the model file, stylising on any device,
+compiled on GPUs, and the ONNX export, int8 too).
 """
