@@ -272,13 +272,18 @@ def checkpoint_path(out: str | os.PathLike[str]) -> Path:
     return out.with_name(out.name + ".ckpt")
 
 
-def _style_label_map(style_mask: str | os.PathLike[str], style: io.LoadedImage, palette: Palette | None, k: int | None,
-                     min_area: int | None) -> LabelMap:  # fmt: skip
+def _style_label_map(
+    style_mask: str | os.PathLike[str],
+    style: io.LoadedImage,
+    palette: Palette | None,
+    k: int | None,
+    min_area: int | None,
+) -> LabelMap:
+    """The style's labels, which become the model's; a mask of one region guides nothing."""
     label_map = load_label_map(style_mask, image=style, palette=palette, k=k, min_area=min_area)
-    held = label_map.counts() > 0
-    if held.sum() < 2:
+    if (label_map.counts() > 0).sum() < 2:
         raise InputError(f"{style_mask}: style mask holds a single region, so there is nothing to guide; paint regions")
-    return LabelMap(label_map.labels, label_map.colours, label_map.names)
+    return label_map
 
 
 def train(
