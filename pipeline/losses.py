@@ -181,11 +181,17 @@ class GramStyleLoss:
 def guided_gram(features: torch.Tensor, guides: torch.Tensor) -> torch.Tensor:
     """Guided Grams (R, C, C) of one feature map (1, C, h, w) under normalised guides (R, h, w):
     ``G_r = (F∘T_r)(F∘T_r)ᵀ / (C·h·w)``, all regions in one batched matmul."""
-    _, c, h, w = features.shape
-    flat = _upcast(features[0].reshape(c, h * w))
-    weighted = flat.unsqueeze(0) * guides.reshape(len(guides), 1, h * w).to(flat.dtype)
+    return batch_guided_grams(features[:1], guides[None])[0]
+
+
+def batch_guided_grams(features: torch.Tensor, guides: torch.Tensor) -> torch.Tensor:
+    """:func:`guided_gram` for a batch: (B, R, C, C) from features (B, C, h, w) and each item's
+    own guides (B, R, h, w); accumulated in fp32 even under autocast."""
+    b, c, h, w = features.shape
+    flat = _upcast(features.reshape(b, 1, c, h * w))
+    weighted = flat * guides.reshape(b, guides.shape[1], 1, h * w).to(flat)
     with torch.autocast(device_type=flat.device.type, enabled=False):
-        return torch.bmm(weighted, weighted.transpose(1, 2)).div_(c * h * w)
+        return torch.matmul(weighted, weighted.transpose(-1, -2)).div_(c * h * w)
 
 
 class _GuidedGramMSETap(torch.autograd.Function):

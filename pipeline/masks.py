@@ -490,6 +490,21 @@ def load_label_map(
     return label_map
 
 
+def labels_at(
+    painted: np.ndarray, size: tuple[int, int], palette: Palette, *, min_area: int | None = None, name: str = "mask"
+) -> np.ndarray:
+    """A painted (H, W, 3) mask cleaned onto ``palette`` and resized (nearest) to ``size``
+    (width, height) of the photo it was drawn on: label r is ``palette``'s r-th. A mask whose
+    aspect ratio differs from the photo's by more than 1 % is an :class:`InputError`."""
+    height, width = painted.shape[:2]
+    if abs((width / height) / (size[0] / size[1]) - 1) > 0.01:
+        raise InputError(f"{name}: mask is {width}x{height} but the photo is {size[0]}x{size[1]}; draw it on the photo")
+    labels = clean_mask(painted, palette=palette, min_area=min_area, name=name).labels
+    if (width, height) != tuple(size):
+        labels = np.asarray(Image.fromarray(labels).resize(tuple(size), Image.Resampling.NEAREST))
+    return labels
+
+
 def named_like(label_map: Named, reference: LabelMap) -> Named:
     """``label_map`` with its labels renamed after the ``reference`` labels of the closest colours
     (one to one, minimising the total colour distance, pairs farther than

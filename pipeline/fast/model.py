@@ -28,7 +28,7 @@ from pipeline.device import resolve_device, resolve_precision
 from pipeline.errors import InputError
 from pipeline.fast.network import TransformerNet
 from pipeline.guidance import one_hot
-from pipeline.masks import Palette, clean_mask
+from pipeline.masks import Palette, labels_at
 
 FORMAT = "stylesnake-fast-model/1"
 THUMBNAIL = 128  # px, long side
@@ -190,13 +190,7 @@ def content_guides(
     if palette is None:
         raise InputError("this model was trained without masks; leave out the mask")
     painted = np.asarray(io.to_rgb(mask)) if isinstance(mask, Image.Image) else mask
-    height, width = painted.shape[:2]
-    if abs((width / height) / (size[0] / size[1]) - 1) > 0.01:
-        raise InputError(f"{name}: mask is {width}x{height} but the photo is {size[0]}x{size[1]}; draw it on the photo")
-    labels = clean_mask(painted, palette=palette, name=name).labels
-    if (width, height) != tuple(size):
-        labels = np.asarray(Image.fromarray(labels).resize(size, Image.Resampling.NEAREST))
-    return one_hot(labels, range(len(palette.names)))[None]
+    return one_hot(labels_at(painted, size, palette, name=name), range(len(palette.names)))[None]
 
 
 def export_onnx(

@@ -46,8 +46,8 @@ from pipeline.fast.network import TransformerNet
 from pipeline.features import VGGEncoder, check_layers
 from pipeline.gallery import loss_curve_png, loss_curve_svg
 from pipeline.guidance import GUIDE_MODES, propagate
-from pipeline.losses import gram_matrix, tv_loss
-from pipeline.masks import LabelMap, Palette, clean_mask, hex_colour, load_label_map, read_mask
+from pipeline.losses import batch_guided_grams, gram_matrix, tv_loss
+from pipeline.masks import LabelMap, Palette, hex_colour, labels_at, load_label_map, read_mask
 
 log = logging.getLogger(__name__)
 
@@ -160,14 +160,7 @@ def _cleaned(
     mask: Path, labels: tuple[tuple[str, str], ...], min_area: int | None, size: tuple[int, int]
 ) -> np.ndarray:
     palette = Palette.from_mapping(dict(labels))
-    painted = read_mask(mask)
-    height, width = painted.shape[:2]
-    if abs((width / height) / (size[0] / size[1]) - 1) > 0.01:
-        raise InputError(f"{mask}: mask is {width}x{height} but its image is {size[0]}x{size[1]}; draw it on the image")
-    labels = clean_mask(painted, palette=palette, min_area=min_area, name=str(mask)).labels
-    if (width, height) != size:
-        labels = np.asarray(Image.fromarray(labels).resize(size, Image.Resampling.NEAREST))
-    return labels
+    return labels_at(read_mask(mask), size, palette, min_area=min_area, name=str(mask))
 
 
 def pair_masks(paths: list[Path], masks: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> dict[Path, Path]:
@@ -248,15 +241,12 @@ def guided_style_loss(
     total = torch.zeros(())
     for layer, target in style_grams.items():
         f = features[layer]
-        b, c, h, w = f.shape
         guide = guides[layer].to(f.device)
-        flat = f.flatten(2).float().unsqueeze(1) * guide.flatten(2).unsqueeze(2)  # (B, R, C, h·w)
-        with torch.autocast(device_type=f.device.type, enabled=False):
-            grams = flat @ flat.transpose(-1, -2) / (c * h * w)  # (B, R, C, C)
+        grams = batch_guided_grams(f, guide)  # (B, R, C, C)
         present = guide.flatten(2).any(dim=2).float()  # (B, R)
         weights = present / present.sum(dim=1, keepdim=True).clamp_min(1)
         per_region = (grams - target.to(grams)).pow(2).mean(dim=(-2, -1))
-        total = total.to(f.device) + (weights * per_region).sum() / b
+        total = total.to(f.device) + (weights * per_region).sum() / len(f)
     return total
 
 
