@@ -523,6 +523,8 @@ def _style_targets(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from pipeline.fast.train import TrainConfig, train
 
+    if args.style_mask is None and (args.k or args.colors or args.min_area):
+        raise InputError("--k, --colors and --min-area only work with --style-mask (guided training)")
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
     progress, close = _progress(quiet=args.verbosity < 0, what="train")
