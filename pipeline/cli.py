@@ -368,7 +368,7 @@ def _add_train_arguments(tr: argparse.ArgumentParser) -> None:
     tr.add_argument("--size", type=int, default=d.size, help="training crop size, px (multiple of 4)")
     tr.add_argument("--style-size", type=int, default=None, help="long side of the style image (default: --size)")
     tr.add_argument("--batch", type=int, default=d.batch, help="images per step")
-    tr.add_argument("--width", type=float, default=d.width, help="channel multiplier (1 = 32/64/128; 0.5 for CPUs)")
+    tr.add_argument("--width", type=float, default=d.width, help="channel multiplier (1 = 32/64/128; 0.25 for CPUs)")
     tr.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
     tr.add_argument("--content-weight", type=float, default=d.content_weight, help="content loss weight")
     tr.add_argument("--style-weight", type=float, default=d.style_weight, help="style loss weight")

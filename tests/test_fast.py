@@ -13,7 +13,7 @@ from PIL import Image
 from pipeline.cli import main
 from pipeline.errors import InputError
 from pipeline.fast import model as fast_model
-from pipeline.fast.network import TransformerNet
+from pipeline.fast.network import PhaseConv, TransformerNet, UpsampleConvTranspose, for_inference
 from pipeline.fast.train import TrainConfig, dataset, train
 
 TINY = TrainConfig(steps=4, size=32, batch=2, width=0.25, checkpoint_every=2, seed=3)
@@ -26,6 +26,25 @@ def test_network_matches_johnsons_and_keeps_any_size() -> None:
     for h, w in ((36, 52), (33, 47), (5, 7)):  # any size: padded to a multiple of 4, cropped back
         out = fast_model.stylize(half.eval(), torch.rand(2, 3, h, w))
         assert out.shape == (2, 3, h, w) and out.min() >= 0 and out.max() <= 1
+
+
+@pytest.mark.parametrize(("width", "guide_channels"), [(1.0, 0), (0.5, 2), (0.25, 0)])
+def test_inference_form_computes_the_same_function(width: float, guide_channels: int) -> None:
+    torch.manual_seed(0)
+    network = TransformerNet(width=width, guide_channels=guide_channels).eval()
+    with torch.no_grad():  # away from the initial affine 1/0, so every parameter matters
+        for parameter in network.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    fast = for_inference(network)
+    kinds = [type(layer) for layer in fast.net]
+    assert kinds.count(UpsampleConvTranspose) == 2 and kinds[-1] is PhaseConv
+    assert all(not p.requires_grad for p in fast.parameters()) and network.net[-1][1].weight.requires_grad
+    for shape in ((2, 3 + guide_channels, 68, 84), (1, 3 + guide_channels, 8, 12)):
+        x = torch.rand(shape)
+        with torch.no_grad():
+            expected, got = network(x), fast(x)
+        assert got.shape == expected.shape
+        assert (got - expected).abs().max() <= 1e-5 * expected.abs().max()
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ import pipeline
 from pipeline import io
 from pipeline.device import resolve_device, resolve_precision
 from pipeline.errors import InputError
-from pipeline.fast.network import TransformerNet
+from pipeline.fast.network import TransformerNet, for_inference
 from pipeline.guidance import one_hot
 from pipeline.masks import Palette, labels_at
 
@@ -112,7 +112,9 @@ class Runner:
         self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         # Channels-last pays only once compiled (eager on an H200: fp32 7.2 → 10.5 ms/image with it).
         self.layout = torch.channels_last if device.type == "cuda" and compile else torch.contiguous_format
-        module: torch.nn.Module = copy.deepcopy(network)  # .to() below works in place: leave the caller's be
+        # A copy either way: .to() below works in place, and the caller's network must stay as it is.
+        # On CPUs the rearranged network is faster (1024², width 0.5: ~15 %); GPU figures predate it.
+        module: torch.nn.Module = for_inference(network) if device.type == "cpu" else copy.deepcopy(network)
         if compile:
             _fusable_instance_norms(module)
         module = module.to(device=device, dtype=self.dtype, memory_format=self.layout).eval().requires_grad_(False)
@@ -210,7 +212,7 @@ def export_onnx(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and shape-inference chatter
         torch.onnx.export(
-            model.network,
+            for_inference(model.network),  # onnxruntime runs on CPUs: the CPU-friendly form
             (torch.rand(1, channels, 64, 64),),
             buffer,
             input_names=["image"],
