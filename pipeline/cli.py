@@ -438,6 +438,14 @@ def _add_serve_arguments(sv: argparse.ArgumentParser) -> None:
     sv.add_argument("--max-pixels", type=int, default=d.max_pixels, help="refuse uploads that decode to more pixels")
     sv.add_argument("--slots", type=int, default=d.slots, help="stylisations at once (more wait their turn)")
     sv.add_argument("--ttl", type=float, default=d.ttl, help="seconds a result is kept")
+    slow = sv.add_argument_group("the slow tab (a queued Gatys transfer into a painting; off without paintings)")
+    slow.add_argument("--paintings", default="images/style", metavar="DIR", help="folder of style images")
+    slow.add_argument(
+        "--painting-masks", default="results/masks/style", metavar="DIR", help="their cleaned masks, same stems"
+    )
+    slow.add_argument("--weights", default="imagenet", help="VGG-19 weights: imagenet, random[:SEED] or a path")
+    slow.add_argument("--slow-steps", type=int, default=d.slow_steps, help="loss evaluations per slow job")
+    slow.add_argument("--slow-max-side", type=int, default=d.slow_max_side, help="largest slow output long side, px")
 
 
 def _add_style_arguments(parser: argparse.ArgumentParser, defaults: gatys.GatysConfig) -> None:
@@ -591,6 +599,11 @@ def _serve(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
         slots=args.slots,
         ttl=args.ttl,
+        paintings=args.paintings,
+        painting_masks=args.painting_masks,
+        weights=args.weights,
+        slow_steps=args.slow_steps,
+        slow_max_side=args.slow_max_side,
     )
     if args.verbosity < 0:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its access log is INFO

@@ -3,7 +3,9 @@ burst of uploads, gunicorn as README runs it, and a real browser (Debian's chrom
 
 from __future__ import annotations
 
+import functools
 import io as _bytes_io
+import json
 import logging
 import os
 import re
@@ -181,7 +183,7 @@ def test_upload_redirects_to_the_result_page_with_both_images_and_a_png_download
 
 
 def test_result_is_the_models_output_and_keep_colours_recombines(app, client) -> None:
-    network = state(app).styles["pastel"].model.network
+    network = state(app).styles["pastel"].network  # the inference form the page runs
     photo = _image(120, 90, seed=3)
     tensor = io.image_to_tensor(photo)
     plain = fast_model.stylize(network, tensor)
@@ -441,6 +443,197 @@ def test_gunicorn_serves_the_app_as_readme_says(models: Path, tmp_path: Path) ->
     finally:
         server.terminate()
         server.wait(20)
+
+
+# --- the slow tab: a queued Gatys transfer -----------------------------------------------------------
+
+SKY, GROUND = "#4287f5", "#8c5a28"
+
+
+def _two_regions(width: int, height: int, top: str, bottom: str) -> Image.Image:
+    """A flat two-label mask: ``top`` above 40 % of the height, ``bottom`` below."""
+    rgb = np.zeros((height, width, 3), np.uint8)
+    rgb[: int(0.4 * height)] = [int(top[i : i + 2], 16) for i in (1, 3, 5)]
+    rgb[int(0.4 * height) :] = [int(bottom[i : i + 2], 16) for i in (1, 3, 5)]
+    return Image.fromarray(rgb)
+
+
+@pytest.fixture
+def slow_app(models: Path, tmp_path: Path):
+    """Two paintings, one with a cleaned two-region mask (named labels, as clean-mask writes them)."""
+    from pipeline.masks import Palette, clean_mask, save_label_map
+
+    paintings, masks = tmp_path / "images" / "style", tmp_path / "masks"
+    paintings.mkdir(parents=True)
+    masks.mkdir()
+    _image(96, 64, seed=7).save(paintings / "ochre_sky.png")
+    _image(80, 80, seed=8).save(paintings / "plain.jpg")
+    palette = Palette.from_mapping({"sky": SKY, "ground": GROUND})
+    save_label_map(clean_mask(np.asarray(_two_regions(96, 64, SKY, GROUND)), palette=palette), masks / "ochre_sky.png")
+    return create_app(
+        models,
+        results=tmp_path / "results",
+        paintings=paintings,
+        painting_masks=masks,
+        weights="random",
+        slow_steps=4,
+        slow_max_side=64,
+    )
+
+
+def _queue(
+    client, *, painting: str | None = "ochre_sky", photo: bytes | None = None, mask: bytes | None = None, **extra
+):
+    data: dict = {"size": "64", **extra}
+    if painting is not None:
+        data["painting"] = painting
+    if photo is not None:
+        data["photo"] = (_bytes_io.BytesIO(photo), "beach day.png")
+    if mask is not None:
+        data["mask"] = (_bytes_io.BytesIO(mask), "beach-mask.png")
+    return client.post("/slow", data=data, content_type="multipart/form-data")
+
+
+def _finished(client, location: str) -> str:
+    """Follow a job page until it sends the visitor on; returns the result's id."""
+    jid = re.search(r"/job/([0-9a-f]{32})$", location).group(1)
+    deadline = time.monotonic() + 120
+    while True:
+        page = client.get(f"/job/{jid}")
+        if page.status_code == 303:
+            return RESULT_URL.search(page.headers["Location"]).group(1)
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200 and "could not be painted" not in html, html
+        assert '<meta http-equiv="refresh" content="2">' in html and "<progress" in html  # no script needed
+        assert time.monotonic() < deadline, "the slow job did not finish in 2 minutes"
+        time.sleep(0.2)
+
+
+def test_slow_tab_lists_the_paintings_and_every_page_links_it(slow_app, client) -> None:
+    slow = slow_app.test_client()
+    html = slow.get("/slow").get_data(as_text=True)
+    assert re.findall(r'name="painting" value="([^"]+)"', html) == ["ochre_sky", "plain"]
+    assert "regions: sky, ground" in html and html.count("-mask.png") == 1 and 'name="mask"' in html
+    assert re.findall(r'<option value="(\d+)"', html) == ["64"] and "<script" not in html
+    ids = re.findall(r'<(?:input|select)[^>]* id="([^"]+)"', html)
+    assert ids and all(f'<label for="{i}"' in html for i in ids)
+    assert 'href="/slow"' in slow.get("/").get_data(as_text=True)  # the fast page links the tab …
+    assert 'href="/slow"' not in client.get("/").get_data(as_text=True)  # … only where there is one
+    assert client.get("/slow").status_code == 404
+    mask = Image.open(_bytes_io.BytesIO(slow.get("/paintings/ochre_sky-mask.png").data))
+    assert {c for _, c in mask.convert("RGB").getcolors()} == {(66, 135, 245), (140, 90, 40)}  # exact colours
+    assert slow.get("/paintings/plain-mask.png").status_code == 404
+    assert slow.get("/paintings/plain.png").mimetype == "image/png"
+
+
+def test_a_slow_job_shows_progress_then_the_result_page(slow_app) -> None:
+    client = slow_app.test_client()
+    posted = _queue(client, photo=_encoded(_image(120, 90, seed=4)), keep_colours="on")
+    assert posted.status_code == 303 and "/job/" in posted.headers["Location"]  # POST–redirect–GET
+    rid = _finished(client, posted.headers["Location"])
+    html = client.get(f"/result/{rid}").get_data(as_text=True)
+    assert "ochre sky" in html and "random network weights" in html and 'href="/slow"' in html
+    result = Image.open(_bytes_io.BytesIO(client.get(f"/result/{rid}/download").data))
+    assert result.format == "PNG" and result.size == (64, 48)  # the photo's long side down to 64 px
+    made = json.loads(result.info["stylesnake"])
+    assert made["method"] == "gatys2015" and made["weights"]["kind"] == "random"
+    assert made["parameters"]["steps"] == 4 and made["parameters"]["color"] == "preserve"
+    jobs = state(slow_app).jobs
+    assert [p.name for p in jobs.root.iterdir() for p in p.iterdir()] == ["status.json"]  # inputs cleaned up
+
+
+def test_a_photo_mask_makes_the_slow_job_guided_and_bad_masks_are_400(slow_app) -> None:
+    client = slow_app.test_client()
+    photo = _encoded(_image(120, 90, seed=4))
+    # Painted like a person paints: soft, JPEG-saved; cleaned onto the painting's labels on upload.
+    painted = _encoded(_two_regions(120, 90, GROUND, SKY), "JPEG", quality=70)
+    rid = _finished(client, _queue(client, photo=photo, mask=painted).headers["Location"])
+    made = json.loads(Image.open(_bytes_io.BytesIO(client.get(f"/result/{rid}/download").data)).info["stylesnake"])
+    assert made["method"] == "gatys2016-guided"
+    for mask, message in (
+        (_encoded(_two_regions(120, 90, "#ff00ff", SKY)), "far from every label colour"),
+        (_encoded(_two_regions(90, 90, GROUND, SKY)), "a different shape from the photo"),
+        (b"not an image", "The mask is not an image"),
+    ):
+        page = _queue(client, photo=photo, mask=mask)
+        assert page.status_code == 400 and message in unescape(page.get_data(as_text=True))
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "message"),
+    [
+        ({"painting": None}, 400, "Please choose a painting."),
+        ({"painting": "../../etc/passwd"}, 400, "Please choose one of the paintings shown."),
+        ({"size": "512"}, 400, "Please choose one of the output sizes offered."),
+        ({"photo": None}, 400, "Please choose a photo to upload."),
+        ({"photo": b"hello, I am a text file"}, 400, "is not an image we can read"),
+    ],
+)
+def test_slow_tab_bad_input_is_a_page_with_a_sentence(slow_app, fields: dict, status: int, message: str) -> None:
+    client = slow_app.test_client()
+    page = _queue(client, **{"photo": JPEG, **fields})
+    assert page.status_code == status and message in unescape(page.get_data(as_text=True))
+    assert not list(state(slow_app).jobs.root.iterdir())  # nothing queued
+
+
+def test_unknown_jobs_are_404_and_missing_weights_turn_the_tab_off(slow_app, models: Path, tmp_path: Path) -> None:
+    client = slow_app.test_client()
+    for path in ("/job/" + "0" * 32, "/job/..%2f..%2fetc", "/paintings/nope.png"):
+        assert client.get(path).status_code == 404
+    junk = tmp_path / "vgg.pth"
+    junk.write_bytes(b"not weights")
+    paintings = state(slow_app).paintings["plain"].image.parent
+    off = create_app(models, results=tmp_path / "r2", paintings=paintings, weights=junk).test_client()
+    assert "not available on this site right now" in unescape(off.get("/slow").get_data(as_text=True))
+    page = _queue(off, painting="plain", photo=JPEG)
+    assert page.status_code == 503 and page.headers["Retry-After"] == "30"
+
+
+def test_slow_jobs_wait_in_turn_fail_with_a_sentence_and_a_full_queue_is_busy(tmp_path: Path) -> None:
+    from pipeline.errors import InputError
+    from pipeline.web.jobs import Jobs
+    from pipeline.web.paintings import Painting
+    from pipeline.web.store import ResultStore
+    from pipeline.web.stylist import Busy
+
+    release, seen = threading.Event(), []
+
+    def run(job, progress):
+        seen.append(job.id)
+        progress(1, 2)
+        release.wait(30)
+        if job.photo_name == "bad":
+            raise InputError("Your mask: painted colour #ff00ff is far from every label colour")
+        return _encoded(_image(8, 8)), {"width": 8, "height": 8}
+
+    store = ResultStore(tmp_path / "results")
+    jobs = Jobs(tmp_path / "jobs", store, run, max_pending=2)
+    painting = Painting("p", tmp_path / "p.png", None, None, b"", None)
+    submit = functools.partial(jobs.submit, painting, _image(8, 8), mask=None, size=8, keep_colours=False)
+    first, second = submit(photo_name="good"), submit(photo_name="bad")
+    with pytest.raises(Busy):
+        submit(photo_name="third")
+    deadline = time.monotonic() + 30
+    while jobs.status(first)["state"] != "running" or jobs.status(second)["state"] != "queued":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert jobs.status(first)["step"] == 1 and seen == [first]  # one at a time
+    release.set()
+    while jobs.status(second)["state"] not in ("done", "failed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert store.get(jobs.status(first)["result"]) is not None
+    assert jobs.status(second) | {"updated": 0} == {
+        "state": "failed",
+        "painting": "p",
+        "error": "Your mask: painted colour #ff00ff is far from every label colour",
+        "updated": 0,
+    }
+    again = submit(photo_name="again")  # the queue has room again
+    while jobs.status(again)["state"] != "done":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert jobs.status("../x") is None and jobs.status("0" * 32) is None
 
 
 # --- a real browser -------------------------------------------------------------------------------

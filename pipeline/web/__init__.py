@@ -1,7 +1,8 @@
 """The web app: upload a photo, pick a trained style, get the result and download it.
 
 ``create_app`` builds the Flask app: the models are loaded once here and kept; pages are in
-``views``, the styles in ``catalog``, stylising (bounded) in ``stylist``, results in ``store``.
+``views``, the styles in ``catalog``, stylising (bounded) in ``stylist``, results in ``store``;
+the optional slow tab (a queued Gatys transfer into a painting) in ``paintings`` and ``jobs``.
 ``stylesnake serve`` runs it on Werkzeug's threaded server; in production run it under gunicorn
 (``gunicorn 'pipeline.web:create_app(models="results/fast")'``, see README).
 """
@@ -20,6 +21,8 @@ if TYPE_CHECKING:  # Flask and torch load in create_app: `stylesnake serve --hel
     from flask import Flask
 
     from pipeline.web.catalog import Style
+    from pipeline.web.jobs import Jobs
+    from pipeline.web.paintings import Painting
     from pipeline.web.store import ResultStore
     from pipeline.web.stylist import Stylist
 
@@ -49,6 +52,9 @@ class Settings:
     slots: int = 2  # stylisations at once per process
     wait: float = 60.0  # s a request waits for a slot before "busy"
     ttl: float = 3600.0  # s a result is kept
+    slow_steps: int = 300  # the slow tab: Gatys loss evaluations per job
+    slow_max_side: int = 512  # px: the slow tab's largest output
+    slow_pending: int = 4  # slow jobs queued or running per process; more are told "busy"
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -60,6 +66,10 @@ class Settings:
     def sizes(self) -> list[int]:
         return sorted({s for s in SIZES if s < self.max_side} | {self.max_side})
 
+    def slow_sizes(self) -> list[int]:
+        top = min(self.slow_max_side, self.max_side)
+        return sorted({s for s in SIZES if s < top} | {top})
+
 
 @dataclass(frozen=True)
 class WebState:
@@ -67,21 +77,34 @@ class WebState:
     store: ResultStore
     stylist: Stylist
     settings: Settings
+    paintings: dict[str, Painting]  # the slow tab's; empty: no slow tab
+    jobs: Jobs | None  # None: the slow tab cannot run (``slow_unavailable`` says why)
+    slow_unavailable: str | None = None
 
 
 def create_app(
     models: str | os.PathLike[str] | None = None,
     *,
     results: str | os.PathLike[str] | None = None,
+    paintings: str | os.PathLike[str] | None = None,
+    painting_masks: str | os.PathLike[str] | None = None,
+    weights: str | os.PathLike[str] = "imagenet",
     **settings: float,
 ) -> Flask:
     """The app serving every model in ``models`` (default: the workflow's ``results/fast``),
     keeping results under ``results`` (default: a folder in the system's temp dir shared by all
-    of this user's processes). ``settings`` override :class:`Settings` fields."""
+    of this user's processes). ``settings`` override :class:`Settings` fields.
+
+    With ``paintings`` (a folder of style images, e.g. the workflow's ``images/style``; masks in
+    ``painting_masks``, default ``results/masks/style``) the app also has a slow tab: a queued
+    Gatys transfer on VGG-19 ``weights``. If those weights cannot be loaded the tab says so."""
     from flask import Flask, Response
 
+    from pipeline.features import load_weights
     from pipeline.web import views
     from pipeline.web.catalog import DEFAULT_MODELS, load_styles
+    from pipeline.web.jobs import Jobs, gatys_runner
+    from pipeline.web.paintings import DEFAULT_MASKS, load_paintings
     from pipeline.web.store import ResultStore
     from pipeline.web.stylist import Stylist
 
@@ -94,13 +117,31 @@ def create_app(
         PROPAGATE_EXCEPTIONS=False,
         TRAP_HTTP_EXCEPTIONS=False,
     )
+    styles = load_styles(Path(models) if models is not None else DEFAULT_MODELS)  # first: the fast tab is the site
+    store = ResultStore(results, ttl=config.ttl)
+    found = load_paintings(paintings, painting_masks or DEFAULT_MASKS) if paintings is not None else {}
+    if paintings is not None and not found:
+        log.info("no paintings in %s: no slow tab", paintings)
+    jobs, unavailable = None, None
+    if found:
+        try:
+            load_weights(weights)  # once, now: a missing download should not wait for the first job
+            jobs = Jobs(store.root / "jobs", store, gatys_runner(weights, config.slow_steps),
+                        max_pending=config.slow_pending, ttl=config.ttl)  # fmt: skip
+        except InputError as exc:
+            unavailable = str(exc)
+            log.warning("the slow tab is off: %s", exc)
     web = WebState(
-        styles=load_styles(Path(models) if models is not None else DEFAULT_MODELS),
-        store=ResultStore(results, ttl=config.ttl),
+        styles=styles,
+        store=store,
         stylist=Stylist(slots=config.slots, wait=config.wait, max_pixels=config.max_pixels),
         settings=config,
+        paintings=found,
+        jobs=jobs,
+        slow_unavailable=unavailable,
     )
     app.extensions["stylesnake"] = web
+    app.context_processor(lambda: {"slow_tab": bool(web.paintings)})  # every page's header links the tabs
     app.register_blueprint(views.bp)
     views.register_errors(app)
 
@@ -111,6 +152,8 @@ def create_app(
         return response
 
     log.info("serving %d style(s); results kept %g s in %s", len(web.styles), config.ttl, web.store.root)
+    if jobs is not None:
+        log.info("slow tab: %d painting(s), %d evaluations per job", len(found), config.slow_steps)
     return app
 
 

@@ -108,7 +108,7 @@ class Stylist:
                 mask_image = decode_upload(mask, "mask", self.max_pixels)
                 # (width, height): the mask is resized to the photo as stylised.
                 guides = fast_model.content_guides(style.model, mask_image, image.size)
-            result = fast_model.stylize(style.model.network, tensor, guides)
+            result = fast_model.stylize(style.network, tensor, guides)
             if keep_colours:
                 result = recombine(result, tensor).clamp(0, 1)
             seconds = time.perf_counter() - started

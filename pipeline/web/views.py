@@ -1,5 +1,6 @@
 """The pages: the form (``/``), stylising (``POST /stylize``, then a redirect), the result
-(``/result/<id>``), its images and download, the style thumbnails, and every error page."""
+(``/result/<id>``), its images and download, the style thumbnails, and every error page; the slow
+tab's form (``/slow``), queueing (``POST /slow``) and job progress (``/job/<id>``)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ import logging
 from pathlib import PurePath
 from typing import Any
 
+import numpy as np
 from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request, send_file, url_for
+from PIL import Image
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.utils import secure_filename
 
 from pipeline import io
 from pipeline.errors import InputError
+from pipeline.masks import clean_mask
 from pipeline.web import WebState
 from pipeline.web.store import Result
-from pipeline.web.stylist import Busy
+from pipeline.web.stylist import Busy, decode_upload
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,12 @@ def _form_page(*, error: str | None = None, status: int = 200, chosen: dict[str,
         max_side=web.settings.max_side,
     )
     return Response(html, status=status)
+
+
+def _busy(response: Response) -> Response:
+    response.status_code = 503
+    response.headers["Retry-After"] = "30"
+    return response
 
 
 @bp.get("/")
@@ -83,13 +93,8 @@ def stylize() -> Response:
     except (FormError, InputError) as exc:
         return _form_page(error=str(exc), status=400, chosen=chosen)
     except Busy:
-        response = _form_page(
-            error="The site is busy right now; please try again in a minute.", status=503, chosen=chosen
-        )
-        response.headers["Retry-After"] = "30"
-        return response
+        return _busy(_form_page(error="The site is busy right now; please try again in a minute.", chosen=chosen))
 
-    stem = secure_filename(PurePath(photo.filename).stem)[:60] or "photo"
     meta = {
         "method": "johnson2016",
         "style": style.key,
@@ -97,7 +102,7 @@ def stylize() -> Response:
         "size": size,
         "keep_colours": chosen["keep_colours"],
         "mask": bool(style.guided and has_mask),
-        "photo": stem,
+        "photo": _stem(photo.filename),
         "width": made.result.width,
         "height": made.result.height,
         "seconds": round(made.seconds, 3),
@@ -111,6 +116,139 @@ def stylize() -> Response:
     )
     # POST–redirect–GET: reloading the result page must not upload and stylise again.
     return redirect(url_for("web.result", rid=rid), code=303)
+
+
+def _stem(filename: str) -> str:
+    """The upload's name as a safe download-name stem."""
+    return secure_filename(PurePath(filename).stem)[:60] or "photo"
+
+
+# --- the slow tab -----------------------------------------------------------------------------------
+
+
+def _slow_page(*, error: str | None = None, status: int = 200, chosen: dict[str, Any] | None = None) -> Response:
+    web = _web()
+    if not web.paintings:
+        abort(404, description="This site has no slow, best-quality tab.")
+    sizes = web.settings.slow_sizes()
+    chosen = {"size": max((s for s in sizes if s <= 512), default=sizes[0]), "keep_colours": False,
+              "painting": None, **(chosen or {})}  # fmt: skip
+    html = render_template(
+        "slow.html",
+        paintings=list(web.paintings.values()),
+        sizes=sizes,
+        chosen=chosen,
+        error=error,
+        unavailable=web.slow_unavailable,
+        steps=web.settings.slow_steps,
+        max_upload_mb=web.settings.max_upload_mb,
+    )
+    return Response(html, status=status)
+
+
+@bp.get("/slow")
+def slow() -> Response:
+    return _slow_page()
+
+
+@bp.post("/slow")
+def slow_submit() -> Response:
+    web = _web()
+    if not web.paintings:
+        abort(404, description="This site has no slow, best-quality tab.")
+    form, files = request.form, request.files
+    key = form.get("painting", "")
+    painting = web.paintings.get(key)  # a dict lookup, never a path
+    chosen: dict[str, Any] = {"painting": key if painting else None, "keep_colours": form.get("keep_colours") == "on"}
+    size = int(form["size"]) if form.get("size", "").isdigit() else -1
+    if size in web.settings.slow_sizes():
+        chosen["size"] = size
+    if web.jobs is None:
+        return _busy(_slow_page(error="Best quality is not available on this site right now.", chosen=chosen))
+    try:
+        if painting is None:
+            raise FormError("Please choose one of the paintings shown." if key else "Please choose a painting.")
+        if size not in web.settings.slow_sizes():
+            raise FormError("Please choose one of the output sizes offered.")
+        photo = files.get("photo")
+        if photo is None or not photo.filename:
+            raise FormError("Please choose a photo to upload.")
+        image = decode_upload(photo.stream, "photo", web.settings.max_pixels)
+        if max(image.size) > size:
+            image = io.resize_long_side(image, size)
+        upload = files.get("mask")
+        mask = None
+        if painting.palette is not None and upload is not None and upload.filename:
+            mask = _label_mask(decode_upload(upload.stream, "mask", web.settings.max_pixels), image.size, painting)
+        jid = web.jobs.submit(
+            painting,
+            image,
+            mask=mask,
+            size=size,
+            keep_colours=chosen["keep_colours"],
+            photo_name=_stem(photo.filename),
+        )
+    except (FormError, InputError) as exc:
+        return _slow_page(error=str(exc), status=400, chosen=chosen)
+    except Busy:
+        message = "Several paintings are already waiting here; please try again in a few minutes."
+        return _busy(_slow_page(error=message, chosen=chosen))
+    return redirect(url_for("web.job", jid=jid), code=303)
+
+
+def _label_mask(mask: Image.Image, size: tuple[int, int], painting: Any) -> Image.Image:
+    """The uploaded mask cleaned onto the painting's labels and resized (nearest) to the photo as
+    it will be painted; a mask drawn for another picture or with foreign colours is a FormError."""
+    ratio = (mask.width / mask.height) / (size[0] / size[1])
+    if abs(ratio - 1) > 0.01:
+        raise FormError(
+            f"The mask is {mask.width} × {mask.height} px, a different shape from the photo; "
+            "please draw the mask on the photo itself."
+        )
+    try:
+        labels = clean_mask(np.asarray(mask), palette=painting.palette, name="Your mask")
+    except InputError as exc:
+        raise FormError(f"{exc}.") from None
+    return labels.to_image().convert("RGB").resize(size, Image.Resampling.NEAREST)
+
+
+@bp.get("/job/<jid>")
+def job(jid: str) -> Response:
+    web = _web()
+    status = web.jobs.status(jid) if web.jobs is not None else None
+    if status is None:
+        abort(404, description="This job does not exist, or it ended a while ago (results are kept for a while only).")
+    if status["state"] == "done":
+        return redirect(url_for("web.result", rid=status["result"]), code=303)
+    html = render_template("job.html", status=status)
+    response = Response(html, status=200)
+    response.headers["Cache-Control"] = "no-store"  # the page changes until the job is done
+    return response
+
+
+@bp.get("/paintings/<key>.png")
+def painting_thumbnail(key: str) -> Response:
+    painting = _web().paintings.get(key)
+    if painting is None:
+        abort(404, description="There is no such painting.")
+    return _png(painting.thumbnail_png)
+
+
+@bp.get("/paintings/<key>-mask.png")
+def painting_mask(key: str) -> Response:
+    painting = _web().paintings.get(key)
+    if painting is None or painting.mask_png is None:
+        abort(404, description="There is no such painting, or it has no mask.")
+    return _png(painting.mask_png)
+
+
+def _png(data: bytes) -> Response:
+    response = Response(data, mimetype="image/png")
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+# --- results ------------------------------------------------------------------------------------------
 
 
 def _result_or_404(rid: str) -> Result:
@@ -146,18 +284,16 @@ def thumbnail(key: str) -> Response:
     style = _web().styles.get(key)
     if style is None:
         abort(404, description="There is no such style.")
-    response = Response(style.thumbnail_png, mimetype="image/png")
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    return response
+    return _png(style.thumbnail_png)
 
 
 def register_errors(app: Flask) -> None:
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge) -> Response:
         limit = _web().settings.max_upload_mb
-        return _form_page(
-            error=f"The upload is too large: photo and mask together may be at most {limit:g} MB.", status=413
-        )
+        error = f"The upload is too large: photo and mask together may be at most {limit:g} MB."
+        page = _slow_page if request.path == url_for("web.slow_submit") else _form_page
+        return page(error=error, status=413)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[str, int]:

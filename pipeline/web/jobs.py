@@ -1,0 +1,232 @@
+"""Slow, best-quality jobs: a (guided) Gatys transfer queued behind the page, run one at a time.
+
+A Gatys transfer takes minutes, far longer than a request may, so ``POST /slow`` only decodes the
+upload, writes it into a job folder and queues the job; a worker thread (one per server
+process: the transfer already uses every core) runs them in turn. Each job's state lives on
+disk in ``<root>/<id>/status.json``, rewritten atomically as the optimisation goes, so any server
+process can show any job's progress; when it is done its images move into the
+:class:`~pipeline.web.store.ResultStore` and the job page sends the visitor to the usual result
+page. Job folders are removed a time to live after they end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import queue
+import re
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from pipeline import io
+from pipeline.errors import InputError
+from pipeline.web.paintings import Painting
+from pipeline.web.store import ResultStore
+from pipeline.web.stylist import Busy
+
+log = logging.getLogger(__name__)
+
+_ID = re.compile(r"[0-9a-f]{32}")
+STATUS = "status.json"
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    folder: Path
+    painting: Painting
+    size: int
+    keep_colours: bool
+    guided: bool
+    photo_name: str
+
+
+#: ``run(job, progress)`` → (result PNG bytes, metadata); ``progress(step, steps)``.
+Runner = Callable[[Job, Callable[[int, int], None]], tuple[bytes, dict[str, Any]]]
+
+
+class Jobs:
+    """The queue of slow jobs of one server process, and every process's job folders under ``root``."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        store: ResultStore,
+        run: Runner,
+        *,
+        max_pending: int = 4,
+        ttl: float = 3600.0,
+    ) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.store, self.run, self.max_pending, self.ttl = store, run, max_pending, ttl
+        self._queue: queue.Queue[Job] = queue.Queue()
+        self._pending = 0  # queued or running in this process
+        self._lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+
+    def submit(
+        self,
+        painting: Painting,
+        photo: Image.Image,
+        *,
+        mask: Image.Image | None,
+        size: int,
+        keep_colours: bool,
+        photo_name: str,
+    ) -> str:
+        """Queue a transfer of ``photo`` (already upright and at its output size) into
+        ``painting``; returns the job's id. :class:`Busy` when ``max_pending`` wait already."""
+        with self._lock:
+            if self._pending >= self.max_pending:
+                raise Busy
+            self._pending += 1
+        try:
+            self.sweep()
+            jid = secrets.token_hex(16)
+            folder = self.root / jid
+            folder.mkdir()
+            io.write_bytes(folder / "photo.png", io.encode_image(photo, "photo.png"))
+            if mask is not None:
+                io.write_bytes(folder / "mask.png", io.encode_image(mask, "mask.png"))
+            job = Job(jid, folder, painting, size, keep_colours, mask is not None, photo_name)
+            self._write(job.folder, {"state": "queued", "step": 0, "steps": 0, "painting": painting.name})
+            self._queue.put(job)
+            self._start_worker()
+        except BaseException:
+            with self._lock:
+                self._pending -= 1
+            raise
+        log.info("queued slow job %s: %s into %s", jid, photo_name, painting.key)
+        return jid
+
+    def status(self, jid: str) -> dict[str, Any] | None:
+        """The job's state (``queued``, ``running``, ``done`` with its ``result`` id, or ``failed``
+        with an ``error`` sentence), or None for a malformed, unknown or expired id."""
+        if not _ID.fullmatch(jid):
+            return None  # never let a malformed id near the filesystem
+        try:
+            return json.loads((self.root / jid / STATUS).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def sweep(self) -> None:
+        """Remove job folders that ended (or were abandoned) more than ``ttl`` seconds ago."""
+        now = time.time()
+        for entry in self.root.iterdir():
+            if not _ID.fullmatch(entry.name):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if now - (entry / STATUS).stat().st_mtime > self.ttl:
+                    shutil.rmtree(entry, ignore_errors=True)
+
+    def _start_worker(self) -> None:
+        with self._lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._work, name="stylesnake-slow-jobs", daemon=True)
+                self._worker.start()
+
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                self._run(job)
+            finally:
+                with self._lock:
+                    self._pending -= 1
+
+    def _run(self, job: Job) -> None:
+        base = {"painting": job.painting.name}
+        last = [0.0]
+
+        def progress(step: int, steps: int) -> None:
+            # A status write per second at most: the page polls every few seconds.
+            if step == steps or time.monotonic() - last[0] >= 1.0:
+                last[0] = time.monotonic()
+                self._write(job.folder, {**base, "state": "running", "step": step, "steps": steps})
+
+        self._write(job.folder, {**base, "state": "running", "step": 0, "steps": 0})
+        try:
+            result_png, meta = self.run(job, progress)
+            original = (job.folder / "photo.png").read_bytes()
+            rid = self.store.put({"original.png": original, "result.png": result_png}, meta)
+        except InputError as exc:
+            log.info("slow job %s refused: %s", job.id, exc)
+            self._end(job, {**base, "state": "failed", "error": str(exc)})
+            return
+        except Exception:
+            log.exception("slow job %s failed", job.id)
+            error = "Something went wrong on our side while painting; please try again later."
+            self._end(job, {**base, "state": "failed", "error": error})
+            return
+        log.info("slow job %s done: result %s", job.id, rid)
+        self._end(job, {**base, "state": "done", "result": rid})
+
+    def _end(self, job: Job, status: Mapping[str, Any]) -> None:
+        for entry in job.folder.iterdir():  # the inputs and working files: only the status stays
+            if entry.name != STATUS:
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+        self._write(job.folder, status)
+
+    @staticmethod
+    def _write(folder: Path, status: Mapping[str, Any]) -> None:
+        io.write_bytes(folder / STATUS, io.json_bytes({**status, "updated": time.time()}))
+
+
+def gatys_runner(weights: str | os.PathLike[str], steps: int, *, device: str = "auto") -> Runner:
+    """Jobs as :func:`pipeline.gatys.transfer_files` runs them from the command line: the photo at
+    its own size (the page already shrank it), ``steps`` evaluations, luminance-only transfer for
+    "keep my colours", region by region when the job has a mask (cleaned onto the painting's
+    labels when it was uploaded)."""
+
+    def run(job: Job, progress: Callable[[int, int], None]) -> tuple[bytes, dict[str, Any]]:
+        from pipeline import gatys
+        from pipeline.guidance import Guidance
+
+        photo, out = job.folder / "photo.png", job.folder / "result.png"
+        with Image.open(photo) as image:
+            long_side = max(image.size)
+        config = gatys.GatysConfig(
+            size=long_side, steps=steps, color="preserve" if job.keep_colours else "none", device=device
+        )
+        guidance = None
+        if job.guided:
+            assert job.painting.mask is not None
+            guidance = Guidance(str(job.folder / "mask.png"), (str(job.painting.mask),), palette=job.painting.palette)
+        record = gatys.transfer_files(
+            photo,
+            job.painting.image,
+            out,
+            config,
+            weights=weights,
+            progress=lambda step, total, _losses: progress(step, total),
+            guidance=guidance,
+        )
+        meta = {
+            "method": record["method"],
+            "style": job.painting.key,
+            "style_name": job.painting.name,
+            "size": job.size,
+            "keep_colours": job.keep_colours,
+            "mask": job.guided,
+            "photo": job.photo_name,
+            "width": record["output"]["width"],
+            "height": record["output"]["height"],
+            "steps": record["evaluations"],
+            "weights": record["weights"].get("kind", "?"),
+            "seconds": round(record["timings_s"]["total"], 3),
+        }
+        return out.read_bytes(), meta
+
+    return run
