@@ -614,10 +614,11 @@ def test_slow_jobs_wait_in_turn_fail_with_a_sentence_and_a_full_queue_is_busy(tm
     with pytest.raises(Busy):
         submit(photo_name="third")
     deadline = time.monotonic() + 30
-    while jobs.status(first)["state"] != "running" or jobs.status(second)["state"] != "queued":
+    while jobs.status(first)["step"] != 1:  # running, and its progress written
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    assert jobs.status(first)["step"] == 1 and seen == [first]  # one at a time
+    assert jobs.status(first)["state"] == "running" and jobs.status(second)["state"] == "queued"
+    assert seen == [first]  # one at a time
     release.set()
     while jobs.status(second)["state"] not in ("done", "failed"):
         assert time.monotonic() < deadline

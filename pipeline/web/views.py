@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any
 
 import numpy as np
 from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request, send_file, url_for
 from PIL import Image
+from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.utils import secure_filename
 
@@ -52,6 +54,34 @@ def _form_page(*, error: str | None = None, status: int = 200, chosen: dict[str,
     return Response(html, status=status)
 
 
+def _chosen(field: str, options: Mapping[str, Any], sizes: list[int]) -> tuple[Any, int, dict[str, Any]]:
+    """What the form asks for: the style or painting named in ``field`` (looked up in ``options``,
+    never used as a path), the size (-1 when not a number), and the choices to show again should
+    the form come back with an error."""
+    form = request.form  # a body over the limit raises 413 here
+    key = form.get(field, "")
+    item = options.get(key)
+    chosen: dict[str, Any] = {field: key if item else None, "keep_colours": form.get("keep_colours") == "on"}
+    size = int(form["size"]) if form.get("size", "").isdigit() else -1
+    if size in sizes:
+        chosen["size"] = size
+    return item, size, chosen
+
+
+def _required(item: Any, field: str, size: int, sizes: list[int]) -> FileStorage:
+    """The uploaded photo, once the form has a known ``field`` choice and an offered size."""
+    if item is None:
+        raise FormError(
+            f"Please choose one of the {field}s shown." if request.form.get(field) else f"Please choose a {field}."
+        )
+    if size not in sizes:
+        raise FormError("Please choose one of the output sizes offered.")
+    photo = request.files.get("photo")
+    if photo is None or not photo.filename:
+        raise FormError("Please choose a photo to upload.")
+    return photo
+
+
 def _busy(response: Response) -> Response:
     response.status_code = 503
     response.headers["Retry-After"] = "30"
@@ -66,22 +96,10 @@ def index() -> Response:
 @bp.post("/stylize")
 def stylize() -> Response:
     web = _web()
-    form, files = request.form, request.files  # a body over the limit raises 413 here
-    key = form.get("style", "")
-    style = web.styles.get(key)  # the only use of the name: a dict lookup, never a path
-    chosen: dict[str, Any] = {"style": key if style else None, "keep_colours": form.get("keep_colours") == "on"}
-    size = int(form["size"]) if form.get("size", "").isdigit() else -1
-    if size in web.settings.sizes():
-        chosen["size"] = size
+    style, size, chosen = _chosen("style", web.styles, web.settings.sizes())
     try:
-        if style is None:
-            raise FormError("Please choose one of the styles shown." if key else "Please choose a style.")
-        if size not in web.settings.sizes():
-            raise FormError("Please choose one of the output sizes offered.")
-        photo = files.get("photo")
-        if photo is None or not photo.filename:
-            raise FormError("Please choose a photo to upload.")
-        mask = files.get("mask")
+        photo = _required(style, "style", size, web.settings.sizes())
+        mask = request.files.get("mask")
         has_mask = mask is not None and bool(mask.filename)
         made = web.stylist.stylise(
             style,
@@ -156,27 +174,15 @@ def slow_submit() -> Response:
     web = _web()
     if not web.paintings:
         abort(404, description="This site has no slow, best-quality tab.")
-    form, files = request.form, request.files
-    key = form.get("painting", "")
-    painting = web.paintings.get(key)  # a dict lookup, never a path
-    chosen: dict[str, Any] = {"painting": key if painting else None, "keep_colours": form.get("keep_colours") == "on"}
-    size = int(form["size"]) if form.get("size", "").isdigit() else -1
-    if size in web.settings.slow_sizes():
-        chosen["size"] = size
+    painting, size, chosen = _chosen("painting", web.paintings, web.settings.slow_sizes())
     if web.jobs is None:
         return _busy(_slow_page(error="Best quality is not available on this site right now.", chosen=chosen))
     try:
-        if painting is None:
-            raise FormError("Please choose one of the paintings shown." if key else "Please choose a painting.")
-        if size not in web.settings.slow_sizes():
-            raise FormError("Please choose one of the output sizes offered.")
-        photo = files.get("photo")
-        if photo is None or not photo.filename:
-            raise FormError("Please choose a photo to upload.")
+        photo = _required(painting, "painting", size, web.settings.slow_sizes())
         image = decode_upload(photo.stream, "photo", web.settings.max_pixels)
         if max(image.size) > size:
             image = io.resize_long_side(image, size)
-        upload = files.get("mask")
+        upload = request.files.get("mask")
         mask = None
         if painting.palette is not None and upload is not None and upload.filename:
             mask = _label_mask(decode_upload(upload.stream, "mask", web.settings.max_pixels), image.size, painting)
