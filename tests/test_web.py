@@ -640,8 +640,7 @@ def test_slow_jobs_wait_in_turn_fail_with_a_sentence_and_a_full_queue_is_busy(tm
 # --- a real browser -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def threaded_server(app) -> Iterator[str]:
+def _serving(app) -> Iterator[str]:
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -652,6 +651,16 @@ def threaded_server(app) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(10)
+
+
+@pytest.fixture
+def threaded_server(app) -> Iterator[str]:
+    yield from _serving(app)
+
+
+@pytest.fixture
+def slow_server(slow_app) -> Iterator[str]:
+    yield from _serving(slow_app)
 
 
 def _browser_or_skip():
@@ -671,20 +680,22 @@ def _browser_or_skip():
     return sync_playwright
 
 
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
 def test_a_real_browser_uploads_picks_a_style_and_downloads_the_png(threaded_server: str, tmp_path: Path) -> None:
     sync_playwright = _browser_or_skip()
     photo = tmp_path / "beach.jpg"
     photo.write_bytes(loadtest.photo(640, 480, seed=4))
-    args = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-    ]
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
         try:
             page = browser.new_page(accept_downloads=True)
             page.goto(threaded_server + "/")
@@ -708,5 +719,29 @@ def test_a_real_browser_uploads_picks_a_style_and_downloads_the_png(threaded_ser
             assert image.format == "PNG" and image.size == (256, 192)
             page.get_by_role("link", name="Repaint another photo").click()
             page.wait_for_url(threaded_server + "/")
+        finally:
+            browser.close()
+
+
+def test_a_real_browser_queues_a_slow_job_watches_it_and_sees_the_result(slow_server: str, tmp_path: Path) -> None:
+    sync_playwright = _browser_or_skip()
+    photo, mask = tmp_path / "beach.jpg", tmp_path / "beach-mask.png"
+    photo.write_bytes(loadtest.photo(640, 480, seed=4))
+    _two_regions(640, 480, SKY, GROUND).save(mask)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(slow_server + "/")
+            page.get_by_role("link", name="Best quality (slow)").click()
+            page.wait_for_url(slow_server + "/slow")
+            page.set_input_files("#photo", str(photo))
+            page.get_by_label("ochre sky").check()
+            page.set_input_files("#mask", str(mask))
+            page.get_by_role("button", name="Queue it").click()
+            page.wait_for_url(re.compile(r"/job/[0-9a-f]{32}$"))  # the progress page …
+            page.wait_for_url(RESULT_URL, timeout=120_000)  # … refreshes itself until the result
+            page.wait_for_function("document.getElementById('result').complete")
+            assert page.locator("#result").evaluate("img => [img.naturalWidth, img.naturalHeight]") == [64, 48]
         finally:
             browser.close()
