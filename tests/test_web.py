@@ -628,6 +628,7 @@ def test_slow_jobs_wait_in_turn_fail_with_a_sentence_and_a_full_queue_is_busy(tm
         "state": "failed",
         "painting": "p",
         "error": "Your mask: painted colour #ff00ff is far from every label colour",
+        "pid": os.getpid(),
         "updated": 0,
     }
     again = submit(photo_name="again")  # the queue has room again
@@ -635,6 +636,11 @@ def test_slow_jobs_wait_in_turn_fail_with_a_sentence_and_a_full_queue_is_busy(tm
         assert time.monotonic() < deadline
         time.sleep(0.02)
     assert jobs.status("../x") is None and jobs.status("0" * 32) is None
+    # A job whose server process died (a restarted gunicorn worker) would wait for ever: it failed.
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    status = jobs.root / again / "status.json"
+    status.write_text(json.dumps({"state": "running", "step": 3, "steps": 9, "pid": int(gone.stdout)}))
+    assert jobs.status(again)["state"] == "failed" and "restarted" in jobs.status(again)["error"]
 
 
 # --- a real browser -------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 _ID = re.compile(r"[0-9a-f]{32}")
 STATUS = "status.json"
+LOST = "The server restarted before your photo was painted; please queue it again."
 
 
 @dataclass(frozen=True)
@@ -116,9 +117,13 @@ class Jobs:
         if not _ID.fullmatch(jid):
             return None  # never let a malformed id near the filesystem
         try:
-            return json.loads((self.root / jid / STATUS).read_text())
+            status = json.loads((self.root / jid / STATUS).read_text())
         except (OSError, ValueError):
             return None
+        if status.get("state") in ("queued", "running") and not _alive(status.get("pid")):
+            # Its server process is gone (restarted, or killed mid-transfer): the job never ends.
+            return {**status, "state": "failed", "error": LOST}
+        return status
 
     def sweep(self) -> None:
         """Remove job folders that ended (or were abandoned) more than ``ttl`` seconds ago."""
@@ -181,7 +186,20 @@ class Jobs:
 
     @staticmethod
     def _write(folder: Path, status: Mapping[str, Any]) -> None:
-        io.write_bytes(folder / STATUS, io.json_bytes({**status, "updated": time.time()}))
+        # The pid: a job lives in its server process's queue, and dies with it.
+        io.write_bytes(folder / STATUS, io.json_bytes({**status, "pid": os.getpid(), "updated": time.time()}))
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
 
 
 def gatys_runner(weights: str | os.PathLike[str], steps: int, *, device: str = "auto") -> Runner:
