@@ -92,6 +92,7 @@ class Jobs:
             if self._pending >= self.max_pending:
                 raise Busy
             self._pending += 1
+        folder = None
         try:
             self.sweep()
             jid = secrets.token_hex(16)
@@ -107,6 +108,8 @@ class Jobs:
         except BaseException:
             with self._lock:
                 self._pending -= 1
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
             raise
         log.info("queued slow job %s: %s into %s", jid, photo_name, painting.key)
         return jid
@@ -131,8 +134,10 @@ class Jobs:
         for entry in self.root.iterdir():
             if not _ID.fullmatch(entry.name):
                 continue
-            with contextlib.suppress(FileNotFoundError):
-                if now - (entry / STATUS).stat().st_mtime > self.ttl:
+            status = entry / STATUS
+            with contextlib.suppress(FileNotFoundError):  # another process swept it first
+                # A folder without a status is a submit that failed half-way: judge it by its own age.
+                if now - (status if status.exists() else entry).stat().st_mtime > self.ttl:
                     shutil.rmtree(entry, ignore_errors=True)
 
     def _start_worker(self) -> None:

@@ -21,6 +21,7 @@ from pipeline import io
 from pipeline.errors import InputError
 from pipeline.masks import clean_mask
 from pipeline.web import WebState
+from pipeline.web.paintings import Painting
 from pipeline.web.store import Result
 from pipeline.web.stylist import Busy, decode_upload
 
@@ -202,7 +203,7 @@ def slow_submit() -> Response:
     return redirect(url_for("web.job", jid=jid), code=303)
 
 
-def _label_mask(mask: Image.Image, size: tuple[int, int], painting: Any) -> Image.Image:
+def _label_mask(mask: Image.Image, size: tuple[int, int], painting: Painting) -> Image.Image:
     """The uploaded mask cleaned onto the painting's labels and resized (nearest) to the photo as
     it will be painted; a mask drawn for another picture or with foreign colours is a FormError."""
     ratio = (mask.width / mask.height) / (size[0] / size[1])
@@ -240,7 +241,7 @@ def painting_thumbnail(key: str) -> Response:
     return _png(painting.thumbnail_png)
 
 
-@bp.get("/paintings/<key>-mask.png")
+@bp.get("/paintings/<key>/mask.png")
 def painting_mask(key: str) -> Response:
     painting = _web().paintings.get(key)
     if painting is None or painting.mask_png is None:
