@@ -127,14 +127,24 @@ class VGGEncoder(nn.Module):
         self.eval()
 
     def forward(
-        self, image: torch.Tensor, taps: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None
+        self,
+        image: torch.Tensor,
+        taps: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+        *,
+        until: str | None = None,
     ) -> dict[str, torch.Tensor]:
         """Activations of the requested layers for ``image`` (B, 3, H, W) in [0, 1].
 
         ``taps`` maps a requested layer to a function of its activation whose result the network
         continues with: the hook through which a loss fuses its gradient into the backward pass
-        (see :meth:`pipeline.losses.GramStyleLoss.taps`).
+        (see :meth:`pipeline.losses.GramStyleLoss.taps`). ``until`` (a requested layer) stops the
+        pass there: a content target at relu2_2 needs a fifth of VGG-16's work to relu4_3.
         """
+        last = len(self.body) - 1
+        if until is not None:
+            last = next((i for i, name in self.wanted.items() if name == until), None)
+            if last is None:
+                raise ValueError(f"until={until!r} is not one of this encoder's layers {self.layers}")
         x = (image - self.mean) / self.std
         out: dict[str, torch.Tensor] = {}
         for index, module in enumerate(self.body):
@@ -144,6 +154,8 @@ class VGGEncoder(nn.Module):
                 if taps and name in taps:
                     x = taps[name](x)
                 out[name] = x
+            if index == last:
+                break
         return out
 
     @property

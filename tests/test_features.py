@@ -80,6 +80,21 @@ def test_taps_change_what_the_network_continues_with() -> None:
     assert not torch.equal(tapped["relu2_1"], plain["relu2_1"])
 
 
+def test_until_stops_the_pass_at_that_layer() -> None:
+    encoder = VGGEncoder(["relu1_1", "relu2_2", "relu4_3"], weights="random", arch="vgg16")
+    ran = []
+    for module in encoder.body:
+        module.register_forward_hook(lambda m, i, o: ran.append(m))
+    x = torch.rand(1, 3, 32, 32)
+    full = encoder(x)
+    ran.clear()
+    short = encoder(x, until="relu2_2")
+    assert list(short) == ["relu1_1", "relu2_2"] and torch.equal(short["relu2_2"], full["relu2_2"])
+    assert len(ran) == 9  # conv1_1 … relu2_2, and nothing after
+    with pytest.raises(ValueError, match="conv5_1"):
+        encoder(x, until="conv5_1")
+
+
 def test_encoder_is_frozen() -> None:
     encoder = VGGEncoder(["relu1_1"], weights="random")
     assert not any(p.requires_grad for p in encoder.parameters())

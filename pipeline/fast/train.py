@@ -357,7 +357,7 @@ def train(
             output = network(x)
             features = encoder(output)
             with torch.no_grad():
-                content = encoder(batch)[content_layer]
+                content = encoder(batch, until=content_layer)[content_layer]
         terms = {"content": config.content_weight * F.mse_loss(features[content_layer].float(), content.float())}
         if labels is None:
             terms["style"] = config.style_weight * sum(
