@@ -13,7 +13,7 @@ from PIL import Image
 from pipeline.cli import main
 from pipeline.errors import InputError
 from pipeline.fast import model as fast_model
-from pipeline.fast.network import PhaseConv, TransformerNet, UpsampleConvTranspose, for_inference
+from pipeline.fast.network import ConvLayer, PhaseConv, TransformerNet, UpsampleConvTranspose, for_inference
 from pipeline.fast.train import TrainConfig, dataset, train
 
 TINY = TrainConfig(steps=4, size=32, batch=2, width=0.25, checkpoint_every=2, seed=3)
@@ -35,6 +35,8 @@ def test_inference_form_computes_the_same_function(width: float, guide_channels:
     with torch.no_grad():  # away from the initial affine 1/0, so every parameter matters
         for parameter in network.parameters():
             parameter.add_(0.1 * torch.randn_like(parameter))
+    forms = [layer.form for layer in network.net if isinstance(layer, ConvLayer)]
+    assert forms.count("upsample") == 2 and forms[-1] == "phases" and forms.count("plain") == 3
     fast = for_inference(network)
     kinds = [type(layer) for layer in fast.net]
     assert kinds.count(UpsampleConvTranspose) == 2 and kinds[-1] is PhaseConv

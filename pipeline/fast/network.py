@@ -14,12 +14,21 @@ from torch import nn
 
 
 class ConvLayer(nn.Sequential):
-    """Reflection-padded convolution (optionally after a ×2 nearest upsampling)."""
+    """Reflection-padded convolution (optionally after a ×2 nearest upsampling).
+
+    ``form`` says which ones :func:`for_inference` rearranges: ×2-upsampling 3×3 layers
+    (``"upsample"``, see :func:`upsample_conv`) and layers with fewer than 8 outputs (``"phases"``,
+    the last one, see :func:`phase_conv`)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int = 1, upsample: bool = False):
         layers: list[nn.Module] = [nn.Upsample(scale_factor=2, mode="nearest")] if upsample else []
         layers += [nn.ReflectionPad2d(kernel // 2), nn.Conv2d(in_channels, out_channels, kernel, stride)]
         super().__init__(*layers)
+        self.form = "plain"
+        if upsample and kernel == 3 and stride == 1:
+            self.form = "upsample"
+        elif not upsample and stride == 1 and kernel % 2 == 1 and out_channels < 8:
+            self.form = "phases"
 
 
 class ResidualBlock(nn.Module):
@@ -65,81 +74,90 @@ class TransformerNet(nn.Module):
         return self.net(x)
 
 
-# --- the same function, rearranged for inference --------------------------------------------------
+# --- the same function, rearranged for CPUs --------------------------------------------------------
 #
 # Two layers of Johnson's network are slow for their arithmetic on CPUs: the ×2 upsampling
 # convolutions, which convolve a map holding every value four times, and the last 9×9 convolution,
 # whose 3 output channels fill a fraction of a CPU's vector registers (onnxruntime, 1024², width
-# 0.5: 0.35 s of 1.4). :func:`for_inference` swaps them for exactly equivalent layers whose weights
-# are derived from the trained ones.
+# 0.5: 0.35 s of 1.4). Both have exact equivalents computed from the same weights, which
+# :func:`for_inference` installs. (Training keeps the layers as written: with the backward pass
+# dominating, the rearrangement gained nothing measurable there on a CPU.)
 
 
-class UpsampleConvTranspose(nn.Module):
-    """``ConvLayer(upsample=True)`` (3×3) as one stride-2 transposed convolution of the input.
+def upsample_taps(weight: torch.Tensor) -> torch.Tensor:
+    """(O, I, 3, 3) → the (I, O, 4, 4) transposed-convolution weight of :func:`upsample_conv`.
 
     Nearest ×2 upsampling then reflection padding equals edge padding then upsampling; along one
     axis, output pixel 2i sees x[i-1]·w0 + x[i]·(w1 + w2) and 2i + 1 sees x[i]·(w0 + w1) + x[i+1]·w2,
-    which is a 4-tap transposed convolution with taps (w2, w1 + w2, w0 + w1, w0). 4 instead of 9
-    multiplies per output, and no upsampled copy in memory."""
+    which is a 4-tap transposed convolution with taps (w2, w1 + w2, w0 + w1, w0)."""
+    w = weight
+    w = torch.stack([w[..., 2], w[..., 1] + w[..., 2], w[..., 0] + w[..., 1], w[..., 0]], dim=-1)
+    w = torch.stack([w[..., 2, :], w[..., 1, :] + w[..., 2, :], w[..., 0, :] + w[..., 1, :], w[..., 0, :]], dim=-2)
+    return w.transpose(0, 1)
+
+
+def upsample_conv(x: torch.Tensor, taps: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """×2 nearest upsampling, reflection padding and a 3×3 convolution as one stride-2 transposed
+    convolution of the small map (``taps`` from :func:`upsample_taps`): 4 instead of 9 multiplies
+    per output, and no upsampled copy in memory. padding=3 crops what the edge padding added."""
+    return F.conv_transpose2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), taps, bias, stride=2, padding=3)
+
+
+def phase_taps(weight: torch.Tensor) -> torch.Tensor:
+    """(O, I, k, k) → the (4·O, I, k+1, k+1) weight of :func:`phase_conv`, channels in
+    ``pixel_shuffle``'s order (o, a, b): phase (a, b) holds the kernel shifted by (a, b)."""
+    phases = [F.pad(weight, (b, 1 - b, a, 1 - a)) for a in (0, 1) for b in (0, 1)]
+    o, i, k, _ = weight.shape
+    return torch.stack(phases, dim=1).reshape(4 * o, i, k + 1, k + 1)
+
+
+def phase_conv(x: torch.Tensor, taps: torch.Tensor, bias: torch.Tensor | None, pad: int) -> torch.Tensor:
+    """A stride-1, reflection-padded k×k convolution computed as a stride-2 convolution whose 4·O
+    outputs are the four pixel phases of its O outputs, then depth-to-space (``taps`` from
+    :func:`phase_taps`, ``bias`` repeated 4×). Output pixel (2i + a, 2j + b) reads padded rows
+    2i + a … 2i + a + k - 1: taps a … a + k - 1 of a (k+1)-tap stride-2 kernel. About the same
+    arithmetic, but 12 output channels instead of 3 for the last layer."""
+    return F.pixel_shuffle(F.conv2d(F.pad(x, (pad,) * 4, mode="reflect"), taps, bias, stride=2), 2)
+
+
+class UpsampleConvTranspose(nn.Module):
+    """An upsampling ``ConvLayer`` as :func:`upsample_conv` with its weights derived once."""
 
     def __init__(self, layer: ConvLayer):
         super().__init__()
-        conv = layer[-1]
-        if not (isinstance(layer[0], nn.Upsample) and conv.kernel_size == (3, 3) and conv.stride == (1, 1)):
+        if layer.form != "upsample":
             raise ValueError("UpsampleConvTranspose replaces a ×2-upsampling 3×3 ConvLayer")
-        w = conv.weight.detach()
-        w = torch.stack([w[..., 2], w[..., 1] + w[..., 2], w[..., 0] + w[..., 1], w[..., 0]], dim=-1)
-        w = torch.stack([w[..., 2, :], w[..., 1, :] + w[..., 2, :], w[..., 0, :] + w[..., 1, :], w[..., 0, :]], dim=-2)
-        # padding=3 crops what the edge padding added: output 2i reads padded pixel i + 1 = x[i].
-        self.conv = nn.ConvTranspose2d(conv.in_channels, conv.out_channels, 4, stride=2, padding=3)
-        with torch.no_grad():
-            self.conv.weight.copy_(w.transpose(0, 1))
-            self.conv.bias.copy_(conv.bias.detach())
+        conv = layer[-1]
+        self.taps = nn.Parameter(upsample_taps(conv.weight.detach()), requires_grad=False)
+        self.bias = nn.Parameter(conv.bias.detach().clone(), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.pad(x, (1, 1, 1, 1), mode="replicate"))
+        return upsample_conv(x, self.taps, self.bias)
 
 
 class PhaseConv(nn.Module):
-    """A stride-1, odd-kernel, reflection-padded ``ConvLayer`` computed as a stride-2 convolution
-    whose 4·O output channels are the four pixel phases of its O outputs, then depth-to-space.
-
-    Output pixel (2i + a, 2j + b) reads padded pixels 2i + a + ky; as a stride-2 convolution over
-    rows 2i … 2i + k that is tap a + ky of a (k + 1)-tap kernel for phase a. Same arithmetic as the
-    k×k convolution (4·O outputs at a quarter of the positions, taps padded by one), but for the
-    last layer 12 output channels instead of 3."""
+    """A ``ConvLayer`` with few outputs as :func:`phase_conv` with its weights derived once."""
 
     def __init__(self, layer: ConvLayer):
         super().__init__()
-        pad, conv = layer
-        k = conv.kernel_size[0]
-        if not (isinstance(pad, nn.ReflectionPad2d) and conv.stride == (1, 1) and k % 2 == 1):
-            raise ValueError("PhaseConv replaces a stride-1, odd-kernel, reflection-padded ConvLayer")
-        self.pad = k // 2
-        o, i = conv.out_channels, conv.in_channels
-        weight = conv.weight.new_zeros(o, 2, 2, i, k + 1, k + 1)  # pixel_shuffle's order: (o, a, b)
-        for a in (0, 1):
-            for b in (0, 1):
-                weight[:, a, b, :, a : a + k, b : b + k] = conv.weight.detach()
-        self.conv = nn.Conv2d(i, 4 * o, k + 1, stride=2)
-        with torch.no_grad():
-            self.conv.weight.copy_(weight.reshape(4 * o, i, k + 1, k + 1))
-            self.conv.bias.copy_(conv.bias.detach().repeat_interleave(4))
+        if layer.form != "phases":
+            raise ValueError("PhaseConv replaces a stride-1, odd-kernel ConvLayer with fewer than 8 outputs")
+        conv = layer[-1]
+        self.pad = conv.kernel_size[0] // 2
+        self.taps = nn.Parameter(phase_taps(conv.weight.detach()), requires_grad=False)
+        self.bias = nn.Parameter(conv.bias.detach().repeat_interleave(4), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pixel_shuffle(self.conv(F.pad(x, (self.pad,) * 4, mode="reflect")), 2)
+        return phase_conv(x, self.taps, self.bias, self.pad)
 
 
 def for_inference(network: TransformerNet) -> TransformerNet:
-    """A copy of ``network`` computing the same function (to float rounding) faster on CPUs: its
-    upsampling layers as :class:`UpsampleConvTranspose`, its last layer as :class:`PhaseConv`.
-    Inputs must be multiples of 4 a side, as for the network itself. Weights are derived, not
-    trained: for stylising and export, not for training."""
+    """A copy of ``network`` whose rearranged layers (see :class:`ConvLayer`) have their weights
+    derived once, on any device: what CPU stylising and the ONNX export run. For stylising only
+    (the derived weights are not trained)."""
     folded = copy.deepcopy(network)
-    layers = [
-        UpsampleConvTranspose(layer) if isinstance(layer, ConvLayer) and isinstance(layer[0], nn.Upsample) else layer
-        for layer in folded.net
-    ]
-    layers[-1] = PhaseConv(layers[-1])
-    folded.net = nn.Sequential(*layers)
+    replace = {"upsample": UpsampleConvTranspose, "phases": PhaseConv}
+    folded.net = nn.Sequential(
+        *(replace[layer.form](layer) if getattr(layer, "form", "plain") in replace else layer for layer in folded.net)
+    )
     return folded.eval().requires_grad_(False)
