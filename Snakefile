@@ -45,8 +45,8 @@ FAST = PLAN.fast.get("enabled", False)
 wildcard_constraints:
     kind="content|style",
     name=wf.NAME.pattern,
-    content=wf.NAME.pattern,
-    style=wf.NAME.pattern,
+    content=wf.exactly(PLAN.images["content"]),
+    style=wf.exactly(PLAN.images["style"]),
 
 
 # --- input and parameter functions: one-line shims over pipeline.workflow ---------------------

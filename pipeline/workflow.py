@@ -15,7 +15,7 @@ import copy
 import logging
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,14 @@ class Plan:
             and not pair.get("scales")
             and all(pair.get(k) == shared.get(k) for k in TARGET_KEYS)
         )
+
+
+def exactly(names: Iterable[str]) -> str:
+    """A wildcard pattern matching only these names. Names may hold dots, so a general pattern
+    would also read ``results/gatys/astronaut__ihc.panel.png`` as a transfer to a style called
+    ``ihc.panel``; Snakemake then reports the failed lookup while it tries that rule."""
+    ordered = sorted(set(names), key=len, reverse=True)  # longest first: no prefix wins early
+    return "|".join(map(re.escape, ordered)) or "(?!)"
 
 
 def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
