@@ -53,7 +53,7 @@ class Job:
 
 
 #: ``run(job, progress)`` → (result PNG bytes, metadata); ``progress(step, steps)``.
-Runner = Callable[[Job, Callable[[int, int], None]], tuple[bytes, dict[str, Any]]]
+Run = Callable[[Job, Callable[[int, int], None]], tuple[bytes, dict[str, Any]]]
 
 
 class Jobs:
@@ -63,7 +63,7 @@ class Jobs:
         self,
         root: str | os.PathLike[str],
         store: ResultStore,
-        run: Runner,
+        run: Run,
         *,
         max_pending: int = 4,
         ttl: float = 3600.0,
@@ -207,7 +207,7 @@ def _alive(pid: object) -> bool:
     return True
 
 
-def gatys_runner(weights: str | os.PathLike[str], steps: int, *, device: str = "auto") -> Runner:
+def gatys_runner(weights: str | os.PathLike[str], steps: int, *, device: str = "auto") -> Run:
     """Jobs as :func:`pipeline.gatys.transfer_files` runs them from the command line: the photo at
     its own size (the page already shrank it), ``steps`` evaluations, luminance-only transfer for
     "keep my colours", region by region when the job has a mask (cleaned onto the painting's

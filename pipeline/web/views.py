@@ -41,8 +41,7 @@ class FormError(Exception):
 def _form_page(*, error: str | None = None, status: int = 200, chosen: dict[str, Any] | None = None) -> Response:
     web = _web()
     sizes = web.settings.sizes()
-    default_size = max((s for s in sizes if s <= 512), default=sizes[0])
-    chosen = {"size": default_size, "keep_colours": False, "style": None, **(chosen or {})}
+    chosen = {**_unchosen("style", sizes), **(chosen or {})}
     html = render_template(
         "index.html",
         styles=list(web.styles.values()),
@@ -53,6 +52,11 @@ def _form_page(*, error: str | None = None, status: int = 200, chosen: dict[str,
         max_side=web.settings.max_side,
     )
     return Response(html, status=status)
+
+
+def _unchosen(field: str, sizes: list[int]) -> dict[str, Any]:
+    """A fresh form's choices: nothing picked in ``field``, 512 px (or the nearest size below)."""
+    return {field: None, "size": max((s for s in sizes if s <= 512), default=sizes[0]), "keep_colours": False}
 
 
 def _chosen(field: str, options: Mapping[str, Any], sizes: list[int]) -> tuple[Any, int, dict[str, Any]]:
@@ -145,13 +149,17 @@ def _stem(filename: str) -> str:
 # --- the slow tab -----------------------------------------------------------------------------------
 
 
-def _slow_page(*, error: str | None = None, status: int = 200, chosen: dict[str, Any] | None = None) -> Response:
+def _slow_tab_or_404() -> WebState:
     web = _web()
     if not web.paintings:
         abort(404, description="This site has no slow, best-quality tab.")
+    return web
+
+
+def _slow_page(*, error: str | None = None, status: int = 200, chosen: dict[str, Any] | None = None) -> Response:
+    web = _slow_tab_or_404()
     sizes = web.settings.slow_sizes()
-    chosen = {"size": max((s for s in sizes if s <= 512), default=sizes[0]), "keep_colours": False,
-              "painting": None, **(chosen or {})}  # fmt: skip
+    chosen = {**_unchosen("painting", sizes), **(chosen or {})}
     html = render_template(
         "slow.html",
         paintings=list(web.paintings.values()),
@@ -172,9 +180,7 @@ def slow() -> Response:
 
 @bp.post("/slow")
 def slow_submit() -> Response:
-    web = _web()
-    if not web.paintings:
-        abort(404, description="This site has no slow, best-quality tab.")
+    web = _slow_tab_or_404()
     painting, size, chosen = _chosen("painting", web.paintings, web.settings.slow_sizes())
     if web.jobs is None:
         return _busy(_slow_page(error="Best quality is not available on this site right now.", chosen=chosen))
