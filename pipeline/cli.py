@@ -270,7 +270,13 @@ def _add_transfer_arguments(t: argparse.ArgumentParser) -> None:
     )
     t.add_argument("--init", choices=gatys.INITS, default=defaults.init, help="starting image")
     t.add_argument("--optimizer", choices=gatys.OPTIMIZERS, default=defaults.optimizer, help="optimiser")
-    t.add_argument("--lr", type=float, default=None, help="learning rate (default: 1 for lbfgs, 0.02 for adam)")
+    t.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="lbfgs: first trial step of each line search (default 1, the full quasi-Newton step); "
+        "adam: learning rate (default 0.02)",
+    )
     t.add_argument("--lbfgs-history", type=int, default=defaults.lbfgs_history, help="L-BFGS curvature pairs kept")
     t.add_argument("--seed", type=int, default=defaults.seed, help="random seed (noise init)")
     t.add_argument(

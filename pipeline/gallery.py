@@ -245,6 +245,8 @@ def contact_sheet(results: Sequence[str | os.PathLike[str]], out: str | os.PathL
         links += [f'<a href="{link(result.with_name(result.name + ".json"))}">metadata</a>']
         final = metadata.get("final_losses", {}).get("total")
         loss = f" · final loss {final:.4g}" if final is not None else ""
+        if metadata.get("converged") is False:
+            loss += f' · <b class="stalled">not converged: the loss fell by only {metadata["loss_drop"]:.0%}</b>'
         groups.setdefault(style, []).append(
             f'<figure><a href="{link(result)}"><img src="{link(shown)}" loading="lazy" '
             f'alt="{html.escape(content)} in the style of {html.escape(style)}"></a>\n'
@@ -260,7 +262,7 @@ def contact_sheet(results: Sequence[str | os.PathLike[str]], out: str | os.PathL
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
 figure {{ margin: 0 0 1.5rem; }} img {{ max-width: 100%; height: auto; border: 1px solid #ddd; }}
-figcaption {{ font-size: .9rem; color: #555; }} h2 {{ border-bottom: 1px solid #ddd; }}
+figcaption {{ font-size: .9rem; color: #555; }} .stalled {{ color: #b00; }} h2 {{ border-bottom: 1px solid #ddd; }}
 </style></head><body>
 <h1>Stylesnake results</h1>
 <p>{len(results)} result(s), grouped by style. Each panel: content, its mask, style, its mask, result.</p>

@@ -48,12 +48,22 @@ def test_quiet_is_silent_and_options_reach_the_config(
     argv = ["-q", "transfer", "--content", str(content_path), "--style", str(style_path), "--out", str(out), *FAST]
     argv += ["--pooling", "avg", "--init", "noise", "--optimizer", "adam", "--lr", "0.05", "--tv-weight", "0.5"]
     argv += ["--style-layers", "relu1_1,relu2_1", "--style-layer-weights", "1,0.25", "--content-layer", "relu2_1"]
+    argv += ["--steps", "12"]  # enough for Adam to converge: a stalled run warns even under -q
     code, stdout, err = _run(capsys, *argv)
     assert code == 0 and stdout == "" and err == ""
     params = json.loads((tmp_path / "out.png.json").read_text())["parameters"]
     assert params["pooling"] == "avg" and params["init"] == "noise" and params["optimizer"] == "adam"
     assert params["lr"] == 0.05 and params["tv_weight"] == 0.5
     assert params["style_layers"] == ["relu1_1", "relu2_1"] and params["style_layer_weights"] == [1.0, 0.25]
+
+
+def test_quiet_still_warns_when_the_loss_stalls(tmp_path: Path, content_path: Path, style_path: Path, capsys) -> None:
+    out = tmp_path / "out.png"
+    argv = ["-q", "transfer", "--content", str(content_path), "--style", str(style_path), "--out", str(out), *FAST]
+    code, _, err = _run(capsys, *argv, "--optimizer", "adam", "--lr", "1e-7")
+    assert code == 0
+    assert err.count("\n") == 1 and err.startswith("stylesnake: the loss fell by only 0% in 3 evaluations")
+    assert json.loads((tmp_path / "out.png.json").read_text())["converged"] is False
 
 
 def _truncated(path: Path) -> None:

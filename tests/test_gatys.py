@@ -116,6 +116,8 @@ def test_outputs_and_metadata(tmp_path: Path, content_path: Path, style_path: Pa
     assert sidecar["parameters"]["steps"] == 6 and sidecar["parameters"]["style_weight"] == 1e6
     assert sidecar["evaluations"] == 6 and len(sidecar["history"]["total"]) == 6
     assert sidecar["final_losses"]["total"] == sidecar["history"]["total"][-1]
+    assert sidecar["converged"] is True and sidecar["loss_drop"] > 0.9
+    assert sidecar["stages"][0]["loss_drop"] == sidecar["loss_drop"]
     assert {"load", "setup", "optimize", "per_evaluation", "encode", "total"} <= set(sidecar["timings_s"])
     assert sidecar["parameters"]["max_pixels"] > 0
     assert sidecar["stylesnake"] and sidecar["device"] == "cpu"
@@ -147,14 +149,46 @@ def test_divergence_is_reported_not_saved(images) -> None:
         gatys.optimize(images[0], exploding, steps=3)
 
 
-def test_returned_image_is_the_last_evaluated_one(images) -> None:
+def test_returned_image_is_the_best_evaluated_one(images) -> None:
     seen = []
+
+    def loss(image: torch.Tensor) -> torch.Tensor:
+        return ((image - 0.3) ** 2).sum() + (image**4).sum()
 
     def criterion(image: torch.Tensor) -> dict[str, torch.Tensor]:
         seen.append(image.detach().clone())
-        return {"content": ((image - 0.3) ** 2).sum()}
+        return {"content": loss(image)}
 
-    result, history = gatys.optimize(images[0], criterion, steps=4)
-    assert len(seen) == 4
-    assert torch.equal(result, seen[-1].clamp(0, 1))
-    assert history["total"][-1] == pytest.approx(((seen[-1] - 0.3) ** 2).sum().item(), rel=1e-6)
+    optimised = gatys.optimize(images[0], criterion, steps=6)
+    losses = [loss(x).item() for x in seen]
+    best = min(range(len(losses)), key=losses.__getitem__)
+    assert len(seen) == 6
+    assert torch.equal(optimised.image, seen[best].clamp(0, 1))
+    total = optimised.history["total"]
+    assert total[-1] == pytest.approx(losses[best], rel=1e-6)
+    assert total == sorted(total, reverse=True)  # the best so far: never rises
+
+
+def test_lbfgs_stops_at_a_stationary_point(images) -> None:
+    target = images[0].clone()
+    optimised = gatys.optimize(target, lambda image: {"content": ((image - target) ** 2).sum()}, steps=50)
+    assert optimised.stationary
+    assert len(optimised.history["total"]) < 50
+
+
+def test_a_stall_is_reported_in_a_warning_and_the_sidecar(
+    tmp_path: Path, content_path: Path, style_path: Path, caplog
+) -> None:
+    config = GatysConfig(**SMALL, optimizer="adam", lr=1e-7)  # too small a step to change anything
+    with caplog.at_level("WARNING", logger="pipeline.gatys"):
+        metadata = transfer_files(content_path, style_path, tmp_path / "o.png", config, weights="random")
+    assert metadata["converged"] is False and 0 <= metadata["loss_drop"] < 0.01
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "the loss fell by only 0% in 6 evaluations" in warnings[0]
+
+
+def test_convergence_is_judged_on_the_loss_drop() -> None:
+    assert gatys.convergence({"total": [2.03, 1.77]}) == (False, pytest.approx(0.128, abs=1e-3))
+    assert gatys.convergence({"total": [2.0, 0.01]})[0]
+    assert gatys.convergence({"total": [2.0, 1.9]}, stationary=True)[0]  # nothing left to gain
+    assert gatys.convergence({"total": [0.0, 0.0]}) == (True, 0.0)

@@ -334,6 +334,20 @@ def test_loss_curve_is_well_formed_svg() -> None:
     assert len(lines[2].get("points").split()) == 1
 
 
+def test_contact_sheet_flags_a_transfer_that_did_not_converge(tmp_path: Path) -> None:
+    from pipeline.gallery import contact_sheet
+
+    results = []
+    for name, converged in (("a__s", True), ("b__s", False)):
+        result = tmp_path / f"{name}.png"
+        result.write_bytes(b"")
+        sidecar = {"content": {"path": f"{name[0]}.png"}, "styles": [{"path": "s.png"}], "converged": converged}
+        result.with_name(f"{name}.png.json").write_text(json.dumps({**sidecar, "loss_drop": 0.03}))
+        results.append(result)
+    sheet = contact_sheet(results, tmp_path / "index.html")
+    assert sheet.count("not converged") == 1 and "the loss fell by only 3%" in sheet
+
+
 def test_lint_is_clean(tmp_path: Path) -> None:
     output = _snakemake(tmp_path, "--lint")
     assert "Congratulations, your workflow is in a good condition!" in output, output[-3000:]
