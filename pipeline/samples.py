@@ -20,12 +20,16 @@ if TYPE_CHECKING:
 SAMPLES = {
     "astronaut": "astronaut",
     "brick": "brick",
+    "camera": "camera",
     "chelsea": "chelsea",
+    "clock": "clock",
     "coffee": "coffee",
+    "coins": "coins",
     "grass": "grass",
     "gravel": "gravel",
     "hubble_deep_field": "hubble_deep_field",
     "ihc": "immunohistochemistry",
+    "moon": "moon",
     "retina": "retina",
     "rocket": "rocket",
 }

@@ -173,3 +173,168 @@ def save_two_region_scene(folder: Path, size: int = 128) -> dict[str, Path]:
     Image.fromarray(np.round(style * 255).astype(np.uint8)).save(paths["style"])
     Image.fromarray(colours[style_labels]).save(paths["style_mask"])
     return paths
+
+
+# --- the guided-transfer suite ------------------------------------------------------------------
+
+#: Strong, distinct region colours for style textures: bleeding is measured by colour.
+TINTS = np.array(
+    [(0.9, 0.2, 0.15), (0.15, 0.3, 0.9), (0.2, 0.75, 0.25), (0.95, 0.8, 0.15)],
+    dtype=np.float32,
+)
+
+
+@dataclass(frozen=True)
+class GuidedScene:
+    """A content photo and a style image with their label maps; label r means the same region in
+    both. Images are float RGB (H, W, 3) in [0, 1]; labels are int (H, W)."""
+
+    name: str
+    content: np.ndarray
+    content_labels: np.ndarray
+    style: np.ndarray
+    style_labels: np.ndarray
+
+    @property
+    def regions(self) -> int:
+        return int(self.content_labels.max()) + 1
+
+
+def _photo(name: str, width: int, height: int) -> np.ndarray:
+    from PIL import Image
+
+    from pipeline.samples import sample_image
+
+    image = sample_image(name).resize((width, height), Image.Resampling.BICUBIC)
+    return np.asarray(image, np.float32) / 255
+
+
+def _texture(name: str, width: int, height: int, tint: np.ndarray) -> np.ndarray:
+    """A grey texture coloured ``tint`` (its structure kept in the luminance)."""
+    grey = _photo(name, width, height).mean(axis=2, keepdims=True)
+    return np.clip(grey * 0.6 * tint + 0.4 * tint, 0, 1)
+
+
+def _compose(labels: np.ndarray, layers: list[np.ndarray]) -> np.ndarray:
+    """Region r of the result from ``layers[r]`` (each the full size of ``labels``)."""
+    out = np.zeros((*labels.shape, 3), np.float32)
+    for r, layer in enumerate(layers):
+        out[labels == r] = layer[labels == r]
+    return out
+
+
+def _ellipse(height: int, width: int, centre: tuple[float, float], radii: tuple[float, float]) -> np.ndarray:
+    y, x = np.mgrid[0:height, 0:width]
+    cy, cx = centre[0] * height, centre[1] * width
+    return ((y - cy) / (radii[0] * height)) ** 2 + ((x - cx) / (radii[1] * width)) ** 2 <= 1
+
+
+def _fit(size: int, width: int, height: int) -> tuple[int, int]:
+    scale = size / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def guided_scenes(size: int = 128) -> list[GuidedScene]:
+    """Ten guided scenes unlike each other, for measuring bleeding (see benchmarks/bench_guided.py).
+
+    They vary the content photo (colour and grey, square, landscape and portrait), the layout
+    (halves, a region enclosed by another, a thin band, a 5 % corner, stripes across stripes, 3–4
+    organic regions, a hand-painted mask with its artefacts), the number of regions (2–4), and the
+    style (tinted brick/grass/gravel textures, or natural images). ``size`` is the long side.
+    """
+    scenes = []
+    rng = np.random.default_rng(2016)
+
+    def add(name: str, photo: str, content_labels: np.ndarray, style_labels: np.ndarray, layers: list) -> None:
+        h, w = content_labels.shape
+        style = _compose(style_labels, layers)
+        scenes.append(GuidedScene(name, _photo(photo, w, h), content_labels, style, style_labels))
+
+    def textures(names: list[str], shape: tuple[int, int], tints: np.ndarray = TINTS) -> list[np.ndarray]:
+        return [_texture(n, shape[1], shape[0], tint) for n, tint in zip(names, tints, strict=False)]
+
+    # 1. The original test scene: grey astronaut left | right; red bricks above, blue grass below.
+    content, labels, style, style_labels = two_region_scene(size)
+    scenes.append(GuidedScene("halves", content, labels.astype(np.int32), style, style_labels.astype(np.int32)))
+
+    # 2. A region enclosed by another: chelsea's cat in an ellipse; the style's disc sits elsewhere.
+    w, h = _fit(size, 451, 300)
+    inner = _ellipse(h, w, (0.55, 0.45), (0.3, 0.25)).astype(np.int32)
+    s_inner = _ellipse(h, w, (0.35, 0.65), (0.25, 0.2)).astype(np.int32)
+    add("enclosed", "chelsea", 1 - inner, 1 - s_inner, textures(["gravel", "brick"], (h, w), TINTS[[2, 3]]))
+
+    # 3. A thin band (~12 % of the height) across coffee; a thin vertical band in the style.
+    w, h = _fit(size, 600, 400)
+    band = np.zeros((h, w), np.int32)
+    band[int(0.45 * h) : int(0.57 * h)] = 1
+    s_band = np.zeros((h, w), np.int32)
+    s_band[:, int(0.2 * w) : int(0.32 * w)] = 1
+    add("thin band", "coffee", band, s_band, textures(["grass", "brick"], (h, w), TINTS[[1, 0]]))
+
+    # 4. Very different areas: a 5 % corner of the rocket (portrait) against the rest; style halves.
+    w, h = _fit(size, 427, 640)
+    corner = np.zeros((h, w), np.int32)
+    corner[: int(0.22 * h), : int(0.22 * w)] = 1
+    s_half = np.zeros((h, w), np.int32)
+    s_half[:, w // 2 :] = 1
+    add("small corner", "rocket", corner, s_half, textures(["gravel", "grass"], (h, w), TINTS[[3, 1]]))
+
+    # 5. Stripes across stripes: three vertical bands on the camera; three horizontal in the style.
+    h = w = size
+    thirds = np.minimum(np.arange(w) * 3 // w, 2)
+    add(
+        "stripes",
+        "camera",
+        np.tile(thirds, (h, 1)).astype(np.int32),
+        np.tile(thirds[:, None], (1, w)).astype(np.int32),
+        textures(["brick", "grass", "gravel"], (h, w)),
+    )
+
+    # 6–7. Organic regions (smooth random fields), three and four of them, content and style apart.
+    w, h = _fit(size, 400, 300)
+    add(
+        "organic 3",
+        "clock",
+        truth_labels(rng, h, w, 3, min_share=0.1),
+        truth_labels(rng, h, w, 3, min_share=0.1),
+        textures(["brick", "gravel", "grass"], (h, w), TINTS[[0, 2, 1]]),
+    )
+    w, h = _fit(size, 451, 300)
+    add(
+        "organic 4",
+        "chelsea",
+        truth_labels(rng, h, w, 4, min_share=0.08),
+        truth_labels(rng, h, w, 4, min_share=0.08),
+        textures(["brick", "grass", "gravel", "brick"], (h, w)),
+    )
+
+    # 8. A hand-painted mask (pipeline's own generator) on the astronaut, as the cleaner leaves it.
+    painted = painted_mask(7, size=(size, size), k=3)
+    add(
+        "painted",
+        "astronaut",
+        painted.truth,
+        truth_labels(rng, size, size, 3, min_share=0.15),
+        textures(["gravel", "brick", "grass"], (size, size), TINTS[[1, 3, 0]]),
+    )
+
+    # 9. Natural style images side by side, the retina's orange (its centre) and the Hubble
+    #    field's night, onto a diagonal split of the coins.
+    w, h = _fit(size, 384, 303)
+    y, x = np.mgrid[0:h, 0:w]
+    diagonal = (x / w + y / h > 1).astype(np.int32)
+    s_half = np.zeros((h, w), np.int32)
+    s_half[:, w // 2 :] = 1
+    retina = _photo("retina", 2 * w, 2 * h)[h // 2 : h // 2 + h, w // 2 : w // 2 + w]
+    add("natural", "coins", diagonal, s_half, [retina, _photo("hubble_deep_field", w, h)])
+
+    # 10. Two-to-one and a ring: the moon with a ring region around a disc, three labels.
+    h = w = size
+    disc = _ellipse(h, w, (0.5, 0.5), (0.18, 0.18))
+    ring = _ellipse(h, w, (0.5, 0.5), (0.36, 0.36)) & ~disc
+    rings = np.where(disc, 2, np.where(ring, 1, 0)).astype(np.int32)
+    s_labels = np.zeros((h, w), np.int32)
+    s_labels[:, w // 3 :] = 1
+    s_labels[h // 2 :, w // 3 :] = 2
+    add("ring", "moon", rings, s_labels, textures(["grass", "gravel", "brick"], (h, w), TINTS[[1, 3, 0]]))
+    return scenes

@@ -1,13 +1,16 @@
-"""Spatial control works without ImageNet weights: with a seeded random VGG, guided transfer keeps
-each content region in its own style region's colours, and unguided transfer does not.
+"""Spatial control generalises: on the ten guided scenes of pipeline.synthetic.guided_scenes (2–4
+regions: halves, an enclosed region, a thin band, a 5 % corner, stripes across stripes, organic
+regions, a hand-painted mask, natural style images), a seeded random VGG-19 and the default
+settings (simple guides, style weight 1e6), guided transfer keeps each content region in its own
+style region's colours, and unguided transfer does not.
 
-Scene (pipeline.synthetic.two_region_scene): grey astronaut split left | right; style red bricks
-above, blue grass below. 128 px, 100 L-BFGS evaluations, style weight 1e7 (with random weights
-the style terms are small; 1e7 makes style, not content, decide the colours, guided or not).
-Measured (benchmarks/bench_guided.py): unguided 0.62, simple 0.09, inside 0.04, all 0.09.
+The suite runs here at 96 px and 80 evaluations to keep the tests short; benchmarks/bench_guided.py
+runs it at 128 px / 100 (README: mean 0.024, worst 0.048, worst ratio to unguided 0.09).
 """
 
 from __future__ import annotations
+
+import statistics
 
 import numpy as np
 import pytest
@@ -16,52 +19,62 @@ import torch
 from pipeline.features import VGGEncoder
 from pipeline.gatys import GatysConfig, transfer
 from pipeline.guidance import Regions, bleeding, one_hot
-from pipeline.synthetic import two_region_scene
+from pipeline.synthetic import GuidedScene, guided_scenes
 
 pytestmark = pytest.mark.slow
 
+SIZE, STEPS = 96, 80
+
 
 def _tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].float()
 
 
-@pytest.fixture(scope="module")
-def scene():
-    content, content_labels, style, style_labels = two_region_scene(128)
-    regions = Regions(
-        names=("bricks", "grass"),
-        content=one_hot(content_labels, [0, 1]),
-        styles=(one_hot(style_labels, [0, 1]),),
-        sources=((0, 1),),
-        weights=torch.tensor([0.5, 0.5]),
+def _regions(scene: GuidedScene) -> Regions:
+    r = scene.regions
+    return Regions(
+        names=tuple(map(str, range(r))),
+        content=one_hot(scene.content_labels, range(r)),
+        styles=(one_hot(scene.style_labels, range(r)),),
+        sources=(tuple(range(r)),),
+        weights=torch.full((r,), 1 / r),
     )
-    encoder = VGGEncoder(GatysConfig().layers, weights="random")
-    return _tensor(content), content_labels, _tensor(style), style_labels, regions, encoder
-
-
-def _bleeding(scene, mode: str | None) -> float:
-    content, content_labels, style, style_labels, regions, encoder = scene
-    config = GatysConfig(size=128, steps=100, style_weight=1e7, guide_mode=mode or "simple")
-    result = transfer(content, style, config, encoder=encoder, regions=regions if mode else None)
-    return float(np.mean(bleeding(result.image, content_labels, style, style_labels)))
 
 
 @pytest.fixture(scope="module")
-def unguided(scene) -> float:
-    return _bleeding(scene, None)
+def measured() -> dict[str, tuple[float, float]]:
+    """Per scene: (guided, unguided) bleeding at the default settings."""
+    encoder = VGGEncoder(GatysConfig().layers, weights="random")
+    config = GatysConfig(size=SIZE, steps=STEPS)
+    out = {}
+    for scene in guided_scenes(SIZE):
+        content, style = _tensor(scene.content), _tensor(scene.style)
+        values = []
+        for regions in (_regions(scene), None):
+            result = transfer(content, style, config, encoder=encoder, regions=regions)
+            values.append(float(np.mean(bleeding(result.image, scene.content_labels, style, scene.style_labels))))
+        out[scene.name] = (values[0], values[1])
+    return out
 
 
-def test_unguided_transfer_bleeds(unguided: float) -> None:
-    assert unguided > 0.5
+def test_the_suite_has_ten_different_scenes(measured) -> None:
+    scenes = guided_scenes(SIZE)
+    assert len(scenes) == 10 and len({s.name for s in scenes}) == 10
+    assert {s.regions for s in scenes} == {2, 3, 4}
+    assert len({s.content.shape for s in scenes}) >= 3  # square, landscape and portrait
 
 
-# Locked in with a margin below the measured values (simple 0.092, inside 0.043, all 0.090), and
-# well under the issue's 0.12.
-@pytest.mark.parametrize(("mode", "bound"), [("simple", 0.105), ("inside", 0.06), ("all", 0.105)])
-def test_guided_transfer_does_not_bleed(scene, unguided: float, mode: str, bound: float) -> None:
-    guided = _bleeding(scene, mode)
-    assert guided <= bound
-    assert guided < unguided / 5
+def test_unguided_transfer_bleeds(measured) -> None:
+    unguided = [u for _, u in measured.values()]
+    assert statistics.mean(unguided) > 0.4
+
+
+def test_guided_transfer_keeps_regions_apart_on_every_scene(measured) -> None:
+    guided = {name: g for name, (g, _) in measured.items()}
+    assert statistics.mean(guided.values()) <= 0.10, guided
+    assert max(guided.values()) <= 0.15, guided
+    for name, (g, u) in measured.items():
+        assert g <= 0.35 * u, (name, g, u)
 
 
 def test_guided_coarse_to_fine_does_not_bleed_at_its_final_size(tmp_path) -> None:
@@ -71,6 +84,7 @@ def test_guided_coarse_to_fine_does_not_bleed_at_its_final_size(tmp_path) -> Non
     from pipeline.gatys import transfer_files
     from pipeline.guidance import Guidance
     from pipeline.io import image_to_tensor
+    from pipeline.synthetic import two_region_scene
 
     content, content_labels, style, style_labels = two_region_scene(128)
     colours = np.array([(200, 30, 30), (30, 30, 200)], np.uint8)
@@ -81,11 +95,12 @@ def test_guided_coarse_to_fine_does_not_bleed_at_its_final_size(tmp_path) -> Non
     for name, labels in (("content_mask", content_labels), ("style_mask", style_labels)):
         paths[name] = tmp_path / f"{name}.png"
         Image.fromarray(colours[labels]).save(paths[name])
-    config = GatysConfig(size=128, steps=60, stage_steps=60, scales=(64, 128), style_weight=1e7, seed=0)
+    config = GatysConfig(size=128, steps=60, stage_steps=60, scales=(64, 128), seed=0)
     guidance = Guidance(str(paths["content_mask"]), (str(paths["style_mask"]),), k=2)
     out = tmp_path / "out.png"
     metadata = transfer_files(paths["content"], paths["style"], out, config, weights="random", guidance=guidance)
     assert [s["width"] for s in metadata["stages"]] == [64, 128]
+    assert metadata["converged"]
     result = image_to_tensor(Image.open(out))
     shares = bleeding(result, content_labels, _tensor(style), style_labels)
-    assert float(np.mean(shares)) <= 0.105, shares
+    assert float(np.mean(shares)) <= 0.05, shares
