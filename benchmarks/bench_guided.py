@@ -41,10 +41,11 @@ from pipeline.guidance import GUIDE_MODES, Regions, bleeding, one_hot
 from pipeline.synthetic import GuidedScene, guided_scenes, truth_labels
 
 SIZE, STEPS = 128, 100
-#: Style weight of the suite with random weights (see README: "Spatial control").
-STYLE_WEIGHT = 1e8
-#: The reference's style weight, in its own units (Grams over H·W, so ~64² times ours at relu1_1).
-REFERENCE_STYLE_WEIGHT = 1e8 / 64**2
+#: The suite runs at the default style weight (1e6).
+STYLE_WEIGHT = GatysConfig().style_weight
+#: The reference's style weight, in its own units: its Grams are over H·W, ours over C·H·W, so the
+#: same weight on relu1_1 (C = 64) is ours / 64²; deeper layers then weigh (C / 64)² more than ours.
+REFERENCE_STYLE_WEIGHT = STYLE_WEIGHT / 64**2
 #: Per-layer weights (relu1_1 … relu5_1) for our Grams (which carry 1/C): "channels" is our
 #: default (equal weights: the authors' code's 1/N_l² balance), "paper" the 2015 paper's (equal
 #: weights on Grams over H·W, i.e. (C_l / 64)² here), "sqrt" halfway between.

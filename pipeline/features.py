@@ -214,9 +214,10 @@ def random_weights(seed: int = 0, arch: str = "vgg19") -> dict[str, torch.Tensor
     gradient at a pixel is proportional to its features. A grey patch near that mean (a sky, a
     wall, the suit of chelsea's owner) then has features and gradients near zero at every layer,
     and content-initialised transfer leaves it as it was: on the guided suite of
-    benchmarks/bench_guided.py such grey areas made up most of the "bleeding" (0.19 on the
-    painted-mask scene with zero biases, 0.02 with these, guided; 0.69 vs 0.70 unguided). Trained
-    networks have non-zero biases; these make the random network a better stand-in for one.
+    benchmarks/bench_guided.py such grey areas made up most of the "bleeding" (simple guides,
+    default style weight: mean 0.143, worst scene 0.250 with zero biases; 0.024 and 0.048 with
+    these). Trained networks have non-zero biases; these make the random network a better
+    stand-in for one.
 
     Always the whole network, so a layer's weights do not depend on where the encoder is cut.
     Cached: callers copy the tensors (``load_state_dict``) and must not modify them.
