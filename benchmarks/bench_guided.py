@@ -37,7 +37,8 @@ import torch.nn.functional as F
 
 from pipeline.features import LAYER_INDEX, VGGEncoder
 from pipeline.gatys import STYLE_LAYERS, GatysConfig, build_encoder, transfer
-from pipeline.guidance import GUIDE_MODES, Regions, bleeding, one_hot
+from pipeline.guidance import Regions, bleeding
+from pipeline.guides import GUIDE_MODES, one_hot
 from pipeline.synthetic import GuidedScene, guided_scenes, truth_labels
 
 SIZE, STEPS = 128, 100

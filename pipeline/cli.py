@@ -282,12 +282,12 @@ def _add_transfer_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--style-blend", type=_csv_floats, default=None, help="weight per style image, e.g. 0.7,0.3 (default: equal)"
     )
-    from pipeline.color import COLOR_MODES, MATCH_METHODS
+    from pipeline.color import COLOUR_MODES, MATCH_METHODS
 
     c = t.add_argument_group("colour and scale control (Gatys 2016)")
     c.add_argument(
         "--color",
-        choices=COLOR_MODES,
+        choices=COLOUR_MODES,
         default=defaults.color,
         help="keep the photo's colours: preserve = luminance-only transfer, match = recolour the style first",
     )
@@ -358,7 +358,7 @@ def _add_mix_scales_arguments(mx: argparse.ArgumentParser) -> None:
 def _add_train_arguments(tr: argparse.ArgumentParser) -> None:
     from pipeline.device import PRECISIONS
     from pipeline.fast.train import STYLE_LAYERS, TrainConfig
-    from pipeline.guidance import GUIDE_MODES
+    from pipeline.guides import GUIDE_MODES
 
     d = TrainConfig()
     tr.add_argument("--style", required=True, metavar="PATH", help="style image")
@@ -482,7 +482,7 @@ def _add_style_arguments(parser: argparse.ArgumentParser, defaults: gatys.GatysC
 
 
 def _add_guide_arguments(group: argparse._ArgumentGroup, defaults: gatys.GatysConfig, *, k_help: str) -> None:
-    from pipeline.guidance import GUIDE_MODES
+    from pipeline.guides import GUIDE_MODES
 
     group.add_argument("--guide-mode", choices=GUIDE_MODES, default=defaults.guide_mode, help="guide propagation")
     group.add_argument("--guide-grow", type=int, default=defaults.guide_grow, help="grow (>0) / shrink (<0) guides, px")

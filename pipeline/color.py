@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-COLOR_MODES = ("none", "preserve", "match")
+COLOUR_MODES = ("none", "preserve", "match")
 MATCH_METHODS = ("sym", "chol", "pca")
 
 #: RGB → YIQ (NTSC); Y is the luminance ``.299 R + .587 G + .114 B``.

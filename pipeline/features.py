@@ -25,7 +25,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import torch
@@ -91,6 +91,33 @@ def _build_body(last: int, pooling: str, keep_conv_output: set[int], arch: str =
             in_channels = channels
         modules.append(nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2))
     return nn.Sequential(*modules[: last + 1])
+
+
+class Encoder(Protocol):
+    """What a Gatys transfer and fast-style training need of a loss network: named activations
+    (with taps, see :meth:`VGGEncoder.forward`), the layers and pooling it was cut for, its body
+    and the indices of its named layers (to propagate guides), the smallest side it accepts, and
+    what its weights are. :class:`VGGEncoder` is the real one; the tests bring a tiny one."""
+
+    layers: list[str]
+    pooling: str
+    weights_info: dict[str, Any]
+    body: nn.Sequential
+    wanted: dict[int, str]
+    arch: str
+
+    @property
+    def min_side(self) -> int: ...
+
+    def __call__(
+        self,
+        image: torch.Tensor,
+        taps: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+        *,
+        until: str | None = None,
+    ) -> dict[str, torch.Tensor]: ...
+
+    def to(self, *args: Any, **kwargs: Any) -> Encoder: ...
 
 
 class VGGEncoder(nn.Module):

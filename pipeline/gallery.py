@@ -8,7 +8,6 @@ result and once for the sheet.
 from __future__ import annotations
 
 import html
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -19,20 +18,10 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from pipeline.errors import InputError
+from pipeline.record import read_sidecar, sidecar_path
 
 TILE = 192  # panel tile height, px
 CURVE_COLOURS = {"total": "#222222", "content": "#1f77b4", "style": "#d62728", "tv": "#2ca02c"}
-
-
-def read_sidecar(result: str | os.PathLike[str]) -> dict[str, Any]:
-    """The JSON written beside a result image (``result.png.json``)."""
-    path = Path(f"{os.fspath(result)}.json")
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: no metadata beside the result; was it written by `stylesnake transfer`?") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InputError(f"{path}: not valid JSON; rerun the transfer that wrote it") from None
 
 
 def summary(metadata: Mapping[str, Any]) -> str:
@@ -242,7 +231,7 @@ def contact_sheet(results: Sequence[str | os.PathLike[str]], out: str | os.PathL
         shown = panel_path if panel_path.exists() else result
         links = [f'<a href="{link(result)}">result</a>']
         links += [f'<a href="{link(curve_path)}">loss curve</a>'] if curve_path.exists() else []
-        links += [f'<a href="{link(result.with_name(result.name + ".json"))}">metadata</a>']
+        links += [f'<a href="{link(sidecar_path(result))}">metadata</a>']
         final = metadata.get("final_losses", {}).get("total")
         loss = f" · final loss {final:.4g}" if final is not None else ""
         if metadata.get("converged") is False:

@@ -11,7 +11,6 @@ growth); a transfer whose settings differ refuses it with one line saying what d
 
 from __future__ import annotations
 
-import io as _bytes_io
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -23,10 +22,10 @@ import numpy as np
 import torch
 
 import pipeline
-from pipeline import io
+from pipeline import io, record
 from pipeline.errors import InputError
 from pipeline.features import VGGEncoder
-from pipeline.guidance import one_hot, propagate
+from pipeline.guides import one_hot, propagate
 from pipeline.losses import gram_matrix, guided_gram
 from pipeline.masks import LabelMap
 
@@ -77,7 +76,7 @@ def compute(
     """Targets of ``image`` (1, 3, H, W) on the encoder's device, at ``layers``.
 
     ``guides`` (L, H, W), one channel per label, add the guided Grams, with the guides propagated
-    to each layer by ``mode`` and ``grow`` (see :func:`pipeline.guidance.propagate`); ``labels``
+    to each layer by ``mode`` and ``grow`` (see :func:`pipeline.guides.propagate`); ``labels``
     names them (and gives the guides when ``guides`` is None).
     """
     device = image.device
@@ -138,39 +137,41 @@ def is_targets_path(path: str | os.PathLike[str]) -> bool:
     return Path(path).suffix.lower() == SUFFIX
 
 
+def payload_bytes(targets: StyleTargets) -> bytes:
+    """The ``.pt`` file's bytes: tensors, lists and one JSON string only, so it loads with
+    ``torch.load(weights_only=True)``."""
+    return record.torch_bytes(
+        {
+            "format": FORMAT,
+            "stylesnake": pipeline.__version__,
+            "grams": targets.grams,
+            "held": targets.held,
+            "image": targets.image.mul(255).round().byte(),
+            "names": list(targets.names),
+            "colours": torch.from_numpy(np.asarray(targets.colours, np.uint8).reshape(-1, 3).copy()),
+            "pixels": torch.from_numpy(np.asarray(targets.pixels, np.int64).copy()),
+            "info": io.json_bytes(targets.info).decode(),
+        }
+    )
+
+
 def save(targets: StyleTargets, path: str | os.PathLike[str]) -> None:
-    """Write ``targets`` atomically as a ``.pt`` file (tensors, lists and one JSON string only, so it
-    loads with ``torch.load(weights_only=True)``)."""
+    """Write ``targets`` atomically as a ``.pt`` file (see :func:`payload_bytes`)."""
     if not is_targets_path(path):
         raise InputError(f"{path}: style targets are saved as {SUFFIX}")
-    payload = {
-        "format": FORMAT,
-        "stylesnake": pipeline.__version__,
-        "grams": targets.grams,
-        "held": targets.held,
-        "image": targets.image.mul(255).round().byte(),
-        "names": list(targets.names),
-        "colours": torch.from_numpy(np.asarray(targets.colours, np.uint8).reshape(-1, 3).copy()),
-        "pixels": torch.from_numpy(np.asarray(targets.pixels, np.int64).copy()),
-        "info": io.json_bytes(targets.info).decode(),
-    }
-    buffer = _bytes_io.BytesIO()
-    torch.save(payload, buffer)
-    io.write_bytes(path, buffer.getvalue())
+    io.write_bytes(path, payload_bytes(targets))
 
 
 def load(path: str | os.PathLike[str]) -> StyleTargets:
     """Read targets saved by :func:`save`; anything else is an :class:`InputError`."""
     import json
 
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such style targets file") from None
-    except Exception:
-        raise InputError(f"{path}: not a style targets file (write one with `stylesnake style-targets`)") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise InputError(f"{path}: not a {FORMAT} file; recompute it with `stylesnake style-targets`")
+    payload = record.load_torch(
+        path,
+        what="a style targets file",
+        fix="write one with `stylesnake style-targets` (or recompute it with this version)",
+        format=FORMAT,
+    )
     return StyleTargets(
         grams=dict(payload["grams"]),
         held=dict(payload["held"]),

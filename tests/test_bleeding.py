@@ -18,7 +18,8 @@ import torch
 
 from pipeline.features import VGGEncoder
 from pipeline.gatys import GatysConfig, transfer
-from pipeline.guidance import Regions, bleeding, one_hot
+from pipeline.guidance import Regions, bleeding
+from pipeline.guides import one_hot
 from pipeline.synthetic import GuidedScene, guided_scenes
 
 pytestmark = pytest.mark.slow

@@ -135,7 +135,7 @@ def test_cli_train_then_stylize(data: Path, style_path: Path, content_path: Path
     ("case", "message"),
     [
         ("not-ours", "not a Stylesnake fast-style model"),
-        ("missing", "no such model file"),
+        ("missing", "no such file; train one"),
         ("empty-data", "no readable"),
     ],
 )

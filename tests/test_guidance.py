@@ -10,7 +10,8 @@ from torch import nn
 
 from pipeline.errors import InputError
 from pipeline.features import VGGEncoder
-from pipeline.guidance import WHOLE, Regions, guided_style_loss, match_regions, normalise, propagate
+from pipeline.guidance import WHOLE, Regions, guided_style_loss, match_regions
+from pipeline.guides import normalise, propagate
 from pipeline.losses import (
     GramStyleLoss,
     GuidedGramStyleLoss,

@@ -9,7 +9,8 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from pipeline.optim import LBFGS
+from pipeline.errors import InputError
+from pipeline.optim import LBFGS, convergence, optimize
 
 Loss = Callable[[torch.Tensor], torch.Tensor]
 
@@ -125,3 +126,48 @@ def test_bad_curvature_pairs_are_neutralised() -> None:
     assert torch.isfinite(optimizer._rho).all()
     assert (optimizer._rho[:2] == 0).all()
     assert optimizer._gamma == 1
+
+
+# --- the loop ------------------------------------------------------------------------------------
+
+
+def test_divergence_is_reported_not_saved(images) -> None:
+    def exploding(image: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"content": (image * float("nan")).sum()}
+
+    with pytest.raises(InputError, match="the optimisation diverged"):
+        optimize(images[0], exploding, steps=3)
+
+
+def test_returned_image_is_the_best_evaluated_one(images) -> None:
+    seen = []
+
+    def loss(image: torch.Tensor) -> torch.Tensor:
+        return ((image - 0.3) ** 2).sum() + (image**4).sum()
+
+    def criterion(image: torch.Tensor) -> dict[str, torch.Tensor]:
+        seen.append(image.detach().clone())
+        return {"content": loss(image)}
+
+    optimised = optimize(images[0], criterion, steps=6)
+    losses = [loss(x).item() for x in seen]
+    best = min(range(len(losses)), key=losses.__getitem__)
+    assert len(seen) == 6
+    assert torch.equal(optimised.image, seen[best].clamp(0, 1))
+    total = optimised.history["total"]
+    assert total[-1] == pytest.approx(losses[best], rel=1e-6)
+    assert total == sorted(total, reverse=True)  # the best so far: never rises
+
+
+def test_lbfgs_stops_at_a_stationary_point(images) -> None:
+    target = images[0].clone()
+    optimised = optimize(target, lambda image: {"content": ((image - target) ** 2).sum()}, steps=50)
+    assert optimised.stationary
+    assert len(optimised.history["total"]) < 50
+
+
+def test_convergence_is_judged_on_the_loss_drop() -> None:
+    assert convergence({"total": [2.03, 1.77]}) == (False, pytest.approx(0.128, abs=1e-3))
+    assert convergence({"total": [2.0, 0.01]})[0]
+    assert convergence({"total": [2.0, 1.9]}, stationary=True)[0]  # nothing left to gain
+    assert convergence({"total": [0.0, 0.0]}) == (True, 0.0)

@@ -223,7 +223,7 @@ def test_whole_workflow_runs_and_records_everything(project: Path) -> None:
         assert (project / "results" / "fast" / f"{style}.onnx").exists()
         fast = json.loads((project / "results" / "fast" / f"coffee__{style}.png.json").read_text())
         assert fast["method"] == {"ihc": "johnson2016+guided", "retina": "johnson2016"}[style]  # ihc has a mask
-        assert fast["model"]["weights"]["kind"] == "random"
+        assert fast["weights"]["kind"] == "random"
 
 
 @pytest.mark.slow

@@ -23,11 +23,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 import pipeline
-from pipeline import io
+from pipeline import io, record
 from pipeline.device import resolve_device, resolve_precision
 from pipeline.errors import InputError
 from pipeline.fast.network import TransformerNet, for_inference
-from pipeline.guidance import one_hot
+from pipeline.guides import one_hot
 from pipeline.masks import Palette, labels_at
 
 FORMAT = "stylesnake-fast-model/1"
@@ -64,9 +64,7 @@ def payload(network: TransformerNet, style_name: str, thumbnail: Image.Image, in
 
 def save(model: FastModel, path: str | os.PathLike[str]) -> None:
     """Write the model file atomically."""
-    buffer = _bytes_io.BytesIO()
-    torch.save(payload(model.network, model.style_name, model.thumbnail, model.info), buffer)
-    io.write_bytes(path, buffer.getvalue())
+    record.save_torch(payload(model.network, model.style_name, model.thumbnail, model.info), path)
 
 
 def from_payload(data: Any, *, name: str) -> FastModel:
@@ -84,12 +82,7 @@ def from_payload(data: Any, *, name: str) -> FastModel:
 
 def load(path: str | os.PathLike[str]) -> FastModel:
     """Read a model file; anything else (or a damaged file) is one :class:`InputError` line."""
-    if not Path(path).is_file():
-        raise InputError(f"{path}: no such model file")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # unpickling fails in many ways; all mean "not a model file"
-        raise InputError(f"{path}: not a Stylesnake fast-style model, or a damaged one; train it again") from None
+    data = record.load_torch(path, what="a Stylesnake fast-style model", fix="train one with `stylesnake train`")
     return from_payload(data, name=str(path))
 
 
@@ -356,19 +349,18 @@ def stylize_files(
         if preserve_color:
             result = recombine(result, tensor).clamp(0, 1)
         seconds = time.perf_counter() - started
+        header = record.header("johnson2016" + ("+guided" if guides is not None else ""), model.info.get("weights"))
+        parameters = {"size": size, "preserve_color": preserve_color}
         metadata = {
-            "stylesnake": pipeline.__version__,
-            "method": "johnson2016" + ("+guided" if guides is not None else ""),
-            "model": {"path": str(model_path), "style": model.style_name, "weights": model.info.get("weights")},
+            **header,
+            "parameters": parameters,
+            "model": {"path": str(model_path), "style": model.style_name},
             "content": {"path": str(content_path), "sha256": content.sha256},
             "mask": str(masks[index]) if masks is not None else None,
-            "parameters": {"size": size, "preserve_color": preserve_color},
-            "device": str(where),
-            "precision": precision,
             "output": {"path": str(out), "width": content.image.width, "height": content.image.height},
+            **record.environment(where, precision),
             "seconds": round(seconds, 4),
         }
-        io.write_bytes(Path(f"{out}.json"), io.json_bytes(metadata))
-        io.save_image(result, out)
+        record.write(out, io.encode_image(result, out, metadata=record.summary(header, parameters)), metadata)
         written.append(metadata)
     return written

@@ -38,14 +38,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pipeline import io, targets
+from pipeline import io, record, targets
 from pipeline.device import autocast, resolve_device, resolve_precision
 from pipeline.errors import InputError
 from pipeline.fast import model as fast_model
 from pipeline.fast.network import TransformerNet
 from pipeline.features import VGGEncoder, check_layers
 from pipeline.gallery import loss_curve_png, loss_curve_svg
-from pipeline.guidance import GUIDE_MODES, propagate
+from pipeline.guides import GUIDE_MODES, propagate
 from pipeline.losses import batch_guided_grams, gram_matrix, tv_loss
 from pipeline.masks import LabelMap, Palette, hex_colour, labels_at, load_label_map, read_mask
 
@@ -386,10 +386,9 @@ def train(
     network.eval()
     steady = step_seconds[1:] or step_seconds  # the first step pays for warm-up
     info = {
+        **record.header("johnson2016" + ("+guided" if guided is not None else ""), encoder.weights_info),
         "training": {**dataclasses.asdict(config), "images": len(paths), "data": _sources(data)},
-        "weights": encoder.weights_info,
-        "device": str(device),
-        "precision": precision,
+        **record.environment(device, precision),
         "style": {"path": str(style_path), "sha256": style.sha256},
         "final_losses": {k: v[-1] for k, v in history.items() if v},
         "images_per_second": round(config.batch / (sum(steady) / len(steady)), 3) if steady else None,
@@ -405,7 +404,7 @@ def train(
         info,
     )
     title = f"training {out.name}"
-    io.write_bytes(Path(f"{out}.json"), io.json_bytes({**info, "history": history}))
+    io.write_bytes(record.sidecar_path(out), io.json_bytes({**info, "history": history}))
     io.write_bytes(out.with_suffix(".loss.svg"), loss_curve_svg(history, title=title, x_label="step").encode())
     io.write_bytes(out.with_suffix(".loss.png"), loss_curve_png(history, title=title))
     fast_model.save(trained, out)
@@ -422,8 +421,6 @@ def _save_checkpoint(
     history: dict[str, list[float]],
     config: TrainConfig,
 ) -> None:
-    import io as _bytes_io
-
     state = {
         "format": CHECKPOINT_FORMAT,
         "step": step,
@@ -432,9 +429,7 @@ def _save_checkpoint(
         "history": history,
         "config": dataclasses.asdict(config),
     }
-    buffer = _bytes_io.BytesIO()
-    torch.save(state, buffer)
-    io.write_bytes(path, buffer.getvalue())
+    record.save_torch(state, path)
     log.info("checkpoint at step %d: %s", step, path)
 
 
@@ -443,12 +438,12 @@ def _restore(
 ) -> tuple[int, dict[str, list[float]]]:
     if not path.is_file():
         raise InputError(f"{path}: no checkpoint to resume from; start without --resume")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        raise InputError(f"{path}: damaged checkpoint; delete it and start without --resume") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise InputError(f"{path}: not a Stylesnake training checkpoint")
+    state = record.load_torch(
+        path,
+        what="a Stylesnake training checkpoint",
+        fix="delete it and start without --resume",
+        format=CHECKPOINT_FORMAT,
+    )
     changed = {k for k, v in dataclasses.asdict(config).items() if k not in RUN_ONLY and state["config"].get(k) != v}
     if changed:
         raise InputError(

@@ -1,0 +1,362 @@
+"""Files in, files out: what the CLI verbs and the Snakefile call. Every check on the inputs,
+masks and output location runs before any work; the output and its record
+(:mod:`pipeline.record`) are written only once everything succeeded."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from pipeline import io, record
+from pipeline import targets as style_targets
+from pipeline.device import autocast, memory_format, resolve_device, resolve_precision
+from pipeline.errors import InputError
+from pipeline.features import Encoder, VGGEncoder, check_layers
+from pipeline.gatys.config import GatysConfig, stage_config
+from pipeline.gatys.transfer import TransferResult, build_encoder, check_fits, transfer
+from pipeline.guidance import Guidance, Regions
+from pipeline.masks import Palette, hex_colour, load_label_map
+from pipeline.optim import Progress
+from pipeline.targets import StyleTargets
+
+log = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+FINE_LAYERS = ("relu1_1", "relu2_1")
+
+
+@dataclass
+class _Stage:
+    """One coarse-to-fine stage's settings and its loaded, checked inputs."""
+
+    config: GatysConfig
+    content: io.LoadedImage
+    styles: list[io.LoadedImage | StyleTargets]
+    regions: Regions | None
+
+
+def transfer_files(
+    content_path: PathLike,
+    style_path: PathLike | Sequence[PathLike],
+    out_path: PathLike,
+    config: GatysConfig = GatysConfig(),
+    *,
+    weights: PathLike = "imagenet",
+    max_pixels: int = io.MAX_PIXELS,
+    progress: Progress | None = None,
+    style_blend: Sequence[float] | None = None,
+    guidance: Guidance | None = None,
+) -> dict[str, Any]:
+    """Load, transfer, save ``out_path`` and ``out_path.json``; return the metadata written.
+
+    ``style_path`` may name several styles (mixed by ``style_blend``, or region by region with
+    ``guidance``), each a style image or its saved targets (``.pt``, see
+    :func:`style_targets_file`). With ``config.scales`` it runs coarse to fine, each stage
+    starting from the previous one's result.
+    """
+    started = time.perf_counter()
+    style_paths = [style_path] if isinstance(style_path, (str, os.PathLike)) else list(style_path)
+    out_path = Path(out_path)
+    io.save_format(out_path)
+    io.check_writable(out_path)
+    if len(config.scales) > 1 and any(style_targets.is_targets_path(p) for p in style_paths):
+        raise InputError(
+            "--scales recomputes the style's Grams at every stage's size; pass the style image, not its targets (.pt)"
+        )
+    encoder = build_encoder(config, weights)
+    stages = [
+        _load_stage(stage_config(config, size), content_path, style_paths, encoder, guidance, max_pixels)
+        for size in config.scales or (config.size,)
+    ]
+    loaded = time.perf_counter()
+    last = stages[-1]
+    log.info("content %s at %dx%d; style %s", content_path, *last.content.image.size, ", ".join(map(str, style_paths)))
+    if last.regions is not None:
+        log.info("regions: %s (guides: %s)", ", ".join(last.regions.names), config.guide_mode)
+    result, first, stage_records = _run_stages(stages, encoder, progress=progress, style_blend=style_blend)
+    header = record.header("gatys2016-guided" if last.regions is not None else "gatys2015", result.weights)
+    parameters = {
+        **dataclasses.asdict(config),
+        "max_pixels": max_pixels,
+        "style_blend": list(style_blend) if style_blend is not None else None,
+    }
+    encode_start = time.perf_counter()
+    image_bytes = io.encode_image(result.image, out_path, metadata=record.summary(header, parameters))
+    timings = {"load": loaded - started, **result.timings, "encode": time.perf_counter() - encode_start}
+    timings["total"] = time.perf_counter() - started
+    metadata: dict[str, Any] = {
+        **header,
+        "parameters": parameters,
+        "content": _describe(content_path, last.content),
+        "styles": [_describe(p, s) for p, s in zip(style_paths, last.styles, strict=True)],
+        "output": {"path": str(out_path), "width": last.content.image.width, "height": last.content.image.height},
+    }
+    if guidance is not None and last.regions is not None:
+        metadata["guidance"] = _guidance_record(guidance, last)
+    metadata.update(
+        {
+            **record.environment(result.device, result.precision),
+            "evaluations": result.evaluations,
+            "converged": first.converged,
+            "loss_drop": round(first.loss_drop, 6),
+            "stages": stage_records,
+            "timings_s": {k: round(v, 4) for k, v in timings.items()},
+            "peak_memory_mb": peak_memory_mb(result.device),
+            "final_losses": result.final_losses,
+            "history": result.history,
+        }
+    )
+    record.write(out_path, image_bytes, metadata)
+    log.info("wrote %s (%d evaluations, %.1f s)", out_path, result.evaluations, timings["total"])
+    return metadata
+
+
+def _load_stage(
+    stage: GatysConfig,
+    content_path: PathLike,
+    style_paths: Sequence[PathLike],
+    encoder: Encoder,
+    guidance: Guidance | None,
+    max_pixels: int,
+) -> _Stage:
+    """One stage's content, styles (images, or saved targets that must fit) and regions, checked."""
+    content = io.read_image(content_path, size=stage.size, max_pixels=max_pixels)
+    styles: list[io.LoadedImage | StyleTargets] = [
+        style_targets.load(p)
+        if style_targets.is_targets_path(p)
+        else io.read_image(p, size=stage.style_size or stage.size, max_pixels=max_pixels)
+        for p in style_paths
+    ]
+    wanted = stage.target_settings(encoder.weights_info)
+    for path, style in zip(style_paths, styles, strict=True):
+        if isinstance(style, StyleTargets):
+            style_targets.check_fits(style, wanted, stage.style_layers, name=str(path))
+    regions = guidance.regions(content, styles, max_pixels=max_pixels) if guidance is not None else None
+    images = [(content_path, content.image)]
+    images += [(p, s.image) for p, s in zip(style_paths, styles, strict=True) if isinstance(s, io.LoadedImage)]
+    for path, image in images:
+        check_fits(encoder, image.size, name=str(path))
+    return _Stage(stage, content, styles, regions)
+
+
+def _run_stages(
+    stages: Sequence[_Stage], encoder: Encoder, *, progress: Progress | None, style_blend: Sequence[float] | None
+) -> tuple[TransferResult, TransferResult, list[dict[str, Any]]]:
+    """Optimise stage by stage, each starting from the previous result upsampled. Returns the
+    last stage's result with the whole history, the first stage's (which judges convergence: it
+    starts from the configured init), and a record per stage."""
+    result: TransferResult | None = None
+    first: TransferResult | None = None
+    stage_records: list[dict[str, Any]] = []
+    history: dict[str, list[float]] = {}
+    stage_timings = {"setup": 0.0, "optimize": 0.0}
+    for stage in stages:
+        init = None
+        if result is not None:  # start from the previous stage's result, upsampled
+            init = F.interpolate(result.image, size=stage.content.image.size[::-1], mode="bicubic", align_corners=False)
+            init = init.clamp(0, 1)
+        if len(stages) > 1:
+            log.info(
+                "stage %d/%d: %dx%d, %d evaluations",
+                len(stage_records) + 1,
+                len(stages),
+                *stage.content.image.size,
+                stage.config.steps,
+            )
+        result = transfer(
+            io.image_to_tensor(stage.content.image),
+            [s if isinstance(s, StyleTargets) else io.image_to_tensor(s.image) for s in stage.styles],
+            stage.config,
+            encoder=encoder,
+            progress=progress,
+            style_blend=style_blend,
+            regions=stage.regions,
+            init=init,
+        )
+        first = first or result
+        for name, values in result.history.items():
+            history.setdefault(name, []).extend(values)
+        for key in stage_timings:
+            stage_timings[key] += result.timings[key]
+        stage_records.append(
+            {
+                "width": stage.content.image.width,
+                "height": stage.content.image.height,
+                "evaluations": result.evaluations,
+                "seconds": round(result.timings["setup"] + result.timings["optimize"], 3),
+                "loss_drop": round(result.loss_drop, 6),
+            }
+        )
+    assert result is not None and first is not None
+    evaluations = len(history.get("total", []))
+    timings = {**stage_timings, "per_evaluation": stage_timings["optimize"] / max(evaluations, 1)}
+    whole = dataclasses.replace(result, history=history, evaluations=evaluations, timings=timings)
+    return whole, first, stage_records
+
+
+def _describe(path: PathLike, style: io.LoadedImage | StyleTargets) -> dict[str, Any]:
+    if isinstance(style, StyleTargets):
+        height, width = style.image.shape[-2:]
+        return {"path": str(path), "targets_of": style.info.get("style"), "width": width, "height": height}
+    return {"path": str(path), "sha256": style.sha256, "width": style.image.width, "height": style.image.height}
+
+
+def _guidance_record(guidance: Guidance, stage: _Stage) -> dict[str, Any]:
+    regions = stage.regions
+    assert regions is not None
+    return {
+        "content_mask": str(guidance.content_mask),
+        "style_masks": [str(p) for p in guidance.style_masks]
+        + [s.info.get("mask", {}).get("path") for s in stage.styles if isinstance(s, StyleTargets)],
+        "regions": {
+            name: {"content_share": round(float(regions.content[r].mean()), 4), "weight": float(regions.weights[r])}
+            for r, name in enumerate(regions.names)
+        },
+        "label_map": dict(guidance.label_map or {}),
+    }
+
+
+def style_targets_file(
+    style_path: PathLike,
+    out_path: PathLike,
+    config: GatysConfig = GatysConfig(),
+    *,
+    weights: PathLike = "imagenet",
+    style_mask: PathLike | None = None,
+    k: int | None = None,
+    palette: Palette | None = None,
+    min_area: int | None = None,
+    max_pixels: int = io.MAX_PIXELS,
+) -> dict[str, Any]:
+    """Compute one style image's targets (plain Gram, and guided Grams per label of ``style_mask``)
+    at ``config``'s style size, layers, pooling and guide settings; save ``out_path`` (``.pt``) and
+    its JSON sidecar; return the sidecar's contents."""
+    started = time.perf_counter()
+    if not style_targets.is_targets_path(out_path):
+        raise InputError(f"{out_path}: style targets are saved as {style_targets.SUFFIX}")
+    io.check_writable(out_path)
+    style = io.read_image(style_path, size=config.style_size or config.size, max_pixels=max_pixels)
+    labels = None
+    if style_mask is not None:
+        labels = load_label_map(style_mask, image=style, k=k, palette=palette, min_area=min_area, max_pixels=max_pixels)
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    encoder = VGGEncoder(config.style_layers, weights=weights, pooling=config.pooling)
+    check_fits(encoder, style.image.size, name=str(style_path))
+    encoder = encoder.to(device=device, memory_format=memory_format(device))
+    with autocast(device, precision):
+        image = io.image_to_tensor(style.image).to(device=device, memory_format=memory_format(device))
+        computed = style_targets.compute(
+            encoder, image, layers=config.style_layers, mode=config.guide_mode, grow=config.guide_grow, labels=labels
+        )
+    info = {
+        **config.target_settings(encoder.weights_info),
+        "layers": list(config.style_layers),
+        "style": {"path": str(style_path), "sha256": style.sha256},
+        "mask": {"path": str(style_mask), "labels": list(labels.names)} if labels is not None else None,
+    }
+    computed = dataclasses.replace(computed, info=info)
+    share = max(int(computed.pixels.sum()), 1)
+    metadata = {
+        **record.header("style-targets", encoder.weights_info),
+        **info,
+        "labels": {
+            name: {"colour": colour, "share": round(int(count) / share, 4)}
+            for name, colour, count in zip(
+                computed.names, map(hex_colour, computed.colours), computed.pixels, strict=True
+            )
+        },
+        **record.environment(device, precision),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    record.write(out_path, style_targets.payload_bytes(computed), metadata)
+    log.info("wrote %s (%s)", out_path, ", ".join(computed.names) or "no mask: whole-image Grams only")
+    return metadata
+
+
+def mix_scales_files(
+    coarse_path: PathLike,
+    fine_path: PathLike,
+    out_path: PathLike,
+    config: GatysConfig = GatysConfig(),
+    *,
+    fine_layers: Sequence[str] = FINE_LAYERS,
+    weights: PathLike = "imagenet",
+    max_pixels: int = io.MAX_PIXELS,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Scale mixing (Gatys et al. 2016): a new style image with the coarse structure of one style
+    image and the fine texture of another. Starting from ``coarse_path``, the image's Grams are
+    matched to the fine image's at ``fine_layers`` and to its own at the other style layers (its
+    content loss keeps the layout). Use the result as a style image. Writes the image and its JSON."""
+    started = time.perf_counter()
+    check_layers(fine_layers)
+    unknown = [layer for layer in fine_layers if layer not in config.style_layers]
+    if unknown:
+        raise InputError(f"fine layers {', '.join(unknown)} are not among the style layers; add them to --style-layers")
+    out_path = Path(out_path)
+    io.save_format(out_path)
+    io.check_writable(out_path)
+    coarse = io.read_image(coarse_path, size=config.size, max_pixels=max_pixels)
+    fine = io.read_image(fine_path, size=config.style_size or config.size, max_pixels=max_pixels)
+    encoder = build_encoder(config, weights)
+    for path, loaded in ((coarse_path, coarse), (fine_path, fine)):
+        check_fits(encoder, loaded.image.size, name=str(path))
+    device = resolve_device(config.device)
+    encoder = encoder.to(device)
+    with torch.no_grad(), autocast(device, resolve_precision(config.precision, device)):
+        own, other = (
+            style_targets.compute(encoder, io.image_to_tensor(x.image).to(device), layers=config.style_layers)
+            for x in (coarse, fine)
+        )
+    mixed = StyleTargets(
+        grams={layer: (other if layer in fine_layers else own).grams[layer] for layer in config.style_layers},
+        held={layer: own.held[layer] for layer in config.style_layers},
+        image=own.image,
+        info=config.target_settings(encoder.weights_info),
+    )
+    result = transfer(
+        io.image_to_tensor(coarse.image),
+        mixed,
+        dataclasses.replace(config, color="none", scales=()),
+        encoder=encoder,
+        progress=progress,
+    )
+    header = record.header("gatys2016-scale-mixing", result.weights)
+    parameters = {**dataclasses.asdict(config), "fine_layers": list(fine_layers), "max_pixels": max_pixels}
+    metadata = {
+        **header,
+        "parameters": parameters,
+        "coarse": {"path": str(coarse_path), "sha256": coarse.sha256},
+        "fine": {"path": str(fine_path), "sha256": fine.sha256},
+        **record.environment(result.device, result.precision),
+        "evaluations": result.evaluations,
+        "converged": result.converged,
+        "loss_drop": round(result.loss_drop, 6),
+        "seconds": round(time.perf_counter() - started, 3),
+        "final_losses": result.final_losses,
+        "history": result.history,
+    }
+    image_bytes = io.encode_image(result.image, out_path, metadata=record.summary(header, parameters))
+    record.write(out_path, image_bytes, metadata)
+    log.info("wrote %s (coarse structure of %s, fine texture of %s)", out_path, coarse_path, fine_path)
+    return metadata
+
+
+def peak_memory_mb(device: str) -> dict[str, float]:
+    """Peak memory so far: the process's resident set on the CPU, and the GPU's allocations."""
+    import resource
+
+    peak = {"process_rss": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}  # KiB on Linux
+    if device.startswith("cuda"):
+        peak["cuda_allocated"] = round(torch.cuda.max_memory_allocated(torch.device(device)) / 2**20, 1)
+    return peak

@@ -1,0 +1,329 @@
+"""One transfer on tensors: the losses of Gatys et al. (2015) — content loss at one layer, Gram
+style loss at several — or the guided Gram loss of spatial control (2016), wired to an encoder
+and handed to the optimisation loop of :mod:`pipeline.optim`.
+
+:func:`build_criterion` is the loss builder (targets computed once, without gradients);
+:func:`transfer` checks the inputs, applies colour control, builds the criterion, optimises and
+reports. Files in and out are :mod:`pipeline.gatys.files`' business.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from pipeline import targets as style_targets
+from pipeline.color import grey, luminance_image, match_colours, recombine
+from pipeline.device import autocast, memory_format, resolve_device, resolve_precision
+from pipeline.errors import InputError, check_choice
+from pipeline.features import LAYERS, Encoder, VGGEncoder
+from pipeline.gatys.config import INITS, GatysConfig
+from pipeline.guidance import WHOLE, Regions, guided_style_loss
+from pipeline.losses import ContentLoss, GramStyleLoss, GuidedGramStyleLoss, blend_weights, layer_weights, tv_loss
+from pipeline.optim import Criterion, Progress, convergence, optimize, stall_message
+from pipeline.targets import StyleTargets
+
+log = logging.getLogger(__name__)
+
+Style = torch.Tensor | StyleTargets
+
+
+@dataclass
+class TransferResult:
+    image: torch.Tensor  # (1, 3, H, W) in [0, 1], on the CPU
+    history: dict[str, list[float]]  # per evaluation: total and each weighted term
+    evaluations: int
+    device: str
+    precision: str
+    weights: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+    converged: bool = True  # see :func:`pipeline.optim.convergence`
+    loss_drop: float = 0.0  # share of the starting loss the optimisation removed
+
+    @property
+    def final_losses(self) -> dict[str, float]:
+        return {name: values[-1] for name, values in self.history.items()}
+
+
+def build_encoder(config: GatysConfig, weights: str | os.PathLike[str] = "imagenet") -> VGGEncoder:
+    """The VGG-19 encoder cut after the deepest layer ``config`` needs."""
+    return VGGEncoder(config.layers, weights=weights, pooling=config.pooling)
+
+
+def initial_image(init: str, content: torch.Tensor, style: torch.Tensor, seed: int) -> torch.Tensor:
+    """The starting point: the content image, white noise, or the style image at content size."""
+    check_choice("init", init, INITS)
+    if init == "content":
+        return content.clone()
+    if init == "style":
+        return F.interpolate(style, size=content.shape[-2:], mode="bilinear", antialias=True, align_corners=False)
+    # Noise from a private CPU generator: the same seed gives the same start on every device.
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(content.shape, generator=generator).to(content.device)
+
+
+def check_fits(encoder: Encoder, size: tuple[int, int], *, name: str) -> None:
+    """An image of ``size`` (width, height) must reach the encoder's deepest layer."""
+    if min(size) < encoder.min_side:
+        raise InputError(
+            f"{name}: at this size the image is {size[0]}x{size[1]} px, but layer "
+            f"{LAYERS[encoder.arch][len(encoder.body) - 1]} needs at least {encoder.min_side} px a side; "
+            "use a larger --size"
+        )
+
+
+# --- the loss builder ----------------------------------------------------------------------------
+
+
+def style_loss_for(
+    encoder: Encoder,
+    targets: Sequence[StyleTargets],
+    config: GatysConfig,
+    *,
+    regions: Regions | None,
+    style_blend: Sequence[float] | None,
+    device: torch.device,
+) -> GramStyleLoss | GuidedGramStyleLoss:
+    """The Gram style loss against the styles' (blended) Grams, or with ``regions`` the guided
+    Gram loss of spatial control."""
+    weights_by_layer = layer_weights(config.style_layers, config.style_layer_weights)
+    if regions is None:
+        mix = blend_weights(style_blend, len(targets))
+        return GramStyleLoss(
+            {
+                layer: sum(m * t.grams[layer][WHOLE] for m, t in zip(mix, targets, strict=True)).unsqueeze(0).to(device)
+                for layer in weights_by_layer
+            },
+            weights_by_layer,
+        )
+    return guided_style_loss(
+        encoder.body,
+        encoder.wanted,
+        regions,
+        targets,
+        weights_by_layer,
+        blend=style_blend,
+        mode=config.guide_mode,
+        grow=config.guide_grow,
+        device=device,
+    )
+
+
+def build_criterion(
+    encoder: Encoder,
+    content: torch.Tensor,
+    styles: Sequence[Style],
+    config: GatysConfig,
+    *,
+    regions: Regions | None = None,
+    style_blend: Sequence[float] | None = None,
+    precision_context: Callable[[], Any],
+) -> Criterion:
+    """The weighted loss terms of an image: content (against ``content``'s features), style, and
+    total variation when weighted. Targets are computed once, without gradients, on the device
+    ``content`` is on; the style loss runs as encoder taps (its gradient fused into the backward)."""
+    device = content.device
+    layout = memory_format(device)
+    with torch.no_grad(), precision_context():
+        content_target = ContentLoss(config.content_layer, encoder(content))
+        targets = [
+            s
+            if isinstance(s, StyleTargets)
+            else style_targets.compute(
+                encoder,
+                s.to(device=device, memory_format=layout),
+                regions.styles[i] if regions is not None else None,
+                layers=config.style_layers,
+                mode=config.guide_mode,
+                grow=config.guide_grow,
+            )
+            for i, s in enumerate(styles)
+        ]
+    style_loss = style_loss_for(encoder, targets, config, regions=regions, style_blend=style_blend, device=device)
+
+    def criterion(image: torch.Tensor) -> dict[str, torch.Tensor]:
+        # The optimised image stays contiguous (L-BFGS flattens its gradient with .view).
+        style_terms: dict[str, torch.Tensor] = {}
+        features = encoder(image.contiguous(memory_format=layout), taps=style_loss.taps(style_terms))
+        terms = {
+            "content": config.content_weight * content_target(features),
+            "style": config.style_weight * torch.stack(list(style_terms.values())).sum(),
+        }
+        if config.tv_weight:
+            terms["tv"] = config.tv_weight * tv_loss(image.float())
+        return terms
+
+    return criterion
+
+
+# --- one transfer --------------------------------------------------------------------------------
+
+
+def transfer(
+    content: torch.Tensor,
+    style: Style | Sequence[Style],
+    config: GatysConfig = GatysConfig(),
+    *,
+    weights: str | os.PathLike[str] = "imagenet",
+    encoder: Encoder | None = None,
+    progress: Progress | None = None,
+    style_blend: Sequence[float] | None = None,
+    regions: Regions | None = None,
+    init: torch.Tensor | None = None,
+) -> TransferResult:
+    """Repaint ``content`` (1, 3, H, W) in the style of ``style`` (1, 3, H', W'), all in [0, 1].
+
+    A style is an image tensor or its saved :class:`~pipeline.targets.StyleTargets` (which must
+    fit ``config``). Several styles: without ``regions`` their Grams are mixed by ``style_blend``
+    (equal by default); with ``regions`` (Gatys 2016 spatial control, see
+    :mod:`pipeline.guidance`) each region of the output takes the statistics of the same region
+    in the styles that hold it. Pass ``encoder`` to reuse a loaded network (its pooling and layers
+    must cover ``config``); it is moved to the configured device. ``init`` replaces the
+    configured starting image (a coarse-to-fine stage starts from the previous stage's result).
+    ``config.color`` applies colour control (:mod:`pipeline.color`), region by region with
+    ``regions``. The loss history holds the weighted terms.
+    """
+    styles = [style] if isinstance(style, (torch.Tensor, StyleTargets)) else list(style)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    encoder = _fitting_encoder(encoder, config, weights)
+    _check_inputs(encoder, content, styles, config, regions)
+    original_content = content
+    if config.color != "none":
+        content, styles = _colour_control(content, styles, config, regions)
+        if init is not None and config.color == "preserve":
+            init = grey(init)  # a previous stage's result, recombined in colour: optimise its luminance
+    layout = memory_format(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # one input size for hundreds of evaluations
+    encoder = encoder.to(device=device, memory_format=layout)
+    content = content.to(device=device, memory_format=layout)
+
+    def precision_context() -> Any:
+        return autocast(device, precision)
+
+    criterion = build_criterion(
+        encoder, content, styles, config, regions=regions, style_blend=style_blend, precision_context=precision_context
+    )
+    starts_fresh = init is None  # not a later coarse-to-fine stage, which starts near its answer
+    if init is None:
+        first_style = styles[0].image if isinstance(styles[0], StyleTargets) else styles[0]
+        init = initial_image(config.init, content, first_style.to(device), config.seed)
+    init = init.to(device).contiguous()
+    _sync(device)
+    timings["setup"] = time.perf_counter() - start
+    start = time.perf_counter()
+    optimised = optimize(
+        init,
+        criterion,
+        steps=config.steps,
+        optimizer=config.optimizer,
+        lr=config.learning_rate,
+        history_size=config.lbfgs_history,
+        progress=progress,
+        precision_context=precision_context,
+    )
+    _sync(device)
+    timings["optimize"] = time.perf_counter() - start
+    history = optimised.history
+    evaluations = len(history.get("total", []))
+    converged, drop = convergence(history, stationary=optimised.stationary)
+    if not converged and starts_fresh:
+        log.warning(stall_message(drop, history, evaluations))
+    timings["per_evaluation"] = timings["optimize"] / max(evaluations, 1)
+    image = optimised.image.cpu().float()
+    if config.color == "preserve":
+        image = recombine(image, original_content.cpu().float())
+    return TransferResult(
+        image=image.contiguous(),
+        history=history,
+        evaluations=evaluations,
+        device=str(device),
+        precision=precision,
+        weights=encoder.weights_info,
+        timings=timings,
+        converged=converged,
+        loss_drop=drop,
+    )
+
+
+def _fitting_encoder(encoder: Encoder | None, config: GatysConfig, weights: str | os.PathLike[str]) -> Encoder:
+    if encoder is None:
+        return build_encoder(config, weights)
+    if encoder.pooling != config.pooling or not set(config.layers) <= set(encoder.layers):
+        raise ValueError(f"encoder ({encoder.pooling} pooling, {encoder.layers}) does not fit the config")
+    return encoder
+
+
+def _check_inputs(
+    encoder: Encoder, content: torch.Tensor, styles: Sequence[Style], config: GatysConfig, regions: Regions | None
+) -> None:
+    for name, tensor in (("content", content), *(("style", s) for s in styles if isinstance(s, torch.Tensor))):
+        if min(tensor.shape[-2:]) < encoder.min_side:
+            raise InputError(
+                f"{name} image is {tuple(tensor.shape[-2:])} px; the network needs >= {encoder.min_side} px a side"
+            )
+    for i, s in enumerate(styles):
+        if isinstance(s, StyleTargets):
+            style_targets.check_fits(
+                s, config.target_settings(encoder.weights_info), config.style_layers, name=f"style {i + 1}"
+            )
+    if regions is not None and len(regions.sources) != len(styles):
+        raise ValueError(f"regions for {len(regions.sources)} styles, but {len(styles)} styles given")
+
+
+def _colour_control(
+    content: torch.Tensor,
+    styles: Sequence[Style],
+    config: GatysConfig,
+    regions: Regions | None,
+) -> tuple[torch.Tensor, list[Style]]:
+    """Content and styles as the optimisation sees them under ``config.color``: for ``preserve``
+    both in luminance (the style's matched to the content's mean and spread), for ``match`` the
+    styles recoloured to the content's colour statistics; per region with ``regions``."""
+    if any(isinstance(s, StyleTargets) for s in styles):
+        raise InputError(
+            f"--color {config.color} adapts each style to the content image, so it needs the style image, "
+            "not its saved targets (.pt)"
+        )
+    content_masks = regions.content if regions is not None else None
+    adapted: list[Style] = []
+    for i, style in enumerate(styles):
+        assert isinstance(style, torch.Tensor)
+        style_masks = _style_masks(regions, i, style) if regions is not None else None
+        if config.color == "preserve":
+            adapted.append(luminance_image(style, content, style_masks=style_masks, content_masks=content_masks))
+        else:
+            adapted.append(
+                match_colours(
+                    style, content, method=config.color_match, style_masks=style_masks, content_masks=content_masks
+                )
+            )
+    return (grey(content) if config.color == "preserve" else content), adapted
+
+
+def _style_masks(regions: Regions, index: int, style: torch.Tensor) -> torch.Tensor:
+    """(R, H, W) masks of style image ``index``: the label each region takes, all of it for a
+    region that takes the whole image, nothing where the image does not hold the region."""
+    labels = regions.styles[index]
+    masks = torch.zeros(len(regions.names), *style.shape[-2:])
+    for r, source in enumerate(regions.sources[index]):
+        if source == WHOLE:
+            masks[r] = 1
+        elif source is not None and labels is not None:
+            masks[r] = labels[source]
+    return masks
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
