@@ -43,8 +43,8 @@ def main() -> None:
         k = 3 + seed % 4
         mask = painted_mask(seed, size=(args.width, args.height), k=k)
         min_area = masks.default_min_area(args.height, args.width)
-        centres = masks._kmeans_centres(mask.painted, k, seed=0)
-        plain = masks._colour_table(centres).label[masks._bins(mask.painted)]
+        centres = masks.clean._kmeans_centres(mask.painted, k, seed=0)
+        plain = masks.clean._colour_table(centres).label[masks.clean._bins(mask.painted)]
         plain_truth = to_truth(np.clip(np.round(centres), 0, 255).astype(np.uint8), mask.palette)[plain]
         cleaned = masks.clean_mask(mask.painted, k=k)
         ours = to_truth(cleaned.colours, mask.palette)[cleaned.labels]

@@ -233,6 +233,52 @@ class Guidance:
     label_map: Mapping[str, str] | None = None
     region_weights: Mapping[str, float] | None = None
 
+    @classmethod
+    def from_options(
+        cls,
+        content_mask: str | None,
+        style_masks: Sequence[str] | None = None,
+        *,
+        k: Sequence[int] | None = None,
+        palette: Palette | None = None,
+        min_area: int | None = None,
+        label_map: Mapping[str, str] | None = None,
+        region_weights: Mapping[str, str | float] | None = None,
+    ) -> Guidance | None:
+        """Spatial control as a user asks for it (the CLI's flags, the web's slow tab): None without
+        a content mask, and then no mask option may be given; ``region_weights`` may come as text."""
+        if content_mask is None:
+            given = [
+                flag
+                for flag, value in (
+                    ("--style-mask", style_masks),
+                    ("--k", k),
+                    ("--colors", palette),
+                    ("--min-area", min_area),
+                    ("--label-map", label_map),
+                    ("--region-weights", region_weights),
+                )
+                if value
+            ]
+            if given:
+                raise InputError(f"{', '.join(given)} only work(s) with --content-mask (spatial control)")
+            return None
+        weights = {}
+        for name, value in (region_weights or {}).items():
+            try:
+                weights[name] = float(value)
+            except ValueError:
+                raise InputError(f"region weight for '{name}' is not a number: '{value}'") from None
+        return cls(
+            content_mask=content_mask,
+            style_masks=tuple(style_masks or ()),
+            k=None if k is None else k[0] if len(k) == 1 else tuple(k),
+            palette=palette,
+            min_area=min_area,
+            label_map=label_map,
+            region_weights=weights,
+        )
+
     def regions(
         self, content: LoadedImage, styles: Sequence[LoadedImage | StyleTargets], *, max_pixels: int
     ) -> Regions:

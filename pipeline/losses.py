@@ -338,3 +338,35 @@ def layer_weights(layers: Sequence[str], weights: Sequence[float] | None = None)
     if len(weights) != len(layers):
         raise InputError(f"{len(layers)} style layers but {len(weights)} style layer weights; give one per layer")
     return dict(zip(layers, (float(w) for w in weights), strict=True))
+
+
+# --- batches (fast-style training) ----------------------------------------------------------------
+
+
+def batch_gram_loss(features: Features, style_grams: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Gram loss of a batch against one style: ``Σ_l mean((G_l(F_b) − A_l)²)`` over the batch's
+    images and the layers of ``style_grams`` (each (1, C, C))."""
+    return sum(  # type: ignore[return-value]
+        F.mse_loss(gram_matrix(features[k]), target.expand(len(features[k]), -1, -1))
+        for k, target in style_grams.items()
+    )
+
+
+def batch_guided_gram_loss(
+    features: Features,
+    guides: Mapping[str, torch.Tensor],
+    style_grams: Mapping[str, torch.Tensor],
+) -> torch.Tensor:
+    """Guided Gram loss of a batch, averaged over it: ``Σ_l Σ_r w_r · mean((G_r(F_l) − A_r)²)``
+    with ``G_r = (F∘T_r)(F∘T_r)ᵀ / (C·h·w)`` under each image's normalised guides ``T`` (B, R, h, w)
+    and ``w_r = 1/R'`` over the R' labels present in that image (the authors' 1/R)."""
+    total = torch.zeros(())
+    for layer, target in style_grams.items():
+        f = features[layer]
+        guide = guides[layer].to(f.device)
+        grams = batch_guided_grams(f, guide)  # (B, R, C, C)
+        present = guide.flatten(2).any(dim=2).float()  # (B, R)
+        weights = present / present.sum(dim=1, keepdim=True).clamp_min(1)
+        per_region = (grams - target.to(grams)).pow(2).mean(dim=(-2, -1))
+        total = total.to(f.device) + (weights * per_region).sum() / len(f)
+    return total

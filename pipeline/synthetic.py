@@ -242,17 +242,21 @@ def guided_scenes(size: int = 128) -> list[GuidedScene]:
     organic regions, a hand-painted mask with its artefacts), the number of regions (2–4), and the
     style (tinted brick/grass/gravel textures, or natural images). ``size`` is the long side.
     """
+    return [*_shape_scenes(size), *_organic_scenes(size), *_natural_scenes(size)]
+
+
+def _scene(name: str, photo: str, content_labels: np.ndarray, style_labels: np.ndarray, layers: list) -> GuidedScene:
+    h, w = content_labels.shape
+    style = _compose(style_labels, layers)
+    return GuidedScene(name, _photo(photo, w, h), content_labels, style, style_labels)
+
+
+def _textures(names: list[str], shape: tuple[int, int], tints: np.ndarray = TINTS) -> list[np.ndarray]:
+    return [_texture(n, shape[1], shape[0], tint) for n, tint in zip(names, tints, strict=False)]
+
+
+def _shape_scenes(size: int) -> list[GuidedScene]:
     scenes = []
-    rng = np.random.default_rng(2016)
-
-    def add(name: str, photo: str, content_labels: np.ndarray, style_labels: np.ndarray, layers: list) -> None:
-        h, w = content_labels.shape
-        style = _compose(style_labels, layers)
-        scenes.append(GuidedScene(name, _photo(photo, w, h), content_labels, style, style_labels))
-
-    def textures(names: list[str], shape: tuple[int, int], tints: np.ndarray = TINTS) -> list[np.ndarray]:
-        return [_texture(n, shape[1], shape[0], tint) for n, tint in zip(names, tints, strict=False)]
-
     # 1. The original test scene: grey astronaut left | right; red bricks above, blue grass below.
     content, labels, style, style_labels = two_region_scene(size)
     scenes.append(GuidedScene("halves", content, labels.astype(np.int32), style, style_labels.astype(np.int32)))
@@ -261,7 +265,9 @@ def guided_scenes(size: int = 128) -> list[GuidedScene]:
     w, h = _fit(size, 451, 300)
     inner = _ellipse(h, w, (0.55, 0.45), (0.3, 0.25)).astype(np.int32)
     s_inner = _ellipse(h, w, (0.35, 0.65), (0.25, 0.2)).astype(np.int32)
-    add("enclosed", "chelsea", 1 - inner, 1 - s_inner, textures(["gravel", "brick"], (h, w), TINTS[[2, 3]]))
+    scenes.append(
+        _scene("enclosed", "chelsea", 1 - inner, 1 - s_inner, _textures(["gravel", "brick"], (h, w), TINTS[[2, 3]]))
+    )
 
     # 3. A thin band (~12 % of the height) across coffee; a thin vertical band in the style.
     w, h = _fit(size, 600, 400)
@@ -269,7 +275,7 @@ def guided_scenes(size: int = 128) -> list[GuidedScene]:
     band[int(0.45 * h) : int(0.57 * h)] = 1
     s_band = np.zeros((h, w), np.int32)
     s_band[:, int(0.2 * w) : int(0.32 * w)] = 1
-    add("thin band", "coffee", band, s_band, textures(["grass", "brick"], (h, w), TINTS[[1, 0]]))
+    scenes.append(_scene("thin band", "coffee", band, s_band, _textures(["grass", "brick"], (h, w), TINTS[[1, 0]])))
 
     # 4. Very different areas: a 5 % corner of the rocket (portrait) against the rest; style halves.
     w, h = _fit(size, 427, 640)
@@ -277,47 +283,68 @@ def guided_scenes(size: int = 128) -> list[GuidedScene]:
     corner[: int(0.22 * h), : int(0.22 * w)] = 1
     s_half = np.zeros((h, w), np.int32)
     s_half[:, w // 2 :] = 1
-    add("small corner", "rocket", corner, s_half, textures(["gravel", "grass"], (h, w), TINTS[[3, 1]]))
+    scenes.append(
+        _scene("small corner", "rocket", corner, s_half, _textures(["gravel", "grass"], (h, w), TINTS[[3, 1]]))
+    )
 
     # 5. Stripes across stripes: three vertical bands on the camera; three horizontal in the style.
     h = w = size
     thirds = np.minimum(np.arange(w) * 3 // w, 2)
-    add(
-        "stripes",
-        "camera",
-        np.tile(thirds, (h, 1)).astype(np.int32),
-        np.tile(thirds[:, None], (1, w)).astype(np.int32),
-        textures(["brick", "grass", "gravel"], (h, w)),
+    scenes.append(
+        _scene(
+            "stripes",
+            "camera",
+            np.tile(thirds, (h, 1)).astype(np.int32),
+            np.tile(thirds[:, None], (1, w)).astype(np.int32),
+            _textures(["brick", "grass", "gravel"], (h, w)),
+        )
     )
 
+    return scenes
+
+
+def _organic_scenes(size: int) -> list[GuidedScene]:
+    scenes = []
+    rng = np.random.default_rng(2016)
     # 6–7. Organic regions (smooth random fields), three and four of them, content and style apart.
     w, h = _fit(size, 400, 300)
-    add(
-        "organic 3",
-        "clock",
-        truth_labels(rng, h, w, 3, min_share=0.1),
-        truth_labels(rng, h, w, 3, min_share=0.1),
-        textures(["brick", "gravel", "grass"], (h, w), TINTS[[0, 2, 1]]),
+    scenes.append(
+        _scene(
+            "organic 3",
+            "clock",
+            truth_labels(rng, h, w, 3, min_share=0.1),
+            truth_labels(rng, h, w, 3, min_share=0.1),
+            _textures(["brick", "gravel", "grass"], (h, w), TINTS[[0, 2, 1]]),
+        )
     )
     w, h = _fit(size, 451, 300)
-    add(
-        "organic 4",
-        "chelsea",
-        truth_labels(rng, h, w, 4, min_share=0.08),
-        truth_labels(rng, h, w, 4, min_share=0.08),
-        textures(["brick", "grass", "gravel", "brick"], (h, w)),
+    scenes.append(
+        _scene(
+            "organic 4",
+            "chelsea",
+            truth_labels(rng, h, w, 4, min_share=0.08),
+            truth_labels(rng, h, w, 4, min_share=0.08),
+            _textures(["brick", "grass", "gravel", "brick"], (h, w)),
+        )
     )
 
     # 8. A hand-painted mask (pipeline's own generator) on the astronaut, as the cleaner leaves it.
     painted = painted_mask(7, size=(size, size), k=3)
-    add(
-        "painted",
-        "astronaut",
-        painted.truth,
-        truth_labels(rng, size, size, 3, min_share=0.15),
-        textures(["gravel", "brick", "grass"], (size, size), TINTS[[1, 3, 0]]),
+    scenes.append(
+        _scene(
+            "painted",
+            "astronaut",
+            painted.truth,
+            truth_labels(rng, size, size, 3, min_share=0.15),
+            _textures(["gravel", "brick", "grass"], (size, size), TINTS[[1, 3, 0]]),
+        )
     )
 
+    return scenes
+
+
+def _natural_scenes(size: int) -> list[GuidedScene]:
+    scenes = []
     # 9. Natural style images side by side, the retina's orange (its centre) and the Hubble
     #    field's night, onto a diagonal split of the coins.
     w, h = _fit(size, 384, 303)
@@ -326,7 +353,7 @@ def guided_scenes(size: int = 128) -> list[GuidedScene]:
     s_half = np.zeros((h, w), np.int32)
     s_half[:, w // 2 :] = 1
     retina = _photo("retina", 2 * w, 2 * h)[h // 2 : h // 2 + h, w // 2 : w // 2 + w]
-    add("natural", "coins", diagonal, s_half, [retina, _photo("hubble_deep_field", w, h)])
+    scenes.append(_scene("natural", "coins", diagonal, s_half, [retina, _photo("hubble_deep_field", w, h)]))
 
     # 10. Two-to-one and a ring: the moon with a ring region around a disc, three labels.
     h = w = size
@@ -336,5 +363,7 @@ def guided_scenes(size: int = 128) -> list[GuidedScene]:
     s_labels = np.zeros((h, w), np.int32)
     s_labels[:, w // 3 :] = 1
     s_labels[h // 2 :, w // 3 :] = 2
-    add("ring", "moon", rings, s_labels, textures(["grass", "gravel", "brick"], (h, w), TINTS[[1, 3, 0]]))
+    scenes.append(
+        _scene("ring", "moon", rings, s_labels, _textures(["grass", "gravel", "brick"], (h, w), TINTS[[1, 3, 0]]))
+    )
     return scenes

@@ -42,7 +42,7 @@ def test_accuracy_colours_and_no_specks(painted_set, mode: str) -> None:
         accuracies.append((predicted == mask.truth).mean())
         min_area = default_min_area(*mask.truth.shape)
         specks += count_specks(result.labels, min_area)
-        plain = masks._colour_table(mask.palette.astype(np.float32)).label[masks._bins(mask.painted)]
+        plain = masks.clean._colour_table(mask.palette.astype(np.float32)).label[masks.clean._bins(mask.painted)]
         plain_specks += count_specks(plain, min_area)
     assert np.mean(accuracies) >= 0.997, accuracies
     assert min(accuracies) >= 0.995, accuracies

@@ -23,31 +23,28 @@ and the step, and a resumed run continues exactly as if it had never stopped.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from pipeline import io, record, targets
 from pipeline.device import autocast, resolve_device, resolve_precision
 from pipeline.errors import InputError
 from pipeline.fast import model as fast_model
+from pipeline.fast.data import Guided, Sources, batches, dataset, pair_masks, sources
 from pipeline.fast.network import TransformerNet
-from pipeline.features import VGGEncoder, check_layers
+from pipeline.features import Encoder, VGGEncoder, check_layers
 from pipeline.gallery import loss_curve_png, loss_curve_svg
 from pipeline.guides import GUIDE_MODES, propagate
-from pipeline.losses import batch_guided_grams, gram_matrix, tv_loss
-from pipeline.masks import LabelMap, Palette, hex_colour, labels_at, load_label_map, read_mask
+from pipeline.losses import batch_gram_loss, batch_guided_gram_loss, gram_matrix, tv_loss
+from pipeline.masks import LabelMap, Palette, hex_colour, load_label_map
 
 log = logging.getLogger(__name__)
 
@@ -102,159 +99,7 @@ class TrainConfig:
 RUN_ONLY = ("steps", "checkpoint_every", "device", "precision", "workers")
 
 
-# --- data --------------------------------------------------------------------------------------
-
-
-def dataset(
-    data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, max_pixels: int = io.MAX_PIXELS
-) -> list[Path]:
-    """The readable images in ``data`` (a folder, searched recursively, or a list of folders and
-    image files), sorted. Unreadable ones are skipped and counted in a warning; none at all is an
-    :class:`InputError`."""
-    sources = _sources(data)
-    folder = ", ".join(sources)
-    candidates = []
-    for source in map(Path, sources):
-        if source.is_dir():
-            candidates += [
-                p for p in source.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg") and p.is_file()
-            ]
-        elif source.is_file():
-            candidates.append(source)
-        else:
-            raise InputError(f"{source}: no such folder or image to train on")
-    candidates = sorted(set(candidates))
-    good, bad = [], 0
-    for path in candidates:
-        try:
-            with Image.open(path) as image:
-                image.verify()
-                if image.width * image.height > max_pixels:
-                    raise OSError("too large")
-            good.append(path)
-        except Exception:  # any decoding failure means "skip this file"
-            bad += 1
-    if bad:
-        log.warning("%s: skipped %d unreadable image(s) of %d", folder, bad, len(candidates))
-    if not good:
-        raise InputError(f"{folder}: no readable .png/.jpg images to train on ({bad} unreadable)")
-    return good
-
-
-@dataclass(frozen=True)
-class Guided:
-    """Guided training's labels: the style's label map, and a mask for every training image."""
-
-    style: LabelMap
-    masks: dict[Path, Path]  # training image -> its painted mask
-    min_area: int | None = None
-
-    def labels(self, image: Path, size: tuple[int, int]) -> np.ndarray:
-        """The image's label map, in the style's labels, at ``size`` (its own size, as loaded)."""
-        labels = tuple(zip(self.style.names, map(hex_colour, self.style.colours), strict=True))
-        return _cleaned(self.masks[image], labels, self.min_area, size)
-
-
-@functools.lru_cache(maxsize=256)  # cleaning costs more than decoding; a few hundred maps are cheap to keep
-def _cleaned(
-    mask: Path, labels: tuple[tuple[str, str], ...], min_area: int | None, size: tuple[int, int]
-) -> np.ndarray:
-    palette = Palette.from_mapping(dict(labels))
-    return labels_at(read_mask(mask), size, palette, min_area=min_area, name=str(mask))
-
-
-def pair_masks(paths: list[Path], masks: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> dict[Path, Path]:
-    """Each training image's mask: the file of the same stem in the ``masks`` folder(s). Images
-    without one are left out (counted in a warning); none at all is an :class:`InputError`."""
-    found: dict[str, Path] = {}
-    for source in map(Path, _sources(masks)):
-        if not source.is_dir():
-            raise InputError(f"{source}: no such folder of training masks")
-        for mask in sorted(source.rglob("*")):
-            if mask.suffix.lower() in (".png", ".jpg", ".jpeg") and mask.is_file():
-                found.setdefault(mask.stem, mask)
-    paired = {path: found[path.stem] for path in paths if path.stem in found}
-    if len(paired) < len(paths):
-        log.warning("%d of %d training image(s) have no mask (same file name) and are left out",
-                    len(paths) - len(paired), len(paths))  # fmt: skip
-    if not paired:
-        raise InputError(
-            f"none of the {len(paths)} training image(s) has a mask in {', '.join(_sources(masks))}; "
-            "a mask is the image's file name with .png, painted in the style mask's colours"
-        )
-    return paired
-
-
-def batch_for(
-    paths: list[Path], step: int, config: TrainConfig, guided: Guided | None = None
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Step ``step``'s batch (B, 3, size, size), images, crops and flips drawn from ``(seed, step)``,
-    and for guided training the crops' label maps (B, size, size) cut the same way."""
-    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-    images, label_maps = [], []
-    for _ in range(config.batch):
-        index = int(torch.randint(len(paths), (1,), generator=generator))
-        image = io.load_image(paths[index])
-        labels = Image.fromarray(guided.labels(paths[index], image.size)) if guided else None
-        scale = config.size / min(image.size) * float(1 + 0.25 * torch.rand(1, generator=generator))
-        size = (max(config.size, round(image.width * scale)), max(config.size, round(image.height * scale)))
-        image = image.resize(size, Image.Resampling.BILINEAR)
-        x = int(torch.randint(image.width - config.size + 1, (1,), generator=generator))
-        y = int(torch.randint(image.height - config.size + 1, (1,), generator=generator))
-        box = (x, y, x + config.size, y + config.size)
-        flip = bool(torch.rand(1, generator=generator) < 0.5)
-        tensor = io.image_to_tensor(image.crop(box))
-        images.append(tensor.flip(-1) if flip else tensor)
-        if labels is not None:
-            crop = np.asarray(labels.resize(size, Image.Resampling.NEAREST).crop(box))
-            crop = torch.from_numpy(crop.astype(np.int64))
-            label_maps.append(crop.flip(-1) if flip else crop)
-    return torch.cat(images), torch.stack(label_maps) if label_maps else None
-
-
-def _batches(
-    paths: list[Path], steps: range, config: TrainConfig, guided: Guided | None
-) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-    """:func:`batch_for` for each step, prepared ``workers`` threads ahead (decoding and resizing
-    release the GIL); the order, and so the result, does not depend on the number of threads."""
-    ahead = 2 * config.workers
-    with ThreadPoolExecutor(config.workers, thread_name_prefix="batches") as pool:
-        pending = [pool.submit(batch_for, paths, step, config, guided) for step in steps[:ahead]]
-        for i in range(len(steps)):
-            if i + ahead < len(steps):
-                pending.append(pool.submit(batch_for, paths, steps[i + ahead], config, guided))
-            yield pending[i].result()
-            pending[i] = None  # type: ignore[call-overload]  # let the batch go
-
-
-# --- losses ------------------------------------------------------------------------------------
-
-
-def guided_style_loss(
-    features: Mapping[str, torch.Tensor],
-    guides: Mapping[str, torch.Tensor],
-    style_grams: Mapping[str, torch.Tensor],
-) -> torch.Tensor:
-    """Guided Gram loss of a batch, averaged over it: ``Σ_l Σ_r w_r · mean((G_r(F_l) − A_r)²)``
-    with ``G_r = (F∘T_r)(F∘T_r)ᵀ / (C·h·w)`` under each image's normalised guides ``T`` (B, R, h, w)
-    and ``w_r = 1/R'`` over the R' labels present in that image (the authors' 1/R)."""
-    total = torch.zeros(())
-    for layer, target in style_grams.items():
-        f = features[layer]
-        guide = guides[layer].to(f.device)
-        grams = batch_guided_grams(f, guide)  # (B, R, C, C)
-        present = guide.flatten(2).any(dim=2).float()  # (B, R)
-        weights = present / present.sum(dim=1, keepdim=True).clamp_min(1)
-        per_region = (grams - target.to(grams)).pow(2).mean(dim=(-2, -1))
-        total = total.to(f.device) + (weights * per_region).sum() / len(f)
-    return total
-
-
 # --- training ----------------------------------------------------------------------------------
-
-
-def _sources(data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
-    return [str(data)] if isinstance(data, (str, os.PathLike)) else [str(d) for d in data]
 
 
 def checkpoint_path(out: str | os.PathLike[str]) -> Path:
@@ -262,23 +107,23 @@ def checkpoint_path(out: str | os.PathLike[str]) -> Path:
     return out.with_name(out.name + ".ckpt")
 
 
-def _style_label_map(
-    style_mask: str | os.PathLike[str],
-    style: io.LoadedImage,
-    palette: Palette | None,
-    k: int | None,
-    min_area: int | None,
-) -> LabelMap:
-    """The style's labels, which become the model's; a mask of one region guides nothing."""
-    label_map = load_label_map(style_mask, image=style, palette=palette, k=k, min_area=min_area)
-    if (label_map.counts() > 0).sum() < 2:
-        raise InputError(f"{style_mask}: style mask holds a single region, so there is nothing to guide; paint regions")
-    return label_map
+@dataclass
+class _Setup:
+    """What a training run works with, loaded and checked before the first step."""
+
+    paths: list[Path]
+    style: io.LoadedImage
+    guided: Guided | None
+    encoder: Encoder
+    style_grams: dict[str, torch.Tensor]
+    device: torch.device
+    precision: str
+    layout: torch.memory_format
 
 
 def train(
     style_path: str | os.PathLike[str],
-    data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    data: Sources,
     out: str | os.PathLike[str],
     config: TrainConfig = TrainConfig(),
     *,
@@ -286,28 +131,86 @@ def train(
     resume: bool = False,
     progress: Progress | None = None,
     style_mask: str | os.PathLike[str] | None = None,
-    masks: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    masks: Sources | None = None,
     palette: Palette | None = None,
     k: int | None = None,
     min_area: int | None = None,
+    encoder: Encoder | None = None,
 ) -> dict[str, Any]:
     """Train on the images under ``data`` to paint like ``style_path``; write the model to ``out``
     (with ``out.json`` and loss curves ``out.loss.png``/``.svg``), checkpointing to ``out.ckpt``
     every ``checkpoint_every`` steps. ``resume`` continues from that checkpoint, exactly.
 
     Guided training: ``style_mask`` (read with ``palette`` or ``k`` like any mask) gives the
-    model's labels; ``masks`` are folders holding a mask for each training image (same stem)."""
+    model's labels; ``masks`` are folders holding a mask for each training image (same stem).
+    ``encoder`` replaces the loss network built from ``weights`` (it must have the layers)."""
     started = time.perf_counter()
     out = Path(out)
     io.check_writable(out)
     if (style_mask is None) != (masks is None):
         raise InputError("guided training needs both --style-mask and --masks (the training images' masks)")
+    setup = _setup(style_path, data, config, weights, style_mask, masks, palette, k, min_area, encoder)
+    channels = len(setup.guided.style.names) if setup.guided else 0
+    torch.manual_seed(config.seed)  # the network's initial weights
+    network = TransformerNet(width=config.width, guide_channels=channels)
+    network = network.to(device=setup.device, memory_format=setup.layout)
+    optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
+    history: dict[str, list[float]] = {"total": [], "content": [], "style": []}
+    start = 0
+    checkpoint = checkpoint_path(out)
+    if resume:
+        start, history = _restore(checkpoint, network, optimizer, config)
+        log.info("resuming from %s at step %d", checkpoint, start)
+    step_seconds = _fit(setup, network, optimizer, config, start, history, checkpoint, progress)
+    steady = step_seconds[1:] or step_seconds  # the first step pays for warm-up
+    guided = setup.guided
+    info = {
+        **record.header("johnson2016" + ("+guided" if guided is not None else ""), setup.encoder.weights_info),
+        "training": {**dataclasses.asdict(config), "images": len(setup.paths), "data": sources(data)},
+        **record.environment(setup.device, setup.precision),
+        "style": {"path": str(style_path), "sha256": setup.style.sha256},
+        "final_losses": {k: v[-1] for k, v in history.items() if v},
+        "images_per_second": round(config.batch / (sum(steady) / len(steady)), 3) if steady else None,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    if guided is not None:
+        info["labels"] = dict(zip(guided.style.names, map(hex_colour, guided.style.colours), strict=True))
+        info["guided"] = {"style_mask": str(style_mask), "masks": sources(masks or []), "mode": config.guide_mode}
+    trained = fast_model.FastModel(
+        network.to(device="cpu", memory_format=torch.contiguous_format),
+        Path(style_path).stem,
+        fast_model.thumbnail_of(io.load_image(style_path)),
+        info,
+    )
+    title = f"training {out.name}"
+    io.write_bytes(record.sidecar_path(out), io.json_bytes({**info, "history": history}))
+    io.write_bytes(out.with_suffix(".loss.svg"), loss_curve_svg(history, title=title, x_label="step").encode())
+    io.write_bytes(out.with_suffix(".loss.png"), loss_curve_png(history, title=title))
+    fast_model.save(trained, out)
+    checkpoint.unlink(missing_ok=True)
+    log.info("wrote %s (%d steps, %.1f s)", out, config.steps, info["seconds"])
+    return info
+
+
+def _setup(
+    style_path: str | os.PathLike[str],
+    data: Sources,
+    config: TrainConfig,
+    weights: str | os.PathLike[str],
+    style_mask: str | os.PathLike[str] | None,
+    masks: Sources | None,
+    palette: Palette | None,
+    k: int | None,
+    min_area: int | None,
+    encoder: Encoder | None,
+) -> _Setup:
+    """The training images (those with a mask, for guided training), the style, the loss network
+    on its device, and the style's (guided) Grams."""
     paths = dataset(data)
     style = io.read_image(style_path, size=config.style_size or config.size)
     guided = None
     if style_mask is not None and masks is not None:
-        style_labels = _style_label_map(style_mask, style, palette, k, min_area)
-        guided = Guided(style_labels, pair_masks(paths, masks), min_area)
+        guided = Guided(_style_label_map(style_mask, style, palette, k, min_area), pair_masks(paths, masks), min_area)
         paths = sorted(guided.masks)
         for path in paths[:1]:  # a mask in other colours fails here, not at a random later step
             guided.labels(path, io.load_image(path).size)
@@ -316,9 +219,9 @@ def train(
     layout = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     layers = STYLE_LAYERS[config.loss_network]
     content_layer = CONTENT_LAYER[config.loss_network]
-    encoder = VGGEncoder([*layers, content_layer], weights=weights, arch=config.loss_network)
+    if encoder is None:
+        encoder = VGGEncoder([*layers, content_layer], weights=weights, arch=config.loss_network)
     encoder = encoder.to(device=device, memory_format=layout)
-    wanted = {index: name for index, name in encoder.wanted.items() if name in layers}
     style_tensor = io.image_to_tensor(style.image).to(device=device, memory_format=layout)
     if guided is None:
         with torch.no_grad():
@@ -330,43 +233,47 @@ def train(
             layer: torch.where(held[:-1, None, None], grams[:-1], grams[-1:]).to(device)
             for (layer, grams), held in zip(computed.grams.items(), computed.held.values(), strict=True)
         }
-    channels = len(guided.style.names) if guided else 0
+    return _Setup(paths, style, guided, encoder, style_grams, device, precision, layout)
 
-    torch.manual_seed(config.seed)  # the network's initial weights
-    network = TransformerNet(width=config.width, guide_channels=channels).to(device=device, memory_format=layout)
-    optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
-    history: dict[str, list[float]] = {"total": [], "content": [], "style": []}
-    start = 0
-    checkpoint = checkpoint_path(out)
-    if resume:
-        start, history = _restore(checkpoint, network, optimizer, config)
-        log.info("resuming from %s at step %d", checkpoint, start)
+
+def _fit(
+    setup: _Setup,
+    network: TransformerNet,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    start: int,
+    history: dict[str, list[float]],
+    checkpoint: Path,
+    progress: Progress | None,
+) -> list[float]:
+    """Steps ``start`` … ``config.steps`` − 1, appending to ``history``; returns each step's seconds."""
+    encoder, device, layout = setup.encoder, setup.device, setup.layout
+    content_layer = CONTENT_LAYER[config.loss_network]
+    wanted = {index: name for index, name in encoder.wanted.items() if name in setup.style_grams}
+    channels = len(setup.guided.style.names) if setup.guided else 0
     network.train()
     step_seconds = []
     tick = time.perf_counter()
-    for step, (batch, labels) in zip(
-        range(start, config.steps), _batches(paths, range(start, config.steps), config, guided), strict=True
-    ):
+    steps = range(start, config.steps)
+    for step, (batch, labels) in zip(steps, batches(setup.paths, steps, config, setup.guided), strict=True):
         batch = batch.to(device=device, memory_format=layout, non_blocking=True)
         x = batch
         if labels is not None:
             onehot = F.one_hot(labels, channels).permute(0, 3, 1, 2).float()
             x = torch.cat([batch, onehot.to(device)], dim=1).contiguous(memory_format=layout)
         optimizer.zero_grad(set_to_none=True)
-        with autocast(device, precision):
+        with autocast(device, setup.precision):
             output = network(x)
             features = encoder(output)
             with torch.no_grad():
                 content = encoder(batch, until=content_layer)[content_layer]
         terms = {"content": config.content_weight * F.mse_loss(features[content_layer].float(), content.float())}
         if labels is None:
-            terms["style"] = config.style_weight * sum(
-                F.mse_loss(gram_matrix(features[k]), style_grams[k].expand(len(batch), -1, -1)) for k in layers
-            )
+            terms["style"] = config.style_weight * batch_gram_loss(features, setup.style_grams)
         else:
             per_image = [propagate(g, encoder.body, wanted, mode=config.guide_mode) for g in onehot]
-            guides = {layer: torch.stack([p[layer] for p in per_image]) for layer in layers}
-            terms["style"] = config.style_weight * guided_style_loss(features, guides, style_grams)
+            guides = {layer: torch.stack([p[layer] for p in per_image]) for layer in setup.style_grams}
+            terms["style"] = config.style_weight * batch_guided_gram_loss(features, guides, setup.style_grams)
         if config.tv_weight:
             terms["tv"] = config.tv_weight * tv_loss(output.float())
         total = torch.stack(list(terms.values())).sum()
@@ -382,35 +289,22 @@ def train(
             progress(step + 1, config.steps, values if (step + 1) % 10 == 0 or step + 1 == config.steps else None)
         if (step + 1) % config.checkpoint_every == 0 and step + 1 < config.steps:
             _save_checkpoint(checkpoint, network, optimizer, step + 1, history, config)
-
     network.eval()
-    steady = step_seconds[1:] or step_seconds  # the first step pays for warm-up
-    info = {
-        **record.header("johnson2016" + ("+guided" if guided is not None else ""), encoder.weights_info),
-        "training": {**dataclasses.asdict(config), "images": len(paths), "data": _sources(data)},
-        **record.environment(device, precision),
-        "style": {"path": str(style_path), "sha256": style.sha256},
-        "final_losses": {k: v[-1] for k, v in history.items() if v},
-        "images_per_second": round(config.batch / (sum(steady) / len(steady)), 3) if steady else None,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
-    if guided is not None:
-        info["labels"] = dict(zip(guided.style.names, map(hex_colour, guided.style.colours), strict=True))
-        info["guided"] = {"style_mask": str(style_mask), "masks": _sources(masks or []), "mode": config.guide_mode}
-    trained = fast_model.FastModel(
-        network.to(device="cpu", memory_format=torch.contiguous_format),
-        Path(style_path).stem,
-        fast_model.thumbnail_of(io.load_image(style_path)),
-        info,
-    )
-    title = f"training {out.name}"
-    io.write_bytes(record.sidecar_path(out), io.json_bytes({**info, "history": history}))
-    io.write_bytes(out.with_suffix(".loss.svg"), loss_curve_svg(history, title=title, x_label="step").encode())
-    io.write_bytes(out.with_suffix(".loss.png"), loss_curve_png(history, title=title))
-    fast_model.save(trained, out)
-    checkpoint.unlink(missing_ok=True)
-    log.info("wrote %s (%d steps, %.1f s)", out, config.steps, info["seconds"])
-    return info
+    return step_seconds
+
+
+def _style_label_map(
+    style_mask: str | os.PathLike[str],
+    style: io.LoadedImage,
+    palette: Palette | None,
+    k: int | None,
+    min_area: int | None,
+) -> LabelMap:
+    """The style's labels, which become the model's; a mask of one region guides nothing."""
+    label_map = load_label_map(style_mask, image=style, palette=palette, k=k, min_area=min_area)
+    if (label_map.counts() > 0).sum() < 2:
+        raise InputError(f"{style_mask}: style mask holds a single region, so there is nothing to guide; paint regions")
+    return label_map
 
 
 def _save_checkpoint(

@@ -27,7 +27,7 @@ from pipeline.features import LAYERS, Encoder, VGGEncoder
 from pipeline.gatys.config import INITS, GatysConfig
 from pipeline.guidance import WHOLE, Regions, guided_style_loss
 from pipeline.losses import ContentLoss, GramStyleLoss, GuidedGramStyleLoss, blend_weights, layer_weights, tv_loss
-from pipeline.optim import Criterion, Progress, convergence, optimize, stall_message
+from pipeline.optim import Criterion, Optimised, Progress, convergence, optimize, stall_message
 from pipeline.targets import StyleTargets
 
 log = logging.getLogger(__name__)
@@ -234,20 +234,34 @@ def transfer(
     )
     _sync(device)
     timings["optimize"] = time.perf_counter() - start
-    history = optimised.history
-    evaluations = len(history.get("total", []))
-    converged, drop = convergence(history, stationary=optimised.stationary)
-    if not converged and starts_fresh:
-        log.warning(stall_message(drop, history, evaluations))
-    timings["per_evaluation"] = timings["optimize"] / max(evaluations, 1)
     image = optimised.image.cpu().float()
     if config.color == "preserve":
         image = recombine(image, original_content.cpu().float())
+    return _result(optimised, image.contiguous(), timings, str(device), precision, encoder, warn=starts_fresh)
+
+
+def _result(
+    optimised: Optimised,
+    image: torch.Tensor,
+    timings: dict[str, float],
+    device: str,
+    precision: str,
+    encoder: Encoder,
+    *,
+    warn: bool,
+) -> TransferResult:
+    """The result, judged: a run that did not converge says so (``warn``: in one line)."""
+    history = optimised.history
+    evaluations = len(history.get("total", []))
+    converged, drop = convergence(history, stationary=optimised.stationary)
+    if not converged and warn:
+        log.warning(stall_message(drop, history, evaluations))
+    timings["per_evaluation"] = timings["optimize"] / max(evaluations, 1)
     return TransferResult(
-        image=image.contiguous(),
+        image=image,
         history=history,
         evaluations=evaluations,
-        device=str(device),
+        device=device,
         precision=precision,
         weights=encoder.weights_info,
         timings=timings,

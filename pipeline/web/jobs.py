@@ -226,7 +226,9 @@ def gatys_runner(weights: str | os.PathLike[str], steps: int, *, device: str = "
         guidance = None
         if job.guided:
             assert job.painting.mask is not None
-            guidance = Guidance(str(job.folder / "mask.png"), (str(job.painting.mask),), palette=job.painting.palette)
+            guidance = Guidance.from_options(
+                str(job.folder / "mask.png"), [str(job.painting.mask)], palette=job.painting.palette
+            )
         record = gatys.transfer_files(
             photo,
             job.painting.image,

@@ -1,4 +1,4 @@
-"""Hand-painted masks → exact label maps.
+"""Cleaning a hand-painted mask into an exact label map.
 
 People paint masks in GIMP: each stroke a slightly different shade, soft brush edges, anti-aliased
 borders, stray dabs, bilinear resizing, JPEG saves. We turn that into a label map in which every
@@ -21,117 +21,26 @@ The result is saved as a palette PNG whose palette entries are the label colours
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
-import os
-import re
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from io import BytesIO
-from pathlib import Path
-from typing import Any, TypeVar
 
 import cv2
 import numpy as np
-from PIL import Image, PngImagePlugin
 
-from pipeline import io
 from pipeline.errors import InputError
+from pipeline.masks.palette import FOREIGN_DISTANCE, MAX_LABELS, LabelMap, Palette, hex_colour
 
 log = logging.getLogger(__name__)
 
-Named = TypeVar("Named", bound=Any)  # a dataclass with ``names`` and ``colours``
 
 #: Pixels used to fit K-means; more does not move the centres measurably.
 SAMPLE_SIZE = 40_000
 #: A pixel within this RGB distance of its centre is a certain member (per-stroke jitter ±6 and
 #: JPEG noise stay well inside it).
 CERTAIN_DISTANCE = 28.0
-#: A painted colour farther than this from every palette colour (and from every blend of two of
-#: them) is not a label of the project.
-FOREIGN_DISTANCE = 60.0
 #: How far (px) a label must be for an uncertain pixel to keep that label by its colour.
 NEAR_RADIUS = 4
 _BITS = 6  # lookup table resolution per channel
-#: Labels are stored as uint8 and saved in a PNG palette.
-MAX_LABELS = 255
-
-
-@dataclass(frozen=True)
-class LabelMap:
-    """An exact label map: ``labels[y, x]`` indexes ``colours`` (and ``names``)."""
-
-    labels: np.ndarray  # (H, W) uint8
-    colours: np.ndarray  # (n, 3) uint8
-    names: tuple[str, ...]
-
-    def to_image(self) -> Image.Image:
-        image = Image.fromarray(self.labels, mode="P")
-        image.putpalette(self.colours.reshape(-1).tolist())
-        return image
-
-    def counts(self) -> np.ndarray:
-        return np.bincount(self.labels.ravel(), minlength=len(self.colours))
-
-
-# --- palettes ----------------------------------------------------------------------------------
-
-
-def parse_colour(text: str) -> np.ndarray:
-    """``#rrggbb`` (or ``rrggbb``) → uint8 RGB."""
-    match = re.fullmatch(r"#?([0-9a-fA-F]{6})", text.strip())
-    if not match:
-        raise InputError(f"'{text}' is not a colour; write it as #rrggbb, e.g. #3366ff")
-    value = int(match.group(1), 16)
-    return np.array([(value >> 16) & 255, (value >> 8) & 255, value & 255], dtype=np.uint8)
-
-
-def hex_colour(colour: Sequence[int] | np.ndarray) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*(int(c) for c in colour))
-
-
-@dataclass(frozen=True)
-class Palette:
-    """The project's labels: a name and an exact colour for each."""
-
-    names: tuple[str, ...]
-    colours: np.ndarray  # (n, 3) uint8
-
-    @classmethod
-    def from_mapping(cls, labels: Mapping[str, str]) -> Palette:
-        """From config's ``labels:`` (name → ``#rrggbb``)."""
-        if not labels:
-            raise InputError("the label palette is empty; give at least one name: '#rrggbb'")
-        colours = np.stack([parse_colour(c) for c in labels.values()])
-        palette = cls(tuple(labels), colours)
-        palette._check_distinct()
-        return palette
-
-    @classmethod
-    def from_colours(cls, text: str | Sequence[str]) -> Palette:
-        """From ``"#ff0000,#0000ff"`` or ``"sky=#4287f5,tree=#28a03c"`` (unnamed labels are
-        named by their colour)."""
-        items = [c.strip() for c in (text.split(",") if isinstance(text, str) else text) if c.strip()]
-        if not items:
-            raise InputError("no colours given; write them as '#rrggbb,#rrggbb,...' or 'name=#rrggbb,...'")
-        names, colours = [], []
-        for item in items:
-            name, _, colour = item.rpartition("=")
-            colours.append(parse_colour(colour))
-            names.append(name.strip() or hex_colour(colours[-1]))
-        palette = cls(tuple(names), np.stack(colours))
-        palette._check_distinct()
-        if len(set(names)) != len(names):
-            raise InputError(f"label names repeat in '{text}'; give every label its own name")
-        return palette
-
-    def _check_distinct(self) -> None:
-        if len({tuple(c) for c in self.colours.tolist()}) != len(self.colours):
-            raise InputError("two labels share one colour; give every label its own colour")
-
-
-# --- cleaning ----------------------------------------------------------------------------------
 
 
 def default_min_area(height: int, width: int) -> int:
@@ -400,126 +309,3 @@ def remove_specks(labels: np.ndarray, min_area: int, *, n_labels: int) -> np.nda
     if not small.any() or small.all():
         return labels
     return _fill_from_nearest(labels, ~small)
-
-
-# --- files -------------------------------------------------------------------------------------
-
-
-def read_mask(path: str | os.PathLike[str], *, max_pixels: int = io.MAX_PIXELS) -> np.ndarray:
-    """A painted mask as (H, W, 3) uint8 RGB (PNG or JPEG, RGB, RGBA or palette)."""
-    return np.asarray(io.load_image(path, max_pixels=max_pixels))
-
-
-def save_label_map(label_map: LabelMap, path: str | os.PathLike[str]) -> None:
-    """Save as a palette PNG whose palette entries are the label colours (atomically); the label
-    names travel in a text chunk."""
-    _check_png(path)
-    info = PngImagePlugin.PngInfo()
-    info.add_itxt(
-        "stylesnake-labels", json.dumps(dict(zip(label_map.names, map(hex_colour, label_map.colours), strict=True)))
-    )
-    buffer = BytesIO()
-    label_map.to_image().save(buffer, format="PNG", compress_level=3, pnginfo=info)
-    io.write_bytes(path, buffer.getvalue())
-
-
-def _check_png(path: str | os.PathLike[str]) -> None:
-    if Path(path).suffix.lower() != ".png":
-        raise InputError(f"{path}: a label map is saved as .png (lossless, with a palette)")
-
-
-def clean_mask_file(
-    source: str | os.PathLike[str],
-    out: str | os.PathLike[str],
-    *,
-    k: int | None = None,
-    palette: Palette | None = None,
-    min_area: int | None = None,
-    seed: int = 0,
-    max_pixels: int = io.MAX_PIXELS,
-) -> LabelMap:
-    """Read a painted mask, clean it, save the label map; return it."""
-    _check_png(out)
-    io.check_writable(out)
-    painted = read_mask(source, max_pixels=max_pixels)
-    label_map = clean_mask(painted, k=k, palette=palette, min_area=min_area, seed=seed, name=str(source))
-    save_label_map(label_map, out)
-    log.info(
-        "%s: %d labels (%s) -> %s",
-        source,
-        len(label_map.colours),
-        ", ".join(
-            f"{n} {100 * c / label_map.labels.size:.1f}%"
-            for n, c in zip(label_map.names, label_map.counts(), strict=True)
-        ),
-        out,
-    )
-    return label_map
-
-
-def load_label_map(
-    path: str | os.PathLike[str],
-    *,
-    image: io.LoadedImage,
-    k: int | None = None,
-    palette: Palette | None = None,
-    min_area: int | None = None,
-    seed: int = 0,
-    max_pixels: int = io.MAX_PIXELS,
-) -> LabelMap:
-    """The mask of a loaded ``image``: cleaned (or taken as it is when already exact) at its own
-    resolution, then resized nearest-neighbour to the image's working size. A mask whose aspect
-    ratio differs from the original image's by more than 1 % is refused: it was drawn for
-    another picture."""
-    painted = read_mask(path, max_pixels=max_pixels)
-    height, width = painted.shape[:2]
-    original = image.original_size
-    mismatch = abs((width / height) / (original[0] / original[1]) - 1)
-    if mismatch > 0.01:
-        raise InputError(
-            f"{path}: mask is {width}x{height} but its image is {original[0]}x{original[1]} "
-            f"(aspect ratios differ by {100 * mismatch:.1f} %); draw the mask on the image itself"
-        )
-    label_map = clean_mask(painted, k=k, palette=palette, min_area=min_area, seed=seed, name=str(path))
-    size = image.image.size
-    if (width, height) != size:
-        resized = label_map.to_image().resize(size, Image.Resampling.NEAREST)
-        label_map = LabelMap(
-            labels=np.asarray(resized, dtype=np.uint8), colours=label_map.colours, names=label_map.names
-        )
-    return label_map
-
-
-def labels_at(
-    painted: np.ndarray, size: tuple[int, int], palette: Palette, *, min_area: int | None = None, name: str = "mask"
-) -> np.ndarray:
-    """A painted (H, W, 3) mask cleaned onto ``palette`` and resized (nearest) to ``size``
-    (width, height) of the photo it was drawn on: label r is ``palette``'s r-th. A mask whose
-    aspect ratio differs from the photo's by more than 1 % is an :class:`InputError`."""
-    height, width = painted.shape[:2]
-    if abs((width / height) / (size[0] / size[1]) - 1) > 0.01:
-        raise InputError(f"{name}: mask is {width}x{height} but the photo is {size[0]}x{size[1]}; draw it on the photo")
-    labels = clean_mask(painted, palette=palette, min_area=min_area, name=name).labels
-    if (width, height) != tuple(size):
-        labels = np.asarray(Image.fromarray(labels).resize(tuple(size), Image.Resampling.NEAREST))
-    return labels
-
-
-def named_like(label_map: Named, reference: LabelMap) -> Named:
-    """``label_map`` with its labels renamed after the ``reference`` labels of the closest colours
-    (one to one, minimising the total colour distance, pairs farther than
-    :data:`FOREIGN_DISTANCE` left out): how masks cleaned separately agree on which label is
-    which. Labels with no match keep their own names. Works on anything with ``names`` and
-    ``colours`` fields (a label map, or saved style targets)."""
-    from scipy.optimize import linear_sum_assignment
-
-    ours, theirs = label_map.colours.astype(np.float32), reference.colours.astype(np.float32)
-    distances = np.linalg.norm(ours[:, None, :] - theirs[None, :, :], axis=2)
-    rows, cols = linear_sum_assignment(np.minimum(distances, FOREIGN_DISTANCE * 10))
-    names = list(label_map.names)
-    for row, col in zip(rows, cols, strict=True):
-        if distances[row, col] <= FOREIGN_DISTANCE:
-            names[row] = reference.names[col]
-    if len(set(names)) != len(names):  # an unmatched label whose own name is taken by a match
-        names = [n if names.count(n) == 1 or n in reference.names else f"{n}'" for n in names]
-    return dataclasses.replace(label_map, names=tuple(names))

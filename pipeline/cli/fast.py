@@ -1,0 +1,148 @@
+"""Verbs of fast style (Johnson et al. 2016): ``train``, ``stylize``, ``export``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from pipeline.cli import options
+from pipeline.cli.options import Help, add, add_labels, add_verbosity
+from pipeline.cli.progress import reporter
+from pipeline.errors import InputError
+
+
+def register(verbs: Any, *, full: bool) -> None:
+    """Add the verbs; without ``full`` they get no flags (their defaults come from torch modules)."""
+    tr = verbs.add_parser(
+        "train",
+        help="train a fast-style network for one style (Johnson et al. 2016)",
+        description="Train on a folder of images (COCO train2014 for real use) to paint like --style. Writes "
+        "OUT, OUT.json and a loss curve; checkpoints to OUT.ckpt (continue a killed run with --resume).",
+        formatter_class=Help,
+    )
+    sz = verbs.add_parser(
+        "stylize", help="stylise photos with a trained fast-style model, in one forward pass each", formatter_class=Help
+    )
+    ex = verbs.add_parser(
+        "export",
+        help="export a fast-style model to ONNX (dynamic height and width) for onnxruntime",
+        formatter_class=Help,
+    )
+    for parser in (tr, sz, ex):
+        add_verbosity(parser)
+    if not full:
+        return
+    _train_flags(tr)
+    _stylize_flags(sz)
+    ex.add_argument("model", metavar="MODEL", help="model file from `stylesnake train`")
+    ex.add_argument("--onnx", required=True, metavar="PATH", help="ONNX file to write")
+    ex.add_argument(
+        "--int8", action="store_true", help="quantise to int8 (static, calibrated on sample photos): faster on CPUs"
+    )
+    ex.set_defaults(handler=_export)
+
+
+def _train_flags(tr: argparse.ArgumentParser) -> None:
+    tr.add_argument("--style", required=True, metavar="PATH", help="style image")
+    tr.add_argument(
+        "--data",
+        required=True,
+        nargs="+",
+        metavar="PATH",
+        help="folder(s) of training images (searched recursively) or images",
+    )
+    tr.add_argument("--out", required=True, metavar="PATH", help="model file to write (e.g. starry.pth)")
+    add(tr, "train_steps", "train_size", "style_size", "batch", "width", "train_lr")
+    add(tr, "train_content_weight", "train_style_weight", "train_tv_weight", "loss_network", "checkpoint_every")
+    add(tr, "weights", "train_seed", "device", "precision", "workers")
+    tr.add_argument("--resume", action="store_true", help="continue from OUT.ckpt, exactly as if never stopped")
+    g = tr.add_argument_group(
+        "guided training", "one model paints each labelled region of a photo with its own region of the style"
+    )
+    g.add_argument("--style-mask", metavar="PATH", help="the style image's mask: its labels are the model's")
+    g.add_argument(
+        "--masks", nargs="+", metavar="DIR", help="folder(s) with a mask per training image (same file name)"
+    )
+    add(g, "guide_mode")
+    add_labels(g)
+    tr.set_defaults(handler=_train)
+
+
+def _stylize_flags(sz: argparse.ArgumentParser) -> None:
+    sz.add_argument(
+        "--model", required=True, metavar="PATH", help="model file from `stylesnake train`, or its .onnx export"
+    )
+    sz.add_argument("--content", required=True, action="append", metavar="PATH", help="photo; repeat for several")
+    where = sz.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", metavar="PATH", help="output image (one --content)")
+    where.add_argument("--out-dir", metavar="DIR", help="folder for the outputs (<content name>.png each)")
+    sz.add_argument("--size", type=int, default=None, help="long side of the output, px (default: the photo's)")
+    sz.add_argument(
+        "--mask", action="append", metavar="PATH", help="the photo's mask, for a guided model; one per --content"
+    )
+    sz.add_argument("--preserve-color", action="store_true", help="keep the photo's colours")
+    add(sz, "device", help="auto, cpu, cuda, cuda:N or mps (.onnx models: the CPU)")
+    add(sz, "precision", "max_pixels")
+    sz.add_argument(
+        "--compile", action="store_true", help="torch.compile the network first (GPU batches: ~2.5x faster)"
+    )
+    sz.set_defaults(handler=_stylize)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from pipeline.fast.train import TrainConfig, train
+
+    if args.style_mask is None and (args.k or args.colors or args.min_area):
+        raise InputError("--k, --colors and --min-area only work with --style-mask (guided training)")
+    k = options.single_k(args, "the one style mask")
+    config = options.config_from(args, TrainConfig)
+    progress, close = reporter(quiet=args.verbosity < 0, what="train")
+    try:
+        train(
+            args.style,
+            args.data,
+            args.out,
+            config,
+            weights=args.weights,
+            resume=args.resume,
+            progress=progress,
+            style_mask=args.style_mask,
+            masks=args.masks,
+            palette=options.palette(args),
+            k=k,
+            min_area=args.min_area,
+        )
+    finally:
+        close()
+    return 0
+
+
+def _stylize(args: argparse.Namespace) -> int:
+    from pipeline.fast.model import stylize_files
+
+    if args.out is not None and len(args.content) > 1:
+        raise InputError(f"{len(args.content)} photos but one --out; give --out-dir for several")
+    outs = [args.out] if args.out else [str(Path(args.out_dir) / f"{Path(c).stem}.png") for c in args.content]
+    stylize_files(
+        args.model,
+        args.content,
+        outs,
+        masks=args.mask,
+        size=args.size,
+        preserve_color=args.preserve_color,
+        device=args.device,
+        precision=args.precision,
+        compile=args.compile,
+        max_pixels=args.max_pixels,
+    )
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    import logging
+
+    from pipeline.fast.model import export_onnx
+
+    logging.getLogger("pipeline").info("wrote %s", export_onnx(args.model, args.onnx, int8=args.int8))
+    return 0

@@ -1,0 +1,39 @@
+"""Progress of the long verbs (transfer, mix-scales, train): a tqdm bar on a terminal, a log line
+every tenth of the run on a pipe (Snakemake's logs)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Mapping
+
+log = logging.getLogger("pipeline")
+
+Progress = Callable[[int, int, Mapping[str, float] | None], None]
+
+
+def reporter(*, quiet: bool, what: str) -> tuple[Progress | None, Callable[[], None]]:
+    """A progress callback for ``what`` and the function that closes it."""
+    if quiet:
+        return None, lambda: None
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(desc=what, unit="eval", dynamic_ncols=True)
+
+        def update_bar(step: int, steps: int, losses: Mapping[str, float] | None) -> None:
+            bar.total = steps
+            bar.update(step - bar.n)
+            if losses is not None:
+                bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
+
+        return update_bar, bar.close
+
+    from pipeline.optim import PROGRESS_EVERY as every  # how often the losses come (training: alike)
+
+    def update_log(step: int, steps: int, losses: Mapping[str, float] | None) -> None:
+        if losses is not None and (step == steps or step % max(steps // 10, 1) < every):
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in losses.items())
+            log.info("%s %d/%d: %s", what, step, steps, shown)
+
+    return update_log, lambda: None

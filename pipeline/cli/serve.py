@@ -1,0 +1,85 @@
+"""The web app's verb: ``serve``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from pipeline.cli.options import Help, add, add_verbosity
+from pipeline.errors import InputError
+
+log = logging.getLogger("pipeline")
+
+
+def register(verbs: Any, *, full: bool) -> None:
+    from pipeline.web import Settings
+
+    sv = verbs.add_parser(
+        "serve",
+        help="the web app: upload a photo, pick a trained style, download the result",
+        description="Serve every fast-style model in --models on a web page (Werkzeug's threaded server; "
+        "for production run gunicorn, see README). Binds 127.0.0.1 unless told otherwise.",
+        formatter_class=Help,
+    )
+    add_verbosity(sv)
+    d = Settings()
+    sv.add_argument("--models", default="results/fast", metavar="DIR", help="folder of model files (*.pth)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    sv.add_argument("--port", type=int, default=8000, help="port to listen on")
+    sv.add_argument(
+        "--results",
+        default=None,
+        metavar="DIR",
+        help="folder for results (default: stylesnake-web-UID in the temp folder)",
+    )
+    sv.add_argument("--max-side", type=int, default=d.max_side, help="largest output long side, px")
+    sv.add_argument("--max-upload-mb", type=float, default=d.max_upload_mb, help="largest request (photo + mask), MB")
+    add(sv, "max_pixels", help="refuse uploads that decode to more pixels", default=d.max_pixels)
+    sv.add_argument("--slots", type=int, default=d.slots, help="stylisations at once (more wait their turn)")
+    sv.add_argument("--ttl", type=float, default=d.ttl, help="seconds a result is kept")
+    slow = sv.add_argument_group("the slow tab (a queued Gatys transfer into a painting; off without paintings)")
+    slow.add_argument("--paintings", default="images/style", metavar="DIR", help="folder of style images")
+    slow.add_argument(
+        "--painting-masks", default="results/masks/style", metavar="DIR", help="their cleaned masks, same stems"
+    )
+    add(slow, "weights")
+    slow.add_argument("--slow-steps", type=int, default=d.slow_steps, help="loss evaluations per slow job")
+    slow.add_argument("--slow-max-side", type=int, default=d.slow_max_side, help="largest slow output long side, px")
+    sv.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from werkzeug.serving import make_server
+
+    from pipeline.web import create_app
+
+    app = create_app(
+        args.models,
+        results=args.results,
+        max_side=args.max_side,
+        max_upload_mb=args.max_upload_mb,
+        max_pixels=args.max_pixels,
+        slots=args.slots,
+        ttl=args.ttl,
+        paintings=args.paintings,
+        painting_masks=args.painting_masks,
+        weights=args.weights,
+        slow_steps=args.slow_steps,
+        slow_max_side=args.slow_max_side,
+    )
+    if args.verbosity < 0:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its access log is INFO
+    try:
+        server = make_server(args.host, args.port, app, threaded=True)
+    except OSError as exc:
+        where = f"{args.host}:{args.port}"
+        raise InputError(f"cannot listen on {where} ({exc.strerror or exc}); try another --port") from None
+    log.info("serving on http://%s:%d/ (Ctrl-C stops)", args.host, server.server_port)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        log.info("stopped")
+    finally:
+        server.server_close()
+    return 0

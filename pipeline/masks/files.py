@@ -1,0 +1,145 @@
+"""Masks from and to files: reading painted masks, saving label maps (palette PNGs), and a
+mask cleaned for the image it was drawn on."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from io import BytesIO
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+from PIL import Image, PngImagePlugin
+
+from pipeline import io
+from pipeline.errors import InputError
+from pipeline.masks.clean import clean_mask
+from pipeline.masks.palette import FOREIGN_DISTANCE, LabelMap, Palette, hex_colour
+
+log = logging.getLogger(__name__)
+
+
+Named = TypeVar("Named", bound=Any)  # a dataclass with ``names`` and ``colours``
+
+
+def read_mask(path: str | os.PathLike[str], *, max_pixels: int = io.MAX_PIXELS) -> np.ndarray:
+    """A painted mask as (H, W, 3) uint8 RGB (PNG or JPEG, RGB, RGBA or palette)."""
+    return np.asarray(io.load_image(path, max_pixels=max_pixels))
+
+
+def save_label_map(label_map: LabelMap, path: str | os.PathLike[str]) -> None:
+    """Save as a palette PNG whose palette entries are the label colours (atomically); the label
+    names travel in a text chunk."""
+    _check_png(path)
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt(
+        "stylesnake-labels", json.dumps(dict(zip(label_map.names, map(hex_colour, label_map.colours), strict=True)))
+    )
+    buffer = BytesIO()
+    label_map.to_image().save(buffer, format="PNG", compress_level=3, pnginfo=info)
+    io.write_bytes(path, buffer.getvalue())
+
+
+def _check_png(path: str | os.PathLike[str]) -> None:
+    if Path(path).suffix.lower() != ".png":
+        raise InputError(f"{path}: a label map is saved as .png (lossless, with a palette)")
+
+
+def clean_mask_file(
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    k: int | None = None,
+    palette: Palette | None = None,
+    min_area: int | None = None,
+    seed: int = 0,
+    max_pixels: int = io.MAX_PIXELS,
+) -> LabelMap:
+    """Read a painted mask, clean it, save the label map; return it."""
+    _check_png(out)
+    io.check_writable(out)
+    painted = read_mask(source, max_pixels=max_pixels)
+    label_map = clean_mask(painted, k=k, palette=palette, min_area=min_area, seed=seed, name=str(source))
+    save_label_map(label_map, out)
+    log.info(
+        "%s: %d labels (%s) -> %s",
+        source,
+        len(label_map.colours),
+        ", ".join(
+            f"{n} {100 * c / label_map.labels.size:.1f}%"
+            for n, c in zip(label_map.names, label_map.counts(), strict=True)
+        ),
+        out,
+    )
+    return label_map
+
+
+def load_label_map(
+    path: str | os.PathLike[str],
+    *,
+    image: io.LoadedImage,
+    k: int | None = None,
+    palette: Palette | None = None,
+    min_area: int | None = None,
+    seed: int = 0,
+    max_pixels: int = io.MAX_PIXELS,
+) -> LabelMap:
+    """The mask of a loaded ``image``: cleaned (or taken as it is when already exact) at its own
+    resolution, then resized nearest-neighbour to the image's working size. A mask whose aspect
+    ratio differs from the original image's by more than 1 % is refused: it was drawn for
+    another picture."""
+    painted = read_mask(path, max_pixels=max_pixels)
+    height, width = painted.shape[:2]
+    original = image.original_size
+    mismatch = abs((width / height) / (original[0] / original[1]) - 1)
+    if mismatch > 0.01:
+        raise InputError(
+            f"{path}: mask is {width}x{height} but its image is {original[0]}x{original[1]} "
+            f"(aspect ratios differ by {100 * mismatch:.1f} %); draw the mask on the image itself"
+        )
+    label_map = clean_mask(painted, k=k, palette=palette, min_area=min_area, seed=seed, name=str(path))
+    size = image.image.size
+    if (width, height) != size:
+        resized = label_map.to_image().resize(size, Image.Resampling.NEAREST)
+        label_map = LabelMap(
+            labels=np.asarray(resized, dtype=np.uint8), colours=label_map.colours, names=label_map.names
+        )
+    return label_map
+
+
+def labels_at(
+    painted: np.ndarray, size: tuple[int, int], palette: Palette, *, min_area: int | None = None, name: str = "mask"
+) -> np.ndarray:
+    """A painted (H, W, 3) mask cleaned onto ``palette`` and resized (nearest) to ``size``
+    (width, height) of the photo it was drawn on: label r is ``palette``'s r-th. A mask whose
+    aspect ratio differs from the photo's by more than 1 % is an :class:`InputError`."""
+    height, width = painted.shape[:2]
+    if abs((width / height) / (size[0] / size[1]) - 1) > 0.01:
+        raise InputError(f"{name}: mask is {width}x{height} but the photo is {size[0]}x{size[1]}; draw it on the photo")
+    labels = clean_mask(painted, palette=palette, min_area=min_area, name=name).labels
+    if (width, height) != tuple(size):
+        labels = np.asarray(Image.fromarray(labels).resize(tuple(size), Image.Resampling.NEAREST))
+    return labels
+
+
+def named_like(label_map: Named, reference: LabelMap) -> Named:
+    """``label_map`` with its labels renamed after the ``reference`` labels of the closest colours
+    (one to one, minimising the total colour distance, pairs farther than
+    :data:`FOREIGN_DISTANCE` left out): how masks cleaned separately agree on which label is
+    which. Labels with no match keep their own names. Works on anything with ``names`` and
+    ``colours`` fields (a label map, or saved style targets)."""
+    from scipy.optimize import linear_sum_assignment
+
+    ours, theirs = label_map.colours.astype(np.float32), reference.colours.astype(np.float32)
+    distances = np.linalg.norm(ours[:, None, :] - theirs[None, :, :], axis=2)
+    rows, cols = linear_sum_assignment(np.minimum(distances, FOREIGN_DISTANCE * 10))
+    names = list(label_map.names)
+    for row, col in zip(rows, cols, strict=True):
+        if distances[row, col] <= FOREIGN_DISTANCE:
+            names[row] = reference.names[col]
+    if len(set(names)) != len(names):  # an unmatched label whose own name is taken by a match
+        names = [n if names.count(n) == 1 or n in reference.names else f"{n}'" for n in names]
+    return dataclasses.replace(label_map, names=tuple(names))
