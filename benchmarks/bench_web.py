@@ -19,7 +19,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from pipeline.web import loadtest
+import loadtest
 
 
 def random_model(folder: Path) -> None:

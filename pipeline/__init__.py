@@ -1,12 +1,14 @@
 """Stylesnake: semantic-segmentation-guided neural style transfer.
 
-One module per stage: ``io`` (images in and out), ``masks`` (painted masks → exact label maps),
-``features`` (the VGG-19 encoder and its weights), ``guidance`` (region guides per layer),
-``losses`` (content, Gram and guided Gram style, total variation), ``optim`` (L-BFGS),
-``gatys`` (the optimisation of Gatys et al. 2015/2016), ``targets`` (a style's Grams, computed
-once), ``gallery`` (panels, loss curves, contact sheet), ``workflow`` (the Snakefile's decisions),
-``cli`` (the ``stylesnake`` command), ``web`` (the web app). Helpers: ``device``, ``samples`` (demo images),
-``synthetic`` (painted masks with ground truth).
+One module per stage: ``io`` (images in and out), ``record`` (what every output says about how it
+was made), ``masks`` (painted masks → exact label maps), ``features`` (the VGG encoder and its
+weights), ``guides`` (region guides per layer), ``guidance`` (regions matched, the guided style
+loss), ``losses`` (content, Gram and guided Gram style, total variation), ``optim`` (the
+optimisation loop, L-BFGS), ``gatys`` (the transfers of Gatys et al. 2015/2016), ``targets`` (a
+style's Grams, computed once), ``color`` (colour control), ``fast`` (Johnson et al.'s fast style),
+``gallery`` (panels, loss curves, contact sheet), ``workflow`` (the Snakefile's decisions), ``cli``
+(the ``stylesnake`` command), ``web`` (the web app). Helpers: ``device``, ``samples`` (demo
+images), ``synthetic`` (painted masks and guided scenes with ground truth).
 """
 
 __version__ = "0.1.0"

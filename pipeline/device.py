@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import TypeVar
 
 import torch
 
@@ -56,3 +57,15 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 def memory_format(device: torch.device) -> torch.memory_format:
     """Channels-last where the convolution libraries are faster with it (oneDNN, cuDNN)."""
     return torch.channels_last if device.type in ("cpu", "cuda") else torch.contiguous_format
+
+
+ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
+
+
+def place(
+    module: ModuleT, device: torch.device, layout: torch.memory_format, dtype: torch.dtype | None = None
+) -> ModuleT:
+    """``module`` moved to ``device`` (and ``dtype``) with its 4-D weights in ``layout``, in place."""
+    # One Module.to call, as at runtime it takes all three (its type stubs do not say so).
+    options = {"device": device, "memory_format": layout, **({"dtype": dtype} if dtype is not None else {})}
+    return module.to(**options)  # type: ignore[call-overload, no-any-return]

@@ -126,6 +126,9 @@ class VGGEncoder(nn.Module):
     ``weights_info`` says which weights are loaded; put it into every output's metadata.
     """
 
+    mean: torch.Tensor  # ImageNet normalisation, buffers
+    std: torch.Tensor
+
     def __init__(
         self,
         layers: Iterable[str],
@@ -170,9 +173,10 @@ class VGGEncoder(nn.Module):
         """
         last = len(self.body) - 1
         if until is not None:
-            last = next((i for i, name in self.wanted.items() if name == until), None)
-            if last is None:
+            stop = next((i for i, name in self.wanted.items() if name == until), None)
+            if stop is None:
                 raise ValueError(f"until={until!r} is not one of this encoder's layers {self.layers}")
+            last = stop
         x = (image - self.mean) / self.std
         out: dict[str, torch.Tensor] = {}
         for index, module in enumerate(self.body):
@@ -255,6 +259,7 @@ def random_weights(seed: int = 0, arch: str = "vgg19") -> dict[str, torch.Tensor
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu", generator=generator)
             bound = 1 / math.sqrt(module.weight[0].numel())
+            assert module.bias is not None
             nn.init.uniform_(module.bias, -bound, bound, generator=generator)
     return body.state_dict()
 
@@ -319,14 +324,14 @@ def _hash_prefix(cache: Path) -> str | None:
 def _read_state_dict(path: Path, arch: str = "vgg19") -> dict[str, torch.Tensor]:
     if path.is_dir():
         raise InputError(f"weights '{path}': is a directory, expected a {_DISPLAY[arch]} state dict file (.pth)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling raises many types; all mean "bad file"
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(
-            f"weights '{path}': not a readable PyTorch state dict ({reason}); "
-            f"pass a {_DISPLAY[arch]} .pth file saved with torch.save(model.state_dict())"
-        ) from None
+    # One sentence whatever the file holds: never PyTorch's advice to unpickle it without weights_only.
+    from pipeline.record import load_torch
+
+    state = load_torch(
+        path,
+        what=f"a readable {_DISPLAY[arch]} state dict (weights)",
+        fix=f"pass a {_DISPLAY[arch]} .pth file saved with torch.save(model.state_dict())",
+    )
     return _features_only(state, source=str(path))
 
 

@@ -39,7 +39,9 @@ def summary(metadata: Mapping[str, Any]) -> str:
 # --- the panel ---------------------------------------------------------------------------------
 
 
-def _tile(path: str | os.PathLike[str] | None, label: str, font: ImageFont.ImageFont) -> Image.Image:
+def _tile(
+    path: str | os.PathLike[str] | None, label: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont
+) -> Image.Image:
     if path is None:
         tile = Image.new("RGB", (TILE * 3 // 4, TILE), "#eeeeee")
         ImageDraw.Draw(tile).text((8, TILE // 2 - 8), "no mask", fill="#888888", font=font)

@@ -47,8 +47,11 @@ class Labelled(Protocol):
     """What region matching reads of a style: a :class:`~pipeline.masks.LabelMap`, or saved
     :class:`~pipeline.targets.StyleTargets` (which keep their mask's names, colours and counts)."""
 
-    names: tuple[str, ...]
-    colours: np.ndarray
+    @property
+    def names(self) -> tuple[str, ...]: ...
+
+    @property
+    def colours(self) -> np.ndarray: ...
 
     def counts(self) -> np.ndarray: ...
 

@@ -169,7 +169,9 @@ def _cmyk_to_rgb(image: Image.Image) -> Image.Image:
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             target = ImageCms.createProfile("sRGB")
-            return ImageCms.profileToProfile(image, source, target, outputMode="RGB")
+            converted = ImageCms.profileToProfile(image, source, target, outputMode="RGB")
+            if converted is not None:
+                return converted
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass
     return image.convert("RGB")

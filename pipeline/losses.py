@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -155,7 +155,8 @@ class GramStyleLoss:
         mix = blend_weights(blend, len(many))
         with torch.no_grad():
             targets = {
-                layer: sum(m * gram_matrix(f[layer]) for m, f in zip(mix, many, strict=True)) for layer in layer_weights
+                layer: cast(torch.Tensor, sum(m * gram_matrix(f[layer]) for m, f in zip(mix, many, strict=True)))
+                for layer in layer_weights
             }
         return cls(targets, layer_weights)
 

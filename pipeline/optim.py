@@ -326,6 +326,7 @@ def optimize(
         # Kept on the device: converting to float here would sync a GPU on every step.
         record = torch.stack([total.detach(), *(t.detach().float() for t in terms.values())])
         if lbfgs is not None:
+            assert image.grad is not None
             if lbfgs.tell(total.detach(), image.grad) or best is None:
                 best = record
             records.append(best)

@@ -117,7 +117,9 @@ def painted_mask(
     if quality:
         ok, data = cv2.imencode(".jpg", painted[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
         assert ok
-        painted = cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1].copy()
+        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        assert decoded is not None
+        painted = decoded[..., ::-1].copy()
     return PaintedMask(painted=painted, truth=truth, palette=palette[:k].copy())
 
 

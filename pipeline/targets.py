@@ -24,7 +24,7 @@ import torch
 import pipeline
 from pipeline import io, record
 from pipeline.errors import InputError
-from pipeline.features import VGGEncoder
+from pipeline.features import Encoder
 from pipeline.guides import one_hot, propagate
 from pipeline.losses import gram_matrix, guided_gram
 from pipeline.masks import LabelMap
@@ -64,7 +64,7 @@ class StyleTargets:
 
 
 def compute(
-    encoder: VGGEncoder,
+    encoder: Encoder,
     image: torch.Tensor,
     guides: torch.Tensor | None = None,
     *,

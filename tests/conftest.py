@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch import nn
+
+from pipeline.features import INDEX, LAYERS, VGGEncoder, check_layers
 
 
 @pytest.fixture(autouse=True)
@@ -78,3 +81,43 @@ def _fused_and_plain(loss, source: torch.Tensor, upstream: torch.Tensor | None):
 def fused_and_plain():
     """:func:`_fused_and_plain`, for comparing a tap with plain autograd."""
     return _fused_and_plain
+
+
+class TinyEncoder(VGGEncoder):
+    """VGG-19's layer names, indices and pooling grid with ``width`` channels per convolution: the
+    :class:`~pipeline.features.Encoder` for tests of plumbing (shapes, metadata, determinism, files),
+    at a small fraction of VGG-19's cost. Tests that judge a transfer's quality keep the real one."""
+
+    def __init__(self, layers, *, pooling: str = "max", width: int = 8, seed: int = 0) -> None:
+        nn.Module.__init__(self)
+        self.layers, self.arch, self.pooling = check_layers(layers), "vgg19", pooling
+        last = max(INDEX["vgg19"][name] for name in self.layers)
+        generator = torch.Generator().manual_seed(seed)
+        modules: list[nn.Module] = []
+        channels = 3
+        for name in LAYERS["vgg19"][: last + 1]:
+            if name.startswith("conv"):
+                conv = nn.Conv2d(channels, width, 3, padding=1)
+                nn.init.kaiming_normal_(conv.weight, generator=generator)
+                nn.init.uniform_(conv.bias, -0.1, 0.1, generator=generator)
+                modules.append(conv)
+                channels = width
+            elif name.startswith("relu"):
+                modules.append(nn.ReLU(inplace=False))
+            else:
+                modules.append(nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2))
+        self.body = nn.Sequential(*modules)
+        self.weights_info = {"kind": "random", "arch": "tiny", "seed": seed, "note": "a tiny test encoder"}
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+        self.wanted = {INDEX["vgg19"][name]: name for name in self.layers}
+        self.requires_grad_(False)
+        self.eval()
+
+
+@pytest.fixture
+def tiny():
+    """A tiny encoder with the Gatys layers (see :class:`TinyEncoder`)."""
+    from pipeline.gatys import GatysConfig
+
+    return TinyEncoder(GatysConfig().layers)

@@ -146,7 +146,7 @@ def test_full_torchvision_state_dict_is_accepted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"definitely not a pickle", "not a readable PyTorch state dict"),
+        (b"definitely not a pickle", "not a readable VGG-19 state dict"),
         ({"0.weight": torch.zeros(64, 3, 3, 3)}, "missing '0.bias'"),
         ({"0.weight": torch.zeros(32, 3, 3, 3), "0.bias": torch.zeros(32)}, "has shape"),
         ([1, 2, 3], "expected a state dict"),
@@ -162,6 +162,7 @@ def test_bad_weights_file(tmp_path: Path, content, message: str) -> None:
     with pytest.raises(InputError, match=message) as info:
         VGGEncoder(["relu1_1"], weights=path)
     assert str(path) in str(info.value)
+    assert "weights_only" not in str(info.value) and len(str(info.value).replace(str(path), "")) < 160
 
 
 def test_missing_weights_path() -> None:
@@ -224,3 +225,20 @@ def test_vgg16_for_fast_style_matches_torchvision() -> None:
     with pytest.raises(InputError, match="unknown VGG-16 layer 'relu3_4'"):
         VGGEncoder(["relu3_4"], weights="random", arch="vgg16")
     assert "vgg16" in imagenet_cache_path("vgg16").name
+
+
+def test_a_pickle_with_code_is_refused_in_one_sentence(tmp_path: Path) -> None:
+    """A pickle that would run code when unpickled: refused by weights_only, and the message must
+    not repeat PyTorch's suggestion to load it with weights_only=False."""
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    path = tmp_path / "evil.pth"
+    path.write_bytes(pickle.dumps({"0.weight": Evil()}))
+    with pytest.raises(InputError) as info:
+        VGGEncoder(["relu1_1"], weights=path)
+    message = str(info.value)
+    assert "weights_only" not in message and "\n" not in message and len(message.replace(str(path), "")) < 160

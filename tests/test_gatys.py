@@ -11,19 +11,18 @@ from PIL import Image
 
 from pipeline import gatys
 from pipeline.errors import InputError
-from pipeline.features import VGGEncoder
 from pipeline.gatys import GatysConfig, transfer, transfer_files
 
 SMALL = {"size": 64, "steps": 6}
 
 
-def test_same_seed_gives_byte_identical_output(tmp_path: Path, content_path: Path, style_path: Path) -> None:
+def test_same_seed_gives_byte_identical_output(tmp_path: Path, content_path: Path, style_path: Path, tiny) -> None:
     config = GatysConfig(**SMALL, init="noise", seed=3)
-    transfer_files(content_path, style_path, tmp_path / "a.png", config, weights="random")
-    transfer_files(content_path, style_path, tmp_path / "b.png", config, weights="random")
+    transfer_files(content_path, style_path, tmp_path / "a.png", config, encoder=tiny)
+    transfer_files(content_path, style_path, tmp_path / "b.png", config, encoder=tiny)
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
     transfer_files(
-        content_path, style_path, tmp_path / "c.png", GatysConfig(**SMALL, init="noise", seed=4), weights="random"
+        content_path, style_path, tmp_path / "c.png", GatysConfig(**SMALL, init="noise", seed=4), encoder=tiny
     )
     assert (tmp_path / "a.png").read_bytes() != (tmp_path / "c.png").read_bytes()
 
@@ -43,29 +42,28 @@ def test_total_loss_falls(images, optimizer: str, init: str) -> None:
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
-def test_steps_count_loss_evaluations(images, optimizer: str) -> None:
+def test_steps_count_loss_evaluations(images, optimizer: str, tiny) -> None:
     calls = []
     transfer(
         *images,
         GatysConfig(steps=7, optimizer=optimizer),
-        weights="random",
+        encoder=tiny,
         progress=lambda step, steps, losses: calls.append((step, steps, losses)),
     )
     assert [c[0] for c in calls] == list(range(1, 8))
     assert calls[-1][2] is not None and set(calls[-1][2]) == {"total", "content", "style"}
 
 
-def test_style_targets_are_computed_once_without_gradients(images) -> None:
-    encoder = VGGEncoder(GatysConfig().layers, weights="random")
+def test_style_targets_are_computed_once_without_gradients(images, tiny) -> None:
     seen = []
-    encoder.register_forward_pre_hook(lambda module, args: seen.append(torch.is_grad_enabled()))
-    transfer(*images, GatysConfig(steps=4), encoder=encoder)
+    tiny.register_forward_pre_hook(lambda module, args: seen.append(torch.is_grad_enabled()))
+    transfer(*images, GatysConfig(steps=4), encoder=tiny)
     # Two target passes (content, style) without gradients, then one pass per evaluation.
     assert seen == [False, False, True, True, True, True]
 
 
-def test_content_init_starts_at_zero_content_loss(images) -> None:
-    result = transfer(*images, GatysConfig(steps=2), weights="random")
+def test_content_init_starts_at_zero_content_loss(images, tiny) -> None:
+    result = transfer(*images, GatysConfig(steps=2), encoder=tiny)
     assert result.history["content"][0] == pytest.approx(0.0, abs=1e-12)
 
 
@@ -79,8 +77,8 @@ def test_initial_images(images) -> None:
     assert not torch.equal(noise, gatys.initial_image("noise", content, style, 2))
 
 
-def test_bf16_precision_runs_on_cpu_autocast(images) -> None:
-    result = transfer(*images, GatysConfig(steps=3, precision="bf16"), weights="random")
+def test_bf16_precision_runs_on_cpu_autocast(images, tiny) -> None:
+    result = transfer(*images, GatysConfig(steps=3, precision="bf16"), encoder=tiny)
     assert result.precision == "bf16"
     assert all(torch.isfinite(torch.tensor(v)).all() for v in result.history.values())
 
@@ -142,11 +140,11 @@ def test_images_smaller_than_the_network_are_refused(tmp_path: Path, content_pat
 
 
 def test_a_stall_is_reported_in_a_warning_and_the_sidecar(
-    tmp_path: Path, content_path: Path, style_path: Path, caplog
+    tmp_path: Path, content_path: Path, style_path: Path, caplog, tiny
 ) -> None:
     config = GatysConfig(**SMALL, optimizer="adam", lr=1e-7)  # too small a step to change anything
     with caplog.at_level("WARNING", logger="pipeline.gatys"):
-        metadata = transfer_files(content_path, style_path, tmp_path / "o.png", config, weights="random")
+        metadata = transfer_files(content_path, style_path, tmp_path / "o.png", config, encoder=tiny)
     assert metadata["converged"] is False and 0 <= metadata["loss_drop"] < 0.01
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "the loss fell by only 0% in 6 evaluations" in warnings[0]

@@ -22,13 +22,14 @@ import pytest
 import torch
 from PIL import Image
 
+from benchmarks import loadtest
 from pipeline import io
 from pipeline.cli import main
 from pipeline.color import recombine
 from pipeline.fast import model as fast_model
 from pipeline.fast.network import TransformerNet
 from pipeline.fast.train import TrainConfig, train
-from pipeline.web import SECURITY_HEADERS, create_app, loadtest, state
+from pipeline.web import SECURITY_HEADERS, create_app, state
 from pipeline.web.catalog import load_styles
 
 ROOT = Path(__file__).resolve().parents[1]

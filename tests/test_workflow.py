@@ -348,6 +348,33 @@ def test_contact_sheet_flags_a_transfer_that_did_not_converge(tmp_path: Path) ->
     assert sheet.count("not converged") == 1 and "the loss fell by only 3%" in sheet
 
 
+def test_schema_and_config_agree_with_the_code() -> None:
+    """Each setting is declared in the code (GatysConfig, TrainConfig, SAMPLES); the schema and
+    config.yaml must know the same keys and, where config.yaml sets one, the same default."""
+    import dataclasses
+
+    from pipeline.fast.train import TrainConfig
+    from pipeline.gatys import GatysConfig
+
+    schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    assert set(schema["$defs"]["sample"]["enum"]) == set(SAMPLES)
+    workflow_only = {
+        "gatys": {"scale_base", "label_map", "region_weights"},
+        "fast": {"enabled", "data", "guided", "masks"},
+    }
+    run_only = {"gatys": set(), "fast": {"workers"}}  # settings of one machine, not of the project
+    for section, cls in (("gatys", GatysConfig), ("fast", TrainConfig)):
+        fields = {f.name for f in dataclasses.fields(cls)} - run_only[section]
+        assert set(schema["$defs"][section]["properties"]) == fields | workflow_only[section], section
+        defaults = cls()
+        for key, value in config[section].items():
+            if key in fields:
+                expected = getattr(defaults, key)
+                expected = list(expected) if isinstance(expected, tuple) else expected
+                assert value == expected, f"config.yaml {section}.{key}: {value!r}, the code's default {expected!r}"
+
+
 def test_lint_is_clean(tmp_path: Path) -> None:
     output = _snakemake(tmp_path, "--lint")
     assert "Congratulations, your workflow is in a good condition!" in output, output[-3000:]

@@ -14,6 +14,7 @@ log = logging.getLogger("pipeline")
 
 def register(verbs: Any, *, full: bool) -> None:
     from pipeline.web import Settings
+    from pipeline.workflow import Paths
 
     sv = verbs.add_parser(
         "serve",
@@ -24,7 +25,7 @@ def register(verbs: Any, *, full: bool) -> None:
     )
     add_verbosity(sv)
     d = Settings()
-    sv.add_argument("--models", default="results/fast", metavar="DIR", help="folder of model files (*.pth)")
+    sv.add_argument("--models", default=Paths.models, metavar="DIR", help="folder of model files (*.pth)")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     sv.add_argument("--port", type=int, default=8000, help="port to listen on")
     sv.add_argument(
@@ -39,9 +40,14 @@ def register(verbs: Any, *, full: bool) -> None:
     sv.add_argument("--slots", type=int, default=d.slots, help="stylisations at once (more wait their turn)")
     sv.add_argument("--ttl", type=float, default=d.ttl, help="seconds a result is kept")
     slow = sv.add_argument_group("the slow tab (a queued Gatys transfer into a painting; off without paintings)")
-    slow.add_argument("--paintings", default="images/style", metavar="DIR", help="folder of style images")
     slow.add_argument(
-        "--painting-masks", default="results/masks/style", metavar="DIR", help="their cleaned masks, same stems"
+        "--paintings", default=Paths.images.format(kind="style"), metavar="DIR", help="folder of style images"
+    )
+    slow.add_argument(
+        "--painting-masks",
+        default=Paths.masks.format(kind="style"),
+        metavar="DIR",
+        help="their cleaned masks, same stems",
     )
     add(slow, "weights")
     slow.add_argument("--slow-steps", type=int, default=d.slow_steps, help="loss evaluations per slow job")

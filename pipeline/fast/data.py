@@ -133,8 +133,8 @@ def batch_for(
         tensor = io.image_to_tensor(image.crop(box))
         images.append(tensor.flip(-1) if flip else tensor)
         if labels is not None:
-            crop = np.asarray(labels.resize(size, Image.Resampling.NEAREST).crop(box))
-            crop = torch.from_numpy(crop.astype(np.int64))
+            cut = np.asarray(labels.resize(size, Image.Resampling.NEAREST).crop(box))
+            crop = torch.from_numpy(cut.astype(np.int64))
             label_maps.append(crop.flip(-1) if flip else crop)
     return torch.cat(images), torch.stack(label_maps) if label_maps else None
 

@@ -24,7 +24,7 @@ from PIL import Image
 
 import pipeline
 from pipeline import io, record
-from pipeline.device import resolve_device, resolve_precision
+from pipeline.device import place, resolve_device, resolve_precision
 from pipeline.errors import InputError
 from pipeline.fast.network import TransformerNet, for_inference
 from pipeline.guides import one_hot
@@ -110,7 +110,7 @@ class Runner:
         module: torch.nn.Module = for_inference(network) if device.type == "cpu" else copy.deepcopy(network)
         if compile:
             _fusable_instance_norms(module)
-        module = module.to(device=device, dtype=self.dtype, memory_format=self.layout).eval().requires_grad_(False)
+        module = place(module, device, self.layout, self.dtype).eval().requires_grad_(False)
         self.module: Any = torch.compile(module, dynamic=False) if compile else module
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -207,7 +207,7 @@ def export_onnx(
         torch.onnx.export(
             for_inference(model.network),  # onnxruntime runs on CPUs: the CPU-friendly form
             (torch.rand(1, channels, 64, 64),),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # any binary file object will do
             input_names=["image"],
             output_names=["stylized"],
             dynamic_axes={"image": axes, "stylized": axes},
@@ -320,9 +320,9 @@ def stylize_files(
     from pipeline.color import recombine
 
     network: Runner | OnnxNetwork
+    model: FastModel | OnnxNetwork
     if Path(model_path).suffix.lower() == ".onnx":
-        model: FastModel | OnnxNetwork = OnnxNetwork(model_path)
-        network = model
+        network = model = OnnxNetwork(model_path)
         where, precision = torch.device("cpu"), "fp32"
     else:
         model = load(model_path)

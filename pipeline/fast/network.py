@@ -7,6 +7,7 @@ CPUs)."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +30,12 @@ class ConvLayer(nn.Sequential):
             self.form = "upsample"
         elif not upsample and stride == 1 and kernel % 2 == 1 and out_channels < 8:
             self.form = "phases"
+
+    @property
+    def conv(self) -> nn.Conv2d:
+        conv = self[-1]
+        assert isinstance(conv, nn.Conv2d)
+        return conv
 
 
 class ResidualBlock(nn.Module):
@@ -127,9 +134,9 @@ class UpsampleConvTranspose(nn.Module):
         super().__init__()
         if layer.form != "upsample":
             raise ValueError("UpsampleConvTranspose replaces a ×2-upsampling 3×3 ConvLayer")
-        conv = layer[-1]
+        conv = layer.conv
         self.taps = nn.Parameter(upsample_taps(conv.weight.detach()), requires_grad=False)
-        self.bias = nn.Parameter(conv.bias.detach().clone(), requires_grad=False)
+        self.bias = nn.Parameter(_bias(conv).clone(), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return upsample_conv(x, self.taps, self.bias)
@@ -142,13 +149,18 @@ class PhaseConv(nn.Module):
         super().__init__()
         if layer.form != "phases":
             raise ValueError("PhaseConv replaces a stride-1, odd-kernel ConvLayer with fewer than 8 outputs")
-        conv = layer[-1]
+        conv = layer.conv
         self.pad = conv.kernel_size[0] // 2
         self.taps = nn.Parameter(phase_taps(conv.weight.detach()), requires_grad=False)
-        self.bias = nn.Parameter(conv.bias.detach().repeat_interleave(4), requires_grad=False)
+        self.bias = nn.Parameter(_bias(conv).repeat_interleave(4), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return phase_conv(x, self.taps, self.bias, self.pad)
+
+
+def _bias(conv: nn.Conv2d) -> torch.Tensor:
+    assert conv.bias is not None  # every ConvLayer's convolution has one
+    return conv.bias.detach()
 
 
 def for_inference(network: TransformerNet) -> TransformerNet:
@@ -156,8 +168,11 @@ def for_inference(network: TransformerNet) -> TransformerNet:
     derived once, on any device: what CPU stylising and the ONNX export run. For stylising only
     (the derived weights are not trained)."""
     folded = copy.deepcopy(network)
-    replace = {"upsample": UpsampleConvTranspose, "phases": PhaseConv}
+    replace: dict[str, Callable[[ConvLayer], nn.Module]] = {"upsample": UpsampleConvTranspose, "phases": PhaseConv}
     folded.net = nn.Sequential(
-        *(replace[layer.form](layer) if getattr(layer, "form", "plain") in replace else layer for layer in folded.net)
+        *(
+            replace[layer.form](layer) if isinstance(layer, ConvLayer) and layer.form in replace else layer
+            for layer in folded.net
+        )
     )
     return folded.eval().requires_grad_(False)

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline import io, record, targets
-from pipeline.device import autocast, resolve_device, resolve_precision
+from pipeline.device import autocast, place, resolve_device, resolve_precision
 from pipeline.errors import InputError
 from pipeline.fast import model as fast_model
 from pipeline.fast.data import Guided, Sources, batches, dataset, pair_masks, sources
@@ -153,7 +153,7 @@ def train(
     channels = len(setup.guided.style.names) if setup.guided else 0
     torch.manual_seed(config.seed)  # the network's initial weights
     network = TransformerNet(width=config.width, guide_channels=channels)
-    network = network.to(device=setup.device, memory_format=setup.layout)
+    network = place(network, setup.device, setup.layout)
     optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
     history: dict[str, list[float]] = {"total": [], "content": [], "style": []}
     start = 0
@@ -177,7 +177,7 @@ def train(
         info["labels"] = dict(zip(guided.style.names, map(hex_colour, guided.style.colours), strict=True))
         info["guided"] = {"style_mask": str(style_mask), "masks": sources(masks or []), "mode": config.guide_mode}
     trained = fast_model.FastModel(
-        network.to(device="cpu", memory_format=torch.contiguous_format),
+        place(network, torch.device("cpu"), torch.contiguous_format),
         Path(style_path).stem,
         fast_model.thumbnail_of(io.load_image(style_path)),
         info,
@@ -219,9 +219,8 @@ def _setup(
     layout = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     layers = STYLE_LAYERS[config.loss_network]
     content_layer = CONTENT_LAYER[config.loss_network]
-    if encoder is None:
-        encoder = VGGEncoder([*layers, content_layer], weights=weights, arch=config.loss_network)
-    encoder = encoder.to(device=device, memory_format=layout)
+    loss_network: Encoder = encoder or VGGEncoder([*layers, content_layer], weights=weights, arch=config.loss_network)
+    encoder = loss_network.to(device=device, memory_format=layout)
     style_tensor = io.image_to_tensor(style.image).to(device=device, memory_format=layout)
     if guided is None:
         with torch.no_grad():

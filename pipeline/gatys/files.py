@@ -55,13 +55,15 @@ def transfer_files(
     progress: Progress | None = None,
     style_blend: Sequence[float] | None = None,
     guidance: Guidance | None = None,
+    encoder: Encoder | None = None,
 ) -> dict[str, Any]:
     """Load, transfer, save ``out_path`` and ``out_path.json``; return the metadata written.
 
     ``style_path`` may name several styles (mixed by ``style_blend``, or region by region with
     ``guidance``), each a style image or its saved targets (``.pt``, see
     :func:`style_targets_file`). With ``config.scales`` it runs coarse to fine, each stage
-    starting from the previous one's result.
+    starting from the previous one's result. ``encoder`` reuses a loaded network instead of
+    building one from ``weights``.
     """
     started = time.perf_counter()
     style_paths = [style_path] if isinstance(style_path, (str, os.PathLike)) else list(style_path)
@@ -72,7 +74,7 @@ def transfer_files(
         raise InputError(
             "--scales recomputes the style's Grams at every stage's size; pass the style image, not its targets (.pt)"
         )
-    encoder = build_encoder(config, weights)
+    encoder = encoder or build_encoder(config, weights)
     stages = [
         _load_stage(stage_config(config, size), content_path, style_paths, encoder, guidance, max_pixels)
         for size in config.scales or (config.size,)
@@ -236,6 +238,7 @@ def style_targets_file(
     palette: Palette | None = None,
     min_area: int | None = None,
     max_pixels: int = io.MAX_PIXELS,
+    encoder: Encoder | None = None,
 ) -> dict[str, Any]:
     """Compute one style image's targets (plain Gram, and guided Grams per label of ``style_mask``)
     at ``config``'s style size, layers, pooling and guide settings; save ``out_path`` (``.pt``) and
@@ -250,9 +253,9 @@ def style_targets_file(
         labels = load_label_map(style_mask, image=style, k=k, palette=palette, min_area=min_area, max_pixels=max_pixels)
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
-    encoder = VGGEncoder(config.style_layers, weights=weights, pooling=config.pooling)
-    check_fits(encoder, style.image.size, name=str(style_path))
-    encoder = encoder.to(device=device, memory_format=memory_format(device))
+    network: Encoder = encoder or VGGEncoder(config.style_layers, weights=weights, pooling=config.pooling)
+    check_fits(network, style.image.size, name=str(style_path))
+    encoder = network.to(device=device, memory_format=memory_format(device))
     with autocast(device, precision):
         image = io.image_to_tensor(style.image).to(device=device, memory_format=memory_format(device))
         computed = style_targets.compute(
@@ -293,6 +296,7 @@ def mix_scales_files(
     weights: PathLike = "imagenet",
     max_pixels: int = io.MAX_PIXELS,
     progress: Progress | None = None,
+    encoder: Encoder | None = None,
 ) -> dict[str, Any]:
     """Scale mixing (Gatys et al. 2016): a new style image with the coarse structure of one style
     image and the fine texture of another. Starting from ``coarse_path``, the image's Grams are
@@ -308,7 +312,7 @@ def mix_scales_files(
     io.check_writable(out_path)
     coarse = io.read_image(coarse_path, size=config.size, max_pixels=max_pixels)
     fine = io.read_image(fine_path, size=config.style_size or config.size, max_pixels=max_pixels)
-    encoder = build_encoder(config, weights)
+    encoder = encoder or build_encoder(config, weights)
     for path, loaded in ((coarse_path, coarse), (fine_path, fine)):
         check_fits(encoder, loaded.image.size, name=str(path))
     device = resolve_device(config.device)

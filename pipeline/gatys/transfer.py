@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -98,7 +98,7 @@ def style_loss_for(
         mix = blend_weights(style_blend, len(targets))
         return GramStyleLoss(
             {
-                layer: sum(m * t.grams[layer][WHOLE] for m, t in zip(mix, targets, strict=True)).unsqueeze(0).to(device)
+                layer: _blend([t.grams[layer][WHOLE] for t in targets], mix).unsqueeze(0).to(device)
                 for layer in weights_by_layer
             },
             weights_by_layer,
@@ -114,6 +114,11 @@ def style_loss_for(
         grow=config.guide_grow,
         device=device,
     )
+
+
+def _blend(grams: Sequence[torch.Tensor], mix: Sequence[float]) -> torch.Tensor:
+    """Σ mᵢ Gᵢ, summed in order (as Python's ``sum`` from 0, so one style's Gram stays exact)."""
+    return cast(torch.Tensor, sum(m * g for m, g in zip(mix, grams, strict=True)))
 
 
 def build_criterion(

@@ -121,7 +121,7 @@ def labels_at(
         raise InputError(f"{name}: mask is {width}x{height} but the photo is {size[0]}x{size[1]}; draw it on the photo")
     labels = clean_mask(painted, palette=palette, min_area=min_area, name=name).labels
     if (width, height) != tuple(size):
-        labels = np.asarray(Image.fromarray(labels).resize(tuple(size), Image.Resampling.NEAREST))
+        labels = np.asarray(Image.fromarray(labels).resize((size[0], size[1]), Image.Resampling.NEAREST))
     return labels
 
 

@@ -21,11 +21,12 @@ from pipeline import io
 from pipeline.errors import InputError
 from pipeline.fast.model import thumbnail_of
 from pipeline.masks import Palette, hex_colour, read_mask
+from pipeline.workflow import Paths
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PAINTINGS = Path("images") / "style"
-DEFAULT_MASKS = Path("results") / "masks" / "style"
+DEFAULT_PAINTINGS = Path(Paths.images.format(kind="style"))
+DEFAULT_MASKS = Path(Paths.masks.format(kind="style"))
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 MAX_COLOURS = 32  # more colours than labels anyone paints: an uncleaned mask
 

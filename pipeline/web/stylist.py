@@ -83,7 +83,7 @@ class Stylist:
         finally:
             self._semaphore.release()
 
-    def stylise(
+    def stylize(
         self,
         style: Style,
         photo: IO[bytes],

@@ -16,6 +16,7 @@ from PIL import Image
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.utils import secure_filename
+from werkzeug.wrappers import Response as BaseResponse
 
 from pipeline import io
 from pipeline.errors import InputError
@@ -99,19 +100,19 @@ def index() -> Response:
 
 
 @bp.post("/stylize")
-def stylize() -> Response:
+def stylize() -> BaseResponse:
     web = _web()
     style, size, chosen = _chosen("style", web.styles, web.settings.sizes())
     try:
         photo = _required(style, "style", size, web.settings.sizes())
         mask = request.files.get("mask")
         has_mask = mask is not None and bool(mask.filename)
-        made = web.stylist.stylise(
+        made = web.stylist.stylize(
             style,
             photo.stream,
             size=size,
             keep_colours=chosen["keep_colours"],
-            mask=mask.stream if has_mask and style.guided else None,
+            mask=mask.stream if mask is not None and has_mask and style.guided else None,
         )
     except (FormError, InputError) as exc:
         return _form_page(error=str(exc), status=400, chosen=chosen)
@@ -141,9 +142,9 @@ def stylize() -> Response:
     return redirect(url_for("web.result", rid=rid), code=303)
 
 
-def _stem(filename: str) -> str:
+def _stem(filename: str | None) -> str:
     """The upload's name as a safe download-name stem."""
-    return secure_filename(PurePath(filename).stem)[:60] or "photo"
+    return secure_filename(PurePath(filename or "").stem)[:60] or "photo"
 
 
 # --- the slow tab -----------------------------------------------------------------------------------
@@ -179,7 +180,7 @@ def slow() -> Response:
 
 
 @bp.post("/slow")
-def slow_submit() -> Response:
+def slow_submit() -> BaseResponse:
     web = _slow_tab_or_404()
     painting, size, chosen = _chosen("painting", web.paintings, web.settings.slow_sizes())
     if web.jobs is None:
@@ -226,7 +227,7 @@ def _label_mask(mask: Image.Image, size: tuple[int, int], painting: Painting) ->
 
 
 @bp.get("/job/<jid>")
-def job(jid: str) -> Response:
+def job(jid: str) -> BaseResponse:
     web = _web()
     status = web.jobs.status(jid) if web.jobs is not None else None
     if status is None:

@@ -1,5 +1,5 @@
-"""The Snakemake workflow's decisions, testable without Snakemake: which images and masks exist,
-which content × style pairs run (and which guided), and the command-line arguments of each job.
+"""What one workflow run works on: which images and masks exist, which content × style pairs run
+(and which guided), and each style's and pair's settings.
 
 Conventions (README, "Workflow"): content images in ``images/content/``, style images in
 ``images/style/``, hand-painted masks beside them by stem in ``masks/content/`` and
@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import logging
 import re
-import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,102 +231,3 @@ def painted_labels(path: str | Path, labels: Mapping[str, str]) -> set[str]:
     nearest = np.where(distances.min(axis=1) <= FOREIGN_DISTANCE, distances.argmin(axis=1), -1)
     counts = np.bincount(nearest[nearest >= 0], minlength=len(colours))
     return {name for name, count in zip(labels, counts, strict=True) if count >= PRESENT_SHARE * len(pixels)}
-
-
-# --- command-line arguments of the jobs --------------------------------------------------------
-
-
-def cli_args(options: Mapping[str, Any]) -> str:
-    """``{"style_weight": 1e6, "style_layers": [...]}`` → ``--style-weight 1000000.0 --style-layers a,b``;
-    None and empty lists are left out, lists join with commas, mappings become ``k=v,...``."""
-    parts: list[str] = []
-    for key, value in options.items():
-        if value is None or (isinstance(value, (Mapping, list, tuple)) and not value):
-            continue
-        if isinstance(value, Mapping):
-            value = ",".join(f"{k}={v}" for k, v in value.items())
-        elif isinstance(value, (list, tuple)):
-            value = ",".join(str(v) for v in value)
-        parts += [f"--{key.replace('_', '-')}", shlex.quote(str(value))]
-    return " ".join(parts)
-
-
-def colours_arg(labels: Mapping[str, str]) -> str | None:
-    return ",".join(f"{name}={colour}" for name, colour in labels.items()) or None
-
-
-def clean_args(plan: Plan) -> str:
-    """Arguments of ``stylesnake clean-mask``: the project's labels, or K-means with ``k``."""
-    if plan.labels:
-        return cli_args({"colors": colours_arg(plan.labels), "min_area": plan.cleaning.get("min_area")})
-    return cli_args({"k": plan.cleaning.get("k"), "min_area": plan.cleaning.get("min_area")})
-
-
-def targets_args(plan: Plan, style: str) -> str:
-    """Arguments of ``stylesnake style-targets`` for one style (mask and paths come from the rule)."""
-    settings = plan.settings[style]
-    options = {"weights": plan.weights, **{k: settings[k] for k in TARGET_KEYS if k in settings}}
-    if plan.mask("style", style):
-        options["colors"] = colours_arg(plan.labels)  # names the labels (None: named by colour)
-    return cli_args(options)
-
-
-def fast_data(plan: Plan) -> list[str]:
-    """The training images (demo) or folder the fast-style rules train on."""
-    data = plan.fast.get("data")
-    return list(data) if isinstance(data, list) else [str(data)]
-
-
-def fast_masks(plan: Plan) -> list[str]:
-    """Masks of the training images for guided fast style: the folder ``fast.masks``, or (demo
-    data) the cleaned masks of the demo content images that have one; empty: no guided training."""
-    if not plan.fast.get("guided"):
-        return []
-    if plan.fast.get("masks"):
-        return [str(plan.fast["masks"])]
-    data = plan.fast.get("data")
-    if not isinstance(data, list):
-        return []
-    return [
-        f"results/masks/content/{name}.png"
-        for name, path in plan.images["content"].items()
-        if path in data and plan.mask("content", name)
-    ]
-
-
-def fast_guided(plan: Plan, style: str) -> bool:
-    """Whether a style's fast network is trained guided: ``fast.guided``, a mask for the style,
-    and masks for the training images."""
-    return bool(plan.mask("style", style) and fast_masks(plan))
-
-
-def fast_pairs(plan: Plan) -> list[tuple[str, str]]:
-    """Content × style for fast style; a guided network takes only content images with a mask."""
-    return [
-        (content, style)
-        for style in plan.images["style"]
-        for content in plan.images["content"]
-        if not fast_guided(plan, style) or plan.mask("content", content)
-    ]
-
-
-def train_args(plan: Plan, style: str) -> str:
-    """Arguments of ``stylesnake train`` (style, data, masks and output come from the rule)."""
-    skip = ("enabled", "data", "guided", "masks")
-    options = {"weights": plan.weights, **{k: v for k, v in plan.fast.items() if k not in skip}}
-    if fast_guided(plan, style):
-        masks = fast_masks(plan)
-        options["masks"] = masks[0] if plan.fast.get("masks") else "results/masks/content"
-        options["colors"] = colours_arg(plan.labels)
-    return cli_args(options)
-
-
-def transfer_args(plan: Plan, content: str, style: str) -> str:
-    """Arguments of ``stylesnake transfer`` for one pair (inputs and output come from the rule)."""
-    settings = dict(plan.pair_settings(content, style))
-    guides = {k: settings.pop(k, None) for k in GUIDE_KEYS}
-    options: dict[str, Any] = {"weights": plan.weights, **settings}
-    if (content, style) in plan.guided:
-        options.update(guides)
-        options["colors"] = colours_arg(plan.labels)
-    return cli_args(options)

@@ -1,0 +1,228 @@
+"""Each workflow job's files and command-line arguments, from its wildcards.
+
+:class:`Paths` is the one place an output path is spelt: the rules, the jobs' arguments and the
+tests read it. :class:`Jobs` turns a :class:`~pipeline.workflow.plan.Plan` into the input and
+parameter functions the rules call with a job's wildcards (one-line answers, tested without
+Snakemake).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from pipeline.workflow.plan import GUIDE_KEYS, TARGET_KEYS, Plan
+
+
+class Paths:
+    """Every file the workflow writes, as Snakemake patterns (relative to the working directory)."""
+
+    images = "images/{kind}"  # the inputs, by convention (demo images are written there)
+    image = "images/{kind}/{name}.png"  # a demo image, written from scikit-image's samples
+    masks = "results/masks/{kind}"
+    mask = "results/masks/{kind}/{name}.png"  # a painted mask, cleaned
+    targets = "results/targets/{style}.pt"
+    result = "results/gatys/{content}__{style}.png"
+    panel = "results/gatys/{content}__{style}.panel.png"
+    curve = "results/gatys/{content}__{style}.loss.svg"
+    sheet = "results/index.html"
+    models = "results/fast"
+    model = "results/fast/{style}.pth"
+    model_curve = "results/fast/{style}.loss.svg"
+    onnx = "results/fast/{style}.onnx"
+    stylized = "results/fast/{content}__{style}.png"
+
+    @staticmethod
+    def sidecar(pattern: str) -> str:
+        """The record beside an output (:func:`pipeline.record.sidecar_path`)."""
+        return f"{pattern}.json"
+
+    @staticmethod
+    def log(rule: str, job: str = "") -> str:
+        return f"logs/{rule}/{job}.log" if job else f"logs/{rule}.log"
+
+    @staticmethod
+    def benchmark(rule: str, job: str = "") -> str:
+        return f"results/benchmarks/{rule}/{job}.tsv" if job else f"results/benchmarks/{rule}.tsv"
+
+
+# --- command-line arguments of the jobs --------------------------------------------------------
+
+
+def cli_args(options: Mapping[str, Any]) -> str:
+    """``{"style_weight": 1e6, "style_layers": [...]}`` → ``--style-weight 1000000.0 --style-layers a,b``;
+    None and empty lists are left out, lists join with commas, mappings become ``k=v,...``."""
+    parts: list[str] = []
+    for key, value in options.items():
+        if value is None or (isinstance(value, (Mapping, list, tuple)) and not value):
+            continue
+        if isinstance(value, Mapping):
+            value = ",".join(f"{k}={v}" for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            value = ",".join(str(v) for v in value)
+        parts += [f"--{key.replace('_', '-')}", shlex.quote(str(value))]
+    return " ".join(parts)
+
+
+def colours_arg(labels: Mapping[str, str]) -> str | None:
+    return ",".join(f"{name}={colour}" for name, colour in labels.items()) or None
+
+
+def clean_args(plan: Plan) -> str:
+    """Arguments of ``stylesnake clean-mask``: the project's labels, or K-means with ``k``."""
+    if plan.labels:
+        return cli_args({"colors": colours_arg(plan.labels), "min_area": plan.cleaning.get("min_area")})
+    return cli_args({"k": plan.cleaning.get("k"), "min_area": plan.cleaning.get("min_area")})
+
+
+def targets_args(plan: Plan, style: str) -> str:
+    """Arguments of ``stylesnake style-targets`` for one style (mask and paths come from the rule)."""
+    settings = plan.settings[style]
+    options = {"weights": plan.weights, **{k: settings[k] for k in TARGET_KEYS if k in settings}}
+    if plan.mask("style", style):
+        options["colors"] = colours_arg(plan.labels)  # names the labels (None: named by colour)
+    return cli_args(options)
+
+
+def fast_data(plan: Plan) -> list[str]:
+    """The training images (demo) or folder the fast-style rules train on."""
+    data = plan.fast.get("data")
+    return list(data) if isinstance(data, list) else [str(data)]
+
+
+def fast_masks(plan: Plan) -> list[str]:
+    """Masks of the training images for guided fast style: the folder ``fast.masks``, or (demo
+    data) the cleaned masks of the demo content images that have one; empty: no guided training."""
+    if not plan.fast.get("guided"):
+        return []
+    if plan.fast.get("masks"):
+        return [str(plan.fast["masks"])]
+    data = plan.fast.get("data")
+    if not isinstance(data, list):
+        return []
+    return [
+        Paths.mask.format(kind="content", name=name)
+        for name, path in plan.images["content"].items()
+        if path in data and plan.mask("content", name)
+    ]
+
+
+def fast_guided(plan: Plan, style: str) -> bool:
+    """Whether a style's fast network is trained guided: ``fast.guided``, a mask for the style,
+    and masks for the training images."""
+    return bool(plan.mask("style", style) and fast_masks(plan))
+
+
+def fast_pairs(plan: Plan) -> list[tuple[str, str]]:
+    """Content × style for fast style; a guided network takes only content images with a mask."""
+    return [
+        (content, style)
+        for style in plan.images["style"]
+        for content in plan.images["content"]
+        if not fast_guided(plan, style) or plan.mask("content", content)
+    ]
+
+
+def train_args(plan: Plan, style: str) -> str:
+    """Arguments of ``stylesnake train`` (style, data, masks and output come from the rule)."""
+    skip = ("enabled", "data", "guided", "masks")
+    options = {"weights": plan.weights, **{k: v for k, v in plan.fast.items() if k not in skip}}
+    if fast_guided(plan, style):
+        masks = fast_masks(plan)
+        options["masks"] = masks[0] if plan.fast.get("masks") else Paths.masks.format(kind="content")
+        options["colors"] = colours_arg(plan.labels)
+    return cli_args(options)
+
+
+def transfer_args(plan: Plan, content: str, style: str) -> str:
+    """Arguments of ``stylesnake transfer`` for one pair (inputs and output come from the rule)."""
+    settings = dict(plan.pair_settings(content, style))
+    guides = {k: settings.pop(k, None) for k in GUIDE_KEYS}
+    options: dict[str, Any] = {"weights": plan.weights, **settings}
+    if (content, style) in plan.guided:
+        options.update(guides)
+        options["colors"] = colours_arg(plan.labels)
+    return cli_args(options)
+
+
+# --- the rules' input and parameter functions ------------------------------------------------------
+
+
+class Jobs:
+    """The input and parameter functions of the rules, for one :class:`Plan`; each takes a job's
+    wildcards (and, for flags, its input)."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+
+    def painted_mask(self, w: Any) -> str | None:
+        return self.plan.mask(w.kind, w.name)
+
+    def content_image(self, w: Any) -> str:
+        return self.plan.image("content", w.content)
+
+    def style_image(self, w: Any) -> str:
+        return self.plan.image("style", w.style)
+
+    def style_mask(self, w: Any) -> list[str]:
+        """A style's cleaned mask, whenever one is painted: its targets then hold guided Grams."""
+        return [Paths.mask.format(kind="style", name=w.style)] if self.plan.mask("style", w.style) else []
+
+    def pair_masks(self, w: Any) -> dict[str, str]:
+        """Both cleaned masks for a guided pair, none otherwise."""
+        if (w.content, w.style) not in self.plan.guided:
+            return {}
+        return {
+            "content_mask": Paths.mask.format(kind="content", name=w.content),
+            "style_mask": Paths.mask.format(kind="style", name=w.style),
+        }
+
+    def transfer_inputs(self, w: Any) -> dict[str, str]:
+        """The content, the style's shared targets (or, when the pair cannot share them, the style
+        image and, for a guided pair, its mask), and the content's mask for a guided pair."""
+        inputs = {"content": self.content_image(w), **self.pair_masks(w)}
+        if self.plan.uses_targets(w.content, w.style):
+            inputs.pop("style_mask", None)
+            inputs["style"] = Paths.targets.format(style=w.style)
+        else:
+            inputs["style"] = self.style_image(w)
+        return inputs
+
+    def fast_train_masks(self, w: Any) -> dict[str, Any]:
+        """A guided network's masks: the style's cleaned mask and the training images' masks."""
+        if not fast_guided(self.plan, w.style):
+            return {}
+        return {"style_mask": Paths.mask.format(kind="style", name=w.style), "masks": fast_masks(self.plan)}
+
+    def fast_content_mask(self, w: Any) -> dict[str, str]:
+        """The content's cleaned mask, for a style whose network is guided."""
+        if not fast_guided(self.plan, w.style):
+            return {}
+        return {"mask": Paths.mask.format(kind="content", name=w.content)}
+
+    def fast_size(self, w: Any) -> int:
+        """Fast results at the size of the Gatys results, to compare them side by side."""
+        return int(self.plan.settings[w.style]["size"])
+
+    def targets_args(self, w: Any) -> str:
+        return targets_args(self.plan, w.style)
+
+    def transfer_args(self, w: Any) -> str:
+        return transfer_args(self.plan, w.content, w.style)
+
+    def train_args(self, w: Any) -> str:
+        return train_args(self.plan, w.style)
+
+    @staticmethod
+    def mask_flags(w: Any, input: Any) -> str:
+        given = {key: getattr(input, key, None) for key in ("content_mask", "style_mask")}
+        return " ".join(f"--{key.replace('_', '-')} {path}" for key, path in given.items() if path)
+
+    @staticmethod
+    def style_mask_flag(w: Any, input: Any) -> str:
+        return f"--style-mask {input.style_mask}" if hasattr(input, "style_mask") else ""
+
+    @staticmethod
+    def mask_flag(w: Any, input: Any) -> str:
+        return f"--mask {input.mask}" if hasattr(input, "mask") else ""

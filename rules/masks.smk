@@ -1,0 +1,50 @@
+# Inputs: the demo's images from scikit-image's samples, and painted masks cleaned into exact label maps.
+
+
+rule sample_image:
+    output:
+        Paths.image,
+    wildcard_constraints:
+        name="|".join(SAMPLES),
+    log:
+        Paths.log("sample_image", "{kind}/{name}"),
+    benchmark:
+        Paths.benchmark("sample_image", "{kind}/{name}")
+    params:
+        stylesnake=STYLESNAKE,
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "{params.stylesnake} sample {wildcards.name} {output} > {log} 2>&1"
+
+
+rule clean_mask:
+    input:
+        JOBS.painted_mask,
+    output:
+        report(
+            Paths.mask,
+            category="Masks",
+            subcategory="{kind}",
+            labels={"image": "{name}", "figure": "cleaned mask"},
+            caption="../report/mask.rst",
+        ),
+    log:
+        Paths.log("clean_mask", "{kind}/{name}"),
+    benchmark:
+        Paths.benchmark("clean_mask", "{kind}/{name}")
+    params:
+        stylesnake=STYLESNAKE,
+        args=wf.clean_args(PLAN),
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "{params.stylesnake} clean-mask {input} {output} {params.args} > {log} 2>&1"

@@ -1,0 +1,64 @@
+# What people look at: a side-by-side panel and a loss curve per result, and one contact sheet.
+
+
+rule figures:
+    input:
+        unpack(JOBS.pair_masks),
+        result=Paths.result,
+        metadata=Paths.sidecar(Paths.result),
+        content=JOBS.content_image,
+        style=JOBS.style_image,
+    output:
+        panel=report(
+            Paths.panel,
+            category="{style}",
+            subcategory="Side by side",
+            labels={"content": "{content}", "style": "{style}", "figure": "panel"},
+            caption="../report/panel.rst",
+        ),
+        curve=report(
+            Paths.curve,
+            category="{style}",
+            subcategory="Loss curves",
+            labels={"content": "{content}", "style": "{style}", "figure": "loss curve"},
+            caption="../report/loss.rst",
+        ),
+    log:
+        Paths.log("figures", "{content}__{style}"),
+    benchmark:
+        Paths.benchmark("figures", "{content}__{style}")
+    params:
+        stylesnake=STYLESNAKE,
+        masks=JOBS.mask_flags,
+        args=JOBS.transfer_args,  # unused by the command; shown in the report's caption
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "{params.stylesnake} figures {input.result} --content {input.content} --style {input.style} {params.masks}"
+        " --panel {output.panel} --loss-curve {output.curve} > {log} 2>&1"
+
+
+rule contact_sheet:
+    input:
+        results=expand(Paths.result, zip, **PAIRS),
+        panels=expand(Paths.panel, zip, **PAIRS),
+    output:
+        report(Paths.sheet, category="Contact sheet", caption="../report/contact_sheet.rst"),
+    log:
+        Paths.log("contact_sheet"),
+    benchmark:
+        Paths.benchmark("contact_sheet")
+    params:
+        stylesnake=STYLESNAKE,
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "{params.stylesnake} contact-sheet {output} {input.results} > {log} 2>&1"
