@@ -17,6 +17,7 @@ import io as _bytes_io
 import json
 import os
 import platform
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,7 +104,9 @@ def load_torch(path: str | os.PathLike[str], *, what: str, fix: str, format: str
     if not path.is_file():
         raise InputError(f"{path}: no such file; {fix}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about odd pickles before refusing them: one line is ours
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # unpickling fails in many ways (random bytes, code, truncation); all mean this
         raise InputError(f"{path}: not {what}, or a damaged one; {fix}") from None
     if format is not None and (not isinstance(payload, dict) or payload.get("format") != format):

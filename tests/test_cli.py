@@ -82,7 +82,7 @@ def _truncated(path: Path) -> None:
         ("zero-size", [], "empty"),
         ("pixel-limit", ["--max-pixels", "100"], "over the limit"),
         ("unknown-layer", ["--content-layer", "relu9_9"], "unknown VGG-19 layer 'relu9_9'"),
-        ("bad-weights", ["--weights", "WEIGHTS"], "not a readable PyTorch state dict"),
+        ("bad-weights", ["--weights", "WEIGHTS"], "not a readable VGG-19 state dict"),
         ("steps", ["--steps", "0"], "steps must be a positive integer"),
         ("size", ["--size", "-1"], "size must be a positive integer"),
         ("size-text", ["--size", "big"], "invalid int value: 'big'"),

@@ -323,7 +323,7 @@ def test_a_crash_is_a_500_page_without_the_traceback(app, client, monkeypatch) -
     def crash(*args, **kwargs):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(state(app).stylist, "stylise", crash)
+    monkeypatch.setattr(state(app).stylist, "stylize", crash)
     response = _post(client, photo=JPEG)
     html = response.get_data(as_text=True)
     assert response.status_code == 500 and "Something went wrong on our side" in html
