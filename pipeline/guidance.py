@@ -315,6 +315,11 @@ class Guidance:
         )
         content_labels = next(label_maps)
         if int((content_labels.counts() > 0).sum()) < 2:
+            if content_labels.lost:
+                raise InputError(
+                    f"{self.content_mask}: {content_labels.lost[0][1]}, leaving a single region; "
+                    "use a larger --size, or paint the region larger"
+                )
             raise InputError(
                 f"{self.content_mask}: mask is blank (a single region), so there is nothing to guide; "
                 "paint the regions, or leave out --content-mask for a plain transfer"

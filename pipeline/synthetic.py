@@ -123,6 +123,81 @@ def painted_mask(
     return PaintedMask(painted=painted, truth=truth, palette=palette[:k].copy())
 
 
+def gimp_mask(
+    seed: int,
+    *,
+    size: tuple[int, int] = (384, 256),
+    k: int = 4,
+    palette: np.ndarray = PALETTE,
+    dabs: int | None = None,
+    jpeg: bool | None = None,
+) -> PaintedMask:
+    """A mask with every artefact GIMP leaves, the ones that made real masks fail: per-stroke
+    colour jitter (±4–10), soft anti-aliased dabs of another label's colour (2–6 px radius at the
+    final size, partly transparent, feathered), soft brush edges, per-pixel brush noise, painting at
+    another resolution and a downscale-upscale round trip, and (unless ``jpeg`` is False; at random
+    when None) a JPEG save at quality 60–90 with 4:2:0 chroma subsampling. The truth is the labels
+    the user meant: the dabs are not in it."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    width, height = size
+    colours = palette[:k].astype(np.float32)
+    scale = float(rng.uniform(0.6, 1.6))
+    pw, ph = max(8, round(width * scale)), max(8, round(height * scale))
+    # The regions the user means are smooth shapes: the truth is drawn from them at the final size,
+    # the painting at the painting's (so the truth has no staircase the painting's blur removed).
+    fields = _region_fields(rng, k)
+    truth_painting = np.stack([cv2.resize(f, (pw, ph), interpolation=cv2.INTER_CUBIC) for f in fields]).argmax(axis=0)
+    truth = np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_CUBIC) for f in fields]).argmax(axis=0)
+    canvas = colours[truth_painting].copy()
+
+    jitter = float(rng.uniform(4, 10))
+    seeds = rng.uniform(0, 1, size=(int(rng.integers(20, 60)), 2)) * (ph, pw)
+    yy, xx = np.mgrid[0:ph, 0:pw]
+    distances = np.stack([(yy - sy) ** 2 + (xx - sx) ** 2 for sy, sx in seeds])
+    stroke = distances.argmin(axis=0)
+    canvas += rng.uniform(-jitter, jitter, size=(len(seeds), 3)).astype(np.float32)[stroke]
+
+    for _ in range(int(rng.integers(3, 12)) if dabs is None else dabs):
+        y, x = int(rng.integers(0, ph)), int(rng.integers(0, pw))
+        radius = float(rng.uniform(2, 6)) * scale
+        other = (int(truth_painting[y, x]) + int(rng.integers(1, k))) % k
+        alpha = np.zeros((ph, pw), np.float32)
+        # Anti-aliased at 1/16 px precision, then feathered like a soft brush.
+        cv2.circle(alpha, (x * 16, y * 16), round(radius * 16), 1.0, thickness=-1, lineType=cv2.LINE_AA, shift=4)
+        alpha = cv2.GaussianBlur(alpha, (0, 0), sigmaX=float(rng.uniform(0.5, 1.5)) * scale)
+        alpha *= float(rng.uniform(0.6, 1.0))
+        canvas = canvas * (1 - alpha[..., None]) + colours[other] * alpha[..., None]
+
+    canvas = cv2.GaussianBlur(canvas, (0, 0), sigmaX=float(rng.uniform(0.6, 1.4)))
+    canvas += rng.normal(0, float(rng.uniform(1, 4)), size=canvas.shape).astype(np.float32)
+    painted = cv2.resize(np.clip(canvas, 0, 255), (width, height), interpolation=cv2.INTER_LINEAR)
+    factor = float(rng.uniform(0.5, 0.8))
+    small = cv2.resize(
+        painted, (max(4, round(width * factor)), max(4, round(height * factor))), interpolation=cv2.INTER_AREA
+    )
+    painted = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+    painted = np.clip(np.round(painted), 0, 255).astype(np.uint8)
+    if jpeg if jpeg is not None else bool(rng.integers(0, 2)):
+        import io as _bytes_io
+
+        buffer = _bytes_io.BytesIO()
+        Image.fromarray(painted).save(buffer, format="JPEG", quality=int(rng.integers(60, 91)), subsampling=2)
+        painted = np.asarray(Image.open(buffer).convert("RGB")).copy()
+    return PaintedMask(painted=painted, truth=truth.astype(np.int32), palette=palette[:k].copy())
+
+
+def _region_fields(rng: np.random.Generator, k: int, *, min_share: float = 0.02) -> np.ndarray:
+    """(k, 5, 5) smooth random fields whose argmax (resized cubically) gives every label a region."""
+    for _ in range(100):
+        low = rng.normal(size=(k, 5, 5)).astype(np.float32)
+        labels = np.stack([cv2.resize(f, (64, 64), interpolation=cv2.INTER_CUBIC) for f in low]).argmax(axis=0)
+        if np.bincount(labels.ravel(), minlength=k).min() >= min_share * labels.size:
+            return low
+    raise RuntimeError("could not draw fields with every region present")
+
+
 def two_region_scene(size: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The bleeding test scene: a grey photo (the astronaut) split left | right, and a style whose
     two regions differ strongly in colour (red bricks above, blue grass below), laid out top /

@@ -189,7 +189,7 @@ FLAGS: dict[str, Flag] = {
         "the project's label colours, '#rrggbb,...' or 'sky=#rrggbb,...'; painted shades snap to them",
         extra={"metavar": "COLOURS"},
     ),
-    "min_area": Flag("smallest mask region kept, px (default: image/5000, >= 16)", int),
+    "min_area": Flag("smallest mask region kept, px (default: 1/1500 of the mask, >= 120)", int),
     "label_map": Flag(
         "content label C takes style label S; S=plain takes the style's overall statistics",
         pairs,

@@ -14,7 +14,14 @@ pixel carries exactly one label colour:
    purple blend along a red/blue border that happens to look like a third, purple label) it is
    given the label of the nearest certain pixel.
 3. **Specks.** Connected pieces of a label smaller than ``min_area`` (stray dabs, JPEG blotches)
-   are filled from their surroundings.
+   are filled from their surroundings, except a label's largest piece: a label painted only small
+   is meant, and a cleaned mask keeps every label it was given.
+
+A colour between label colours (a blend of two or three of them: soft edges, anti-aliasing, a
+soft dab's rim, JPEG's chroma subsampling) is never a reason to refuse a mask. Only a *region* of
+foreign colour is: large (:data:`FOREIGN_SHARE` of the mask, and ``min_area``), thick (it survives
+a :data:`FOREIGN_THICKNESS` px erosion, which blends along a border do not) and far from every
+label colour and blend of two or three of them.
 
 The result is saved as a palette PNG whose palette entries are the label colours.
 """
@@ -38,14 +45,29 @@ SAMPLE_SIZE = 40_000
 #: A pixel within this RGB distance of its centre is a certain member (per-stroke jitter ±6 and
 #: JPEG noise stay well inside it).
 CERTAIN_DISTANCE = 28.0
-#: How far (px) a label must be for an uncertain pixel to keep that label by its colour.
+#: How far (px) a label must be for an uncertain pixel to take it.
 NEAR_RADIUS = 4
 _BITS = 6  # lookup table resolution per channel
+#: Default ``min_area``: 1/1500 of the mask, and never under :data:`MIN_AREA_FLOOR` px (175 px,
+#: 13 × 13, at 512²; 2100 px at 2048²). Measured on GIMP-like masks (``pipeline.synthetic.gimp_mask``:
+#: soft dabs of 2–6 px radius) at 256–1024 px (``benchmarks/bench_masks.py --sweep``): at 1/500 small
+#: islands the user meant (200–900 px) were filled, costing 0.05–0.1 % of pixel accuracy at
+#: 640–1024 px; at 1/1000 without a floor, dabs survived as extra regions at 256 px (10 in 12
+#: masks); 1/1500 with the floor left 2 extra regions in 72 masks and the best accuracy at every size.
+MIN_AREA_SHARE = 1 / 1500
+#: A soft dab of a small brush is up to ~150 px whatever the image size; nothing smaller is meant.
+MIN_AREA_FLOOR = 120
+#: A region of foreign colour must cover this share of the mask to be refused (1/400: 25 × 25 px
+#: at 512²); smaller patches are blends GIMP made (a soft dab's rim, JPEG chroma), not a new label.
+FOREIGN_SHARE = 1 / 400
+#: ... and survive an erosion by this many pixels (a blend along a border is a thin line).
+FOREIGN_THICKNESS = 2
 
 
 def default_min_area(height: int, width: int) -> int:
-    """Smallest region kept: 1/5000 of the image, at least 16 px (a 4 px dab at 512² is a speck)."""
-    return max(16, (height * width) // 5000)
+    """Smallest region kept by default: :data:`MIN_AREA_SHARE` of the mask, at least
+    :data:`MIN_AREA_FLOOR` px."""
+    return max(MIN_AREA_FLOOR, round(height * width * MIN_AREA_SHARE))
 
 
 def clean_mask(
@@ -60,9 +82,10 @@ def clean_mask(
     """Clean a painted (H, W, 3) uint8 RGB mask into an exact :class:`LabelMap`.
 
     Give ``palette`` (labels snap to its colours) or ``k`` (that many clusters). A mask that is
-    already exact (at most 32 colours, each covering at least ``min_area`` px) is taken as it is
-    unless a palette is given, whatever ``k`` says (a 2-region style mask stays 2 regions when
-    the content has 3), except that ``k`` > 1 on a one-colour mask is refused as blank.
+    already exact (at most 32 colours) is taken as it is, whatever ``k`` says (a 2-region style
+    mask stays 2 regions when the content has 3), its colours snapped to ``palette``'s when they
+    are its shades; ``k`` > 1 on a one-colour mask is refused as blank. ``min_area`` (default:
+    :func:`default_min_area`) is the smallest piece of a label kept besides the label's largest.
     """
     if painted.ndim != 3 or painted.shape[2] != 3 or painted.dtype != np.uint8:
         raise ValueError("expected an (H, W, 3) uint8 RGB array")
@@ -80,12 +103,15 @@ def clean_mask(
             f"{name}: mask is blank (one flat colour) but {k} labels were asked for; paint the regions "
             "(a mask that is one region on purpose takes k=1: give --k per mask, e.g. --k 3,1)"
         )
-    exact = _exact_colours(painted, min_area) if palette is None else None
-
+    exact = _exact_colours(painted)
     bins = _bins(painted)
     if palette is not None:
-        _check_foreign_colours(painted, bins, palette, min_area=min_area, name=name)
-        centres, colours, names = _palette_centres(painted, palette, seed=seed)
+        snapped = _snapped(exact, palette) if exact is not None else None
+        if snapped is not None:
+            centres, colours, names = snapped, palette.colours.copy(), palette.names
+        else:
+            _check_foreign_colours(painted, bins, palette, min_area=min_area, name=name)
+            centres, colours, names = _palette_centres(painted, palette, seed=seed)
     elif exact is not None:
         if k is not None and k != len(exact):
             log.info("%s: already exact with %d labels; --k %d not needed", name, len(exact), k)
@@ -110,6 +136,17 @@ def clean_mask(
         if count == 0:
             log.warning("%s: label %s covers no pixel", name, names[index])
     return result
+
+
+def _snapped(exact: np.ndarray, palette: Palette) -> np.ndarray | None:
+    """Centres for an exact mask whose every colour is a shade of a palette colour (within
+    :data:`CERTAIN_DISTANCE`): the palette colours, each replaced by its shade when painted."""
+    index, distance = _nearest(exact.astype(np.float32), palette.colours.astype(np.float32))
+    if (distance > CERTAIN_DISTANCE).any() or len(set(index.tolist())) != len(index):
+        return None
+    centres = palette.colours.astype(np.float32).copy()
+    centres[index] = exact.astype(np.float32)
+    return centres
 
 
 def _flat_sample(painted: np.ndarray, seed: int) -> np.ndarray:
@@ -171,15 +208,22 @@ def _palette_centres(
 def _check_foreign_colours(
     painted: np.ndarray, bins: np.ndarray, palette: Palette, *, min_area: int, name: str
 ) -> None:
-    """Refuse a painted region whose colour is no label of the palette (nor a blend of two)."""
-    foreign = _colour_table(palette.colours.astype(np.float32)).foreign[bins]
+    """Refuse a region painted in a colour that is no label of the palette: large (at least
+    ``min_area`` and :data:`FOREIGN_SHARE` of the mask), thick (it survives an erosion by
+    :data:`FOREIGN_THICKNESS` px) and far from every label colour and blend of two or three."""
+    foreign = _foreign_table(palette.colours.astype(np.float32))[bins]
     if not foreign.any():
         return
-    count, components, stats, centroids = cv2.connectedComponentsWithStats(foreign.astype(np.uint8), connectivity=8)
-    if count <= 1:
+    height, width = foreign.shape
+    core = cv2.erode(foreign.view(np.uint8), np.ones((3, 3), np.uint8), iterations=FOREIGN_THICKNESS)
+    if not core.any():
         return
-    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    if stats[largest, cv2.CC_STAT_AREA] < max(min_area, 1):
+    _, components, stats, centroids = cv2.connectedComponentsWithStats(foreign.view(np.uint8), connectivity=8)
+    thick = np.unique(components[core.astype(bool)])
+    thick = thick[thick > 0]
+    largest = int(thick[np.argmax(stats[thick, cv2.CC_STAT_AREA])])
+    area = int(stats[largest, cv2.CC_STAT_AREA])
+    if area < max(min_area, FOREIGN_SHARE * height * width, 1):
         return
     x, y = (round(float(v)) for v in centroids[largest])
     ys, xs = np.nonzero(components == largest)
@@ -189,22 +233,54 @@ def _check_foreign_colours(
     if palette.names[index[0]] != nearest:
         nearest = f"{palette.names[index[0]]} {nearest}"
     raise InputError(
-        f"{name}: painted colour {hex_colour(colour)} around x={x}, y={y} ({stats[largest, cv2.CC_STAT_AREA]} px) "
+        f"{name}: painted colour {hex_colour(colour)} around x={x}, y={y} ({area} px) "
         f"is far from every label colour (nearest: {nearest}, distance {distance[0]:.0f}); "
         "add it to the labels or repaint that region"
     )
 
 
-def _exact_colours(painted: np.ndarray, min_area: int) -> np.ndarray | None:
-    """The colours of an already-exact mask (at most 32 colours, none a mere speck), or None."""
+def _foreign_table(centres: np.ndarray) -> np.ndarray:
+    """(bins,) bool: a colour far from every centre (:data:`FOREIGN_DISTANCE`) and from every blend
+    of two or three of them (half that). Blends of three are sampled (1/12 steps); with more than
+    12 labels, only blends of two."""
+    from scipy.spatial import cKDTree
+
+    grid = _bin_colours(np.arange(1 << (3 * _BITS)))
+    far = _nearest(grid, centres)[1] > FOREIGN_DISTANCE
+    n = len(centres)
+    steps = np.linspace(0, 1, 13, dtype=np.float32)
+    weights = [(a, b, 1 - a - b) for a in steps for b in steps if a + b <= 1 + 1e-6]
+    mixes = np.array(weights, np.float32)  # (m, 3) barycentric
+    points = []
+    for i in range(n):
+        for j in range(i + 1, n):
+            if n <= 12:
+                for m in range(j + 1, n):
+                    points.append(mixes @ centres[[i, j, m]])
+            points.append(steps[:, None] * centres[i] + (1 - steps[:, None]) * centres[j])
+    if not points:
+        return far
+    distance, _ = cKDTree(np.concatenate(points)).query(grid[far], k=1)
+    foreign = far.copy()
+    foreign[far] = distance > FOREIGN_DISTANCE / 2
+    return foreign
+
+
+def _exact_colours(painted: np.ndarray) -> np.ndarray | None:
+    """The colours of an already-exact mask, or None: at most 32 colours, each of them filling at
+    least one 3 × 3 block (anti-aliased shades along a border never do; a label painted small does)."""
     packed = (painted[..., 0].astype(np.uint32) << 16) | (painted[..., 1].astype(np.uint32) << 8) | painted[..., 2]
     # A coarse probe first: a hand-painted mask shows its many shades long before a full np.unique.
     probe = packed[:: max(1, packed.shape[0] // 512), :: max(1, packed.shape[1] // 512)]
     if len(np.unique(probe)) > 32:
         return None
-    values, counts = np.unique(packed, return_counts=True)
-    if len(values) > 32 or counts.min() < max(min_area, 1):
+    values = np.unique(packed)
+    if len(values) > 32:
         return None
+    block = np.ones((3, 3), np.uint8)
+    for value in values:
+        if not cv2.erode((packed == value).view(np.uint8), block).any():
+            return None
     return np.stack([(values >> 16) & 255, (values >> 8) & 255, values & 255], axis=1).astype(np.uint8)
 
 
@@ -215,7 +291,6 @@ def _exact_colours(painted: np.ndarray, min_area: int) -> np.ndarray | None:
 class _ColourTable:
     label: np.ndarray  # (bins,) uint8: nearest centre
     certain: np.ndarray  # (bins,) bool: within CERTAIN_DISTANCE of it
-    foreign: np.ndarray  # (bins,) bool: far from every centre and every blend of two
 
 
 def _nearest(colours: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -228,22 +303,8 @@ def _nearest(colours: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def _colour_table(centres: np.ndarray) -> _ColourTable:
-    step = 1 << (8 - _BITS)
-    levels = np.arange(1 << _BITS, dtype=np.float32) * step + (step - 1) / 2
-    grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 3)
-    label, distance = _nearest(grid, centres)
-    blend = np.full(len(grid), np.inf, np.float32)
-    for a in range(len(centres)):
-        for b in range(a + 1, len(centres)):
-            direction = centres[b] - centres[a]
-            offset = grid - centres[a]
-            t = np.clip((offset @ direction) / max(float(direction @ direction), 1e-6), 0, 1)
-            blend = np.minimum(blend, np.square(offset - t[:, None] * direction).sum(axis=1))
-    return _ColourTable(
-        label=label.astype(np.uint8),
-        certain=distance <= CERTAIN_DISTANCE,
-        foreign=(distance > FOREIGN_DISTANCE) & (blend > (FOREIGN_DISTANCE / 2) ** 2),
-    )
+    label, distance = _nearest(_bin_colours(np.arange(1 << (3 * _BITS))), centres)
+    return _ColourTable(label=label.astype(np.uint8), certain=distance <= CERTAIN_DISTANCE)
 
 
 def _bins(painted: np.ndarray) -> np.ndarray:
@@ -253,23 +314,40 @@ def _bins(painted: np.ndarray) -> np.ndarray:
 
 
 def _assign(bins: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Nearest-centre labels; uncertain pixels keep theirs only where that label is nearby."""
+    """Nearest-centre labels. An uncertain pixel (far from every centre: a blend) takes, among the
+    labels that are near it in the image, the one whose colour is nearest: the purple blend of a
+    red/blue border goes to red or blue, not to a purple label painted elsewhere."""
     table = _colour_table(centres)
     labels = table.label[bins]
     certain = table.certain[bins]
-    if certain.all():
-        return labels
-    if not certain.any():
+    if certain.all() or not certain.any():
         return labels
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * NEAR_RADIUS + 1, 2 * NEAR_RADIUS + 1))
-    keep = certain.copy()
     uncertain = ~certain
-    for index in np.unique(labels[uncertain]):
-        near = cv2.dilate((certain & (labels == index)).astype(np.uint8), kernel).astype(bool)
-        keep |= uncertain & (labels == index) & near
-    if keep.all():
+    ys, xs = np.nonzero(uncertain)
+    colours = _bin_colours(bins[ys, xs])
+    best = np.full(len(ys), np.inf, np.float32)
+    chosen = np.full(len(ys), -1, np.int32)
+    for index in np.unique(labels[certain]):
+        near = cv2.dilate((certain & (labels == index)).view(np.uint8), kernel)[ys, xs].astype(bool)
+        distance = np.square(colours - centres[index]).sum(axis=1)
+        better = near & (distance < best)
+        best[better], chosen[better] = distance[better], index
+    found = chosen >= 0
+    labels[ys[found], xs[found]] = chosen[found]
+    if found.all():
         return labels
-    return _fill_from_nearest(labels, keep)
+    known = np.ones(labels.shape, bool)
+    known[ys[~found], xs[~found]] = False
+    return _fill_from_nearest(labels, known)
+
+
+def _bin_colours(bins: np.ndarray) -> np.ndarray:
+    """The colour at the centre of each lookup-table bin, (n, 3) float32."""
+    step = 1 << (8 - _BITS)
+    mask = (1 << _BITS) - 1
+    channels = [(bins >> (2 * _BITS)) & mask, (bins >> _BITS) & mask, bins & mask]
+    return np.stack(channels, axis=1).astype(np.float32) * step + (step - 1) / 2
 
 
 def _fill_from_nearest(labels: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -288,7 +366,8 @@ def _fill_from_nearest(labels: np.ndarray, known: np.ndarray) -> np.ndarray:
 
 
 def remove_specks(labels: np.ndarray, min_area: int, *, n_labels: int) -> np.ndarray:
-    """Fill every connected piece of a label smaller than ``min_area`` px from its surroundings.
+    """Fill every connected piece of a label smaller than ``min_area`` px from its surroundings,
+    except each label's largest piece (a label painted small on purpose stays).
 
     One pass suffices: a filled pixel takes the label of its nearest kept pixel, so what it joins
     is connected to a piece that was already large enough.
@@ -301,7 +380,9 @@ def remove_specks(labels: np.ndarray, min_area: int, *, n_labels: int) -> np.nda
         if not member.any():
             continue
         _, components, stats, _ = cv2.connectedComponentsWithStats(member, connectivity=8)
-        tiny = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] < min_area) + 1
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        tiny = np.flatnonzero(areas < min_area) + 1
+        tiny = tiny[tiny != 1 + int(np.argmax(areas))]
         if len(tiny):
             lookup = np.zeros(len(stats), bool)
             lookup[tiny] = True

@@ -102,12 +102,42 @@ def load_label_map(
         )
     label_map = clean_mask(painted, k=k, palette=palette, min_area=min_area, seed=seed, name=str(path))
     size = image.image.size
-    if (width, height) != size:
-        resized = label_map.to_image().resize(size, Image.Resampling.NEAREST)
-        label_map = LabelMap(
-            labels=np.asarray(resized, dtype=np.uint8), colours=label_map.colours, names=label_map.names
+    if (width, height) == size:
+        return label_map
+    labels = _resized(label_map.labels, size)
+    before, after = label_map.counts(), np.bincount(labels.ravel(), minlength=len(label_map.colours))
+    lost = []
+    for index in np.flatnonzero((before > 0) & (after == 0)):
+        survives = _surviving_size(label_map.labels, int(index), max(size))
+        why = (
+            f"label {label_map.names[index]} ({before[index]} px of the {width}x{height} mask) vanishes at "
+            f"{size[0]}x{size[1]} (--size {max(size)}); it survives from --size {survives}"
         )
-    return label_map
+        log.warning("%s: %s", path, why)
+        lost.append((label_map.names[index], why))
+    return LabelMap(labels=labels, colours=label_map.colours, names=label_map.names, lost=tuple(lost))
+
+
+def _resized(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return np.asarray(Image.fromarray(labels).resize(size, Image.Resampling.NEAREST), dtype=np.uint8)
+
+
+def _surviving_size(labels: np.ndarray, index: int, start: int) -> int:
+    """The smallest long side (from ``start`` up to the mask's own) at which label ``index`` keeps
+    a pixel when the mask is resized nearest-neighbour, found by bisection."""
+    height, width = labels.shape
+    full = max(height, width)
+
+    def survives(side: int) -> bool:
+        scale = side / full
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        return bool((_resized(labels, size) == index).any())
+
+    low, high = start, full
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if survives(middle) else (middle, high)
+    return high
 
 
 def labels_at(
@@ -121,7 +151,7 @@ def labels_at(
         raise InputError(f"{name}: mask is {width}x{height} but the photo is {size[0]}x{size[1]}; draw it on the photo")
     labels = clean_mask(painted, palette=palette, min_area=min_area, name=name).labels
     if (width, height) != tuple(size):
-        labels = np.asarray(Image.fromarray(labels).resize((size[0], size[1]), Image.Resampling.NEAREST))
+        labels = _resized(labels, (size[0], size[1]))
     return labels
 
 

@@ -16,8 +16,8 @@ from pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
 
-#: A painted colour farther than this from every palette colour (and from every blend of two of
-#: them) is not a label of the project.
+#: A painted colour farther than this from every palette colour (and from every blend of two or
+#: three of them) is not a label of the project.
 FOREIGN_DISTANCE = 60.0
 #: Labels are stored as uint8 and saved in a PNG palette.
 MAX_LABELS = 255
@@ -30,6 +30,9 @@ class LabelMap:
     labels: np.ndarray  # (H, W) uint8
     colours: np.ndarray  # (n, 3) uint8
     names: tuple[str, ...]
+    #: Labels of the cleaned mask that this (resized) map no longer holds, each with a sentence
+    #: saying why: what a "blank mask" error explains.
+    lost: tuple[tuple[str, str], ...] = ()
 
     def to_image(self) -> Image.Image:
         image = Image.fromarray(self.labels, mode="P")
