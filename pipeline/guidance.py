@@ -325,15 +325,54 @@ class Guidance:
                 "paint the regions, or leave out --content-mask for a plain transfer"
             )
         style_labels: list[Labelled] = [next(label_maps) if isinstance(s, LoadedImage) else s for s in styles]
+        label_map = self.label_map
         if self.palette is None:
             style_labels = [named_like(s, content_labels) for s in style_labels]
+            if label_map is None:
+                label_map = self._paired_when_unshared(content, content_labels, styles, style_labels)
         return match_regions(
             content_labels,
             style_labels,
-            label_map=self.label_map,
+            label_map=label_map,
             region_weights=self.region_weights,
             content_name=str(self.content_mask),
         )
+
+    def _paired_when_unshared(
+        self,
+        content: LoadedImage,
+        content_labels: LabelMap,
+        styles: Sequence[LoadedImage | StyleTargets],
+        style_labels: Sequence[Labelled],
+    ) -> Mapping[str, str] | None:
+        """When colours cannot pair every region (a proposed mask, masks painted in different
+        colours: a content label that no style mask holds), pair the regions of the first style
+        image by position, size and colour (:func:`pipeline.masks.match.match_label_maps`) and say
+        which pairing was chosen; otherwise None (labels pair by colour)."""
+        present = {content_labels.names[i] for i in np.flatnonzero(content_labels.counts())}
+        held = {labels.names[i] for labels in style_labels for i in np.flatnonzero(labels.counts())}
+        if present <= held:
+            return None
+        first = next((i for i, s in enumerate(styles) if isinstance(s, LoadedImage)), None)
+        if first is None:
+            return None
+        from pipeline.masks.match import label_map_text, match_label_maps
+
+        style, labels = styles[first], style_labels[first]
+        assert isinstance(style, LoadedImage) and isinstance(labels, LabelMap)
+        pairs = match_label_maps(
+            content_labels,
+            labels,
+            content_image=np.asarray(content.image),
+            style_image=np.asarray(style.image),
+        )
+        log.warning(
+            "%s: its labels are not all in the style mask's colours; regions paired by position, size and "
+            "colour: --label-map %s (give --label-map to choose otherwise)",
+            self.content_mask,
+            label_map_text(pairs),
+        )
+        return pairs
 
 
 # --- measuring -------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
@@ -299,6 +299,22 @@ def check_writable(path: str | os.PathLike[str]) -> None:
         raise InputError(f"{path}: cannot create the output folder, {ancestor} is a file")
     if not os.access(ancestor, os.W_OK):
         raise InputError(f"{path}: output folder {ancestor} is not writable")
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name one file (through links and ``..``), whether or not it exists yet."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def refuse_overwriting_inputs(out: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None]) -> None:
+    """An output that is one of the inputs would destroy it (a photo, a painting): refuse before
+    any work, naming both."""
+    for source in inputs:
+        if source is not None and same_file(out, source):
+            raise InputError(f"{out}: is also an input ({source}); write the result to another file")
 
 
 def json_bytes(data: Mapping[str, Any]) -> bytes:

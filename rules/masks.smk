@@ -39,7 +39,7 @@ rule clean_mask:
         Paths.benchmark("clean_mask", "{kind}/{name}")
     params:
         stylesnake=STYLESNAKE,
-        args=wf.clean_args(PLAN),
+        args=JOBS.clean_args,
     conda:
         ENV
     threads: 1
@@ -48,3 +48,25 @@ rule clean_mask:
         runtime=10,
     shell:
         "{params.stylesnake} clean-mask {input} {output} {params.args} > {log} 2>&1"
+
+
+rule propose_mask:
+    input:
+        JOBS.image,
+    output:
+        Paths.proposed,
+    log:
+        Paths.log("propose_mask", "{kind}/{name}"),
+    benchmark:
+        Paths.benchmark("propose_mask", "{kind}/{name}")
+    params:
+        stylesnake=STYLESNAKE,
+        args=JOBS.propose_args,
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "{params.stylesnake} propose-mask {input} {output} {params.args} > {log} 2>&1"

@@ -109,6 +109,30 @@ def test_per_style_settings_change_only_that_styles_arguments(tmp_path: Path) ->
     assert wf.targets_args(wf.plan(config, tmp_path), "ihc") == wf.targets_args(before, "ihc")
 
 
+def test_masks_propose_fills_in_masks_and_painted_ones_win(tmp_path: Path) -> None:
+    _image(tmp_path / "images/content/street.jpg", (60, 40))
+    _paint(tmp_path / "masks/content/street.png", (60, 40))
+    _paint(tmp_path / "masks/style/ihc.png", (64, 64))
+    config = _config(demo={"content": ["coffee"], "style": ["ihc", "hubble_deep_field"]}, labels=LABELS)
+    plan = wf.plan({**config, "masks": "propose"}, tmp_path)
+    proposal = "results/masks/proposed/{}/{}.png"
+    assert plan.masks == {
+        "content": {"coffee": proposal.format("content", "coffee"), "street": "masks/content/street.png"},
+        "style": {"hubble_deep_field": proposal.format("style", "hubble_deep_field"), "ihc": "masks/style/ihc.png"},
+    }
+    assert plan.guided == set(plan.pairs) and len(plan.pairs) == 4  # every pair guided
+    jobs = wf.Jobs(plan)
+    wildcards = type("W", (), {"kind": "style", "name": "hubble_deep_field"})
+    assert jobs.painted_mask(wildcards) == proposal.format("style", "hubble_deep_field")
+    assert jobs.clean_args(wildcards) == ""  # a proposal is exact, in its own colours
+    assert jobs.propose_args(wildcards) == "--k 2"  # as many regions as the project has labels
+    # Painted pairs keep the project's labels and shared targets; a proposal's regions are paired.
+    assert "--colors" in wf.transfer_args(plan, "street", "ihc") and plan.uses_targets("street", "ihc")
+    assert "--colors" not in wf.transfer_args(plan, "street", "hubble_deep_field")
+    assert not plan.uses_targets("coffee", "ihc")
+    assert wf.plan(config, tmp_path).masks["style"] == {"ihc": "masks/style/ihc.png"}  # default: painted only
+
+
 def test_painted_labels_sees_what_was_painted(tmp_path: Path) -> None:
     _paint(tmp_path / "m.png", (96, 64), k=2)
     assert wf.painted_labels(tmp_path / "m.png", {**LABELS, "sky": "#3cb44b"}) == {"subject", "background"}

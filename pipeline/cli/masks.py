@@ -1,4 +1,4 @@
-"""Verbs of masks: ``clean-mask``."""
+"""Verbs of masks: ``clean-mask``, ``propose-mask``, ``match-regions``."""
 
 from __future__ import annotations
 
@@ -25,6 +25,45 @@ def register(verbs: Any, *, full: bool) -> None:
     add(m, "max_pixels", help="refuse larger masks")
     m.set_defaults(handler=_clean_mask)
 
+    p = verbs.add_parser(
+        "propose-mask",
+        help="propose a mask for a photo that has none (palette PNG, to use or correct in GIMP)",
+        description="Regions from the image alone: SLIC superpixels merged by colour, grouped into K "
+        "regions by colour statistics, refined pixel by pixel. Regions are numbered from the top of "
+        "the image down (--colors gives them colours in that order). With --weights, a torchvision "
+        "segmentation model's classes are the regions instead.",
+        formatter_class=Help,
+    )
+    add_verbosity(p)
+    p.add_argument("source", metavar="IMAGE", help="the photo (or painting)")
+    p.add_argument("out", metavar="OUT", help="label map to write (.png)")
+    add_labels(p.add_argument_group("labels (neither: k from 2-6 by silhouette)"))
+    add(p, "seed", help="K-means seed", default=0)
+    p.add_argument(
+        "--weights",
+        metavar="PATH",
+        help="state dict of torchvision's DeepLabV3 or LR-ASPP: its classes become the regions",
+    )
+    add(p, "max_pixels", help="refuse larger images")
+    p.set_defaults(handler=_propose_mask)
+
+    r = verbs.add_parser(
+        "match-regions",
+        help="pair the regions of a content mask and a style mask whose colours differ; print --label-map",
+        description="Pairs regions one to one by position, size and (with --content/--style images) "
+        "colour statistics, at the least total cost (Hungarian assignment), and prints the "
+        "--label-map transfer would use.",
+        formatter_class=Help,
+    )
+    add_verbosity(r)
+    r.add_argument("content_mask", metavar="CONTENT_MASK")
+    r.add_argument("style_mask", metavar="STYLE_MASK")
+    r.add_argument("--content", metavar="IMAGE", help="the content photo (adds colour statistics)")
+    r.add_argument("--style", metavar="IMAGE", help="the style image (adds colour statistics)")
+    add_labels(r.add_argument_group("labels (painted masks; exact ones need none)"))
+    add(r, "max_pixels", help="refuse larger masks and images")
+    r.set_defaults(handler=_match_regions)
+
 
 def _clean_mask(args: argparse.Namespace) -> int:
     from pipeline.masks import clean_mask_file
@@ -38,4 +77,45 @@ def _clean_mask(args: argparse.Namespace) -> int:
         seed=args.seed,
         max_pixels=args.max_pixels,
     )
+    return 0
+
+
+def _propose_mask(args: argparse.Namespace) -> int:
+    from pipeline.masks.propose import propose_mask_file
+
+    propose_mask_file(
+        args.source,
+        args.out,
+        k=options.single_k(args, "the proposal"),
+        palette=options.palette(args),
+        min_area=args.min_area,
+        seed=args.seed,
+        weights=args.weights,
+        max_pixels=args.max_pixels,
+    )
+    return 0
+
+
+def _match_regions(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from pipeline import io
+    from pipeline.errors import InputError
+    from pipeline.masks import clean_mask, read_mask
+    from pipeline.masks.match import label_map_text, match_label_maps
+
+    ks = [None, None] if args.k is None else list(args.k) * (2 if len(args.k) == 1 else 1)
+    if len(ks) != 2:
+        raise InputError("--k takes one number, or two (content mask, style mask)")
+    palette = options.palette(args)
+    maps = [
+        clean_mask(read_mask(path, max_pixels=args.max_pixels), k=k, palette=palette, min_area=args.min_area, name=path)
+        for path, k in zip((args.content_mask, args.style_mask), ks, strict=True)
+    ]
+    images = [
+        None if path is None else np.asarray(io.read_image(path, max_pixels=args.max_pixels).image)
+        for path in (args.content, args.style)
+    ]
+    pairs = match_label_maps(maps[0], maps[1], content_image=images[0], style_image=images[1])
+    print(f"--label-map {label_map_text(pairs)}")
     return 0

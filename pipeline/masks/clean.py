@@ -134,7 +134,7 @@ def clean_mask(
     result = LabelMap(labels=labels, colours=colours, names=names)
     for index, count in enumerate(result.counts()):
         if count == 0:
-            log.warning("%s: label %s covers no pixel", name, names[index])
+            log.debug("%s: label %s covers no pixel", name, names[index])
     return result
 
 

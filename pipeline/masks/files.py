@@ -33,7 +33,7 @@ def read_mask(path: str | os.PathLike[str], *, max_pixels: int = io.MAX_PIXELS) 
 def save_label_map(label_map: LabelMap, path: str | os.PathLike[str]) -> None:
     """Save as a palette PNG whose palette entries are the label colours (atomically); the label
     names travel in a text chunk."""
-    _check_png(path)
+    check_label_map_path(path)
     info = PngImagePlugin.PngInfo()
     info.add_itxt(
         "stylesnake-labels", json.dumps(dict(zip(label_map.names, map(hex_colour, label_map.colours), strict=True)))
@@ -43,7 +43,8 @@ def save_label_map(label_map: LabelMap, path: str | os.PathLike[str]) -> None:
     io.write_bytes(path, buffer.getvalue())
 
 
-def _check_png(path: str | os.PathLike[str]) -> None:
+def check_label_map_path(path: str | os.PathLike[str]) -> None:
+    """A label map is written as PNG: refuse any other suffix before work starts."""
     if Path(path).suffix.lower() != ".png":
         raise InputError(f"{path}: a label map is saved as .png (lossless, with a palette)")
 
@@ -59,7 +60,7 @@ def clean_mask_file(
     max_pixels: int = io.MAX_PIXELS,
 ) -> LabelMap:
     """Read a painted mask, clean it, save the label map; return it."""
-    _check_png(out)
+    check_label_map_path(out)
     io.check_writable(out)
     painted = read_mask(source, max_pixels=max_pixels)
     label_map = clean_mask(painted, k=k, palette=palette, min_area=min_area, seed=seed, name=str(source))

@@ -15,7 +15,6 @@ run with nothing to do should take a few seconds at most.
 
 from pipeline.workflow.jobs import (
     Jobs,
-    Paths,
     clean_args,
     cli_args,
     colours_arg,
@@ -27,6 +26,7 @@ from pipeline.workflow.jobs import (
     train_args,
     transfer_args,
 )
+from pipeline.workflow.paths import Paths
 from pipeline.workflow.plan import (
     GUIDE_KEYS,
     KINDS,

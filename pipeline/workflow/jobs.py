@@ -12,40 +12,8 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
+from pipeline.workflow.paths import Paths
 from pipeline.workflow.plan import GUIDE_KEYS, TARGET_KEYS, Plan
-
-
-class Paths:
-    """Every file the workflow writes, as Snakemake patterns (relative to the working directory)."""
-
-    images = "images/{kind}"  # the inputs, by convention (demo images are written there)
-    image = "images/{kind}/{name}.png"  # a demo image, written from scikit-image's samples
-    masks = "results/masks/{kind}"
-    mask = "results/masks/{kind}/{name}.png"  # a painted mask, cleaned
-    targets = "results/targets/{style}.pt"
-    result = "results/gatys/{content}__{style}.png"
-    panel = "results/gatys/{content}__{style}.panel.png"
-    curve = "results/gatys/{content}__{style}.loss.svg"
-    sheet = "results/index.html"
-    models = "results/fast"
-    model = "results/fast/{style}.pth"
-    model_curve = "results/fast/{style}.loss.svg"
-    onnx = "results/fast/{style}.onnx"
-    stylized = "results/fast/{content}__{style}.png"
-
-    @staticmethod
-    def sidecar(pattern: str) -> str:
-        """The record beside an output (:func:`pipeline.record.sidecar_path`)."""
-        return f"{pattern}.json"
-
-    @staticmethod
-    def log(rule: str, job: str = "") -> str:
-        return f"logs/{rule}/{job}.log" if job else f"logs/{rule}.log"
-
-    @staticmethod
-    def benchmark(rule: str, job: str = "") -> str:
-        return f"results/benchmarks/{rule}/{job}.tsv" if job else f"results/benchmarks/{rule}.tsv"
-
 
 # --- command-line arguments of the jobs --------------------------------------------------------
 
@@ -69,8 +37,11 @@ def colours_arg(labels: Mapping[str, str]) -> str | None:
     return ",".join(f"{name}={colour}" for name, colour in labels.items()) or None
 
 
-def clean_args(plan: Plan) -> str:
-    """Arguments of ``stylesnake clean-mask``: the project's labels, or K-means with ``k``."""
+def clean_args(plan: Plan, kind: str | None = None, name: str | None = None) -> str:
+    """Arguments of ``stylesnake clean-mask``: the project's labels, or K-means with ``k``; none
+    for a proposed mask (exact already, in its own colours)."""
+    if (kind, name) in plan.proposed:
+        return ""
     if plan.labels:
         return cli_args({"colors": colours_arg(plan.labels), "min_area": plan.cleaning.get("min_area")})
     return cli_args({"k": plan.cleaning.get("k"), "min_area": plan.cleaning.get("min_area")})
@@ -80,7 +51,7 @@ def targets_args(plan: Plan, style: str) -> str:
     """Arguments of ``stylesnake style-targets`` for one style (mask and paths come from the rule)."""
     settings = plan.settings[style]
     options = {"weights": plan.weights, **{k: settings[k] for k in TARGET_KEYS if k in settings}}
-    if plan.mask("style", style):
+    if plan.painted("style", style):
         options["colors"] = colours_arg(plan.labels)  # names the labels (None: named by colour)
     return cli_args(options)
 
@@ -104,14 +75,14 @@ def fast_masks(plan: Plan) -> list[str]:
     return [
         Paths.mask.format(kind="content", name=name)
         for name, path in plan.images["content"].items()
-        if path in data and plan.mask("content", name)
+        if path in data and plan.painted("content", name)
     ]
 
 
 def fast_guided(plan: Plan, style: str) -> bool:
-    """Whether a style's fast network is trained guided: ``fast.guided``, a mask for the style,
-    and masks for the training images."""
-    return bool(plan.mask("style", style) and fast_masks(plan))
+    """Whether a style's fast network is trained guided: ``fast.guided``, a painted mask for the
+    style, and masks for the training images (proposed masks are not in the project's labels)."""
+    return bool(plan.painted("style", style) and fast_masks(plan))
 
 
 def fast_pairs(plan: Plan) -> list[tuple[str, str]]:
@@ -120,7 +91,7 @@ def fast_pairs(plan: Plan) -> list[tuple[str, str]]:
         (content, style)
         for style in plan.images["style"]
         for content in plan.images["content"]
-        if not fast_guided(plan, style) or plan.mask("content", content)
+        if not fast_guided(plan, style) or plan.painted("content", content)
     ]
 
 
@@ -142,7 +113,8 @@ def transfer_args(plan: Plan, content: str, style: str) -> str:
     options: dict[str, Any] = {"weights": plan.weights, **settings}
     if (content, style) in plan.guided:
         options.update(guides)
-        options["colors"] = colours_arg(plan.labels)
+        if not plan.proposes(content, style):  # a proposal's regions are paired, not named
+            options["colors"] = colours_arg(plan.labels)
     return cli_args(options)
 
 
@@ -157,7 +129,17 @@ class Jobs:
         self.plan = plan
 
     def painted_mask(self, w: Any) -> str | None:
+        """The mask a cleaned mask comes from: painted, or proposed (then made by propose_mask)."""
         return self.plan.mask(w.kind, w.name)
+
+    def image(self, w: Any) -> str:
+        return self.plan.image(w.kind, w.name)
+
+    def clean_args(self, w: Any) -> str:
+        return clean_args(self.plan, w.kind, w.name)
+
+    def propose_args(self, w: Any) -> str:
+        return cli_args({"k": self.plan.proposal_k, "min_area": self.plan.cleaning.get("min_area")})
 
     def content_image(self, w: Any) -> str:
         return self.plan.image("content", w.content)

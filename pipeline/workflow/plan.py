@@ -24,6 +24,7 @@ from PIL import Image
 
 from pipeline.errors import InputError
 from pipeline.masks import FOREIGN_DISTANCE, Palette
+from pipeline.workflow.paths import Paths
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +57,26 @@ class Plan:
     labels: dict[str, str]  # name → #rrggbb
     cleaning: dict[str, Any]
     skipped: list[str] = field(default_factory=list)  # why pairs of ``pairs: all`` were left out
+    #: (kind, name) of the images whose mask is proposed (``masks: propose``, none painted); their
+    #: entry in ``masks`` is the proposal's path.
+    proposed: set[tuple[str, str]] = field(default_factory=set)
+    proposal_k: int | None = None
     fast: dict[str, Any] = field(default_factory=dict)  # fast-style settings; data resolved to paths
 
     def image(self, kind: str, name: str) -> str:
         return self.images[kind][name]
 
     def mask(self, kind: str, name: str) -> str | None:
+        """The image's mask to clean: painted, or proposed; None without one."""
         return self.masks[kind].get(name)
+
+    def painted(self, kind: str, name: str) -> bool:
+        return name in self.masks[kind] and (kind, name) not in self.proposed
+
+    def proposes(self, content: str, style: str) -> bool:
+        """Whether a pair's guidance comes from a proposed mask: its labels are then not the
+        project's, and regions pair by position, size and colour."""
+        return bool({("content", content), ("style", style)} & self.proposed)
 
     def pair_settings(self, content: str, style: str) -> dict[str, Any]:
         return self.per_pair.get((content, style), self.settings[style])
@@ -75,6 +89,7 @@ class Plan:
         return (
             pair.get("color", "none") == "none"
             and not pair.get("scales")
+            and not self.proposes(content, style)  # pairing regions needs the style image
             and all(pair.get(k) == shared.get(k) for k in TARGET_KEYS)
         )
 
@@ -93,6 +108,13 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
     demo = config.get("demo", {})
     images = {kind: _images(root, f"{IMAGES}/{kind}", demo.get(kind, [])) for kind in KINDS}
     masks = {kind: _masks(root, Path(MASKS) / kind, images[kind]) for kind in KINDS}
+    proposed: set[tuple[str, str]] = set()
+    if config.get("masks", "painted") == "propose":
+        for kind in KINDS:
+            for name in images[kind]:
+                if name not in masks[kind]:
+                    masks[kind][name] = Paths.proposed.format(kind=kind, name=name)
+                    proposed.add((kind, name))
     settings = {name: style_settings(config, name) for name in images["style"]}
     for name in config.get("per_style", {}):
         if name not in images["style"]:
@@ -116,6 +138,7 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
                 (kind, name): painted_labels(root / path, labels)
                 for kind in KINDS
                 for name, path in masks[kind].items()
+                if (kind, name) not in proposed  # not painted yet; its regions are paired, not named
             }
             kept = []
             for c, s in pairs:
@@ -143,7 +166,12 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
         raise InputError(f"fast: data folder '{fast['data']}' does not exist; give a folder of images, or demo")
     if fast.get("enabled") and fast.get("guided") and fast.get("masks") and not (root / fast["masks"]).is_dir():
         raise InputError(f"fast: masks folder '{fast['masks']}' does not exist; give the training images' masks")
-    plan = Plan(images, masks, pairs, guided, settings, per_pair, weights, labels, cleaning, skipped)
+    # Proposals have as many regions as the project has labels, unless proposal_k says.
+    proposal_k = config.get("proposal_k") or (len(labels) if labels else None)
+    plan = Plan(
+        images, masks, pairs, guided, settings, per_pair, weights, labels, cleaning, skipped, proposed=proposed,
+        proposal_k=proposal_k,
+    )  # fmt: skip
     plan.fast.update(fast)
     if fast.get("enabled") and fast.get("data", "demo") == "demo":
         plan.fast["data"] = [images["content"][name] for name in demo.get("content", [])]

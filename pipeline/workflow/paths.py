@@ -1,0 +1,36 @@
+"""Every file the workflow writes, spelt once."""
+
+from __future__ import annotations
+
+
+class Paths:
+    """Every file the workflow writes, as Snakemake patterns (relative to the working directory)."""
+
+    images = "images/{kind}"  # the inputs, by convention (demo images are written there)
+    image = "images/{kind}/{name}.png"  # a demo image, written from scikit-image's samples
+    masks = "results/masks/{kind}"
+    mask = "results/masks/{kind}/{name}.png"  # a painted (or proposed) mask, cleaned
+    proposed = "results/masks/proposed/{kind}/{name}.png"  # masks: propose, for an image without one
+    targets = "results/targets/{style}.pt"
+    result = "results/gatys/{content}__{style}.png"
+    panel = "results/gatys/{content}__{style}.panel.png"
+    curve = "results/gatys/{content}__{style}.loss.svg"
+    sheet = "results/index.html"
+    models = "results/fast"
+    model = "results/fast/{style}.pth"
+    model_curve = "results/fast/{style}.loss.svg"
+    onnx = "results/fast/{style}.onnx"
+    stylized = "results/fast/{content}__{style}.png"
+
+    @staticmethod
+    def sidecar(pattern: str) -> str:
+        """The record beside an output (:func:`pipeline.record.sidecar_path`)."""
+        return f"{pattern}.json"
+
+    @staticmethod
+    def log(rule: str, job: str = "") -> str:
+        return f"logs/{rule}/{job}.log" if job else f"logs/{rule}.log"
+
+    @staticmethod
+    def benchmark(rule: str, job: str = "") -> str:
+        return f"results/benchmarks/{rule}/{job}.tsv" if job else f"results/benchmarks/{rule}.tsv"
