@@ -18,7 +18,7 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
@@ -312,9 +312,28 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
 def refuse_overwriting_inputs(out: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None]) -> None:
     """An output that is one of the inputs would destroy it (a photo, a painting): refuse before
     any work, naming both."""
-    for source in inputs:
-        if source is not None and same_file(out, source):
-            raise InputError(f"{out}: is also an input ({source}); write the result to another file")
+    check_outputs([out], inputs)
+
+
+def check_outputs(
+    outs: Sequence[str | os.PathLike[str]],
+    inputs: Iterable[str | os.PathLike[str] | None],
+    *,
+    sources: Sequence[str | os.PathLike[str]] | None = None,
+) -> None:
+    """Before any work: no output may be an input (it would be overwritten), and no two outputs
+    may be one file (the first result would be lost silently). ``sources[i]`` names what output
+    ``i`` is made from, for the message."""
+    given = [source for source in inputs if source is not None]
+    for out in outs:
+        for source in given:
+            if same_file(out, source):
+                raise InputError(f"{out}: is also an input ({source}); write the result to another file")
+    for i, out in enumerate(outs):
+        for j in range(i):
+            if same_file(outs[j], out):
+                what = f"{sources[j]} and {sources[i]} both" if sources else "two results"
+                raise InputError(f"{what} would be written to {out}; give them different names")
 
 
 def json_bytes(data: Mapping[str, Any]) -> bytes:

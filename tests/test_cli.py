@@ -335,3 +335,44 @@ def test_unfit_style_targets_are_one_line_exit_2(
     assert code == 2
     assert err.count("\n") == 1 and message in err, err
     assert not out.exists()
+
+
+# --- outputs never destroy inputs ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["content", "style", "content_mask", "style_mask"])
+def test_transfer_refuses_an_output_that_is_an_input(
+    tmp_path: Path, content_path: Path, style_path: Path, capsys, target: str
+) -> None:
+    cm, sm = _masks(tmp_path, Image.open(content_path).size, Image.open(style_path).size)
+    inputs = {"content": content_path, "style": style_path, "content_mask": cm, "style_mask": sm}
+    before = {name: path.read_bytes() for name, path in inputs.items()}
+    argv = ["transfer", "--content", str(content_path), "--style", str(style_path), *FAST]
+    argv += ["--content-mask", str(cm), "--style-mask", str(sm), "--out", str(inputs[target])]
+    code, _, err = _run(capsys, *argv)
+    assert code == 2 and err.count("\n") == 1 and "is also an input" in err, err
+    assert {name: path.read_bytes() for name, path in inputs.items()} == before
+
+
+def test_stylize_refuses_to_overwrite_its_photo_or_to_merge_two_results(
+    tmp_path: Path, content_path: Path, style_path: Path, capsys
+) -> None:
+    model = tmp_path / "m.pth"
+    argv = ["-q", "train", "--style", str(style_path), "--data", str(content_path.parent), "--out", str(model)]
+    assert main([*argv, "--steps", "1", "--size", "32", "--batch", "1", "--width", "0.25", "--weights", "random"]) == 0
+    before = content_path.read_bytes()
+    code, _, err = _run(
+        capsys, "stylize", "--model", str(model), "--content", str(content_path), "--out", str(content_path)
+    )
+    assert code == 2 and "is also an input" in err and content_path.read_bytes() == before
+    # Two photos of one name in different folders would both become out/<name>.png.
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for folder in ("a", "b"):
+        Image.open(content_path).save(tmp_path / folder / "photo.png")
+    argv = ["stylize", "--model", str(model), "--content", str(tmp_path / "a/photo.png")]
+    argv += ["--content", str(tmp_path / "b/photo.png"), "--out-dir", str(tmp_path / "out")]
+    code, _, err = _run(capsys, *argv)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "a/photo.png and " in err and "b/photo.png both would be written to" in err
+    assert not (tmp_path / "out" / "photo.png").exists()

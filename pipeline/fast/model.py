@@ -336,6 +336,11 @@ def stylize_files(
     for out in outs:
         io.save_format(out)
         io.check_writable(out)
+    io.check_outputs(
+        [*outs, *map(record.sidecar_path, outs)],
+        [model_path, *contents, *(masks or [])],
+        sources=[*contents, *contents],
+    )
     written = []
     for index, (content_path, out) in enumerate(zip(contents, outs, strict=True)):
         content = io.read_image(content_path, size=size, max_pixels=max_pixels)

@@ -147,6 +147,7 @@ def train(
     started = time.perf_counter()
     out = Path(out)
     io.check_writable(out)
+    io.check_outputs([out, record.sidecar_path(out)], [style_path, style_mask])
     if (style_mask is None) != (masks is None):
         raise InputError("guided training needs both --style-mask and --masks (the training images' masks)")
     setup = _setup(style_path, data, config, weights, style_mask, masks, palette, k, min_area, encoder)

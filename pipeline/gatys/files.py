@@ -70,6 +70,8 @@ def transfer_files(
     out_path = Path(out_path)
     io.save_format(out_path)
     io.check_writable(out_path)
+    masks = [guidance.content_mask, *guidance.style_masks] if guidance else []
+    io.check_outputs([out_path, record.sidecar_path(out_path)], [content_path, *style_paths, *masks])
     if len(config.scales) > 1 and any(style_targets.is_targets_path(p) for p in style_paths):
         raise InputError(
             "--scales recomputes the style's Grams at every stage's size; pass the style image, not its targets (.pt)"
@@ -247,6 +249,7 @@ def style_targets_file(
     if not style_targets.is_targets_path(out_path):
         raise InputError(f"{out_path}: style targets are saved as {style_targets.SUFFIX}")
     io.check_writable(out_path)
+    io.check_outputs([out_path, record.sidecar_path(out_path)], [style_path, style_mask])
     style = io.read_image(style_path, size=config.style_size or config.size, max_pixels=max_pixels)
     labels = None
     if style_mask is not None:
@@ -310,6 +313,7 @@ def mix_scales_files(
     out_path = Path(out_path)
     io.save_format(out_path)
     io.check_writable(out_path)
+    io.check_outputs([out_path, record.sidecar_path(out_path)], [coarse_path, fine_path])
     coarse = io.read_image(coarse_path, size=config.size, max_pixels=max_pixels)
     fine = io.read_image(fine_path, size=config.style_size or config.size, max_pixels=max_pixels)
     encoder = encoder or build_encoder(config, weights)

@@ -62,6 +62,7 @@ def clean_mask_file(
     """Read a painted mask, clean it, save the label map; return it."""
     check_label_map_path(out)
     io.check_writable(out)
+    io.refuse_overwriting_inputs(out, [source])
     painted = read_mask(source, max_pixels=max_pixels)
     label_map = clean_mask(painted, k=k, palette=palette, min_area=min_area, seed=seed, name=str(source))
     save_label_map(label_map, out)

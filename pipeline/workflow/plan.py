@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from pipeline.errors import InputError
 from pipeline.masks import FOREIGN_DISTANCE, Palette
@@ -221,6 +220,12 @@ def _images(root: Path, folder: str, demo: Sequence[str]) -> dict[str, str]:
 
 def _masks(root: Path, folder: Path, images: Mapping[str, str]) -> dict[str, str]:
     found: dict[str, str] = {}
+    directory = root / folder
+    for path in sorted(directory.iterdir()) if directory.is_dir() else []:
+        if path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.stem not in images:
+            log.warning(
+                "%s matches no image in %s/%s; name a mask after its image", path.relative_to(root), IMAGES, folder.name
+            )
     for name in images:
         candidates = [folder / f"{name}{suffix}" for suffix in IMAGE_SUFFIXES]
         existing = [p for p in candidates if (root / p).is_file()]
@@ -247,13 +252,11 @@ def painted_labels(path: str | Path, labels: Mapping[str, str]) -> set[str]:
     """The labels painted in a mask: each pixel goes to the nearest label colour (if any is within
     :data:`FOREIGN_DISTANCE`), and a label counts when it covers :data:`PRESENT_SHARE`. A cheap
     look used to choose pairs before the masks are cleaned; the cleaned map is what guides."""
-    try:
-        with Image.open(path) as image:
-            image.draft("RGB", (512, 512))  # JPEG masks decode at reduced size
-            image.thumbnail((512, 512), Image.Resampling.NEAREST)
-            pixels = np.asarray(image.convert("RGB"), np.float32).reshape(-1, 3)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the mask ({exc}); save it as PNG") from None
+    from pipeline.masks import read_mask
+
+    painted = read_mask(path)  # the guarded loader: a bomb or a broken file is one line naming it
+    step = max(1, max(painted.shape[:2]) // 512)
+    pixels = painted[::step, ::step].reshape(-1, 3).astype(np.float32)
     colours = Palette.from_mapping(labels).colours.astype(np.float32)
     distances = np.linalg.norm(pixels[:, None, :] - colours[None], axis=2)
     nearest = np.where(distances.min(axis=1) <= FOREIGN_DISTANCE, distances.argmin(axis=1), -1)
