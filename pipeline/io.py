@@ -15,10 +15,11 @@ import contextlib
 import hashlib
 import io
 import json
+import logging
 import os
 import secrets
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
@@ -32,6 +33,8 @@ if TYPE_CHECKING:  # torch is imported where tensors are made: light verbs shoul
 
 #: Default ceiling on decoded pixels (width × height): about a 16k × 12k photo. Above this a
 #: file is far more likely a decompression bomb than a photo anyone wants repainted.
+log = logging.getLogger(__name__)
+
 MAX_PIXELS = 200_000_000
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
@@ -48,9 +51,10 @@ def load_image(
 
 
 class LoadedImage(NamedTuple):
-    image: Image.Image  # upright 8-bit RGB, resized if asked
+    image: Image.Image  # upright 8-bit RGB, resized if asked (transparency composited on white)
     sha256: str  # of the file's bytes, the very bytes decoded
     original_size: tuple[int, int]  # (width, height) before resizing
+    alpha: Image.Image | None = None  # the transparency ("L", as ``image``), None when opaque
 
 
 def read_image(
@@ -74,7 +78,7 @@ def read_image(
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if not data:
         raise InputError(f"{path}: file is empty (0 bytes); re-export the image")
-    image = decode_image(io.BytesIO(data), max_pixels=max_pixels, name=str(path))
+    image, alpha = _decode(io.BytesIO(data), max_pixels=max_pixels, name=str(path))
     original_size = image.size
     if size is not None:
         if size <= 0:
@@ -87,12 +91,19 @@ def read_image(
                 "use a smaller size (or raise --max-pixels)"
             )
         image = resize_long_side(image, size)
-    return LoadedImage(image, hashlib.sha256(data).hexdigest(), original_size)
+        alpha = resize_long_side(alpha, size) if alpha is not None else None
+    return LoadedImage(image, hashlib.sha256(data).hexdigest(), original_size, alpha)
 
 
 def decode_image(fh: IO[bytes], *, max_pixels: int = MAX_PIXELS, name: str = "image") -> Image.Image:
     """Decode an open binary stream into an upright 8-bit RGB image (see :func:`load_image`)."""
+    return _decode(fh, max_pixels=max_pixels, name=name)[0]
+
+
+def _decode(fh: IO[bytes], *, max_pixels: int, name: str) -> tuple[Image.Image, Image.Image | None]:
+    """The upright RGB image, and its alpha channel when it has transparency."""
     try:
+        _register_heif_if_needed(fh, name)
         image = _open_without_pillow_limit(fh)
         width, height = image.size
         if width <= 0 or height <= 0:
@@ -100,12 +111,35 @@ def decode_image(fh: IO[bytes], *, max_pixels: int = MAX_PIXELS, name: str = "im
         if width * height > max_pixels:
             raise _too_many_pixels(name, width * height, max_pixels)
         image.load()
-        return to_rgb(ImageOps.exif_transpose(image))
+        upright = ImageOps.exif_transpose(image)
+        return to_rgb(upright), _alpha(upright)
     except Image.UnidentifiedImageError:
         raise InputError(f"{name}: not an image file Pillow can read (PNG, JPEG, TIFF, ...)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         # Pillow reports truncation and corrupt chunks as OSError/SyntaxError/ValueError.
         raise InputError(f"{name}: cannot decode image ({exc}); the file is truncated or corrupt") from None
+
+
+#: ISO-BMFF brands of HEIF images (what iPhones save as .heic).
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1")
+
+
+def _register_heif_if_needed(fh: IO[bytes], name: str) -> None:
+    """Pillow reads HEIF only through the pillow-heif plug-in (the optional ``heif`` extra):
+    registered when a HEIF file comes, and named when it is missing."""
+    position = fh.tell()
+    header = fh.read(12)
+    fh.seek(position)
+    if header[4:8] != b"ftyp" or header[8:12] not in HEIF_BRANDS:
+        return
+    try:
+        import pillow_heif
+    except ImportError:
+        raise InputError(
+            f"{name}: a HEIC/HEIF photo, which needs the heif extra: pip install 'stylesnake[heif]' "
+            "(or convert it to JPEG or PNG)"
+        ) from None
+    pillow_heif.register_heif_opener()
 
 
 _PILLOW_LIMIT_LOCK = threading.Lock()
@@ -129,6 +163,16 @@ def _too_many_pixels(name: str, pixels: int, max_pixels: int) -> InputError:
         f"{name}: image has {pixels:,} pixels, over the limit of {max_pixels:,}; "
         "downscale it first (or raise the pixel limit if you trust the file)"
     )
+
+
+def _alpha(image: Image.Image) -> Image.Image | None:
+    """The alpha channel of an image with transparency that is not all opaque, else None."""
+    if image.mode not in ("RGBA", "LA", "PA", "RGBa", "La") and not (
+        image.mode in ("P", "L", "RGB") and "transparency" in image.info
+    ):
+        return None
+    alpha = image.convert("RGBA").getchannel("A")
+    return alpha if int(np.asarray(alpha).min()) < 255 else None
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -242,13 +286,17 @@ def encode_image(
     *,
     metadata: Mapping[str, str] | None = None,
     quality: int = 95,
+    alpha: Image.Image | None = None,
 ) -> bytes:
     """The bytes of ``image`` in the format ``path``'s extension names (PNG or JPEG); ``metadata``
     goes into PNG text chunks or the JPEG comment, so a file separated from its JSON sidecar still
-    says how it was made."""
+    says how it was made. ``alpha`` (resized to the image) makes a PNG transparent; JPEG has none."""
     if not isinstance(image, Image.Image):
         image = tensor_to_image(image)
     fmt = save_format(path)
+    if alpha is not None and fmt == "PNG":
+        image = image.copy()
+        image.putalpha(alpha if alpha.size == image.size else alpha.resize(image.size, Image.Resampling.LANCZOS))
     options: dict[str, Any] = {}
     if fmt == "PNG":
         if metadata:
@@ -263,6 +311,22 @@ def encode_image(
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)
     return buffer.getvalue()
+
+
+ALPHA_MODES = ("keep", "drop")
+
+
+def kept_alpha(loaded: LoadedImage, out: str | os.PathLike[str], mode: str) -> Image.Image | None:
+    """The alpha a result of ``loaded`` keeps (``mode`` keep or drop): none for an opaque input, and
+    none in a JPEG (which cannot hold it; said once, so a user can ask for PNG)."""
+    if mode not in ALPHA_MODES:
+        raise InputError(f"alpha must be one of {', '.join(ALPHA_MODES)}, got '{mode}'")
+    if mode == "drop" or loaded.alpha is None:
+        return None
+    if save_format(out) != "PNG":
+        log.warning("%s: JPEG has no transparency; the transparent parts are white (write .png to keep them)", out)
+        return None
+    return loaded.alpha
 
 
 def save_image(
@@ -285,55 +349,6 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         raise InputError(
             f"{path}: cannot write ({exc.strerror or exc}); check the folder is writable and the disk has space"
         ) from None
-
-
-def check_writable(path: str | os.PathLike[str]) -> None:
-    """Fail now, not after minutes of work, if ``path`` cannot be written (creates nothing)."""
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory; give a file name such as result.png")
-    ancestor = path.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise InputError(f"{path}: cannot create the output folder, {ancestor} is a file")
-    if not os.access(ancestor, os.W_OK):
-        raise InputError(f"{path}: output folder {ancestor} is not writable")
-
-
-def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
-    """Whether two paths name one file (through links and ``..``), whether or not it exists yet."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return Path(a).resolve() == Path(b).resolve()
-
-
-def refuse_overwriting_inputs(out: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None]) -> None:
-    """An output that is one of the inputs would destroy it (a photo, a painting): refuse before
-    any work, naming both."""
-    check_outputs([out], inputs)
-
-
-def check_outputs(
-    outs: Sequence[str | os.PathLike[str]],
-    inputs: Iterable[str | os.PathLike[str] | None],
-    *,
-    sources: Sequence[str | os.PathLike[str]] | None = None,
-) -> None:
-    """Before any work: no output may be an input (it would be overwritten), and no two outputs
-    may be one file (the first result would be lost silently). ``sources[i]`` names what output
-    ``i`` is made from, for the message."""
-    given = [source for source in inputs if source is not None]
-    for out in outs:
-        for source in given:
-            if same_file(out, source):
-                raise InputError(f"{out}: is also an input ({source}); write the result to another file")
-    for i, out in enumerate(outs):
-        for j in range(i):
-            if same_file(outs[j], out):
-                what = f"{sources[j]} and {sources[i]} both" if sources else "two results"
-                raise InputError(f"{what} would be written to {out}; give them different names")
 
 
 def json_bytes(data: Mapping[str, Any]) -> bytes:

@@ -77,6 +77,8 @@ STALL_DROP = 0.5
 #: ``progress(step, steps, losses)``: called after every loss evaluation; ``losses`` (weighted
 #: terms and their total) is filled every ``PROGRESS_EVERY`` evaluations and at the last one.
 Progress = Callable[[int, int, Mapping[str, float] | None], None]
+#: Called every ``snapshot_every`` evaluations with (evaluation, image so far in [0, 1], its total loss).
+Snapshot = Callable[[int, torch.Tensor, float], None]
 #: The loss to minimise, as named weighted terms of the image (their sum is minimised).
 Criterion = Callable[[torch.Tensor], dict[str, torch.Tensor]]
 PROGRESS_EVERY = 10
@@ -294,6 +296,8 @@ def optimize(
     history_size: int = LBFGS_HISTORY,
     progress: Progress | None = None,
     precision_context: Callable[[], Any] | None = None,
+    snapshot: Snapshot | None = None,
+    snapshot_every: int = 0,
 ) -> Optimised:
     """Minimise the sum of ``criterion(image)``'s terms over the image, for ``steps`` evaluations.
 
@@ -304,6 +308,7 @@ def optimize(
     is left unconstrained (clamping would break its curvature pairs), so its result is clamped
     to [0, 1] once at the end; Adam's iterate is projected into [0, 1] after each step, and its
     history and result are those of the last evaluation.
+    ``snapshot`` sees the image that would be returned, every ``snapshot_every`` evaluations.
     Raises :class:`InputError` if the loss stops being finite (the optimisation diverged).
     """
     check_choice("optimizer", optimizer, OPTIMIZERS)
@@ -332,6 +337,9 @@ def optimize(
             records.append(best)
         else:
             records.append(record)
+        if snapshot is not None and snapshot_every > 0 and step % snapshot_every == 0:
+            current = lbfgs.best.view_as(image) if lbfgs is not None else image
+            snapshot(step, current.detach().clamp(0, 1), float(records[-1][0]))
         if progress is not None:
             report = step % PROGRESS_EVERY == 0 or step == steps
             progress(step, steps, dict(zip(names, records[-1].tolist(), strict=True)) if report else None)

@@ -376,3 +376,87 @@ def test_stylize_refuses_to_overwrite_its_photo_or_to_merge_two_results(
     assert code == 2 and err.count("\n") == 1, err
     assert "a/photo.png and " in err and "b/photo.png both would be written to" in err
     assert not (tmp_path / "out" / "photo.png").exists()
+
+
+def test_stylize_strength_blends_towards_the_photo(
+    tmp_path: Path, content_path: Path, style_path: Path, capsys
+) -> None:
+    model = tmp_path / "m.pth"
+    argv = ["-q", "train", "--style", str(style_path), "--data", str(content_path.parent), "--out", str(model)]
+    assert main([*argv, "--steps", "1", "--size", "32", "--batch", "1", "--width", "0.25", "--weights", "random"]) == 0
+    photo = np.asarray(Image.open(content_path).convert("RGB"), np.float32)
+    distances = []
+    for strength in ("0", "0.5", "1"):
+        out = tmp_path / f"s{strength}.png"
+        argv = ["-q", "stylize", "--model", str(model), "--content", str(content_path), "--out", str(out)]
+        assert main([*argv, "--strength", strength]) == 0
+        assert json.loads((tmp_path / f"s{strength}.png.json").read_text())["parameters"]["strength"] == float(strength)
+        distances.append(np.abs(np.asarray(Image.open(out), np.float32) - photo).mean())
+    assert distances[0] < 1.0  # strength 0 is the photo itself
+    assert abs(distances[1] - distances[2] / 2) < 1.5  # linear in between
+    code, _, err = _run(
+        capsys,
+        "stylize",
+        "--model",
+        str(model),
+        "--content",
+        str(content_path),
+        "--out",
+        str(tmp_path / "x.png"),
+        "--strength",
+        "1.5",
+    )
+    assert code == 2 and "strength must be a number from 0" in err and not (tmp_path / "x.png").exists()
+
+
+def test_save_every_writes_snapshots_with_their_losses(
+    tmp_path: Path, content_path: Path, style_path: Path, capsys
+) -> None:
+    out = tmp_path / "out.png"
+    (tmp_path / "out.png.steps").mkdir()
+    (tmp_path / "out.png.steps" / "00099.png").write_bytes(b"an earlier run's")
+    argv = ["-q", "transfer", "--content", str(content_path), "--style", str(style_path), "--out", str(out), *FAST]
+    code, _, err = _run(capsys, *argv, "--steps", "6", "--save-every", "2", "--scales", "32,48", "--stage-steps", "4")
+    assert code == 0, err
+    index = json.loads((tmp_path / "out.png.steps" / "index.json").read_text())["snapshots"]
+    # Stage one: evaluations 2 and 4 (at 32 px); stage two continues the count: 6, 8, 10 (48 px).
+    assert [entry["evaluation"] for entry in index] == [2, 4, 6, 8, 10]
+    assert sorted(p.name for p in (tmp_path / "out.png.steps").glob("*.png")) == [e["file"] for e in index]
+    assert Image.open(tmp_path / "out.png.steps" / index[-1]["file"]).size == Image.open(out).size
+    assert all(np.isfinite(entry["loss"]) for entry in index)
+
+
+def test_transparent_photo_keeps_its_alpha_unless_dropped(
+    tmp_path: Path, content_path: Path, style_path: Path, capsys
+) -> None:
+    rgba = Image.open(content_path).convert("RGBA")
+    alpha = np.zeros(rgba.size[::-1], np.uint8)
+    alpha[:, : rgba.width // 2] = 255  # the left half opaque, the right half transparent
+    rgba.putalpha(Image.fromarray(alpha))
+    photo = tmp_path / "cutout.png"
+    rgba.save(photo)
+    for mode in ("keep", "drop"):
+        out = tmp_path / f"{mode}.png"
+        argv = ["-q", "transfer", "--content", str(photo), "--style", str(style_path), "--out", str(out), *FAST]
+        assert _run(capsys, *argv, "--steps", "1", "--alpha", mode)[0] == 0
+    kept = Image.open(tmp_path / "keep.png")
+    assert kept.mode == "RGBA"
+    channel = np.asarray(kept.getchannel("A"))
+    assert channel[:, : kept.width // 2 - 2].min() > 250 and channel[:, kept.width // 2 + 2 :].max() < 5
+    assert Image.open(tmp_path / "drop.png").mode == "RGB"
+    assert json.loads((tmp_path / "keep.png.json").read_text())["parameters"]["alpha"] == "keep"
+    # A JPEG cannot hold it: said once, and the result is flattened.
+    code, _, err = _run(
+        capsys,
+        "transfer",
+        "--content",
+        str(photo),
+        "--style",
+        str(style_path),
+        "--out",
+        str(tmp_path / "k.jpg"),
+        *FAST,
+        "--steps",
+        "1",
+    )
+    assert code == 0 and "JPEG has no transparency" in err

@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image, ImageCms
 
-from pipeline import io
+from pipeline import io, outputs
 from pipeline.errors import InputError
 
 
@@ -225,9 +225,9 @@ def test_unwritable_output_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot write"):
         io.save_image(Image.new("RGB", (2, 2)), tmp_path / "file" / "x.png")
     with pytest.raises(InputError, match=r"cannot create the output folder, .* is a file"):
-        io.check_writable(tmp_path / "file" / "sub" / "x.png")
+        outputs.check_writable(tmp_path / "file" / "sub" / "x.png")
     with pytest.raises(InputError, match="is a directory"):
-        io.check_writable(tmp_path)
+        outputs.check_writable(tmp_path)
 
 
 def test_pixel_limit_can_exceed_pillows_own(tmp_path: Path) -> None:

@@ -82,6 +82,15 @@ def _stylize_flags(sz: argparse.ArgumentParser) -> None:
         "--mask", action="append", metavar="PATH", help="the photo's mask, for a guided model; one per --content"
     )
     sz.add_argument("--preserve-color", action="store_true", help="keep the photo's colours")
+    sz.add_argument(
+        "--alpha",
+        choices=("keep", "drop"),
+        default="keep",
+        help="a transparent photo: keep its alpha in the result (PNG), or drop it (flattened on white)",
+    )
+    sz.add_argument(
+        "--strength", type=float, default=1.0, help="style strength, 0 (the photo) to 1 (full style): blends the result"
+    )
     add(sz, "device", help="auto, cpu, cuda, cuda:N or mps (.onnx models: the CPU)")
     add(sz, "precision", "max_pixels")
     sz.add_argument(
@@ -135,6 +144,8 @@ def _stylize(args: argparse.Namespace) -> int:
         precision=args.precision,
         compile=args.compile,
         max_pixels=args.max_pixels,
+        strength=args.strength,
+        alpha=args.alpha,
     )
     return 0
 

@@ -57,6 +57,19 @@ def _transfer_flags(t: argparse.ArgumentParser) -> None:
         "(mixed by --style-blend, or region by region with masks)",
     )
     t.add_argument("--out", required=True, metavar="PATH", help="output image (.png or .jpg)")
+    t.add_argument(
+        "--alpha",
+        choices=("keep", "drop"),
+        default="keep",
+        help="a transparent photo: keep its alpha in the result (PNG), or drop it (flattened on white)",
+    )
+    t.add_argument(
+        "--save-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="write the image so far every N evaluations to OUT.steps/ (with index.json of losses)",
+    )
     add(t, *STYLE_FLAGS)
     add(t, "steps", "content_weight", "style_weight", "tv_weight", "content_layer", "style_layer_weights")
     add(t, "init", "optimizer", "lr", "lbfgs_history", "seed", "style_blend")
@@ -142,6 +155,8 @@ def _transfer(args: argparse.Namespace) -> int:
             progress=progress,
             style_blend=args.style_blend,
             guidance=guidance,
+            save_every=args.save_every,
+            alpha=args.alpha,
         )
     finally:
         close()

@@ -150,7 +150,9 @@ FLAGS: dict[str, Flag] = {
     "tv_weight": Flag("total-variation weight", float, _G("tv_weight")),
     "content_layer": Flag("VGG-19 layer of the content loss", None, _G("content_layer")),
     "style_layer_weights": Flag("comma-separated weight per style layer (default: 1 each)", csv_floats),
-    "init": Flag("starting image", None, _G("init"), _choices("pipeline.gatys", "INITS")),
+    "init": Flag(
+        "starting image: content, noise, style, or image:PATH (any size; resized to the output)", None, _G("init")
+    ),
     "optimizer": Flag("optimiser", None, _G("optimizer"), _choices("pipeline.optim", "OPTIMIZERS")),
     "lr": Flag(
         "lbfgs: first trial step of each line search (default 1, the full quasi-Newton step); "

@@ -11,6 +11,7 @@ import copy
 import io as _bytes_io
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 import pipeline
-from pipeline import io, record
+from pipeline import io, outputs, record
 from pipeline.device import place, resolve_device, resolve_precision
 from pipeline.errors import InputError
 from pipeline.fast.network import TransformerNet, for_inference
@@ -311,13 +312,21 @@ def stylize_files(
     precision: str = "auto",
     compile: bool = False,
     max_pixels: int = io.MAX_PIXELS,
+    strength: float = 1.0,
+    alpha: str = "keep",
 ) -> list[dict[str, Any]]:
     """Stylise each content image into its output (PNG/JPEG by extension, with a JSON sidecar).
     ``masks`` (one per content) feed a guided model. ``size`` resizes the long side first;
     ``preserve_color`` keeps the photo's colours (the result's luminance with the photo's chroma,
     :func:`pipeline.color.recombine`). ``compile`` compiles the network first (worth it on a GPU for
-    many photos of one size; see :class:`Runner`). ONNX models run in onnxruntime on the CPU."""
+    many photos of one size; see :class:`Runner`). ONNX models run in onnxruntime on the CPU.
+    ``strength`` (0–1) blends the result with the photo (:func:`blend_strength`). A transparent
+    photo keeps its alpha (``alpha="keep"``; the network paints the colour) or is flattened on
+    white (``"drop"``)."""
     from pipeline.color import recombine
+
+    if not (math.isfinite(strength) and 0 <= strength <= 1):
+        raise InputError(f"strength must be a number from 0 (the photo) to 1 (full style), got {strength}")
 
     network: Runner | OnnxNetwork
     model: FastModel | OnnxNetwork
@@ -335,8 +344,8 @@ def stylize_files(
         raise InputError(f"{model_path}: this model was trained with masks; give each photo's mask with --mask")
     for out in outs:
         io.save_format(out)
-        io.check_writable(out)
-    io.check_outputs(
+        outputs.check_writable(out)
+    outputs.check_outputs(
         [*outs, *map(record.sidecar_path, outs)],
         [model_path, *contents, *(masks or [])],
         sources=[*contents, *contents],
@@ -353,9 +362,10 @@ def stylize_files(
         result = stylize(network, tensor, guides)
         if preserve_color:
             result = recombine(result, tensor).clamp(0, 1)
+        result = blend_strength(result, tensor, strength)
         seconds = time.perf_counter() - started
         header = record.header("johnson2016" + ("+guided" if guides is not None else ""), model.info.get("weights"))
-        parameters = {"size": size, "preserve_color": preserve_color}
+        parameters = {"size": size, "preserve_color": preserve_color, "strength": strength, "alpha": alpha}
         metadata = {
             **header,
             "parameters": parameters,
@@ -366,6 +376,18 @@ def stylize_files(
             **record.environment(where, precision),
             "seconds": round(seconds, 4),
         }
-        record.write(out, io.encode_image(result, out, metadata=record.summary(header, parameters)), metadata)
+        transparency = io.kept_alpha(content, out, alpha)
+        encoded = io.encode_image(result, out, metadata=record.summary(header, parameters), alpha=transparency)
+        record.write(out, encoded, metadata)
         written.append(metadata)
     return written
+
+
+def blend_strength(result: torch.Tensor, photo: torch.Tensor, strength: float) -> torch.Tensor:
+    """Style strength at inference, in output space: ``strength`` of the stylised image over the
+    photo. A feed-forward network has no content/style knob of its own (Johnson et al. fix the
+    weights at training), and its residual features are the stylisation itself, so blending
+    them is the same mix with artefacts; the output mix is exact at 0 and 1 and linear between."""
+    if strength >= 1:
+        return result
+    return (strength * result + (1 - strength) * photo.to(result)).clamp(0, 1)

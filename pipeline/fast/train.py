@@ -34,7 +34,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from pipeline import io, record, targets
+from pipeline import io, outputs, record, targets
 from pipeline.device import autocast, place, resolve_device, resolve_precision
 from pipeline.errors import InputError
 from pipeline.fast import model as fast_model
@@ -146,8 +146,8 @@ def train(
     ``encoder`` replaces the loss network built from ``weights`` (it must have the layers)."""
     started = time.perf_counter()
     out = Path(out)
-    io.check_writable(out)
-    io.check_outputs([out, record.sidecar_path(out)], [style_path, style_mask])
+    outputs.check_writable(out)
+    outputs.check_outputs([out, record.sidecar_path(out)], [style_path, style_mask])
     if (style_mask is None) != (masks is None):
         raise InputError("guided training needs both --style-mask and --masks (the training images' masks)")
     setup = _setup(style_path, data, config, weights, style_mask, masks, palette, k, min_area, encoder)

@@ -20,6 +20,8 @@ from pipeline.optim import DEFAULT_LR, LBFGS_HISTORY, OPTIMIZERS
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 INITS = ("content", "noise", "style")
+#: ``init: image:PATH`` starts from an image of one's own (any size; resized to the output).
+INIT_IMAGE = "image:"
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class GatysConfig:
     style_layers: tuple[str, ...] = STYLE_LAYERS
     style_layer_weights: tuple[float, ...] | None = None  # None = 1 for every layer
     pooling: str = "max"
-    init: str = "content"
+    init: str = "content"  # or image:PATH
     optimizer: str = "lbfgs"
     lr: float | None = None  # None = DEFAULT_LR[optimizer]
     lbfgs_history: int = LBFGS_HISTORY
@@ -70,7 +72,10 @@ class GatysConfig:
         if not 0 <= self.seed < 2**63:
             raise InputError(f"seed must be between 0 and 2**63 - 1, got {self.seed}")
         check_choice("pooling", self.pooling, POOLINGS)
-        check_choice("init", self.init, INITS)
+        if not self.init.startswith(INIT_IMAGE):
+            check_choice("init", self.init, (*INITS, f"{INIT_IMAGE}PATH"))
+        elif not self.init[len(INIT_IMAGE) :].strip():
+            raise InputError("init image: give its path, e.g. --init image:start.png")
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("guide mode", self.guide_mode, GUIDE_MODES)
         check_choice("color mode", self.color, COLOUR_MODES)

@@ -16,12 +16,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from pipeline import io, record
+from pipeline import io, outputs, record
 from pipeline import targets as style_targets
 from pipeline.device import autocast, memory_format, resolve_device, resolve_precision
 from pipeline.errors import InputError
 from pipeline.features import Encoder, VGGEncoder, check_layers
-from pipeline.gatys.config import GatysConfig, stage_config
+from pipeline.gatys.config import INIT_IMAGE, GatysConfig, stage_config
+from pipeline.gatys.snapshots import Snapshots
 from pipeline.gatys.transfer import TransferResult, build_encoder, check_fits, transfer
 from pipeline.guidance import Guidance, Regions
 from pipeline.masks import Palette, hex_colour, load_label_map
@@ -56,6 +57,8 @@ def transfer_files(
     style_blend: Sequence[float] | None = None,
     guidance: Guidance | None = None,
     encoder: Encoder | None = None,
+    save_every: int = 0,
+    alpha: str = "keep",
 ) -> dict[str, Any]:
     """Load, transfer, save ``out_path`` and ``out_path.json``; return the metadata written.
 
@@ -63,15 +66,19 @@ def transfer_files(
     ``guidance``), each a style image or its saved targets (``.pt``, see
     :func:`style_targets_file`). With ``config.scales`` it runs coarse to fine, each stage
     starting from the previous one's result. ``encoder`` reuses a loaded network instead of
-    building one from ``weights``.
+    building one from ``weights``. ``save_every`` > 0 writes the image so far every that many
+    evaluations (:mod:`pipeline.gatys.snapshots`). A transparent content keeps its alpha in the
+    result (``alpha="keep"``: the transfer repaints the colour, alpha is copied) or is flattened
+    on white (``"drop"``).
     """
     started = time.perf_counter()
     style_paths = [style_path] if isinstance(style_path, (str, os.PathLike)) else list(style_path)
     out_path = Path(out_path)
     io.save_format(out_path)
-    io.check_writable(out_path)
+    outputs.check_writable(out_path)
     masks = [guidance.content_mask, *guidance.style_masks] if guidance else []
-    io.check_outputs([out_path, record.sidecar_path(out_path)], [content_path, *style_paths, *masks])
+    start = config.init[len(INIT_IMAGE) :] if config.init.startswith(INIT_IMAGE) else None
+    outputs.check_outputs([out_path, record.sidecar_path(out_path)], [content_path, *style_paths, *masks, start])
     if len(config.scales) > 1 and any(style_targets.is_targets_path(p) for p in style_paths):
         raise InputError(
             "--scales recomputes the style's Grams at every stage's size; pass the style image, not its targets (.pt)"
@@ -86,15 +93,24 @@ def transfer_files(
     log.info("content %s at %dx%d; style %s", content_path, *last.content.image.size, ", ".join(map(str, style_paths)))
     if last.regions is not None:
         log.info("regions: %s (guides: %s)", ", ".join(last.regions.names), config.guide_mode)
-    result, first, stage_records = _run_stages(stages, encoder, progress=progress, style_blend=style_blend)
+    if save_every < 0:
+        raise InputError(f"save-every must be a number of evaluations >= 0, got {save_every}")
+    snapshots = Snapshots(out_path) if save_every else None
+    result, first, stage_records = _run_stages(
+        stages, encoder, progress=progress, style_blend=style_blend, snapshots=snapshots, save_every=save_every
+    )
     header = record.header("gatys2016-guided" if last.regions is not None else "gatys2015", result.weights)
     parameters = {
         **dataclasses.asdict(config),
         "max_pixels": max_pixels,
         "style_blend": list(style_blend) if style_blend is not None else None,
+        "alpha": alpha,
     }
     encode_start = time.perf_counter()
-    image_bytes = io.encode_image(result.image, out_path, metadata=record.summary(header, parameters))
+    transparency = io.kept_alpha(last.content, out_path, alpha)
+    image_bytes = io.encode_image(
+        result.image, out_path, metadata=record.summary(header, parameters), alpha=transparency
+    )
     timings = {"load": loaded - started, **result.timings, "encode": time.perf_counter() - encode_start}
     timings["total"] = time.perf_counter() - started
     metadata: dict[str, Any] = {
@@ -153,7 +169,13 @@ def _load_stage(
 
 
 def _run_stages(
-    stages: Sequence[_Stage], encoder: Encoder, *, progress: Progress | None, style_blend: Sequence[float] | None
+    stages: Sequence[_Stage],
+    encoder: Encoder,
+    *,
+    progress: Progress | None,
+    style_blend: Sequence[float] | None,
+    snapshots: Snapshots | None = None,
+    save_every: int = 0,
 ) -> tuple[TransferResult, TransferResult, list[dict[str, Any]]]:
     """Optimise stage by stage, each starting from the previous result upsampled. Returns the
     last stage's result with the whole history, the first stage's (which judges convergence: it
@@ -185,7 +207,11 @@ def _run_stages(
             style_blend=style_blend,
             regions=stage.regions,
             init=init,
+            snapshot=snapshots,
+            snapshot_every=save_every,
         )
+        if snapshots is not None:
+            snapshots.next_stage(result.evaluations)
         first = first or result
         for name, values in result.history.items():
             history.setdefault(name, []).extend(values)
@@ -248,8 +274,8 @@ def style_targets_file(
     started = time.perf_counter()
     if not style_targets.is_targets_path(out_path):
         raise InputError(f"{out_path}: style targets are saved as {style_targets.SUFFIX}")
-    io.check_writable(out_path)
-    io.check_outputs([out_path, record.sidecar_path(out_path)], [style_path, style_mask])
+    outputs.check_writable(out_path)
+    outputs.check_outputs([out_path, record.sidecar_path(out_path)], [style_path, style_mask])
     style = io.read_image(style_path, size=config.style_size or config.size, max_pixels=max_pixels)
     labels = None
     if style_mask is not None:
@@ -312,8 +338,8 @@ def mix_scales_files(
         raise InputError(f"fine layers {', '.join(unknown)} are not among the style layers; add them to --style-layers")
     out_path = Path(out_path)
     io.save_format(out_path)
-    io.check_writable(out_path)
-    io.check_outputs([out_path, record.sidecar_path(out_path)], [coarse_path, fine_path])
+    outputs.check_writable(out_path)
+    outputs.check_outputs([out_path, record.sidecar_path(out_path)], [coarse_path, fine_path])
     coarse = io.read_image(coarse_path, size=config.size, max_pixels=max_pixels)
     fine = io.read_image(fine_path, size=config.style_size or config.size, max_pixels=max_pixels)
     encoder = encoder or build_encoder(config, weights)

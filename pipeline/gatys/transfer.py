@@ -18,16 +18,18 @@ from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
+from pipeline import io
 from pipeline import targets as style_targets
 from pipeline.color import grey, luminance_image, match_colours, recombine
 from pipeline.device import autocast, memory_format, resolve_device, resolve_precision
 from pipeline.errors import InputError, check_choice
 from pipeline.features import LAYERS, Encoder, VGGEncoder
-from pipeline.gatys.config import INITS, GatysConfig
+from pipeline.gatys.config import INIT_IMAGE, INITS, GatysConfig
 from pipeline.guidance import WHOLE, Regions, guided_style_loss
 from pipeline.losses import ContentLoss, GramStyleLoss, GuidedGramStyleLoss, blend_weights, layer_weights, tv_loss
-from pipeline.optim import Criterion, Optimised, Progress, convergence, optimize, stall_message
+from pipeline.optim import Criterion, Optimised, Progress, Snapshot, convergence, optimize, stall_message
 from pipeline.targets import StyleTargets
 
 log = logging.getLogger(__name__)
@@ -57,8 +59,16 @@ def build_encoder(config: GatysConfig, weights: str | os.PathLike[str] = "imagen
     return VGGEncoder(config.layers, weights=weights, pooling=config.pooling)
 
 
-def initial_image(init: str, content: torch.Tensor, style: torch.Tensor, seed: int) -> torch.Tensor:
-    """The starting point: the content image, white noise, or the style image at content size."""
+def initial_image(
+    init: str, content: torch.Tensor, style: torch.Tensor, seed: int, *, max_pixels: int = io.MAX_PIXELS
+) -> torch.Tensor:
+    """The starting point: the content image, white noise, the style image at content size, or
+    (``image:PATH``) an image of one's own, resized to the content's size whatever its own."""
+    if init.startswith(INIT_IMAGE):
+        path = init[len(INIT_IMAGE) :]
+        start = io.read_image(path, max_pixels=max_pixels).image
+        start = start.resize((content.shape[-1], content.shape[-2]), Image.Resampling.BICUBIC, reducing_gap=3.0)
+        return io.image_to_tensor(start).to(content.device)
     check_choice("init", init, INITS)
     if init == "content":
         return content.clone()
@@ -182,6 +192,8 @@ def transfer(
     style_blend: Sequence[float] | None = None,
     regions: Regions | None = None,
     init: torch.Tensor | None = None,
+    snapshot: Snapshot | None = None,
+    snapshot_every: int = 0,
 ) -> TransferResult:
     """Repaint ``content`` (1, 3, H, W) in the style of ``style`` (1, 3, H', W'), all in [0, 1].
 
@@ -193,7 +205,8 @@ def transfer(
     must cover ``config``); it is moved to the configured device. ``init`` replaces the
     configured starting image (a coarse-to-fine stage starts from the previous stage's result).
     ``config.color`` applies colour control (:mod:`pipeline.color`), region by region with
-    ``regions``. The loss history holds the weighted terms.
+    ``regions``. The loss history holds the weighted terms. ``snapshot`` receives the image so
+    far (on the CPU, in colour) every ``snapshot_every`` evaluations.
     """
     styles = [style] if isinstance(style, (torch.Tensor, StyleTargets)) else list(style)
     timings: dict[str, float] = {}
@@ -236,6 +249,8 @@ def transfer(
         history_size=config.lbfgs_history,
         progress=progress,
         precision_context=precision_context,
+        snapshot=_in_colour(snapshot, original_content, config) if snapshot is not None else None,
+        snapshot_every=snapshot_every,
     )
     _sync(device)
     timings["optimize"] = time.perf_counter() - start
@@ -243,6 +258,19 @@ def transfer(
     if config.color == "preserve":
         image = recombine(image, original_content.cpu().float())
     return _result(optimised, image.contiguous(), timings, str(device), precision, encoder, warn=starts_fresh)
+
+
+def _in_colour(snapshot: Snapshot, content: torch.Tensor, config: GatysConfig) -> Snapshot:
+    """A snapshot callback fed what the result would be: on the CPU, and recombined with the
+    content's colours when only luminance is optimised."""
+
+    def seen(step: int, image: torch.Tensor, loss: float) -> None:
+        image = image.cpu().float()
+        if config.color == "preserve":
+            image = recombine(image, content.cpu().float())
+        snapshot(step, image, loss)
+
+    return seen
 
 
 def _result(

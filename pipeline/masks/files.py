@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from pipeline import io
+from pipeline import io, outputs
 from pipeline.errors import InputError
 from pipeline.masks.clean import clean_mask
 from pipeline.masks.palette import FOREIGN_DISTANCE, LabelMap, Palette, hex_colour
@@ -61,8 +61,8 @@ def clean_mask_file(
 ) -> LabelMap:
     """Read a painted mask, clean it, save the label map; return it."""
     check_label_map_path(out)
-    io.check_writable(out)
-    io.refuse_overwriting_inputs(out, [source])
+    outputs.check_writable(out)
+    outputs.refuse_overwriting_inputs(out, [source])
     painted = read_mask(source, max_pixels=max_pixels)
     label_map = clean_mask(painted, k=k, palette=palette, min_area=min_area, seed=seed, name=str(source))
     save_label_map(label_map, out)

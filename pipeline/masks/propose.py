@@ -28,7 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pipeline import io
+from pipeline import io, outputs
 from pipeline.errors import InputError
 from pipeline.masks.clean import default_min_area, remove_specks
 from pipeline.masks.palette import MAX_LABELS, LabelMap, Palette, hex_colour
@@ -128,8 +128,8 @@ def propose_mask_file(
     from pipeline.masks.files import check_label_map_path, save_label_map
 
     check_label_map_path(out)
-    io.refuse_overwriting_inputs(out, [source])
-    io.check_writable(out)
+    outputs.refuse_overwriting_inputs(out, [source])
+    outputs.check_writable(out)
     image = np.asarray(io.read_image(source, max_pixels=max_pixels).image)
     segmenter = None
     if weights is not None:

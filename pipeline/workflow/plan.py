@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 KINDS = ("content", "style")
 IMAGES, MASKS = "images", "masks"  # images/<kind>/<name>.<ext>, masks/<kind>/<name>.<ext>
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".heic", ".heif")  # HEIF needs the heif extra
 #: File stems become wildcards and output names (``{content}__{style}``).
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 SEPARATOR = "__"
