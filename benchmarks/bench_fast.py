@@ -208,9 +208,13 @@ def plain_loop(data: Path, style: Path, config: TrainConfig, weights: str, devic
     transform = transforms.Compose(
         [transforms.Resize(config.size), transforms.CenterCrop(config.size), transforms.ToTensor()]
     )
-    loader = torch.utils.data.DataLoader(
-        datasets.ImageFolder(str(data.parent), transform), batch_size=config.batch, shuffle=True, drop_last=True
-    )
+    images = datasets.ImageFolder(str(data.parent), transform)
+    if len(images) < config.batch:
+        # drop_last would leave the loader empty and the loop below spinning for ever.
+        raise SystemExit(
+            f"{data}: {len(images)} images for batches of {config.batch}; give more or lower --train-batch"
+        )
+    loader = torch.utils.data.DataLoader(images, batch_size=config.batch, shuffle=True, drop_last=True)
     layers, content_layer = STYLE_LAYERS["vgg16"], CONTENT_LAYER["vgg16"]
     vgg = VGGEncoder([*layers, content_layer], weights=weights, arch="vgg16").to(device)
     network = TransformerNet().to(device)
