@@ -4,7 +4,6 @@
 # decisions (inputs, pairs, paths, each job's arguments) in pipeline/workflow, tested without Snakemake.
 import os
 import sys
-
 from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import min_version, validate
@@ -15,6 +14,8 @@ from pipeline.samples import SAMPLES
 from pipeline.workflow import Paths
 
 min_version("8.0")
+# Jobs' errors then name `--config weights=...`, not `--weights`; set here, so no job's command changes.
+os.environ.update(STYLESNAKE_WORKFLOW="1")
 
 
 # Beside the Snakefile, so `--directory` can put inputs and outputs elsewhere.
@@ -48,7 +49,7 @@ rule all:
     input:
         expand(Paths.result, zip, **PAIRS),
         Paths.sheet,
-        [Paths.stylized.format(content=c, style=s) for c, s in wf.fast_pairs(PLAN)] if FAST else [],
+        wf.fast_results(PLAN),
         expand(Paths.onnx, style=PLAN.images["style"]) if FAST else [],
 
 
@@ -56,3 +57,4 @@ include: "rules/masks.smk"
 include: "rules/gatys.smk"
 include: "rules/report.smk"
 include: "rules/fast.smk"
+

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,39 +215,71 @@ def figure_paths(result: str | os.PathLike[str]) -> tuple[Path, Path]:
     return result.with_suffix(".panel.png"), result.with_suffix(".loss.svg")
 
 
+def _is_fast(metadata: Mapping[str, Any]) -> bool:
+    """A fast-style result (``stylesnake stylize``) rather than a Gatys transfer."""
+    return str(metadata.get("method", "")).startswith("johnson")
+
+
+def fast_summary(metadata: Mapping[str, Any]) -> str:
+    """One line for a fast-style result's caption: the network, the size, the weights it trained with."""
+    p = metadata.get("parameters", {})
+    guided = "guided" if metadata.get("method") == "johnson2016+guided" else "unguided"
+    colour = ", photo's colours kept" if p.get("preserve_color") else ""
+    weights = metadata.get("weights", {}).get("kind", "?")
+    return f"fast style ({guided} network), {p.get('size')} px{colour}, loss network weights {weights}"
+
+
+def _figure(result: Path, metadata: Mapping[str, Any], link: Callable[[Path], str]) -> tuple[str, str]:
+    """One result's ``<figure>`` and the style it is filed under."""
+    content = Path(metadata["content"]["path"]).stem
+    links = [f'<a href="{link(result)}">result</a>']
+    if _is_fast(metadata):  # no panel of its own; the network's training curve sits beside the model
+        style, what, caption = metadata["model"]["style"], " (fast style)", fast_summary(metadata)
+        shown, curve = result, Path(metadata["model"]["path"]).with_suffix(".loss.png")
+        links += [f'<a href="{link(curve)}">training curve</a>'] if curve.exists() else []
+        loss = ""
+    else:
+        style, what, caption = Path(metadata["styles"][0]["path"]).stem, "", summary(metadata)
+        panel_path, curve_path = figure_paths(result)
+        shown = panel_path if panel_path.exists() else result
+        links += [f'<a href="{link(curve_path)}">loss curve</a>'] if curve_path.exists() else []
+        final = metadata.get("final_losses", {}).get("total")
+        loss = f" · final loss {final:.4g}" if final is not None else ""
+        if metadata.get("converged") is False:
+            loss += f' · <b class="stalled">not converged: the loss fell by only {metadata["loss_drop"]:.0%}</b>'
+    links += [f'<a href="{link(sidecar_path(result))}">metadata</a>']
+    figure = (
+        f'<figure><a href="{link(result)}"><img src="{link(shown)}" loading="lazy" '
+        f'alt="{html.escape(content)} in the style of {html.escape(style)}{what}"></a>\n'
+        f"<figcaption><b>{html.escape(content)}</b>{what}: {html.escape(caption)}{loss}<br>"
+        f"{' · '.join(links)}</figcaption></figure>"
+    )
+    return style, figure
+
+
 def contact_sheet(results: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> str:
-    """A plain HTML page of every result, grouped by style: its panel (or the result itself, when
-    there is none), a caption with its parameters, and links to the result, loss curve and
-    metadata. Paths are relative to ``out``'s folder, so the folder can be copied as it is."""
+    """A plain HTML page of every result, grouped by style: a Gatys transfer's panel (or the result
+    itself, when there is none) and a fast-style result's image, each with a caption of its
+    parameters and links to the result, its loss curve and metadata. Paths are relative to
+    ``out``'s folder, so the folder can be copied as it is."""
     base = Path(out).parent
 
     def link(path: Path) -> str:
         return html.escape(os.path.relpath(path, base))
 
     groups: dict[str, list[str]] = {}
+    fast = 0
     for result in map(Path, results):
         metadata = read_sidecar(result)
-        content = Path(metadata["content"]["path"]).stem
-        style = Path(metadata["styles"][0]["path"]).stem
-        panel_path, curve_path = figure_paths(result)
-        shown = panel_path if panel_path.exists() else result
-        links = [f'<a href="{link(result)}">result</a>']
-        links += [f'<a href="{link(curve_path)}">loss curve</a>'] if curve_path.exists() else []
-        links += [f'<a href="{link(sidecar_path(result))}">metadata</a>']
-        final = metadata.get("final_losses", {}).get("total")
-        loss = f" · final loss {final:.4g}" if final is not None else ""
-        if metadata.get("converged") is False:
-            loss += f' · <b class="stalled">not converged: the loss fell by only {metadata["loss_drop"]:.0%}</b>'
-        groups.setdefault(style, []).append(
-            f'<figure><a href="{link(result)}"><img src="{link(shown)}" loading="lazy" '
-            f'alt="{html.escape(content)} in the style of {html.escape(style)}"></a>\n'
-            f"<figcaption><b>{html.escape(content)}</b>: {html.escape(summary(metadata))}{loss}<br>"
-            f"{' · '.join(links)}</figcaption></figure>"
-        )
+        fast += _is_fast(metadata)
+        style, figure = _figure(result, metadata, link)
+        groups.setdefault(style, []).append(figure)
     sections = "\n".join(
         f"<section><h2>Style: {html.escape(style)}</h2>\n" + "\n".join(items) + "\n</section>"
         for style, items in sorted(groups.items())
     )
+    # Said only when there are fast results, so a Gatys-only sheet stays as it was (tests/golden.json).
+    fast_note = f" {fast} of them fast style: the stylised image alone." if fast else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Stylesnake results</title>
 <style>
@@ -256,7 +288,7 @@ figure {{ margin: 0 0 1.5rem; }} img {{ max-width: 100%; height: auto; border: 1
 figcaption {{ font-size: .9rem; color: #555; }} .stalled {{ color: #b00; }} h2 {{ border-bottom: 1px solid #ddd; }}
 </style></head><body>
 <h1>Stylesnake results</h1>
-<p>{len(results)} result(s), grouped by style. Each panel: content, its mask, style, its mask, result.</p>
+<p>{len(results)} result(s), grouped by style. Each panel: content, its mask, style, its mask, result.{fast_note}</p>
 {sections}
 </body></html>
 """
@@ -271,8 +303,10 @@ def write_figures(
     style_mask: str | os.PathLike[str] | None = None,
     panel_out: str | os.PathLike[str] | None = None,
     curve_out: str | os.PathLike[str] | None = None,
+    curve_png_out: str | os.PathLike[str] | None = None,
 ) -> tuple[Path, Path]:
-    """Write a result's panel (PNG) and loss curve (SVG), by default beside it; atomically."""
+    """Write a result's panel (PNG) and loss curve (SVG), by default beside it, and given
+    ``curve_png_out`` the curve as PNG too (what fast style's training writes); atomically."""
     from pipeline import io
 
     default_panel, default_curve = figure_paths(result)
@@ -280,8 +314,10 @@ def write_figures(
     metadata = read_sidecar(result)
     title = f"{Path(content).stem} in the style of {Path(style).stem}"
     image = panel(result, content, style, content_mask=content_mask, style_mask=style_mask, title=title)
-    svg = loss_curve_svg(metadata.get("history", {}), title=f"{title}: weighted losses")
-    io.write_bytes(curve_out, svg.encode())
+    history, curve_title = metadata.get("history", {}), f"{title}: weighted losses"
+    io.write_bytes(curve_out, loss_curve_svg(history, title=curve_title).encode())
+    if curve_png_out is not None:
+        io.write_bytes(curve_png_out, loss_curve_png(history, title=curve_title, x_label="evaluation"))
     io.save_image(image, panel_out)
     return panel_out, curve_out
 

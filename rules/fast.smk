@@ -24,6 +24,7 @@ rule fast_train:
         stylesnake=STYLESNAKE,
         args=JOBS.train_args,
         style_mask=JOBS.style_mask_flag,
+        recorded=JOBS.recorded_output,  # the report's caption: the settings the model's sidecar records
     conda:
         ENV
     threads: 2
@@ -58,6 +59,7 @@ rule fast_stylize:
         stylesnake=STYLESNAKE,
         size=JOBS.fast_size,
         mask=JOBS.mask_flag,
+        recorded=JOBS.recorded_output,  # the report's caption: the settings the result's sidecar records
     conda:
         ENV
     threads: 2

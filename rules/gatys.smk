@@ -47,6 +47,7 @@ rule transfer:
         stylesnake=STYLESNAKE,
         masks=JOBS.mask_flags,
         args=JOBS.transfer_args,
+        recorded=JOBS.recorded_output,  # the report's caption: the settings the result's sidecar records
     conda:
         ENV
     threads: 2

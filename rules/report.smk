@@ -1,4 +1,5 @@
-# What people look at: a side-by-side panel and a loss curve per result, and one contact sheet.
+# What people look at: a side-by-side panel and a loss curve per result, and one contact sheet of
+# every result (fast style's too).
 
 
 rule figures:
@@ -23,6 +24,7 @@ rule figures:
             labels={"content": "{content}", "style": "{style}", "figure": "loss curve"},
             caption="../report/loss.rst",
         ),
+        curve_png=Paths.curve_png,
     log:
         Paths.log("figures", "{content}__{style}"),
     benchmark:
@@ -30,7 +32,7 @@ rule figures:
     params:
         stylesnake=STYLESNAKE,
         masks=JOBS.mask_flags,
-        args=JOBS.transfer_args,  # unused by the command; shown in the report's caption
+        recorded=JOBS.recorded_input,  # unused by the command; the report's captions, from the sidecar
     conda:
         ENV
     threads: 1
@@ -39,13 +41,14 @@ rule figures:
         runtime=5,
     shell:
         "{params.stylesnake} figures {input.result} --content {input.content} --style {input.style} {params.masks}"
-        " --panel {output.panel} --loss-curve {output.curve} > {log} 2>&1"
+        " --panel {output.panel} --loss-curve {output.curve} --loss-curve-png {output.curve_png} > {log} 2>&1"
 
 
 rule contact_sheet:
     input:
         results=expand(Paths.result, zip, **PAIRS),
         panels=expand(Paths.panel, zip, **PAIRS),
+        fast=wf.fast_results(PLAN),
     output:
         report(Paths.sheet, category="Contact sheet", caption="../report/contact_sheet.rst"),
     log:
@@ -61,4 +64,16 @@ rule contact_sheet:
         mem_mb=1000,
         runtime=5,
     shell:
-        "{params.stylesnake} contact-sheet {output} {input.results} > {log} 2>&1"
+        "{params.stylesnake} contact-sheet {output} {input.results} {input.fast} > {log} 2>&1"
+
+
+# What the end of a run says: where the results are, and (after a failure) each failed job's one line.
+onsuccess:
+    settings = workflow.config_settings
+    logger.info(wf.finished_note(settings.config, settings.configfiles, os.path.exists(Paths.sheet)))
+
+
+onerror:
+    # Snakemake reports each failure at length; our one line (and its fix) comes last, where it is seen.
+    for line in wf.failed_job_errors(log):
+        logger.error(line)

@@ -170,7 +170,7 @@ def test_missing_weights_path() -> None:
         VGGEncoder(["relu1_1"], weights="/nonexistent/vgg19.pth")
 
 
-def test_imagenet_offline_gives_the_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def _offline_imagenet_error(monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[str]]:
     attempts = []
 
     def blocked_download(url: str, *args, **kwargs):
@@ -184,12 +184,25 @@ def test_imagenet_offline_gives_the_clear_error(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(socket.socket, "connect", no_sockets)
     with pytest.raises(InputError) as info:
         VGGEncoder(["relu1_1"], weights="imagenet")
-    message = str(info.value)
+    return str(info.value), attempts
+
+
+def test_imagenet_offline_gives_the_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STYLESNAKE_WORKFLOW", raising=False)
+    message, attempts = _offline_imagenet_error(monkeypatch)
     assert attempts and attempts[0].endswith("vgg19-dcbb9e9d.pth")
     assert str(imagenet_cache_path()) in message  # fix 1: put the file in the cache (or pass a path)
     assert "--weights PATH" in message
     assert "--weights random" in message  # fix 2: a plumbing run
     assert "\n" not in message
+
+
+def test_imagenet_offline_error_in_the_workflow_names_the_config_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workflow's jobs are configured with --config weights=..., where --weights means nothing."""
+    monkeypatch.setenv("STYLESNAKE_WORKFLOW", "1")  # what the Snakefile sets for its jobs
+    message, _ = _offline_imagenet_error(monkeypatch)
+    assert "--config weights=PATH" in message and "--config weights=random" in message
+    assert "--weights" not in message and "\n" not in message
 
 
 def test_imagenet_reads_the_torch_hub_cache(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -148,3 +148,42 @@ def test_a_stall_is_reported_in_a_warning_and_the_sidecar(
     assert metadata["converged"] is False and 0 <= metadata["loss_drop"] < 0.01
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "the loss fell by only 0% in 6 evaluations" in warnings[0]
+
+
+def test_readme_mask_examples_run_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """README's commands for many photos with one painting, and for masks, on tiny stand-ins of the
+    files they name (painted as people paint), plus only what makes them quick and offline."""
+    import re
+    import shlex
+
+    import numpy as np
+
+    from pipeline.cli import main
+    from pipeline.synthetic import painted_mask
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index("Many photos, one painting")
+    blocks = re.findall(r"```sh\n(.*?)```", readme[start : readme.index("`transfer` does the same pairing")], re.S)
+    commands = [
+        shlex.split(line, comments=True)
+        for line in "\n".join(blocks).replace("\\\n", " ").splitlines()
+        if line.startswith("stylesnake ") and "deeplabv3" not in line  # no segmentation weights here
+    ]
+    assert len(commands) == 8, commands
+    sky, tree, ground = (66, 135, 245), (40, 160, 60), (140, 90, 40)  # README's colours
+    monkeypatch.chdir(tmp_path)
+    for name, size in (("photo", (64, 48)), ("painting", (64, 64)), ("sky", (48, 48)), ("ground", (48, 48))):
+        labels = {"sky": [sky, tree], "ground": [ground, tree]}.get(name, [sky, tree, ground])
+        mask = painted_mask(len(name), size=size, k=len(labels), palette=np.array(labels, np.uint8), jpeg_quality=90)
+        for spelling in (f"{name}_mask.png", f"{name}-mask.png"):
+            Image.fromarray(mask.painted).save(spelling)
+        noise = np.random.default_rng(len(name)).normal(0, 12, mask.painted.shape)  # regions a proposal can find
+        Image.fromarray((mask.painted + noise).clip(0, 255).astype(np.uint8)).save(f"{name}.jpg")
+    Image.open("photo_mask.png").resize((96, 72)).convert("RGB").save("painted.jpg", quality=85)
+    quick = {
+        "transfer": ["--weights", "random", "--size", "48", "--steps", "2"],
+        "style-targets": ["--weights", "random", "--size", "48"],
+    }
+    for argv in commands:
+        verb = argv[1]
+        assert main(["-q", *argv[1:], *quick.get(verb, [])]) == 0, shlex.join(argv)

@@ -133,6 +133,30 @@ def test_masks_propose_fills_in_masks_and_painted_ones_win(tmp_path: Path) -> No
     assert wf.plan(config, tmp_path).masks["style"] == {"ihc": "masks/style/ihc.png"}  # default: painted only
 
 
+def test_a_pair_can_start_from_an_image_of_its_own(tmp_path: Path) -> None:
+    config = _config(demo={"content": ["coffee"], "style": ["ihc", "retina"]})
+    config["per_pair"] = {"coffee__ihc": {"init": "image:starts/coffee.png"}}
+    plan = wf.plan(config, tmp_path)
+    jobs = wf.Jobs(plan)
+    pair = type("W", (), {"content": "coffee", "style": "ihc"})
+    assert jobs.transfer_inputs(pair)["init"] == "starts/coffee.png"  # a changed start reruns the pair
+    assert "--init image:starts/coffee.png" in wf.transfer_args(plan, "coffee", "ihc")
+    assert "init" not in jobs.transfer_inputs(type("W", (), {"content": "coffee", "style": "retina"}))
+
+
+def test_plan_reads_masks_through_the_guarded_loader_and_warns_about_strays(tmp_path: Path, caplog) -> None:
+    (tmp_path / "masks/content").mkdir(parents=True)
+    Image.new("RGB", (40, 40), (230, 25, 75)).save(tmp_path / "masks/content/astronot.png")  # no such image
+    config = _config(demo={"content": ["coffee"], "style": ["ihc"]}, labels=LABELS)
+    with caplog.at_level("WARNING"):
+        wf.plan(config, tmp_path)
+    assert "masks/content/astronot.png matches no image in images/content" in caplog.text
+    Image.new("P", (20000, 20000)).save(tmp_path / "masks/content/coffee.png")  # a decompression bomb
+    _paint(tmp_path / "masks/style/ihc.png", (64, 64))
+    with pytest.raises(InputError, match=r"masks/content/coffee\.png: image has 400,000,000 pixels"):
+        wf.plan(config, tmp_path)
+
+
 def test_painted_labels_sees_what_was_painted(tmp_path: Path) -> None:
     _paint(tmp_path / "m.png", (96, 64), k=2)
     assert wf.painted_labels(tmp_path / "m.png", {**LABELS, "sky": "#3cb44b"}) == {"subject", "background"}
@@ -221,7 +245,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("project")
     _paint(root / "masks/content/coffee.png", (96, 64))
     _paint(root / "masks/style/ihc.png", (64, 64), seed=3)
-    _snakemake(root, "--cores", "2")
+    (root / "first_run.txt").write_text(_snakemake(root, "--cores", "2"))
     return root
 
 
@@ -234,6 +258,7 @@ def test_whole_workflow_runs_and_records_everything(project: Path) -> None:
         assert metadata["stylesnake"] and metadata["parameters"]["seed"] == 0
         assert (project / "results" / "gatys" / f"{pair}.panel.png").exists()
         assert (project / "results" / "gatys" / f"{pair}.loss.svg").read_text().startswith("<svg")
+        assert Image.open(project / "results" / "gatys" / f"{pair}.loss.png").format == "PNG"  # as fast style's
         assert (project / "logs" / "transfer" / f"{pair}.log").exists()
         assert (project / "results" / "benchmarks" / "transfer" / f"{pair}.tsv").exists()
     guided = json.loads((project / "results/gatys/coffee__ihc.png.json").read_text())
@@ -242,6 +267,10 @@ def test_whole_workflow_runs_and_records_everything(project: Path) -> None:
     assert unguided["method"] == "gatys2015"  # retina has no mask here
     sheet = (project / "results" / "index.html").read_text()
     assert "Style: ihc" in sheet and "Style: retina" in sheet and "coffee__ihc.panel.png" in sheet
+    assert 'src="fast/coffee__ihc.png"' in sheet and 'src="fast/coffee__retina.png"' in sheet
+    # The run ends by naming the contact sheet and the settings a later run must repeat.
+    note = (project / "first_run.txt").read_text()
+    assert "every result is on results/index.html" in note and "--configfile" in note
     assert (project / "results" / "masks" / "content" / "coffee.png").exists()
     for style in ("ihc", "retina"):  # fast style: a network per style, a result per pair, an ONNX export
         assert (project / "results" / "fast" / f"{style}.onnx").exists()
@@ -340,10 +369,19 @@ def test_interrupted_transfer_leaves_no_output(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_report_has_gallery_curves_and_parameters(project: Path) -> None:
-    _snakemake(project, "--report", "report.html")
+    # Reported under other settings than the run's: the captions must still say what made each file.
+    other = {**TINY, "weights": "random:7", "gatys": {"size": 64, "steps": 999}, "fast": {**TINY["fast"], "steps": 77}}
+    _snakemake(project, "--report", "report.html", config=other)
     report = (project / "report.html").read_text(errors="replace")
     for expected in ("coffee__ihc.panel.png", "coffee__retina.loss.svg", "--style-weight", "Contact sheet"):
         assert expected in report, expected
+    text = re.sub(r"<[^>]+>", "", report)  # the captions' HTML, as words
+    made = re.findall(r"(?:Made|Trained) with (--[^()]*?) \(from", text)
+    assert len(made) == 2 * 3 + 2 + 2, made  # result, panel, curve per pair; fast result and network per style
+    for caption in made:
+        assert "--weights random" in caption and "999" not in caption and "--steps 77" not in caption, caption
+    assert sum("--size 48 --steps 2 " in caption for caption in made) == 6
+    assert sum(caption.startswith("--steps 2 --size 32") for caption in made) == 2
 
 
 def test_loss_curve_is_well_formed_svg() -> None:
@@ -370,6 +408,92 @@ def test_contact_sheet_flags_a_transfer_that_did_not_converge(tmp_path: Path) ->
         results.append(result)
     sheet = contact_sheet(results, tmp_path / "index.html")
     assert sheet.count("not converged") == 1 and "the loss fell by only 3%" in sheet
+
+
+def test_contact_sheet_shows_fast_style_results_with_the_transfers(tmp_path: Path) -> None:
+    from pipeline.gallery import contact_sheet
+
+    gatys = tmp_path / "gatys" / "coffee__ihc.png"
+    fast = tmp_path / "fast" / "coffee__ihc.png"
+    for path in (gatys, fast):
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"")
+    (tmp_path / "fast" / "ihc.loss.png").write_bytes(b"")
+    gatys.with_name("coffee__ihc.png.json").write_text(
+        json.dumps({"content": {"path": "coffee.png"}, "styles": [{"path": "results/targets/ihc.pt"}]})
+    )
+    record = {
+        "method": "johnson2016+guided",
+        "weights": {"kind": "random"},
+        "parameters": {"size": 48, "preserve_color": False},
+        "model": {"path": str(tmp_path / "fast" / "ihc.pth"), "style": "ihc"},
+        "content": {"path": "coffee.png"},
+    }
+    fast.with_name("coffee__ihc.png.json").write_text(json.dumps(record))
+    sheet = contact_sheet([gatys, fast], tmp_path / "index.html")
+    assert sheet.count("Style: ihc") == 1 and sheet.count("<figure>") == 2  # one section, both results
+    assert 'src="fast/coffee__ihc.png"' in sheet and 'href="fast/ihc.loss.png">training curve' in sheet
+    assert "<b>coffee</b> (fast style): fast style (guided network), 48 px" in sheet
+    assert "1 of them fast style" in sheet
+
+
+def test_figures_write_the_loss_curve_as_png_too(tmp_path: Path) -> None:
+    from pipeline.gallery import loss_curve_png, write_figures
+
+    for name in ("content", "style", "result"):
+        _image(tmp_path / f"{name}.png", (40, 32))
+    history = {"total": [2.0, 1.0, 0.5], "content": [0.1, 0.2, 0.2], "style": [1.9, 0.8, 0.3]}
+    (tmp_path / "result.png.json").write_text(json.dumps({"parameters": {}, "history": history}))
+    args = (tmp_path / "result.png", tmp_path / "content.png", tmp_path / "style.png")
+    write_figures(*args)
+    assert not (tmp_path / "result.loss.png").exists()  # only when asked: `figures` alone writes what it did
+    write_figures(*args, curve_png_out=tmp_path / "result.loss.png")
+    png = (tmp_path / "result.loss.png").read_bytes()
+    title = "content in the style of style: weighted losses"
+    assert png == loss_curve_png(history, title=title, x_label="evaluation")  # fast style's drawing, reused
+    assert Image.open(tmp_path / "result.loss.png").format == "PNG"
+
+
+def test_report_captions_are_the_settings_each_output_records(tmp_path: Path) -> None:
+    from pipeline.workflow.jobs import recorded_settings
+
+    sidecar = tmp_path / "a.png.json"
+    assert recorded_settings(sidecar) == ""  # not made yet: Snakemake asks before the job runs too
+    record = {"weights": {"kind": "random"}, "parameters": {"size": 128, "steps": 30, "style_layers": ["a", "b"]}}
+    sidecar.write_text(json.dumps(record))
+    assert recorded_settings(sidecar) == "--size 128 --steps 30 --style-layers a,b --weights random"
+    record = {"weights": {"kind": "imagenet"}, "parameters": {"size": 64, "preserve_color": True, "x": False}}
+    sidecar.write_text(json.dumps(record))
+    assert recorded_settings(sidecar) == "--size 64 --weights imagenet --preserve-color"
+    sidecar.write_text(json.dumps({"weights": {"kind": "random"}, "training": {"steps": 40}}))
+    assert recorded_settings(sidecar) == "--steps 40 --weights random"
+
+
+def test_finished_note_names_the_sheet_and_the_settings_to_repeat() -> None:
+    from pipeline.workflow.jobs import finished_note
+
+    note = finished_note({"weights": "random", "preset": "quick"}, [], sheet_exists=True)
+    assert note.startswith("stylesnake: finished; every result is on results/index.html")
+    assert "the same --config weights=random preset=quick," in note
+    note = finished_note({"gatys": {"steps": 5}}, ["/p/my.yaml"], sheet_exists=False)
+    assert "index.html" not in note and "--configfile /p/my.yaml --config 'gatys={\"steps\": 5}'" in note
+    assert finished_note({}, [], sheet_exists=True) == "stylesnake: finished; every result is on results/index.html"
+
+
+def test_failed_job_errors_are_the_failed_jobs_last_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.workflow.jobs import failed_job_errors
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs/a.log").write_text("stylesnake: content x.png\nstylesnake: error: x.png: cannot read\n")
+    (tmp_path / "logs/b.log").write_text("stylesnake: done\n")  # a job that did not fail is not read
+    snakemake_log = tmp_path / "run.log"
+    snakemake_log.write_text(
+        "Error in rule transfer:\n    jobid: 3\n    log: logs/a.log (check log file(s) for error details)\n"
+        "    log: logs/gone.log (check log file(s) for error details)\n"
+    )
+    assert failed_job_errors([snakemake_log]) == ["logs/a.log: stylesnake: error: x.png: cannot read"]
+    assert failed_job_errors(tmp_path / "missing.log") == []
 
 
 def test_schema_and_config_agree_with_the_code() -> None:
@@ -449,7 +573,11 @@ def test_offline_without_weights_the_first_vgg_rule_fails_with_the_fix(tmp_path:
     assert proc.returncode != 0
     output = proc.stdout + proc.stderr
     assert "Error in rule style_targets" in output
-    assert "VGG-19 ImageNet weights are not in the cache" in output and "--weights random" in output
+    # In the workflow's terms (--config weights=...), said again below Snakemake's report of the failure.
+    assert "--config weights=random" in output and "--weights random" not in output
+    last = "\n".join(output.splitlines()[-8:])
+    assert "logs/style_targets/ihc.log: stylesnake: error: VGG-19 ImageNet weights are not in the cache" in last
+    assert len((tmp_path / "logs/style_targets/ihc.log").read_text().splitlines()) == 1
     assert not list((tmp_path / "results").rglob("*.pt"))
 
 

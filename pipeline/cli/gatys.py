@@ -72,7 +72,7 @@ def _transfer_flags(t: argparse.ArgumentParser) -> None:
     )
     add(t, *STYLE_FLAGS)
     add(t, "steps", "content_weight", "style_weight", "tv_weight", "content_layer", "style_layer_weights")
-    add(t, "init", "optimizer", "lr", "lbfgs_history", "seed", "style_blend")
+    add(t, "init", "optimizer", "lr", "lbfgs_history", "seed", "style_blend", "tile")
     c = t.add_argument_group("colour and scale control (Gatys 2016)")
     add(c, "color", "color_match", "scales", "scale_base", "stage_steps")
     g = t.add_argument_group("spatial control (Gatys 2016): masks with one flat colour per region")

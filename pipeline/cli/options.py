@@ -178,6 +178,12 @@ FLAGS: dict[str, Flag] = {
     ),
     "scale_base": Flag("first stage size for --scales auto", int, 256),
     "stage_steps": Flag("evaluations per stage before the last (default: --steps)", int),
+    "tile": Flag(
+        "beyond memory: when the output's long side exceeds T px, compute the loss in windows of at most "
+        "TxT px (the memory of a T px run; the style statistics stay the whole image's, so no seams)",
+        int,
+        extra={"metavar": "T"},
+    ),
     # Spatial control and masks.
     "guide_mode": Flag("guide propagation", None, _G("guide_mode"), _choices("pipeline.guides", "GUIDE_MODES")),
     "guide_grow": Flag("grow (>0) / shrink (<0) guides, px", int, _G("guide_grow")),

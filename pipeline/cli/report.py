@@ -15,7 +15,7 @@ log = logging.getLogger("pipeline")
 def register(verbs: Any, *, full: bool) -> None:
     f = verbs.add_parser(
         "figures",
-        help="a result's side-by-side panel (PNG) and loss curve (SVG)",
+        help="a result's side-by-side panel (PNG) and loss curve (SVG, and PNG if asked)",
         description="Reads RESULT and its RESULT.json; writes the panel and curve beside it unless told where.",
         formatter_class=Help,
     )
@@ -27,12 +27,15 @@ def register(verbs: Any, *, full: bool) -> None:
     f.add_argument("--style-mask", metavar="PATH", help="its style mask (cleaned)")
     f.add_argument("--panel", metavar="PATH", help="panel to write (default: RESULT with .panel.png)")
     f.add_argument("--loss-curve", metavar="PATH", help="loss curve to write (default: RESULT with .loss.svg)")
+    f.add_argument("--loss-curve-png", metavar="PATH", help="the loss curve as PNG too, for viewers without SVG")
     f.set_defaults(handler=_figures)
 
     c = verbs.add_parser("contact-sheet", help="an HTML page of results, grouped by style", formatter_class=Help)
     add_verbosity(c)
     c.add_argument("out", metavar="OUT", help="HTML file to write")
-    c.add_argument("results", nargs="+", metavar="RESULT", help="transfer outputs (with their .json sidecars)")
+    c.add_argument(
+        "results", nargs="+", metavar="RESULT", help="transfer and fast-style outputs (with their .json sidecars)"
+    )
     c.set_defaults(handler=_contact_sheet)
 
     s = verbs.add_parser(
@@ -53,6 +56,7 @@ def _figures(args: argparse.Namespace) -> int:
         style_mask=args.style_mask,
         panel_out=args.panel,
         curve_out=args.loss_curve,
+        curve_png_out=args.loss_curve_png,
     )
     return 0
 

@@ -22,6 +22,8 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 INITS = ("content", "noise", "style")
 #: ``init: image:PATH`` starts from an image of one's own (any size; resized to the output).
 INIT_IMAGE = "image:"
+#: The smallest ``tile`` (px): a 16 px margin around a 32 px core (see :mod:`pipeline.gatys.tiles`).
+MIN_TILE = 64
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class GatysConfig:
     scales: tuple[int, ...] = ()  # coarse-to-fine stage sizes, ending at ``size``; () = one stage
     stage_steps: int | None = None  # evaluations of each stage before the last (None = ``steps``)
     seed: int = 0
+    tile: int | None = None  # tiled criterion for images whose long side exceeds this (px); None = off
     device: str = "auto"
     precision: str = "auto"
 
@@ -69,6 +72,8 @@ class GatysConfig:
             math.isfinite(w) and w >= 0 for w in self.style_layer_weights
         ):
             raise InputError(f"style-layer-weights must be finite numbers >= 0, got {self.style_layer_weights}")
+        if self.tile is not None and (not isinstance(self.tile, int) or self.tile < MIN_TILE):
+            raise InputError(f"tile must be a whole number of pixels >= {MIN_TILE}, got {self.tile}")
         if not 0 <= self.seed < 2**63:
             raise InputError(f"seed must be between 0 and 2**63 - 1, got {self.seed}")
         check_choice("pooling", self.pooling, POOLINGS)
@@ -102,6 +107,14 @@ class GatysConfig:
     @property
     def layers(self) -> list[str]:
         return list(dict.fromkeys([self.content_layer, *self.style_layers]))
+
+    def recorded(self) -> dict[str, Any]:
+        """Every field as a record's parameters, but ``tile`` only when set: untiled records stay
+        as they were before tiling existed (and the workflow's captions get no ``--tile None``)."""
+        fields = dataclasses.asdict(self)
+        if fields["tile"] is None:
+            del fields["tile"]
+        return fields
 
     def target_settings(self, weights_info: Mapping[str, Any]) -> dict[str, Any]:
         """What style targets computed for this config depend on (see :mod:`pipeline.targets`)."""

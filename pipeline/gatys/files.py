@@ -21,6 +21,7 @@ from pipeline import targets as style_targets
 from pipeline.device import autocast, memory_format, resolve_device, resolve_precision
 from pipeline.errors import InputError
 from pipeline.features import Encoder, VGGEncoder, check_layers
+from pipeline.gatys import tiles
 from pipeline.gatys.config import INIT_IMAGE, GatysConfig, stage_config
 from pipeline.gatys.snapshots import Snapshots
 from pipeline.gatys.transfer import TransferResult, build_encoder, check_fits, transfer
@@ -101,7 +102,7 @@ def transfer_files(
     )
     header = record.header("gatys2016-guided" if last.regions is not None else "gatys2015", result.weights)
     parameters = {
-        **dataclasses.asdict(config),
+        **config.recorded(),
         "max_pixels": max_pixels,
         "style_blend": list(style_blend) if style_blend is not None else None,
         "alpha": alpha,
@@ -224,6 +225,7 @@ def _run_stages(
                 "evaluations": result.evaluations,
                 "seconds": round(result.timings["setup"] + result.timings["optimize"], 3),
                 "loss_drop": round(result.loss_drop, 6),
+                **tiles.record(stage.config.tile, stage.content.image.size[::-1], encoder.min_side),
             }
         )
     assert result is not None and first is not None
@@ -366,7 +368,7 @@ def mix_scales_files(
         progress=progress,
     )
     header = record.header("gatys2016-scale-mixing", result.weights)
-    parameters = {**dataclasses.asdict(config), "fine_layers": list(fine_layers), "max_pixels": max_pixels}
+    parameters = {**config.recorded(), "fine_layers": list(fine_layers), "max_pixels": max_pixels}
     metadata = {
         **header,
         "parameters": parameters,

@@ -26,6 +26,7 @@ from pipeline.color import grey, luminance_image, match_colours, recombine
 from pipeline.device import autocast, memory_format, resolve_device, resolve_precision
 from pipeline.errors import InputError, check_choice
 from pipeline.features import LAYERS, Encoder, VGGEncoder
+from pipeline.gatys import tiles
 from pipeline.gatys.config import INIT_IMAGE, INITS, GatysConfig
 from pipeline.guidance import WHOLE, Regions, guided_style_loss
 from pipeline.losses import ContentLoss, GramStyleLoss, GuidedGramStyleLoss, blend_weights, layer_weights, tv_loss
@@ -146,22 +147,19 @@ def build_criterion(
     ``content`` is on; the style loss runs as encoder taps (its gradient fused into the backward)."""
     device = content.device
     layout = memory_format(device)
+    tiled = tiles.tiles_needed(config.tile, content.shape)
     with torch.no_grad(), precision_context():
-        content_target = ContentLoss(config.content_layer, encoder(content))
+        # Tiled, the content's features are computed tile by tile (by the tiled criterion).
+        content_target = None if tiled else ContentLoss(config.content_layer, encoder(content))
         targets = [
             s
             if isinstance(s, StyleTargets)
-            else style_targets.compute(
-                encoder,
-                s.to(device=device, memory_format=layout),
-                regions.styles[i] if regions is not None else None,
-                layers=config.style_layers,
-                mode=config.guide_mode,
-                grow=config.guide_grow,
-            )
+            else _targets(encoder, s.to(device=device, memory_format=layout), regions, i, config)
             for i, s in enumerate(styles)
         ]
     style_loss = style_loss_for(encoder, targets, config, regions=regions, style_blend=style_blend, device=device)
+    if content_target is None:
+        return tiles.TiledCriterion(encoder, content, style_loss, config, precision_context=precision_context)
 
     def criterion(image: torch.Tensor) -> dict[str, torch.Tensor]:
         # The optimised image stays contiguous (L-BFGS flattens its gradient with .view).
@@ -176,6 +174,27 @@ def build_criterion(
         return terms
 
     return criterion
+
+
+def _targets(
+    encoder: Encoder, style: torch.Tensor, regions: Regions | None, index: int, config: GatysConfig
+) -> StyleTargets:
+    """A style image's targets: in one pass, or tile by tile when it is larger than ``config.tile``."""
+    guides = regions.styles[index] if regions is not None else None
+    if tiles.tiles_needed(config.tile, style.shape):
+        assert config.tile is not None
+        return tiles.tiled_targets(
+            encoder,
+            style,
+            guides,
+            layers=config.style_layers,
+            tile=config.tile,
+            mode=config.guide_mode,
+            grow=config.guide_grow,
+        )
+    return style_targets.compute(
+        encoder, style, guides, layers=config.style_layers, mode=config.guide_mode, grow=config.guide_grow
+    )
 
 
 # --- one transfer --------------------------------------------------------------------------------

@@ -3,13 +3,17 @@
 :class:`Paths` is the one place an output path is spelt: the rules, the jobs' arguments and the
 tests read it. :class:`Jobs` turns a :class:`~pipeline.workflow.plan.Plan` into the input and
 parameter functions the rules call with a job's wildcards (one-line answers, tested without
-Snakemake).
+Snakemake). Also what the report's captions and the end of a run say (from the outputs' records
+and Snakemake's log).
 """
 
 from __future__ import annotations
 
+import json
+import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from pipeline.workflow.paths import Paths
@@ -95,6 +99,13 @@ def fast_pairs(plan: Plan) -> list[tuple[str, str]]:
     ]
 
 
+def fast_results(plan: Plan) -> list[str]:
+    """Every fast-style result the run makes (none when fast style is off)."""
+    if not plan.fast.get("enabled"):
+        return []
+    return [Paths.stylized.format(content=content, style=style) for content, style in fast_pairs(plan)]
+
+
 def train_args(plan: Plan, style: str) -> str:
     """Arguments of ``stylesnake train`` (style, data, masks and output come from the rule)."""
     skip = ("enabled", "data", "guided", "masks")
@@ -116,6 +127,62 @@ def transfer_args(plan: Plan, content: str, style: str) -> str:
         if not plan.proposes(content, style):  # a proposal's regions are paired, not named
             options["colors"] = colours_arg(plan.labels)
     return cli_args(options)
+
+
+def recorded_settings(sidecar: str | Path) -> str:
+    """The settings an output was made with, as flags, from its sidecar (``""`` before it exists):
+    the report's captions, which must describe the file, not the config of the run that reports."""
+    try:
+        record = json.loads(Path(sidecar).read_text())
+    except (OSError, ValueError):
+        return ""
+    options = dict(record.get("parameters") or record.get("training") or {})
+    options["weights"] = (record.get("weights") or {}).get("kind")
+    switches = [f"--{key.replace('_', '-')}" for key, value in options.items() if value is True]
+    flags = cli_args({key: value for key, value in options.items() if not isinstance(value, bool)})
+    return " ".join(filter(None, [flags, *switches]))
+
+
+# --- what the workflow says when it ends ---------------------------------------------------------------
+
+
+def finished_note(config: Mapping[str, Any], configfiles: Iterable[str | Path], sheet_exists: bool) -> str:
+    """Where to look after a run, and the settings a later run must repeat: ``--config`` and
+    ``--configfile`` hold for one run only, and a run without them sees config.yaml's other
+    settings, so Snakemake would redo every job ("Params have changed")."""
+    note = f"stylesnake: finished; every result is on {Paths.sheet}" if sheet_exists else "stylesnake: finished"
+    again = [f"--configfile {shlex.quote(str(path))}" for path in configfiles]
+    settings = [f"{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in config.items()]
+    again += [f"--config {' '.join(shlex.quote(setting) for setting in settings)}"] if settings else []
+    if again:
+        note += f". Rerun (after adding images, say) with the same {' '.join(again)}, or every job is redone"
+    return note
+
+
+#: A failed job in Snakemake's log: "    log: logs/transfer/a__b.log (check log file(s) for error details)".
+_FAILED_LOG = re.compile(r"^\s*log: (.+?) \(check log file\(s\) for error details\)$", re.MULTILINE)
+
+
+def failed_job_errors(snakemake_logs: str | Path | Iterable[str | Path]) -> list[str]:
+    """Our one-line errors from the logs of the jobs that failed, as Snakemake's log (or logs, as
+    ``onerror`` gets them) names them: said again at the very end, below Snakemake's own report."""
+    logs = [snakemake_logs] if isinstance(snakemake_logs, (str, Path)) else list(snakemake_logs)
+    failed: dict[str, None] = {}
+    for log in logs:
+        try:
+            text = Path(log).read_text(errors="replace")
+        except OSError:
+            continue
+        for paths in _FAILED_LOG.findall(text):
+            failed.update(dict.fromkeys(paths.split(", ")))
+    errors: list[str] = []
+    for path in failed:
+        try:
+            lines = Path(path).read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        errors += [f"{path}: {line}" for line in lines if line.startswith("stylesnake: error:")]
+    return errors
 
 
 # --- the rules' input and parameter functions ------------------------------------------------------
@@ -164,6 +231,9 @@ class Jobs:
         """The content, the style's shared targets (or, when the pair cannot share them, the style
         image and, for a guided pair, its mask), and the content's mask for a guided pair."""
         inputs = {"content": self.content_image(w), **self.pair_masks(w)}
+        init = str(self.plan.pair_settings(w.content, w.style).get("init", ""))
+        if init.startswith("image:"):  # a pair starting from an image of one's own reruns when it changes
+            inputs["init"] = init.removeprefix("image:")
         if self.plan.uses_targets(w.content, w.style):
             inputs.pop("style_mask", None)
             inputs["style"] = Paths.targets.format(style=w.style)
@@ -195,6 +265,16 @@ class Jobs:
 
     def train_args(self, w: Any) -> str:
         return train_args(self.plan, w.style)
+
+    # Functions of a job's files: Snakemake evaluates them again for --report (when the sidecar is
+    # there) and, as they derive from files, never reruns a job because their value changed.
+    @staticmethod
+    def recorded_output(w: Any, output: Any) -> str:
+        return recorded_settings(output.metadata)
+
+    @staticmethod
+    def recorded_input(w: Any, input: Any) -> str:
+        return recorded_settings(input.metadata)
 
     @staticmethod
     def mask_flags(w: Any, input: Any) -> str:

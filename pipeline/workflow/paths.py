@@ -15,6 +15,7 @@ class Paths:
     result = "results/gatys/{content}__{style}.png"
     panel = "results/gatys/{content}__{style}.panel.png"
     curve = "results/gatys/{content}__{style}.loss.svg"
+    curve_png = "results/gatys/{content}__{style}.loss.png"  # the same curve, as fast style's training writes it
     sheet = "results/index.html"
     models = "results/fast"
     model = "results/fast/{style}.pth"
