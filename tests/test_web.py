@@ -9,10 +9,16 @@ import json
 import logging
 import os
 import re
+import shutil
+import socket
+import stat
+import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
@@ -26,11 +32,13 @@ from benchmarks import loadtest
 from pipeline import io
 from pipeline.cli import main
 from pipeline.color import recombine
+from pipeline.errors import InputError
 from pipeline.fast import model as fast_model
 from pipeline.fast.network import TransformerNet
 from pipeline.fast.train import TrainConfig, train
 from pipeline.web import SECURITY_HEADERS, create_app, state
 from pipeline.web.catalog import load_styles
+from pipeline.web.store import ResultStore, default_root
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -319,6 +327,76 @@ def test_results_are_removed_after_their_time_to_live(app, client) -> None:
     assert store.sweep() == 2 and list(store.root.iterdir()) == []  # the other result and the leftover
 
 
+# --- the results folder: private, and never one another user prepared ------------------------------
+
+
+@pytest.fixture
+def own_temp(tmp_path: Path, monkeypatch) -> Path:
+    """The system temp folder, as the default results folder sees it, is this test's."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path
+
+
+def _prepared_by_someone_else(case: str, monkeypatch) -> str:
+    """Make the default results folder exist as another user could have left it; the refusal's words."""
+    if case == "their folder":
+        monkeypatch.setattr(os, "getuid", lambda: os.stat(tempfile.gettempdir()).st_uid + 1)
+        default_root().mkdir(mode=0o700)
+        return "belongs to another user"
+    if case == "open to all":  # what `mkdir -m 777` by anyone leaves
+        default_root().mkdir()
+        os.chmod(default_root(), 0o777)
+        return "other users can write to the default results folder (mode 0777)"
+    target = Path(tempfile.gettempdir()) / "elsewhere"
+    target.mkdir(mode=0o700)
+    default_root().symlink_to(target)
+    return "is a symbolic link"
+
+
+@pytest.mark.parametrize("case", ["their folder", "open to all", "a link"])
+def test_a_default_results_folder_someone_else_could_have_made_is_refused(own_temp: Path, monkeypatch, case) -> None:
+    words = _prepared_by_someone_else(case, monkeypatch)
+    with pytest.raises(InputError) as refused:
+        ResultStore()
+    message = str(refused.value)
+    assert words in message and str(default_root()) in message and "--results" in message
+    assert "\n" not in message
+
+
+def test_serve_refuses_a_default_results_folder_open_to_all_in_one_line(
+    models: Path, own_temp: Path, monkeypatch, capsys
+) -> None:
+    words = _prepared_by_someone_else("open to all", monkeypatch)
+    good = own_temp / "models"  # no broken model: its warning would be a second line
+    good.mkdir()
+    shutil.copy(models / "pastel.pth", good)
+    from werkzeug.serving import BaseWSGIServer
+
+    monkeypatch.setattr(BaseWSGIServer, "serve_forever", lambda *_: None)  # were it accepted: fail, not hang
+    assert main(["serve", "-q", "--models", str(good), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"stylesnake: error: {default_root()}: ") and words in err
+    assert list(default_root().iterdir()) == []  # nothing written into it
+
+
+def test_the_default_results_folder_is_made_private_and_a_named_one_is_judged(own_temp: Path, caplog) -> None:
+    assert ResultStore().root == default_root() and stat.S_IMODE(default_root().stat().st_mode) == 0o700
+    os.chmod(default_root(), 0o755)  # as an older version left it
+    ResultStore()
+    assert stat.S_IMODE(default_root().stat().st_mode) == 0o700
+    named = own_temp / "mine"
+    named.mkdir(mode=0o755)
+    ResultStore(named)  # the user's own folder, readable by others: kept as it is, with a warning
+    assert stat.S_IMODE(named.stat().st_mode) == 0o755 and "other users can list the results" in caplog.text
+    os.chmod(named, 0o775)
+    with pytest.raises(InputError, match=r"other users can write to the results folder .*--results"):
+        ResultStore(named)
+
+
+def _modes(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): stat.S_IMODE(p.lstat().st_mode) for p in [root, *root.rglob("*")]}
+
+
 def test_a_crash_is_a_500_page_without_the_traceback(app, client, monkeypatch) -> None:
     def crash(*args, **kwargs):
         raise RuntimeError("secret internal detail")
@@ -383,6 +461,20 @@ def test_serve_refuses_a_missing_models_folder_in_one_line(tmp_path: Path, capsy
     assert main(["serve", "--models", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such models folder" in err
+
+
+def test_serve_on_a_busy_port_is_one_line_and_exit_2(models: Path, tmp_path: Path, capsys) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = main(["serve", "--models", str(models), "--results", str(tmp_path / "r"), "--port", str(port)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err == f"stylesnake: error: port {port} is in use on 127.0.0.1; choose another with --port\n"
+    assert not (tmp_path / "r").exists()  # refused before anything was loaded or made
+    assert main(["serve", "--models", str(models), "--port", "70000"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 @pytest.fixture
@@ -558,6 +650,61 @@ def test_a_photo_mask_makes_the_slow_job_guided_and_bad_masks_are_400(slow_app) 
     ):
         page = _queue(client, photo=photo, mask=mask)
         assert page.status_code == 400 and message in unescape(page.get_data(as_text=True))
+
+
+def test_visitors_photos_are_readable_by_this_user_only(slow_app, monkeypatch) -> None:
+    jobs, waiting = state(slow_app).jobs, {}
+    real = jobs.run
+
+    def run(job, progress):
+        waiting.update(_modes(job.folder))  # the photo and the status, as the job starts
+        return real(job, progress)
+
+    monkeypatch.setattr(jobs, "run", run)
+    old = os.umask(0o022)  # the usual umask: without explicit modes, files would be 0644
+    try:
+        client = slow_app.test_client()
+        assert _post(client, photo=JPEG).status_code == 303
+        _finished(client, _queue(client, photo=_encoded(_image(120, 90, seed=4))).headers["Location"])
+    finally:
+        os.umask(old)
+    modes = _modes(state(slow_app).store.root)
+    assert len(modes) >= 10 and {".", "photo.png", "status.json"} <= set(waiting)  # root, jobs, 2 results, files
+    assert {name: mode for name, mode in {**modes, **waiting}.items() if mode & 0o077} == {}
+
+
+def _huge_png(path: Path, side: int = 20_000) -> None:
+    """A PNG whose header claims side × side pixels (400 megapixels): a decompression bomb of 60 bytes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)  # 1-bit grey
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    )
+
+
+def test_a_huge_painting_or_mask_is_skipped_with_a_warning_not_a_crash(models: Path, tmp_path: Path, caplog) -> None:
+    from pipeline.web.paintings import mask_palette
+
+    paintings, masks = tmp_path / "paintings", tmp_path / "masks"
+    paintings.mkdir()
+    masks.mkdir()
+    _image(64, 48, seed=1).save(paintings / "calm.png")
+    _huge_png(masks / "calm.png")
+    _huge_png(paintings / "vast.png")
+    app = create_app(
+        models, results=tmp_path / "r", paintings=paintings, painting_masks=masks, weights="random"
+    )  # no DecompressionBombError: the site starts
+    found = state(app).paintings
+    assert list(found) == ["calm"] and found["calm"].mask is None  # offered unguided
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    for name in (masks / "calm.png", paintings / "vast.png"):
+        assert any(str(name) in w and "400,000,000 pixels, over the limit" in w for w in warnings), warnings
+    assert all("\n" not in w for w in warnings)
+    with pytest.raises(InputError, match="over the limit"):
+        mask_palette(masks / "calm.png")
 
 
 @pytest.mark.parametrize(

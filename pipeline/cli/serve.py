@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
+import socket
 from typing import Any
 
 from pipeline.cli.options import Help, add, add_verbosity
@@ -60,28 +63,26 @@ def _serve(args: argparse.Namespace) -> int:
 
     from pipeline.web import create_app
 
-    app = create_app(
-        args.models,
-        results=args.results,
-        max_side=args.max_side,
-        max_upload_mb=args.max_upload_mb,
-        max_pixels=args.max_pixels,
-        slots=args.slots,
-        ttl=args.ttl,
-        paintings=args.paintings,
-        painting_masks=args.painting_masks,
-        weights=args.weights,
-        slow_steps=args.slow_steps,
-        slow_max_side=args.slow_max_side,
-    )
-    if args.verbosity < 0:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its access log is INFO
-    try:
-        server = make_server(args.host, args.port, app, threaded=True)
-    except OSError as exc:
-        where = f"{args.host}:{args.port}"
-        raise InputError(f"cannot listen on {where} ({exc.strerror or exc}); try another --port") from None
-    log.info("serving on http://%s:%d/ (Ctrl-C stops)", args.host, server.server_port)
+    listener = _listen(args.host, args.port)  # first: a busy port is known before the models load
+    with listener:  # the server works on its own copy of the socket
+        app = create_app(
+            args.models,
+            results=args.results,
+            max_side=args.max_side,
+            max_upload_mb=args.max_upload_mb,
+            max_pixels=args.max_pixels,
+            slots=args.slots,
+            ttl=args.ttl,
+            paintings=args.paintings,
+            painting_masks=args.painting_masks,
+            weights=args.weights,
+            slow_steps=args.slow_steps,
+            slow_max_side=args.slow_max_side,
+        )
+        if args.verbosity < 0:
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its access log is INFO
+        server = make_server(args.host, args.port, app, threaded=True, fd=listener.fileno())
+    log.info("serving on http://%s:%d/ (Ctrl-C stops)", args.host, server.port)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -89,3 +90,27 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         server.server_close()
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host``:``port``, or an :class:`InputError` in one line. Werkzeug
+    binds its own only to print two lines and exit 1 when that fails, so we bind and hand it over."""
+    from werkzeug.serving import LISTEN_QUEUE, get_sockaddr, select_address_family
+
+    if not 0 <= port <= 65535:
+        raise InputError(f"--port {port} is not a port number; choose one from 1 to 65535 (0: any free port)")
+    family = select_address_family(host, port)
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if os.name != "nt" and family != getattr(socket, "AF_UNIX", None):
+            # As Werkzeug's own server does: a restart need not wait out the old connections'
+            # TIME_WAIT. (On Windows the option would let two servers share the port.)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(get_sockaddr(host, port, family))
+        listener.listen(LISTEN_QUEUE)
+    except OSError as exc:
+        listener.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise InputError(f"port {port} is in use on {host}; choose another with --port") from None
+        raise InputError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); check --host and --port") from None
+    return listener

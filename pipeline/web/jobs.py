@@ -31,7 +31,7 @@ from PIL import Image
 from pipeline import io
 from pipeline.errors import InputError
 from pipeline.web.paintings import Painting
-from pipeline.web.store import ResultStore
+from pipeline.web.store import ResultStore, write_private
 from pipeline.web.stylist import Busy
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class Jobs:
         ttl: float = 3600.0,
     ) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)  # visitors' photos wait here: ours only
         self.store, self.run, self.max_pending, self.ttl = store, run, max_pending, ttl
         self._queue: queue.Queue[Job] = queue.Queue()
         self._pending = 0  # queued or running in this process
@@ -97,10 +97,10 @@ class Jobs:
             self.sweep()
             jid = secrets.token_hex(16)
             folder = self.root / jid
-            folder.mkdir()
-            io.write_bytes(folder / "photo.png", io.encode_image(photo, "photo.png"))
+            folder.mkdir(mode=0o700)
+            write_private(folder / "photo.png", io.encode_image(photo, "photo.png"))
             if mask is not None:
-                io.write_bytes(folder / "mask.png", io.encode_image(mask, "mask.png"))
+                write_private(folder / "mask.png", io.encode_image(mask, "mask.png"))
             job = Job(jid, folder, painting, size, keep_colours, mask is not None, photo_name)
             self._write(job.folder, {"state": "queued", "step": 0, "steps": 0, "painting": painting.name})
             self._queue.put(job)
@@ -192,7 +192,7 @@ class Jobs:
     @staticmethod
     def _write(folder: Path, status: Mapping[str, Any]) -> None:
         # The pid: a job lives in its server process's queue, and dies with it.
-        io.write_bytes(folder / STATUS, io.json_bytes({**status, "pid": os.getpid(), "updated": time.time()}))
+        write_private(folder / STATUS, io.json_bytes({**status, "pid": os.getpid(), "updated": time.time()}))
 
 
 def _alive(pid: object) -> bool:
@@ -217,9 +217,10 @@ def gatys_runner(weights: str | os.PathLike[str], steps: int, *, device: str = "
         from pipeline import gatys
         from pipeline.guidance import Guidance
 
+        # transfer_files writes out and its sidecar with the umask's modes: the job folder (0700)
+        # keeps them private until _end removes them.
         photo, out = job.folder / "photo.png", job.folder / "result.png"
-        with Image.open(photo) as image:
-            long_side = max(image.size)
+        long_side = max(io.read_image(photo).original_size)  # io's guard, as for every image we open
         config = gatys.GatysConfig(
             size=long_side, steps=steps, color="preserve" if job.keep_colours else "none", device=device
         )

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,7 @@ from PIL import Image
 from pipeline import io
 from pipeline.errors import InputError
 from pipeline.fast.model import thumbnail_of
-from pipeline.masks import Palette, hex_colour, read_mask
+from pipeline.masks import Palette, hex_colour
 from pipeline.workflow import Paths
 
 log = logging.getLogger(__name__)
@@ -45,9 +47,13 @@ class Painting:
         return self.key.replace("_", " ")
 
 
-def load_paintings(folder: str | os.PathLike[str], masks: str | os.PathLike[str]) -> dict[str, Painting]:
-    """Every readable image in ``folder``, by key, in name order; unreadable images and masks are
-    skipped with a warning. A missing folder gives no paintings (the slow tab is then hidden)."""
+def load_paintings(
+    folder: str | os.PathLike[str], masks: str | os.PathLike[str], *, max_pixels: int = io.MAX_PIXELS
+) -> dict[str, Painting]:
+    """Every readable image in ``folder``, by key, in name order. An unreadable painting (damaged,
+    or over ``max_pixels``: a decompression bomb) is skipped with a warning naming the file; one
+    with an unusable mask is offered unguided, also with a warning: one bad file should not keep
+    the site from starting. A missing folder gives no paintings (the slow tab is then hidden)."""
     folder, masks = Path(folder), Path(masks)
     if not folder.is_dir():
         return {}
@@ -57,24 +63,11 @@ def load_paintings(folder: str | os.PathLike[str], masks: str | os.PathLike[str]
             log.warning("skipped %s: another painting is called %s", path, path.stem)
             continue
         try:
-            thumbnail = thumbnail_of(io.read_image(path).image)
+            thumbnail = thumbnail_of(io.read_image(path, max_pixels=max_pixels).image)
         except InputError as exc:
             log.warning("skipped painting %s", exc)
             continue
-        mask: Path | None = masks / f"{path.stem}.png"
-        palette = None
-        if mask is not None and mask.is_file():
-            try:
-                palette = mask_palette(mask)
-            except InputError as exc:
-                log.warning("painting %s: mask skipped (%s)", path.stem, exc)
-                mask = None
-        else:
-            mask = None
-        mask_png = None
-        if mask is not None:  # nearest: the label colours stay exact
-            small = Image.fromarray(read_mask(mask)).resize(thumbnail.size, Image.Resampling.NEAREST)
-            mask_png = io.encode_image(small, "mask.png")
+        mask, palette, mask_png = _mask_of(path, masks / f"{path.stem}.png", thumbnail.size, max_pixels)
         paintings[path.stem] = Painting(
             path.stem, path, mask, palette, io.encode_image(thumbnail, "thumbnail.png"), mask_png
         )
@@ -82,20 +75,57 @@ def load_paintings(folder: str | os.PathLike[str], masks: str | os.PathLike[str]
     return paintings
 
 
-def mask_palette(path: Path) -> Palette:
+def _mask_of(
+    painting: Path, mask: Path, size: tuple[int, int], max_pixels: int
+) -> tuple[Path | None, Palette | None, bytes | None]:
+    """The painting's mask, its labels, and the mask at ``size`` as PNG; all None when it has no
+    mask or an unusable one (then with a warning: the painting is offered unguided)."""
+    if not mask.is_file():
+        return None, None, None
+    try:
+        rgb, recorded = _read_mask(mask, max_pixels)
+        palette = _palette(mask, rgb, recorded)
+    except InputError as exc:
+        log.warning("painting %s: mask skipped, offered unguided (%s)", painting.stem, exc)
+        return None, None, None
+    small = Image.fromarray(rgb).resize(size, Image.Resampling.NEAREST)  # nearest: the label colours stay exact
+    return mask, palette, io.encode_image(small, "mask.png")
+
+
+def mask_palette(path: Path, *, max_pixels: int = io.MAX_PIXELS) -> Palette:
     """The labels of a cleaned mask: the names and colours ``clean-mask`` recorded in it, or its
     colours when it is exact but unnamed. A mask with in-between colours is refused."""
+    return _palette(path, *_read_mask(path, max_pixels))
+
+
+def _read_mask(path: Path, max_pixels: int) -> tuple[np.ndarray, str | None]:
+    """The mask as (H, W, 3) RGB through :func:`pipeline.io.decode_image` (a bomb, a truncated or
+    foreign file: an :class:`InputError` naming it), and the label names ``clean-mask`` recorded."""
     try:
-        with Image.open(path) as image:
-            recorded = image.info.get("stylesnake-labels")
-    except OSError:
-        raise InputError(f"{path}: not a readable mask image") from None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the mask ({exc.strerror or exc}); check its permissions") from None
+    rgb = np.asarray(io.decode_image(BytesIO(data), max_pixels=max_pixels, name=str(path)))
+    # The record comes from the very bytes the guard just passed (no file swapped in between).
+    # Pillow's own bomb check still runs on them; should max_pixels be set above it, only the
+    # record is lost, and the mask is judged by its colours.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(BytesIO(data)) as image:
+                recorded = image.info.get("stylesnake-labels")
+        except Image.DecompressionBombError:
+            recorded = None
+    return rgb, recorded if isinstance(recorded, str) else None
+
+
+def _palette(path: Path, rgb: np.ndarray, recorded: str | None) -> Palette:
     if recorded:
         try:
             return Palette.from_mapping(json.loads(recorded))
         except (ValueError, AttributeError, InputError):
             pass  # a damaged record: judge the mask by its colours
-    colours = np.unique(read_mask(path).reshape(-1, 3), axis=0)
+    colours = np.unique(rgb.reshape(-1, 3), axis=0)
     if len(colours) > MAX_COLOURS:
         raise InputError(f"{path}: {len(colours)} colours, not a cleaned mask; clean it first (stylesnake clean-mask)")
     return Palette.from_colours([hex_colour(c) for c in colours])

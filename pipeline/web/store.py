@@ -4,6 +4,10 @@ A result is a folder ``<root>/<id>/`` with ``original.png``, ``result.png`` and 
 It is written as a hidden folder and renamed into place, so a reader sees all of it or none.
 The store keeps no state in memory: several server processes (gunicorn workers) can share one
 root, and any of them may serve a result another made or sweep out expired ones.
+
+The results are visitors' photos: the root and every folder in it are made 0700, every file 0600,
+and a root another user could have prepared (theirs, or writable by them) is refused, because
+whoever can write into it can plant results (links to any file we can read) for us to serve.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import io
+from pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,60 @@ def default_root() -> Path:
     """Shared by every process of one user on this machine (so gunicorn's workers agree)."""
     uid = os.getuid() if hasattr(os, "getuid") else "user"
     return Path(tempfile.gettempdir()) / f"stylesnake-web-{uid}"
+
+
+def private_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """The results folder ``root`` (None: :func:`default_root`), created 0700 if it is missing.
+
+    An existing one must be a folder of this user's that nobody else can write to, else an
+    :class:`InputError`. The default, in the shared temp folder, must also not be a link (anyone
+    could have made it), and is made 0700 if an older version left it readable; a folder the user
+    named is theirs to link and to open to others, so that only draws a warning."""
+    named = root is not None
+    path = Path(root) if root is not None else default_root()
+    what = "the results folder" if named else "the default results folder"
+    elsewhere = "choose another with --results" if named else "choose a folder of your own with --results"
+    try:
+        path.mkdir(mode=0o700, parents=named)
+        return path
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise InputError(f"{path}: cannot create {what} ({exc.strerror or exc}); {elsewhere}") from None
+    if not hasattr(os, "getuid"):
+        return path  # Windows: no owners or modes to judge (and its temp folder is per user)
+    try:
+        info = os.stat(path) if named else os.lstat(path)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot use {what} ({exc.strerror or exc}); {elsewhere}") from None
+    mode = stat.S_IMODE(info.st_mode)
+    if info.st_uid != os.getuid():
+        raise InputError(f"{path}: {what} belongs to another user (uid {info.st_uid}); {elsewhere}")
+    if stat.S_ISLNK(info.st_mode):
+        raise InputError(f"{path}: {what} is a symbolic link, not a folder; remove it, or {elsewhere}")
+    if not stat.S_ISDIR(info.st_mode):
+        raise InputError(f"{path}: {what} exists and is not a folder; remove it, or {elsewhere}")
+    if mode & 0o022:
+        raise InputError(f"{path}: other users can write to {what} (mode {mode:04o}); chmod 700 it, or {elsewhere}")
+    if mode & 0o077 and named:
+        log.warning("%s: other users can list the results (mode %04o); chmod 700 it to keep them private", path, mode)
+    elif mode & 0o077:
+        os.chmod(path, 0o700)  # ours, left readable by an older version: visitors' photos are private
+        log.info("%s: made private (it was mode %04o)", path, mode)
+    return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """:func:`pipeline.io.write_bytes`, the file readable by this user only (0600)."""
+    try:
+        with io.atomic_write(path) as fh:
+            if hasattr(os, "fchmod"):  # before the first byte: nobody else sees the photo, even mid-write
+                os.fchmod(fh.fileno(), 0o600)
+            fh.write(data)
+    except OSError as exc:
+        raise InputError(
+            f"{path}: cannot write ({exc.strerror or exc}); check the folder is writable and the disk has space"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -58,8 +118,7 @@ class ResultStore:
         sweep_every: float = 60.0,
         clock: Callable[[], float] = time.time,
     ):
-        self.root = Path(root) if root is not None else default_root()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = private_root(root)
         self.ttl, self.sweep_every, self.clock = ttl, sweep_every, clock
         self._last_sweep = float("-inf")
         self._sweep_lock = threading.Lock()
@@ -71,11 +130,11 @@ class ResultStore:
         self.maybe_sweep()
         rid = secrets.token_hex(16)
         staging = self.root / f".{rid}.tmp"
-        staging.mkdir()
+        staging.mkdir(mode=0o700)
         try:
             for name, data in files.items():
-                io.write_bytes(staging / name, data)
-            io.write_bytes(staging / "meta.json", io.json_bytes({**meta, "id": rid, "created": self.clock()}))
+                write_private(staging / name, data)
+            write_private(staging / "meta.json", io.json_bytes({**meta, "id": rid, "created": self.clock()}))
             os.replace(staging, self.root / rid)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
