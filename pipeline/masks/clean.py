@@ -339,7 +339,7 @@ def _assign(bins: np.ndarray, centres: np.ndarray) -> np.ndarray:
         return labels
     known = np.ones(labels.shape, bool)
     known[ys[~found], xs[~found]] = False
-    return _fill_from_nearest(labels, known)
+    return fill_from_nearest(labels, known)
 
 
 def _bin_colours(bins: np.ndarray) -> np.ndarray:
@@ -350,7 +350,7 @@ def _bin_colours(bins: np.ndarray) -> np.ndarray:
     return np.stack(channels, axis=1).astype(np.float32) * step + (step - 1) / 2
 
 
-def _fill_from_nearest(labels: np.ndarray, known: np.ndarray) -> np.ndarray:
+def fill_from_nearest(labels: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Give every pixel outside ``known`` the label of the nearest pixel inside it."""
     if not known.any():
         return labels
@@ -389,4 +389,4 @@ def remove_specks(labels: np.ndarray, min_area: int, *, n_labels: int) -> np.nda
             small |= lookup[components]
     if not small.any() or small.all():
         return labels
-    return _fill_from_nearest(labels, ~small)
+    return fill_from_nearest(labels, ~small)

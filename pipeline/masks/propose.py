@@ -30,7 +30,7 @@ import numpy as np
 
 from pipeline import io, outputs
 from pipeline.errors import InputError
-from pipeline.masks.clean import default_min_area, remove_specks
+from pipeline.masks.clean import default_min_area, fill_from_nearest, remove_specks
 from pipeline.masks.palette import MAX_LABELS, LabelMap, Palette, hex_colour
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,6 @@ def _from_classes(
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     """A segmentation model's classes as regions: the ``k`` largest (or those covering
     ``min_area``), other pixels filled from the nearest kept class; top-down, with class names."""
-    from pipeline.masks.clean import _fill_from_nearest
     from pipeline.masks.segment import segment
 
     model, class_names = segmenter
@@ -181,7 +180,7 @@ def _from_classes(
     lookup = np.full(len(areas), 255, np.uint8)
     lookup[kept] = np.arange(len(kept), dtype=np.uint8)
     labels = lookup[classes]
-    labels = _fill_from_nearest(labels, labels != 255)
+    labels = fill_from_nearest(labels, labels != 255)
     labels = remove_specks(labels, min_area, n_labels=len(kept))
     order = _top_down_order(labels, len(kept))
     labels, _ = _ordered_top_down(labels, len(kept))
