@@ -14,9 +14,15 @@ pixel carries exactly one label colour:
    purple blend along a red/blue border that happens to look like a third, purple label) it is
    given the label of the nearest certain pixel.
 3. **Specks.** Connected pieces of a label smaller than ``min_area`` (stray dabs, JPEG blotches)
-   are filled from their surroundings.
+   are filled from their surroundings, except a label's only piece.
 
 The result is saved as a palette PNG whose palette entries are the label colours.
+
+Modules: :mod:`~pipeline.masks.palette` (label colours, the label map), :mod:`~pipeline.masks.clean`
+(the cleaner above), :mod:`~pipeline.masks.files` (reading, saving, resizing to an image),
+:mod:`~pipeline.masks.propose` (a mask proposed from the photo alone; :mod:`~pipeline.masks.segment`
+with a pretrained segmentation model), :mod:`~pipeline.masks.match` (pairing the regions of two masks
+whose colours differ).
 """
 
 from pipeline.masks.clean import CERTAIN_DISTANCE, clean_mask, default_min_area, remove_specks
