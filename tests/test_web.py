@@ -3,6 +3,7 @@ burst of uploads, gunicorn as README runs it, and a real browser (Debian's chrom
 
 from __future__ import annotations
 
+import base64
 import functools
 import io as _bytes_io
 import json
@@ -36,6 +37,7 @@ from pipeline.errors import InputError
 from pipeline.fast import model as fast_model
 from pipeline.fast.network import TransformerNet
 from pipeline.fast.train import TrainConfig, train
+from pipeline.masks import parse_colour
 from pipeline.web import SECURITY_HEADERS, create_app, state
 from pipeline.web.catalog import load_styles
 from pipeline.web.store import ResultStore, default_root
@@ -143,9 +145,13 @@ def test_form_lists_every_style_with_thumbnail_and_labelled_fields(client) -> No
     assert re.findall(r'name="style" value="([^"]+)"', html) == ["ink", "pastel", "regions"]  # broken.pth skipped
     assert "ink" in html and "Pastel &lt;dreams&gt;" in html and "<dreams>" not in html  # names escaped
     assert html.count("needs a mask") == 1 and 'name="mask"' in html
-    assert re.findall(r'<option value="(\d+)"', html) == ["256", "512", "768", "1024"]
+    assert re.findall(r'<option value="(\d+)"(?: selected)?>\d+ px', html) == ["256", "512", "768", "1024"]
     assert 'value="512" selected' in html and 'name="keep_colours"' in html
-    assert 'enctype="multipart/form-data"' in html and "<script" not in html  # works without JavaScript
+    assert 'enctype="multipart/form-data"' in html  # works without JavaScript: the painter is hidden till it runs
+    scripts = re.findall(r"<script[^>]*>[^<]*</script>", html)
+    assert scripts == ['<script src="/static/paint.js" defer></script>']  # ours, no inline script
+    assert re.search(r'<section class="painter" id="painter" data-field="style"[^>]* hidden ', html)
+    assert re.findall(r'value="([^"]+)" required data-regions', html) == ["regions"]  # only styles with labels
     ids = re.findall(r'<(?:input|select)[^>]* id="([^"]+)"', html)
     assert ids and all(f'<label for="{i}"' in html for i in ids)  # every field has its label
     for key in ("ink", "pastel", "regions"):
@@ -204,6 +210,26 @@ def test_result_is_the_models_output_and_keep_colours_recombines(app, client) ->
         assert np.array_equal(got, np.asarray(io.tensor_to_image(expected)))  # smaller photos are not enlarged
 
 
+def test_the_style_strength_blends_the_photo_back_in_and_only_offered_strengths_are_taken(app, client) -> None:
+    html = client.get("/").get_data(as_text=True)
+    assert re.findall(r'name="strength".*?</select>', html, re.S)
+    assert re.findall(r'<option value="([\d.]+)"(?: selected)?>\d+ %', html) == ["1", "0.75", "0.5", "0.25"]
+    assert '<option value="1" selected>100 % (full)' in html and '<label for="strength">' in html
+    photo = _image(120, 90, seed=3)
+    tensor = io.image_to_tensor(photo)
+    plain = fast_model.stylize(state(app).styles["pastel"].network, tensor)
+    posted = _post(client, photo=_encoded(photo), size="512", strength="0.5")
+    rid = RESULT_URL.search(posted.headers["Location"]).group(1)
+    got = np.asarray(Image.open(_bytes_io.BytesIO(client.get(f"/result/{rid}/download").data)))
+    assert np.array_equal(got, np.asarray(io.tensor_to_image(fast_model.blend_strength(plain, tensor, 0.5))))
+    assert state(app).store.get(rid).meta["strength"] == 0.5 and "style at 50 %" in client.get(f"/result/{rid}").text
+    for odd in ("0.3", "strong", "2"):
+        refused = _post(client, photo=JPEG, strength=odd)
+        assert refused.status_code == 400 and "Please choose one of the style strengths offered." in refused.text
+    again = _post(client, photo=JPEG, style="cubism", strength="0.25").text  # the form comes back as chosen
+    assert '<option value="0.25" selected>' in again
+
+
 def test_exif_orientation_is_applied_and_large_photos_are_downscaled(models: Path, tmp_path: Path) -> None:
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90° clockwise to display": a phone held upright
@@ -213,7 +239,7 @@ def test_exif_orientation_is_applied_and_large_photos_are_downscaled(models: Pat
     assert Image.open(_bytes_io.BytesIO(client.get(f"/result/{rid}/download").data)).size == (102, 256)
     small = create_app(models, results=tmp_path / "r", max_side=64).test_client()
     html = small.get("/").get_data(as_text=True)
-    assert re.findall(r'<option value="(\d+)"', html) == ["64"]
+    assert re.findall(r'<option value="(\d+)"(?: selected)?>\d+ px', html) == ["64"]
     rid = RESULT_URL.search(_post(small, photo=JPEG, size="64").headers["Location"]).group(1)
     assert Image.open(_bytes_io.BytesIO(small.get(f"/result/{rid}/download").data)).size == (64, 43)
 
@@ -234,8 +260,85 @@ def test_guided_style_needs_the_mask_and_unguided_ones_ignore_it(app, client) ->
     assert posted.status_code == 303, posted.get_data(as_text=True)
     rid = RESULT_URL.search(posted.headers["Location"]).group(1)
     assert Image.open(_bytes_io.BytesIO(client.get(f"/result/{rid}/download").data)).size == (256, 171)
+    recorded = np.asarray(Image.open(state(app).store.get(rid).file("mask.png")).convert("RGB"))
+    assert recorded.shape == (171, 256, 3)  # the cleaned mask, kept beside the result at its size
+    assert recorded[10, 10].tolist() == [66, 135, 245] and recorded[160, 250].tolist() == [140, 90, 40]
+    unguided = RESULT_URL.search(ignored.headers["Location"]).group(1)
+    assert not state(app).store.get(unguided).file("mask.png").exists()
     foreign = _post(client, photo=JPEG, style="regions", mask=(_bytes_io.BytesIO(mask), "mask.png"))
     assert foreign.status_code == 400 and "Traceback" not in foreign.get_data(as_text=True)
+
+
+# --- proposed masks (POST /propose) -----------------------------------------------------------------
+
+
+def _propose(client, photo: bytes | None = JPEG, **fields):
+    data: dict = {**fields}
+    if photo is not None:
+        data["photo"] = (_bytes_io.BytesIO(photo), "my holiday.jpg")
+    return client.post("/propose", data=data, content_type="multipart/form-data")
+
+
+def _proposed_mask(answer: dict) -> Image.Image:
+    prefix = "data:image/png;base64,"
+    assert answer["mask"].startswith(prefix)
+    mask = Image.open(_bytes_io.BytesIO(base64.b64decode(answer["mask"][len(prefix) :])))
+    assert mask.format == "PNG" and mask.size == (answer["width"], answer["height"])
+    return mask
+
+
+def _colours_of(mask: Image.Image) -> set[str]:
+    return {"#{:02x}{:02x}{:02x}".format(*c) for _, c in mask.convert("RGB").getcolors()}
+
+
+def test_propose_paints_a_proposed_mask_in_the_guided_styles_label_colours(client) -> None:
+    response = _propose(client, style="regions")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    answer = response.get_json()
+    assert set(answer) == {"width", "height", "labels", "mask"} and (answer["width"], answer["height"]) == (300, 200)
+    assert {label["name"]: label["colour"] for label in answer["labels"]} == GUIDED_LABELS
+    mask = _proposed_mask(answer)
+    assert _colours_of(mask) <= set(GUIDED_LABELS.values()) and len(_colours_of(mask)) > 1  # exact colours
+    big = _propose(client, photo=_encoded(_image(1200, 800)), style="regions").get_json()
+    assert (big["width"], big["height"]) == (1200, 800)  # proposed smaller, returned at the photo's size
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_propose_pairs_a_paintings_regions_by_resemblance(slow_app) -> None:
+    client = slow_app.test_client()
+    photo = _encoded(_two_regions(120, 90, "#3060f0", "#704010"))  # a blue sky over brown ground
+    answer = _propose(client, photo=photo, painting="ochre_sky").get_json()
+    assert {label["name"]: label["colour"] for label in answer["labels"]} == {"sky": SKY, "ground": GROUND}
+    mask = np.asarray(_proposed_mask(answer).convert("RGB"))
+    assert "#{:02x}{:02x}{:02x}".format(*mask[5, 60]) == SKY and "#{:02x}{:02x}{:02x}".format(*mask[85, 60]) == GROUND
+    refused = _propose(client, painting="plain")
+    assert refused.status_code == 400 and "has no regions to paint" in refused.get_json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"style": "pastel"}, "The style “Pastel <dreams>” has no regions to paint; it needs no mask."),
+        ({"style": "cubism"}, "Please choose one of the styles shown."),
+        ({"style": "../models/regions"}, "Please choose one of the styles shown."),
+        ({}, "Please choose a style."),
+        ({"style": "regions", "photo": b"hello, I am a text file"}, "is not an image we can read"),
+        ({"style": "regions", "photo": None}, "Please choose a photo to upload."),
+        ({"style": "regions", "photo": "bomb"}, "has more pixels than this site accepts"),
+    ],
+)
+def test_propose_refuses_bad_input_with_a_400_and_one_sentence(client, fields: dict, message: str) -> None:
+    photo = fields.pop("photo", JPEG)
+    response = _propose(client, photo=_bomb() if photo == "bomb" else photo, **fields)
+    assert response.status_code == 400 and message in response.get_json()["error"]
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_propose_over_the_size_limit_is_a_413_with_one_sentence(models: Path, tmp_path: Path) -> None:
+    app = create_app(models, results=tmp_path / "r", max_upload_mb=0.05)
+    response = _propose(app.test_client(), photo=os.urandom(100_000), style="regions")
+    assert response.status_code == 413
+    assert response.get_json() == {"error": "The upload is too large: photo and mask together may be at most 0.05 MB."}
 
 
 # --- bad input ------------------------------------------------------------------------------------
@@ -415,7 +518,10 @@ def test_every_response_carries_the_security_headers(app, client) -> None:
     for response in responses:
         for name, value in SECURITY_HEADERS.items():
             assert response.headers[name] == value
-    assert "script-src" not in SECURITY_HEADERS["Content-Security-Policy"]  # default-src 'none' forbids scripts
+    policy = SECURITY_HEADERS["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    script = client.get("/static/paint.js")
+    assert script.status_code == 200 and "javascript" in script.mimetype
 
 
 # --- serving --------------------------------------------------------------------------------------
@@ -607,7 +713,9 @@ def test_slow_tab_lists_the_paintings_and_every_page_links_it(slow_app, client) 
     html = slow.get("/slow").get_data(as_text=True)
     assert re.findall(r'name="painting" value="([^"]+)"', html) == ["ochre_sky", "plain"]
     assert "regions: sky, ground" in html and html.count("/mask.png") == 1 and 'name="mask"' in html
-    assert re.findall(r'<option value="(\d+)"', html) == ["64"] and "<script" not in html
+    assert re.findall(r'<option value="(\d+)"', html) == ["64"]
+    assert '<script src="/static/paint.js" defer></script>' in html and 'data-field="painting"' in html
+    assert re.findall(r'value="([^"]+)" required data-regions', html) == ["ochre_sky"]
     ids = re.findall(r'<(?:input|select)[^>]* id="([^"]+)"', html)
     assert ids and all(f'<label for="{i}"' in html for i in ids)
     assert 'href="/slow"' in slow.get("/").get_data(as_text=True)  # the fast page links the tab …
@@ -735,6 +843,37 @@ def test_unknown_jobs_are_404_and_missing_weights_turn_the_tab_off(slow_app, mod
     assert "not available on this site right now" in unescape(off.get("/slow").get_data(as_text=True))
     page = _queue(off, painting="plain", photo=JPEG)
     assert page.status_code == 503 and page.headers["Retry-After"] == "30"
+
+
+def test_the_job_page_shows_the_newest_snapshot_of_a_running_transfer(slow_app, monkeypatch) -> None:
+    from pipeline.gatys.snapshots import Snapshots
+
+    jobs, release, client = state(slow_app).jobs, threading.Event(), slow_app.test_client()
+
+    def run(job, progress):  # a transfer as gatys_runner's: snapshots beside out, progress, then the result
+        snapshots = Snapshots(job.folder / "result.png")
+        for evaluation in (1, 2):
+            snapshots(evaluation, io.image_to_tensor(_image(64, 48, seed=evaluation)), 1.0)
+        progress(2, 4)
+        release.wait(30)
+        return _encoded(_image(64, 48)), {"width": 64, "height": 48}
+
+    monkeypatch.setattr(jobs, "run", run)
+    location = _queue(client, photo=_encoded(_image(64, 48))).headers["Location"]
+    jid = location.rsplit("/", 1)[1]
+    deadline = time.monotonic() + 30
+    while "after round 2" not in (html := client.get(location).get_data(as_text=True)):
+        assert time.monotonic() < deadline, html
+        time.sleep(0.05)
+    assert f'<img id="snapshot" src="/job/{jid}/latest.png?round=2"' in html
+    latest = client.get(f"/job/{jid}/latest.png")
+    assert latest.status_code == 200 and latest.headers["Cache-Control"] == "no-store"
+    assert np.array_equal(np.asarray(Image.open(_bytes_io.BytesIO(latest.data))), np.asarray(_image(64, 48, seed=2)))
+    release.set()
+    _finished(client, location)
+    assert client.get(f"/job/{jid}/latest.png").status_code == 404  # the job ended: its snapshots are gone
+    assert [p.name for p in (jobs.root / jid).iterdir()] == ["status.json"]
+    assert client.get("/job/..%2Fx/latest.png").status_code == 404
 
 
 def test_slow_jobs_wait_in_turn_fail_with_a_sentence_and_a_full_queue_is_busy(tmp_path: Path) -> None:
@@ -899,3 +1038,106 @@ def test_a_real_browser_queues_a_slow_job_watches_it_and_sees_the_result(slow_se
             assert page.locator("#result").evaluate("img => [img.naturalWidth, img.naturalHeight]") == [64, 48]
         finally:
             browser.close()
+
+
+def _interior_point(labels: np.ndarray, rows: slice, margin: int = 24) -> tuple[int, int]:
+    """(x, y) in ``rows`` of a label map whose whole (2 margin)² window has one label."""
+    for y in range(rows.start + margin, rows.stop - margin, 8):
+        for x in range(margin, labels.shape[1] - margin, 8):
+            window = labels[y - margin : y + margin, x - margin : x + margin]
+            if (window == labels[y, x]).all():
+                return x, y
+    raise AssertionError("the proposal has no large region there")
+
+
+def test_a_real_browser_paints_the_regions_and_the_result_uses_the_painted_mask(
+    app, threaded_server: str, tmp_path: Path
+) -> None:
+    sync_playwright = _browser_or_skip()
+    photo = tmp_path / "beach.jpg"
+    photo.write_bytes(loadtest.photo(640, 480, seed=4))
+    proposed = _propose(app.test_client(), photo=photo.read_bytes(), style="regions").get_json()
+    names = [label["name"] for label in proposed["labels"]]
+    colours = {label["name"]: parse_colour(label["colour"]).tolist() for label in proposed["labels"]}
+    index = {tuple(c): i for i, c in enumerate(colours.values())}
+    labels = np.array([[index[tuple(p)] for p in row] for row in np.asarray(_proposed_mask(proposed).convert("RGB"))])
+    x, y = _interior_point(labels, slice(0, 240))  # a region to relabel, in the top half …
+    fill = names[(labels[y, x] + 1) % len(names)]  # … with another label than proposed
+    brush = next(n for n in names if n != fill)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(threaded_server + "/")
+            page.get_by_role("radio", name="Regions needs a mask").check()
+            page.set_input_files("#photo", str(photo))
+            page.get_by_role("status").filter(has_text="Regions ready").wait_for()
+            canvas = page.locator("#painter-canvas")
+            assert canvas.evaluate("c => [c.width, c.height]") == [640, 480]
+            painted = canvas.evaluate("c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some(v => v)")
+            assert painted  # the photo and its overlay are drawn
+            canvas.scroll_into_view_if_needed()  # the mouse acts inside the viewport only
+            box = canvas.bounding_box()
+            scale = box["width"] / 640
+
+            def at(px: float, py: float) -> tuple[float, float]:
+                return box["x"] + px * scale, box["y"] + py * scale
+
+            page.get_by_role("button", name=f"{names.index(fill) + 1} {fill}", exact=True).click()
+            page.mouse.click(*at(x, y))  # Fill is the tool at first: the whole region takes the label
+            page.keyboard.press(str(names.index(brush) + 1))  # number keys pick labels …
+            page.keyboard.press("b")  # … B the brush …
+            for _ in range(4):
+                page.keyboard.press("]")  # … and ] makes it bigger
+            assert page.locator("#painter-size").input_value() == "39"
+            drawn = "c => { c.blur(); return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.join(); }"
+            before = canvas.evaluate(drawn)
+            page.mouse.click(*at(x, y))  # a dab of the brush …
+            assert canvas.evaluate(drawn) != before
+            page.keyboard.press("Control+z")  # … undone
+            assert canvas.evaluate(drawn) == before
+            page.mouse.move(*at(300, 420))
+            page.mouse.down()
+            page.mouse.move(*at(600, 420), steps=12)
+            page.mouse.up()
+            page.keyboard.press("e")  # the eraser brings back the proposal under it
+            page.mouse.click(*at(590, 420))
+            page.get_by_label("Output size (long side)").select_option("512")
+            page.get_by_role("button", name="Repaint").click()
+            page.wait_for_url(RESULT_URL)
+            rid = RESULT_URL.search(page.url).group(1)
+        finally:
+            browser.close()
+    found = state(app).store.get(rid)
+    assert found.meta["mask"] is True
+    recorded = np.asarray(Image.open(found.file("mask.png")).convert("RGB"))
+    assert recorded.shape == (384, 512, 3)  # the painted mask, cleaned at the result's size (0.8 ×)
+    assert recorded[round(y * 0.8), round(x * 0.8)].tolist() == colours[fill]  # the region relabelled
+    for px in (300, 450):
+        assert recorded[round(420 * 0.8), round(px * 0.8)].tolist() == colours[brush]  # the brush stroke
+    assert recorded[round(420 * 0.8), round(590 * 0.8)].tolist() == colours[names[labels[420, 590]]]  # erased
+
+
+def test_a_real_browser_sends_the_proposed_mask_to_a_slow_job(slow_app, slow_server: str, tmp_path: Path) -> None:
+    sync_playwright = _browser_or_skip()
+    photo = tmp_path / "beach.png"
+    _two_regions(160, 120, "#3060f0", "#704010").save(photo)  # a blue sky over brown ground
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(slow_server + "/slow")
+            page.set_input_files("#photo", str(photo))
+            assert page.locator("#painter").is_hidden()  # no painting with regions chosen yet
+            page.get_by_label("ochre sky").check()
+            page.get_by_role("status").filter(has_text="Regions ready").wait_for()
+            legend = page.locator("#painter-labels button").all_inner_texts()
+            assert sorted(text.strip().split(" ", 1)[1] for text in legend) == ["ground", "sky"]  # numbered
+            page.get_by_role("button", name="Queue it").click()
+            page.wait_for_url(RESULT_URL, timeout=120_000)
+            rid = RESULT_URL.search(page.url).group(1)
+        finally:
+            browser.close()
+    found = state(slow_app).store.get(rid)
+    made = json.loads(Image.open(found.file("result.png")).info["stylesnake"])
+    assert made["method"] == "gatys2016-guided"  # the painter's mask went in as the upload

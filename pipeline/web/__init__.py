@@ -2,7 +2,8 @@
 
 ``create_app`` builds the Flask app: the models are loaded once here and kept; pages are in
 ``views``, the styles in ``catalog``, stylising (bounded) in ``stylist``, results in ``store``;
-the optional slow tab (a queued Gatys transfer into a painting) in ``paintings`` and ``jobs``.
+the optional slow tab (a queued Gatys transfer into a painting) in ``paintings`` and ``jobs``;
+the region painter's proposed masks in ``regions`` (its script is ``static/paint.js``).
 ``stylesnake serve`` runs it on Werkzeug's threaded server; in production run it under gunicorn
 (``gunicorn 'pipeline.web:create_app(models="results/fast")'``, see README).
 """
@@ -30,15 +31,18 @@ log = logging.getLogger(__name__)
 
 #: Output sizes (long side, px) the form offers, up to ``max_side``.
 SIZES = (256, 512, 768, 1024, 1536, 2048)
+#: Style strengths the fast tab offers: 1 is the model's full style; less blends in the photo.
+STRENGTHS = (1.0, 0.75, 0.5, 0.25)
 
-#: Every page: no MIME sniffing, no framing (clickjacking), and only our own images, CSS and
-#: form target. No script at all: the pages work without JavaScript, so none is allowed.
+#: Every page: no MIME sniffing, no framing (clickjacking), and only our own images, CSS, form
+#: target and scripts: the region painter (static/paint.js, from our origin, never inline) and
+#: its calls to /propose. The pages work without it: the painter only adds to the mask upload.
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": (
-        "default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; "
-        "base-uri 'none'; frame-ancestors 'none'"
+        "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     ),
     "Referrer-Policy": "no-referrer",
 }

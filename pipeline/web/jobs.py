@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 _ID = re.compile(r"[0-9a-f]{32}")
 STATUS = "status.json"
 LOST = "The server restarted before your photo was painted; please queue it again."
+#: The transfer's snapshots (``--save-every``) in the job folder, the newest shown on the job
+#: page: :func:`pipeline.gatys.snapshots.steps_folder` of the job's ``result.png``.
+SNAPSHOTS = "result.png.steps"
+#: About this many snapshots per job: enough to watch it work, few enough to cost nothing.
+SNAPSHOTS_PER_JOB = 10
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,21 @@ class Jobs:
             return {**status, "state": "failed", "error": LOST}
         return status
 
+    def snapshot(self, jid: str) -> tuple[bytes, int] | None:
+        """The newest image of the job's transfer so far (PNG) and its evaluation, or None (a
+        malformed or unknown id, no snapshot yet, or the job just ended and took it away)."""
+        if not _ID.fullmatch(jid):
+            return None  # never let a malformed id near the filesystem
+        folder = self.root / jid / SNAPSHOTS
+        try:
+            newest = json.loads((folder / "index.json").read_text())["snapshots"][-1]
+            name, evaluation = str(newest["file"]), int(newest["evaluation"])
+            if not re.fullmatch(r"\d+\.png", name):
+                return None
+            return (folder / name).read_bytes(), evaluation
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
+            return None
+
     def sweep(self) -> None:
         """Remove job folders that ended (or were abandoned) more than ``ttl`` seconds ago."""
         now = time.time()
@@ -184,7 +204,9 @@ class Jobs:
 
     def _end(self, job: Job, status: Mapping[str, Any]) -> None:
         for entry in job.folder.iterdir():  # the inputs and working files: only the status stays
-            if entry.name != STATUS:
+            if entry.is_dir():  # the snapshots
+                shutil.rmtree(entry, ignore_errors=True)
+            elif entry.name != STATUS:
                 with contextlib.suppress(OSError):
                     entry.unlink()
         self._write(job.folder, status)
@@ -238,6 +260,7 @@ def gatys_runner(weights: str | os.PathLike[str], steps: int, *, device: str = "
             weights=weights,
             progress=lambda step, total, _losses: progress(step, total),
             guidance=guidance,
+            save_every=max(1, steps // SNAPSHOTS_PER_JOB),  # the job page shows the newest
         )
         meta = {
             "method": record["method"],

@@ -98,6 +98,11 @@ def mask_palette(path: Path, *, max_pixels: int = io.MAX_PIXELS) -> Palette:
     return _palette(path, *_read_mask(path, max_pixels))
 
 
+def read_mask_rgb(path: Path, max_pixels: int = io.MAX_PIXELS) -> np.ndarray:
+    """A painting's mask as (H, W, 3) RGB (read again: masks are not kept in memory)."""
+    return _read_mask(path, max_pixels)[0]
+
+
 def _read_mask(path: Path, max_pixels: int) -> tuple[np.ndarray, str | None]:
     """The mask as (H, W, 3) RGB through :func:`pipeline.io.decode_image` (a bomb, a truncated or
     foreign file: an :class:`InputError` naming it), and the label names ``clean-mask`` recorded."""

@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 _ID = re.compile(r"[0-9a-f]{32}")  # secrets.token_hex(16)
 FILES = ("original.png", "result.png")
+#: Kept beside them when there is one: the cleaned mask a guided style painted with (a record of
+#: which region got which label, e.g. as painted in the browser).
+OPTIONAL_FILES = ("mask.png",)
 
 
 def default_root() -> Path:
@@ -104,7 +107,7 @@ class Result:
     meta: dict[str, Any]
 
     def file(self, name: str) -> Path:
-        if name not in FILES:  # the caller's route allows only these; a second guard costs nothing
+        if name not in FILES + OPTIONAL_FILES:  # the caller's route allows only these; a second guard costs nothing
             raise ValueError(name)
         return self.folder / name
 
@@ -125,8 +128,8 @@ class ResultStore:
 
     def put(self, files: Mapping[str, bytes], meta: Mapping[str, Any]) -> str:
         """Store one result; returns its new id."""
-        if set(files) != set(FILES):
-            raise ValueError(f"a result has exactly {FILES}, got {sorted(files)}")
+        if not set(FILES) <= set(files) <= set(FILES + OPTIONAL_FILES):
+            raise ValueError(f"a result has {FILES} and maybe {OPTIONAL_FILES}, got {sorted(files)}")
         self.maybe_sweep()
         rid = secrets.token_hex(16)
         staging = self.root / f".{rid}.tmp"

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
+import torch
 from PIL import Image
 
 from pipeline import io
@@ -36,6 +37,7 @@ class Stylised:
     original: Image.Image  # the photo as stylised: upright, RGB, downscaled
     result: Image.Image
     seconds: float
+    mask: Image.Image | None = None  # a guided style's cleaned mask at the photo's size, in its label colours
 
 
 def human_decode_error(exc: InputError, what: str, max_pixels: int) -> str:
@@ -90,10 +92,12 @@ class Stylist:
         *,
         size: int,
         keep_colours: bool = False,
+        strength: float = 1.0,
         mask: IO[bytes] | None = None,
     ) -> Stylised:
         """Decode ``photo`` (and ``mask`` for a guided style), shrink its long side to at most
-        ``size`` (never enlarge), and paint it in ``style``."""
+        ``size`` (never enlarge), and paint it in ``style`` (``strength``: blended with the photo,
+        as the command line's ``--strength``)."""
         if style.guided and mask is None:
             raise InputError(f"The style “{style.name}” paints region by region: please add the photo’s mask.")
         with self.slot():
@@ -102,15 +106,25 @@ class Stylist:
             if max(image.size) > size:
                 image = io.resize_long_side(image, size)
             tensor = io.image_to_tensor(image)
-            guides = None
+            guides, cleaned = None, None
             if style.guided:
                 assert mask is not None
                 mask_image = decode_upload(mask, "mask", self.max_pixels)
                 # (width, height): the mask is resized to the photo as stylised.
                 guides = fast_model.content_guides(style.model, mask_image, image.size)
+                cleaned = _label_image(style, guides)
             result = fast_model.stylize(style.network, tensor, guides)
             if keep_colours:
                 result = recombine(result, tensor).clamp(0, 1)
+            result = fast_model.blend_strength(result, tensor, strength)
             seconds = time.perf_counter() - started
         log.info("stylised %dx%d in %s in %.2f s", *image.size, style.key, seconds)
-        return Stylised(image, io.tensor_to_image(result), seconds)
+        return Stylised(image, io.tensor_to_image(result), seconds, cleaned)
+
+
+def _label_image(style: Style, guides: torch.Tensor) -> Image.Image:
+    """The mask the guides were made from (one channel per label, one-hot) in the labels' colours."""
+    palette = fast_model.labels_of(style.model.info)
+    assert palette is not None  # a guided style has labels
+    labels = guides[0].argmax(dim=0).to(torch.uint8).cpu().numpy()
+    return Image.fromarray(palette.colours[labels], mode="RGB")

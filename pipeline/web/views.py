@@ -1,6 +1,7 @@
 """The pages: the form (``/``), stylising (``POST /stylize``, then a redirect), the result
 (``/result/<id>``), its images and download, the style thumbnails, and every error page; the slow
-tab's form (``/slow``), queueing (``POST /slow``) and job progress (``/job/<id>``)."""
+tab's form (``/slow``), queueing (``POST /slow``) and job progress (``/job/<id>``, with the newest
+snapshot at ``/job/<id>/latest.png``); the region painter's proposed masks (``POST /propose``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,19 @@ from pathlib import PurePath
 from typing import Any
 
 import numpy as np
-from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from PIL import Image
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -21,7 +34,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from pipeline import io
 from pipeline.errors import InputError
 from pipeline.masks import clean_mask
-from pipeline.web import WebState
+from pipeline.web import STRENGTHS, WebState, regions
 from pipeline.web.paintings import Painting
 from pipeline.web.store import Result
 from pipeline.web.stylist import Busy, decode_upload
@@ -51,13 +64,16 @@ def _form_page(*, error: str | None = None, status: int = 200, chosen: dict[str,
         error=error,
         max_upload_mb=web.settings.max_upload_mb,
         max_side=web.settings.max_side,
+        strengths=STRENGTHS,
     )
     return Response(html, status=status)
 
 
 def _unchosen(field: str, sizes: list[int]) -> dict[str, Any]:
-    """A fresh form's choices: nothing picked in ``field``, 512 px (or the nearest size below)."""
-    return {field: None, "size": max((s for s in sizes if s <= 512), default=sizes[0]), "keep_colours": False}
+    """A fresh form's choices: nothing picked in ``field``, 512 px (or the nearest size below),
+    the full style strength."""
+    size = max((s for s in sizes if s <= 512), default=sizes[0])
+    return {field: None, "size": size, "keep_colours": False, "strength": 1.0}
 
 
 def _chosen(field: str, options: Mapping[str, Any], sizes: list[int]) -> tuple[Any, int, dict[str, Any]]:
@@ -104,6 +120,7 @@ def stylize() -> BaseResponse:
     web = _web()
     style, size, chosen = _chosen("style", web.styles, web.settings.sizes())
     try:
+        strength = _strength(chosen)
         photo = _required(style, "style", size, web.settings.sizes())
         mask = request.files.get("mask")
         has_mask = mask is not None and bool(mask.filename)
@@ -112,6 +129,7 @@ def stylize() -> BaseResponse:
             photo.stream,
             size=size,
             keep_colours=chosen["keep_colours"],
+            strength=strength,
             mask=mask.stream if mask is not None and has_mask and style.guided else None,
         )
     except (FormError, InputError) as exc:
@@ -125,26 +143,60 @@ def stylize() -> BaseResponse:
         "style_name": style.name,
         "size": size,
         "keep_colours": chosen["keep_colours"],
+        "strength": strength,
         "mask": bool(style.guided and has_mask),
         "photo": _stem(photo.filename),
         "width": made.result.width,
         "height": made.result.height,
         "seconds": round(made.seconds, 3),
     }
-    rid = web.store.put(
-        {
-            "original.png": io.encode_image(made.original, "original.png"),
-            "result.png": io.encode_image(made.result, "result.png", metadata={"stylesnake": json.dumps(meta)}),
-        },
-        meta,
-    )
+    files = {
+        "original.png": io.encode_image(made.original, "original.png"),
+        "result.png": io.encode_image(made.result, "result.png", metadata={"stylesnake": json.dumps(meta)}),
+    }
+    if made.mask is not None:  # kept: which label each region had, e.g. as painted in the page
+        files["mask.png"] = io.encode_image(made.mask, "mask.png")
+    rid = web.store.put(files, meta)
     # POST–redirect–GET: reloading the result page must not upload and stylise again.
     return redirect(url_for("web.result", rid=rid), code=303)
+
+
+def _strength(chosen: dict[str, Any]) -> float:
+    """The style strength asked for (absent: full, as before the form offered any), kept in
+    ``chosen`` for the form should it come back."""
+    text = request.form.get("strength", "1")
+    strength = next((s for s in STRENGTHS if text in (str(s), f"{s:g}")), None)
+    if strength is None:
+        raise FormError("Please choose one of the style strengths offered.")
+    chosen["strength"] = strength
+    return strength
 
 
 def _stem(filename: str | None) -> str:
     """The upload's name as a safe download-name stem."""
     return secure_filename(PurePath(filename or "").stem)[:60] or "photo"
+
+
+# --- proposed masks, painted in the browser ---------------------------------------------------------
+
+
+def _json_error(message: str, status: int) -> Response:
+    response = jsonify(error=message)
+    response.status_code = status
+    return response
+
+
+@bp.post("/propose")
+def propose_regions() -> Response:
+    """A proposed mask of the uploaded photo in the style's label colours, as JSON, for the page's
+    region painter; errors are ``{"error": sentence}`` with the form's status codes."""
+    answer, status = regions.answer(_web(), request.form, request.files)  # a body over the limit: 413
+    response = jsonify(answer)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"  # one visitor's photo
+    if status == 503:
+        response.headers["Retry-After"] = "30"
+    return response
 
 
 # --- the slow tab -----------------------------------------------------------------------------------
@@ -234,9 +286,22 @@ def job(jid: str) -> BaseResponse:
         abort(404, description="This job does not exist, or it ended a while ago (results are kept for a while only).")
     if status["state"] == "done":
         return redirect(url_for("web.result", rid=status["result"]), code=303)
-    html = render_template("job.html", status=status)
+    snapshot = web.jobs.snapshot(jid) if web.jobs is not None and status["state"] == "running" else None
+    html = render_template("job.html", status=status, jid=jid, snapshot=snapshot[1] if snapshot else None)
     response = Response(html, status=200)
     response.headers["Cache-Control"] = "no-store"  # the page changes until the job is done
+    return response
+
+
+@bp.get("/job/<jid>/latest.png")
+def job_snapshot(jid: str) -> Response:
+    """The running job's newest snapshot: the photo as painted so far."""
+    web = _web()
+    snapshot = web.jobs.snapshot(jid) if web.jobs is not None else None
+    if snapshot is None:
+        abort(404, description="This job has no picture yet, or it has ended.")
+    response = Response(snapshot[0], mimetype="image/png")
+    response.headers["Cache-Control"] = "no-store"  # a newer one comes with every round
     return response
 
 
@@ -306,6 +371,8 @@ def register_errors(app: Flask) -> None:
     def too_large(exc: RequestEntityTooLarge) -> Response:
         limit = _web().settings.max_upload_mb
         error = f"The upload is too large: photo and mask together may be at most {limit:g} MB."
+        if request.path == url_for("web.propose_regions"):
+            return _json_error(error, 413)
         page = _slow_page if request.path == url_for("web.slow_submit") else _form_page
         return page(error=error, status=413)
 

@@ -1,0 +1,126 @@
+"""Proposed masks for painting regions in the browser (``POST /propose``): a first guess of the
+photo's regions, already in the chosen style's label colours, that the page lets a visitor fix.
+
+Regions come from :func:`pipeline.masks.propose_mask` (no weights needed). A painting with a mask
+pairs them to its own regions by what they are (:func:`pipeline.masks.match.match_label_maps`:
+place, share, colour); a guided model has no picture of its labels, so its labels go from the top
+of the photo down, in the order training recorded them.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass
+from io import BytesIO
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from pipeline import io
+from pipeline.errors import InputError
+from pipeline.fast.model import labels_of
+from pipeline.masks import LabelMap, Palette, hex_colour, labels_at
+from pipeline.masks.match import match_label_maps
+from pipeline.masks.propose import propose_mask
+from pipeline.web.paintings import read_mask_rgb
+from pipeline.web.stylist import Busy, decode_upload
+
+if TYPE_CHECKING:
+    from pipeline.web import WebState
+
+#: Long side (px) the proposal works at: the regions' layout needs no more, and it keeps a
+#: request well under a second; the mask is brought back to the photo's size (nearest).
+PROPOSE_SIDE = 512
+#: Long side (px) the painting and its mask are compared at when pairing regions.
+PAINTING_SIDE = 256
+
+
+@dataclass(frozen=True)
+class Proposal:
+    labels: np.ndarray  # (H, W) uint8 at the photo's size: index into the palette
+    palette: Palette
+
+    def png(self) -> bytes:
+        """The mask in the palette's exact colours (RGB: browsers and the cleaner read it alike)."""
+        image = LabelMap(self.labels, self.palette.colours, self.palette.names).to_image().convert("RGB")
+        buffer = BytesIO()
+        image.save(buffer, "PNG")
+        return buffer.getvalue()
+
+    def as_json(self) -> dict[str, object]:
+        height, width = self.labels.shape
+        return {
+            "width": width,
+            "height": height,
+            "labels": [
+                {"name": name, "colour": hex_colour(colour)}
+                for name, colour in zip(self.palette.names, self.palette.colours, strict=True)
+            ],
+            "mask": "data:image/png;base64," + base64.b64encode(self.png()).decode("ascii"),
+        }
+
+
+def answer(web: WebState, form: Mapping[str, str], files: Mapping[str, Any]) -> tuple[dict[str, object], int]:
+    """``POST /propose``'s JSON and status: the proposal, or ``{"error": sentence}`` with 400 for
+    bad input (as the forms' pages) and 503 when every slot stays taken."""
+    try:
+        palette, painting = labels_for(web, form)
+        photo = files.get("photo")
+        if photo is None or not photo.filename:
+            raise InputError("Please choose a photo to upload.")
+        with web.stylist.slot():  # proposing costs CPU like stylising: the same bound
+            image = decode_upload(photo.stream, "photo", web.settings.max_pixels)
+            return propose(image, palette, painting).as_json(), 200
+    except InputError as exc:
+        return {"error": str(exc)}, 400
+    except Busy:
+        return {"error": "The site is busy right now; please try again in a minute."}, 503
+
+
+def labels_for(web: WebState, form: Mapping[str, str]) -> tuple[Palette, tuple[Image.Image, np.ndarray] | None]:
+    """The labels of the style (``style``, the fast tab's field) or painting (``painting``, the
+    slow tab's) asked for, and the painting with its mask's colours to pair regions with (None for
+    a model). A name not offered, or a choice without labels, is an :class:`InputError` sentence."""
+    if "painting" in form and web.paintings:
+        painting = web.paintings.get(form["painting"])
+        if painting is None:
+            raise InputError("Please choose one of the paintings shown.")
+        if painting.palette is None or painting.mask is None:
+            raise InputError(f"The painting “{painting.name}” has no regions to paint; it needs no mask.")
+        # At the size regions are compared at: a large painting is not decoded in full per photo.
+        image = io.read_image(painting.image, size=PAINTING_SIDE, max_pixels=web.settings.max_pixels).image
+        return painting.palette, (image, read_mask_rgb(painting.mask, web.settings.max_pixels))
+    style = web.styles.get(form.get("style", ""))
+    if style is None:
+        raise InputError("Please choose one of the styles shown." if form.get("style") else "Please choose a style.")
+    palette = labels_of(style.model.info)
+    if palette is None:
+        raise InputError(f"The style “{style.name}” has no regions to paint; it needs no mask.")
+    return palette, None
+
+
+def propose(photo: Image.Image, palette: Palette, painting: tuple[Image.Image, np.ndarray] | None) -> Proposal:
+    """The proposed mask of ``photo`` (upright RGB) on ``palette``'s labels. ``painting``: the
+    painting and its mask's (H, W, 3) RGB, to pair regions with; None: labels top-down."""
+    small = io.resize_long_side(photo, PROPOSE_SIDE) if max(photo.size) > PROPOSE_SIDE else photo
+    pixels = np.asarray(small.convert("RGB"))
+    # Without a painting to compare with, the palette's order goes from the top down.
+    labels = propose_mask(pixels, palette=palette).labels if painting is None else _paired(pixels, palette, *painting)
+    full = Image.fromarray(labels, mode="L").resize(photo.size, Image.Resampling.NEAREST)
+    return Proposal(np.asarray(full), palette)
+
+
+def _paired(pixels: np.ndarray, palette: Palette, painting: Image.Image, mask: np.ndarray) -> np.ndarray:
+    """Proposed regions (one per label) each given the painting's region they resemble most."""
+    proposal = propose_mask(pixels, k=len(palette.names))
+    small = io.resize_long_side(painting, PAINTING_SIDE) if max(painting.size) > PAINTING_SIDE else painting
+    theirs = labels_at(mask, small.size, palette, name="the painting's mask")
+    style = LabelMap(theirs, palette.colours, palette.names)
+    pairs = match_label_maps(proposal, style, content_image=pixels, style_image=np.asarray(small.convert("RGB")))
+    index = {name: i for i, name in enumerate(palette.names)}
+    lookup = np.zeros(max(len(proposal.names), 1), np.uint8)
+    for i, name in enumerate(proposal.names):
+        lookup[i] = index.get(pairs.get(name, palette.names[0]), 0)
+    return lookup[proposal.labels]
