@@ -22,20 +22,11 @@ import time
 
 import cv2
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from pipeline.masks import LabelMap
 from pipeline.masks.match import match_label_maps
 from pipeline.masks.propose import propose_mask
-from pipeline.synthetic import PALETTE, textured_scene
-
-
-def matched_accuracy(predicted: np.ndarray, truth: np.ndarray) -> float:
-    n = int(max(predicted.max(), truth.max())) + 1
-    confusion = np.zeros((n, n))
-    np.add.at(confusion, (predicted.ravel(), truth.ravel()), 1)
-    rows, cols = linear_sum_assignment(-confusion)
-    return float(confusion[rows, cols].sum() / truth.size)
+from pipeline.synthetic import PALETTE, matched_accuracy, textured_scene
 
 
 def plain_kmeans(image: np.ndarray, k: int) -> np.ndarray:

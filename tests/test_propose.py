@@ -10,22 +10,12 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
-from scipy.optimize import linear_sum_assignment
 
 from pipeline.cli import main
 from pipeline.masks import LabelMap, Palette, clean_mask, read_mask
 from pipeline.masks.match import match_label_maps
 from pipeline.masks.propose import PROPOSAL_COLOURS, propose_mask
-from pipeline.synthetic import PALETTE, textured_scene
-
-
-def matched_accuracy(predicted: np.ndarray, truth: np.ndarray) -> float:
-    """Pixel accuracy after the best one-to-one pairing of predicted and true labels."""
-    n = int(max(predicted.max(), truth.max())) + 1
-    confusion = np.zeros((n, n))
-    np.add.at(confusion, (predicted.ravel(), truth.ravel()), 1)
-    rows, cols = linear_sum_assignment(-confusion)
-    return float(confusion[rows, cols].sum() / truth.size)
+from pipeline.synthetic import PALETTE, matched_accuracy, textured_scene
 
 
 def test_proposals_find_textured_regions() -> None:

@@ -60,23 +60,20 @@ def clean_mask_file(
     max_pixels: int = io.MAX_PIXELS,
 ) -> LabelMap:
     """Read a painted mask, clean it, save the label map; return it."""
-    check_label_map_path(out)
-    outputs.check_writable(out)
-    outputs.refuse_overwriting_inputs(out, [source])
+    check_label_map_out(out, source)
     painted = read_mask(source, max_pixels=max_pixels)
     label_map = clean_mask(painted, k=k, palette=palette, min_area=min_area, seed=seed, name=str(source))
     save_label_map(label_map, out)
-    log.info(
-        "%s: %d labels (%s) -> %s",
-        source,
-        len(label_map.colours),
-        ", ".join(
-            f"{n} {100 * c / label_map.labels.size:.1f}%"
-            for n, c in zip(label_map.names, label_map.counts(), strict=True)
-        ),
-        out,
-    )
+    log.info("%s: %d labels (%s) -> %s", source, len(label_map.colours), label_map.shares(), out)
     return label_map
+
+
+def check_label_map_out(out: str | os.PathLike[str], source: str | os.PathLike[str]) -> None:
+    """Before any work: a label map made from ``source`` can be written to ``out`` (a .png, a
+    writable place, not ``source`` itself)."""
+    check_label_map_path(out)
+    outputs.check_writable(out)
+    outputs.refuse_overwriting_inputs(out, [source])
 
 
 def load_label_map(

@@ -42,6 +42,11 @@ class LabelMap:
     def counts(self) -> np.ndarray:
         return np.bincount(self.labels.ravel(), minlength=len(self.colours))
 
+    def shares(self) -> str:
+        """``sky 41.2%, tree 30.5%, ...``: what a log line says of the map."""
+        size = self.labels.size
+        return ", ".join(f"{n} {100 * c / size:.1f}%" for n, c in zip(self.names, self.counts(), strict=True))
+
 
 def parse_colour(text: str) -> np.ndarray:
     """``#rrggbb`` (or ``rrggbb``) → uint8 RGB."""

@@ -28,9 +28,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pipeline import io, outputs
+from pipeline import io
 from pipeline.errors import InputError
 from pipeline.masks.clean import default_min_area, fill_from_nearest, remove_specks
+from pipeline.masks.files import check_label_map_out, save_label_map
 from pipeline.masks.palette import MAX_LABELS, LabelMap, Palette, hex_colour
 
 log = logging.getLogger(__name__)
@@ -125,11 +126,7 @@ def propose_mask_file(
     max_pixels: int = io.MAX_PIXELS,
 ) -> LabelMap:
     """Read a photo, propose its mask, save it as a label map (palette PNG); return it."""
-    from pipeline.masks.files import check_label_map_path, save_label_map
-
-    check_label_map_path(out)
-    outputs.refuse_overwriting_inputs(out, [source])
-    outputs.check_writable(out)
+    check_label_map_out(out, source)
     image = np.asarray(io.read_image(source, max_pixels=max_pixels).image)
     segmenter = None
     if weights is not None:
@@ -138,13 +135,7 @@ def propose_mask_file(
         segmenter = load_segmenter(weights)
     label_map = propose_mask(image, k=k, palette=palette, min_area=min_area, seed=seed, segmenter=segmenter)
     save_label_map(label_map, out)
-    shares = label_map.counts() / label_map.labels.size
-    log.info(
-        "%s: %s -> %s",
-        source,
-        ", ".join(f"{n} {100 * c:.1f}%" for n, c in zip(label_map.names, shares, strict=True)),
-        out,
-    )
+    log.info("%s: %s -> %s", source, label_map.shares(), out)
     return label_map
 
 

@@ -302,3 +302,15 @@ def textured_scene(
     light = 1 + 0.1 * ((xx / width - 0.5) * np.cos(angle) + (yy / height - 0.5) * np.sin(angle))
     image = np.clip(image * light[..., None], 0, 1)
     return np.round(image * 255).astype(np.uint8), labels
+
+
+def matched_accuracy(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """Pixel accuracy of a label map against ``truth`` after the best one-to-one pairing of their
+    labels (Hungarian): how a proposal, whose label numbers are arbitrary, is scored."""
+    from scipy.optimize import linear_sum_assignment
+
+    n = int(max(predicted.max(), truth.max())) + 1
+    confusion = np.zeros((n, n))
+    np.add.at(confusion, (predicted.ravel().astype(np.int64), truth.ravel().astype(np.int64)), 1)
+    rows, cols = linear_sum_assignment(-confusion)
+    return float(confusion[rows, cols].sum() / truth.size)
