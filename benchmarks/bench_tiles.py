@@ -1,37 +1,177 @@
-"""Tiled transfer (``--tile``): peak memory and time of a large tiled run against an untiled run at
-the tile's size (and, with ``--untiled-large``, an untiled run at the large size), each in its own
-process so that its peak memory (resident set on the CPU, allocations on a GPU) is its own.
+"""Tiled transfer (``--tile``): what the device holds at a print size against an untiled run at the
+tile's size, and the time and whole-process memory of short runs.
 
-Each run: the astronaut in the style of ihc, random VGG-19 weights, a few evaluations (time per
-evaluation is what scales). What a tile bounds is the network's activations and autograd graph;
-the image, its gradient, the content features and the optimiser's state still grow with the image:
-L-BFGS keeps 2 · --lbfgs-history image-sized vectors (20 pairs: 480 MiB at 1024 px, 7.5 GiB at
-4096 px), so the large runs are repeated with a short history to show that share.
+Device share (``--share``, the issue's target: a 4096 px run tiled at 1024 must need no more device
+memory than a 1024 px run untiled). Each case runs in its own process: random VGG-19, the
+astronaut in the style of ihc (both at the size), the criterion built (style and content targets)
+and one evaluation with its backward. On a GPU the figure is the allocator's peak above the
+network's weights, read directly. On a CPU host and device are one memory, so the device's share is
+measured as the resident set's peak of each phase above its start (Linux: VmHWM, reset through
+/proc/self/clear_refs) less what a tiled run keeps on the host, counted from the tensors'
+sizes (the content features, the gradient buffer and the image's gradient); the untiled run adds
+its image, content and gradient, which live on the device there. L-BFGS's history is left out on
+both sides (it grows over the first ``lbfgs_history`` steps; on the device untiled, on the host
+tiled), so the untiled figure is its smallest.
 
-    python benchmarks/bench_tiles.py [--size 1024] [--tile 256] [--steps 3] [--device auto]
+Runs (default): whole transfers of a few evaluations, each its own process, reading the sidecar's
+``peak_memory_mb`` (resident set on a CPU, ``cuda_allocated`` on a GPU) and time per evaluation.
+
+    python benchmarks/bench_tiles.py --share --size 4096 --tile 1024 [--device auto]
+    python benchmarks/bench_tiles.py [--size 1024] [--tile 256] [--steps 3] [--untiled-large]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
+
+MIB = 2**20
+
+
+def _samples(folder: Path) -> dict[str, Path]:
+    paths = {}
+    for name in ("astronaut", "ihc"):
+        paths[name] = folder / f"{name}.png"
+        if not paths[name].exists():
+            subprocess.run([sys.executable, "-m", "pipeline", "-q", "sample", name, str(paths[name])], check=True)
+    return paths
 
 
 def run(folder: Path, size: int, steps: int, device: str, *extra: str) -> dict:
-    for name in ("astronaut", "ihc"):
-        image = folder / f"{name}.png"
-        if not image.exists():
-            subprocess.run([sys.executable, "-m", "pipeline", "-q", "sample", name, str(image)], check=True)
+    paths = _samples(folder)
     out = folder / f"out-{size}-{'-'.join(extra) or 'untiled'}.png"
     command = [sys.executable, "-m", "pipeline", "-q", "transfer", "--weights", "random", "--device", device]
-    command += ["--content", str(folder / "astronaut.png"), "--style", str(folder / "ihc.png"), "--out", str(out)]
+    command += ["--content", str(paths["astronaut"]), "--style", str(paths["ihc"]), "--out", str(out)]
     command += ["--size", str(size), "--steps", str(steps), *extra]
     subprocess.run(command, check=True)
     return json.loads(Path(f"{out}.json").read_text())
+
+
+# --- the device's share, measured in a process of its own ------------------------------------------
+
+
+class _Meter:
+    """Peak memory of a phase above its start: the CUDA allocator's, or the CPU's resident set."""
+
+    def __init__(self, device) -> None:
+        import torch
+
+        self.torch, self.cuda = torch, device.type == "cuda"
+
+    def now(self) -> float:
+        if self.cuda:
+            return self.torch.cuda.memory_allocated() / MIB
+        status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+        return int(status["VmRSS"].split()[0]) / 1024
+
+    @contextlib.contextmanager
+    def peak(self, into: dict, key: str) -> Iterator[None]:
+        if self.cuda:
+            self.torch.cuda.synchronize()
+            self.torch.cuda.reset_peak_memory_stats()
+        else:
+            Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+        start = self.now()
+        yield
+        if self.cuda:
+            self.torch.cuda.synchronize()
+            top = self.torch.cuda.max_memory_allocated() / MIB
+        else:
+            status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+            top = int(status["VmHWM"].split()[0]) / 1024
+        into[key] = top - start
+        into[f"{key}_kept"] = self.now() - start
+
+
+def _mib(*tensors) -> float:
+    return sum(t.numel() * t.element_size() for t in tensors) / MIB
+
+
+def measure_share(folder: Path, size: int, tile: int | None, device_name: str) -> dict:
+    import torch
+
+    from pipeline import io
+    from pipeline.device import resolve_device
+    from pipeline.gatys import GatysConfig, build_criterion
+    from pipeline.gatys import tiles as tiling
+    from pipeline.gatys.transfer import build_encoder
+    from pipeline.optim import LBFGS
+
+    torch.manual_seed(0)
+    paths = _samples(folder)
+    config = GatysConfig(size=size, tile=tile, device=device_name, precision="fp32")
+    device = resolve_device(config.device)
+    content, style = (io.image_to_tensor(io.load_image(paths[name], size=size)) for name in ("astronaut", "ihc"))
+    tiled = tiling.tiles_needed(tile, content.shape)
+    home = tiling.HOST if tiled else device
+    meter = _Meter(device)
+    encoder = build_encoder(config, "random").to(device)
+    content, style = content.to(home), style.to(home)
+    phases: dict = {}
+    with meter.peak(phases, "build"):
+        criterion = build_criterion(
+            encoder, content, [style], config, precision_context=contextlib.nullcontext, device=device
+        )
+    image = content.clone().requires_grad_(True)
+    start = time.perf_counter()
+    with meter.peak(phases, "step"):  # the optimiser's state, one evaluation, its backward, one step
+        lbfgs = LBFGS(image, history_size=config.lbfgs_history)
+        loss = torch.stack(list(criterion(image).values())).sum()
+        loss.backward()
+        assert image.grad is not None
+        lbfgs.tell(loss.detach(), image.grad)
+    seconds = time.perf_counter() - start
+    state = [t for t in vars(lbfgs).values() if isinstance(t, torch.Tensor) and t is not image]
+    on_cpu = device.type == "cpu"
+    if tiled:
+        # On a CPU the host's tensors were counted too; take them out (on a GPU they never were).
+        features = _mib(*criterion.content_targets) if on_cpu else 0.0
+        build = phases["build"] - features
+        kept = phases["build_kept"] - features
+        # The optimiser's state, the gradient buffer and the image's gradient.
+        step = phases["step"] - (_mib(*state) + 2 * _mib(image) if on_cpu else 0.0)
+        held = 0.0
+    else:
+        build, kept, step = phases["build"], phases["build_kept"], phases["step"]
+        held = _mib(image, content)  # from before the phases; the rest is in the step's peak
+    return {
+        "size": size,
+        "tile": tile,
+        "tiles": len(criterion.tiles) if tiled else 1,
+        "device": str(device),
+        "device_share_mib": round(max(build, kept + step) + held, 1),
+        "optimiser_state_mib": round(_mib(*state), 1),
+        "phases_mib": {k: round(v, 1) for k, v in phases.items()},
+        "evaluation_s": round(seconds, 2),
+    }
+
+
+def share(folder: Path, size: int, tile: int, device: str) -> None:
+    rows = []
+    for case_size, case_tile in ((tile, None), (size, tile)):
+        command = [sys.executable, __file__, "--measure", str(case_size), str(case_tile or 0), "--device", device]
+        # glibc's malloc keeps freed blocks and raises its mmap threshold as it goes, which hides
+        # frees from the resident set; a fixed threshold maps every tensor and unmaps it when freed.
+        env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
+        result = subprocess.run(command, check=True, capture_output=True, text=True, cwd=folder, env=env)
+        rows.append(json.loads(result.stdout.splitlines()[-1]))
+        r = rows[-1]
+        label = f"tiled at {r['tile']} ({r['tiles']} tiles)" if r["tile"] else "untiled"
+        print(
+            f"{r['size']:5d} px {label:24s} device share {r['device_share_mib']:8.1f} MiB  "
+            f"(L-BFGS {r['optimiser_state_mib']:.0f} MiB; phases {r['phases_mib']})  "
+            f"one evaluation {r['evaluation_s']:.1f} s on {r['device']}",
+            flush=True,
+        )
+    print(f"ratio tiled/untiled: {rows[1]['device_share_mib'] / rows[0]['device_share_mib']:.2f}")
 
 
 def main() -> None:
@@ -41,15 +181,24 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="evaluations per run")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--untiled-large", action="store_true", help="also run the large size untiled")
+    parser.add_argument("--share", action="store_true", help="measure the device's share (see above)")
+    parser.add_argument("--measure", nargs=2, type=int, metavar=("SIZE", "TILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    runs = [
-        (args.tile, ()),
-        (args.size, ("--tile", str(args.tile))),
-        (args.size, ("--tile", str(args.tile), "--lbfgs-history", "2")),
-    ]
-    if args.untiled_large:
-        runs += [(args.size, ()), (args.size, ("--lbfgs-history", "2"))]
+    if args.measure:
+        size, tile = args.measure
+        print(json.dumps(measure_share(Path.cwd(), size, tile or None, args.device)))
+        return
     with tempfile.TemporaryDirectory() as tmp:
+        if args.share:
+            share(Path(tmp), args.size, args.tile, args.device)
+            return
+        runs = [
+            (args.tile, ()),
+            (args.size, ("--tile", str(args.tile))),
+            (args.size, ("--tile", str(args.tile), "--lbfgs-history", "2")),
+        ]
+        if args.untiled_large:
+            runs += [(args.size, ()), (args.size, ("--lbfgs-history", "2"))]
         for size, extra in runs:
             m = run(Path(tmp), size, args.steps, args.device, *extra)
             stage = m["stages"][-1]

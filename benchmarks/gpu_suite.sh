@@ -20,3 +20,4 @@ step fast_stylize 120 $py benchmarks/bench_fast.py stylize --device cuda --round
 step gatys 150 $py benchmarks/bench_gatys.py --device cuda --size 512 --blocks 8 --full
 step scales 150 $py benchmarks/bench_scales.py --device cuda --sizes 1024,2048 --steps 20
 step fast_train 120 $py benchmarks/bench_fast.py train --device cuda --steps 40 --rounds 2
+step tiles 150 $py benchmarks/bench_tiles.py --share --device cuda --size 4096 --tile 1024

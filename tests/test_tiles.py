@@ -155,6 +155,32 @@ def test_a_tiled_transfer_shows_no_seams(tiny) -> None:
     assert _border_ratio(result.image - content, tiles) <= 1.1
 
 
+def test_a_tiled_transfer_hands_the_network_one_tile_at_a_time(tiny, monkeypatch) -> None:
+    """What lets a GPU run any size: the network only ever sees windows that came through
+    ``to_device`` (its door to the device) and fit the tile; content, style targets and the
+    optimised image stay where they are (the host, in a tiled transfer on a GPU)."""
+    content, style = _pattern_tensor(200, 160, 1), _pattern_tensor(180, 150, 7)
+    carried: list[torch.Tensor] = []
+    door = tiling.to_device
+
+    def spy(window: torch.Tensor, device: torch.device) -> torch.Tensor:
+        carried.append(door(window, device))
+        return carried[-1]
+
+    monkeypatch.setattr(tiling, "to_device", spy)
+    seen: list[torch.Tensor] = []
+    hook = tiny.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    try:
+        result = transfer(content, style, GatysConfig(size=200, steps=3, tile=96), encoder=tiny)
+    finally:
+        hook.remove()
+    assert result.image.shape == content.shape
+    # style targets, content features, then two passes per evaluation, each over every tile
+    assert len(seen) >= 2 * len(tiling.layout(content.shape, 96, tiny.min_side)) * 3
+    assert all(any(x is c for c in carried) for x in seen)
+    assert max(max(x.shape[-2:]) for x in seen) <= 96
+
+
 def test_tiling_off_below_the_tile_size_gives_the_same_bytes(tiny) -> None:
     content, style = _pattern_tensor(96, 80, 1), _pattern_tensor(64, 64, 7)
     config = GatysConfig(size=96, steps=5)

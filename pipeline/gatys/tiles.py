@@ -16,10 +16,16 @@ padding. Every evaluation makes two passes over the tiles:
    features of the same tile. The tile's pixel gradient is added into a full-size buffer; margin
    pixels get what core features' receptive fields give them, which is exactly their share.
 
-Memory: one tile's activations (and the autograd graph of one tile) instead of the whole image's;
-what still grows with the image is the image, its gradient, the content features of the content
-layer, and the optimiser's state (L-BFGS keeps 2 · ``lbfgs_history`` image-sized vectors).
-Time: ~1.3× an untiled evaluation (the extra forward pass), times the margins' overlap.
+Memory: the device (a GPU) holds the network, the Grams and one tile's activations and autograd
+graph, never an image-sized tensor. What grows with the image lives in host memory (:data:`HOST`):
+the image and its gradient, the optimiser's state (L-BFGS keeps 2 · ``lbfgs_history`` image-sized
+vectors), the content image's features at the content layer and the guides; each tile's share
+travels to the device and its gradient back. So a GPU that runs a ``tile`` px transfer untiled runs
+any size tiled at ``tile``; on a CPU host and device are one memory and the whole state counts.
+Measured (``benchmarks/bench_tiles.py --share``): a 4096 px evaluation tiled at 1024 needs 0.64× the
+device memory of a 1024 px run untiled, whose L-BFGS state is on the device.
+Time: ~1.3× an untiled evaluation (the extra forward pass), times the margins' overlap, plus the
+host's share (the optimiser's vector arithmetic, the copies of each tile).
 
 Margin: with the cores aligned to the network's coarsest grid (16 px for relu5_1) every core
 feature is exactly the untiled one if the margin covers its receptive-field radius: 44 px at
@@ -54,6 +60,9 @@ log = logging.getLogger(__name__)
 
 #: Margin (px) around each tile's core; see the module's docstring for why 64.
 MARGIN = 64
+#: Where a tiled run keeps what grows with the image (the image, its gradient, the optimiser's
+#: state, the content features): host memory, whatever device runs the network.
+HOST = torch.device("cpu")
 
 Window = tuple[int, int, int, int]  # y0, y1, x0, x1 in pixels of the whole image
 
@@ -127,6 +136,12 @@ def _upcast(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.float() if tensor.dtype in (torch.float16, torch.bfloat16) else tensor
 
 
+def to_device(window: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A tile's pixels as the network takes them on ``device`` (its own copy, in the device's
+    layout), cut off from the whole image's autograd graph."""
+    return window.detach().to(device).contiguous(memory_format=memory_format(device))
+
+
 # --- pass 1: whole-image Grams, tile by tile -------------------------------------------------------
 
 
@@ -137,25 +152,26 @@ def gram_sums(
     guides: Mapping[str, torch.Tensor | None],
     *,
     whole: bool,
+    device: torch.device | None = None,
 ) -> dict[str, torch.Tensor]:
     """Whole-image Grams (R, C, C) of ``image`` at the layers of ``guides``, one tile at a time, no
     gradients: the guided Grams under ``guides[layer]`` (R, h, w, normalised over the whole map),
-    then with ``whole`` (or no guides) the plain Gram, each over ``C·h·w`` of the whole map."""
+    then with ``whole`` (or no guides) the plain Gram, each over ``C·h·w`` of the whole map. The
+    network runs on ``device`` (default: the image's), which receives one tile at a time."""
     step = strides(encoder, list(guides))
-    layout_ = memory_format(image.device)
+    device = image.device if device is None else device
     sums: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         for tile in tiles:
-            features = encoder(tile.crop(image).contiguous(memory_format=layout_))
+            features = encoder(to_device(tile.crop(image), device))
             for layer, guide in guides.items():
                 rows, cols = tile.core_at(step[layer])
                 flat = _upcast(features[layer][0][:, rows, cols]).flatten(1)  # (C, n)
                 parts = []
                 with torch.autocast(device_type=flat.device.type, enabled=False):
                     if guide is not None:
-                        weighted = (
-                            flat * guide[(slice(None), *tile.core_at(step[layer], whole=True))].flatten(1)[:, None]
-                        )
+                        core = guide[(slice(None), *tile.core_at(step[layer], whole=True))].to(device)
+                        weighted = flat * core.flatten(1)[:, None]
                         parts.append(torch.bmm(weighted, weighted.transpose(1, 2)))
                     if guide is None or whole:
                         parts.append((flat @ flat.T)[None])
@@ -174,13 +190,16 @@ def tiled_targets(
     tile: int,
     mode: str = "simple",
     grow: int = 0,
+    device: torch.device | None = None,
 ) -> StyleTargets:
     """:func:`pipeline.targets.compute` (without label names) for a style image beyond ``tile``:
-    the same Grams, summed tile by tile."""
+    the same Grams, summed tile by tile (on ``device``; the image and guides stay where they are)."""
     wanted = {i: name for i, name in encoder.wanted.items() if name in layers}
     per_layer = propagate(guides, encoder.body, wanted, mode=mode, grow=grow) if guides is not None else {}
-    on_device = {layer: per_layer[layer].to(image.device) if layer in per_layer else None for layer in layers}
-    grams = gram_sums(encoder, image, layout(image.shape, tile, encoder.min_side), on_device, whole=True)
+    held_guides = {layer: per_layer.get(layer) for layer in layers}
+    grams = gram_sums(
+        encoder, image, layout(image.shape, tile, encoder.min_side), held_guides, whole=True, device=device
+    )
     held = {
         layer: torch.cat([per_layer[layer].flatten(1).any(dim=1).cpu(), torch.ones(1, dtype=torch.bool)])
         if layer in per_layer
@@ -236,14 +255,15 @@ class _StyleLayer:
 
 
 def _style_layers(style_loss: GramStyleLoss | GuidedGramStyleLoss, device: torch.device) -> dict[str, _StyleLayer]:
-    """The style loss's targets and weights per layer, plain Grams as one region without guides."""
+    """The style loss's targets and weights per layer on ``device``, plain Grams as one region
+    without guides; the guides (each the size of a feature map) stay where the style loss has them."""
     if isinstance(style_loss, GuidedGramStyleLoss):
         return {
-            layer: _StyleLayer(target, style_loss.weights[layer], style_loss.guides[layer].to(device))
+            layer: _StyleLayer(target.to(device), style_loss.weights[layer].to(device), style_loss.guides[layer])
             for layer, target in style_loss.targets.items()
         }
     return {
-        layer: _StyleLayer(style_loss.targets[layer], torch.tensor([weight], device=device), None)
+        layer: _StyleLayer(style_loss.targets[layer].to(device), torch.tensor([weight], device=device), None)
         for layer, weight in style_loss.layer_weights.items()
     }
 
@@ -252,7 +272,11 @@ class TiledCriterion:
     """The criterion of :func:`pipeline.gatys.transfer.build_criterion` (same terms, same values
     and gradient up to the margin's effect on features near a core's edge), computed in tiles of
     ``config.tile`` px. Content and style get their gradient from one backward pass per tile, so
-    it rides on the style term (the optimiser only ever differentiates the terms' sum)."""
+    it rides on the style term (the optimiser only ever differentiates the terms' sum).
+
+    The network runs on ``device`` (default: the content's); the image it is called with, the
+    content, the content features and the gradient stay on the content's device, which is
+    :data:`HOST` in a tiled transfer, and the terms come back there."""
 
     def __init__(
         self,
@@ -263,12 +287,13 @@ class TiledCriterion:
         *,
         precision_context: Callable[[], Any],
         margin: int | None = None,
+        device: torch.device | None = None,
     ) -> None:
         assert config.tile is not None
         self.encoder, self.config = encoder, config
-        self.layout = memory_format(content.device)
+        self.device = content.device if device is None else device
         self.tiles = layout(content.shape, config.tile, encoder.min_side, margin)
-        self.layers = _style_layers(style_loss, content.device)
+        self.layers = _style_layers(style_loss, self.device)
         log.info("loss in %d tiles of at most %d px a side", len(self.tiles), config.tile)
         self.content_layer = config.content_layer
         self.step = strides(encoder, [*self.layers, self.content_layer])
@@ -277,7 +302,13 @@ class TiledCriterion:
         # margin's effect cancels: the content image itself has content loss 0.
         with torch.no_grad(), precision_context():
             self.content_targets = [
-                self._core(self.encoder(self._input(t, content), until=self.content_layer), self.content_layer, t)
+                self._core(
+                    self.encoder(to_device(t.crop(content), self.device), until=self.content_layer),
+                    self.content_layer,
+                    t,
+                )
+                .to(content.device)
+                .contiguous()  # the core alone, not the window's map it is cut from
                 for t in self.tiles
             ]
         self.content_size = self.content_targets[0].shape[0] * self._positions(self.content_layer)
@@ -289,8 +320,8 @@ class TiledCriterion:
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         guides = {layer: s.guides for layer, s in self.layers.items()}
-        grams = gram_sums(self.encoder, image.detach(), self.tiles, guides, whole=False)
-        style_value = image.new_zeros((), dtype=torch.float32)
+        grams = gram_sums(self.encoder, image.detach(), self.tiles, guides, whole=False, device=self.device)
+        style_value = torch.zeros((), device=self.device)
         errors = {}
         for layer, s in self.layers.items():
             diff = grams[layer] - s.targets.to(grams[layer])
@@ -299,20 +330,19 @@ class TiledCriterion:
             scale = 4.0 * self.config.style_weight / (diff.shape[-1] ** 3 * self._positions(layer))
             errors[layer] = diff * (scale * s.weights)[:, None, None]
         gradient = torch.zeros_like(image, dtype=torch.float32)
-        content_sum = image.new_zeros((), dtype=torch.float32)
+        content_sum = torch.zeros((), device=self.device)
         for i, tile in enumerate(self.tiles):
             content_sum = content_sum + self._backward(i, tile, image, gradient, errors)
-        link = (image * gradient.to(image.dtype)).sum()
+        # A zero whose gradient is ``gradient``; a dot product needs no image-sized temporary.
+        link = torch.dot(image.reshape(-1), gradient.to(image.dtype).reshape(-1))
+        home = image.device
         terms = {
-            "content": self.config.content_weight * content_sum / self.content_size,
-            "style": self.config.style_weight * style_value + (link - link.detach()),
+            "content": self.config.content_weight * content_sum.to(home) / self.content_size,
+            "style": self.config.style_weight * style_value.to(home) + (link - link.detach()),
         }
         if self.config.tv_weight:
             terms["tv"] = self.config.tv_weight * tv_loss(image.float())
         return terms
-
-    def _input(self, tile: Tile, image: torch.Tensor) -> torch.Tensor:
-        return tile.crop(image).detach().contiguous(memory_format=self.layout)
 
     def _core(self, features: Mapping[str, torch.Tensor], layer: str, tile: Tile) -> torch.Tensor:
         rows, cols = tile.core_at(self.step[layer])
@@ -326,12 +356,12 @@ class TiledCriterion:
         self, i: int, tile: Tile, image: torch.Tensor, gradient: torch.Tensor, errors: Mapping[str, torch.Tensor]
     ) -> torch.Tensor:
         """Pass 2 on one tile: add its pixels' gradient into ``gradient``; return its content sum."""
-        x = self._input(tile, image).requires_grad_(True)
+        x = to_device(tile.crop(image), self.device).requires_grad_(True)
         handles: list[torch.Tensor] = []
 
         def tap_for(layer: str) -> Callable[[torch.Tensor], torch.Tensor]:
             def tap(features: torch.Tensor) -> torch.Tensor:
-                guide = self.crops[layer][i] if layer in self.crops else None
+                guide = self.crops[layer][i].to(self.device) if layer in self.crops else None
                 out, handle = _FixedErrorTap.apply(features, errors[layer], tile.core_at(self.step[layer]), guide)
                 handles.append(handle)
                 return out
@@ -339,8 +369,9 @@ class TiledCriterion:
             return tap
 
         features = self.encoder(x, taps={layer: tap_for(layer) for layer in self.layers})
-        content_sum = (self._core(features, self.content_layer, tile) - self.content_targets[i]).pow(2).sum()
+        target = self.content_targets[i].to(self.device)
+        content_sum = (self._core(features, self.content_layer, tile) - target).pow(2).sum()
         (content_sum * (self.config.content_weight / self.content_size) + torch.stack(handles).sum()).backward()
         assert x.grad is not None
-        tile.crop(gradient).add_(x.grad.float())
+        tile.crop(gradient).add_(x.grad.float().to(gradient.device))
         return content_sum.detach()

@@ -141,25 +141,30 @@ def build_criterion(
     regions: Regions | None = None,
     style_blend: Sequence[float] | None = None,
     precision_context: Callable[[], Any],
+    device: torch.device | None = None,
 ) -> Criterion:
     """The weighted loss terms of an image: content (against ``content``'s features), style, and
-    total variation when weighted. Targets are computed once, without gradients, on the device
-    ``content`` is on; the style loss runs as encoder taps (its gradient fused into the backward)."""
-    device = content.device
+    total variation when weighted. Targets are computed once, without gradients, on ``device``
+    (where the encoder is; default: where ``content`` is); the style loss runs as encoder taps (its
+    gradient fused into the backward). Tiled (``config.tile``), ``content`` and the images the
+    criterion is called with may stay on the host while the encoder runs on ``device``."""
+    device = content.device if device is None else device
     layout = memory_format(device)
     tiled = tiles.tiles_needed(config.tile, content.shape)
     with torch.no_grad(), precision_context():
         # Tiled, the content's features are computed tile by tile (by the tiled criterion).
         content_target = None if tiled else ContentLoss(config.content_layer, encoder(content))
         targets = [
-            s
-            if isinstance(s, StyleTargets)
-            else _targets(encoder, s.to(device=device, memory_format=layout), regions, i, config)
+            s if isinstance(s, StyleTargets) else _targets(encoder, s, regions, i, config, device)
             for i, s in enumerate(styles)
         ]
-    style_loss = style_loss_for(encoder, targets, config, regions=regions, style_blend=style_blend, device=device)
+    style_loss = style_loss_for(
+        encoder, targets, config, regions=regions, style_blend=style_blend, device=content.device
+    )
     if content_target is None:
-        return tiles.TiledCriterion(encoder, content, style_loss, config, precision_context=precision_context)
+        return tiles.TiledCriterion(
+            encoder, content, style_loss, config, precision_context=precision_context, device=device
+        )
 
     def criterion(image: torch.Tensor) -> dict[str, torch.Tensor]:
         # The optimised image stays contiguous (L-BFGS flattens its gradient with .view).
@@ -177,9 +182,15 @@ def build_criterion(
 
 
 def _targets(
-    encoder: Encoder, style: torch.Tensor, regions: Regions | None, index: int, config: GatysConfig
+    encoder: Encoder,
+    style: torch.Tensor,
+    regions: Regions | None,
+    index: int,
+    config: GatysConfig,
+    device: torch.device,
 ) -> StyleTargets:
-    """A style image's targets: in one pass, or tile by tile when it is larger than ``config.tile``."""
+    """A style image's targets on ``device``: in one pass, or tile by tile (the image staying
+    where it is) when it is larger than ``config.tile``."""
     guides = regions.styles[index] if regions is not None else None
     if tiles.tiles_needed(config.tile, style.shape):
         assert config.tile is not None
@@ -191,9 +202,15 @@ def _targets(
             tile=config.tile,
             mode=config.guide_mode,
             grow=config.guide_grow,
+            device=device,
         )
     return style_targets.compute(
-        encoder, style, guides, layers=config.style_layers, mode=config.guide_mode, grow=config.guide_grow
+        encoder,
+        style.to(device=device, memory_format=memory_format(device)),
+        guides,
+        layers=config.style_layers,
+        mode=config.guide_mode,
+        grow=config.guide_grow,
     )
 
 
@@ -239,23 +256,32 @@ def transfer(
         content, styles = _colour_control(content, styles, config, regions)
         if init is not None and config.color == "preserve":
             init = grey(init)  # a previous stage's result, recombined in colour: optimise its luminance
-    layout = memory_format(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # one input size for hundreds of evaluations
-    encoder = encoder.to(device=device, memory_format=layout)
-    content = content.to(device=device, memory_format=layout)
+    encoder = encoder.to(device=device, memory_format=memory_format(device))
+    # Tiled, what grows with the image (it, the optimiser's state) stays in host memory and the
+    # device sees one tile at a time; untiled, everything lives on the device.
+    home = tiles.HOST if tiles.tiles_needed(config.tile, content.shape) else device
+    content = content.to(device=home, memory_format=memory_format(home))
 
     def precision_context() -> Any:
         return autocast(device, precision)
 
     criterion = build_criterion(
-        encoder, content, styles, config, regions=regions, style_blend=style_blend, precision_context=precision_context
+        encoder,
+        content,
+        styles,
+        config,
+        regions=regions,
+        style_blend=style_blend,
+        precision_context=precision_context,
+        device=device,
     )
     starts_fresh = init is None  # not a later coarse-to-fine stage, which starts near its answer
     if init is None:
         first_style = styles[0].image if isinstance(styles[0], StyleTargets) else styles[0]
-        init = initial_image(config.init, content, first_style.to(device), config.seed)
-    init = init.to(device).contiguous()
+        init = initial_image(config.init, content, first_style.to(home), config.seed)
+    init = init.to(home).contiguous()
     _sync(device)
     timings["setup"] = time.perf_counter() - start
     start = time.perf_counter()
