@@ -2,16 +2,17 @@
 tile's size, and the time and whole-process memory of short runs.
 
 Device share (``--share``, the issue's target: a 4096 px run tiled at 1024 must need no more device
-memory than a 1024 px run untiled). Each case runs in its own process: random VGG-19, the
-astronaut in the style of ihc (both at the size), the criterion built (style and content targets)
-and one evaluation with its backward. On a GPU the figure is the allocator's peak above the
-network's weights, read directly. On a CPU host and device are one memory, so the device's share is
-measured as the resident set's peak of each phase above its start (Linux: VmHWM, reset through
-/proc/self/clear_refs) less what a tiled run keeps on the host, counted from the tensors'
-sizes (the content features, the gradient buffer and the image's gradient); the untiled run adds
-its image, content and gradient, which live on the device there. L-BFGS's history is left out on
-both sides (it grows over the first ``lbfgs_history`` steps; on the device untiled, on the host
-tiled), so the untiled figure is its smallest.
+memory than a 1024 px run untiled). Each case runs in its own process: random VGG-19 in fp32, the
+astronaut in the style of ihc (both at the size), the criterion built (style and content targets),
+L-BFGS's state allocated (its whole history is allocated up front) and one evaluation with its
+backward; the optimiser's step is left out (untiled it would add a copy of the image on the device).
+On a GPU the figure is the allocator's peak above the network's weights, read directly. On a CPU
+host and device are one memory, so the device's share is measured as the resident set's peak of
+each phase above its start (Linux: VmHWM, reset through /proc/self/clear_refs) less what a tiled run
+keeps on the host at that peak, counted from the tensors' sizes (the content features while
+building; the gradient buffer during the tile passes); the untiled run adds its image, content and
+L-BFGS state, which live on the device there. What a CPU does not count: a tile's content features
+copied to the device (``.to`` is a no-op there; ≤ 32 MiB for a 1024 px window).
 
 Runs (default): whole transfers of a few evaluations, each its own process, reading the sidecar's
 ``peak_memory_mb`` (resident set on a CPU, ``cuda_allocated`` on a GPU) and time per evaluation.
@@ -64,26 +65,26 @@ class _Meter:
     def __init__(self, device) -> None:
         import torch
 
-        self.torch, self.cuda = torch, device.type == "cuda"
+        self.torch, self.device, self.cuda = torch, device, device.type == "cuda"
 
     def now(self) -> float:
         if self.cuda:
-            return self.torch.cuda.memory_allocated() / MIB
+            return self.torch.cuda.memory_allocated(self.device) / MIB
         status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
         return int(status["VmRSS"].split()[0]) / 1024
 
     @contextlib.contextmanager
     def peak(self, into: dict, key: str) -> Iterator[None]:
         if self.cuda:
-            self.torch.cuda.synchronize()
-            self.torch.cuda.reset_peak_memory_stats()
+            self.torch.cuda.synchronize(self.device)
+            self.torch.cuda.reset_peak_memory_stats(self.device)
         else:
             Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
         start = self.now()
         yield
         if self.cuda:
-            self.torch.cuda.synchronize()
-            top = self.torch.cuda.max_memory_allocated() / MIB
+            self.torch.cuda.synchronize(self.device)
+            top = self.torch.cuda.max_memory_allocated(self.device) / MIB
         else:
             status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
             top = int(status["VmHWM"].split()[0]) / 1024
@@ -121,34 +122,36 @@ def measure_share(folder: Path, size: int, tile: int | None, device_name: str) -
             encoder, content, [style], config, precision_context=contextlib.nullcontext, device=device
         )
     image = content.clone().requires_grad_(True)
+    # L-BFGS allocates its history (2 · lbfgs_history image-sized vectors) up front, so its state
+    # before the first step is what it holds all run: on the device untiled, on the host tiled.
+    lbfgs = LBFGS(image, history_size=config.lbfgs_history)
+    state = _mib(*(t for t in vars(lbfgs).values() if isinstance(t, torch.Tensor) and t is not image))
     start = time.perf_counter()
-    with meter.peak(phases, "step"):  # the optimiser's state, one evaluation, its backward, one step
-        lbfgs = LBFGS(image, history_size=config.lbfgs_history)
+    with meter.peak(phases, "evaluation"):  # one evaluation and its backward
         loss = torch.stack(list(criterion(image).values())).sum()
         loss.backward()
-        assert image.grad is not None
-        lbfgs.tell(loss.detach(), image.grad)
     seconds = time.perf_counter() - start
-    state = [t for t in vars(lbfgs).values() if isinstance(t, torch.Tensor) and t is not image]
     on_cpu = device.type == "cpu"
     if tiled:
-        # On a CPU the host's tensors were counted too; take them out (on a GPU they never were).
+        # On a CPU the host's tensors were counted too; take them out (on a GPU they never were):
+        # the content features, and during the tile passes (the peak) the gradient buffer. The
+        # image's gradient comes after the passes, once the device's share is freed.
         features = _mib(*criterion.content_targets) if on_cpu else 0.0
         build = phases["build"] - features
         kept = phases["build_kept"] - features
-        # The optimiser's state, the gradient buffer and the image's gradient.
-        step = phases["step"] - (_mib(*state) + 2 * _mib(image) if on_cpu else 0.0)
+        evaluation = phases["evaluation"] - (_mib(image) if on_cpu else 0.0)
         held = 0.0
     else:
-        build, kept, step = phases["build"], phases["build_kept"], phases["step"]
-        held = _mib(image, content)  # from before the phases; the rest is in the step's peak
+        build, kept, evaluation = phases["build"], phases["build_kept"], phases["evaluation"]
+        held = _mib(image, content) + state  # allocated before the phases, on the device
     return {
         "size": size,
         "tile": tile,
         "tiles": len(criterion.tiles) if tiled else 1,
         "device": str(device),
-        "device_share_mib": round(max(build, kept + step) + held, 1),
-        "optimiser_state_mib": round(_mib(*state), 1),
+        "device_share_mib": round(max(build, kept + evaluation) + held, 1),
+        "optimiser_state_mib": round(state, 1),
+        "precision": config.precision,
         "phases_mib": {k: round(v, 1) for k, v in phases.items()},
         "evaluation_s": round(seconds, 2),
     }
@@ -168,7 +171,7 @@ def share(folder: Path, size: int, tile: int, device: str) -> None:
         print(
             f"{r['size']:5d} px {label:24s} device share {r['device_share_mib']:8.1f} MiB  "
             f"(L-BFGS {r['optimiser_state_mib']:.0f} MiB; phases {r['phases_mib']})  "
-            f"one evaluation {r['evaluation_s']:.1f} s on {r['device']}",
+            f"one evaluation {r['evaluation_s']:.1f} s on {r['device']} ({r['precision']})",
             flush=True,
         )
     print(f"ratio tiled/untiled: {rows[1]['device_share_mib'] / rows[0]['device_share_mib']:.2f}")

@@ -22,8 +22,9 @@ the image and its gradient, the optimiser's state (L-BFGS keeps 2 · ``lbfgs_his
 vectors), the content image's features at the content layer and the guides; each tile's share
 travels to the device and its gradient back. So a GPU that runs a ``tile`` px transfer untiled runs
 any size tiled at ``tile``; on a CPU host and device are one memory and the whole state counts.
-Measured (``benchmarks/bench_tiles.py --share``): a 4096 px evaluation tiled at 1024 needs 0.64× the
-device memory of a 1024 px run untiled, whose L-BFGS state is on the device.
+Measured (``benchmarks/bench_tiles.py --share``): a 4096 px evaluation tiled at 1024 needs 0.77× the
+device memory of a 1024 px run untiled (whose L-BFGS state is on the device; as much as its
+evaluation alone): a window costs what an untiled run of its size does, less the optimiser.
 Time: ~1.3× an untiled evaluation (the extra forward pass), times the margins' overlap, plus the
 host's share (the optimiser's vector arithmetic, the copies of each tile).
 
@@ -63,6 +64,9 @@ MARGIN = 64
 #: Where a tiled run keeps what grows with the image (the image, its gradient, the optimiser's
 #: state, the content features): host memory, whatever device runs the network.
 HOST = torch.device("cpu")
+
+#: Feature elements the tap's backward works on at once (16 MiB in fp32).
+BAND_ELEMENTS = 1 << 22
 
 Window = tuple[int, int, int, int]  # y0, y1, x0, x1 in pixels of the whole image
 
@@ -234,16 +238,23 @@ class _FixedErrorTap(torch.autograd.Function):
             return grad_out, None, None, None
         features, error, guide = ctx.saved_tensors
         rows, cols = ctx.core
-        core = _upcast(features[0][:, rows, cols])
-        flat = core.flatten(1)
-        with torch.autocast(device_type=flat.device.type, enabled=False):
-            if guide is None:
-                pulled = error[0] @ flat
-            else:
-                weights = guide.flatten(1).pow(2).to(flat)
-                pulled = sum((error[r] @ flat) * weights[r] for r in range(len(error)))
         grad = grad_out.clone() if grad_out is not None else torch.zeros_like(features)
-        grad[0][:, rows, cols] += (pulled * grad_zero).view_as(core).to(grad.dtype)
+        # Positions by channels, (h, w, C): E is symmetric, so (E F)ᵀ = Fᵀ E row by row. Worked in
+        # bands of rows, so the temporaries stay small beside the layer's gradient itself.
+        core = features[0][:, rows, cols].permute(1, 2, 0)
+        into = grad[0][:, rows, cols].permute(1, 2, 0)
+        weights = guide.pow(2) if guide is not None else None  # (R, h, w)
+        height, width, channels = core.shape
+        band = max(1, BAND_ELEMENTS // max(1, width * channels))
+        with torch.autocast(device_type=core.device.type, enabled=False):
+            for y in range(0, height, band):
+                flat = _upcast(core[y : y + band]).reshape(-1, channels)  # (n, C)
+                if weights is None:
+                    pulled = flat @ error[0]
+                else:
+                    w = weights[:, y : y + band].reshape(len(error), -1, 1).to(flat)
+                    pulled = sum((flat @ error[r]) * w[r] for r in range(len(error)))
+                into[y : y + band] += (pulled * grad_zero).view(-1, width, channels).to(grad.dtype)
         return grad, None, None, None
 
 
@@ -311,6 +322,10 @@ class TiledCriterion:
                 .contiguous()  # the core alone, not the window's map it is cut from
                 for t in self.tiles
             ]
+        # Pinned host memory: each evaluation copies them to the GPU without waiting on the copy.
+        self.pinned = self.device.type == "cuda" and content.device.type == "cpu"
+        if self.pinned:
+            self.content_targets = [t.pin_memory() for t in self.content_targets]
         self.content_size = self.content_targets[0].shape[0] * self._positions(self.content_layer)
         self.crops = {  # each tile's core of each guide, cut once
             layer: [s.guides[(slice(None), *t.core_at(self.step[layer], whole=True))] for t in self.tiles]
@@ -369,7 +384,7 @@ class TiledCriterion:
             return tap
 
         features = self.encoder(x, taps={layer: tap_for(layer) for layer in self.layers})
-        target = self.content_targets[i].to(self.device)
+        target = self.content_targets[i].to(self.device, non_blocking=self.pinned)
         content_sum = (self._core(features, self.content_layer, tile) - target).pow(2).sum()
         (content_sum * (self.config.content_weight / self.content_size) + torch.stack(handles).sum()).backward()
         assert x.grad is not None
