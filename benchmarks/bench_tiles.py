@@ -70,8 +70,7 @@ class _Meter:
     def now(self) -> float:
         if self.cuda:
             return self.torch.cuda.memory_allocated(self.device) / MIB
-        status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
-        return int(status["VmRSS"].split()[0]) / 1024
+        return _status_mib("VmRSS")
 
     @contextlib.contextmanager
     def peak(self, into: dict, key: str) -> Iterator[None]:
@@ -86,10 +85,15 @@ class _Meter:
             self.torch.cuda.synchronize(self.device)
             top = self.torch.cuda.max_memory_allocated(self.device) / MIB
         else:
-            status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
-            top = int(status["VmHWM"].split()[0]) / 1024
+            top = _status_mib("VmHWM")
         into[key] = top - start
         into[f"{key}_kept"] = self.now() - start
+
+
+def _status_mib(key: str) -> float:
+    """A memory line of /proc/self/status (kB there), in MiB."""
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return int(status[key].split()[0]) / 1024
 
 
 def _mib(*tensors) -> float:

@@ -82,12 +82,7 @@ def _stylize_flags(sz: argparse.ArgumentParser) -> None:
         "--mask", action="append", metavar="PATH", help="the photo's mask, for a guided model; one per --content"
     )
     sz.add_argument("--preserve-color", action="store_true", help="keep the photo's colours")
-    sz.add_argument(
-        "--alpha",
-        choices=("keep", "drop"),
-        default="keep",
-        help="a transparent photo: keep its alpha in the result (PNG), or drop it (flattened on white)",
-    )
+    add(sz, "alpha")
     sz.add_argument(
         "--strength", type=float, default=1.0, help="style strength, 0 (the photo) to 1 (full style): blends the result"
     )

@@ -57,12 +57,7 @@ def _transfer_flags(t: argparse.ArgumentParser) -> None:
         "(mixed by --style-blend, or region by region with masks)",
     )
     t.add_argument("--out", required=True, metavar="PATH", help="output image (.png or .jpg)")
-    t.add_argument(
-        "--alpha",
-        choices=("keep", "drop"),
-        default="keep",
-        help="a transparent photo: keep its alpha in the result (PNG), or drop it (flattened on white)",
-    )
+    add(t, "alpha")
     t.add_argument(
         "--save-every",
         type=int,

@@ -143,6 +143,12 @@ FLAGS: dict[str, Flag] = {
     "device": Flag("auto, cpu, cuda, cuda:N or mps", None, "auto"),
     "precision": Flag("auto = bf16 on CUDA", None, "auto", _choices("pipeline.device", "PRECISIONS")),
     "max_pixels": Flag("refuse larger input images", int, io.MAX_PIXELS),
+    "alpha": Flag(
+        "a transparent photo: keep its alpha in the result (PNG), or drop it (flattened on white)",
+        None,
+        "keep",
+        lambda: ("keep", "drop"),
+    ),
     # The Gatys optimisation.
     "steps": Flag("loss evaluations", int, _G("steps")),
     "content_weight": Flag("content loss weight", float, _G("content_weight")),
