@@ -1,5 +1,6 @@
 # Stylesnake workflow: painted masks → label maps → style targets → transfers → figures → contact sheet,
-# and fast style: a network per style → one forward pass per content image → ONNX export.
+# fast style: a network per style → one forward pass per content image → ONNX export, and video: keyframe
+# masks carried through each clip → the clip painted in segment jobs → the segments joined.
 # A table of contents: the rules live in rules/*.smk, each a thin shell over one `stylesnake` verb; the
 # decisions (inputs, pairs, paths, each job's arguments) in pipeline/workflow, tested without Snakemake.
 import os
@@ -10,7 +11,7 @@ from snakemake.utils import min_version, validate
 
 from pipeline import workflow as wf
 from pipeline.errors import InputError
-from pipeline.samples import SAMPLES
+from pipeline.samples import CLIPS, SAMPLES
 from pipeline.workflow import Paths
 
 min_version("8.0")
@@ -22,8 +23,9 @@ os.environ.update(STYLESNAKE_WORKFLOW="1")
 configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
-validate(config, os.path.join(workflow.basedir, "schemas", "config.schema.yaml"))
 try:
+    wf.check_config(config, os.path.join(workflow.basedir, wf.SCHEMA))  # a mistake in one line, not 500
+    validate(config, os.path.join(workflow.basedir, wf.SCHEMA))  # fills in the schema's defaults
     PLAN = wf.plan(config)
 except InputError as error:
     raise WorkflowError(f"stylesnake: {error}") from None
@@ -31,6 +33,7 @@ for reason in PLAN.skipped:
     logger.info(f"stylesnake: skipping {reason}")
 JOBS = wf.Jobs(PLAN)
 PAIRS = {"content": [c for c, _ in PLAN.pairs], "style": [s for _, s in PLAN.pairs]}
+VIDEOS = {"clip": [c for c, _ in PLAN.clips.pairs], "style": [s for _, s in PLAN.clips.pairs]}
 FAST = PLAN.fast.get("enabled", False)
 # Jobs run the package with Snakemake's own interpreter, or under --sdm conda with the env's Python.
 CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
@@ -43,6 +46,8 @@ wildcard_constraints:
     name=wf.NAME.pattern,
     content=wf.exactly(PLAN.images["content"]),
     style=wf.exactly(PLAN.images["style"]),
+    clip=wf.exactly(PLAN.clips.paths),
+    segment=r"\d{3}",
 
 
 rule all:
@@ -51,10 +56,12 @@ rule all:
         Paths.sheet,
         wf.fast_results(PLAN),
         expand(Paths.onnx, style=PLAN.images["style"]) if FAST else [],
+        expand(Paths.video, zip, **VIDEOS),
 
 
 include: "rules/masks.smk"
 include: "rules/gatys.smk"
 include: "rules/report.smk"
 include: "rules/fast.smk"
+include: "rules/video.smk"
 

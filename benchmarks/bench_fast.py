@@ -263,9 +263,9 @@ def train_throughput(args: argparse.Namespace, device: torch.device) -> None:
 
 
 def guided_bleeding(args: argparse.Namespace) -> None:
-    from pipeline.guidance import bleeding
     from pipeline.masks import Palette
     from pipeline.synthetic import SCENE_COLOURS, save_two_region_scene, two_region_scene
+    from pipeline.synthetic.measures import bleeding
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-fast-guided-"))
     paths = save_two_region_scene(tmp, 128)

@@ -37,9 +37,10 @@ import torch.nn.functional as F
 
 from pipeline.features import LAYER_INDEX, VGGEncoder
 from pipeline.gatys import STYLE_LAYERS, GatysConfig, build_encoder, transfer
-from pipeline.guidance import Regions, bleeding
+from pipeline.guidance import Regions
 from pipeline.guides import GUIDE_MODES, one_hot
 from pipeline.synthetic import GuidedScene, guided_scenes, truth_labels
+from pipeline.synthetic.measures import bleeding
 
 SIZE, STEPS = 128, 100
 #: The suite runs at the default style weight (1e6).

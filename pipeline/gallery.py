@@ -229,11 +229,29 @@ def fast_summary(metadata: Mapping[str, Any]) -> str:
     return f"fast style ({guided} network), {p.get('size')} px{colour}, loss network weights {weights}"
 
 
+def _is_video(metadata: Mapping[str, Any]) -> bool:
+    return str(metadata.get("method", "")).endswith("-video")
+
+
+def video_summary(metadata: Mapping[str, Any]) -> str:
+    """One line for a clip's caption: frames, rate, and how it was held together."""
+    video, content = metadata.get("video", {}), metadata.get("content", {})
+    weight = video.get("temporal_weight")
+    held = "frames independent" if weight == 0 else f"temporal weight {weight:g}, {video.get('flow')} flow"
+    fps = content.get("fps")
+    return f"clip of {metadata.get('output', {}).get('frames')} frames{f' at {fps:g} fps' if fps else ''}, {held}"
+
+
 def _figure(result: Path, metadata: Mapping[str, Any], link: Callable[[Path], str]) -> tuple[str, str]:
     """One result's ``<figure>`` and the style it is filed under."""
     content = Path(metadata["content"]["path"]).stem
     links = [f'<a href="{link(result)}">result</a>']
-    if _is_fast(metadata):  # no panel of its own; the network's training curve sits beside the model
+    if _is_video(metadata):  # its poster frame, linked to the clip
+        style, what, caption, loss = Path(metadata["styles"][0]["path"]).stem, " (clip)", video_summary(metadata), ""
+        poster = Path(metadata.get("output", {}).get("poster") or result)
+        shown = poster if poster.exists() else result
+        links[0] = f'<a href="{link(result)}">play the clip</a>'
+    elif _is_fast(metadata):  # no panel of its own; the network's training curve sits beside the model
         style, what, caption = metadata["model"]["style"], " (fast style)", fast_summary(metadata)
         shown, curve = result, Path(metadata["model"]["path"]).with_suffix(".loss.png")
         links += [f'<a href="{link(curve)}">training curve</a>'] if curve.exists() else []

@@ -6,8 +6,8 @@ name, or through a ``label_map``); each matched label is a *region*. The output 
 content's guides, each style image its own.
 
 Guides per layer (propagation, normalisation) live in :mod:`pipeline.guides`; this module
-matches regions, builds the guided style loss from them, reads masks from files, and measures
-how much a result bleeds.
+matches regions, builds the guided style loss from them, and reads masks from files. How much a
+result bleeds is measured in :mod:`pipeline.synthetic.measures`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -72,6 +72,8 @@ class Regions:
     styles: tuple[torch.Tensor | None, ...]
     sources: tuple[tuple[int | None, ...], ...]
     weights: torch.Tensor  # (R,) region weights (default 1/R)
+    #: The ``label_map`` the regions were matched with: given, or chosen by pairing regions.
+    label_map: Mapping[str, str] = field(default_factory=dict)
 
 
 def _find(label_map: Labelled, name: str) -> int | None:
@@ -163,6 +165,7 @@ def match_regions(
         ),
         sources=tuple(tuple(source) for source in sources),
         weights=weights,
+        label_map=label_map,
     )
 
 
@@ -251,18 +254,9 @@ class Guidance:
         """Spatial control as a user asks for it (the CLI's flags, the web's slow tab): None without
         a content mask, and then no mask option may be given; ``region_weights`` may come as text."""
         if content_mask is None:
-            given = [
-                flag
-                for flag, value in (
-                    ("--style-mask", style_masks),
-                    ("--k", k),
-                    ("--colors", palette),
-                    ("--min-area", min_area),
-                    ("--label-map", label_map),
-                    ("--region-weights", region_weights),
-                )
-                if value
-            ]
+            flags = ("--style-mask", "--k", "--colors", "--min-area", "--label-map", "--region-weights")
+            values = (style_masks, k, palette, min_area, label_map, region_weights)
+            given = [flag for flag, value in zip(flags, values, strict=True) if value]
             if given:
                 raise InputError(f"{', '.join(given)} only work(s) with --content-mask (spatial control)")
             return None
@@ -287,6 +281,30 @@ class Guidance:
     ) -> Regions:
         """Load, clean and match the masks for the loaded (and resized) images. Style images take
         the style masks in order; saved style targets bring their own labels."""
+        images = sum(isinstance(s, LoadedImage) for s in styles)
+        content_labels = self.content_labels(content, count=1 + images, max_pixels=max_pixels)
+        return self.match(content, content_labels, styles, self.style_labels(styles, max_pixels=max_pixels))
+
+    def _ks(self, masks: int) -> tuple[int | None, ...]:
+        ks = self.k if isinstance(self.k, tuple) else (self.k,) * masks
+        if len(ks) != masks:
+            raise InputError(f"--k gives {len(ks)} numbers for {masks} masks; give one, or one per mask")
+        return ks
+
+    def content_k(self, count: int) -> int | None:
+        """``--k`` for the content's mask, ``count`` masks in all (one number, or one per mask)."""
+        return self._ks(count)[0]
+
+    def content_labels(self, content: LoadedImage, *, count: int, max_pixels: int) -> LabelMap:
+        """The content's mask, cleaned, at the content's working size (``count`` masks in all, for ``--k``)."""
+        return load_label_map(
+            self.content_mask, image=content, k=self.content_k(count), palette=self.palette, min_area=self.min_area,
+            max_pixels=max_pixels,
+        )  # fmt: skip
+
+    def style_labels(self, styles: Sequence[LoadedImage | StyleTargets], *, max_pixels: int) -> list[Labelled]:
+        """Each style's labels: its mask, cleaned (style images take the style masks in order), or
+        the labels saved targets carry."""
         images = [s for s in styles if isinstance(s, LoadedImage)]
         if len(self.style_masks) != len(images):
             raise InputError(
@@ -298,22 +316,27 @@ class Guidance:
                     f"style targets {style.info.get('style', {}).get('path', '')} were computed without a mask, so "
                     "they cannot guide regions; recompute them with --style-mask, or leave out --content-mask"
                 )
-        ks = self.k if isinstance(self.k, tuple) else (self.k,) * (1 + len(images))
-        if len(ks) != 1 + len(images):
-            raise InputError(f"--k gives {len(ks)} numbers for {1 + len(images)} masks; give one, or one per mask")
-        masks = [self.content_mask, *self.style_masks]
-        label_maps = iter(
+        ks = iter(self._ks(1 + len(images))[1:])
+        masks = iter(self.style_masks)
+        return [
             load_label_map(
-                path,
-                image=image,
-                k=k,
-                palette=self.palette,
-                min_area=self.min_area,
+                next(masks), image=style, k=next(ks), palette=self.palette, min_area=self.min_area,
                 max_pixels=max_pixels,
             )
-            for path, image, k in zip(masks, [content, *images], ks, strict=True)
-        )
-        content_labels = next(label_maps)
+            if isinstance(style, LoadedImage)
+            else style
+            for style in styles
+        ]  # fmt: skip
+
+    def match(
+        self,
+        content: LoadedImage,
+        content_labels: LabelMap,
+        styles: Sequence[LoadedImage | StyleTargets],
+        style_labels: Sequence[Labelled],
+    ) -> Regions:
+        """The regions of a content whose labels are known (a still's mask, a video frame's carried
+        mask) against the styles' labels."""
         if int((content_labels.counts() > 0).sum()) < 2:
             if content_labels.lost:
                 raise InputError(
@@ -324,7 +347,6 @@ class Guidance:
                 f"{self.content_mask}: mask is blank (a single region), so there is nothing to guide; "
                 "paint the regions, or leave out --content-mask for a plain transfer"
             )
-        style_labels: list[Labelled] = [next(label_maps) if isinstance(s, LoadedImage) else s for s in styles]
         label_map = self.label_map
         if self.palette is None:
             style_labels = [named_like(s, content_labels) for s in style_labels]
@@ -360,12 +382,15 @@ class Guidance:
 
         style, labels = styles[first], style_labels[first]
         assert isinstance(style, LoadedImage) and isinstance(labels, LabelMap)
-        pairs = match_label_maps(
+        matched = match_label_maps(
             content_labels,
             labels,
             content_image=np.asarray(content.image),
             style_image=np.asarray(style.image),
         )
+        # Each style label by its own colour: named_like may have given it the name (a colour) of
+        # the content label it resembles, which would read as the content's colour in the warning.
+        pairs = {c: hex_colour(labels.colours[labels.names.index(s)]) for c, s in matched.items()}
         log.warning(
             "%s: its labels are not all in the style mask's colours; regions paired by position, size and "
             "colour: --label-map %s (give --label-map to choose otherwise)",
@@ -373,24 +398,3 @@ class Guidance:
             label_map_text(pairs),
         )
         return pairs
-
-
-# --- measuring -------------------------------------------------------------------------------
-
-
-def bleeding(
-    output: torch.Tensor, content_labels: np.ndarray, style: torch.Tensor, style_labels: np.ndarray
-) -> list[float]:
-    """For each content region r: the share of its pixels whose colour is closer to the mean
-    colour of another style region than to style region r's. Region r of the content is label r
-    in both maps. 0 is no bleeding; an output that ignores the regions scores about 1 - 1/R."""
-    pixels = output[0].permute(1, 2, 0).reshape(-1, 3).float().cpu().numpy()
-    style_pixels = style[0].permute(1, 2, 0).reshape(-1, 3).float().cpu().numpy()
-    labels = content_labels.reshape(-1)
-    regions = sorted(set(np.unique(labels)) & set(np.unique(style_labels)))
-    means = np.stack([style_pixels[style_labels.reshape(-1) == r].mean(axis=0) for r in regions])
-    shares = []
-    for i, r in enumerate(regions):
-        distances = np.linalg.norm(pixels[labels == r][:, None, :] - means[None], axis=2)
-        shares.append(float((distances.argmin(axis=1) != i).mean()))
-    return shares

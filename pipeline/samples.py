@@ -35,6 +35,11 @@ SAMPLES = {
 }
 
 
+#: Demo clips made from the samples with known motion (pipeline.synthetic.clips.DEMO_CLIPS; named
+#: here so that the Snakefile knows them without importing the clip code).
+CLIPS = ("astronaut_pan", "scene_pan")
+
+
 def sample_image(name: str) -> Image.Image:
     """One bundled scikit-image sample as an RGB image."""
     if name not in SAMPLES:

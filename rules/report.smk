@@ -49,6 +49,8 @@ rule contact_sheet:
         results=expand(Paths.result, zip, **PAIRS),
         panels=expand(Paths.panel, zip, **PAIRS),
         fast=wf.fast_results(PLAN),
+        videos=expand(Paths.video, zip, **VIDEOS),
+        posters=expand(Paths.poster, zip, **VIDEOS),
     output:
         report(Paths.sheet, category="Contact sheet", caption="../report/contact_sheet.rst"),
     log:
@@ -64,7 +66,7 @@ rule contact_sheet:
         mem_mb=1000,
         runtime=5,
     shell:
-        "{params.stylesnake} contact-sheet {output} {input.results} {input.fast} > {log} 2>&1"
+        "{params.stylesnake} contact-sheet {output} {input.results} {input.fast} {input.videos} > {log} 2>&1"
 
 
 # What the end of a run says: where the results are, and (after a failure) each failed job's one line.

@@ -18,9 +18,10 @@ import torch
 
 from pipeline.features import VGGEncoder
 from pipeline.gatys import GatysConfig, transfer
-from pipeline.guidance import Regions, bleeding
+from pipeline.guidance import Regions
 from pipeline.guides import one_hot
 from pipeline.synthetic import GuidedScene, guided_scenes
+from pipeline.synthetic.measures import bleeding
 
 pytestmark = pytest.mark.slow
 

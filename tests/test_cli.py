@@ -5,6 +5,7 @@ from __future__ import annotations
 import io as _io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -378,6 +379,28 @@ def test_stylize_refuses_to_overwrite_its_photo_or_to_merge_two_results(
     assert not (tmp_path / "out" / "photo.png").exists()
 
 
+def test_stylize_takes_a_shell_glob_and_says_what_it_wrote(
+    tmp_path: Path, content_path: Path, style_path: Path, capsys
+) -> None:
+    model = tmp_path / "m.pth"
+    argv = ["-q", "train", "--style", str(style_path), "--data", str(content_path), "--out", str(model)]
+    assert main([*argv, "--steps", "1", "--size", "32", "--batch", "1", "--width", "0.25", "--weights", "random"]) == 0
+    photos = []
+    for name in ("a", "b", "c"):
+        photos.append(tmp_path / "photos" / f"{name}.jpg")
+        photos[-1].parent.mkdir(exist_ok=True)
+        Image.open(content_path).convert("RGB").save(photos[-1])
+    # `--content *.jpg`: the shell hands over every match after the one flag.
+    argv = ["stylize", "--model", str(model), "--content", *map(str, photos), "--out-dir", str(tmp_path / "out")]
+    code, _, err = _run(capsys, *argv)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["a.png", "b.png", "c.png"]
+    assert [line for line in err.splitlines() if "wrote" in line] == [
+        f"stylesnake: wrote {tmp_path / 'out' / name}.png ({seconds})"
+        for name, seconds in zip("abc", re.findall(r"\(([0-9.]+ s)\)", err), strict=True)
+    ]
+
+
 def test_stylize_strength_blends_towards_the_photo(
     tmp_path: Path, content_path: Path, style_path: Path, capsys
 ) -> None:
@@ -413,17 +436,51 @@ def test_save_every_writes_snapshots_with_their_losses(
     tmp_path: Path, content_path: Path, style_path: Path, capsys
 ) -> None:
     out = tmp_path / "out.png"
-    (tmp_path / "out.png.steps").mkdir()
-    (tmp_path / "out.png.steps" / "00099.png").write_bytes(b"an earlier run's")
     argv = ["-q", "transfer", "--content", str(content_path), "--style", str(style_path), "--out", str(out), *FAST]
+    assert _run(capsys, *argv, "--steps", "12", "--save-every", "2")[0] == 0  # an earlier run: 2, 4, ... 12
+    (tmp_path / "out.png.steps" / "notes.txt").write_text("mine")  # a file stylesnake did not write
     code, _, err = _run(capsys, *argv, "--steps", "6", "--save-every", "2", "--scales", "32,48", "--stage-steps", "4")
     assert code == 0, err
     index = json.loads((tmp_path / "out.png.steps" / "index.json").read_text())["snapshots"]
     # Stage one: evaluations 2 and 4 (at 32 px); stage two continues the count: 6, 8, 10 (48 px).
     assert [entry["evaluation"] for entry in index] == [2, 4, 6, 8, 10]
+    # The earlier run's snapshots are gone (00012.png among them); the user's file stays.
     assert sorted(p.name for p in (tmp_path / "out.png.steps").glob("*.png")) == [e["file"] for e in index]
+    assert (tmp_path / "out.png.steps" / "notes.txt").read_text() == "mine"
     assert Image.open(tmp_path / "out.png.steps" / index[-1]["file"]).size == Image.open(out).size
     assert all(np.isfinite(entry["loss"]) for entry in index)
+    assert json.loads((tmp_path / "out.png.json").read_text())["snapshots"] == str(tmp_path / "out.png.steps")
+
+
+def test_a_run_that_starts_from_a_snapshot_keeps_it(
+    tmp_path: Path, content_path: Path, style_path: Path, capsys
+) -> None:
+    """README's "watch it and pick one": the picked snapshot (and any input kept in that folder) is
+    never removed or replaced; the new run's snapshots go to the next free folder."""
+    out, steps = tmp_path / "out.png", tmp_path / "out.png.steps"
+    argv = ["-q", "transfer", "--style", str(style_path), "--out", str(out), *FAST, "--save-every", "2"]
+    assert _run(capsys, *argv, "--content", str(content_path), "--steps", "6")[0] == 0
+    picked = steps / "00004.png"
+    before = picked.read_bytes()
+    kept_content = steps / "photo.png"  # a content image kept in the snapshot folder
+    kept_content.write_bytes(content_path.read_bytes())
+    code, _, err = _run(capsys, *argv, "--content", str(kept_content), "--init", f"image:{picked}", "--steps", "4")
+    assert code == 0, err
+    assert picked.read_bytes() == before and kept_content.read_bytes() == content_path.read_bytes()
+    assert sorted(p.name for p in steps.glob("0*.png")) == ["00002.png", "00004.png", "00006.png"]  # untouched
+    again = tmp_path / "out.png.steps-2"
+    assert [e["evaluation"] for e in json.loads((again / "index.json").read_text())["snapshots"]] == [2, 4]
+    sidecar = json.loads((tmp_path / "out.png.json").read_text())
+    assert sidecar["parameters"]["init"] == f"image:{picked}" and sidecar["snapshots"] == str(again)
+
+
+def test_save_every_over_a_file_is_one_line(tmp_path: Path, content_path: Path, style_path: Path, capsys) -> None:
+    out = tmp_path / "out.png"
+    (tmp_path / "out.png.steps").write_text("a file where the snapshot folder goes")
+    argv = ["transfer", "--content", str(content_path), "--style", str(style_path), "--out", str(out), *FAST]
+    code, _, err = _run(capsys, *argv, "--save-every", "2")
+    assert code == 2 and err.count("\n") == 1 and "out.png.steps: is a file, but --save-every writes a folder" in err
+    assert not out.exists() and (tmp_path / "out.png.steps").read_text().startswith("a file")
 
 
 def test_transparent_photo_keeps_its_alpha_unless_dropped(

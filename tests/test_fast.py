@@ -112,6 +112,27 @@ def test_resume_refuses_other_settings(data: Path, style_path: Path, tmp_path: P
         train(style_path, data, out, other, weights="random", resume=True)
 
 
+def test_training_replaces_only_its_own_checkpoint(data: Path, style_path: Path, tmp_path: Path, caplog) -> None:
+    out = tmp_path / "m.pth"
+    checkpoint = tmp_path / "m.pth.ckpt"
+    checkpoint.write_bytes(b"someone's notes, not a checkpoint")
+    with pytest.raises(InputError, match=r"m\.pth\.ckpt: not a Stylesnake training checkpoint, .*; training would "
+                       "replace it: move it away"):  # fmt: skip
+        train(style_path, data, out, TINY, weights="random")
+    assert checkpoint.read_bytes().startswith(b"someone's") and not out.exists()
+    checkpoint.unlink()
+    with pytest.raises(Exception, match="stop"):  # a killed run leaves its checkpoint
+        train(style_path, data, out, TINY, weights="random", progress=_stop_at(3))
+    train(style_path, data, out, TINY, weights="random")  # starting again replaces it, saying so
+    assert "checkpoint at step 2 is replaced (--resume continues it)" in caplog.text
+    assert out.exists() and not checkpoint.exists()
+    # Nor are the loss curves it writes allowed to land on an input.
+    painting = tmp_path / "m2.loss.png"
+    painting.write_bytes(style_path.read_bytes())
+    with pytest.raises(InputError, match=r"m2\.loss\.png: is also an input"):
+        train(painting, data, tmp_path / "m2.pth", TINY, weights="random")
+
+
 def _stop_at(step_to_stop: int):
     def progress(step: int, steps: int, losses) -> None:
         if step == step_to_stop:
@@ -189,8 +210,8 @@ def test_onnx_export_stylizes_like_pytorch(data: Path, style_path: Path, content
 
 
 def _scene_bleeding(paths: dict[str, Path], model_path: Path, guided: bool) -> float:
-    from pipeline.guidance import bleeding
     from pipeline.synthetic import two_region_scene
+    from pipeline.synthetic.measures import bleeding
 
     content, content_labels, style, style_labels = two_region_scene(128)
     model = fast_model.load(model_path)
@@ -265,7 +286,7 @@ def test_guided_model_stylizes_with_its_mask_and_exports(guided_model, tmp_path:
     [
         ("no-mask", "trained with masks; give each photo's mask with --mask"),
         ("foreign-colours", "colour"),
-        ("other-picture", "draw it on the photo"),
+        ("other-picture", "draw the mask on the image itself"),
         ("style-mask-only", "needs both --style-mask and --masks"),
     ],
 )

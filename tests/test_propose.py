@@ -3,6 +3,7 @@ not share colours (match-regions, and inside transfer)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -139,6 +140,40 @@ def test_transfer_pairs_regions_when_labels_share_no_colour(tmp_path: Path, capl
         style_region = style_guides[source].numpy().astype(bool)
         overlap = (content_region & style_region).sum() / content_region.sum()
         assert overlap > 0.7, (regions.names[r], overlap)
+
+
+def test_match_regions_refuses_an_image_of_another_shape(tmp_path: Path, capsys) -> None:
+    Image.fromarray(PALETTE[_layout(0.0)]).save(tmp_path / "content_mask.png")  # 96 x 64
+    Image.fromarray(PALETTE[3:6][_layout(0.05)]).save(tmp_path / "style_mask.png")
+    Image.new("RGB", (640, 3), (90, 120, 200)).save(tmp_path / "photo.png")  # squashed: not this mask's picture
+    Image.new("RGB", (96, 64), (90, 120, 200)).save(tmp_path / "painting.png")
+    argv = ["match-regions", str(tmp_path / "content_mask.png"), str(tmp_path / "style_mask.png")]
+    code = main([*argv, "--content", str(tmp_path / "photo.png"), "--style", str(tmp_path / "painting.png")])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == "" and captured.err.count("\n") == 1
+    assert "content_mask.png: mask is 96x64 but" in captured.err and "photo.png is 640x3" in captured.err
+    assert "draw the mask on the image itself" in captured.err
+
+
+def test_transfer_names_the_pairing_it_chose_in_the_styles_colours_and_records_it(tmp_path: Path, capsys) -> None:
+    """A style colour near a content colour (a shade of the photo's tree, painted where the painting
+    has its sky) must not make the warning read as if the sky took the photo's tree."""
+    near_tree = np.array([(42, 162, 62), (240, 190, 160), (250, 220, 40)], np.uint8)  # at sky, tree, ground
+    tint = np.array([(120, 170, 240), (40, 120, 40), (120, 90, 50)], np.uint8)
+    for name, layout, colours in (("content", _layout(0.0), PALETTE[:3]), ("style", _layout(0.06), near_tree)):
+        Image.fromarray(colours[layout]).save(tmp_path / f"{name}_mask.png")
+        Image.fromarray(tint[layout]).save(tmp_path / f"{name}.png")
+    out = tmp_path / "out.png"
+    argv = ["transfer", "--content", str(tmp_path / "content.png"), "--style", str(tmp_path / "style.png")]
+    argv += ["--content-mask", str(tmp_path / "content_mask.png"), "--style-mask", str(tmp_path / "style_mask.png")]
+    assert main([*argv, "--out", str(out), "--size", "48", "--steps", "2", "--weights", "random"]) == 0
+    err = capsys.readouterr().err
+    chosen = {"#4287f5": "#2aa23e", "#28a03c": "#f0bea0", "#8c5a28": "#fadc28"}  # sky, tree, ground
+    warning = next(line for line in err.splitlines() if "regions paired by position" in line)
+    assert sorted(warning.split("--label-map ")[1].split(" ")[0].split(",")) == sorted(
+        f"{c}={s}" for c, s in chosen.items()
+    )
+    assert json.loads((tmp_path / "out.png.json").read_text())["guidance"]["label_map"] == chosen
 
 
 def test_proposal_stays_fast_at_2048() -> None:

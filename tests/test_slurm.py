@@ -31,14 +31,16 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 PROFILE = str(ROOT / "profiles" / "slurm-local")
 # The quick demo cut to one pair at tiny sizes: every rule runs once (sample_image and clean_mask
-# twice), 11 jobs, with the repository's hand-painted masks for coffee and ihc.
+# twice), with the repository's hand-painted masks for coffee and ihc; and the demo clip in two
+# segments (two video_segment jobs, then video_join): 15 jobs.
 SMALL = {
     "weights": "random",
-    "demo": {"content": ["coffee"], "style": ["ihc"]},
+    "demo": {"content": ["coffee"], "style": ["ihc"], "videos": ["astronaut_pan"]},
     "gatys": {"size": 48, "steps": 2},
     "fast": {"enabled": True, "steps": 2, "size": 32, "batch": 1, "width": 0.25, "checkpoint_every": 10},
+    "video": {"styles": {"astronaut_pan": ["ihc"]}, "size": 48, "steps": 1, "segment": 10, "overlap": 2},
 }
-GPU_RULES = {"transfer", "fast_train"}
+GPU_RULES = {"transfer", "fast_train", "video_segment"}
 # A whole run must end in this; `timeout -k` because Snakemake ignores a lone SIGTERM.
 RUN_TIMEOUT = 480
 # Run-dependent fields of our metadata: the only bytes that may differ between two runs.
@@ -167,7 +169,9 @@ def test_every_rule_ran_as_a_slurm_job(cluster: Cluster, local_run: Run, slurm_r
     assert set(local_jobs) == {
         *("sample_image", "clean_mask", "style_targets", "transfer", "figures", "contact_sheet"),
         *("fast_train", "fast_stylize", "fast_export"),
+        *("sample_clip", "video_segment", "video_join"),
     }
+    assert local_jobs["video_segment"] == 2  # the clip's 16 frames in segments of 10
     # Nothing ran on the submitting machine but the target rule `all`, which has no command.
     assert re.findall(r"^localrule (\w+):$", run.output, re.MULTILINE) == ["all"]
     assert _slurm_logs(run.folder) == local_jobs
@@ -229,6 +233,7 @@ def test_slurm_outputs_equal_the_local_runs(local_run: Run, slurm_run) -> None:
     names = outputs(local_run.folder)
     assert names == outputs(run.folder)
     assert "results/gatys/coffee__ihc.png" in names and "results/fast/ihc.onnx" in names
+    assert "results/video/astronaut_pan__ihc.mp4" in names
     for name in names:
         assert _comparable(run.folder / name) == _comparable(local_run.folder / name), name
 

@@ -164,13 +164,15 @@ def test_form_lists_every_style_with_thumbnail_and_labelled_fields(client) -> No
     assert css.status_code == 200 and b".styles" in css.data
 
 
-def test_broken_model_files_are_skipped_and_an_empty_folder_refused(models: Path, tmp_path: Path, caplog) -> None:
+def test_broken_model_files_are_skipped_and_a_site_with_nothing_refused(models: Path, tmp_path: Path, caplog) -> None:
     assert sorted(load_styles(models)) == ["ink", "pastel", "regions"]
     assert "broken.pth: not a Stylesnake fast-style model" in caplog.text
     (tmp_path / "empty").mkdir()
     for folder, message in ((tmp_path / "empty", "no fast-style models"), (tmp_path / "nope", "no such models folder")):
-        with pytest.raises(Exception, match=message):
+        with pytest.raises(InputError, match=f"nothing to serve: {message}"):
             create_app(folder, results=tmp_path / "r")
+        with pytest.raises(InputError, match=f"{message}.*, no paintings in"):
+            create_app(folder, results=tmp_path / "r", paintings=tmp_path / "empty")
 
 
 # --- stylising, page 2, download ------------------------------------------------------------------
@@ -420,14 +422,21 @@ def test_results_are_removed_after_their_time_to_live(app, client) -> None:
     first = RESULT_URL.search(_post(client, photo=JPEG).headers["Location"]).group(1)
     second = RESULT_URL.search(_post(client, photo=JPEG).headers["Location"]).group(1)
     assert first != second and client.get(f"/result/{first}").status_code == 200
-    leftover = store.root / ".deadbeef.tmp"  # a staging folder a killed worker left behind
+    leftover = store.root / f".{'de' * 16}.tmp"  # a staging folder a killed worker left behind
     leftover.mkdir()
-    os.utime(leftover, (time.time() - store.ttl - 10,) * 2)
+    # Things the store did not write stay, however old and whatever their names look like.
+    theirs = [store.root / "holiday.jpg", store.root / ".notes.del", store.root / ("ab" * 16)]
+    theirs[0].write_bytes(b"a photo")
+    theirs[1].write_text("notes")
+    theirs[2].mkdir()
+    for path in [leftover, *theirs]:
+        os.utime(path, (time.time() - store.ttl - 10,) * 2)
     now = time.time() + store.ttl + 1
     store.clock = lambda: now
     assert client.get(f"/result/{first}").status_code == 404  # expired on read, and removed
     assert not (store.root / first).exists()
-    assert store.sweep() == 2 and list(store.root.iterdir()) == []  # the other result and the leftover
+    assert store.sweep() == 2  # the other result and the leftover
+    assert sorted(store.root.iterdir()) == sorted(theirs)
 
 
 # --- the results folder: private, and never one another user prepared ------------------------------
@@ -563,10 +572,10 @@ def test_stylising_is_bounded_and_a_long_wait_is_a_503(models: Path, tmp_path: P
     assert "busy right now" in response.get_data(as_text=True)
 
 
-def test_serve_refuses_a_missing_models_folder_in_one_line(tmp_path: Path, capsys) -> None:
-    assert main(["serve", "--models", str(tmp_path / "nope")]) == 2
+def test_serve_refuses_a_site_with_nothing_to_serve_in_one_line(tmp_path: Path, capsys) -> None:
+    assert main(["serve", "--models", str(tmp_path / "nope"), "--paintings", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "no such models folder" in err
+    assert err.count("\n") == 1 and "nothing to serve: no such models folder" in err
 
 
 def test_serve_on_a_busy_port_is_one_line_and_exit_2(models: Path, tmp_path: Path, capsys) -> None:
@@ -725,6 +734,22 @@ def test_slow_tab_lists_the_paintings_and_every_page_links_it(slow_app, client) 
     assert {c for _, c in mask.convert("RGB").getcolors()} == {(66, 135, 245), (140, 90, 40)}  # exact colours
     assert slow.get("/paintings/plain/mask.png").status_code == 404
     assert slow.get("/paintings/plain.png").mimetype == "image/png"
+
+
+def test_a_site_with_paintings_and_no_fast_models_serves_the_slow_tab(tmp_path: Path) -> None:
+    paintings = tmp_path / "images" / "style"
+    paintings.mkdir(parents=True)
+    _image(96, 64, seed=7).save(paintings / "ochre_sky.png")
+    app = create_app(tmp_path / "results" / "fast", results=tmp_path / "r", paintings=paintings,
+                     painting_masks=tmp_path / "masks", weights="random", slow_steps=2, slow_max_side=64)  # fmt: skip
+    client = app.test_client()
+    start = client.get("/")
+    assert start.status_code == 302 and start.headers["Location"] == "/slow"  # it opens on the tab it has
+    html = client.get("/slow").get_data(as_text=True)
+    assert re.findall(r'name="painting" value="([^"]+)"', html) == ["ochre_sky"]
+    assert 'aria-label="Modes"' not in html  # one tab: nothing to switch between
+    assert client.post("/stylize", data={"style": "ink"}).status_code == 404
+    assert client.get("/result/" + _finished(client, _queue(client, photo=JPEG).headers["Location"])).status_code == 200
 
 
 def test_a_slow_job_shows_progress_then_the_result_page(slow_app) -> None:

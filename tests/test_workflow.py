@@ -136,12 +136,45 @@ def test_masks_propose_fills_in_masks_and_painted_ones_win(tmp_path: Path) -> No
 def test_a_pair_can_start_from_an_image_of_its_own(tmp_path: Path) -> None:
     config = _config(demo={"content": ["coffee"], "style": ["ihc", "retina"]})
     config["per_pair"] = {"coffee__ihc": {"init": "image:starts/coffee.png"}}
+    _image(tmp_path / "starts/coffee.png", (32, 32))
     plan = wf.plan(config, tmp_path)
     jobs = wf.Jobs(plan)
     pair = type("W", (), {"content": "coffee", "style": "ihc"})
     assert jobs.transfer_inputs(pair)["init"] == "starts/coffee.png"  # a changed start reruns the pair
     assert "--init image:starts/coffee.png" in wf.transfer_args(plan, "coffee", "ihc")
     assert "init" not in jobs.transfer_inputs(type("W", (), {"content": "coffee", "style": "retina"}))
+
+
+def test_a_start_image_that_does_not_exist_is_one_line_naming_it(tmp_path: Path) -> None:
+    """Snakemake skips a finished pair whose new input is missing ("Nothing to be done"): the plan
+    must refuse the setting instead of letting it be ignored."""
+    config = _config(demo={"content": ["coffee"], "style": ["ihc"]})
+    config["per_pair"] = {"coffee__ihc": {"init": "image:starts/coffee.png"}}
+    with pytest.raises(InputError, match=r"per_pair coffee__ihc: init image:starts/coffee\.png: no such file"):
+        wf.plan(config, tmp_path)
+    with pytest.raises(InputError, match=r"per_style ihc: init image:x\.png: no such file"):
+        wf.plan({**config, "per_pair": {}, "per_style": {"ihc": {"init": "image:x.png"}}}, tmp_path)
+    with pytest.raises(InputError, match=r"^gatys: init image:y\.png: no such file"):
+        wf.plan({**config, "per_pair": {}, "gatys": {**config["gatys"], "init": "image:y.png"}}, tmp_path)
+    _image(tmp_path / "starts/coffee.png", (32, 32))
+    assert wf.plan(config, tmp_path).pair_settings("coffee", "ihc")["init"] == "image:starts/coffee.png"
+
+
+def test_a_config_mistake_is_one_line_naming_the_key() -> None:
+    schema = ROOT / wf.SCHEMA
+    wf.check_config(_config(), schema)
+    for bad, message in [
+        ({"weigths": "random"}, "unknown config key 'weigths'; did you mean 'weights'?"),
+        (
+            {"gatys": {**_config()["gatys"], "stile_weight": 3}},
+            "unknown config key 'stile_weight' in gatys; did you mean 'style_weight'?",
+        ),
+        ({"per_style": {"ihc": {"pooling": "median"}}}, "config key per_style.ihc.pooling: 'median' is not one of"),
+        ({"zzz": 1}, "unknown config key 'zzz'; known keys: weights, demo,"),
+    ]:
+        with pytest.raises(InputError) as error:
+            wf.check_config({**_config(), **bad}, schema)
+        assert message in str(error.value) and "\n" not in str(error.value), str(error.value)
 
 
 def test_plan_reads_masks_through_the_guarded_loader_and_warns_about_strays(tmp_path: Path, caplog) -> None:
@@ -208,7 +241,7 @@ def test_repository_demo_masks_fit_their_images() -> None:
 
 TINY = {
     "weights": "random",
-    "demo": {"content": ["coffee"], "style": ["ihc", "retina"]},
+    "demo": {"content": ["coffee"], "style": ["ihc", "retina"], "videos": []},  # clips: their own test
     "labels": LABELS,
     "gatys": {"size": 48, "steps": 2},
     "fast": {
@@ -328,8 +361,29 @@ def test_bad_config_fails_validation_with_a_clear_message(tmp_path: Path) -> Non
     bad = {**TINY, "gatys": {**TINY["gatys"], "pooling": "median"}}
     output = _snakemake(tmp_path, "-n", config=bad, check=False)
     assert "median" in output and "pooling" in output
+    output = _snakemake(tmp_path, "-n", "--config", "weigths=random", check=False)
+    ours = [line for line in output.splitlines() if line.startswith("stylesnake:")]
+    typo = "stylesnake: unknown config key 'weigths'; did you mean 'weights'? (schemas/config.schema.yaml lists them)"
+    assert ours == [typo]
+    assert len(output.splitlines()) < 12, output  # not the schema and the config, hundreds of lines
     output = _snakemake(tmp_path, "-n", "--config", "preset=fast", check=False)
     assert "preset 'fast' is not defined" in output
+
+
+@pytest.mark.slow
+def test_a_per_pair_setting_added_after_a_run_reruns_that_pair(project: Path) -> None:
+    start = project / "starts" / "coffee.png"
+    missing = {**TINY, "per_pair": {"coffee__retina": {"init": "image:starts/coffee.png"}}}
+    output = _snakemake(project, "-n", config=missing, check=False)
+    assert "per_pair coffee__retina: init image:starts/coffee.png: no such file" in output
+    assert "Nothing to be done" not in output
+    _image(start, (40, 30))
+    os.utime(start, (1, 1))  # older than every output: only the changed setting can rerun the pair
+    try:
+        jobs = _planned(_snakemake(project, "-n", "--quiet", "rules", config=missing))
+    finally:
+        start.unlink()
+    assert jobs["transfer"] == 1 and "style_targets" not in jobs
 
 
 @pytest.mark.slow
@@ -534,7 +588,7 @@ def test_slurm_profile_gives_gpus_to_gpu_rules_only(tmp_path: Path) -> None:
     jobs = re.findall(r"^rule (\w+):.*?^\s+resources: ([^\n]*)", output, re.MULTILINE | re.DOTALL)
     assert {rule for rule, _ in jobs} >= {"transfer", "style_targets", "figures", "sample_image"}
     for rule, resources in jobs:
-        gpu_rule = rule in ("transfer", "fast_train")
+        gpu_rule = rule in ("transfer", "fast_train", "video_segment")
         assert ("gpu=1" in resources) == gpu_rule, (rule, resources)
         assert ("slurm_partition=gpu" in resources) == gpu_rule, (rule, resources)
 
@@ -596,3 +650,63 @@ def test_colour_and_scales_from_config_skip_the_shared_targets(tmp_path: Path) -
     assert wf.plan(_config(demo={"content": ["coffee"], "style": ["ihc"]}), tmp_path).uses_targets("coffee", "ihc")
     with pytest.raises(InputError, match="per_pair: 'coffee__monet'"):
         wf.plan({**config, "per_pair": {"coffee__monet": {"color": "match"}}}, tmp_path)
+
+
+# --- clips -----------------------------------------------------------------------------------------
+
+CLIP_LABELS = {**LABELS, "green": "#3cb44b", "yellow": "#ffe119"}  # config.yaml's two, and two more
+
+
+@pytest.fixture(scope="module")
+def clip_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A project with the demo's scene clip, a keyframe mask for it, and a four-band painting whose
+    mask has the same four labels: the clip is painted region by region, in two segments."""
+    from pipeline.synthetic.clips import DEMO_CLIPS, synthetic_clip
+
+    root = tmp_path_factory.mktemp("clips")
+    colours = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in CLIP_LABELS.values()], np.uint8)
+    first = next(synthetic_clip(DEMO_CLIPS["scene_pan"]))
+    (root / "masks/video/scene_pan").mkdir(parents=True)
+    Image.fromarray(colours[first.labels]).save(root / "masks/video/scene_pan/000000.png")
+    bands = np.repeat(np.arange(4), 16)[None].repeat(64, axis=0)
+    (root / "images/style").mkdir(parents=True)
+    (root / "masks/style").mkdir(parents=True)
+    Image.fromarray((colours[bands] * 0.7 + 30).astype(np.uint8)).save(root / "images/style/bands.png")
+    Image.fromarray(colours[bands]).save(root / "masks/style/bands.png")
+    config = {
+        "weights": "random",
+        "demo": {"content": [], "style": [], "videos": ["scene_pan"]},
+        "labels": CLIP_LABELS,
+        "gatys": {"size": 48, "steps": 1},
+        "fast": {"enabled": False},
+        "video": {"styles": "all", "size": 48, "steps": 1, "segment": 10, "overlap": 2},
+    }
+    return root, _snakemake(root, "--cores", "2", config=config)
+
+
+@pytest.mark.slow
+def test_a_clip_is_painted_in_segments_and_joined_with_its_sound(clip_project: tuple[Path, str]) -> None:
+    import av
+
+    from pipeline.video.clip import probe
+
+    root, output = clip_project
+    ran = {rule: len(re.findall(rf"^(?:local)?rule {rule}:$", output, re.MULTILINE))
+           for rule in ("sample_clip", "video_masks", "video_segment", "video_join", "style_targets")}  # fmt: skip
+    assert ran == {"sample_clip": 1, "video_masks": 1, "video_segment": 2, "video_join": 1, "style_targets": 1}
+    result = root / "results/video/scene_pan__bands.mp4"
+    assert probe(result).frames == 16 and probe(root / "videos/scene_pan.mp4").audio
+
+    def sound(path: Path) -> list[bytes]:
+        with av.open(str(path)) as container:
+            return [bytes(p) for p in container.demux(container.streams.audio[0]) if p.size]
+
+    assert sound(result) == sound(root / "videos/scene_pan.mp4")
+    assert len(list((root / "results/video/scene_pan.masks").glob("*.png"))) == 16
+    segment = json.loads((root / "results/video/scene_pan__bands/000.json").read_text())
+    assert segment["guidance"]["content_mask"] == "results/video/scene_pan.masks" and segment["span"] == [0, 10]
+    assert json.loads((root / "results/video/scene_pan__bands/001.json").read_text())["span"] == [8, 16]
+    sheet = (root / "results/index.html").read_text()
+    assert 'href="video/scene_pan__bands.mp4"' in sheet and 'src="video/scene_pan__bands.poster.png"' in sheet
+    again = _snakemake(root, "--cores", "2", config=yaml.safe_load((root / "tiny.yaml").read_text()))
+    assert "Nothing to be done" in again

@@ -1,6 +1,6 @@
 """The ``stylesnake`` command (also ``python -m pipeline``): thin verbs over the package.
 
-One module per verb family (:mod:`~pipeline.cli.gatys`, :mod:`~pipeline.cli.fast`,
+One module per verb family (:mod:`~pipeline.cli.gatys`, :mod:`~pipeline.cli.video`, :mod:`~pipeline.cli.fast`,
 :mod:`~pipeline.cli.masks`, :mod:`~pipeline.cli.report`, :mod:`~pipeline.cli.serve`), each with a
 ``register(verbs, full=...)``; shared flags are declared once in :mod:`~pipeline.cli.options`.
 Every verb parses its flags, calls one ``pipeline`` function, and turns an :class:`InputError`
@@ -15,14 +15,14 @@ import sys
 from collections.abc import Sequence
 
 import pipeline
-from pipeline.cli import fast, gatys, masks, report, serve
+from pipeline.cli import fast, gatys, masks, report, serve, video
 from pipeline.cli.options import Help, Parser, add_verbosity
 from pipeline.errors import InputError
 
 #: The verb families, in the order ``--help`` lists them.
-FAMILIES = (gatys, fast, masks, report, serve)
+FAMILIES = (gatys, video, fast, masks, report, serve)
 #: Verbs whose flags' defaults come from modules that import torch (seconds to load).
-TORCH_VERBS = ("transfer", "style-targets", "mix-scales", "train", "stylize", "export")
+TORCH_VERBS = ("transfer", "style-targets", "mix-scales", "video", "video-masks", "train", "stylize", "export")
 
 
 def build_parser(verb: str | None = None) -> argparse.ArgumentParser:

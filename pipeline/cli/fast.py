@@ -73,13 +73,24 @@ def _stylize_flags(sz: argparse.ArgumentParser) -> None:
     sz.add_argument(
         "--model", required=True, metavar="PATH", help="model file from `stylesnake train`, or its .onnx export"
     )
-    sz.add_argument("--content", required=True, action="append", metavar="PATH", help="photo; repeat for several")
+    sz.add_argument(
+        "--content",
+        required=True,
+        action="extend",
+        nargs="+",
+        metavar="PATH",
+        help="photo(s): several after one flag (a shell glob such as *.jpg), or the flag repeated",
+    )
     where = sz.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", metavar="PATH", help="output image (one --content)")
     where.add_argument("--out-dir", metavar="DIR", help="folder for the outputs (<content name>.png each)")
     sz.add_argument("--size", type=int, default=None, help="long side of the output, px (default: the photo's)")
     sz.add_argument(
-        "--mask", action="append", metavar="PATH", help="the photo's mask, for a guided model; one per --content"
+        "--mask",
+        action="extend",
+        nargs="+",
+        metavar="PATH",
+        help="the photo's mask, for a guided model; one per --content, in the same order",
     )
     sz.add_argument("--preserve-color", action="store_true", help="keep the photo's colours")
     add(sz, "alpha")

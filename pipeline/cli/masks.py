@@ -97,25 +97,21 @@ def _propose_mask(args: argparse.Namespace) -> int:
 
 
 def _match_regions(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from pipeline import io
     from pipeline.errors import InputError
-    from pipeline.masks import clean_mask, read_mask
-    from pipeline.masks.match import label_map_text, match_label_maps
+    from pipeline.masks.match import label_map_text, match_mask_files
 
-    ks = [None, None] if args.k is None else list(args.k) * (2 if len(args.k) == 1 else 1)
+    ks = (None, None) if args.k is None else tuple(args.k) * (2 if len(args.k) == 1 else 1)
     if len(ks) != 2:
         raise InputError("--k takes one number, or two (content mask, style mask)")
-    palette = options.palette(args)
-    maps = [
-        clean_mask(read_mask(path, max_pixels=args.max_pixels), k=k, palette=palette, min_area=args.min_area, name=path)
-        for path, k in zip((args.content_mask, args.style_mask), ks, strict=True)
-    ]
-    images = [
-        None if path is None else np.asarray(io.read_image(path, max_pixels=args.max_pixels).image)
-        for path in (args.content, args.style)
-    ]
-    pairs = match_label_maps(maps[0], maps[1], content_image=images[0], style_image=images[1])
+    pairs = match_mask_files(
+        args.content_mask,
+        args.style_mask,
+        content=args.content,
+        style=args.style,
+        ks=ks,
+        palette=options.palette(args),
+        min_area=args.min_area,
+        max_pixels=args.max_pixels,
+    )
     print(f"--label-map {label_map_text(pairs)}")
     return 0

@@ -12,14 +12,16 @@ log = logging.getLogger("pipeline")
 Progress = Callable[[int, int, Mapping[str, float] | None], None]
 
 
-def reporter(*, quiet: bool, what: str) -> tuple[Progress | None, Callable[[], None]]:
-    """A progress callback for ``what`` and the function that closes it."""
+def reporter(*, quiet: bool, what: str, unit: str = "eval") -> tuple[Progress | None, Callable[[], None]]:
+    """A progress callback for ``what`` (counted in ``unit``: evaluations or steps, which come with
+    their losses every :data:`~pipeline.optim.PROGRESS_EVERY`; or frames, each with its own) and the
+    function that closes it."""
     if quiet:
         return None, lambda: None
     if sys.stderr.isatty():
         from tqdm import tqdm
 
-        bar = tqdm(desc=what, unit="eval", dynamic_ncols=True)
+        bar = tqdm(desc=what, unit=unit, dynamic_ncols=True)
 
         def update_bar(step: int, steps: int, losses: Mapping[str, float] | None) -> None:
             bar.total = steps
@@ -29,7 +31,9 @@ def reporter(*, quiet: bool, what: str) -> tuple[Progress | None, Callable[[], N
 
         return update_bar, bar.close
 
-    from pipeline.optim import PROGRESS_EVERY as every  # how often the losses come (training: alike)
+    from pipeline.optim import PROGRESS_EVERY  # how often the losses come (training: alike)
+
+    every = 1 if unit == "frame" else PROGRESS_EVERY
 
     def update_log(step: int, steps: int, losses: Mapping[str, float] | None) -> None:
         if losses is not None and (step == steps or step % max(steps // 10, 1) < every):

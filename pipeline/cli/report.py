@@ -39,11 +39,13 @@ def register(verbs: Any, *, full: bool) -> None:
     c.set_defaults(handler=_contact_sheet)
 
     s = verbs.add_parser(
-        "sample", help="write one of scikit-image's bundled sample images (demo data, no network)", formatter_class=Help
+        "sample",
+        help="write one of scikit-image's bundled sample images, or a demo clip made from them (no network)",
+        formatter_class=Help,
     )
     add_verbosity(s)
-    s.add_argument("name", choices=sorted(samples.SAMPLES), help="sample name")
-    s.add_argument("out", metavar="OUT", help="output image (.png or .jpg)")
+    s.add_argument("name", choices=[*sorted(samples.SAMPLES), *samples.CLIPS], help="sample or demo clip name")
+    s.add_argument("out", metavar="OUT", help="output image (.png or .jpg), or clip (.mp4)")
     s.set_defaults(handler=_sample)
 
 
@@ -68,5 +70,11 @@ def _contact_sheet(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    samples.write_sample(args.name, args.out)
+    if args.name in samples.CLIPS:
+        from pipeline.synthetic.clips import write_demo_clip
+
+        write_demo_clip(args.name, args.out)
+    else:
+        samples.write_sample(args.name, args.out)
+    log.info("wrote %s", args.out)
     return 0

@@ -31,6 +31,8 @@ from pipeline.fast.network import TransformerNet, for_inference
 from pipeline.guides import one_hot
 from pipeline.masks import Palette, labels_at
 
+log = logging.getLogger(__name__)
+
 FORMAT = "stylesnake-fast-model/1"
 THUMBNAIL = 128  # px, long side
 
@@ -379,6 +381,7 @@ def stylize_files(
         transparency = io.kept_alpha(content, out, alpha)
         encoded = io.encode_image(result, out, metadata=record.summary(header, parameters), alpha=transparency)
         record.write(out, encoded, metadata)
+        log.info("wrote %s (%.2f s)", out, seconds)
         written.append(metadata)
     return written
 

@@ -107,6 +107,24 @@ def checkpoint_path(out: str | os.PathLike[str]) -> Path:
     return out.with_name(out.name + ".ckpt")
 
 
+def loss_curve_paths(out: Path) -> tuple[Path, Path]:
+    """``starry.pth`` → ``starry.loss.svg``, ``starry.loss.png``."""
+    return out.with_suffix(".loss.svg"), out.with_suffix(".loss.png")
+
+
+def _replacing(checkpoint: Path) -> None:
+    """A run without ``--resume`` replaces an earlier run's checkpoint (said), but never a file
+    of that name that is not one of ours."""
+    state = record.load_torch(
+        checkpoint,
+        what="a Stylesnake training checkpoint",
+        fix="training would replace it: move it away, or choose another --out",
+        format=CHECKPOINT_FORMAT,
+    )
+    log.warning("%s: starting again; the checkpoint at step %s is replaced (--resume continues it)", checkpoint,
+                state.get("step"))  # fmt: skip
+
+
 @dataclass
 class _Setup:
     """What a training run works with, loaded and checked before the first step."""
@@ -146,8 +164,12 @@ def train(
     ``encoder`` replaces the loss network built from ``weights`` (it must have the layers)."""
     started = time.perf_counter()
     out = Path(out)
+    checkpoint = checkpoint_path(out)
     outputs.check_writable(out)
-    outputs.check_outputs([out, record.sidecar_path(out)], [style_path, style_mask])
+    written = [out, record.sidecar_path(out), *loss_curve_paths(out), checkpoint]
+    outputs.check_outputs(written, [style_path, style_mask, *sources(data), *sources(masks or [])])
+    if not resume and checkpoint.exists():
+        _replacing(checkpoint)
     if (style_mask is None) != (masks is None):
         raise InputError("guided training needs both --style-mask and --masks (the training images' masks)")
     setup = _setup(style_path, data, config, weights, style_mask, masks, palette, k, min_area, encoder)
@@ -158,7 +180,6 @@ def train(
     optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
     history: dict[str, list[float]] = {"total": [], "content": [], "style": []}
     start = 0
-    checkpoint = checkpoint_path(out)
     if resume:
         start, history = _restore(checkpoint, network, optimizer, config)
         log.info("resuming from %s at step %d", checkpoint, start)
@@ -185,8 +206,9 @@ def train(
     )
     title = f"training {out.name}"
     io.write_bytes(record.sidecar_path(out), io.json_bytes({**info, "history": history}))
-    io.write_bytes(out.with_suffix(".loss.svg"), loss_curve_svg(history, title=title, x_label="step").encode())
-    io.write_bytes(out.with_suffix(".loss.png"), loss_curve_png(history, title=title))
+    svg, png = loss_curve_paths(out)
+    io.write_bytes(svg, loss_curve_svg(history, title=title, x_label="step").encode())
+    io.write_bytes(png, loss_curve_png(history, title=title))
     fast_model.save(trained, out)
     checkpoint.unlink(missing_ok=True)
     log.info("wrote %s (%d steps, %.1f s)", out, config.steps, info["seconds"])

@@ -4,15 +4,19 @@ colour and scale control (Gatys et al. 2016).
 
 - :mod:`~pipeline.gatys.config`: :class:`GatysConfig`, every knob checked once, and the
   coarse-to-fine stages.
-- :mod:`~pipeline.gatys.transfer`: one transfer on tensors, the loss builder and the criterion.
+- :mod:`~pipeline.gatys.criterion`: the loss builder, the criterion of an image as weighted terms.
+- :mod:`~pipeline.gatys.transfer`: one transfer on tensors.
 - :mod:`~pipeline.gatys.files`: paths in, image and record out (what the CLI and the Snakefile call).
+- :mod:`~pipeline.gatys.mixing`: scale mixing, a style image from two paintings' scales.
 
 The optimisation loop itself is :func:`pipeline.optim.optimize`.
 """
 
 from pipeline.gatys.config import CONTENT_LAYER, INITS, STYLE_LAYERS, GatysConfig, auto_scales, stage_config
-from pipeline.gatys.files import FINE_LAYERS, mix_scales_files, peak_memory_mb, style_targets_file, transfer_files
-from pipeline.gatys.transfer import TransferResult, build_criterion, build_encoder, initial_image, transfer
+from pipeline.gatys.criterion import Term, build_criterion
+from pipeline.gatys.files import peak_memory_mb, style_targets_file, transfer_files
+from pipeline.gatys.mixing import FINE_LAYERS, mix_scales_files
+from pipeline.gatys.transfer import TransferResult, build_encoder, initial_image, transfer
 from pipeline.optim import DEFAULT_LR, LBFGS_HISTORY, OPTIMIZERS, PROGRESS_EVERY, Progress
 
 __all__ = [
@@ -26,6 +30,7 @@ __all__ = [
     "STYLE_LAYERS",
     "GatysConfig",
     "Progress",
+    "Term",
     "TransferResult",
     "auto_scales",
     "build_criterion",

@@ -20,7 +20,7 @@ from pipeline import io, outputs, record
 from pipeline import targets as style_targets
 from pipeline.device import autocast, memory_format, resolve_device, resolve_precision
 from pipeline.errors import InputError
-from pipeline.features import Encoder, VGGEncoder, check_layers
+from pipeline.features import Encoder, VGGEncoder
 from pipeline.gatys import tiles
 from pipeline.gatys.config import INIT_IMAGE, GatysConfig, stage_config
 from pipeline.gatys.snapshots import Snapshots
@@ -33,7 +33,6 @@ from pipeline.targets import StyleTargets
 log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
-FINE_LAYERS = ("relu1_1", "relu2_1")
 
 
 @dataclass
@@ -75,15 +74,7 @@ def transfer_files(
     started = time.perf_counter()
     style_paths = [style_path] if isinstance(style_path, (str, os.PathLike)) else list(style_path)
     out_path = Path(out_path)
-    io.save_format(out_path)
-    outputs.check_writable(out_path)
-    masks = [guidance.content_mask, *guidance.style_masks] if guidance else []
-    start = config.init[len(INIT_IMAGE) :] if config.init.startswith(INIT_IMAGE) else None
-    outputs.check_outputs([out_path, record.sidecar_path(out_path)], [content_path, *style_paths, *masks, start])
-    if len(config.scales) > 1 and any(style_targets.is_targets_path(p) for p in style_paths):
-        raise InputError(
-            "--scales recomputes the style's Grams at every stage's size; pass the style image, not its targets (.pt)"
-        )
+    snapshots = _checked(content_path, style_paths, out_path, config, guidance, save_every)
     encoder = encoder or build_encoder(config, weights)
     stages = [
         _load_stage(stage_config(config, size), content_path, style_paths, encoder, guidance, max_pixels)
@@ -94,9 +85,6 @@ def transfer_files(
     log.info("content %s at %dx%d; style %s", content_path, *last.content.image.size, ", ".join(map(str, style_paths)))
     if last.regions is not None:
         log.info("regions: %s (guides: %s)", ", ".join(last.regions.names), config.guide_mode)
-    if save_every < 0:
-        raise InputError(f"save-every must be a number of evaluations >= 0, got {save_every}")
-    snapshots = Snapshots(out_path) if save_every else None
     result, first, stage_records = _run_stages(
         stages, encoder, progress=progress, style_blend=style_blend, snapshots=snapshots, save_every=save_every
     )
@@ -123,22 +111,54 @@ def transfer_files(
     }
     if guidance is not None and last.regions is not None:
         metadata["guidance"] = _guidance_record(guidance, last)
-    metadata.update(
-        {
-            **record.environment(result.device, result.precision),
-            "evaluations": result.evaluations,
-            "converged": first.converged,
-            "loss_drop": round(first.loss_drop, 6),
-            "stages": stage_records,
-            "timings_s": {k: round(v, 4) for k, v in timings.items()},
-            "peak_memory_mb": peak_memory_mb(result.device),
-            "final_losses": result.final_losses,
-            "history": result.history,
-        }
-    )
+    if snapshots is not None:
+        metadata["snapshots"] = str(snapshots.path)
+    metadata.update(_outcome(result, first, stage_records, timings))
     record.write(out_path, image_bytes, metadata)
     log.info("wrote %s (%d evaluations, %.1f s)", out_path, result.evaluations, timings["total"])
     return metadata
+
+
+def _checked(
+    content_path: PathLike,
+    style_paths: Sequence[PathLike],
+    out_path: Path,
+    config: GatysConfig,
+    guidance: Guidance | None,
+    save_every: int,
+) -> Snapshots | None:
+    """Before any work: where the result and its record go, that no output is an input, that
+    the styles suit the settings; the snapshot writer when ``save_every`` asks for one."""
+    io.save_format(out_path)
+    outputs.check_writable(out_path)
+    masks = [guidance.content_mask, *guidance.style_masks] if guidance else []
+    start = config.init[len(INIT_IMAGE) :] if config.init.startswith(INIT_IMAGE) else None
+    inputs = [content_path, *style_paths, *masks, start]
+    outputs.check_outputs([out_path, record.sidecar_path(out_path)], inputs)
+    if save_every < 0:
+        raise InputError(f"save-every must be a number of evaluations >= 0, got {save_every}")
+    if len(config.scales) > 1 and any(style_targets.is_targets_path(p) for p in style_paths):
+        raise InputError(
+            "--scales recomputes the style's Grams at every stage's size; pass the style image, not its targets (.pt)"
+        )
+    return Snapshots(out_path, inputs=inputs) if save_every else None
+
+
+def _outcome(
+    result: TransferResult, first: TransferResult, stages: list[dict[str, Any]], timings: dict[str, float]
+) -> dict[str, Any]:
+    """The record's closing keys: where it ran, how the optimisation went, and what it cost."""
+    return {
+        **record.environment(result.device, result.precision),
+        "evaluations": result.evaluations,
+        "converged": first.converged,
+        "loss_drop": round(first.loss_drop, 6),
+        "stages": stages,
+        "timings_s": {k: round(v, 4) for k, v in timings.items()},
+        "peak_memory_mb": peak_memory_mb(result.device),
+        "final_losses": result.final_losses,
+        "history": result.history,
+    }
 
 
 def _load_stage(
@@ -253,7 +273,7 @@ def _guidance_record(guidance: Guidance, stage: _Stage) -> dict[str, Any]:
             name: {"content_share": round(float(regions.content[r].mean()), 4), "weight": float(regions.weights[r])}
             for r, name in enumerate(regions.names)
         },
-        "label_map": dict(guidance.label_map or {}),
+        "label_map": dict(regions.label_map),
     }
 
 
@@ -314,77 +334,6 @@ def style_targets_file(
     }
     record.write(out_path, style_targets.payload_bytes(computed), metadata)
     log.info("wrote %s (%s)", out_path, ", ".join(computed.names) or "no mask: whole-image Grams only")
-    return metadata
-
-
-def mix_scales_files(
-    coarse_path: PathLike,
-    fine_path: PathLike,
-    out_path: PathLike,
-    config: GatysConfig = GatysConfig(),
-    *,
-    fine_layers: Sequence[str] = FINE_LAYERS,
-    weights: PathLike = "imagenet",
-    max_pixels: int = io.MAX_PIXELS,
-    progress: Progress | None = None,
-    encoder: Encoder | None = None,
-) -> dict[str, Any]:
-    """Scale mixing (Gatys et al. 2016): a new style image with the coarse structure of one style
-    image and the fine texture of another. Starting from ``coarse_path``, the image's Grams are
-    matched to the fine image's at ``fine_layers`` and to its own at the other style layers (its
-    content loss keeps the layout). Use the result as a style image. Writes the image and its JSON."""
-    started = time.perf_counter()
-    check_layers(fine_layers)
-    unknown = [layer for layer in fine_layers if layer not in config.style_layers]
-    if unknown:
-        raise InputError(f"fine layers {', '.join(unknown)} are not among the style layers; add them to --style-layers")
-    out_path = Path(out_path)
-    io.save_format(out_path)
-    outputs.check_writable(out_path)
-    outputs.check_outputs([out_path, record.sidecar_path(out_path)], [coarse_path, fine_path])
-    coarse = io.read_image(coarse_path, size=config.size, max_pixels=max_pixels)
-    fine = io.read_image(fine_path, size=config.style_size or config.size, max_pixels=max_pixels)
-    encoder = encoder or build_encoder(config, weights)
-    for path, loaded in ((coarse_path, coarse), (fine_path, fine)):
-        check_fits(encoder, loaded.image.size, name=str(path))
-    device = resolve_device(config.device)
-    encoder = encoder.to(device)
-    with torch.no_grad(), autocast(device, resolve_precision(config.precision, device)):
-        own, other = (
-            style_targets.compute(encoder, io.image_to_tensor(x.image).to(device), layers=config.style_layers)
-            for x in (coarse, fine)
-        )
-    mixed = StyleTargets(
-        grams={layer: (other if layer in fine_layers else own).grams[layer] for layer in config.style_layers},
-        held={layer: own.held[layer] for layer in config.style_layers},
-        image=own.image,
-        info=config.target_settings(encoder.weights_info),
-    )
-    result = transfer(
-        io.image_to_tensor(coarse.image),
-        mixed,
-        dataclasses.replace(config, color="none", scales=()),
-        encoder=encoder,
-        progress=progress,
-    )
-    header = record.header("gatys2016-scale-mixing", result.weights)
-    parameters = {**config.recorded(), "fine_layers": list(fine_layers), "max_pixels": max_pixels}
-    metadata = {
-        **header,
-        "parameters": parameters,
-        "coarse": {"path": str(coarse_path), "sha256": coarse.sha256},
-        "fine": {"path": str(fine_path), "sha256": fine.sha256},
-        **record.environment(result.device, result.precision),
-        "evaluations": result.evaluations,
-        "converged": result.converged,
-        "loss_drop": round(result.loss_drop, 6),
-        "seconds": round(time.perf_counter() - started, 3),
-        "final_losses": result.final_losses,
-        "history": result.history,
-    }
-    image_bytes = io.encode_image(result.image, out_path, metadata=record.summary(header, parameters))
-    record.write(out_path, image_bytes, metadata)
-    log.info("wrote %s (coarse structure of %s, fine texture of %s)", out_path, coarse_path, fine_path)
     return metadata
 
 

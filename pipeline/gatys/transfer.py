@@ -2,9 +2,9 @@
 style loss at several — or the guided Gram loss of spatial control (2016), wired to an encoder
 and handed to the optimisation loop of :mod:`pipeline.optim`.
 
-:func:`build_criterion` is the loss builder (targets computed once, without gradients);
-:func:`transfer` checks the inputs, applies colour control, builds the criterion, optimises and
-reports. Files in and out are :mod:`pipeline.gatys.files`' business.
+:func:`transfer` checks the inputs, applies colour control, builds the criterion
+(:mod:`pipeline.gatys.criterion`, the loss builder), optimises and reports. Files in and out are
+:mod:`pipeline.gatys.files`' business.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -28,14 +28,12 @@ from pipeline.errors import InputError, check_choice
 from pipeline.features import LAYERS, Encoder, VGGEncoder
 from pipeline.gatys import tiles
 from pipeline.gatys.config import INIT_IMAGE, INITS, GatysConfig
-from pipeline.guidance import WHOLE, Regions, guided_style_loss
-from pipeline.losses import ContentLoss, GramStyleLoss, GuidedGramStyleLoss, blend_weights, layer_weights, tv_loss
-from pipeline.optim import Criterion, Optimised, Progress, Snapshot, convergence, optimize, stall_message
+from pipeline.gatys.criterion import Style, Term, build_criterion
+from pipeline.guidance import WHOLE, Regions
+from pipeline.optim import Optimised, Progress, Snapshot, convergence, optimize, stall_message
 from pipeline.targets import StyleTargets
 
 log = logging.getLogger(__name__)
-
-Style = torch.Tensor | StyleTargets
 
 
 @dataclass
@@ -90,130 +88,6 @@ def check_fits(encoder: Encoder, size: tuple[int, int], *, name: str) -> None:
         )
 
 
-# --- the loss builder ----------------------------------------------------------------------------
-
-
-def style_loss_for(
-    encoder: Encoder,
-    targets: Sequence[StyleTargets],
-    config: GatysConfig,
-    *,
-    regions: Regions | None,
-    style_blend: Sequence[float] | None,
-    device: torch.device,
-) -> GramStyleLoss | GuidedGramStyleLoss:
-    """The Gram style loss against the styles' (blended) Grams, or with ``regions`` the guided
-    Gram loss of spatial control."""
-    weights_by_layer = layer_weights(config.style_layers, config.style_layer_weights)
-    if regions is None:
-        mix = blend_weights(style_blend, len(targets))
-        return GramStyleLoss(
-            {
-                layer: _blend([t.grams[layer][WHOLE] for t in targets], mix).unsqueeze(0).to(device)
-                for layer in weights_by_layer
-            },
-            weights_by_layer,
-        )
-    return guided_style_loss(
-        encoder.body,
-        encoder.wanted,
-        regions,
-        targets,
-        weights_by_layer,
-        blend=style_blend,
-        mode=config.guide_mode,
-        grow=config.guide_grow,
-        device=device,
-    )
-
-
-def _blend(grams: Sequence[torch.Tensor], mix: Sequence[float]) -> torch.Tensor:
-    """Σ mᵢ Gᵢ, summed in order (as Python's ``sum`` from 0, so one style's Gram stays exact)."""
-    return cast(torch.Tensor, sum(m * g for m, g in zip(mix, grams, strict=True)))
-
-
-def build_criterion(
-    encoder: Encoder,
-    content: torch.Tensor,
-    styles: Sequence[Style],
-    config: GatysConfig,
-    *,
-    regions: Regions | None = None,
-    style_blend: Sequence[float] | None = None,
-    precision_context: Callable[[], Any],
-    device: torch.device | None = None,
-) -> Criterion:
-    """The weighted loss terms of an image: content (against ``content``'s features), style, and
-    total variation when weighted. Targets are computed once, without gradients, on ``device``
-    (where the encoder is; default: where ``content`` is); the style loss runs as encoder taps (its
-    gradient fused into the backward). Tiled (``config.tile``), ``content`` and the images the
-    criterion is called with may stay on the host while the encoder runs on ``device``."""
-    device = content.device if device is None else device
-    layout = memory_format(device)
-    tiled = tiles.tiles_needed(config.tile, content.shape)
-    with torch.no_grad(), precision_context():
-        # Tiled, the content's features are computed tile by tile (by the tiled criterion).
-        content_target = None if tiled else ContentLoss(config.content_layer, encoder(content))
-        targets = [
-            s if isinstance(s, StyleTargets) else _targets(encoder, s, regions, i, config, device)
-            for i, s in enumerate(styles)
-        ]
-    style_loss = style_loss_for(
-        encoder, targets, config, regions=regions, style_blend=style_blend, device=content.device
-    )
-    if content_target is None:
-        return tiles.TiledCriterion(
-            encoder, content, style_loss, config, precision_context=precision_context, device=device
-        )
-
-    def criterion(image: torch.Tensor) -> dict[str, torch.Tensor]:
-        # The optimised image stays contiguous (L-BFGS flattens its gradient with .view).
-        style_terms: dict[str, torch.Tensor] = {}
-        features = encoder(image.contiguous(memory_format=layout), taps=style_loss.taps(style_terms))
-        terms = {
-            "content": config.content_weight * content_target(features),
-            "style": config.style_weight * torch.stack(list(style_terms.values())).sum(),
-        }
-        if config.tv_weight:
-            terms["tv"] = config.tv_weight * tv_loss(image.float())
-        return terms
-
-    return criterion
-
-
-def _targets(
-    encoder: Encoder,
-    style: torch.Tensor,
-    regions: Regions | None,
-    index: int,
-    config: GatysConfig,
-    device: torch.device,
-) -> StyleTargets:
-    """A style image's targets on ``device``: in one pass, or tile by tile (the image staying
-    where it is) when it is larger than ``config.tile``."""
-    guides = regions.styles[index] if regions is not None else None
-    if tiles.tiles_needed(config.tile, style.shape):
-        assert config.tile is not None
-        return tiles.tiled_targets(
-            encoder,
-            style,
-            guides,
-            layers=config.style_layers,
-            tile=config.tile,
-            mode=config.guide_mode,
-            grow=config.guide_grow,
-            device=device,
-        )
-    return style_targets.compute(
-        encoder,
-        style.to(device=device, memory_format=memory_format(device)),
-        guides,
-        layers=config.style_layers,
-        mode=config.guide_mode,
-        grow=config.guide_grow,
-    )
-
-
 # --- one transfer --------------------------------------------------------------------------------
 
 
@@ -230,6 +104,7 @@ def transfer(
     init: torch.Tensor | None = None,
     snapshot: Snapshot | None = None,
     snapshot_every: int = 0,
+    terms: Sequence[Term] = (),
 ) -> TransferResult:
     """Repaint ``content`` (1, 3, H, W) in the style of ``style`` (1, 3, H', W'), all in [0, 1].
 
@@ -241,11 +116,12 @@ def transfer(
     must cover ``config``); it is moved to the configured device. ``init`` replaces the
     configured starting image (a coarse-to-fine stage starts from the previous stage's result).
     ``config.color`` applies colour control (:mod:`pipeline.color`), region by region with
-    ``regions``. The loss history holds the weighted terms. ``snapshot`` receives the image so
-    far (on the CPU, in colour) every ``snapshot_every`` evaluations.
+    ``regions``: under ``preserve`` the image optimised, and what ``terms`` see, is luminance.
+    ``terms`` are further loss terms of the image (a video's temporal loss). The loss history
+    holds the weighted terms. ``snapshot`` receives the image so far (on the CPU, in colour)
+    every ``snapshot_every`` evaluations.
     """
     styles = [style] if isinstance(style, (torch.Tensor, StyleTargets)) else list(style)
-    timings: dict[str, float] = {}
     start = time.perf_counter()
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
@@ -268,35 +144,22 @@ def transfer(
         return autocast(device, precision)
 
     criterion = build_criterion(
-        encoder,
-        content,
-        styles,
-        config,
-        regions=regions,
-        style_blend=style_blend,
-        precision_context=precision_context,
-        device=device,
-    )
+        encoder, content, styles, config, regions=regions, style_blend=style_blend,
+        precision_context=precision_context, device=device, terms=terms,
+    )  # fmt: skip
     starts_fresh = init is None  # not a later coarse-to-fine stage, which starts near its answer
     if init is None:
         first_style = styles[0].image if isinstance(styles[0], StyleTargets) else styles[0]
         init = initial_image(config.init, content, first_style.to(home), config.seed)
-    init = init.to(home).contiguous()
     _sync(device)
-    timings["setup"] = time.perf_counter() - start
+    timings = {"setup": time.perf_counter() - start}
     start = time.perf_counter()
     optimised = optimize(
-        init,
-        criterion,
-        steps=config.steps,
-        optimizer=config.optimizer,
-        lr=config.learning_rate,
-        history_size=config.lbfgs_history,
-        progress=progress,
-        precision_context=precision_context,
+        init.to(home).contiguous(), criterion, steps=config.steps, optimizer=config.optimizer,
+        lr=config.learning_rate, history_size=config.lbfgs_history, progress=progress,
+        precision_context=precision_context, snapshot_every=snapshot_every,
         snapshot=_in_colour(snapshot, original_content, config) if snapshot is not None else None,
-        snapshot_every=snapshot_every,
-    )
+    )  # fmt: skip
     _sync(device)
     timings["optimize"] = time.perf_counter() - start
     image = optimised.image.cpu().float()

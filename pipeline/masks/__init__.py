@@ -9,7 +9,15 @@ whose colours differ). Label maps are saved as palette PNGs whose entries are th
 """
 
 from pipeline.masks.clean import CERTAIN_DISTANCE, clean_mask, default_min_area, remove_specks
-from pipeline.masks.files import clean_mask_file, labels_at, load_label_map, named_like, read_mask, save_label_map
+from pipeline.masks.files import (
+    check_drawn_for,
+    clean_mask_file,
+    labels_at,
+    load_label_map,
+    named_like,
+    read_mask,
+    save_label_map,
+)
 from pipeline.masks.palette import FOREIGN_DISTANCE, MAX_LABELS, LabelMap, Palette, hex_colour, parse_colour
 
 __all__ = [
@@ -18,6 +26,7 @@ __all__ = [
     "MAX_LABELS",
     "LabelMap",
     "Palette",
+    "check_drawn_for",
     "clean_mask",
     "clean_mask_file",
     "default_min_area",

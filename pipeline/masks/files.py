@@ -34,13 +34,18 @@ def save_label_map(label_map: LabelMap, path: str | os.PathLike[str]) -> None:
     """Save as a palette PNG whose palette entries are the label colours (atomically); the label
     names travel in a text chunk."""
     check_label_map_path(path)
+    io.write_bytes(path, label_map_png(label_map))
+
+
+def label_map_png(label_map: LabelMap) -> bytes:
+    """The bytes :func:`save_label_map` writes."""
     info = PngImagePlugin.PngInfo()
     info.add_itxt(
         "stylesnake-labels", json.dumps(dict(zip(label_map.names, map(hex_colour, label_map.colours), strict=True)))
     )
     buffer = BytesIO()
     label_map.to_image().save(buffer, format="PNG", compress_level=3, pnginfo=info)
-    io.write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def check_label_map_path(path: str | os.PathLike[str]) -> None:
@@ -76,6 +81,29 @@ def check_label_map_out(out: str | os.PathLike[str], source: str | os.PathLike[s
     outputs.refuse_overwriting_inputs(out, [source])
 
 
+#: How far a mask's aspect ratio may differ from its image's (anti-aliased exports, odd crops).
+ASPECT_TOLERANCE = 0.01
+
+
+def check_drawn_for(
+    mask_size: tuple[int, int],
+    image_size: tuple[int, int],
+    *,
+    mask: str | os.PathLike[str],
+    image: str | os.PathLike[str] = "its image",
+) -> None:
+    """A mask (``mask_size``, width and height) must have its image's aspect ratio within
+    :data:`ASPECT_TOLERANCE`: one of another shape was drawn for another picture, and stretching
+    it onto this one would move its regions. The one check wherever a mask meets its image."""
+    (width, height), (image_width, image_height) = mask_size, image_size
+    mismatch = abs((width / height) / (image_width / image_height) - 1)
+    if mismatch > ASPECT_TOLERANCE:
+        raise InputError(
+            f"{mask}: mask is {width}x{height} but {image} is {image_width}x{image_height} "
+            f"(aspect ratios differ by {100 * mismatch:.1f} %); draw the mask on the image itself"
+        )
+
+
 def load_label_map(
     path: str | os.PathLike[str],
     *,
@@ -92,13 +120,7 @@ def load_label_map(
     another picture."""
     painted = read_mask(path, max_pixels=max_pixels)
     height, width = painted.shape[:2]
-    original = image.original_size
-    mismatch = abs((width / height) / (original[0] / original[1]) - 1)
-    if mismatch > 0.01:
-        raise InputError(
-            f"{path}: mask is {width}x{height} but its image is {original[0]}x{original[1]} "
-            f"(aspect ratios differ by {100 * mismatch:.1f} %); draw the mask on the image itself"
-        )
+    check_drawn_for((width, height), image.original_size, mask=path)
     label_map = clean_mask(painted, k=k, palette=palette, min_area=min_area, seed=seed, name=str(path))
     size = image.image.size
     if (width, height) == size:
@@ -146,8 +168,7 @@ def labels_at(
     (width, height) of the photo it was drawn on: label r is ``palette``'s r-th. A mask whose
     aspect ratio differs from the photo's by more than 1 % is an :class:`InputError`."""
     height, width = painted.shape[:2]
-    if abs((width / height) / (size[0] / size[1]) - 1) > 0.01:
-        raise InputError(f"{name}: mask is {width}x{height} but the photo is {size[0]}x{size[1]}; draw it on the photo")
+    check_drawn_for((width, height), size, mask=name, image="the photo")
     labels = clean_mask(painted, palette=palette, min_area=min_area, name=name).labels
     if (width, height) != tuple(size):
         labels = _resized(labels, (size[0], size[1]))

@@ -11,12 +11,17 @@ more) take their cheapest style region. The result is a ``--label-map``.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from pipeline.masks.palette import LabelMap
+from pipeline import io
+from pipeline.masks.clean import clean_mask
+from pipeline.masks.files import check_drawn_for, read_mask
+from pipeline.masks.palette import LabelMap, Palette
 
 #: Cost weights: centre distance (in image sides), log ratio of shares, colour distance (CIELAB / 100).
 POSITION, SIZE, COLOUR = 1.0, 0.25, 0.5
@@ -95,3 +100,31 @@ def match_label_maps(
 def label_map_text(pairs: dict[str, str]) -> str:
     """``{"a": "b"}`` as the ``--label-map`` flag's value, ``a=b,...``."""
     return ",".join(f"{content}={style}" for content, style in pairs.items())
+
+
+def match_mask_files(
+    content_mask: str | os.PathLike[str],
+    style_mask: str | os.PathLike[str],
+    *,
+    content: str | os.PathLike[str] | None = None,
+    style: str | os.PathLike[str] | None = None,
+    ks: Sequence[int | None] = (None, None),
+    palette: Palette | None = None,
+    min_area: int | None = None,
+    max_pixels: int = io.MAX_PIXELS,
+) -> dict[str, str]:
+    """:func:`match_label_maps` on two mask files (cleaned with ``ks``, one per mask, or
+    ``palette``), with their images' colours where ``content`` and ``style`` are given; a mask
+    not drawn on its image's shape is refused (:func:`~pipeline.masks.files.check_drawn_for`)."""
+    masks = (content_mask, style_mask)
+    painted = [read_mask(path, max_pixels=max_pixels) for path in masks]
+    images = [None if path is None else io.read_image(path, max_pixels=max_pixels) for path in (content, style)]
+    for mask, array, image, path in zip(masks, painted, images, (content, style), strict=True):
+        if image is not None:
+            check_drawn_for((array.shape[1], array.shape[0]), image.original_size, mask=mask, image=path or "")
+    maps = [
+        clean_mask(array, k=k, palette=palette, min_area=min_area, name=str(path))
+        for path, array, k in zip(masks, painted, ks, strict=True)
+    ]
+    arrays = [None if image is None else np.asarray(image.image) for image in images]
+    return match_label_maps(maps[0], maps[1], content_image=arrays[0], style_image=arrays[1])

@@ -95,13 +95,15 @@ def create_app(
     weights: str | os.PathLike[str] = "imagenet",
     **settings: float,
 ) -> Flask:
-    """The app serving every model in ``models`` (default: the workflow's ``results/fast``),
-    keeping results under ``results`` (default: a folder in the system's temp dir shared by all
+    """The app serving every model in ``models`` (default: the workflow's ``results/fast``) on its
+    fast tab, keeping results under ``results`` (default: a folder in the system's temp dir shared by all
     of this user's processes). ``settings`` override :class:`Settings` fields.
 
     With ``paintings`` (a folder of style images, e.g. the workflow's ``images/style``; masks in
     ``painting_masks``, default ``results/masks/style``) the app also has a slow tab: a queued
-    Gatys transfer on VGG-19 ``weights``. If those weights cannot be loaded the tab says so."""
+    Gatys transfer on VGG-19 ``weights``. If those weights cannot be loaded the tab says so.
+    A site may have either tab alone; with neither (no models, no paintings) it is an
+    :class:`InputError`."""
     from flask import Flask, Response
 
     from pipeline.features import load_weights
@@ -124,8 +126,18 @@ def create_app(
     styles = load_styles(Path(models) if models is not None else DEFAULT_MODELS)  # first: the fast tab is the site
     store = ResultStore(results, ttl=config.ttl)
     found = load_paintings(paintings, painting_masks or DEFAULT_MASKS) if paintings is not None else {}
+    if not styles and not found:
+        where = Path(models) if models is not None else DEFAULT_MODELS
+        fast = f"no fast-style models (*.pth) in {where}" if where.is_dir() else f"no such models folder {where}"
+        slow = f", no paintings in {paintings}" if paintings is not None else ""
+        raise InputError(
+            f"nothing to serve: {fast}{slow}; train styles with the workflow (results/fast/), "
+            "or give --models (the fast tab) or --paintings (the slow tab)"
+        )
     if paintings is not None and not found:
         log.info("no paintings in %s: no slow tab", paintings)
+    if not styles:
+        log.info("no fast-style models in %s: the slow tab only", models if models is not None else DEFAULT_MODELS)
     jobs, unavailable = None, None
     if found:
         try:
@@ -145,7 +157,8 @@ def create_app(
         slow_unavailable=unavailable,
     )
     app.extensions["stylesnake"] = web
-    app.context_processor(lambda: {"slow_tab": bool(web.paintings)})  # every page's header links the tabs
+    # Every page's header links the tabs, when there are two.
+    app.context_processor(lambda: {"slow_tab": bool(web.paintings), "fast_tab": bool(web.styles)})
     app.register_blueprint(views.bp)
     views.register_errors(app)
 

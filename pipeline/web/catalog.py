@@ -37,14 +37,13 @@ class Style:
 
 
 def load_styles(folder: str | os.PathLike[str]) -> dict[str, Style]:
-    """Every readable ``*.pth`` model in ``folder``, by key, in name order. Unreadable files are
-    skipped with a warning (one damaged model should not take the site down); no model at all is
-    an :class:`InputError`."""
+    """Every readable ``*.pth`` model in ``folder``, by key, in name order (none when the folder
+    is missing or holds none: the site may have only its slow tab, see :func:`pipeline.web.create_app`).
+    Unreadable files are skipped with a warning: one damaged model should not take the site down."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputError(
-            f"{folder}: no such models folder; train styles with the workflow (results/fast/) or give --models"
-        )
+        log.debug("%s: no such models folder", folder)
+        return {}
     styles: dict[str, Style] = {}
     for path in sorted(folder.glob("*.pth")):
         try:
@@ -55,6 +54,4 @@ def load_styles(folder: str | os.PathLike[str]) -> dict[str, Style]:
         thumbnail = io.encode_image(model.thumbnail, "thumbnail.png")
         styles[path.stem] = Style(path.stem, model.style_name, model, for_inference(model.network), thumbnail)
         log.info("style %s: %s%s", path.stem, model.style_name, " (guided)" if styles[path.stem].guided else "")
-    if not styles:
-        raise InputError(f"{folder}: no fast-style models (*.pth) in this folder; train some first")
     return styles

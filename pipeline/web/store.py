@@ -34,6 +34,8 @@ from pipeline.errors import InputError
 log = logging.getLogger(__name__)
 
 _ID = re.compile(r"[0-9a-f]{32}")  # secrets.token_hex(16)
+#: What a store leaves while it writes (``.ID.tmp``) or removes (``.ID.XXXXXXXX.del``) a result.
+_LEFTOVER = re.compile(r"\.[0-9a-f]{32}(\.tmp|\.[0-9a-f]{8}\.del)")
 FILES = ("original.png", "result.png")
 #: Kept beside them when there is one: the cleaned mask a guided style painted with (a record of
 #: which region got which label, e.g. as painted in the browser).
@@ -173,8 +175,10 @@ class ResultStore:
         for entry in self.root.iterdir():
             if _ID.fullmatch(entry.name):
                 created = self._created(entry)
-                expired = created is None or self.clock() - created > self.ttl
-            elif entry.name.startswith(".") and entry.name.endswith((".tmp", ".del")):
+                if created is None:
+                    continue  # no record of ours (results appear whole, by rename): not ours to remove
+                expired = self.clock() - created > self.ttl
+            elif _LEFTOVER.fullmatch(entry.name):
                 # Leftovers have no trustworthy meta.json: judge them by the real clock.
                 try:
                     expired = time.time() - entry.stat().st_mtime > self.ttl

@@ -33,7 +33,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from pipeline import io
 from pipeline.errors import InputError
-from pipeline.masks import clean_mask
+from pipeline.masks import check_drawn_for, clean_mask
 from pipeline.web import STRENGTHS, WebState, regions
 from pipeline.web.paintings import Painting
 from pipeline.web.store import Result
@@ -110,14 +110,23 @@ def _busy(response: Response) -> Response:
     return response
 
 
+def _fast_tab_or_404() -> WebState:
+    web = _web()
+    if not web.styles:
+        abort(404, description="This site has no fast styles; try its best-quality tab.")
+    return web
+
+
 @bp.get("/")
-def index() -> Response:
+def index() -> BaseResponse:
+    if not _web().styles:  # a site with only the slow tab opens on it
+        return redirect(url_for("web.slow"))
     return _form_page()
 
 
 @bp.post("/stylize")
 def stylize() -> BaseResponse:
-    web = _web()
+    web = _fast_tab_or_404()
     style, size, chosen = _chosen("style", web.styles, web.settings.sizes())
     try:
         strength = _strength(chosen)
@@ -265,12 +274,13 @@ def slow_submit() -> BaseResponse:
 def _label_mask(mask: Image.Image, size: tuple[int, int], painting: Painting) -> Image.Image:
     """The uploaded mask cleaned onto the painting's labels and resized (nearest) to the photo as
     it will be painted; a mask drawn for another picture or with foreign colours is a FormError."""
-    ratio = (mask.width / mask.height) / (size[0] / size[1])
-    if abs(ratio - 1) > 0.01:
+    try:
+        check_drawn_for(mask.size, size, mask="Your mask")
+    except InputError:
         raise FormError(
             f"The mask is {mask.width} × {mask.height} px, a different shape from the photo; "
             "please draw the mask on the photo itself."
-        )
+        ) from None
     try:
         labels = clean_mask(np.asarray(mask), palette=painting.palette, name="Your mask")
     except InputError as exc:

@@ -43,16 +43,19 @@ from pipeline.workflow.plan import (
     plan,
     style_settings,
 )
+from pipeline.workflow.schema import SCHEMA, check_config
 
 __all__ = [
     "GUIDE_KEYS",
     "KINDS",
     "NAME",
+    "SCHEMA",
     "SEPARATOR",
     "TARGET_KEYS",
     "Jobs",
     "Paths",
     "Plan",
+    "check_config",
     "clean_args",
     "cli_args",
     "colours_arg",

@@ -285,6 +285,49 @@ class Jobs:
     def style_mask_flag(w: Any, input: Any) -> str:
         return f"--style-mask {input.style_mask}" if hasattr(input, "style_mask") else ""
 
+    # --- clips ---------------------------------------------------------------------------------------
+
+    def clip(self, w: Any) -> str:
+        return self.plan.clips.paths[w.clip]
+
+    def keyframes(self, w: Any) -> str:
+        return self.plan.clips.keyframes[w.clip]
+
+    def segment_inputs(self, w: Any) -> dict[str, str]:
+        """A segment's clip, the style's shared targets (or its image, and mask when guided), and
+        every frame's carried mask when guided."""
+        from pipeline.workflow.videos import video_guided, video_uses_targets
+
+        inputs = {"clip": self.clip(w)}
+        guided = video_guided(self.plan, w.clip, w.style)
+        if guided:
+            inputs["content_mask"] = Paths.video_masks.format(clip=w.clip)
+        if video_uses_targets(self.plan, w.style):
+            inputs["style"] = Paths.targets.format(style=w.style)
+        else:
+            inputs["style"] = self.style_image(w)
+            if guided:
+                inputs["style_mask"] = Paths.mask.format(kind="style", name=w.style)
+        return inputs
+
+    def segments(self, w: Any) -> list[str]:
+        from pipeline.workflow.videos import segment_names
+
+        return [Paths.segment.format(clip=w.clip, style=w.style, segment=s) for s in segment_names(self.plan, w.clip)]
+
+    def segment_records(self, w: Any) -> list[str]:
+        return [Paths.sidecar(path) for path in self.segments(w)]
+
+    def video_args(self, w: Any) -> str:
+        from pipeline.workflow.videos import video_args
+
+        return video_args(self.plan, w.clip, w.style, w.segment)
+
+    def video_masks_args(self, w: Any) -> str:
+        from pipeline.workflow.videos import video_masks_args
+
+        return video_masks_args(self.plan, w.clip)
+
     @staticmethod
     def mask_flag(w: Any, input: Any) -> str:
         return f"--mask {input.mask}" if hasattr(input, "mask") else ""

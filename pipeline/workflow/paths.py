@@ -22,6 +22,11 @@ class Paths:
     model_curve = "results/fast/{style}.loss.svg"
     onnx = "results/fast/{style}.onnx"
     stylized = "results/fast/{content}__{style}.png"
+    clip = "videos/{clip}.mp4"  # a demo clip, written from scikit-image's samples with known motion
+    video_masks = "results/video/{clip}.masks"  # every frame's mask, carried from the keyframe masks
+    segment = "results/video/{clip}__{style}/{segment}"  # one job's frames (folder), {segment} = 000, 001, …
+    video = "results/video/{clip}__{style}.mp4"
+    poster = "results/video/{clip}__{style}.poster.png"
 
     @staticmethod
     def sidecar(pattern: str) -> str:

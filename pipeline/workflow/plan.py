@@ -24,6 +24,7 @@ import numpy as np
 from pipeline.errors import InputError
 from pipeline.masks import FOREIGN_DISTANCE, Palette
 from pipeline.workflow.paths import Paths
+from pipeline.workflow.videos import Clips, clips
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Plan:
     proposed: set[tuple[str, str]] = field(default_factory=set)
     proposal_k: int | None = None
     fast: dict[str, Any] = field(default_factory=dict)  # fast-style settings; data resolved to paths
+    clips: Clips = field(default_factory=Clips)  # clips, their keyframe masks, clip × style pairs
 
     def image(self, kind: str, name: str) -> str:
         return self.images[kind][name]
@@ -124,6 +126,13 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
         if content not in images["content"] or style not in images["style"]:
             raise InputError(f"per_pair: '{key}' is not <content>{SEPARATOR}<style> of images here")
         per_pair[content, style] = {**settings[style], **overrides}
+    # A start image must exist now: Snakemake skips a finished job whose new input is missing
+    # ("Nothing to be done"), and the setting would be silently ignored.
+    own = config.get("per_style") or {}
+    for style, used in settings.items():
+        _check_init(root, used, f"per_style {style}" if "init" in own.get(style, {}) else "gatys")
+    for (content, style), used in per_pair.items():
+        _check_init(root, used, f"per_pair {content}{SEPARATOR}{style}")
     labels = dict(config.get("labels") or {})
     weights = str(config["weights"])
     if not (weights in ("imagenet", "random") or weights.startswith("random:") or (root / weights).is_file()):
@@ -169,7 +178,7 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
     proposal_k = config.get("proposal_k") or (len(labels) if labels else None)
     plan = Plan(
         images, masks, pairs, guided, settings, per_pair, weights, labels, cleaning, skipped, proposed=proposed,
-        proposal_k=proposal_k,
+        proposal_k=proposal_k, clips=clips(root, config, list(images["style"]), _preset(config)),
     )  # fmt: skip
     plan.fast.update(fast)
     if fast.get("enabled") and fast.get("data", "demo") == "demo":
@@ -234,6 +243,16 @@ def _masks(root: Path, folder: Path, images: Mapping[str, str]) -> dict[str, str
         if existing:
             found[name] = existing[0].as_posix()
     return found
+
+
+def _check_init(root: Path, settings: Mapping[str, Any], where: str) -> None:
+    """An ``init: image:PATH`` start image must be a file (relative to the workflow's folder)."""
+    init = str(settings.get("init", ""))
+    if init.startswith("image:") and not (root / init.removeprefix("image:")).is_file():
+        raise InputError(
+            f"{where}: init {init}: no such file (relative to the workflow's folder); "
+            "give the path of an existing image, or remove the setting"
+        )
 
 
 def _check_name(name: str, path: Path) -> None:

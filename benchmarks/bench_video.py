@@ -1,0 +1,315 @@
+"""Video: does the clip hold still where the scene does, without washing out the style?
+
+On synthetic clips whose true motion is known (``pipeline.synthetic.clips``: a camera panning and
+zooming over a photo while a textured disc crosses it; several photos, speeds and sizes), measured
+with the **true** flow, never the method's own:
+
+- **warping error** (Lai et al. 2018): per frame, the mean squared RGB difference in [0, 1] between
+  result t and result t−1 brought along the true flow, over pixels whose origin is visible. Ours,
+  the same with ``--temporal-weight 0`` (independent frames), a from-scratch reference (Ruder et
+  al.'s short-term method: bilinear warp, torch's L-BFGS), and the input clip itself (the floor).
+  Target: ours ≤ 0.3× the independent frames', with the mean style loss per frame within 15 %.
+- **warm start**: evaluations each later frame needs to reach the loss (content + style) that its
+  independent run reaches; target ≤ 40 % of ``--steps``.
+- **masks**: frame 0's true labels carried to the last frame (24 frames) of textured scenes; target
+  ≥ 98 % pixel accuracy.
+- **memory**: the peak resident memory of ``stylesnake video`` on 24 and 480 frames (flat).
+
+Random VGG-19 weights (no ImageNet weights here): they do not paint like a painting, but the losses,
+the warm start and the flicker behave as they do with any weights (the temporal weight is relative to
+the clip's own loss, see pipeline/video/temporal.py).
+
+    .venv/bin/python benchmarks/bench_video.py                 # the table (about 40 minutes on 2 cores)
+    .venv/bin/python benchmarks/bench_video.py --sweep         # the design choices, on two clips
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline import io  # noqa: E402
+from pipeline import targets as style_targets  # noqa: E402
+from pipeline.gatys import GatysConfig, build_encoder  # noqa: E402
+from pipeline.samples import sample_image  # noqa: E402
+from pipeline.synthetic.clips import ClipSpec, SyntheticFrame, synthetic_clip  # noqa: E402
+from pipeline.synthetic.measures import warping_error  # noqa: E402
+from pipeline.video.flow import certainty, flow_function, warp  # noqa: E402
+from pipeline.video.masks import carry, keyframe  # noqa: E402
+from pipeline.video.transfer import ClipTransfer, FrameResult, VideoConfig  # noqa: E402
+
+#: The suite: photos, speeds (pan, zoom, the disc's), sizes and aspect ratios.
+CLIPS = {
+    "astronaut 128x96": ClipSpec(world="astronaut", size=(128, 96), frames=24, pan=(0.8, 0.3), speed=(2.2, 0.6)),
+    "coffee 160x120, fast": ClipSpec(
+        world="coffee",
+        size=(160, 120),
+        frames=24,
+        pan=(1.6, -0.5),
+        zoom=0.996,
+        speed=(-3.2, 1.0),
+        texture="gravel",
+        tint=(0.3, 0.5, 0.9),
+    ),
+    "rocket 96x128, zoom": ClipSpec(
+        world="rocket",
+        size=(96, 128),
+        frames=24,
+        pan=(-0.5, 0.2),
+        zoom=1.01,
+        speed=(0.6, -2.0),
+        texture="grass",
+        tint=(0.4, 0.8, 0.3),
+    ),
+}
+STYLES = ("ihc", "hubble_deep_field")
+#: Scenes for carrying masks: textured regions whose truth is known (seeds not used elsewhere).
+MASK_SEEDS = range(30, 38)
+
+
+@dataclass
+class Run:
+    results: list[np.ndarray]
+    frames: list[FrameResult]
+    seconds: float
+
+
+def style_of(name: str, config: GatysConfig, encoder: torch.nn.Module) -> style_targets.StyleTargets:
+    image = io.image_to_tensor(io.resize_long_side(sample_image(name), config.size))
+    computed = style_targets.compute(encoder, image, layers=config.style_layers)
+    return dataclasses.replace(computed, info=config.target_settings(encoder.weights_info))
+
+
+def run(clip: list[SyntheticFrame], style: object, config: GatysConfig, video: VideoConfig, encoder: object) -> Run:
+    started = time.perf_counter()
+    transfer = ClipTransfer([style], config, video, encoder=encoder)  # type: ignore[arg-type, list-item]
+    frames = list(transfer.run((f.index, f.image) for f in clip))
+    return Run([f.image for f in frames], frames, time.perf_counter() - started)
+
+
+def reference(clip: list[SyntheticFrame], style: object, config: GatysConfig, weight: float, encoder: object) -> Run:
+    """Ruder et al.'s short-term method from scratch: Gatys losses on the same network, each later
+    frame from the previous result warped bilinearly along DIS flow (disoccluded pixels from the
+    frame), the certainty-weighted temporal loss, torch's L-BFGS (no line search, as neural-style)."""
+    from pipeline.gatys import build_criterion
+
+    started = time.perf_counter()
+    flow = flow_function("dis-medium")
+    results: list[np.ndarray] = []
+    reference_loss = None
+    for index, frame in enumerate(clip):
+        content = torch.from_numpy(frame.image.astype(np.float32) / 255).permute(2, 0, 1)[None].contiguous()
+        criterion = build_criterion(encoder, content, [style], config, precision_context=contextlib.nullcontext)  # type: ignore[arg-type, list-item]
+        if reference_loss is None:
+            with torch.no_grad():
+                reference_loss = float(sum(criterion(content).values()))
+        x, target, c = content.clone(), None, None
+        if index:
+            towards, back = flow(frame.image, clip[index - 1].image), flow(clip[index - 1].image, frame.image)
+            c_np = certainty(towards, back)
+            moved = warp(results[-1].astype(np.float32) / 255, towards, resampling="bilinear")
+            target = torch.from_numpy(moved).permute(2, 0, 1)[None].contiguous()
+            c = torch.from_numpy(c_np)[None, None]
+            x = c * target + (1 - c) * content
+        x = x.clone().requires_grad_(True)
+        optimiser = torch.optim.LBFGS([x], lr=1, max_iter=config.steps, history_size=20)
+
+        def closure(
+            x=x, criterion=criterion, target=target, c=c, optimiser=optimiser, scale=reference_loss
+        ) -> torch.Tensor:
+            optimiser.zero_grad()
+            loss = sum(criterion(x).values())
+            if target is not None:
+                loss = loss + weight * scale * (c * (x - target) ** 2).mean()
+            loss.backward()
+            return loss
+
+        optimiser.step(closure)
+        results.append((x.detach()[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8))
+    return Run(results, [], time.perf_counter() - started)
+
+
+def style_loss(
+    results: list[np.ndarray], clip: list[SyntheticFrame], style: object, config: GatysConfig, encoder: object
+) -> float:
+    """The mean style term (as weighted in the transfer) of frames 1…: the same measure for every method."""
+    from pipeline.gatys import build_criterion
+
+    values = []
+    for result, frame in list(zip(results, clip, strict=True))[1:]:
+        content = torch.from_numpy(frame.image.astype(np.float32) / 255).permute(2, 0, 1)[None].contiguous()
+        criterion = build_criterion(encoder, content, [style], config, precision_context=contextlib.nullcontext)  # type: ignore[arg-type, list-item]
+        with torch.no_grad():
+            values.append(
+                float(criterion(torch.from_numpy(result.astype(np.float32) / 255).permute(2, 0, 1)[None])["style"])
+            )
+    return float(np.mean(values))
+
+
+def warm_start(ours: Run, independent: Run) -> float:
+    """Mean share of its evaluations a later frame needed to reach its independent run's final loss."""
+    shares = []
+    for frame, alone in list(zip(ours.frames, independent.frames, strict=True))[1:]:
+        goal = alone.losses["content"] + alone.losses["style"]
+        reached = [c + s <= goal for c, s in zip(frame.history["content"], frame.history["style"], strict=True)]
+        shares.append((reached.index(True) + 1) / len(reached) if any(reached) else 1.0)
+    return float(np.mean(shares))
+
+
+def measure(
+    spec: ClipSpec,
+    style_name: str,
+    config: GatysConfig,
+    variants: dict[str, VideoConfig],
+    encoder,
+    reference_weight: float | None = None,
+) -> dict:
+    clip = list(synthetic_clip(spec))
+    style = style_of(style_name, config, encoder)
+    truth = ([f.flow for f in clip], [f.visible for f in clip])
+    rows = {"input clip (floor)": {"warp": warping_error([f.image for f in clip], *truth)}}
+    independent = run(clip, style, config, VideoConfig(temporal_weight=0), encoder)
+    base = {
+        "warp": warping_error(independent.results, *truth),
+        "style": style_loss(independent.results, clip, style, config, encoder),
+    }
+    rows["independent frames"] = {**base, "seconds": independent.seconds}
+    if reference_weight is not None:
+        ruder = reference(clip, style, config, reference_weight, encoder)
+        rows[f"reference: Ruder from scratch, W={reference_weight:g}"] = {
+            "warp": warping_error(ruder.results, *truth),
+            "style": style_loss(ruder.results, clip, style, config, encoder),
+            "seconds": ruder.seconds,
+        }
+    for name, video in variants.items():
+        ours = run(clip, style, config, video, encoder)
+        rows[name] = {
+            "warp": warping_error(ours.results, *truth),
+            "style": style_loss(ours.results, clip, style, config, encoder),
+            "warm": warm_start(ours, independent),
+            "seconds": ours.seconds,
+        }
+    return {"base": base, "rows": rows}
+
+
+def masks(flow_method: str = "dis-medium") -> list[float]:
+    flow = flow_function(flow_method)
+    rng = np.random.default_rng(7)
+    accuracies = []
+    for seed in MASK_SEEDS:
+        size = [(128, 96), (160, 120), (192, 144), (96, 128)][seed % 4]
+        spec = ClipSpec(
+            world=f"scene:{seed}",
+            size=size,
+            frames=24,
+            pan=tuple(rng.uniform(-2, 2, 2)),
+            speed=tuple(rng.uniform(-3, 3, 2)),
+            zoom=float(rng.uniform(0.995, 1.01)),
+            texture=["brick", "gravel", "grass"][seed % 3],
+            tint=tuple(rng.uniform(0.1, 0.95, 3)),
+        )
+        frames = list(synthetic_clip(spec))
+        carried = keyframe(frames[0].labels, int(max(f.labels.max() for f in frames)) + 1)
+        for before, after in itertools.pairwise(frames):
+            carried = carry(carried, after.image, flow(after.image, before.image), flow(before.image, after.image))
+        accuracies.append(float((carried.labels == frames[-1].labels).mean()))
+    return accuracies
+
+
+def memory(frames: int) -> float:
+    """Peak resident memory (MiB) of `stylesnake video` on a clip of ``frames`` frames (tiny, 1 evaluation each)."""
+    with tempfile.TemporaryDirectory() as folder:
+        from pipeline.synthetic.clips import write_clip
+
+        clip, style = Path(folder) / "clip.mp4", Path(folder) / "style.png"
+        write_clip(ClipSpec(size=(160, 120), frames=frames, zoom=1.0), clip)
+        sample_image("ihc").resize((64, 64)).save(style)
+        code = (
+            "import resource, sys; from pipeline.cli import main; "
+            f"assert main(['-q', 'video', '--content', {str(clip)!r}, '--style', {str(style)!r}, '--out', "
+            f"{str(Path(folder) / 'out.mp4')!r}, '--size', '64', '--steps', '1', '--weights', 'random']) == 0; "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sweep", action="store_true", help="compare design choices on two clips")
+    parser.add_argument("--steps", type=int, default=40, help="evaluations per frame")
+    parser.add_argument("--frames", type=int, default=24, help="frames per clip")
+    parser.add_argument("--json", metavar="PATH", help="also write the measurements as JSON")
+    args = parser.parse_args()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    found: dict = {}
+    if args.sweep:
+        variants = {
+            "bilinear, W=1": VideoConfig(temporal_weight=1, resampling="bilinear"),
+            "bicubic, W=10": VideoConfig(temporal_weight=10),
+            "bicubic, W=30": VideoConfig(temporal_weight=30),
+            "bicubic, W=100": VideoConfig(temporal_weight=100),
+            "bicubic, W=30, photometric": VideoConfig(temporal_weight=30, photometric=0.05),
+            "bicubic, W=30, long-term": VideoConfig(temporal_weight=30, long_term=True),
+            "bicubic, W=30, residual": VideoConfig(temporal_weight=30, target="residual"),
+        }
+        clips = dict(list(CLIPS.items())[:2])
+    else:
+        variants = {"ours (default)": VideoConfig()}
+        clips = CLIPS
+    for clip_name, spec in clips.items():
+        spec = dataclasses.replace(spec, frames=args.frames)
+        config = GatysConfig(size=max(spec.size), steps=args.steps)
+        encoder = build_encoder(config, "random")
+        for style_name in STYLES[: 1 if args.sweep else len(STYLES)]:
+            weight = None if args.sweep else VideoConfig().temporal_weight
+            result = measure(spec, style_name, config, variants, encoder, reference_weight=weight)
+            found[f"{clip_name} × {style_name}"] = result
+            base = result["base"]
+            print(f"\n{clip_name} × {style_name} ({args.frames} frames, {args.steps} evaluations each)")
+            print("| run | warping error | vs independent | style loss vs independent | warm start | seconds |")
+            print("|---|---|---|---|---|---|")
+            for name, row in result["rows"].items():
+                ratio = f"{row['warp'] / base['warp']:.2f}x"
+                style = f"{row['style'] / base['style']:.2f}x" if "style" in row else ""
+                warm = f"{100 * row['warm']:.0f} %" if "warm" in row else ""
+                print(
+                    f"| {name} | {row['warp']:.5f} | {ratio} | {style} | {warm} | {row.get('seconds', 0):.0f} |",
+                    flush=True,
+                )
+    if not args.sweep:
+        accuracy = masks()
+        found["masks"] = accuracy
+        worst, mean = min(accuracy), float(np.mean(accuracy))
+        print(f"\nmasks carried 24 frames on {len(accuracy)} textured scenes: worst {worst:.4f}, mean {mean:.4f}")
+        peaks = {n: memory(n) for n in (24, 480)}
+        found["memory_mib"] = peaks
+        print(f"peak memory: {peaks[24]:.0f} MiB at 24 frames, {peaks[480]:.0f} MiB at 480 frames")
+    if args.json:
+        Path(args.json).write_text(json.dumps(found, indent=1))
+
+
+if __name__ == "__main__":
+    main()

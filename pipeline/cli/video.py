@@ -1,0 +1,192 @@
+"""Verbs of video: ``video`` (a clip repainted, frame after frame, without flicker),
+``video-masks`` (every frame's mask carried from keyframes) and ``video-join`` (segments, painted
+as separate jobs, joined into one clip)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from pipeline.cli import options
+from pipeline.cli.gatys import STYLE_FLAGS, gatys_config
+from pipeline.cli.options import Help, add, add_labels, add_verbosity
+from pipeline.cli.progress import reporter
+
+
+def register(verbs: Any, *, full: bool) -> None:
+    """Add the verb; without ``full`` it gets no flags (their defaults come from torch modules)."""
+    v = verbs.add_parser(
+        "video",
+        help="style transfer of a clip that holds still where the scene does (Ruder et al. 2016)",
+        description="Repaint every frame of --content (a clip, or a folder of frames) in the style of --style: "
+        "each frame starts from the previous result carried along the optical flow and keeps to it where the "
+        "flow is certain. Writes OUT (an MP4 with the clip's timestamps and audio, or a folder of PNG frames), "
+        "OUT.json (settings, and every frame's losses), OUT.masks/ (each frame's mask, when guided); a killed "
+        "run continues where it stopped when run again with the same settings.",
+        formatter_class=Help,
+    )
+    m = verbs.add_parser(
+        "video-masks",
+        help="carry keyframe masks to every frame of a clip along the motion",
+        description="Write the mask of every frame of CLIP into OUT/ (NNNNNN.png, label maps like clean-mask's), "
+        "carried along the optical flow from MASKS: one mask (frame 0's), a folder of keyframe masks named by frame "
+        "number, or propose. The workflow runs it once per clip; its output is a mask for every frame, which "
+        "`video --content-mask` takes as it is.",
+        formatter_class=Help,
+    )
+    j = verbs.add_parser(
+        "video-join",
+        help="join segments of a clip (painted as separate jobs) into one clip, faded across their overlaps",
+        description="Each SEGMENT is a folder `stylesnake video --frames A:B --out SEGMENT` wrote; frames two "
+        "segments share are faded from the earlier into the later. Writes OUT (MP4 with the clip's timestamps and "
+        "audio), OUT.json and a poster frame OUT.poster.png.",
+        formatter_class=Help,
+    )
+    for parser in (v, m, j):
+        add_verbosity(parser)
+    if full:
+        _video_flags(v)
+        _masks_flags(m)
+    j.add_argument("segments", nargs="+", metavar="SEGMENT", help="segment folders, in order")
+    j.add_argument("--content", required=True, metavar="CLIP", help="the clip the segments were painted from")
+    j.add_argument("--out", required=True, metavar="PATH", help="the joined clip (.mp4)")
+    j.add_argument("--fps", type=float, help="frame rate of a folder of frames (default 25)")
+    add(j, "max_pixels")
+    j.set_defaults(handler=_join)
+
+
+def _masks_flags(m: argparse.ArgumentParser) -> None:
+    from pipeline.video.flow import DEFAULT_FLOW, FLOW_METHODS
+
+    m.add_argument("--content", required=True, metavar="CLIP", help="the clip, or a folder of frames")
+    m.add_argument(
+        "--masks", required=True, metavar="MASKS", help="frame 0's mask, a folder of keyframe masks, or propose"
+    )
+    m.add_argument("--out", required=True, metavar="DIR", help="folder for every frame's mask")
+    add(m, "size", help="long side the masks are made at, px (the video's --size)")
+    m.add_argument("--flow", choices=FLOW_METHODS, default=DEFAULT_FLOW, help="optical flow method (OpenCV)")
+    m.add_argument("--frames", metavar="A:B", help="only frames A to B-1 (numbered from 0)")
+    m.add_argument("--fps", type=float, help="frame rate of a folder of frames (default 25)")
+    add_labels(m.add_argument_group("labels (painted masks; exact ones need none)"))
+    add(m, "max_pixels")
+    m.set_defaults(handler=_masks)
+
+
+def _video_flags(v: argparse.ArgumentParser) -> None:
+    from pipeline.video.flow import FLOW_METHODS
+    from pipeline.video.transfer import VideoConfig
+
+    d = VideoConfig()
+    v.add_argument(
+        "--content", required=True, metavar="CLIP", help="the clip (MP4, MOV, MKV, WebM…) or a folder of frames"
+    )
+    v.add_argument(
+        "--style",
+        required=True,
+        action="append",
+        metavar="PATH",
+        help="style image (or targets .pt); repeat for several",
+    )
+    v.add_argument("--out", required=True, metavar="PATH", help="the stylised clip (.mp4), or a folder for PNG frames")
+    add(v, *STYLE_FLAGS)
+    add(v, "steps", help="loss evaluations per frame")
+    add(v, "content_weight", "style_weight", "tv_weight", "content_layer", "style_layer_weights")
+    add(v, "init", help="the first frame's starting image: content, noise, style, or image:PATH")
+    add(v, "optimizer", "lr", "lbfgs_history", "seed", "style_blend", "tile")
+    t = v.add_argument_group("time (Ruder et al. 2016)")
+    t.add_argument(
+        "--temporal-weight",
+        type=float,
+        default=d.temporal_weight,
+        help="how strongly each frame keeps to the previous result where the flow is certain, relative "
+        "to the first frame's loss; 0 makes every frame independent",
+    )
+    t.add_argument("--flow", choices=FLOW_METHODS, default=d.flow, help="optical flow method (OpenCV)")
+    t.add_argument(
+        "--long-term",
+        action="store_true",
+        help="also keep to frames t-2 and t-4 (Ruder's long-term consistency: what an object hid comes back as it was)",
+    )
+    t.add_argument("--first-steps", type=int, metavar="N", help="evaluations of the first frame (default: --steps)")
+    t.add_argument("--frames", metavar="A:B", help="only frames A to B-1 (numbered from 0)")
+    t.add_argument("--fps", type=float, help="frame rate of a folder of frames (default 25)")
+    t.add_argument("--keep-frames", action="store_true", help="keep OUT.frames/ (every frame as PNG) after writing OUT")
+    c = v.add_argument_group("colour control (Gatys 2016)")
+    add(c, "color", "color_match")
+    g = v.add_argument_group("spatial control: masks with one flat colour per region")
+    g.add_argument(
+        "--content-mask",
+        metavar="PATH",
+        help="frame 0's mask, a folder of keyframe masks named by frame number (000000.png, 000120.png, "
+        "…), or propose (frame 0's, proposed from its colours); carried to every frame along the flow",
+    )
+    g.add_argument("--style-mask", action="append", metavar="PATH", help="label mask of each style image, in order")
+    add(g, "guide_mode", "guide_grow")
+    add_labels(g)
+    add(g, "label_map", "region_weights")
+    v.set_defaults(handler=_video)
+
+
+def _video(args: argparse.Namespace) -> int:
+    from pipeline.guidance import Guidance
+    from pipeline.video.files import video_files
+    from pipeline.video.transfer import VideoConfig
+
+    guidance = Guidance.from_options(
+        args.content_mask,
+        args.style_mask,
+        k=args.k,
+        palette=options.palette(args),
+        min_area=args.min_area,
+        label_map=args.label_map,
+        region_weights=args.region_weights,
+    )
+    video = VideoConfig(
+        temporal_weight=args.temporal_weight, flow=args.flow, long_term=args.long_term, first_steps=args.first_steps
+    )
+    progress, close = reporter(quiet=args.verbosity < 0, what="video", unit="frame")
+    try:
+        video_files(
+            args.content,
+            args.style,
+            args.out,
+            gatys_config(args),
+            video,
+            weights=args.weights,
+            max_pixels=args.max_pixels,
+            frames=args.frames,
+            fps=args.fps,
+            guidance=guidance,
+            style_blend=args.style_blend,
+            keep_frames=args.keep_frames,
+            progress=progress,
+        )
+    finally:
+        close()
+    return 0
+
+
+def _masks(args: argparse.Namespace) -> int:
+    from pipeline.video.keyframes import video_masks_files
+
+    video_masks_files(
+        args.content,
+        args.masks,
+        args.out,
+        size=args.size,
+        flow=args.flow,
+        frames=args.frames,
+        fps=args.fps,
+        k=options.single_k(args, "the keyframe masks"),
+        palette=options.palette(args),
+        min_area=args.min_area,
+        max_pixels=args.max_pixels,
+    )
+    return 0
+
+
+def _join(args: argparse.Namespace) -> int:
+    from pipeline.video.segments import join_files
+
+    join_files(args.content, args.segments, args.out, max_pixels=args.max_pixels, fps=args.fps)
+    return 0

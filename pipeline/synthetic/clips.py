@@ -1,0 +1,193 @@
+"""Clips whose true motion is known, for tests, benchmarks and the demo: a camera panning and
+zooming over a picture while a textured object crosses it.
+
+No video ships with the project's dependencies, so clips are made from scikit-image's samples. For
+every frame we know, besides the image, each pixel's true label (the world's regions, the object
+on top), its true backward flow (where the pixel was in the previous frame) and whether that origin
+was visible there (inside the frame, not behind the object): the ground truth that warping error
+and mask propagation are measured against.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """One synthetic clip. Speeds are per frame; ``pan`` in frame pixels, ``zoom`` as a factor
+    (1.01: 1 % closer every frame), ``speed`` of the object in frame pixels."""
+
+    world: str = "astronaut"  # a sample name (pipeline.samples), or "scene:SEED" for a textured scene
+    size: tuple[int, int] = (128, 96)  # width, height
+    frames: int = 24
+    pan: tuple[float, float] = (0.8, 0.3)  # x, y
+    zoom: float = 1.004
+    speed: tuple[float, float] = (2.2, 0.6)
+    radius: float = 0.18  # of the frame's shorter side
+    texture: str = "brick"  # the object's surface (a sample), tinted
+    tint: tuple[float, float, float] = (0.9, 0.35, 0.2)
+    fps: float = 24.0
+
+
+#: Clips the demo workflow writes (``demo: {videos: [...]}``), by name.
+DEMO_CLIPS = {
+    # The astronaut's portrait panned across while a brick disc rolls by; a second of sound.
+    "astronaut_pan": ClipSpec(world="astronaut", size=(160, 120), frames=16, pan=(1.0, 0.3), speed=(3.0, 0.8)),
+    # A textured scene of three regions (for masks that follow the motion) with a gravel disc.
+    "scene_pan": ClipSpec(
+        world="scene:7",
+        size=(160, 120),
+        frames=16,
+        pan=(-0.8, 0.5),
+        speed=(2.5, -1.0),
+        texture="gravel",
+        tint=(0.95, 0.85, 0.3),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SyntheticFrame:
+    """A frame and its truth. ``flow[y, x]`` is (dx, dy): the pixel was at (x + dx, y + dy) in the
+    previous frame (None for the first frame); ``visible`` says that origin was in view there."""
+
+    index: int
+    image: np.ndarray  # (H, W, 3) uint8
+    labels: np.ndarray  # (H, W) int32: the world's labels, the object the last one
+    flow: np.ndarray | None  # (H, W, 2) float32
+    visible: np.ndarray | None  # (H, W) bool
+
+
+def _world(spec: ClipSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The picture the camera looks at (float RGB, 3× the frame so zooming in stays sharp) and its
+    labels (a textured scene's regions; a photo's three horizontal bands)."""
+    width, height = spec.size[0] * 3, spec.size[1] * 3
+    if spec.world.startswith("scene:"):
+        from pipeline.synthetic.scenes import textured_scene
+
+        image, labels = textured_scene(int(spec.world.split(":", 1)[1]), size=(width, height), k=3)
+        return image.astype(np.float32) / 255, labels.astype(np.int32)
+    from pipeline.synthetic.scenes import _photo
+
+    image = _photo(spec.world, width, height)
+    labels = np.minimum(np.arange(height) * 3 // height, 2).astype(np.int32)[:, None].repeat(width, axis=1)
+    return image, labels
+
+
+def _object_texture(spec: ClipSpec, side: int) -> np.ndarray:
+    from pipeline.synthetic.scenes import _texture
+
+    return _texture(spec.texture, side, side, np.array(spec.tint, np.float32))
+
+
+#: Frame pixels per world pixel at the start: the frame shows 2.2 frames' worth of its 3x world.
+START_SCALE = 1 / 2.2
+
+
+def _camera(spec: ClipSpec, t: int, world_shape: tuple[int, int]) -> tuple[np.ndarray, float]:
+    """The world point at the frame's centre, and the frame pixels per world pixel, at frame ``t``
+    (the middle frame looks at the world's centre; beyond its edges the world is mirrored)."""
+    height, width = world_shape
+    middle = (spec.frames - 1) / 2
+    centre = np.array([width / 2, height / 2]) + np.array(spec.pan) / START_SCALE * (t - middle)
+    return centre, START_SCALE * spec.zoom**t
+
+
+def _object_centre(spec: ClipSpec, t: int) -> np.ndarray:
+    width, height = spec.size
+    start = np.array([width * 0.5, height * 0.5]) - np.array(spec.speed) * (spec.frames - 1) / 2
+    return start + np.array(spec.speed) * t
+
+
+def synthetic_clip(spec: ClipSpec = ClipSpec()) -> Iterator[SyntheticFrame]:
+    """The frames of ``spec`` with their truth, one at a time (a long clip never sits in memory)."""
+    world, world_labels = _world(spec)
+    width, height = spec.size
+    radius = spec.radius * min(width, height)
+    side = int(2 * radius) + 4
+    texture = _object_texture(spec, side)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    frame_centre = np.array([width / 2, height / 2], np.float32)
+    previous: tuple[np.ndarray, float, np.ndarray] | None = None
+    for t in range(spec.frames):
+        centre, scale = _camera(spec, t, world.shape[:2])
+        world_x = (centre[0] + (xs - frame_centre[0]) / scale).astype(np.float32)
+        world_y = (centre[1] + (ys - frame_centre[1]) / scale).astype(np.float32)
+        # Blur the world to the frame's sampling rate first: no aliasing when the camera pulls back.
+        sigma = max(0.5 / scale - 0.5, 0.0)
+        source = cv2.GaussianBlur(world, (0, 0), sigma) if sigma > 0.05 else world
+        image = cv2.remap(source, world_x, world_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        labels = world_labels[
+            np.clip(np.round(world_y), 0, world.shape[0] - 1).astype(int),
+            np.clip(np.round(world_x), 0, world.shape[1] - 1).astype(int),
+        ]
+        obj = _object_centre(spec, t)
+        on_object = (xs - obj[0]) ** 2 + (ys - obj[1]) ** 2 <= radius**2
+        tex_x = (xs - obj[0] + side / 2).astype(np.float32)
+        tex_y = (ys - obj[1] + side / 2).astype(np.float32)
+        surface = cv2.remap(texture, tex_x, tex_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        image = np.where(on_object[..., None], surface, image)
+        labels = np.where(on_object, int(world_labels.max()) + 1, labels).astype(np.int32)
+        flow = visible = None
+        if previous is not None:
+            before_centre, before_scale, before_obj = previous
+            # Background: the same world point, seen by the previous camera.
+            px = frame_centre[0] + before_scale * (world_x - before_centre[0])
+            py = frame_centre[1] + before_scale * (world_y - before_centre[1])
+            # The object moved rigidly by its speed.
+            px = np.where(on_object, xs - (obj[0] - before_obj[0]), px)
+            py = np.where(on_object, ys - (obj[1] - before_obj[1]), py)
+            flow = np.stack([px - xs, py - ys], axis=-1).astype(np.float32)
+            inside = (px >= 0) & (px <= width - 1) & (py >= 0) & (py <= height - 1)
+            hidden = ((px - before_obj[0]) ** 2 + (py - before_obj[1]) ** 2 <= radius**2) & ~on_object
+            visible = inside & ~hidden
+        previous = (centre, scale, obj)
+        rgb = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+        yield SyntheticFrame(t, rgb, labels, flow, visible)
+
+
+def write_clip(spec: ClipSpec, path: str | os.PathLike[str], *, audio: bool = False) -> None:
+    """Write the clip as an H.264 MP4 (or a folder of PNG frames when ``path`` has no suffix);
+    ``audio`` adds a stereo AAC tone that sweeps upward, so that any shift or re-encoding shows."""
+    from pipeline.video.clip import write_frames
+
+    frames = (f.image for f in synthetic_clip(spec))
+    if not audio:
+        write_frames(frames, path, fps=spec.fps)
+        return
+    import av
+
+    rate = 44100
+    seconds = spec.frames / spec.fps
+    t = np.arange(int(rate * seconds)) / rate
+    tone = 0.3 * np.sin(2 * np.pi * (220 + 220 * t / max(seconds, 1e-9)) * t)
+    with av.open(str(path), "w", format="mp4") as container:
+        video = container.add_stream("libx264", rate=round(spec.fps))
+        video.width, video.height, video.pix_fmt = spec.size[0], spec.size[1], "yuv420p"
+        sound = container.add_stream("aac", rate=rate, layout="stereo")
+        for index, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = index
+            container.mux(video.encode(frame))
+        container.mux(video.encode())
+        for start in range(0, len(tone), 1024):
+            block = np.stack([tone[start : start + 1024]] * 2).astype(np.float32)
+            samples = av.AudioFrame.from_ndarray(block, format="fltp", layout="stereo")
+            samples.sample_rate, samples.pts = rate, start
+            container.mux(sound.encode(samples))
+        container.mux(sound.encode())
+
+
+def write_demo_clip(name: str, path: str | os.PathLike[str]) -> None:
+    """Write the demo clip ``name`` (:data:`DEMO_CLIPS`) with its sound, as ``stylesnake sample`` does."""
+    from pipeline.errors import InputError
+
+    if name not in DEMO_CLIPS:
+        raise InputError(f"unknown demo clip '{name}'; use one of {', '.join(DEMO_CLIPS)}")
+    write_clip(DEMO_CLIPS[name], path, audio=True)

@@ -1,0 +1,101 @@
+"""Optical flow between frames, how certain it is, and warping along it.
+
+Flow ``w`` of frame t towards frame s is (H, W, 2) ``(dx, dy)`` per pixel of frame t: the pixel
+shows what frame s shows at ``(x + dx, y + dy)``. The *backward* flow (t towards t−1) is the one
+that warps the previous result onto the current frame.
+
+Flow methods, all OpenCV (no weights to download): DIS (Kroeger et al. 2016) in its three presets,
+and Farnebäck. DIS MEDIUM is the default (measured in benchmarks/bench_video.py against the true
+flow of synthetic clips: see the README's table).
+
+Certainty (Ruder et al. 2016, after Sundaram et al. 2010): a pixel's flow is trusted when the
+forward–backward check agrees, ``|w + ŵ|² < 0.01 (|w|² + |ŵ|²) + 0.5`` with ŵ the opposite flow
+taken where w points; when it lies on no motion boundary, ``|∇u|² + |∇v|² ≤ 0.01 |w|² + 0.002``;
+and when it points inside the other frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+#: Flow methods by name: DIS presets (fastest to most accurate), and Farnebäck.
+FLOW_METHODS = ("dis-ultrafast", "dis-fast", "dis-medium", "farneback")
+DEFAULT_FLOW = "dis-medium"
+#: How a warp samples between pixels: OpenCV's interpolation flags.
+RESAMPLING = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+
+
+def _zeros(image: np.ndarray) -> np.ndarray:
+    """The flow argument OpenCV fills (read as a first guess only when asked to)."""
+    return np.zeros((*image.shape[:2], 2), np.float32)
+
+
+def flow_function(method: str = DEFAULT_FLOW) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``flow(a, b)``: the flow of frame ``a`` towards frame ``b`` (uint8 RGB or grey), float32."""
+    if method.startswith("dis-"):
+        preset = {
+            "dis-ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+            "dis-fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+            "dis-medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+        }[method]
+        dis = cv2.DISOpticalFlow.create(preset)
+
+        def by_dis(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return np.asarray(dis.calc(_grey(a), _grey(b), _zeros(a)))
+
+        return by_dis
+    if method == "farneback":
+
+        def by_farneback(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return np.asarray(cv2.calcOpticalFlowFarneback(_grey(a), _grey(b), _zeros(a), 0.5, 4, 15, 3, 5, 1.2, 0))
+
+        return by_farneback
+    raise ValueError(f"unknown flow method {method!r}")
+
+
+def _grid(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
+    return xs, ys
+
+
+def warp(image: np.ndarray, flow: np.ndarray, *, resampling: str = "bilinear") -> np.ndarray:
+    """``image`` (of the frame ``flow`` points into) brought onto the frame ``flow`` belongs to:
+    ``out[y, x] = image[y + dy, x + dx]``; outside the image the border is repeated."""
+    xs, ys = _grid(flow.shape)
+    return cv2.remap(
+        image, xs + flow[..., 0], ys + flow[..., 1], RESAMPLING[resampling], borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def certainty(flow: np.ndarray, opposite: np.ndarray) -> np.ndarray:
+    """Where ``flow`` (frame t → s) can be trusted, given ``opposite`` (s → t): (H, W) float32 of
+    0 and 1, after Sundaram et al.'s forward–backward and motion-boundary checks."""
+    height, width = flow.shape[:2]
+    xs, ys = _grid(flow.shape)
+    tx, ty = xs + flow[..., 0], ys + flow[..., 1]
+    back = cv2.remap(opposite, tx, ty, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    total = flow + back
+    consistent = (total**2).sum(-1) < 0.01 * ((flow**2).sum(-1) + (back**2).sum(-1)) + 0.5
+    du_dy, du_dx = np.gradient(flow[..., 0])
+    dv_dy, dv_dx = np.gradient(flow[..., 1])
+    boundary = du_dx**2 + du_dy**2 + dv_dx**2 + dv_dy**2 > 0.01 * (flow**2).sum(-1) + 0.002
+    inside = (tx >= 0) & (tx <= width - 1) & (ty >= 0) & (ty <= height - 1)
+    return (consistent & ~boundary & inside).astype(np.float32)
+
+
+def long_term_weights(certainties: list[np.ndarray]) -> list[np.ndarray]:
+    """Ruder's long-term weights, closest frame first: each earlier frame counts only where no
+    closer one is certain, ``c_j ← max(c_j − Σ_{k<j} c_k, 0)``."""
+    taken = np.zeros_like(certainties[0])
+    weights = []
+    for c in certainties:
+        weights.append(np.maximum(c - taken, 0))
+        taken = taken + c
+    return weights

@@ -1,0 +1,267 @@
+"""Style transfer of a clip, frame after frame, holding still where the scene does.
+
+Each frame is a Gatys transfer (:func:`pipeline.gatys.transfer`, with every still's option: masks,
+several paintings, colour control, tiles). The first frame starts as a still does; every later
+frame starts from the previous result warped along the backward flow (Ruder et al. 2016, pixels
+the flow cannot trust taken from the frame itself) and carries the temporal loss of
+:mod:`pipeline.video.temporal`. ``--temporal-weight 0`` makes every frame independent: each starts
+from its own photo with no temporal term, the baseline the benchmark compares against.
+
+Each result is rounded to 8 bits, as it is saved, before the next frame warps it: a run that was
+killed and continues from the saved frames computes exactly what an uninterrupted run does.
+
+The defaults and what they buy (warping error against independent frames, style loss, evaluations
+saved by the warm start) are measured in ``benchmarks/bench_video.py``; README, "Video".
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from pipeline.color import grey
+from pipeline.errors import InputError, check_choice
+from pipeline.features import Encoder
+from pipeline.gatys import GatysConfig, Progress, transfer
+from pipeline.gatys.criterion import Style
+from pipeline.guidance import Regions
+from pipeline.video.flow import (
+    DEFAULT_FLOW,
+    FLOW_METHODS,
+    RESAMPLING,
+    certainty,
+    flow_function,
+    long_term_weights,
+    warp,
+)
+from pipeline.video.temporal import LONG_TERM, TemporalLoss, Warped, start_image, warped
+
+log = logging.getLogger(__name__)
+
+#: ``--temporal-weight``'s default (see :mod:`pipeline.video.temporal` for what it is relative to).
+TEMPORAL_WEIGHT = 100.0
+#: How a previous result is resampled when warped onto the next frame.
+DEFAULT_RESAMPLING = "bicubic"
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    """The video's own settings; the per-frame transfer's are a :class:`~pipeline.gatys.GatysConfig`."""
+
+    temporal_weight: float = TEMPORAL_WEIGHT
+    flow: str = DEFAULT_FLOW
+    long_term: bool = False  # also frames t-2 and t-4 (Ruder's long-term consistency)
+    first_steps: int | None = None  # evaluations of the first frame (None: as every frame)
+    resampling: str = DEFAULT_RESAMPLING
+    photometric: float | None = None  # EXPERIMENT
+    target: str = "result"  # EXPERIMENT
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.temporal_weight) and self.temporal_weight >= 0):
+            raise InputError(f"temporal-weight must be a finite number >= 0, got {self.temporal_weight}")
+        check_choice("flow method", self.flow, FLOW_METHODS)
+        check_choice("resampling", self.resampling, tuple(RESAMPLING))
+        if self.first_steps is not None and (not isinstance(self.first_steps, int) or self.first_steps <= 0):
+            raise InputError(f"first-steps must be a positive integer, got {self.first_steps}")
+
+    @property
+    def independent(self) -> bool:
+        return self.temporal_weight == 0
+
+
+@dataclass
+class FrameResult:
+    """One stylised frame and how its optimisation went."""
+
+    index: int
+    image: np.ndarray  # (H, W, 3) uint8, as saved
+    losses: dict[str, float] = field(default_factory=dict)  # final weighted terms and their total
+    evaluations: int = 0
+    converged: bool = True
+    seconds: float = 0.0
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+    def record(self) -> dict[str, object]:
+        """The frame's entry in the clip's record (``OUT.json``'s ``frames``)."""
+        return {
+            "frame": self.index,
+            "loss": {k: self.losses.get(k, 0.0) for k in ("total", "content", "style", "temporal")},
+            "evaluations": self.evaluations,
+            "converged": self.converged,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def to_tensor(frame: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(frame, dtype=np.float32) / 255).permute(2, 0, 1)[None].contiguous()
+
+
+def to_frame(image: torch.Tensor) -> np.ndarray:
+    return (image[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8)
+
+
+@dataclass
+class _Seen:
+    index: int
+    frame: np.ndarray  # the input frame (uint8 RGB, at the working size)
+    result: np.ndarray  # its stylised frame, as saved
+
+
+class ClipTransfer:
+    """Stylises the frames of one clip in order (see the module docstring). ``regions_for(index,
+    frame)`` gives a frame's regions when the clip is guided; ``done(index)`` a frame finished by
+    an earlier run (its saved result), which is then not stylised again."""
+
+    def __init__(
+        self,
+        styles: Sequence[Style],
+        config: GatysConfig,
+        video: VideoConfig,
+        *,
+        encoder: Encoder,
+        style_blend: Sequence[float] | None = None,
+        regions_for: Callable[[int, np.ndarray], Regions | None] | None = None,
+    ) -> None:
+        self.styles, self.config, self.video = list(styles), config, video
+        self.encoder, self.style_blend = encoder, style_blend
+        self.regions_for = regions_for or (lambda index, frame: None)
+        self.flow = flow_function(video.flow)
+        self.reference: float | None = None  # the clip's reference loss (first frame's photo)
+        self.seen: deque[_Seen] = deque(maxlen=max(LONG_TERM) + 1)
+
+    def run(
+        self,
+        frames: Iterable[tuple[int, np.ndarray]],
+        *,
+        done: Callable[[int], np.ndarray | None] = lambda index: None,
+        progress: Progress | None = None,
+    ) -> Iterator[FrameResult]:
+        """Stylise ``frames`` ((index, uint8 RGB frame) in order), yielding each new result."""
+        for index, frame in frames:
+            if self.reference is None:
+                self.reference = self._reference_loss(index, frame)
+            saved = done(index)
+            if saved is not None:
+                self.seen.append(_Seen(index, frame, saved))
+                continue
+            result = self._stylise(index, frame, progress)
+            self.seen.append(_Seen(index, frame, result.image))
+            yield result
+
+    def _reference_loss(self, index: int, frame: np.ndarray) -> float:
+        """The loss of the first frame's photo against the style: the unit of the temporal weight."""
+        if self.video.independent:
+            return 0.0
+        config = _with(self.config, steps=1)
+        result = transfer(
+            to_tensor(frame),
+            self.styles,
+            config,
+            encoder=self.encoder,
+            style_blend=self.style_blend,
+            regions=self.regions_for(index, frame),
+            init=to_tensor(frame),
+        )
+        reference = float(result.history["total"][0])
+        log.debug("reference loss %.6g (frame %d's photo)", reference, index)
+        return reference
+
+    def _earlier(self, frame: np.ndarray) -> list[Warped]:
+        """The earlier results that hold this frame: t−1 (and t−2, t−4 with the long-term option),
+        each warped onto it with its certainty (closest first, Ruder's weights)."""
+        steps = LONG_TERM if self.video.long_term else (1,)
+        by_index = {seen.index: seen for seen in self.seen}
+        latest = self.seen[-1].index
+        found = []
+        for step in steps:
+            seen = by_index.get(latest + 1 - step)
+            if seen is None:
+                break
+            towards, back = self.flow(frame, seen.frame), self.flow(seen.frame, frame)
+            trust = certainty(towards, back)
+            if self.video.photometric:
+                # Where the photo itself does not come back along the flow, the flow is wrong there.
+                moved = warp(seen.frame.astype(np.float32) / 255, towards, resampling="bilinear")
+                error = ((moved - frame.astype(np.float32) / 255) ** 2).sum(-1)
+                trust = trust * np.exp(-error / (2 * self.video.photometric**2))
+            found.append((seen, towards, trust))
+        weights = long_term_weights([c for _, _, c in found])
+        earlier = []
+        for (seen, towards, _), weight in zip(found, weights, strict=True):
+            if self.video.target == "residual":  # the stylisation carried, on this frame's own photo
+                residual = seen.result.astype(np.float32) - seen.frame.astype(np.float32)
+                moved = warp(residual, towards, resampling=self.video.resampling) + frame.astype(np.float32)
+                earlier.append(
+                    warped(
+                        moved.clip(0, 255).round().astype(np.uint8),
+                        np.zeros_like(towards),
+                        weight,
+                        resampling="nearest",
+                    )
+                )
+            else:
+                earlier.append(warped(seen.result, towards, weight, resampling=self.video.resampling))
+        return earlier
+
+    def _stylise(self, index: int, frame: np.ndarray, progress: Progress | None) -> FrameResult:
+        started = time.perf_counter()
+        content = to_tensor(frame)
+        follows = bool(self.seen) and self.seen[-1].index == index - 1 and not self.video.independent
+        config, init, terms = self.config, None, []
+        if follows:
+            earlier = self._earlier(frame)
+            init = start_image(earlier[0], content)
+            if self.config.color == "preserve":  # the optimisation sees luminance only
+                earlier = [Warped(grey(e.image), e.certainty) for e in earlier]
+            assert self.reference is not None
+            terms = [TemporalLoss(earlier, self.video.temporal_weight * self.reference)]
+        elif self.video.first_steps is not None:
+            config = _with(config, steps=self.video.first_steps)
+        result = transfer(
+            content,
+            self.styles,
+            config,
+            encoder=self.encoder,
+            progress=progress,
+            style_blend=self.style_blend,
+            regions=self.regions_for(index, frame),
+            init=init,
+            terms=terms,
+        )
+        return FrameResult(
+            index=index,
+            image=to_frame(result.image),
+            losses={k: float(v) for k, v in result.final_losses.items()},
+            evaluations=result.evaluations,
+            converged=result.converged if not follows else settled(result.history["total"]),
+            seconds=time.perf_counter() - started,
+            history=result.history,
+        )
+
+
+#: A later frame has settled when its last fifth of evaluations lowered the loss by less than this.
+SETTLED = 0.01
+
+
+def settled(total: Sequence[float]) -> bool:
+    """Whether a later frame's optimisation had settled: it starts near its answer, so the stall
+    test of a still (a drop of half the loss) does not apply; a frame still falling fast when its
+    evaluations ran out would gain from more ``--steps``."""
+    tail = max(1, len(total) // 5)
+    if len(total) <= tail:
+        return True
+    before, after = total[-tail - 1], total[-1]
+    return before <= 0 or (before - after) / before < SETTLED
+
+
+def _with(config: GatysConfig, **changes: object) -> GatysConfig:
+    import dataclasses
+
+    return dataclasses.replace(config, **changes)  # type: ignore[arg-type]

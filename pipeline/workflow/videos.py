@@ -1,0 +1,159 @@
+"""The workflow's clips: which clips and keyframe masks exist, which clip × style pairs run, and the
+segments each clip is cut into (one job each, see :mod:`pipeline.video.segments`).
+
+Clips by convention in ``videos/`` (MP4, MOV, M4V, MKV, WebM); keyframe masks of a clip in
+``masks/video/<clip>/`` named by frame number (``000000.png``, …). The demo's clips are written
+from scikit-image's samples by a rule. Settings in the config's ``video:`` section (and a preset's).
+
+Kept free of torch: the Snakefile imports it on every run. Counting a clip's frames reads its
+container's header (PyAV), not its pictures, unless the container does not say.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import InputError
+
+log = logging.getLogger(__name__)
+
+VIDEOS = "videos"
+KEYFRAMES = Path("masks") / "video"
+CLIP_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm")
+#: The ``video:`` settings that are flags of ``stylesnake video`` (the others shape the jobs).
+VIDEO_FLAGS = ("temporal_weight", "flow", "long_term", "first_steps")
+#: What ``video:`` holds when the config says nothing (the schema's defaults).
+DEFAULTS: dict[str, Any] = {"styles": "all", "segment": 48, "overlap": 4}
+
+
+@dataclass(frozen=True)
+class Clips:
+    """The clips of one run, their frame counts, keyframe masks, and the clip × style pairs."""
+
+    paths: dict[str, str] = field(default_factory=dict)  # clip → path
+    frames: dict[str, int] = field(default_factory=dict)
+    keyframes: dict[str, str] = field(default_factory=dict)  # clip → folder of keyframe masks
+    pairs: list[tuple[str, str]] = field(default_factory=list)  # (clip, style)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def segments(self, clip: str) -> list[tuple[int, int]]:
+        """The [start, stop) frames of each of the clip's segment jobs."""
+        from pipeline.video.segments import segments
+
+        return segments(self.frames[clip], int(self.settings["segment"]), int(self.settings["overlap"]))
+
+
+def clips(root: Path, config: Mapping[str, Any], styles: Sequence[str], preset: Mapping[str, Any]) -> Clips:
+    """The run's clips, from ``videos/`` and the demo, with ``config``'s ``video:`` (and the preset's)."""
+    from pipeline.synthetic.clips import DEMO_CLIPS
+    from pipeline.workflow.plan import _check_name
+
+    settings = {**DEFAULTS, **dict(config.get("video") or {}), **dict(preset.get("video") or {})}
+    paths: dict[str, str] = {}
+    frames: dict[str, int] = {}
+    folder = root / VIDEOS
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if path.suffix.lower() in CLIP_SUFFIXES and not path.name.startswith("."):
+            _check_name(path.stem, path)
+            if path.stem in paths:
+                raise InputError(f"{path}: {paths[path.stem]} has the same name; keep one clip per name")
+            paths[path.stem] = f"{VIDEOS}/{path.name}"
+    for name in (config.get("demo") or {}).get("videos", []):
+        if name not in paths:  # written by the sample rule: its frame count is the demo's
+            paths[name] = f"{VIDEOS}/{name}.mp4"
+            frames[name] = DEMO_CLIPS[name].frames
+    for name, path in paths.items():
+        if name not in frames:
+            frames[name] = count_frames(root / path)
+    keyframes = {
+        name: (KEYFRAMES / name).as_posix()
+        for name in paths
+        if (root / KEYFRAMES / name).is_dir() and any((root / KEYFRAMES / name).glob("[0-9]*.png"))
+    }
+    wanted = settings["styles"]
+    if wanted == "all":
+        pairs = [(c, s) for c in paths for s in styles]
+    else:  # a clip or style that is not here is said and left out (config.yaml names the demo's)
+        pairs = []
+        for clip, names in wanted.items():
+            if clip not in paths:
+                log.info("video.styles names clip '%s', which is not in %s/ here", clip, VIDEOS)
+                continue
+            for style in names:
+                if style in styles:
+                    pairs.append((clip, style))
+                else:
+                    log.warning("video.styles: no style image '%s' for clip '%s'", style, clip)
+    return Clips(paths, frames, keyframes, pairs, settings)
+
+
+def count_frames(path: Path) -> int:
+    """A clip's frames, from its container's header (decoded and counted when it does not say)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InputError(f"{path}: has no video stream; put only clips in {VIDEOS}/")
+            stream = container.streams.video[0]
+            return int(stream.frames) or sum(1 for _ in container.decode(stream))
+    except av.error.FFmpegError as exc:
+        raise InputError(f"{path}: not a video we can read ({exc}); put only clips in {VIDEOS}/") from None
+
+
+#: ``gatys`` settings the video verb has no flag for: a frame runs as one stage.
+NOT_FOR_VIDEO = ("scales", "scale_base", "stage_steps", "label_map", "region_weights")
+
+
+def segment_names(plan: Any, clip: str) -> list[str]:
+    """The ``{segment}`` wildcards of a clip's jobs: 000, 001, …"""
+    return [f"{i:03d}" for i in range(len(plan.clips.segments(clip)))]
+
+
+def video_guided(plan: Any, clip: str, style: str) -> bool:
+    """A clip is painted region by region when it has keyframe masks and the style a painted mask."""
+    return clip in plan.clips.keyframes and plan.painted("style", style)
+
+
+def video_settings(plan: Any, style: str) -> dict[str, Any]:
+    """A style's Gatys settings as the frames of its clips take them (``video.size`` and
+    ``video.steps`` over the style's own)."""
+    settings = {k: v for k, v in plan.settings[style].items() if k not in NOT_FOR_VIDEO}
+    for key in ("size", "steps"):
+        if plan.clips.settings.get(key) is not None:
+            settings[key] = plan.clips.settings[key]
+    return settings
+
+
+def video_uses_targets(plan: Any, style: str) -> bool:
+    """Whether a clip's frames can take the style's shared targets (see Plan.uses_targets)."""
+    from pipeline.workflow.plan import TARGET_KEYS
+
+    settings, shared = video_settings(plan, style), plan.settings[style]
+    return settings.get("color", "none") == "none" and all(settings.get(k) == shared.get(k) for k in TARGET_KEYS)
+
+
+def video_args(plan: Any, clip: str, style: str, segment: str) -> str:
+    """Arguments of ``stylesnake video`` for one segment (inputs and output come from the rule)."""
+    from pipeline.workflow.jobs import cli_args, colours_arg
+
+    start, stop = plan.clips.segments(clip)[int(segment)]
+    guides = {k: plan.settings[style].get(k) for k in ("label_map", "region_weights")}
+    options: dict[str, Any] = {"weights": plan.weights, "frames": f"{start}:{stop}", **video_settings(plan, style)}
+    options.update({k: plan.clips.settings.get(k) for k in VIDEO_FLAGS})
+    if video_guided(plan, clip, style):
+        options.update(guides, colors=colours_arg(plan.labels))
+    switches = " --long-term" if options.pop("long_term", False) else ""
+    return cli_args(options) + switches
+
+
+def video_masks_args(plan: Any, clip: str) -> str:
+    """Arguments of ``stylesnake video-masks`` for one clip: the frames' size, the flow, the labels."""
+    from pipeline.workflow.jobs import cli_args, colours_arg
+
+    sizes = {video_settings(plan, style)["size"] for c, style in plan.clips.pairs if c == clip}
+    return cli_args({"size": max(sizes), "flow": plan.clips.settings.get("flow"), "colors": colours_arg(plan.labels)})
