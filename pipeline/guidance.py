@@ -27,6 +27,7 @@ from pipeline.guides import one_hot, propagate
 from pipeline.io import LoadedImage
 from pipeline.losses import GuidedGramStyleLoss, blend_weights
 from pipeline.masks import FOREIGN_DISTANCE, LabelMap, Palette, hex_colour, load_label_map, named_like, parse_colour
+from pipeline.masks.match import pairing_when_unshared
 from pipeline.targets import StyleTargets
 
 log = logging.getLogger(__name__)
@@ -351,7 +352,11 @@ class Guidance:
         if self.palette is None:
             style_labels = [named_like(s, content_labels) for s in style_labels]
             if label_map is None:
-                label_map = self._paired_when_unshared(content, content_labels, styles, style_labels)
+                images = [np.asarray(s.image) if isinstance(s, LoadedImage) else None for s in styles]
+                label_map = pairing_when_unshared(
+                    content_labels, style_labels, content_image=np.asarray(content.image), style_images=images,
+                    name=str(self.content_mask),
+                )  # fmt: skip
         return match_regions(
             content_labels,
             style_labels,
@@ -359,42 +364,3 @@ class Guidance:
             region_weights=self.region_weights,
             content_name=str(self.content_mask),
         )
-
-    def _paired_when_unshared(
-        self,
-        content: LoadedImage,
-        content_labels: LabelMap,
-        styles: Sequence[LoadedImage | StyleTargets],
-        style_labels: Sequence[Labelled],
-    ) -> Mapping[str, str] | None:
-        """When colours cannot pair every region (a proposed mask, masks painted in different
-        colours: a content label that no style mask holds), pair the regions of the first style
-        image by position, size and colour (:func:`pipeline.masks.match.match_label_maps`) and say
-        which pairing was chosen; otherwise None (labels pair by colour)."""
-        present = {content_labels.names[i] for i in np.flatnonzero(content_labels.counts())}
-        held = {labels.names[i] for labels in style_labels for i in np.flatnonzero(labels.counts())}
-        if present <= held:
-            return None
-        first = next((i for i, s in enumerate(styles) if isinstance(s, LoadedImage)), None)
-        if first is None:
-            return None
-        from pipeline.masks.match import label_map_text, match_label_maps
-
-        style, labels = styles[first], style_labels[first]
-        assert isinstance(style, LoadedImage) and isinstance(labels, LabelMap)
-        matched = match_label_maps(
-            content_labels,
-            labels,
-            content_image=np.asarray(content.image),
-            style_image=np.asarray(style.image),
-        )
-        # Each style label by its own colour: named_like may have given it the name (a colour) of
-        # the content label it resembles, which would read as the content's colour in the warning.
-        pairs = {c: hex_colour(labels.colours[labels.names.index(s)]) for c, s in matched.items()}
-        log.warning(
-            "%s: its labels are not all in the style mask's colours; regions paired by position, size and "
-            "colour: --label-map %s (give --label-map to choose otherwise)",
-            self.content_mask,
-            label_map_text(pairs),
-        )
-        return pairs

@@ -36,6 +36,22 @@ def sidecar_path(out: str | os.PathLike[str]) -> Path:
     return out.with_name(out.name + ".json")
 
 
+def digest(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes (read in blocks: clips are large), or of a folder's files by name."""
+    import hashlib
+
+    path = Path(path)
+    found = hashlib.sha256()
+    if path.is_dir():
+        for child in sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")):
+            found.update(f"{child.name}:{digest(child)}".encode())
+        return found.hexdigest()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            found.update(block)
+    return found.hexdigest()
+
+
 def header(method: str, weights: Mapping[str, Any] | None) -> dict[str, Any]:
     """The first keys of every record: which Stylesnake, which method, which VGG weights."""
     return {"stylesnake": pipeline.__version__, "method": method, "weights": dict(weights) if weights else weights}

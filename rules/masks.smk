@@ -70,3 +70,25 @@ rule propose_mask:
         runtime=10,
     shell:
         "{params.stylesnake} propose-mask {input} {output} {params.args} > {log} 2>&1"
+
+
+rule semantic_mask:
+    input:
+        JOBS.image,
+    output:
+        Paths.semantic,
+    log:
+        Paths.log("semantic_mask", "{kind}/{name}"),
+    benchmark:
+        Paths.benchmark("semantic_mask", "{kind}/{name}")
+    params:
+        stylesnake=STYLESNAKE,
+        args=JOBS.semantic_args,
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    shell:
+        "OMP_NUM_THREADS={threads} {params.stylesnake} propose-mask {input} {output} {params.args} > {log} 2>&1"

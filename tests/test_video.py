@@ -315,3 +315,24 @@ def test_segments_join_into_one_clip_faded_across_their_overlap(tmp_path: Path, 
     assert np.array_equal(frames[6], np.asarray(Image.open(parts[1] / "000006.png")))
     record = json.loads((tmp_path / "joined.mp4.json").read_text())
     assert [f["frame"] for f in record["frames"]] == list(range(10)) and len(record["segments"]) == 2
+
+
+def test_a_proposed_first_mask_is_carried_and_paired_with_the_paintings_regions(tmp_path: Path, tiny, capsys) -> None:
+    clip = tmp_path / "scene"
+    write_clip(SCENE, clip)
+    style, style_mask = tmp_path / "style.png", tmp_path / "style_mask.png"
+    layout = np.repeat(np.arange(4), 16)[None].repeat(64, axis=0)
+    Image.fromarray((SCENE_COLOURS[layout] * 0.6 + 40).astype(np.uint8)).save(style)
+    Image.fromarray(SCENE_COLOURS[layout]).save(style_mask)
+    from pipeline.guidance import Guidance
+
+    guidance = Guidance(content_mask="propose", style_masks=(str(style_mask),))
+    out = tmp_path / "out.mp4"
+    record = video_files(clip, [style], out, GatysConfig(size=96, steps=1), weights="random", encoder=tiny,
+                         guidance=guidance)  # fmt: skip
+    assert record["output"]["masks"]["keyframes"] == [0] and record["output"]["masks"]["source"] == "propose"
+    masks = sorted((tmp_path / "out.mp4.masks").glob("*.png"))
+    assert len(masks) == SCENE.frames
+    # The proposal's regions follow the scene: its first and last frames' masks differ as the scene moved.
+    first, last = (np.asarray(Image.open(masks[i])) for i in (0, -1))
+    assert 1 < len(np.unique(first)) <= 4 and (first != last).mean() > 0.02

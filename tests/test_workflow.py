@@ -710,3 +710,32 @@ def test_a_clip_is_painted_in_segments_and_joined_with_its_sound(clip_project: t
     assert 'href="video/scene_pan__bands.mp4"' in sheet and 'src="video/scene_pan__bands.poster.png"' in sheet
     again = _snakemake(root, "--cores", "2", config=yaml.safe_load((root / "tiny.yaml").read_text()))
     assert "Nothing to be done" in again
+
+
+@pytest.mark.slow
+def test_masks_semantic_caches_one_mask_per_image_and_falls_back_to_colours(tmp_path: Path) -> None:
+    """A parser that does not see the pictures (random weights: one group everywhere) hands over to
+    the colour proposal, and the result's record says which mask each image had."""
+    pytest.importorskip("transformers")
+    from transformers import ConvNextConfig, UperNetConfig, UperNetForSemanticSegmentation
+
+    backbone = ConvNextConfig(out_features=["stage1", "stage2", "stage3", "stage4"], depths=[1, 1, 1, 1],
+                              hidden_sizes=[8, 16, 32, 64])  # fmt: skip
+    UperNetForSemanticSegmentation(
+        UperNetConfig(backbone_config=backbone, num_labels=150, hidden_size=16, auxiliary_in_channels=32)
+    ).save_pretrained(tmp_path / "parser")
+    config = {
+        **TINY,
+        "demo": {"content": ["coffee"], "style": ["retina"], "videos": []},
+        "masks": "semantic",
+        "semantic": {"model": "parser"},
+        "fast": {"enabled": False},
+    }
+    output = _snakemake(tmp_path, "--cores", "2", config=config)
+    assert len(re.findall(r"^rule semantic_mask:$", output, re.MULTILINE)) == 2
+    for kind, name in (("content", "coffee"), ("style", "retina")):
+        record = json.loads((tmp_path / f"results/masks/semantic/{kind}/{name}.png.json").read_text())
+        assert record["mask"] == "colours" and record["one_group"]["share"] > 0.95
+    guidance = json.loads((tmp_path / "results/gatys/coffee__retina.png.json").read_text())["guidance"]
+    assert guidance["mask_kinds"] == ["colours", "colours"]
+    assert "masks colours / colours" in (tmp_path / "results/index.html").read_text()

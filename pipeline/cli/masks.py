@@ -44,6 +44,24 @@ def register(verbs: Any, *, full: bool) -> None:
         metavar="PATH",
         help="state dict of torchvision's DeepLabV3 or LR-ASPP: its classes become the regions",
     )
+    s = p.add_argument_group(
+        "semantic masks", "regions that know sky from sea: an ADE20K scene parser, its classes folded into named groups"
+    )
+    s.add_argument(
+        "--semantic",
+        nargs="?",
+        const="upernet-convnext-tiny",
+        metavar="MODEL",
+        help="upernet-convnext-tiny (the default, MIT licence), upernet-convnext-small, segformer-b0, segformer-b2 "
+        "(NVIDIA licence: research and evaluation only), a folder holding a saved model, or a torchvision "
+        "DeepLabV3 state dict (.pth); fetched into $HF_HOME on first use (needs the .[semantic] extra)",
+    )
+    s.add_argument("--groups", metavar="FILE", help="the group table (default: pipeline/masks/groups.yaml)")
+    s.add_argument(
+        "--colours-if-unseen",
+        action="store_true",
+        help="when the parser sees one group over 95%% of the picture, propose from colours instead",
+    )
     add(p, "max_pixels", help="refuse larger images")
     p.set_defaults(handler=_propose_mask)
 
@@ -81,7 +99,22 @@ def _clean_mask(args: argparse.Namespace) -> int:
 
 
 def _propose_mask(args: argparse.Namespace) -> int:
+    from pipeline.errors import InputError
     from pipeline.masks.propose import propose_mask_file
+
+    if args.semantic is not None:
+        given = [f for f, v in (("--k", args.k), ("--colors", args.colors), ("--weights", args.weights)) if v]
+        if given:
+            raise InputError(f"{', '.join(given)} and --semantic: a semantic mask's regions are its groups")
+        from pipeline.masks.semantic import semantic_mask_file
+
+        semantic_mask_file(
+            args.source, args.out, model=args.semantic, groups=args.groups,
+            colours_if_unseen=args.colours_if_unseen, max_pixels=args.max_pixels,
+        )  # fmt: skip
+        return 0
+    if args.groups or args.colours_if_unseen:
+        raise InputError("--groups and --colours-if-unseen only work with --semantic")
 
     propose_mask_file(
         args.source,

@@ -55,6 +55,13 @@ def register(verbs: Any, *, full: bool) -> None:
     add(slow, "weights")
     slow.add_argument("--slow-steps", type=int, default=d.slow_steps, help="loss evaluations per slow job")
     slow.add_argument("--slow-max-side", type=int, default=d.slow_max_side, help="largest slow output long side, px")
+    sv.add_argument(
+        "--semantic",
+        nargs="?",
+        const="upernet-convnext-tiny",
+        metavar="MODEL",
+        help="the region painter proposes named regions (sky, water, ...) from a scene parser (as propose-mask)",
+    )
     sv.set_defaults(handler=_serve)
 
 
@@ -78,6 +85,7 @@ def _serve(args: argparse.Namespace) -> int:
             weights=args.weights,
             slow_steps=args.slow_steps,
             slow_max_side=args.slow_max_side,
+            semantic=args.semantic,
         )
         if args.verbosity < 0:
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its access log is INFO

@@ -26,7 +26,7 @@ from pipeline.gatys.config import INIT_IMAGE, GatysConfig, stage_config
 from pipeline.gatys.snapshots import Snapshots
 from pipeline.gatys.transfer import TransferResult, build_encoder, check_fits, transfer
 from pipeline.guidance import Guidance, Regions
-from pipeline.masks import Palette, hex_colour, load_label_map
+from pipeline.masks import Palette, hex_colour, load_label_map, mask_kind
 from pipeline.optim import Progress
 from pipeline.targets import StyleTargets
 
@@ -274,6 +274,8 @@ def _guidance_record(guidance: Guidance, stage: _Stage) -> dict[str, Any]:
             for r, name in enumerate(regions.names)
         },
         "label_map": dict(regions.label_map),
+        # Where each mask came from (a painted one, a semantic or colour proposal; its record says).
+        "mask_kinds": [mask_kind(p) for p in (guidance.content_mask, *guidance.style_masks)],
     }
 
 

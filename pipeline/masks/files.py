@@ -37,15 +37,43 @@ def save_label_map(label_map: LabelMap, path: str | os.PathLike[str]) -> None:
     io.write_bytes(path, label_map_png(label_map))
 
 
-def label_map_png(label_map: LabelMap) -> bytes:
-    """The bytes :func:`save_label_map` writes."""
+def label_map_png(label_map: LabelMap, *, extra: dict[str, str] | None = None) -> bytes:
+    """The bytes :func:`save_label_map` writes; ``extra`` text chunks travel too."""
     info = PngImagePlugin.PngInfo()
     info.add_itxt(
         "stylesnake-labels", json.dumps(dict(zip(label_map.names, map(hex_colour, label_map.colours), strict=True)))
     )
+    for key, value in (extra or {}).items():
+        info.add_itxt(key, value)
     buffer = BytesIO()
     label_map.to_image().save(buffer, format="PNG", compress_level=3, pnginfo=info)
     return buffer.getvalue()
+
+
+def mask_chunks(path: str | os.PathLike[str]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """What a label map we wrote says of itself: its labels' names (name → ``#rrggbb``) and, for a
+    semantic mask, their relations; both empty for any other image."""
+    from pipeline.masks.semantic import RELATED_CHUNK
+
+    try:
+        with Image.open(path) as image:
+            text = dict(getattr(image, "text", {}) or {})
+        names = json.loads(text.get("stylesnake-labels", "{}"))
+        related = json.loads(text.get(RELATED_CHUNK, "{}"))
+    except (OSError, ValueError):
+        return {}, {}
+    if not isinstance(names, dict) or not isinstance(related, dict):
+        return {}, {}
+    return {str(k): str(v) for k, v in names.items()}, {str(k): tuple(map(str, v)) for k, v in related.items()}
+
+
+def mask_kind(path: str | os.PathLike[str]) -> str:
+    """Where a mask came from: ``semantic`` or ``colours`` (a proposal, as its record ``MASK.json``
+    says), a ``cleaned`` mask, or (no record) a ``painted`` one."""
+    try:
+        return str(json.loads(Path(f"{path}.json").read_text()).get("mask", "painted"))
+    except (OSError, ValueError, AttributeError):
+        return "painted"
 
 
 def check_label_map_path(path: str | os.PathLike[str]) -> None:
@@ -69,6 +97,8 @@ def clean_mask_file(
     painted = read_mask(source, max_pixels=max_pixels)
     label_map = clean_mask(painted, k=k, palette=palette, min_area=min_area, seed=seed, name=str(source))
     save_label_map(label_map, out)
+    if Path(f"{source}.json").exists():  # a proposal, cleaned: it stays one (its record says which)
+        io.write_bytes(f"{out}.json", io.json_bytes({"mask": mask_kind(source), "cleaned_from": str(source)}))
     log.info("%s: %d labels (%s) -> %s", source, len(label_map.colours), label_map.shares(), out)
     return label_map
 
@@ -121,7 +151,11 @@ def load_label_map(
     painted = read_mask(path, max_pixels=max_pixels)
     height, width = painted.shape[:2]
     check_drawn_for((width, height), image.original_size, mask=path)
+    names, related = mask_chunks(path)
+    if palette is None and names:  # a label map we wrote (clean-mask, propose-mask): its own names
+        palette = Palette.from_mapping(names)
     label_map = clean_mask(painted, k=k, palette=palette, min_area=min_area, seed=seed, name=str(path))
+    label_map = dataclasses.replace(label_map, related=related)
     size = image.image.size
     if (width, height) == size:
         return label_map
@@ -136,7 +170,7 @@ def load_label_map(
         )
         log.warning("%s: %s", path, why)
         lost.append((label_map.names[index], why))
-    return LabelMap(labels=labels, colours=label_map.colours, names=label_map.names, lost=tuple(lost))
+    return dataclasses.replace(label_map, labels=labels, lost=tuple(lost))
 
 
 def _resized(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:

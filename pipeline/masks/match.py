@@ -1,4 +1,4 @@
-"""Pairing the regions of two masks whose labels do not share colours.
+"""Pairing the regions of two masks whose labels do not share colours, or that the painting lacks.
 
 A proposed mask (or one painted without the project's palette) names its regions by arbitrary
 colours, so the content's "sky" and the painting's sky cannot be paired by colour. We pair them by
@@ -11,9 +11,11 @@ more) take their cheapest style region. The result is a ``--label-map``.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -21,7 +23,9 @@ import numpy as np
 from pipeline import io
 from pipeline.masks.clean import clean_mask
 from pipeline.masks.files import check_drawn_for, read_mask
-from pipeline.masks.palette import LabelMap, Palette
+from pipeline.masks.palette import LabelMap, Palette, hex_colour
+
+log = logging.getLogger(__name__)
 
 #: Cost weights: centre distance (in image sides), log ratio of shares, colour distance (CIELAB / 100).
 POSITION, SIZE, COLOUR = 1.0, 0.25, 0.5
@@ -128,3 +132,46 @@ def match_mask_files(
     ]
     arrays = [None if image is None else np.asarray(image.image) for image in images]
     return match_label_maps(maps[0], maps[1], content_image=arrays[0], style_image=arrays[1])
+
+
+def pairing_when_unshared(
+    content: LabelMap,
+    styles: Sequence[Any],
+    *,
+    content_image: np.ndarray | None,
+    style_images: Sequence[np.ndarray | None],
+    name: str = "content mask",
+) -> dict[str, str] | None:
+    """The ``--label-map`` for content labels that no style mask holds, said in one warning; None
+    when every content label has its style region (they pair by name and colour).
+
+    A semantic mask carries its groups' relations: a missing group takes the nearest related group
+    the styles hold (:func:`pipeline.masks.semantic.related_label_map`). Other masks (a proposal,
+    masks painted in other colours) pair the regions of the first style image with one by
+    position, size and colour (:func:`match_label_maps`)."""
+    present = [content.names[i] for i in np.flatnonzero(content.counts())]
+    held = sorted({labels.names[i] for labels in styles for i in np.flatnonzero(labels.counts())})
+    if set(present) <= set(held):
+        return None
+    if content.related:
+        from pipeline.masks.semantic import related_label_map
+
+        pairs = related_label_map(present, held, content.related)
+        log.warning(
+            "%s: the painting has no %s; each takes its nearest related group the painting has: --label-map %s "
+            "(give --label-map to choose otherwise)", name, ", ".join(pairs), label_map_text(pairs),
+        )  # fmt: skip
+        return pairs
+    first = next((i for i, image in enumerate(style_images) if image is not None), None)
+    if first is None or not isinstance(styles[first], LabelMap):
+        return None
+    labels = styles[first]
+    matched = match_label_maps(content, labels, content_image=content_image, style_image=style_images[first])
+    # Each style label by its own colour: named_like may have given it the name (a colour) of the
+    # content label it resembles, which would read as the content's colour in the warning.
+    pairs = {c: hex_colour(labels.colours[labels.names.index(s)]) for c, s in matched.items()}
+    log.warning(
+        "%s: its labels are not all in the style mask's colours; regions paired by position, size and colour: "
+        "--label-map %s (give --label-map to choose otherwise)", name, label_map_text(pairs),
+    )  # fmt: skip
+    return pairs

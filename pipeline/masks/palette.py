@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
@@ -33,6 +33,9 @@ class LabelMap:
     #: Labels of the cleaned mask that this (resized) map no longer holds, each with a sentence
     #: saying why: what a "blank mask" error explains.
     lost: tuple[tuple[str, str], ...] = ()
+    #: A semantic mask's relations between its labels (group → related groups, nearest first):
+    #: where a painting lacks a group, which of its regions stands in (pipeline.masks.semantic).
+    related: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def to_image(self) -> Image.Image:
         image = Image.fromarray(self.labels, mode="P")

@@ -28,10 +28,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pipeline import io
+from pipeline import io, record
 from pipeline.errors import InputError
 from pipeline.masks.clean import default_min_area, fill_from_nearest, remove_specks
-from pipeline.masks.files import check_label_map_out, save_label_map
+from pipeline.masks.files import check_label_map_out, label_map_png
 from pipeline.masks.palette import MAX_LABELS, LabelMap, Palette, hex_colour
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,9 @@ def propose_mask_file(
 
         segmenter = load_segmenter(weights)
     label_map = propose_mask(image, k=k, palette=palette, min_area=min_area, seed=seed, segmenter=segmenter)
-    save_label_map(label_map, out)
+    kind = "colours" if weights is None else "segmentation"
+    record.write(out, label_map_png(label_map), {**record.header("stylesnake-mask", None), "mask": kind,
+                                                  "image": {"path": str(source)}})  # fmt: skip
     log.info("%s: %s -> %s", source, label_map.shares(), out)
     return label_map
 

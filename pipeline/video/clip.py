@@ -341,6 +341,23 @@ class _AudioCopy:
         self.source.close()
 
 
+def encode_frames(folder: Path, out: Path, info: ClipInfo, span: tuple[int, int]) -> None:
+    """Encode frames ``span`` of a clip from ``folder`` (``000000.png`` …) into ``out`` with the
+    clip's timestamps (from the span's first, at 0) and the audio of the span."""
+    frames = (np.asarray(Image.open(folder / FRAME_NAME.format(i)).convert("RGB")) for i in range(*span))
+    seconds = (info.seconds(span[0]), info.seconds(span[1]) if span[1] < info.frames else float("inf"))
+    pts = [p - info.pts[span[0]] for p in info.pts[span[0] : span[1]]]
+    audio = None if info.is_folder else info
+    write_video(
+        frames,
+        out,
+        time_base=info.time_base,
+        pts=pts,
+        audio_from=audio,
+        span=seconds if span != (0, info.frames) else None,
+    )
+
+
 def write_frames(frames: Iterable[np.ndarray], out: str | os.PathLike[str], *, fps: float = FOLDER_FPS) -> int:
     """Write frames to ``out``: an MP4 (by suffix) at a constant ``fps``, or PNG files
     ``000000.png`` … in the folder ``out``. Returns how many."""

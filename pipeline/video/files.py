@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -129,7 +128,7 @@ def video_files(
         reported(result)
     written = [done[i] for i in range(*span)]
     if not where.is_folder:
-        _encode(folder, where.out, info, span)
+        clips.encode_frames(folder.path, where.out, info, span)
     metadata = _record(info, span, where, settings, written, runner, encoder, masks_record, started)
     io.write_bytes(where.record, io.json_bytes(metadata))
     if where.is_folder:  # the frames are the result; what resuming needed is in the record now
@@ -250,9 +249,9 @@ def _settings(
     if guidance is not None:
         masks = {
             "content_mask": str(guidance.content_mask),
-            "content_mask_sha256": None if guidance.content_mask == PROPOSE else _digest(guidance.content_mask),
+            "content_mask_sha256": None if guidance.content_mask == PROPOSE else record.digest(guidance.content_mask),
             "style_masks": [str(m) for m in guidance.style_masks],
-            "style_masks_sha256": [_digest(m) for m in guidance.style_masks],
+            "style_masks_sha256": [record.digest(m) for m in guidance.style_masks],
             "palette": None
             if guidance.palette is None
             else dict(zip(guidance.palette.names, map(str, guidance.palette.colours.tolist()), strict=True)),
@@ -264,7 +263,7 @@ def _settings(
     return {
         "clip": {
             "path": str(info.path),
-            "sha256": _digest(info.path),
+            "sha256": record.digest(info.path),
             "frames": info.frames,
             "width": info.width,
             "height": info.height,
@@ -280,20 +279,6 @@ def _settings(
         "guidance": masks,
         "weights": str(weights),
     }
-
-
-def _digest(path: PathLike) -> str:
-    """SHA-256 of a file's bytes (read in blocks: clips are large), or of a folder's files by name."""
-    path = Path(path)
-    digest = hashlib.sha256()
-    if path.is_dir():
-        for child in sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")):
-            digest.update(f"{child.name}:{_digest(child)}".encode())
-        return digest.hexdigest()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _frames_folder(where: Outputs, settings: dict[str, Any]) -> OwnedFolder:
@@ -350,20 +335,6 @@ def _progress(progress: Progress | None, span: tuple[int, int]) -> Any:
         log.debug("frame %d: %d evaluations, %.1f s", result.index, result.evaluations, result.seconds)
 
     return reported
-
-
-def _encode(folder: OwnedFolder, out: Path, info: clips.ClipInfo, span: tuple[int, int]) -> None:
-    frames = (np.asarray(Image.open(folder.path / clips.FRAME_NAME.format(i)).convert("RGB")) for i in range(*span))
-    seconds = (info.seconds(span[0]), info.seconds(span[1]) if span[1] < info.frames else float("inf"))
-    pts = [p - info.pts[span[0]] for p in info.pts[span[0] : span[1]]]
-    clips.write_video(
-        frames,
-        out,
-        time_base=info.time_base,
-        pts=pts,
-        audio_from=None if info.is_folder else info,
-        span=seconds if span != (0, info.frames) else None,
-    )
 
 
 def _record(

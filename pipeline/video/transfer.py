@@ -32,15 +32,7 @@ from pipeline.features import Encoder
 from pipeline.gatys import GatysConfig, Progress, transfer
 from pipeline.gatys.criterion import Style
 from pipeline.guidance import Regions
-from pipeline.video.flow import (
-    DEFAULT_FLOW,
-    FLOW_METHODS,
-    RESAMPLING,
-    certainty,
-    flow_function,
-    long_term_weights,
-    warp,
-)
+from pipeline.video.flow import DEFAULT_FLOW, FLOW_METHODS, RESAMPLING, certainty, flow_function, long_term_weights
 from pipeline.video.temporal import LONG_TERM, TemporalLoss, Warped, start_image, warped
 
 log = logging.getLogger(__name__)
@@ -60,8 +52,6 @@ class VideoConfig:
     long_term: bool = False  # also frames t-2 and t-4 (Ruder's long-term consistency)
     first_steps: int | None = None  # evaluations of the first frame (None: as every frame)
     resampling: str = DEFAULT_RESAMPLING
-    photometric: float | None = None  # EXPERIMENT
-    target: str = "result"  # EXPERIMENT
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.temporal_weight) and self.temporal_weight >= 0):
@@ -185,30 +175,12 @@ class ClipTransfer:
             if seen is None:
                 break
             towards, back = self.flow(frame, seen.frame), self.flow(seen.frame, frame)
-            trust = certainty(towards, back)
-            if self.video.photometric:
-                # Where the photo itself does not come back along the flow, the flow is wrong there.
-                moved = warp(seen.frame.astype(np.float32) / 255, towards, resampling="bilinear")
-                error = ((moved - frame.astype(np.float32) / 255) ** 2).sum(-1)
-                trust = trust * np.exp(-error / (2 * self.video.photometric**2))
-            found.append((seen, towards, trust))
+            found.append((seen, towards, certainty(towards, back)))
         weights = long_term_weights([c for _, _, c in found])
-        earlier = []
-        for (seen, towards, _), weight in zip(found, weights, strict=True):
-            if self.video.target == "residual":  # the stylisation carried, on this frame's own photo
-                residual = seen.result.astype(np.float32) - seen.frame.astype(np.float32)
-                moved = warp(residual, towards, resampling=self.video.resampling) + frame.astype(np.float32)
-                earlier.append(
-                    warped(
-                        moved.clip(0, 255).round().astype(np.uint8),
-                        np.zeros_like(towards),
-                        weight,
-                        resampling="nearest",
-                    )
-                )
-            else:
-                earlier.append(warped(seen.result, towards, weight, resampling=self.video.resampling))
-        return earlier
+        return [
+            warped(seen.result, towards, weight, resampling=self.video.resampling)
+            for (seen, towards, _), weight in zip(found, weights, strict=True)
+        ]
 
     def _stylise(self, index: int, frame: np.ndarray, progress: Progress | None) -> FrameResult:
         started = time.perf_counter()

@@ -21,6 +21,7 @@ from pipeline.errors import InputError
 if TYPE_CHECKING:  # Flask and torch load in create_app: `stylesnake serve --help` stays quick
     from flask import Flask
 
+    from pipeline.masks.semantic import Groups, Parser
     from pipeline.web.catalog import Style
     from pipeline.web.jobs import Jobs
     from pipeline.web.paintings import Painting
@@ -84,6 +85,7 @@ class WebState:
     paintings: dict[str, Painting]  # the slow tab's; empty: no slow tab
     jobs: Jobs | None  # None: the slow tab cannot run (``slow_unavailable`` says why)
     slow_unavailable: str | None = None
+    semantic: tuple[Parser, Groups] | None = None  # ``--semantic``: proposed regions from a scene parser
 
 
 def create_app(
@@ -93,6 +95,7 @@ def create_app(
     paintings: str | os.PathLike[str] | None = None,
     painting_masks: str | os.PathLike[str] | None = None,
     weights: str | os.PathLike[str] = "imagenet",
+    semantic: str | os.PathLike[str] | None = None,
     **settings: float,
 ) -> Flask:
     """The app serving every model in ``models`` (default: the workflow's ``results/fast``) on its
@@ -102,6 +105,9 @@ def create_app(
     With ``paintings`` (a folder of style images, e.g. the workflow's ``images/style``; masks in
     ``painting_masks``, default ``results/masks/style``) the app also has a slow tab: a queued
     Gatys transfer on VGG-19 ``weights``. If those weights cannot be loaded the tab says so.
+    ``semantic`` (a scene parser, see :func:`pipeline.masks.semantic.load_parser`) makes the region
+    painter's proposals named groups (sky, water, …); loaded at start, an :class:`InputError` if it
+    cannot be.
     A site may have either tab alone; with neither (no models, no paintings) it is an
     :class:`InputError`."""
     from flask import Flask, Response
@@ -138,6 +144,11 @@ def create_app(
         log.info("no paintings in %s: no slow tab", paintings)
     if not styles:
         log.info("no fast-style models in %s: the slow tab only", models if models is not None else DEFAULT_MODELS)
+    parser = None
+    if semantic is not None:
+        from pipeline.masks.semantic import load_groups, load_parser
+
+        parser = (load_parser(semantic), load_groups())
     jobs, unavailable = None, None
     if found:
         try:
@@ -155,6 +166,7 @@ def create_app(
         paintings=found,
         jobs=jobs,
         slow_unavailable=unavailable,
+        semantic=parser,
     )
     app.extensions["stylesnake"] = web
     # Every page's header links the tabs, when there are two.

@@ -125,12 +125,15 @@ def _read_mask(path: Path, max_pixels: int) -> tuple[np.ndarray, str | None]:
 
 
 def _palette(path: Path, rgb: np.ndarray, recorded: str | None) -> Palette:
+    colours = np.unique(rgb.reshape(-1, 3), axis=0)
     if recorded:
         try:
-            return Palette.from_mapping(json.loads(recorded))
+            named = Palette.from_mapping(json.loads(recorded))
+            # The labels the mask has: a semantic mask's record names every group of its table.
+            present = [i for i, c in enumerate(named.colours) if (colours == c).all(axis=1).any()]
+            return Palette(tuple(named.names[i] for i in present), named.colours[present])
         except (ValueError, AttributeError, InputError):
             pass  # a damaged record: judge the mask by its colours
-    colours = np.unique(rgb.reshape(-1, 3), axis=0)
     if len(colours) > MAX_COLOURS:
         raise InputError(f"{path}: {len(colours)} colours, not a cleaned mask; clean it first (stylesnake clean-mask)")
     return Palette.from_colours([hex_colour(c) for c in colours])

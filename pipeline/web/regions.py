@@ -1,7 +1,8 @@
 """Proposed masks for painting regions in the browser (``POST /propose``): a first guess of the
 photo's regions, already in the chosen style's label colours, that the page lets a visitor fix.
 
-Regions come from :func:`pipeline.masks.propose_mask` (no weights needed). A painting with a mask
+Regions come from :func:`pipeline.masks.propose_mask` (no weights needed), or with ``serve
+--semantic`` from a scene parser (:mod:`pipeline.masks.semantic`), named. A painting with a mask
 pairs them to its own regions by what they are (:func:`pipeline.masks.match.match_label_maps`:
 place, share, colour); a guided model has no picture of its labels, so its labels go from the top
 of the photo down, in the order training recorded them.
@@ -24,6 +25,7 @@ from pipeline.fast.model import labels_of
 from pipeline.masks import LabelMap, Palette, hex_colour, labels_at
 from pipeline.masks.match import match_label_maps
 from pipeline.masks.propose import propose_mask
+from pipeline.masks.semantic import Groups, Parser, related_label_map, semantic_mask
 from pipeline.web.paintings import read_mask_rgb
 from pipeline.web.stylist import Busy, decode_upload
 
@@ -72,7 +74,7 @@ def answer(web: WebState, form: Mapping[str, str], files: Mapping[str, Any]) -> 
             raise InputError("Please choose a photo to upload.")
         with web.stylist.slot():  # proposing costs CPU like stylising: the same bound
             image = decode_upload(photo.stream, "photo", web.settings.max_pixels)
-            return propose(image, palette, painting).as_json(), 200
+            return propose(image, palette, painting, web.semantic).as_json(), 200
     except InputError as exc:
         return {"error": str(exc)}, 400
     except Busy:
@@ -101,20 +103,52 @@ def labels_for(web: WebState, form: Mapping[str, str]) -> tuple[Palette, tuple[I
     return palette, None
 
 
-def propose(photo: Image.Image, palette: Palette, painting: tuple[Image.Image, np.ndarray] | None) -> Proposal:
+def propose(
+    photo: Image.Image,
+    palette: Palette,
+    painting: tuple[Image.Image, np.ndarray] | None,
+    semantic: tuple[Parser, Groups] | None = None,
+) -> Proposal:
     """The proposed mask of ``photo`` (upright RGB) on ``palette``'s labels. ``painting``: the
-    painting and its mask's (H, W, 3) RGB, to pair regions with; None: labels top-down."""
+    painting and its mask's (H, W, 3) RGB, to pair regions with; None: labels top-down.
+    ``semantic`` (a scene parser and the group table, ``serve --semantic``): the photo's regions
+    are its groups, named: each takes the palette's label of its name (or of its nearest related
+    group), else the painting's region it resembles most."""
     small = io.resize_long_side(photo, PROPOSE_SIDE) if max(photo.size) > PROPOSE_SIDE else photo
     pixels = np.asarray(small.convert("RGB"))
-    # Without a painting to compare with, the palette's order goes from the top down.
-    labels = propose_mask(pixels, palette=palette).labels if painting is None else _paired(pixels, palette, *painting)
+    proposal = semantic_mask(pixels, *semantic) if semantic is not None else None
+    named = _by_name(proposal, palette, semantic[1]) if proposal is not None and semantic is not None else None
+    if named is not None:
+        labels = named
+    elif painting is None:  # without a painting to compare with, the palette's order goes from the top down
+        labels = propose_mask(pixels, palette=palette).labels
+    else:
+        labels = _paired(pixels, palette, *painting, proposal=proposal)
     full = Image.fromarray(labels, mode="L").resize(photo.size, Image.Resampling.NEAREST)
     return Proposal(np.asarray(full), palette)
 
 
-def _paired(pixels: np.ndarray, palette: Palette, painting: Image.Image, mask: np.ndarray) -> np.ndarray:
-    """Proposed regions (one per label) each given the painting's region they resemble most."""
-    proposal = propose_mask(pixels, k=len(palette.names))
+def _by_name(proposal: LabelMap, palette: Palette, groups: Groups) -> np.ndarray | None:
+    """The semantic proposal on the palette's labels by name (a group the palette lacks: its nearest
+    related group the palette has); None when some group has no stand-in there."""
+    present = [proposal.names[i] for i in np.flatnonzero(proposal.counts())]
+    chosen = related_label_map(present, palette.names, groups.related)
+    index = {name: i for i, name in enumerate(palette.names)}
+    lookup = np.zeros(len(proposal.names), np.uint8)
+    for name in present:
+        target = chosen.get(name, name)
+        if target not in index:
+            return None
+        lookup[proposal.names.index(name)] = index[target]
+    return lookup[proposal.labels]
+
+
+def _paired(
+    pixels: np.ndarray, palette: Palette, painting: Image.Image, mask: np.ndarray, *, proposal: LabelMap | None = None
+) -> np.ndarray:
+    """Proposed regions (one per label, or the semantic groups present) each given the painting's
+    region they resemble most."""
+    proposal = proposal or propose_mask(pixels, k=len(palette.names))
     small = io.resize_long_side(painting, PAINTING_SIDE) if max(painting.size) > PAINTING_SIDE else painting
     theirs = labels_at(mask, small.size, palette, name="the painting's mask")
     style = LabelMap(theirs, palette.colours, palette.names)

@@ -205,6 +205,12 @@ class Jobs:
     def clean_args(self, w: Any) -> str:
         return clean_args(self.plan, w.kind, w.name)
 
+    def semantic_args(self, w: Any) -> str:
+        """``--semantic MODEL`` and the group table; a picture the parser did not see is proposed
+        from colours instead (a painted mask, then the semantic mask, then the colour proposal)."""
+        settings = self.plan.semantic
+        return cli_args({"semantic": settings.get("model"), "groups": settings.get("groups")}) + " --colours-if-unseen"
+
     def propose_args(self, w: Any) -> str:
         return cli_args({"k": self.plan.proposal_k, "min_area": self.plan.cleaning.get("min_area")})
 

@@ -11,6 +11,7 @@ class Paths:
     masks = "results/masks/{kind}"
     mask = "results/masks/{kind}/{name}.png"  # a painted (or proposed) mask, cleaned
     proposed = "results/masks/proposed/{kind}/{name}.png"  # masks: propose, for an image without one
+    semantic = "results/masks/semantic/{kind}/{name}.png"  # masks: semantic, for an image without one
     targets = "results/targets/{style}.pt"
     result = "results/gatys/{content}__{style}.png"
     panel = "results/gatys/{content}__{style}.panel.png"

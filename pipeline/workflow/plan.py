@@ -57,12 +57,13 @@ class Plan:
     labels: dict[str, str]  # name → #rrggbb
     cleaning: dict[str, Any]
     skipped: list[str] = field(default_factory=list)  # why pairs of ``pairs: all`` were left out
-    #: (kind, name) of the images whose mask is proposed (``masks: propose``, none painted); their
-    #: entry in ``masks`` is the proposal's path.
+    #: (kind, name) of the images whose mask is proposed (``masks: propose`` or ``semantic``, none
+    #: painted); their entry in ``masks`` is the proposal's path.
     proposed: set[tuple[str, str]] = field(default_factory=set)
     proposal_k: int | None = None
     fast: dict[str, Any] = field(default_factory=dict)  # fast-style settings; data resolved to paths
     clips: Clips = field(default_factory=Clips)  # clips, their keyframe masks, clip × style pairs
+    semantic: dict[str, Any] = field(default_factory=dict)  # the scene parser and group table of masks: semantic
 
     def image(self, kind: str, name: str) -> str:
         return self.images[kind][name]
@@ -110,11 +111,13 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
     images = {kind: _images(root, f"{IMAGES}/{kind}", demo.get(kind, [])) for kind in KINDS}
     masks = {kind: _masks(root, Path(MASKS) / kind, images[kind]) for kind in KINDS}
     proposed: set[tuple[str, str]] = set()
-    if config.get("masks", "painted") == "propose":
+    mode = config.get("masks", "painted")
+    if mode in ("propose", "semantic"):  # a painted mask wins; the others are proposed
+        pattern = Paths.semantic if mode == "semantic" else Paths.proposed
         for kind in KINDS:
             for name in images[kind]:
                 if name not in masks[kind]:
-                    masks[kind][name] = Paths.proposed.format(kind=kind, name=name)
+                    masks[kind][name] = pattern.format(kind=kind, name=name)
                     proposed.add((kind, name))
     settings = {name: style_settings(config, name) for name in images["style"]}
     for name in config.get("per_style", {}):
@@ -179,6 +182,7 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
     plan = Plan(
         images, masks, pairs, guided, settings, per_pair, weights, labels, cleaning, skipped, proposed=proposed,
         proposal_k=proposal_k, clips=clips(root, config, list(images["style"]), _preset(config)),
+        semantic=dict(config.get("semantic") or {}),
     )  # fmt: skip
     plan.fast.update(fast)
     if fast.get("enabled") and fast.get("data", "demo") == "demo":

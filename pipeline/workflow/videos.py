@@ -66,9 +66,9 @@ def clips(root: Path, config: Mapping[str, Any], styles: Sequence[str], preset: 
         if name not in paths:  # written by the sample rule: its frame count is the demo's
             paths[name] = f"{VIDEOS}/{name}.mp4"
             frames[name] = DEMO_CLIPS[name].frames
-    for name, path in paths.items():
+    for name, clip in paths.items():
         if name not in frames:
-            frames[name] = count_frames(root / path)
+            frames[name] = count_frames(root / clip)
     keyframes = {
         name: (KEYFRAMES / name).as_posix()
         for name in paths

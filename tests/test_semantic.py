@@ -1,0 +1,238 @@
+"""Semantic masks: parsers built from their configs with random weights (nothing is downloaded),
+saved and loaded through the user's path; a fake parser with chosen class maps for grouping, folding,
+pairing by name and the labels a painting lacks; the offline message."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pipeline.cli import main
+from pipeline.errors import InputError
+from pipeline.masks import LabelMap
+from pipeline.masks.semantic import (
+    ADE20K,
+    Parser,
+    fold_small,
+    load_groups,
+    load_parser,
+    semantic_mask,
+    semantic_mask_file,
+)
+
+pytest.importorskip("transformers")
+
+
+def _fake(layout: dict[str, np.ndarray]) -> Parser:
+    """A parser that sees class ``name`` where ``layout[name]`` (a boolean map at the image's size) is set."""
+
+    def scores(image: np.ndarray) -> np.ndarray:
+        height, width = image.shape[:2]
+        logits = np.full((len(ADE20K), height, width), -10.0, np.float32)
+        for name, where in layout.items():
+            resized = np.asarray(Image.fromarray(where.astype(np.uint8) * 255).resize((width, height))) > 127
+            logits[ADE20K.index(name)][resized] = 10.0
+        return logits
+
+    return Parser("fake", ADE20K, "test", scores)
+
+
+def _scene(height: int = 120, width: int = 160, *, lake: bool = True) -> dict[str, np.ndarray]:
+    """Sky above, a lake at the bottom left (or more field), a field at the bottom right, a tree in it."""
+    rows, cols = np.mgrid[0:height, 0:width]
+    sky = rows < height * 0.45
+    lake_area = ~sky & (cols < width * 0.5) if lake else np.zeros_like(sky)
+    tree = (np.abs(rows - height * 0.7) < 10) & (np.abs(cols - width * 0.75) < 8)
+    field = ~sky & ~lake_area & ~tree
+    return {"sky": sky, "lake": lake_area, "field": field, "tree": tree}
+
+
+def test_classes_fold_into_named_groups_with_one_palette() -> None:
+    groups = load_groups()
+    assert groups.names[:3] == ("sky", "water", "vegetation") and "other" in groups.names
+    image = np.zeros((120, 160, 3), np.uint8)
+    mask = semantic_mask(image, _fake(_scene()), groups)
+    counts = dict(zip(mask.names, mask.counts(), strict=True))
+    assert counts["sky"] > 0 and counts["water"] > 0 and counts["ground"] > 0  # lake → water, field → ground
+    assert counts["vegetation"] > 0  # the tree: small (1.4 %), but the group's only piece, so it stays
+    assert np.array_equal(mask.colours, groups.colours)  # every semantic mask shares the table's palette
+    # A class no group names goes to "other"; a class the table names goes to its group.
+    assert groups.lookup(["sea", "palm", "chandelier"]).tolist() == [
+        groups.names.index(n) for n in ("water", "vegetation", "other")
+    ]
+
+
+def test_a_small_piece_folds_into_the_neighbour_it_borders_most() -> None:
+    labels = np.zeros((100, 100), np.uint8)  # label 0 everywhere
+    labels[:, 50:] = 1  # label 1 on the right
+    labels[10:14, 60:64] = 0  # a 16 px piece of label 0 inside label 1: folds into 1
+    labels[80:84, 20:24] = 2  # label 2's only piece, inside label 0: stays
+    folded = fold_small(labels, 3, min_area=200)
+    assert (folded[10:14, 60:64] == 1).all() and (folded[80:84, 20:24] == 2).all()
+    assert (folded[:, :50][folded[:, :50] != 2] == 0).all()
+
+
+@pytest.fixture
+def photo_and_painting(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
+    """A photo with a lake, a painting without water: their semantic masks from the fake parser."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for name, lake in (("photo", True), ("painting", False)):
+        image = (rng.random((120, 160, 3)) * 255).astype(np.uint8)
+        Image.fromarray(image).save(tmp_path / f"{name}.png")
+        semantic_mask_file(tmp_path / f"{name}.png", tmp_path / f"{name}_mask.png", parser=_fake(_scene(lake=lake)))
+        paths += [tmp_path / f"{name}.png", tmp_path / f"{name}_mask.png"]
+    return paths[0], paths[1], paths[2], paths[3]
+
+
+def test_transfer_pairs_semantic_regions_by_name_and_maps_what_the_painting_lacks(
+    photo_and_painting, tmp_path: Path, capsys
+) -> None:
+    photo, photo_mask, painting, painting_mask = photo_and_painting
+    record = json.loads(photo_mask.with_name("photo_mask.png.json").read_text())
+    assert record["mask"] == "semantic" and set(record["groups"]["shares"]) == {"sky", "water", "ground", "vegetation"}
+    out = tmp_path / "out.png"
+    argv = ["transfer", "--content", str(photo), "--content-mask", str(photo_mask), "--style", str(painting)]
+    argv += [
+        "--style-mask",
+        str(painting_mask),
+        "--out",
+        str(out),
+        "--size",
+        "64",
+        "--steps",
+        "2",
+        "--weights",
+        "random",
+    ]
+    assert main(argv) == 0  # no --colors: the masks name their regions
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "the painting has no" in line]
+    assert len(warnings) == 1 and "the painting has no water" in warnings[0] and "--label-map water=sky" in warnings[0]
+    guidance = json.loads((tmp_path / "out.png.json").read_text())["guidance"]
+    assert set(guidance["regions"]) == {"sky", "water", "ground", "vegetation"}  # named, not by colour
+    assert guidance["label_map"] == {"water": "sky"}
+
+
+def test_a_painting_the_parser_did_not_see_is_said_and_can_fall_back_to_colours(tmp_path: Path, caplog) -> None:
+    rng = np.random.default_rng(1)
+    Image.fromarray((rng.random((80, 100, 3)) * 255).astype(np.uint8)).save(tmp_path / "painting.png")
+    everywhere = {"sky": np.ones((80, 100), bool)}
+    with caplog.at_level(logging.WARNING):
+        record = semantic_mask_file(tmp_path / "painting.png", tmp_path / "m.png", parser=_fake(everywhere))
+    assert record["one_group"] == {"name": "sky", "share": 1.0} and record["mask"] == "semantic"
+    assert "the parser saw only sky (100 % of the picture): paint a mask, or propose one from colours" in caplog.text
+    fallback = semantic_mask_file(tmp_path / "painting.png", tmp_path / "c.png", parser=_fake(everywhere),
+                                  colours_if_unseen=True)  # fmt: skip
+    assert fallback["mask"] == "colours"
+
+
+def _tiny_upernet(folder: Path) -> None:
+    from transformers import ConvNextConfig, UperNetConfig, UperNetForSemanticSegmentation
+
+    backbone = ConvNextConfig(out_features=["stage1", "stage2", "stage3", "stage4"], depths=[1, 1, 1, 1],
+                              hidden_sizes=[8, 16, 32, 64])  # fmt: skip
+    config = UperNetConfig(backbone_config=backbone, num_labels=150, hidden_size=16, auxiliary_in_channels=32)
+    config.id2label = dict(enumerate(ADE20K))
+    UperNetForSemanticSegmentation(config).save_pretrained(folder)
+
+
+def _tiny_segformer(folder: Path) -> None:
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation
+
+    config = SegformerConfig(num_labels=150, hidden_sizes=[8, 16, 32, 64], decoder_hidden_size=16, depths=[1, 1, 1, 1])
+    SegformerForSemanticSegmentation(config).save_pretrained(folder)  # labels numbered: ADE20K's order assumed
+
+
+def _tiny_deeplab(folder: Path) -> Path:
+    from torchvision.models.segmentation import deeplabv3_mobilenet_v3_large
+
+    folder.mkdir()
+    network = deeplabv3_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=21, aux_loss=False)
+    torch.save(network.state_dict(), folder / "deeplab.pth")
+    return folder / "deeplab.pth"
+
+
+@pytest.mark.parametrize("family", ["upernet", "segformer", "deeplabv3"])
+def test_each_supported_family_loads_from_the_users_path(family: str, tmp_path: Path) -> None:
+    folder = tmp_path / family
+    source: Path = folder
+    if family == "upernet":
+        _tiny_upernet(folder)
+    elif family == "segformer":
+        _tiny_segformer(folder)
+    else:
+        source = _tiny_deeplab(folder)
+    parser = load_parser(source)
+    assert len(parser.classes) == (21 if family == "deeplabv3" else 150)
+    assert parser.classes[2] == ("bicycle" if family == "deeplabv3" else "sky")  # VOC's, or ADE20K's
+    rng = np.random.default_rng(2)
+    Image.fromarray((rng.random((90, 120, 3)) * 255).astype(np.uint8)).save(tmp_path / "photo.png")
+    out = tmp_path / "mask.png"
+    assert main(["-q", "propose-mask", str(tmp_path / "photo.png"), str(out), "--semantic", str(source)]) == 0
+    with Image.open(out) as mask:
+        assert mask.size == (120, 90) and mask.mode == "P"
+        names = json.loads(mask.info["stylesnake-labels"])
+    assert list(names) == list(load_groups().names)
+
+
+def test_offline_with_nothing_cached_is_one_line_naming_both_fixes(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    Image.new("RGB", (64, 48), (90, 140, 200)).save(tmp_path / "photo.png")
+    code = main(["propose-mask", str(tmp_path / "photo.png"), str(tmp_path / "m.png"), "--semantic"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and not (tmp_path / "m.png").exists()
+    assert "upernet-convnext-tiny: not in the Hugging Face cache" in err
+    assert "connect once to fetch it, or pass a folder holding a saved model" in err and "from colours" in err
+    with pytest.raises(InputError, match="neither a known model"):
+        load_parser("no-such-model")
+
+
+def test_a_painted_mask_keeps_its_names_without_colors(tmp_path: Path) -> None:
+    """Label maps we write carry their names: a semantic mask read back is its groups."""
+    from pipeline.io import read_image
+    from pipeline.masks import load_label_map, save_label_map
+
+    labels = np.zeros((40, 60), np.uint8)
+    labels[20:] = 1
+    groups = load_groups()
+    save_label_map(LabelMap(labels, groups.colours[:2].copy(), groups.names[:2]), tmp_path / "m.png")
+    Image.new("RGB", (60, 40)).save(tmp_path / "photo.png")
+    loaded = load_label_map(tmp_path / "m.png", image=read_image(tmp_path / "photo.png"))
+    assert loaded.names == ("sky", "water")
+
+
+def test_the_region_painter_proposes_named_groups_in_the_paintings_palette(tmp_path: Path) -> None:
+    import dataclasses
+    import io as _bytes_io
+
+    from pipeline.web import create_app, state
+
+    paintings, masks = tmp_path / "paintings", tmp_path / "masks"
+    paintings.mkdir()
+    masks.mkdir()
+    rng = np.random.default_rng(3)
+    Image.fromarray((rng.random((120, 160, 3)) * 255).astype(np.uint8)).save(paintings / "shore.png")
+    semantic_mask_file(paintings / "shore.png", masks / "shore.png", parser=_fake(_scene(lake=False)))
+    app = create_app(None, results=tmp_path / "r", paintings=paintings, painting_masks=masks, weights="random")
+    web = state(app)
+    app.extensions["stylesnake"] = dataclasses.replace(web, semantic=(_fake(_scene()), load_groups()))
+    buffer = _bytes_io.BytesIO()
+    Image.fromarray((rng.random((120, 160, 3)) * 255).astype(np.uint8)).save(buffer, "PNG")
+    answer = app.test_client().post(
+        "/propose", data={"painting": "shore", "photo": (_bytes_io.BytesIO(buffer.getvalue()), "lake.png")},
+        content_type="multipart/form-data",
+    ).get_json()  # fmt: skip
+    assert [label["name"] for label in answer["labels"]] == ["sky", "vegetation", "ground"]  # the painting's groups
+    import base64
+
+    mask = np.asarray(Image.open(_bytes_io.BytesIO(base64.b64decode(answer["mask"].split(",")[1]))).convert("RGB"))
+    groups = load_groups()
+    sky = groups.colours[groups.names.index("sky")]
+    assert (mask[5] == sky).all() and (mask[-5, 5] == sky).all()  # the photo's lake takes the painting's sky
