@@ -50,7 +50,7 @@ from pipeline.gatys import GatysConfig, build_encoder  # noqa: E402
 from pipeline.samples import sample_image  # noqa: E402
 from pipeline.synthetic.clips import ClipSpec, SyntheticFrame, synthetic_clip  # noqa: E402
 from pipeline.synthetic.measures import warping_error  # noqa: E402
-from pipeline.video.flow import certainty, flow_function, warp  # noqa: E402
+from pipeline.video.flow import DEFAULT_FLOW, certainty, flow_function, warp  # noqa: E402
 from pipeline.video.masks import carry, keyframe  # noqa: E402
 from pipeline.video.transfer import ClipTransfer, FrameResult, VideoConfig  # noqa: E402
 
@@ -216,7 +216,7 @@ def measure(
     return {"base": base, "rows": rows}
 
 
-def masks(flow_method: str = "dis-medium") -> list[float]:
+def masks(flow_method: str = DEFAULT_FLOW) -> list[float]:
     flow = flow_function(flow_method)
     rng = np.random.default_rng(7)
     accuracies = []

@@ -29,9 +29,10 @@ def summary(metadata: Mapping[str, Any]) -> str:
     p = metadata.get("parameters", {})
     weights = metadata.get("weights", {}).get("kind", "?")
     guide = f"guided ({p.get('guide_mode')})" if metadata.get("method") == "gatys2016-guided" else "unguided"
-    kinds = (metadata.get("guidance") or {}).get("mask_kinds")
-    if kinds and set(kinds) != {"painted"}:  # said where a mask was proposed (semantic or from colours)
-        guide += f", masks {' / '.join(kinds)}"
+    kinds = (metadata.get("guidance") or {}).get("mask_kinds") or {}
+    named = [kinds.get("content"), *kinds.get("style", [])]
+    if any(k and k != "painted" for k in named):  # said where a mask was proposed (semantic or from colours)
+        guide += f", masks {' / '.join(str(k) for k in named if k)}"
     return (
         f"{p.get('size')} px, {p.get('steps')} steps, {p.get('optimizer')}, style:content "
         f"{p.get('style_weight', 0):g}:{p.get('content_weight', 0):g}, {p.get('pooling')} pooling, {guide}, "

@@ -737,5 +737,5 @@ def test_masks_semantic_caches_one_mask_per_image_and_falls_back_to_colours(tmp_
         record = json.loads((tmp_path / f"results/masks/semantic/{kind}/{name}.png.json").read_text())
         assert record["mask"] == "colours" and record["one_group"]["share"] > 0.95
     guidance = json.loads((tmp_path / "results/gatys/coffee__retina.png.json").read_text())["guidance"]
-    assert guidance["mask_kinds"] == ["colours", "colours"]
+    assert guidance["mask_kinds"] == {"content": "colours", "style": ["colours"]}
     assert "masks colours / colours" in (tmp_path / "results/index.html").read_text()

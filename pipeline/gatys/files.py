@@ -275,7 +275,10 @@ def _guidance_record(guidance: Guidance, stage: _Stage) -> dict[str, Any]:
         },
         "label_map": dict(regions.label_map),
         # Where each mask came from (a painted one, a semantic or colour proposal; its record says).
-        "mask_kinds": [mask_kind(p) for p in (guidance.content_mask, *guidance.style_masks)],
+        "mask_kinds": {
+            "content": mask_kind(guidance.content_mask),
+            "style": [mask_kind(p) for p in guidance.style_masks],
+        },
     }
 
 

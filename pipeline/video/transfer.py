@@ -38,7 +38,7 @@ from pipeline.video.temporal import LONG_TERM, TemporalLoss, Warped, start_image
 log = logging.getLogger(__name__)
 
 #: ``--temporal-weight``'s default (see :mod:`pipeline.video.temporal` for what it is relative to).
-TEMPORAL_WEIGHT = 100.0
+TEMPORAL_WEIGHT = 3.0
 #: How a previous result is resampled when warped onto the next frame.
 DEFAULT_RESAMPLING = "bicubic"
 
