@@ -54,7 +54,8 @@ def _train_flags(tr: argparse.ArgumentParser) -> None:
     )
     tr.add_argument("--out", required=True, metavar="PATH", help="model file to write (e.g. starry.pth)")
     add(tr, "train_steps", "train_size", "style_size", "batch", "width", "train_lr")
-    add(tr, "train_content_weight", "train_style_weight", "train_tv_weight", "loss_network", "checkpoint_every")
+    add(tr, "train_content_weight", "train_style_weight", "train_tv_weight", "train_temporal_weight")
+    add(tr, "loss_network", "checkpoint_every")
     add(tr, "weights", "train_seed", "device", "precision", "workers")
     tr.add_argument("--resume", action="store_true", help="continue from OUT.ckpt, exactly as if never stopped")
     g = tr.add_argument_group(

@@ -219,6 +219,11 @@ FLAGS: dict[str, Flag] = {
     "train_content_weight": Flag("content loss weight", float, _T("content_weight")),
     "train_style_weight": Flag("style loss weight", float, _T("style_weight")),
     "train_tv_weight": Flag("total-variation weight", float, _T("tv_weight")),
+    "train_temporal_weight": Flag(
+        "stability under motion: weight of the temporal term, relative to the perceptual loss (0: off)",
+        float,
+        _T("temporal_weight"),
+    ),
     "loss_network": Flag(
         "VGG of the losses", None, _T("loss_network"), _choices("pipeline.fast.train", "STYLE_LAYERS")
     ),

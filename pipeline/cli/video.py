@@ -11,6 +11,7 @@ from pipeline.cli import options
 from pipeline.cli.gatys import STYLE_FLAGS, gatys_config
 from pipeline.cli.options import Help, add, add_labels, add_verbosity
 from pipeline.cli.progress import reporter
+from pipeline.errors import InputError
 
 
 def register(verbs: Any, *, full: bool) -> None:
@@ -82,10 +83,14 @@ def _video_flags(v: argparse.ArgumentParser) -> None:
     )
     v.add_argument(
         "--style",
-        required=True,
         action="append",
         metavar="PATH",
         help="style image (or targets .pt); repeat for several",
+    )
+    v.add_argument(
+        "--model",
+        metavar="PATH",
+        help="instead of --style: a fast-style model (train's .pth, or its .onnx export), one pass per frame",
     )
     v.add_argument("--out", required=True, metavar="PATH", help="the stylised clip (.mp4), or a folder for PNG frames")
     add(v, *STYLE_FLAGS)
@@ -124,13 +129,48 @@ def _video_flags(v: argparse.ArgumentParser) -> None:
     add(g, "guide_mode", "guide_grow")
     add_labels(g)
     add(g, "label_map", "region_weights")
-    v.set_defaults(handler=_video)
+    f = v.add_argument_group("fast style (--model)")
+    f.add_argument("--batch", type=int, metavar="N", help="frames per forward pass (default: 8 on a GPU, 1 on a CPU)")
+    f.add_argument("--compile", action="store_true", help="torch.compile the network first (GPU)")
+    # Flags that belong to one path only are refused on the other, rather than silently dropped.
+    # (argparse passes a string default through the flag's type, as it does a given value.)
+    defaults = {
+        a.dest: a.type(a.default) if isinstance(a.default, str) and callable(a.type) else a.default
+        for a in v._actions
+        if a.dest not in _BOTH
+    }
+    v.set_defaults(handler=_video, path_only=defaults)
+
+
+#: ``video`` flags that mean the same with --style and --model.
+_BOTH = {"help", "verbosity", "content", "out", "size", "device", "precision", "max_pixels", "frames", "fps",
+         "content_mask", "min_area", "flow", "style", "model"}  # fmt: skip
+#: Flags of the fast path (--model) alone; every other flag is the optimisation's alone.
+_FAST = {"batch", "compile"}
+
+
+def _check_path(args: argparse.Namespace) -> None:
+    """--style or --model, and no flag of the other path."""
+    if (args.style is None) == (args.model is None):
+        raise InputError("give --style (optimise every frame) or --model (a fast-style network), not both or neither")
+    fast = args.model is not None
+    for dest, default in args.path_only.items():
+        if (dest in _FAST) != fast and getattr(args, dest) != default:
+            flag = "--" + dest.replace("_", "-")
+            raise InputError(
+                f"{flag} is for {'--style (optimisation)' if fast else '--model (fast style)'}; "
+                f"with {'--model' if fast else '--style'} leave it out"
+            )
 
 
 def _video(args: argparse.Namespace) -> int:
     from pipeline.guidance import Guidance
     from pipeline.video.files import video_files
     from pipeline.video.transfer import VideoConfig
+
+    _check_path(args)
+    if args.model is not None:
+        return _fast_video(args)
 
     guidance = Guidance.from_options(
         args.content_mask,
@@ -159,6 +199,32 @@ def _video(args: argparse.Namespace) -> int:
             guidance=guidance,
             style_blend=args.style_blend,
             keep_frames=args.keep_frames,
+            progress=progress,
+        )
+    finally:
+        close()
+    return 0
+
+
+def _fast_video(args: argparse.Namespace) -> int:
+    from pipeline.video.fast import FastClipConfig, fast_video_files
+
+    config = FastClipConfig(
+        size=args.size, batch=args.batch, device=args.device, precision=args.precision, compile=args.compile,
+        flow=args.flow,
+    )  # fmt: skip
+    progress, close = reporter(quiet=args.verbosity < 0, what="video", unit="frame")
+    try:
+        fast_video_files(
+            args.model,
+            args.content,
+            args.out,
+            config,
+            content_mask=args.content_mask,
+            min_area=args.min_area,
+            frames=args.frames,
+            fps=args.fps,
+            max_pixels=args.max_pixels,
             progress=progress,
         )
     finally:

@@ -302,6 +302,20 @@ class OnnxNetwork:
         return torch.from_numpy(self.session.run(None, {"image": x.float().contiguous().numpy()})[0])
 
 
+def open_model(
+    model_path: str | os.PathLike[str], *, device: str = "auto", precision: str = "auto", compile: bool = False
+) -> tuple[Runner | OnnxNetwork, FastModel | OnnxNetwork, torch.device, str]:
+    """A model file (or its ONNX export, which runs in onnxruntime on the CPU) ready to stylise:
+    the network to call, the model (its record and labels), and the device and precision used."""
+    if Path(model_path).suffix.lower() == ".onnx":
+        onnx = OnnxNetwork(model_path)
+        return onnx, onnx, torch.device("cpu"), "fp32"
+    model = load(model_path)
+    where = resolve_device(device)
+    precision = resolve_precision(precision, where)
+    return Runner(model.network, where, precision=precision, compile=compile), model, where, precision
+
+
 def stylize_files(
     model_path: str | os.PathLike[str],
     contents: list[str | os.PathLike[str]],
@@ -330,16 +344,7 @@ def stylize_files(
     if not (math.isfinite(strength) and 0 <= strength <= 1):
         raise InputError(f"strength must be a number from 0 (the photo) to 1 (full style), got {strength}")
 
-    network: Runner | OnnxNetwork
-    model: FastModel | OnnxNetwork
-    if Path(model_path).suffix.lower() == ".onnx":
-        network = model = OnnxNetwork(model_path)
-        where, precision = torch.device("cpu"), "fp32"
-    else:
-        model = load(model_path)
-        where = resolve_device(device)
-        precision = resolve_precision(precision, where)
-        network = Runner(model.network, where, precision=precision, compile=compile)
+    network, model, where, precision = open_model(model_path, device=device, precision=precision, compile=compile)
     if masks is not None and len(masks) != len(contents):
         raise InputError(f"{len(contents)} photos but {len(masks)} masks; give one --mask per --content")
     if masks is None and network.guide_channels:

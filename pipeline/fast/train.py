@@ -40,6 +40,7 @@ from pipeline.errors import InputError
 from pipeline.fast import model as fast_model
 from pipeline.fast.data import Guided, Sources, batches, dataset, pair_masks, sources
 from pipeline.fast.network import TransformerNet
+from pipeline.fast.stability import Motion, moved_pair, temporal_term
 from pipeline.features import Encoder, VGGEncoder, check_layers
 from pipeline.gallery import loss_curve_png, loss_curve_svg
 from pipeline.guides import GUIDE_MODES, propagate
@@ -54,6 +55,8 @@ STYLE_LAYERS = {
 }
 CONTENT_LAYER = {"vgg16": "relu2_2", "vgg19": "relu2_2"}
 CHECKPOINT_FORMAT = "stylesnake-fast-checkpoint/1"
+#: ``--temporal-weight``'s default (see :mod:`pipeline.fast.stability` for its units and the measurement).
+TEMPORAL_WEIGHT = 0.0
 
 #: ``progress(step, steps, losses)`` after every step (``losses`` every tenth step and at the last).
 Progress = Callable[[int, int, Mapping[str, float] | None], None]
@@ -70,6 +73,7 @@ class TrainConfig:
     content_weight: float = 1e5
     style_weight: float = 1e10
     tv_weight: float = 0.0
+    temporal_weight: float = TEMPORAL_WEIGHT  # stability under motion (pipeline.fast.stability); 0: off
     loss_network: str = "vgg16"
     guide_mode: str = "simple"  # guided training: how label guides reach the loss layers
     checkpoint_every: int = 500
@@ -87,8 +91,8 @@ class TrainConfig:
             raise InputError(f"size must be a multiple of 4 (the network halves twice), got {self.size}")
         if not 0 < self.width <= 4:
             raise InputError(f"width must be in (0, 4], got {self.width}")
-        for name in ("content_weight", "style_weight", "tv_weight", "lr"):
-            if getattr(self, name) < 0:
+        for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight", "lr"):
+            if not getattr(self, name) >= 0:  # NaN too
                 raise InputError(f"{name.replace('_', '-')} must be >= 0")
         check_layers(STYLE_LAYERS.get(self.loss_network, ()), self.loss_network)
         if self.guide_mode not in GUIDE_MODES:
@@ -97,6 +101,8 @@ class TrainConfig:
 
 #: Settings that do not change what is trained (a resumed run may change them).
 RUN_ONLY = ("steps", "checkpoint_every", "device", "precision", "workers")
+#: What a checkpoint written before a setting existed was trained with.
+BEFORE = {"temporal_weight": 0.0}
 
 
 # --- training ----------------------------------------------------------------------------------
@@ -195,6 +201,8 @@ def train(
         "images_per_second": round(config.batch / (sum(steady) / len(steady)), 3) if steady else None,
         "seconds": round(time.perf_counter() - started, 3),
     }
+    if config.temporal_weight:
+        info["stability"] = {"motion": dataclasses.asdict(Motion()), "term": "output, certainty-masked, less lighting"}
     if guided is not None:
         info["labels"] = dict(zip(guided.style.names, map(hex_colour, guided.style.colours), strict=True))
         info["guided"] = {"style_mask": str(style_mask), "masks": sources(masks or []), "mode": config.guide_mode}
@@ -273,29 +281,36 @@ def _fit(
     content_layer = CONTENT_LAYER[config.loss_network]
     wanted = {index: name for index, name in encoder.wanted.items() if name in setup.style_grams}
     channels = len(setup.guided.style.names) if setup.guided else 0
+    stable = config.temporal_weight > 0
     network.train()
     step_seconds = []
     tick = time.perf_counter()
     steps = range(start, config.steps)
     for step, (batch, labels) in zip(steps, batches(setup.paths, steps, config, setup.guided), strict=True):
+        # The step's motion, like its batch, is a pure function of (seed, step): resuming stays exact.
+        pair = moved_pair(batch, torch.Generator().manual_seed(config.seed * 1_000_003 + step)) if stable else None
         batch = batch.to(device=device, memory_format=layout, non_blocking=True)
-        x = batch
-        if labels is not None:
-            onehot = F.one_hot(labels, channels).permute(0, 3, 1, 2).float()
-            x = torch.cat([batch, onehot.to(device)], dim=1).contiguous(memory_format=layout)
+        onehot = None if labels is None else F.one_hot(labels, channels).permute(0, 3, 1, 2).float().to(device)
         optimizer.zero_grad(set_to_none=True)
         with autocast(device, setup.precision):
-            output = network(x)
+            output = network(_with_guides(batch, onehot, layout))
             features = encoder(output)
             with torch.no_grad():
                 content = encoder(batch, until=content_layer)[content_layer]
         terms = {"content": config.content_weight * F.mse_loss(features[content_layer].float(), content.float())}
-        if labels is None:
+        if onehot is None:
             terms["style"] = config.style_weight * batch_gram_loss(features, setup.style_grams)
         else:
             per_image = [propagate(g, encoder.body, wanted, mode=config.guide_mode) for g in onehot]
             guides = {layer: torch.stack([p[layer] for p in per_image]) for layer in setup.style_grams}
             terms["style"] = config.style_weight * batch_guided_gram_loss(features, guides, setup.style_grams)
+        if pair is not None:
+            pair = pair.to(device)
+            moved_guides = None if onehot is None else pair.bring(onehot, mode="nearest")
+            with autocast(device, setup.precision):
+                moved_output = network(_with_guides(pair.moved, moved_guides, layout))
+            perceptual = (terms["content"] + terms["style"]).detach()
+            terms["temporal"] = config.temporal_weight * perceptual * temporal_term(output, moved_output, pair)
         if config.tv_weight:
             terms["tv"] = config.tv_weight * tv_loss(output.float())
         total = torch.stack(list(terms.values())).sum()
@@ -313,6 +328,13 @@ def _fit(
             _save_checkpoint(checkpoint, network, optimizer, step + 1, history, config)
     network.eval()
     return step_seconds
+
+
+def _with_guides(images: torch.Tensor, onehot: torch.Tensor | None, layout: torch.memory_format) -> torch.Tensor:
+    """The network's input: the images, and a guided model's label channels after them."""
+    if onehot is None:
+        return images
+    return torch.cat([images, onehot], dim=1).contiguous(memory_format=layout)
 
 
 def _style_label_map(
@@ -360,7 +382,8 @@ def _restore(
         fix="delete it and start without --resume",
         format=CHECKPOINT_FORMAT,
     )
-    changed = {k for k, v in dataclasses.asdict(config).items() if k not in RUN_ONLY and state["config"].get(k) != v}
+    trained = {**BEFORE, **state["config"]}
+    changed = {k for k, v in dataclasses.asdict(config).items() if k not in RUN_ONLY and trained.get(k) != v}
     if changed:
         raise InputError(
             f"{path}: the checkpoint was trained with other settings ({', '.join(sorted(changed))}); "

@@ -72,6 +72,11 @@ class ClipInfo:
             return float(1 / self.time_base) if self.is_folder else FOLDER_FPS
         return float((self.frames - 1) / ((self.pts[-1] - self.pts[0]) * self.time_base))
 
+    def described(self) -> dict[str, Any]:
+        """What a record says of the clip."""
+        return {"path": str(self.path), "frames": self.frames, "fps": round(self.fps, 4), "codec": self.codec,
+                "rotation": self.rotation, "audio": self.audio}  # fmt: skip
+
     def seconds(self, index: int) -> float:
         return float((self.pts[index] - self.pts[0]) * self.time_base)
 
@@ -342,9 +347,14 @@ class _AudioCopy:
 
 
 def encode_frames(folder: Path, out: Path, info: ClipInfo, span: tuple[int, int]) -> None:
-    """Encode frames ``span`` of a clip from ``folder`` (``000000.png`` …) into ``out`` with the
-    clip's timestamps (from the span's first, at 0) and the audio of the span."""
+    """Encode frames ``span`` of a clip from ``folder`` (``000000.png`` …) into ``out`` (see :func:`encode`)."""
     frames = (np.asarray(Image.open(folder / FRAME_NAME.format(i)).convert("RGB")) for i in range(*span))
+    encode(frames, out, info, span)
+
+
+def encode(frames: Iterable[np.ndarray], out: Path, info: ClipInfo, span: tuple[int, int]) -> None:
+    """Encode the frames ``span`` of a clip, painted (one at a time), into ``out`` with the clip's
+    timestamps (from the span's first, at 0) and the audio of the span."""
     seconds = (info.seconds(span[0]), info.seconds(span[1]) if span[1] < info.frames else float("inf"))
     pts = [p - info.pts[span[0]] for p in info.pts[span[0] : span[1]]]
     audio = None if info.is_folder else info

@@ -144,9 +144,14 @@ def video_files(
 def _checked_outputs(
     content: PathLike, styles: Sequence[PathLike], out: PathLike, guidance: Guidance | None
 ) -> Outputs:
-    where = Outputs.of(out)
     masks = [] if guidance is None else [guidance.content_mask, *guidance.style_masks]
-    inputs = [content, *styles, *(m for m in masks if m != PROPOSE)]
+    return checked_outputs(out, [content, *styles, *(m for m in masks if m != PROPOSE)])
+
+
+def checked_outputs(out: PathLike, inputs: Sequence[PathLike]) -> Outputs:
+    """Where a run writes ``out``, checked against its ``inputs``: nothing it writes may be one of
+    them, or hold one (its folders are emptied of what runs of ours wrote)."""
+    where = Outputs.of(out)
     if where.is_folder and Path(out).suffix:
         raise InputError(f"{out}: write a clip as .mp4 (or .m4v, .mov), or give a folder for PNG frames")
     outputs.check_writable(where.record)
@@ -355,14 +360,7 @@ def _record(
     return {
         **record.header("ruder2016-video", encoder.weights_info),
         **settings,
-        "content": {
-            "path": str(info.path),
-            "frames": info.frames,
-            "fps": round(info.fps, 4),
-            "codec": info.codec,
-            "rotation": info.rotation,
-            "audio": info.audio,
-        },
+        "content": info.described(),
         "output": {"path": str(where.out), "frames": len(frames), "masks": masks},
         "reference_loss": runner.reference,
         **record.environment(device, runner.config.precision),

@@ -1,0 +1,161 @@
+"""A clip through a fast-style network: ``stylesnake video --model M.pth`` (or its ``.onnx``).
+
+One forward pass per frame, in batches of frames on a GPU, through onnxruntime for an ``.onnx``
+export (CPUs). The clip goes in and out as the optimisation path takes it (:mod:`pipeline.video.clip`:
+streamed, rotation honoured, timestamps kept, audio copied, an MP4 or a folder of frames). A guided
+model takes keyframe masks carried along the flow to every frame (``OUT.masks/``), as
+``video --content-mask`` does, in the model's own label colours.
+
+Stability comes from training (``train --temporal-weight``, :mod:`pipeline.fast.stability`). A flow-
+based blend of each output with the previous one was measured on top of it and not kept: see
+``benchmarks/bench_video.py --fast`` and README, "Video".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from pipeline import io, record
+from pipeline.errors import InputError
+from pipeline.fast.model import OnnxNetwork, Runner, content_guides, labels_of, open_model, stylize
+from pipeline.optim import Progress
+from pipeline.outputs import OwnedFolder
+from pipeline.video import clip as clips
+from pipeline.video.files import checked_outputs
+from pipeline.video.flow import DEFAULT_FLOW
+from pipeline.video.keyframes import carry_clip_masks
+
+log = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+#: Frames per forward pass on a GPU (a CPU gains nothing from batching and holds fewer frames).
+GPU_BATCH = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class FastClipConfig:
+    size: int | None = None  # long side of the frames, px (None: the clip's own)
+    batch: int | None = None  # frames per forward pass (None: GPU_BATCH on a GPU, else 1)
+    device: str = "auto"
+    precision: str = "auto"
+    compile: bool = False
+    flow: str = DEFAULT_FLOW  # carrying a guided model's masks
+
+    def __post_init__(self) -> None:
+        for name in ("size", "batch"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value <= 0):
+                raise InputError(f"{name} must be a positive integer, got {value}")
+
+
+def fast_video_files(
+    model_path: PathLike,
+    content_path: PathLike,
+    out_path: PathLike,
+    config: FastClipConfig = FastClipConfig(),
+    *,
+    content_mask: PathLike | None = None,
+    min_area: int | None = None,
+    frames: str | None = None,
+    fps: float | None = None,
+    max_pixels: int = io.MAX_PIXELS,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Stylise the clip ``content_path`` with the fast-style model ``model_path`` into ``out_path``
+    (an MP4, or a folder of PNG frames); return the record written to ``OUT.json``. A guided
+    model needs ``content_mask``: frame 0's mask, a folder of keyframe masks, or ``"propose"``."""
+    started = time.perf_counter()
+    inputs = [content_path, model_path, *([content_mask] if content_mask not in (None, "propose") else [])]
+    where = checked_outputs(out_path, inputs)
+    network, model, device, precision = open_model(
+        model_path, device=config.device, precision=config.precision, compile=config.compile
+    )
+    if (content_mask is None) != (network.guide_channels == 0):
+        raise InputError(
+            f"{model_path}: this model was trained with masks; give the clip's --content-mask"
+            if content_mask is None
+            else f"{model_path}: this model was trained without masks; leave out --content-mask"
+        )
+    info = clips.probe(content_path, max_pixels=max_pixels, fps=fps)
+    span = clips.parse_frames(frames, info.frames)
+    size = clips.working_size(info, config.size or max(info.width, info.height))
+    if size[0] * size[1] > max_pixels:
+        raise InputError(f"--size {config.size}: frames of {size[0]}x{size[1]} are over {max_pixels:,} pixels")
+    masks = None
+    if content_mask is not None:
+        masks = OwnedFolder(where.masks, what="video")
+        palette = labels_of(model.info)
+        regions = len(palette.names) if palette else None
+        carry_clip_masks(info, content_mask, masks, span=span, size=size, flow=config.flow, palette=palette,
+                         min_area=min_area, max_pixels=max_pixels, regions=regions)  # fmt: skip
+    batch = config.batch or (GPU_BATCH if device.type == "cuda" else 1)
+    timing: list[float] = []
+    painted = _painted(network, model, info, span, size, batch, masks, timing, progress)
+    if where.is_folder:
+        folder = OwnedFolder(where.out, what="video")
+        folder.clear()
+        for index, frame in enumerate(painted, start=span[0]):
+            folder.write(clips.FRAME_NAME.format(index), io.encode_image(Image.fromarray(frame), "f.png"))
+    else:
+        clips.encode(painted, where.out, info, span)
+    metadata = {
+        **record.header("johnson2016-video", model.info.get("weights")),
+        "model": {"path": str(model_path), "style": model.style_name, "training": model.info.get("training", {})},
+        "parameters": {**dataclasses.asdict(config), "batch": batch, "size": list(size)},
+        "content": info.described(),
+        "span": list(span),
+        "output": {"path": str(where.out), "frames": span[1] - span[0], "masks": str(where.masks) if masks else None},
+        **record.environment(device, precision),
+        "seconds": round(time.perf_counter() - started, 3),
+        "network_seconds_per_frame": round(sum(timing) / max(1, span[1] - span[0]), 5),
+    }
+    io.write_bytes(where.record, io.json_bytes(metadata))
+    log.info("wrote %s (%d frames, %.1f s)", where.out, span[1] - span[0], metadata["seconds"])
+    return metadata
+
+
+def _painted(
+    network: Runner | OnnxNetwork,
+    model: Any,
+    info: clips.ClipInfo,
+    span: tuple[int, int],
+    size: tuple[int, int],
+    batch: int,
+    masks: OwnedFolder | None,
+    timing: list[float],
+    progress: Progress | None,
+) -> Iterator[np.ndarray]:
+    """The stylised frames of ``span``, one at a time, computed ``batch`` at a time."""
+    numbered = enumerate((clips.resized(f, size) for f in clips.read_frames(info, *span)), start=span[0])
+    total = span[1] - span[0]
+    pending: list[tuple[int, np.ndarray]] = []
+    for index, frame in numbered:
+        pending.append((index, frame))
+        if len(pending) == batch or index == span[1] - 1:
+            images = torch.from_numpy(np.stack([f for _, f in pending])).permute(0, 3, 1, 2).float() / 255
+            guides = None
+            if masks is not None:
+                guides = torch.cat([_guides(model, masks.path, i, size) for i, _ in pending])
+            tick = time.perf_counter()
+            out = stylize(network, images, guides)
+            timing.append(time.perf_counter() - tick)
+            for (i, _), result in zip(pending, out, strict=True):
+                if progress is not None:
+                    progress(i - span[0] + 1, total, None)
+                yield (result.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+            pending = []
+
+
+def _guides(model: Any, folder: Path, index: int, size: tuple[int, int]) -> torch.Tensor:
+    mask = np.asarray(Image.open(folder / clips.FRAME_NAME.format(index)).convert("RGB"))
+    return content_guides(model, mask, size, name=f"{folder}/{clips.FRAME_NAME.format(index)}")
