@@ -134,7 +134,8 @@ def test_a_clip_through_a_fast_model_keeps_frames_timestamps_and_audio(model: Pa
     # The frames are the network's output: the same as stylising each decoded frame as a still
     # (compared losslessly, in a folder of frames).
     frames = tmp_path / "frames"
-    assert main(["-q", "video", "--model", str(model), "--content", str(clip), "--out", str(frames), "--size", "64"]) == 0
+    argv = ["-q", "video", "--model", str(model), "--content", str(clip), "--size", "64"]
+    assert main([*argv, "--out", str(frames)]) == 0
     network = fast_model.load(model).network
     for index, decoded in enumerate(clips.read_frames(clips.probe(clip))):
         expected = fast_model.stylize(network, torch.from_numpy(decoded).permute(2, 0, 1)[None].float() / 255)
