@@ -33,7 +33,8 @@ for reason in PLAN.skipped:
     logger.info(f"stylesnake: skipping {reason}")
 JOBS = wf.Jobs(PLAN)
 PAIRS = {"content": [c for c, _ in PLAN.pairs], "style": [s for _, s in PLAN.pairs]}
-VIDEOS = {"clip": [c for c, _ in PLAN.clips.pairs], "style": [s for _, s in PLAN.clips.pairs]}
+VIDEOS = {"clip": [c for c, _ in wf.optimised_pairs(PLAN)], "style": [s for _, s in wf.optimised_pairs(PLAN)]}
+FAST_VIDEOS = {"clip": [c for c, _ in wf.fast_video_pairs(PLAN)], "style": [s for _, s in wf.fast_video_pairs(PLAN)]}
 FAST = PLAN.fast.get("enabled", False)
 # Jobs run the package with Snakemake's own interpreter, or under --sdm conda with the env's Python.
 CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
@@ -57,6 +58,7 @@ rule all:
         wf.fast_results(PLAN),
         expand(Paths.onnx, style=PLAN.images["style"]) if FAST else [],
         expand(Paths.video, zip, **VIDEOS),
+        expand(Paths.fast_video, zip, **FAST_VIDEOS),
 
 
 include: "rules/masks.smk"

@@ -21,6 +21,7 @@ the clip's own loss, see pipeline/video/temporal.py).
 
     .venv/bin/python benchmarks/bench_video.py                 # the table (about 40 minutes on 2 cores)
     .venv/bin/python benchmarks/bench_video.py --sweep         # the design choices, on two clips
+    .venv/bin/python benchmarks/bench_video.py --fast          # fast networks: trained stability, frame rates
 """
 
 from __future__ import annotations
@@ -270,9 +271,22 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40, help="evaluations per frame")
     parser.add_argument("--frames", type=int, default=24, help="frames per clip")
     parser.add_argument("--json", metavar="PATH", help="also write the measurements as JSON")
+    parser.add_argument("--fast", action="store_true", help="fast networks: trained stability, frames per second")
+    parser.add_argument("--train-steps", type=int, default=400, help="--fast: training steps per network")
+    parser.add_argument("--train-size", type=int, default=128, help="--fast: training crop, px")
+    parser.add_argument("--width", type=float, default=0.5, help="--fast: the networks' width")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     found: dict = {}
+    if args.fast:
+        from fast_video import frame_rates, report, stability
+
+        found = stability(CLIPS, args.frames, args.train_steps, args.train_size, args.width)
+        found["frames_per_second"] = frame_rates()
+        report(found, found["frames_per_second"])
+        if args.json:
+            Path(args.json).write_text(json.dumps(found, indent=1))
+        return
     if args.sweep:
         variants = {
             "warm start alone (W=1e-9)": VideoConfig(temporal_weight=1e-9),

@@ -167,6 +167,20 @@ def main() -> None:
         out = HERE / relative
         cv2.imwrite(str(out), paint(subject, rng), [cv2.IMWRITE_PNG_COMPRESSION, 9])
         print(f"{out.relative_to(HERE.parent)}: {subject.shape[1]}x{subject.shape[0]}, subject {subject.mean():.1%}")
+    keyframe(rng)
+
+
+def keyframe(rng: np.random.Generator) -> None:
+    """Frame 0's mask of the demo clip astronaut_pan: the astronaut's outlines as that frame sees
+    them (the clip's own camera), the disc rolling by a subject too, painted like the others."""
+    from pipeline.synthetic.clips import DEMO_CLIPS, synthetic_clip
+
+    subject = draw(ASTRONAUT, sample_image("astronaut").size)
+    first = next(synthetic_clip(DEMO_CLIPS["astronaut_pan"], world_labels=subject.astype(np.uint8)))
+    out = HERE / "video" / "astronaut_pan" / "000000.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), paint(first.labels >= 1, rng), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    print(f"{out.relative_to(HERE.parent)}: the clip's frame 0, subject {(first.labels >= 1).mean():.1%}")
 
 
 if __name__ == "__main__":

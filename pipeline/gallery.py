@@ -242,6 +242,9 @@ def video_summary(metadata: Mapping[str, Any]) -> str:
     video, content = metadata.get("video", {}), metadata.get("content", {})
     weight = video.get("temporal_weight")
     held = "frames independent" if weight == 0 else f"temporal weight {weight:g}, {video.get('flow')} flow"
+    if "model" in metadata:  # a fast network's: its stability came from training
+        trained = metadata["model"].get("training", {}).get("temporal_weight") or 0
+        held = f"fast network, trained with temporal weight {trained:g}" if trained else "fast network, frame by frame"
     fps = content.get("fps")
     return f"clip of {metadata.get('output', {}).get('frames')} frames{f' at {fps:g} fps' if fps else ''}, {held}"
 
@@ -251,7 +254,8 @@ def _figure(result: Path, metadata: Mapping[str, Any], link: Callable[[Path], st
     content = Path(metadata["content"]["path"]).stem
     links = [f'<a href="{link(result)}">result</a>']
     if _is_video(metadata):  # its poster frame, linked to the clip
-        style, what, caption, loss = Path(metadata["styles"][0]["path"]).stem, " (clip)", video_summary(metadata), ""
+        style = metadata["model"]["style"] if "model" in metadata else Path(metadata["styles"][0]["path"]).stem
+        what, caption, loss = " (clip)", video_summary(metadata), ""
         poster = Path(metadata.get("output", {}).get("poster") or result)
         shown = poster if poster.exists() else result
         links[0] = f'<a href="{link(result)}">play the clip</a>'

@@ -51,6 +51,8 @@ rule contact_sheet:
         fast=wf.fast_results(PLAN),
         videos=expand(Paths.video, zip, **VIDEOS),
         posters=expand(Paths.poster, zip, **VIDEOS),
+        fast_videos=expand(Paths.fast_video, zip, **FAST_VIDEOS),
+        fast_posters=expand(Paths.fast_poster, zip, **FAST_VIDEOS),
     output:
         report(Paths.sheet, category="Contact sheet", caption="../report/contact_sheet.rst"),
     log:
@@ -66,7 +68,8 @@ rule contact_sheet:
         mem_mb=1000,
         runtime=5,
     shell:
-        "{params.stylesnake} contact-sheet {output} {input.results} {input.fast} {input.videos} > {log} 2>&1"
+        "{params.stylesnake} contact-sheet {output} {input.results} {input.fast} {input.videos} {input.fast_videos}"
+        " > {log} 2>&1"
 
 
 # What the end of a run says: where the results are, and (after a failure) each failed job's one line.

@@ -1,5 +1,6 @@
 # Video: every frame's mask carried from a clip's keyframe masks, the clip painted in segments (one job
-# each, in parallel on a cluster), the segments joined into one clip with its timestamps and sound.
+# each, in parallel on a cluster), the segments joined into one clip with its timestamps and sound; or
+# the clip through the style's fast network, one pass per frame (video.method fast or both).
 
 
 rule sample_clip:
@@ -97,3 +98,30 @@ rule video_join:
         runtime=30,
     shell:
         "{params.stylesnake} video-join {input.segments} --content {input.clip} --out {output.video} > {log} 2>&1"
+
+
+rule video_fast:
+    input:
+        unpack(JOBS.fast_video_inputs),
+    output:
+        video=Paths.fast_video,
+        metadata=Paths.sidecar(Paths.fast_video),
+        poster=Paths.fast_poster,
+    log:
+        Paths.log("video_fast", "{clip}__{style}"),
+    benchmark:
+        Paths.benchmark("video_fast", "{clip}__{style}")
+    params:
+        stylesnake=STYLESNAKE,
+        masks=JOBS.mask_flags,
+        args=JOBS.fast_video_args,
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=1,
+    shell:
+        "OMP_NUM_THREADS={threads} {params.stylesnake} video --model {input.model} --content {input.clip}"
+        " {params.masks} --out {output.video} {params.args} > {log} 2>&1"

@@ -32,15 +32,23 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 PROFILE = str(ROOT / "profiles" / "slurm-local")
 # The quick demo cut to one pair at tiny sizes: every rule runs once (sample_image and clean_mask
 # twice), with the repository's hand-painted masks for coffee and ihc; and the demo clip in two
-# segments (two video_segment jobs, then video_join): 15 jobs.
+# segments region by region (its keyframe mask carried by video_masks, two video_segment jobs, then
+# video_join) and through the fast network (video_fast): 17 jobs.
 SMALL = {
     "weights": "random",
     "demo": {"content": ["coffee"], "style": ["ihc"], "videos": ["astronaut_pan"]},
     "gatys": {"size": 48, "steps": 2},
     "fast": {"enabled": True, "steps": 2, "size": 32, "batch": 1, "width": 0.25, "checkpoint_every": 10},
-    "video": {"styles": {"astronaut_pan": ["ihc"]}, "size": 48, "steps": 1, "segment": 10, "overlap": 2},
+    "video": {
+        "styles": {"astronaut_pan": ["ihc"]},
+        "size": 48,
+        "steps": 1,
+        "segment": 10,
+        "overlap": 2,
+        "method": "both",
+    },
 }
-GPU_RULES = {"transfer", "fast_train", "video_segment"}
+GPU_RULES = {"transfer", "fast_train", "video_segment", "video_fast"}
 # A whole run must end in this; `timeout -k` because Snakemake ignores a lone SIGTERM.
 RUN_TIMEOUT = 480
 # Run-dependent fields of our metadata: the only bytes that may differ between two runs.
@@ -169,7 +177,7 @@ def test_every_rule_ran_as_a_slurm_job(cluster: Cluster, local_run: Run, slurm_r
     assert set(local_jobs) == {
         *("sample_image", "clean_mask", "style_targets", "transfer", "figures", "contact_sheet"),
         *("fast_train", "fast_stylize", "fast_export"),
-        *("sample_clip", "video_segment", "video_join"),
+        *("sample_clip", "video_masks", "video_segment", "video_join", "video_fast"),
     }
     assert local_jobs["video_segment"] == 2  # the clip's 16 frames in segments of 10
     # Nothing ran on the submitting machine but the target rule `all`, which has no command.

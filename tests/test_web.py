@@ -129,7 +129,8 @@ def _post(client, *, style: str | None = "pastel", size: str | None = "256", pho
 
 
 def _results(app) -> list[Path]:
-    return [p for p in state(app).store.root.iterdir() if not p.name.startswith(".")]
+    """The stored results (not the job queues' folders beside them)."""
+    return [p for p in state(app).store.root.iterdir() if re.fullmatch(r"[0-9a-f]{32}", p.name)]
 
 
 JPEG = loadtest.photo(300, 200, seed=5)
@@ -436,7 +437,7 @@ def test_results_are_removed_after_their_time_to_live(app, client) -> None:
     assert client.get(f"/result/{first}").status_code == 404  # expired on read, and removed
     assert not (store.root / first).exists()
     assert store.sweep() == 2  # the other result and the leftover
-    assert sorted(store.root.iterdir()) == sorted(theirs)
+    assert sorted(p for p in store.root.iterdir() if p.name != "clips") == sorted(theirs)  # clips: the app's queue
 
 
 # --- the results folder: private, and never one another user prepared ------------------------------
@@ -881,7 +882,7 @@ def test_the_job_page_shows_the_newest_snapshot_of_a_running_transfer(slow_app, 
             snapshots(evaluation, io.image_to_tensor(_image(64, 48, seed=evaluation)), 1.0)
         progress(2, 4)
         release.wait(30)
-        return _encoded(_image(64, 48)), {"width": 64, "height": 48}
+        return {"original.png": _encoded(_image(64, 48)), "result.png": _encoded(_image(64, 48))}, {"width": 64}
 
     monkeypatch.setattr(jobs, "run", run)
     location = _queue(client, photo=_encoded(_image(64, 48))).headers["Location"]
@@ -916,7 +917,7 @@ def test_slow_jobs_wait_in_turn_fail_with_a_sentence_and_a_full_queue_is_busy(tm
         release.wait(30)
         if job.photo_name == "bad":
             raise InputError("Your mask: painted colour #ff00ff is far from every label colour")
-        return _encoded(_image(8, 8)), {"width": 8, "height": 8}
+        return {"original.png": _encoded(_image(8, 8)), "result.png": _encoded(_image(8, 8))}, {"width": 8}
 
     store = ResultStore(tmp_path / "results")
     jobs = Jobs(tmp_path / "jobs", store, run, max_pending=2)
@@ -939,6 +940,7 @@ def test_slow_jobs_wait_in_turn_fail_with_a_sentence_and_a_full_queue_is_busy(tm
     assert jobs.status(second) | {"updated": 0} == {
         "state": "failed",
         "painting": "p",
+        "kind": "slow",
         "error": "Your mask: painted colour #ff00ff is far from every label colour",
         "pid": os.getpid(),
         "updated": 0,
@@ -1166,3 +1168,147 @@ def test_a_real_browser_sends_the_proposed_mask_to_a_slow_job(slow_app, slow_ser
     found = state(slow_app).store.get(rid)
     made = json.loads(Image.open(found.file("result.png")).info["stylesnake"])
     assert made["method"] == "gatys2016-guided"  # the painter's mask went in as the upload
+
+
+# --- clips on the fast tab ------------------------------------------------------------------------
+
+
+def _clip_bytes(tmp_path: Path, *, frames: int = 6, size: tuple[int, int] = (64, 48), audio: bool = True) -> bytes:
+    from pipeline.synthetic.clips import ClipSpec, write_clip
+
+    path = tmp_path / f"clip-{frames}-{size[0]}.mp4"
+    write_clip(ClipSpec(size=size, frames=frames), path, audio=audio)
+    return path.read_bytes()
+
+
+def _post_clip(client, clip: bytes, *, style: str = "pastel", size: str = "256", **extra):
+    data = {"style": style, "size": size, "photo": (_bytes_io.BytesIO(clip), "our walk.mp4"), **extra}
+    return client.post("/stylize", data=data, content_type="multipart/form-data")
+
+
+def test_a_clip_is_queued_painted_frame_by_frame_and_played_with_its_sound(app, client, tmp_path: Path) -> None:
+    import av
+
+    from pipeline.video.clip import probe
+
+    clip = _clip_bytes(tmp_path)
+    page = client.get("/").get_data(as_text=True)
+    assert 'accept="image/*,video/*"' in page and "at most 10 seconds" in page  # the limits, said on the page
+    posted = _post_clip(client, clip)
+    assert posted.status_code == 303 and "/job/" in posted.headers["Location"]
+    progress = client.get(posted.headers["Location"]).get_data(as_text=True)
+    assert "Painting your clip in the style of Pastel &lt;dreams&gt;" in progress or "/result/" in progress
+    rid = _finished(client, posted.headers["Location"])
+    html = client.get(f"/result/{rid}").get_data(as_text=True)
+    assert f'src="/result/{rid}/result.mp4"' in html and "6 frames" in html and "with its sound" in html
+    served = client.get(f"/result/{rid}/result.mp4")
+    assert served.status_code == 200 and served.mimetype == "video/mp4"
+    partial = client.get(f"/result/{rid}/result.mp4", headers={"Range": "bytes=0-99"})
+    assert partial.status_code == 206 and len(partial.data) == 100  # a browser can seek
+    download = client.get(f"/result/{rid}/download")
+    assert download.headers["Content-Disposition"].endswith("our_walk-pastel.mp4") and download.data == served.data
+    out = tmp_path / "out.mp4"
+    out.write_bytes(served.data)
+    info = probe(out)
+    assert info.frames == 6 and (info.width, info.height) == (64, 48)  # never enlarged past the clip
+    with av.open(str(out)) as got, av.open(_bytes_io.BytesIO(clip)) as given:
+        sound = [bytes(p) for p in got.demux(got.streams.audio[0]) if p.size]
+        assert sound == [bytes(p) for p in given.demux(given.streams.audio[0]) if p.size]
+    assert "media-src 'self'" in client.get(f"/result/{rid}").headers["Content-Security-Policy"]
+    jobs = state(app).clips
+    assert [p.name for p in jobs.root.iterdir() for p in p.iterdir()] == ["status.json"]  # the upload is gone
+
+
+def test_a_guided_style_paints_a_clip_with_its_first_frames_mask(app, client, tmp_path: Path) -> None:
+    clip = _clip_bytes(tmp_path, audio=False)
+    refused = _post_clip(client, clip, style="regions")
+    assert refused.status_code == 400 and "mask of the clip’s first frame" in refused.get_data(as_text=True)
+    mask = np.zeros((48, 64, 3), np.uint8)
+    mask[:] = parse_colour(GUIDED_LABELS["sky"])
+    mask[24:] = parse_colour(GUIDED_LABELS["ground"])
+    wrong = _post_clip(
+        client, clip, style="regions", mask=(_bytes_io.BytesIO(_encoded(Image.fromarray(mask[:, :30]))), "m.png")
+    )
+    assert wrong.status_code == 400 and "draw the mask on the clip’s first frame" in wrong.get_data(as_text=True)
+    posted = _post_clip(
+        client, clip, style="regions", mask=(_bytes_io.BytesIO(_encoded(Image.fromarray(mask))), "m.png")
+    )
+    assert posted.status_code == 303
+    rid = _finished(client, posted.headers["Location"])
+    meta = json.loads((state(app).store.root / rid / "meta.json").read_text())
+    assert meta["kind"] == "clip" and meta["mask"] is True and meta["frames"] == 6
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("text", "neither a photo nor a clip we can read"),
+        ("audio-only", "no pictures"),
+        ("cut-short", "neither a photo nor a clip we can read, or it is damaged"),
+        ("too-long", "this site paints clips of at most 1 s"),
+        ("empty", "The photo file is empty"),
+    ],
+)
+def test_a_clip_the_site_cannot_take_is_a_400_with_one_sentence(
+    models: Path, tmp_path: Path, case: str, message: str
+) -> None:
+    app = create_app(models, results=tmp_path / "results", clip_seconds=1.0)
+    client = app.test_client()
+    if case == "text":
+        data = b"this is not a video, whatever its name says\n" * 10
+    elif case == "audio-only":
+        data = _audio_only(tmp_path)
+    elif case == "cut-short":
+        data = _clip_bytes(tmp_path, frames=12)[:1500]
+    elif case == "too-long":
+        data = _clip_bytes(tmp_path, frames=60, audio=False)  # 2.4 s at 25 fps
+    else:
+        data = b""
+    response = _post_clip(client, data)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400 and message in html, html
+    assert "Traceback" not in html
+    assert not _results(app) and not [p for p in state(app).clips.root.iterdir()]  # nothing kept
+
+
+def _audio_only(tmp_path: Path) -> bytes:
+    import av
+
+    path = tmp_path / "sound.mp4"
+    with av.open(str(path), "w", format="mp4") as container:
+        sound = container.add_stream("aac", rate=44100, layout="stereo")
+        for start in range(0, 44100, 1024):
+            samples = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
+            samples.sample_rate, samples.pts = 44100, start
+            container.mux(sound.encode(samples))
+        container.mux(sound.encode())
+    return path.read_bytes()
+
+
+def test_a_real_browser_uploads_a_clip_watches_it_and_plays_the_result(threaded_server: str, tmp_path: Path) -> None:
+    sync_playwright = _browser_or_skip()
+    clip = tmp_path / "walk.mp4"
+    clip.write_bytes(_clip_bytes(tmp_path, frames=8, size=(96, 64)))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(accept_downloads=True)
+            page.goto(threaded_server + "/")
+            page.set_input_files("#photo", str(clip))
+            page.get_by_label("Pastel <dreams>").check()
+            page.get_by_role("button", name="Repaint").click()
+            page.wait_for_url(re.compile(r"/(job|result)/[0-9a-f]{32}$"))  # the progress page …
+            page.wait_for_url(RESULT_URL, timeout=120_000)  # … refreshes itself until the result
+            video = page.locator("#result-video")
+            video.wait_for()
+            page.wait_for_function(
+                "(() => { const v = document.getElementById('result-video'); v.muted = true; v.play();"
+                " return v.readyState >= 2 && v.videoWidth === 96; })()",
+                timeout=30_000,
+            )
+            assert video.evaluate("v => v.error") is None
+            with page.expect_download() as info:
+                page.get_by_role("link", name="Download the clip (MP4)").click()
+            assert info.value.suggested_filename == "walk-pastel.mp4"
+        finally:
+            browser.close()

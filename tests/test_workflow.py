@@ -673,13 +673,24 @@ def clip_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     (root / "masks/style").mkdir(parents=True)
     Image.fromarray((colours[bands] * 0.7 + 30).astype(np.uint8)).save(root / "images/style/bands.png")
     Image.fromarray(colours[bands]).save(root / "masks/style/bands.png")
+    (root / "train").mkdir()  # the fast network's training photos: its clip goes through it too
+    for name in ("chelsea", "brick"):
+        sample_image(name).resize((64, 48)).save(root / "train" / f"{name}.png")
     config = {
         "weights": "random",
         "demo": {"content": [], "style": [], "videos": ["scene_pan"]},
         "labels": CLIP_LABELS,
         "gatys": {"size": 48, "steps": 1},
-        "fast": {"enabled": False},
-        "video": {"styles": "all", "size": 48, "steps": 1, "segment": 10, "overlap": 2},
+        "fast": {
+            "enabled": True,
+            "data": "train",
+            "steps": 2,
+            "size": 32,
+            "batch": 1,
+            "width": 0.25,
+            "temporal_weight": 10.0,
+        },
+        "video": {"styles": "all", "size": 48, "steps": 1, "segment": 10, "overlap": 2, "method": "both"},
     }
     return root, _snakemake(root, "--cores", "2", config=config)
 
@@ -691,9 +702,9 @@ def test_a_clip_is_painted_in_segments_and_joined_with_its_sound(clip_project: t
     from pipeline.video.clip import probe
 
     root, output = clip_project
-    ran = {rule: len(re.findall(rf"^(?:local)?rule {rule}:$", output, re.MULTILINE))
-           for rule in ("sample_clip", "video_masks", "video_segment", "video_join", "style_targets")}  # fmt: skip
-    assert ran == {"sample_clip": 1, "video_masks": 1, "video_segment": 2, "video_join": 1, "style_targets": 1}
+    rules = ("sample_clip", "video_masks", "video_segment", "video_join", "style_targets", "fast_train", "video_fast")
+    ran = {rule: len(re.findall(rf"^(?:local)?rule {rule}:$", output, re.MULTILINE)) for rule in rules}
+    assert ran == dict.fromkeys(rules, 1) | {"video_segment": 2}
     result = root / "results/video/scene_pan__bands.mp4"
     assert probe(result).frames == 16 and probe(root / "videos/scene_pan.mp4").audio
 
@@ -708,6 +719,11 @@ def test_a_clip_is_painted_in_segments_and_joined_with_its_sound(clip_project: t
     assert json.loads((root / "results/video/scene_pan__bands/001.json").read_text())["span"] == [8, 16]
     sheet = (root / "results/index.html").read_text()
     assert 'href="video/scene_pan__bands.mp4"' in sheet and 'src="video/scene_pan__bands.poster.png"' in sheet
+    # The same clip through the style's fast network (video.method both), its sound kept too.
+    fast = root / "results/video/fast/scene_pan__bands.mp4"
+    assert probe(fast).frames == 16 and sound(fast) == sound(root / "videos/scene_pan.mp4")
+    assert json.loads(Path(f"{fast}.json").read_text())["model"]["training"]["temporal_weight"] == 10.0
+    assert 'href="video/fast/scene_pan__bands.mp4"' in sheet and "trained with temporal weight 10" in sheet
     again = _snakemake(root, "--cores", "2", config=yaml.safe_load((root / "tiny.yaml").read_text()))
     assert "Nothing to be done" in again
 

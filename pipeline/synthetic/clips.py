@@ -64,10 +64,16 @@ class SyntheticFrame:
     visible: np.ndarray | None  # (H, W) bool
 
 
-def _world(spec: ClipSpec) -> tuple[np.ndarray, np.ndarray]:
+def _world(spec: ClipSpec, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The picture the camera looks at (float RGB, 3× the frame so zooming in stays sharp) and its
-    labels (a textured scene's regions; a photo's three horizontal bands)."""
+    labels (a textured scene's regions; a photo's three horizontal bands, or ``labels``, a label
+    map of the photo, stretched with it)."""
     width, height = spec.size[0] * 3, spec.size[1] * 3
+    if labels is not None:
+        from pipeline.synthetic.scenes import _photo
+
+        stretched = cv2.resize(labels.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
+        return _photo(spec.world, width, height), stretched.astype(np.int32)
     if spec.world.startswith("scene:"):
         from pipeline.synthetic.scenes import textured_scene
 
@@ -105,9 +111,10 @@ def _object_centre(spec: ClipSpec, t: int) -> np.ndarray:
     return start + np.array(spec.speed) * t
 
 
-def synthetic_clip(spec: ClipSpec = ClipSpec()) -> Iterator[SyntheticFrame]:
-    """The frames of ``spec`` with their truth, one at a time (a long clip never sits in memory)."""
-    world, world_labels = _world(spec)
+def synthetic_clip(spec: ClipSpec = ClipSpec(), *, world_labels: np.ndarray | None = None) -> Iterator[SyntheticFrame]:
+    """The frames of ``spec`` with their truth, one at a time (a long clip never sits in memory).
+    ``world_labels`` labels a photo world (e.g. its painted mask), instead of three bands."""
+    world, world_labels = _world(spec, world_labels)
     width, height = spec.size
     radius = spec.radius * min(width, height)
     side = int(2 * radius) + 4

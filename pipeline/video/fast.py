@@ -26,14 +26,17 @@ import torch
 from PIL import Image
 
 from pipeline import io, record
+from pipeline.color import recombine
 from pipeline.errors import InputError
-from pipeline.fast.model import OnnxNetwork, Runner, content_guides, labels_of, open_model, stylize
+from pipeline.fast.model import OnnxNetwork, Runner, blend_strength, content_guides, labels_of, open_model, stylize
+from pipeline.fast.network import TransformerNet
 from pipeline.optim import Progress
 from pipeline.outputs import OwnedFolder
 from pipeline.video import clip as clips
 from pipeline.video.files import checked_outputs
 from pipeline.video.flow import DEFAULT_FLOW
 from pipeline.video.keyframes import carry_clip_masks
+from pipeline.video.segments import poster_path
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +53,24 @@ class FastClipConfig:
     precision: str = "auto"
     compile: bool = False
     flow: str = DEFAULT_FLOW  # carrying a guided model's masks
+    strength: float = 1.0  # as stylize's --strength: blended with the frame
+    preserve_color: bool = False  # the result's luminance with the frame's colours
 
     def __post_init__(self) -> None:
         for name in ("size", "batch"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value <= 0):
                 raise InputError(f"{name} must be a positive integer, got {value}")
+        if not 0 <= self.strength <= 1:
+            raise InputError(f"strength must be from 0 (the frame) to 1 (full style), got {self.strength}")
+
+
+#: A model already open (e.g. the web app's, loaded once): network, model, device, precision.
+Opened = tuple[Any, Any, torch.device, str]
 
 
 def fast_video_files(
-    model_path: PathLike,
+    model_path: PathLike | Opened,
     content_path: PathLike,
     out_path: PathLike,
     config: FastClipConfig = FastClipConfig(),
@@ -71,15 +82,21 @@ def fast_video_files(
     max_pixels: int = io.MAX_PIXELS,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Stylise the clip ``content_path`` with the fast-style model ``model_path`` into ``out_path``
-    (an MP4, or a folder of PNG frames); return the record written to ``OUT.json``. A guided
-    model needs ``content_mask``: frame 0's mask, a folder of keyframe masks, or ``"propose"``."""
+    """Stylise the clip ``content_path`` with the fast-style model ``model_path`` (or one already
+    :data:`Opened`) into ``out_path`` (an MP4, or a folder of PNG frames); return the record
+    written to ``OUT.json``. A guided model needs ``content_mask``: frame 0's mask, a folder of
+    keyframe masks, or ``"propose"``."""
     started = time.perf_counter()
-    inputs = [content_path, model_path, *([content_mask] if content_mask not in (None, "propose") else [])]
+    given = [] if isinstance(model_path, tuple) else [model_path]
+    inputs = [content_path, *given, *([content_mask] if content_mask not in (None, "propose") else [])]
     where = checked_outputs(out_path, inputs)
-    network, model, device, precision = open_model(
-        model_path, device=config.device, precision=config.precision, compile=config.compile
-    )
+    if isinstance(model_path, tuple):
+        network, model, device, precision = model_path
+        model_path = model.style_name
+    else:
+        network, model, device, precision = open_model(
+            model_path, device=config.device, precision=config.precision, compile=config.compile
+        )
     if (content_mask is None) != (network.guide_channels == 0):
         raise InputError(
             f"{model_path}: this model was trained with masks; give the clip's --content-mask"
@@ -100,21 +117,30 @@ def fast_video_files(
                          min_area=min_area, max_pixels=max_pixels, regions=regions)  # fmt: skip
     batch = config.batch or (GPU_BATCH if device.type == "cuda" else 1)
     timing: list[float] = []
-    painted = _painted(network, model, info, span, size, batch, masks, timing, progress)
+    painted = _painted(network, model, info, span, size, batch, masks, timing, progress, config)
+    poster = None
     if where.is_folder:
         folder = OwnedFolder(where.out, what="video")
         folder.clear()
         for index, frame in enumerate(painted, start=span[0]):
             folder.write(clips.FRAME_NAME.format(index), io.encode_image(Image.fromarray(frame), "f.png"))
     else:
-        clips.encode(painted, where.out, info, span)
+        kept: list[np.ndarray] = []
+        clips.encode(_keeping_middle(painted, span, kept), where.out, info, span)
+        poster = poster_path(where.out)
+        io.save_image(Image.fromarray(kept[0]), poster)
     metadata = {
         **record.header("johnson2016-video", model.info.get("weights")),
         "model": {"path": str(model_path), "style": model.style_name, "training": model.info.get("training", {})},
         "parameters": {**dataclasses.asdict(config), "batch": batch, "size": list(size)},
         "content": info.described(),
         "span": list(span),
-        "output": {"path": str(where.out), "frames": span[1] - span[0], "masks": str(where.masks) if masks else None},
+        "output": {
+            "path": str(where.out),
+            "frames": span[1] - span[0],
+            "masks": str(where.masks) if masks else None,
+            "poster": str(poster) if poster else None,
+        },
         **record.environment(device, precision),
         "seconds": round(time.perf_counter() - started, 3),
         "network_seconds_per_frame": round(sum(timing) / max(1, span[1] - span[0]), 5),
@@ -125,7 +151,7 @@ def fast_video_files(
 
 
 def _painted(
-    network: Runner | OnnxNetwork,
+    network: Runner | OnnxNetwork | TransformerNet,
     model: Any,
     info: clips.ClipInfo,
     span: tuple[int, int],
@@ -134,6 +160,7 @@ def _painted(
     masks: OwnedFolder | None,
     timing: list[float],
     progress: Progress | None,
+    config: FastClipConfig,
 ) -> Iterator[np.ndarray]:
     """The stylised frames of ``span``, one at a time, computed ``batch`` at a time."""
     numbered = enumerate((clips.resized(f, size) for f in clips.read_frames(info, *span)), start=span[0])
@@ -148,12 +175,25 @@ def _painted(
                 guides = torch.cat([_guides(model, masks.path, i, size) for i, _ in pending])
             tick = time.perf_counter()
             out = stylize(network, images, guides)
+            if config.preserve_color:
+                out = recombine(out, images).clamp(0, 1)
+            out = blend_strength(out, images, config.strength)
             timing.append(time.perf_counter() - tick)
             for (i, _), result in zip(pending, out, strict=True):
                 if progress is not None:
                     progress(i - span[0] + 1, total, None)
                 yield (result.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
             pending = []
+
+
+def _keeping_middle(
+    frames: Iterator[np.ndarray], span: tuple[int, int], kept: list[np.ndarray]
+) -> Iterator[np.ndarray]:
+    """``frames``, keeping the middle one in ``kept`` for the poster (as video-join does)."""
+    for index, frame in enumerate(frames):
+        if index == (span[1] - span[0]) // 2:
+            kept.append(frame)
+        yield frame
 
 
 def _guides(model: Any, folder: Path, index: int, size: tuple[int, int]) -> torch.Tensor:

@@ -42,7 +42,8 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": (
-        "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; "
+        "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; "
         "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     ),
     "Referrer-Policy": "no-referrer",
@@ -60,6 +61,9 @@ class Settings:
     slow_steps: int = 300  # the slow tab: Gatys loss evaluations per job
     slow_max_side: int = 512  # px: the slow tab's largest output
     slow_pending: int = 4  # slow jobs queued or running per process; more are told "busy"
+    clip_seconds: float = 10.0  # the fast tab's clips: at most this long
+    clip_side: int = 512  # px: a clip's frames are painted at most this large (long side)
+    clip_pending: int = 2  # clip jobs queued or running per process; more are told "busy"
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -86,6 +90,7 @@ class WebState:
     jobs: Jobs | None  # None: the slow tab cannot run (``slow_unavailable`` says why)
     slow_unavailable: str | None = None
     semantic: tuple[Parser, Groups] | None = None  # ``--semantic``: proposed regions from a scene parser
+    clips: Jobs | None = None  # the fast tab's clip jobs (None: no fast tab)
 
 
 def create_app(
@@ -158,6 +163,12 @@ def create_app(
         except InputError as exc:
             unavailable = str(exc)
             log.warning("the slow tab is off: %s", exc)
+    from pipeline.web.clips import clip_runner
+
+    clip_jobs = None
+    if styles:
+        clip_jobs = Jobs(store.root / "clips", store, clip_runner(), max_pending=config.clip_pending, ttl=config.ttl,
+                         kind="clip")  # fmt: skip
     web = WebState(
         styles=styles,
         store=store,
@@ -167,6 +178,7 @@ def create_app(
         jobs=jobs,
         slow_unavailable=unavailable,
         semantic=parser,
+        clips=clip_jobs,
     )
     app.extensions["stylesnake"] = web
     # Every page's header links the tabs, when there are two.

@@ -24,15 +24,17 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from pipeline import io
 from pipeline.errors import InputError
-from pipeline.web.paintings import Painting
 from pipeline.web.store import ResultStore, write_private
 from pipeline.web.stylist import Busy
+
+if TYPE_CHECKING:
+    from pipeline.web.paintings import Painting
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +52,16 @@ SNAPSHOTS_PER_JOB = 10
 class Job:
     id: str
     folder: Path
-    painting: Painting
+    painting: Any  # the slow tab's Painting, or a clip's fast Style (pipeline.web.catalog)
     size: int
     keep_colours: bool
     guided: bool
     photo_name: str
+    strength: float = 1.0
 
 
-#: ``run(job, progress)`` → (result PNG bytes, metadata); ``progress(step, steps)``.
-Run = Callable[[Job, Callable[[int, int], None]], tuple[bytes, dict[str, Any]]]
+#: ``run(job, progress)`` → (the result's files for the store, its metadata); ``progress(step, steps)``.
+Run = Callable[[Job, Callable[[int, int], None]], tuple[dict[str, bytes], dict[str, Any]]]
 
 
 class Jobs:
@@ -72,7 +75,9 @@ class Jobs:
         *,
         max_pending: int = 4,
         ttl: float = 3600.0,
+        kind: str = "slow",
     ) -> None:
+        self.kind = kind  # "slow" (a photo into a painting) or "clip" (a clip through a fast style)
         self.root = Path(root)
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)  # visitors' photos wait here: ours only
         self.store, self.run, self.max_pending, self.ttl = store, run, max_pending, ttl
@@ -93,6 +98,23 @@ class Jobs:
     ) -> str:
         """Queue a transfer of ``photo`` (already upright and at its output size) into
         ``painting``; returns the job's id. :class:`Busy` when ``max_pending`` wait already."""
+        files = {"photo.png": io.encode_image(photo, "photo.png")}
+        if mask is not None:
+            files["mask.png"] = io.encode_image(mask, "mask.png")
+        return self.submit_files(painting, files, size=size, keep_colours=keep_colours, photo_name=photo_name)
+
+    def submit_files(
+        self,
+        painting: Any,
+        files: Mapping[str, bytes | Path],
+        *,
+        size: int,
+        keep_colours: bool,
+        photo_name: str,
+        strength: float = 1.0,
+    ) -> str:
+        """Queue a job whose inputs are ``files`` (name → bytes, or a file of ours moved in), a
+        ``mask.png`` among them making it guided; returns its id (:class:`Busy` as :meth:`submit`)."""
         with self._lock:
             if self._pending >= self.max_pending:
                 raise Busy
@@ -103,11 +125,15 @@ class Jobs:
             jid = secrets.token_hex(16)
             folder = self.root / jid
             folder.mkdir(mode=0o700)
-            write_private(folder / "photo.png", io.encode_image(photo, "photo.png"))
-            if mask is not None:
-                write_private(folder / "mask.png", io.encode_image(mask, "mask.png"))
-            job = Job(jid, folder, painting, size, keep_colours, mask is not None, photo_name)
-            self._write(job.folder, {"state": "queued", "step": 0, "steps": 0, "painting": painting.name})
+            for name, data in files.items():
+                if isinstance(data, Path):
+                    os.replace(data, folder / name)  # an upload spooled into our private root
+                else:
+                    write_private(folder / name, data)
+            job = Job(jid, folder, painting, size, keep_colours, "mask.png" in files, photo_name, strength)
+            self._write(
+                job.folder, {"state": "queued", "step": 0, "steps": 0, "painting": painting.name, "kind": self.kind}
+            )
             self._queue.put(job)
             self._start_worker()
         except BaseException:
@@ -116,7 +142,7 @@ class Jobs:
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
             raise
-        log.info("queued slow job %s: %s into %s", jid, photo_name, painting.key)
+        log.info("queued %s job %s: %s into %s", self.kind, jid, photo_name, painting.key)
         return jid
 
     def status(self, jid: str) -> dict[str, Any] | None:
@@ -163,7 +189,7 @@ class Jobs:
     def _start_worker(self) -> None:
         with self._lock:
             if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(target=self._work, name="stylesnake-slow-jobs", daemon=True)
+                self._worker = threading.Thread(target=self._work, name=f"stylesnake-{self.kind}-jobs", daemon=True)
                 self._worker.start()
 
     def _work(self) -> None:
@@ -176,7 +202,7 @@ class Jobs:
                     self._pending -= 1
 
     def _run(self, job: Job) -> None:
-        base = {"painting": job.painting.name}
+        base = {"painting": job.painting.name, "kind": self.kind}
         last = [0.0]
 
         def progress(step: int, steps: int) -> None:
@@ -187,19 +213,18 @@ class Jobs:
 
         self._write(job.folder, {**base, "state": "running", "step": 0, "steps": 0})
         try:
-            result_png, meta = self.run(job, progress)
-            original = (job.folder / "photo.png").read_bytes()
-            rid = self.store.put({"original.png": original, "result.png": result_png}, meta)
+            files, meta = self.run(job, progress)
+            rid = self.store.put(files, meta)
         except InputError as exc:
-            log.info("slow job %s refused: %s", job.id, exc)
+            log.info("%s job %s refused: %s", self.kind, job.id, exc)
             self._end(job, {**base, "state": "failed", "error": str(exc)})
             return
         except Exception:
-            log.exception("slow job %s failed", job.id)
+            log.exception("%s job %s failed", self.kind, job.id)
             error = "Something went wrong on our side while painting; please try again later."
             self._end(job, {**base, "state": "failed", "error": error})
             return
-        log.info("slow job %s done: result %s", job.id, rid)
+        log.info("%s job %s done: result %s", self.kind, job.id, rid)
         self._end(job, {**base, "state": "done", "result": rid})
 
     def _end(self, job: Job, status: Mapping[str, Any]) -> None:
@@ -276,6 +301,6 @@ def gatys_runner(weights: str | os.PathLike[str], steps: int, *, device: str = "
             "weights": record["weights"].get("kind", "?"),
             "seconds": round(record["timings_s"]["total"], 3),
         }
-        return out.read_bytes(), meta
+        return {"original.png": photo.read_bytes(), "result.png": out.read_bytes()}, meta
 
     return run

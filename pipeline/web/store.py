@@ -1,6 +1,7 @@
 """Results on disk under random ids, gone after a time to live.
 
-A result is a folder ``<root>/<id>/`` with ``original.png``, ``result.png`` and ``meta.json``.
+A result is a folder ``<root>/<id>/`` with ``original.png``, ``result.png`` and ``meta.json`` (and
+``result.mp4`` for a clip).
 It is written as a hidden folder and renamed into place, so a reader sees all of it or none.
 The store keeps no state in memory: several server processes (gunicorn workers) can share one
 root, and any of them may serve a result another made or sweep out expired ones.
@@ -38,8 +39,9 @@ _ID = re.compile(r"[0-9a-f]{32}")  # secrets.token_hex(16)
 _LEFTOVER = re.compile(r"\.[0-9a-f]{32}(\.tmp|\.[0-9a-f]{8}\.del)")
 FILES = ("original.png", "result.png")
 #: Kept beside them when there is one: the cleaned mask a guided style painted with (a record of
-#: which region got which label, e.g. as painted in the browser).
-OPTIONAL_FILES = ("mask.png",)
+#: which region got which label, e.g. as painted in the browser), and a clip's result (its
+#: pictures are then the clip's middle frame, as given and as painted).
+OPTIONAL_FILES = ("mask.png", "result.mp4")
 
 
 def default_root() -> Path:

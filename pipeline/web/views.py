@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -33,8 +33,11 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from pipeline import io
 from pipeline.errors import InputError
+from pipeline.fast.model import labels_of
 from pipeline.masks import check_drawn_for, clean_mask
 from pipeline.web import STRENGTHS, WebState, regions
+from pipeline.web.catalog import Style
+from pipeline.web.clips import check_clip, clip_mask, is_image, spool
 from pipeline.web.paintings import Painting
 from pipeline.web.store import Result
 from pipeline.web.stylist import Busy, decode_upload
@@ -65,6 +68,8 @@ def _form_page(*, error: str | None = None, status: int = 200, chosen: dict[str,
         max_upload_mb=web.settings.max_upload_mb,
         max_side=web.settings.max_side,
         strengths=STRENGTHS,
+        clip_seconds=web.settings.clip_seconds,
+        clip_side=web.settings.clip_side,
     )
     return Response(html, status=status)
 
@@ -131,6 +136,8 @@ def stylize() -> BaseResponse:
     try:
         strength = _strength(chosen)
         photo = _required(style, "style", size, web.settings.sizes())
+        if not is_image(photo.stream):  # a clip: queued, painted frame by frame (pipeline.web.clips)
+            return _clip_job(web, style, photo, size, chosen, strength)
         mask = request.files.get("mask")
         has_mask = mask is not None and bool(mask.filename)
         made = web.stylist.stylize(
@@ -168,6 +175,38 @@ def stylize() -> BaseResponse:
     rid = web.store.put(files, meta)
     # POST–redirect–GET: reloading the result page must not upload and stylise again.
     return redirect(url_for("web.result", rid=rid), code=303)
+
+
+def _clip_job(
+    web: WebState, style: Style, upload: FileStorage, size: int, chosen: dict[str, Any], strength: float
+) -> BaseResponse:
+    """Queue the uploaded clip (checked: readable, short enough, frames small enough; a guided
+    style's first-frame mask checked too) and send the visitor to its progress page."""
+    assert web.clips is not None  # a fast tab has its clip queue
+    path = spool(upload.stream, web.clips.root)
+    try:
+        info = check_clip(path, max_seconds=web.settings.clip_seconds, max_pixels=web.settings.max_pixels)
+        files: dict[str, bytes | Path] = {"clip": path}
+        mask = request.files.get("mask")
+        if style.guided:
+            if mask is None or not mask.filename:
+                raise FormError(
+                    f"The style “{style.name}” paints region by region: please add the mask of the clip’s first frame."
+                )
+            painted = decode_upload(mask.stream, "mask", web.settings.max_pixels)
+            files["mask.png"] = clip_mask(painted, (info.width, info.height), labels_of(style.model.info))
+        jid = web.clips.submit_files(
+            style,
+            files,
+            size=min(size, web.settings.clip_side, max(info.width, info.height)),  # never enlarged, as photos
+            keep_colours=chosen["keep_colours"],
+            photo_name=_stem(upload.filename),
+            strength=strength,
+        )
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return redirect(url_for("web.job", jid=jid), code=303)
 
 
 def _strength(chosen: dict[str, Any]) -> float:
@@ -288,15 +327,23 @@ def _label_mask(mask: Image.Image, size: tuple[int, int], painting: Painting) ->
     return labels.to_image().convert("RGB").resize(size, Image.Resampling.NEAREST)
 
 
+def _job_status(jid: str) -> tuple[Any, dict[str, Any] | None]:
+    """The queue that knows the job (slow transfers, or clips) and its status."""
+    for jobs in (_web().jobs, _web().clips):
+        status = jobs.status(jid) if jobs is not None else None
+        if status is not None:
+            return jobs, status
+    return None, None
+
+
 @bp.get("/job/<jid>")
 def job(jid: str) -> BaseResponse:
-    web = _web()
-    status = web.jobs.status(jid) if web.jobs is not None else None
+    jobs, status = _job_status(jid)
     if status is None:
         abort(404, description="This job does not exist, or it ended a while ago (results are kept for a while only).")
     if status["state"] == "done":
         return redirect(url_for("web.result", rid=status["result"]), code=303)
-    snapshot = web.jobs.snapshot(jid) if web.jobs is not None and status["state"] == "running" else None
+    snapshot = jobs.snapshot(jid) if status["state"] == "running" else None
     html = render_template("job.html", status=status, jid=jid, snapshot=snapshot[1] if snapshot else None)
     response = Response(html, status=200)
     response.headers["Cache-Control"] = "no-store"  # the page changes until the job is done
@@ -361,11 +408,24 @@ def result_image(rid: str, which: str) -> Response:
     return response
 
 
+@bp.get("/result/<rid>/result.mp4")
+def result_video(rid: str) -> Response:
+    found = _result_or_404(rid)
+    if found.meta.get("kind") != "clip":
+        abort(404, description="This result is a picture, not a clip.")
+    # conditional: Range requests, so a browser can seek and start playing before the end arrives.
+    response = send_file(found.file("result.mp4"), mimetype="video/mp4", conditional=True)
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response
+
+
 @bp.get("/result/<rid>/download")
 def download(rid: str) -> Response:
     found = _result_or_404(rid)
-    name = f"{found.meta.get('photo', 'photo')}-{found.meta.get('style', 'style')}.png"
-    return send_file(found.file("result.png"), mimetype="image/png", as_attachment=True, download_name=name)
+    clip = found.meta.get("kind") == "clip"
+    name = f"{found.meta.get('photo', 'photo')}-{found.meta.get('style', 'style')}.{'mp4' if clip else 'png'}"
+    file, mimetype = ("result.mp4", "video/mp4") if clip else ("result.png", "image/png")
+    return send_file(found.file(file), mimetype=mimetype, as_attachment=True, download_name=name)
 
 
 @bp.get("/styles/<key>.png")

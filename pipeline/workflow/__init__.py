@@ -44,6 +44,8 @@ from pipeline.workflow.plan import (
     style_settings,
 )
 from pipeline.workflow.schema import SCHEMA, check_config
+from pipeline.workflow.videos import fast_pairs as fast_video_pairs
+from pipeline.workflow.videos import optimised_pairs
 
 __all__ = [
     "GUIDE_KEYS",
@@ -67,7 +69,9 @@ __all__ = [
     "fast_pairs",
     "fast_results",
     "fast_settings",
+    "fast_video_pairs",
     "finished_note",
+    "optimised_pairs",
     "painted_labels",
     "plan",
     "style_settings",

@@ -329,6 +329,18 @@ class Jobs:
 
         return video_args(self.plan, w.clip, w.style, w.segment)
 
+    def fast_video_inputs(self, w: Any) -> dict[str, str]:
+        """The clip, the style's fast network, and every frame's carried mask for a guided network."""
+        inputs = {"clip": self.clip(w), "model": Paths.model.format(style=w.style)}
+        if fast_guided(self.plan, w.style):
+            inputs["content_mask"] = Paths.video_masks.format(clip=w.clip)
+        return inputs
+
+    def fast_video_args(self, w: Any) -> str:
+        from pipeline.workflow.videos import fast_video_args
+
+        return fast_video_args(self.plan, w.clip, w.style)
+
     def video_masks_args(self, w: Any) -> str:
         from pipeline.workflow.videos import video_masks_args
 

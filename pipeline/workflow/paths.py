@@ -28,6 +28,8 @@ class Paths:
     segment = "results/video/{clip}__{style}/{segment}"  # one job's frames (folder), {segment} = 000, 001, …
     video = "results/video/{clip}__{style}.mp4"
     poster = "results/video/{clip}__{style}.poster.png"
+    fast_video = "results/video/fast/{clip}__{style}.mp4"  # the clip through the style's fast network
+    fast_poster = "results/video/fast/{clip}__{style}.poster.png"
 
     @staticmethod
     def sidecar(pattern: str) -> str:

@@ -27,7 +27,7 @@ CLIP_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm")
 #: The ``video:`` settings that are flags of ``stylesnake video`` (the others shape the jobs).
 VIDEO_FLAGS = ("temporal_weight", "flow", "long_term", "first_steps")
 #: What ``video:`` holds when the config says nothing (the schema's defaults).
-DEFAULTS: dict[str, Any] = {"styles": "all", "segment": 48, "overlap": 4}
+DEFAULTS: dict[str, Any] = {"styles": "all", "method": "optimise", "segment": 48, "overlap": 4}
 
 
 @dataclass(frozen=True)
@@ -157,3 +157,33 @@ def video_masks_args(plan: Any, clip: str) -> str:
 
     sizes = {video_settings(plan, style)["size"] for c, style in plan.clips.pairs if c == clip}
     return cli_args({"size": max(sizes), "flow": plan.clips.settings.get("flow"), "colors": colours_arg(plan.labels)})
+
+
+def optimised_pairs(plan: Any) -> list[tuple[str, str]]:
+    """Clip × style pairs whose every frame is optimised (``video.method`` optimise or both)."""
+    return list(plan.clips.pairs) if plan.clips.settings.get("method", "optimise") != "fast" else []
+
+
+def fast_pairs(plan: Any) -> list[tuple[str, str]]:
+    """Clip × style pairs stylised by the style's fast network (``video.method`` fast or both, with
+    fast style on). A guided network needs the clip's keyframe masks in the project's labels: a clip
+    without them is said and left out."""
+    from pipeline.workflow.jobs import fast_guided
+
+    if plan.clips.settings.get("method", "optimise") == "optimise" or not plan.fast.get("enabled"):
+        return []
+    pairs = []
+    for clip, style in plan.clips.pairs:
+        if fast_guided(plan, style) and clip not in plan.clips.keyframes:
+            log.info("video.method fast: clip '%s' has no keyframe masks for style '%s''s guided network", clip, style)
+            continue
+        pairs.append((clip, style))
+    return pairs
+
+
+def fast_video_args(plan: Any, clip: str, style: str) -> str:
+    """Arguments of ``stylesnake video --model`` for one pair (inputs and output come from the rule):
+    the frames' size as the optimisation takes them, and the flow that carries masks."""
+    from pipeline.workflow.jobs import cli_args
+
+    return cli_args({"size": video_settings(plan, style)["size"], "flow": plan.clips.settings.get("flow")})

@@ -1,0 +1,152 @@
+"""Fast video (``bench_video.py --fast``): does the temporal term at training time make a fast-style
+network hold still, without costing it its style? And how many frames per second?
+
+Networks are trained alike (same data, style, steps, seed; random VGG-16 loss network) with several
+``--temporal-weight``s, 0 among them, then stylise bench_video's synthetic clips (photos never
+trained on), measured with the **true** flow:
+
+- warping error (Lai et al. 2018) against the network trained without the term: target ≤ 0.5×;
+- style loss (the Gram loss against the style, of the loss network, mean over frames): within 10 %;
+- a flow-based blend with the previous output on top (DIS flow, the method's own, as deployed):
+  kept only if it lowers the warping error further at no style cost;
+- frames per second at 512 px on this machine's CPU: width 0.25 and 1.0, ONNX and eager PyTorch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline import io
+from pipeline.fast import model as fast_model
+from pipeline.fast.network import TransformerNet
+from pipeline.fast.train import CONTENT_LAYER, STYLE_LAYERS, TrainConfig, train
+from pipeline.features import VGGEncoder
+from pipeline.losses import batch_gram_loss, gram_matrix
+from pipeline.samples import sample_image
+from pipeline.synthetic.clips import ClipSpec, synthetic_clip
+from pipeline.synthetic.measures import warping_error
+from pipeline.video.flow import DEFAULT_FLOW, certainty, flow_function, warp
+
+#: Training photos: none of them is a clip's world.
+DATA = ("chelsea", "brick", "grass", "gravel", "hubble_deep_field")
+STYLE = "ihc"
+WEIGHTS = (0.0, 10.0, 100.0, 1000.0)
+BLEND = 0.5  # share of the previous output where the flow is certain
+
+
+def _stylised(network: TransformerNet, frames: list[np.ndarray]) -> list[np.ndarray]:
+    out = []
+    for frame in frames:
+        x = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255
+        y = fast_model.stylize(network, x)[0]
+        out.append((y.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8))
+    return out
+
+
+def _blended(results: list[np.ndarray], frames: list[np.ndarray], share: float) -> list[np.ndarray]:
+    """Each output mixed with the previous (blended) output carried along the method's own flow."""
+    flow = flow_function(DEFAULT_FLOW)
+    blended = [results[0]]
+    for t in range(1, len(results)):
+        towards, back = flow(frames[t], frames[t - 1]), flow(frames[t - 1], frames[t])
+        c = share * certainty(towards, back)[..., None]
+        previous = warp(blended[-1].astype(np.float32), towards, resampling="bicubic")
+        blended.append((c * previous + (1 - c) * results[t]).clip(0, 255).round().astype(np.uint8))
+    return blended
+
+
+def _style_loss(results: list[np.ndarray], encoder: VGGEncoder, grams: dict[str, torch.Tensor]) -> float:
+    values = []
+    with torch.no_grad():
+        for result in results:
+            x = torch.from_numpy(result).permute(2, 0, 1)[None].float() / 255
+            values.append(float(batch_gram_loss(encoder(x), grams)))
+    return float(np.mean(values))
+
+
+def stability(clips: dict[str, tuple[ClipSpec, str]], frames: int, steps: int, size: int, width: float) -> dict:
+    """Train one network per temporal weight, stylise every clip, compare with the weight-0 network."""
+    found: dict = {"training": {"steps": steps, "size": size, "width": width, "data": DATA, "style": STYLE}}
+    with tempfile.TemporaryDirectory() as folder:
+        data, style = Path(folder) / "data", Path(folder) / "style.png"
+        data.mkdir()
+        for name in DATA:
+            io.resize_long_side(sample_image(name), 2 * size).save(data / f"{name}.png")
+        sample_image(STYLE).save(style)
+        networks, seconds = {}, {}
+        for weight in WEIGHTS:
+            config = TrainConfig(steps=steps, size=size, batch=4, width=width, temporal_weight=weight,
+                                 checkpoint_every=10**6, seed=1)  # fmt: skip
+            out = Path(folder) / f"w{weight:g}.pth"
+            info = train(style, data, out, config, weights="random")
+            networks[weight], seconds[weight] = fast_model.load(out).network, info["seconds"]
+        layers = STYLE_LAYERS["vgg16"]
+        encoder = VGGEncoder([*layers, CONTENT_LAYER["vgg16"]], weights="random", arch="vgg16")
+        with torch.no_grad():
+            style_image = io.image_to_tensor(io.read_image(style, size=size).image)
+            grams = {k: gram_matrix(v) for k, v in encoder(style_image).items() if k in layers}
+    found["train_seconds"] = seconds
+    for clip_name, (spec, _) in clips.items():
+        clip = list(synthetic_clip(dataclasses.replace(spec, frames=frames)))
+        images = [f.image for f in clip]
+        truth = ([f.flow for f in clip], [f.visible for f in clip])
+        rows = {"input clip (floor)": {"warp": warping_error(images, *truth)}}
+        for weight, network in networks.items():
+            results = _stylised(network, images)
+            blended = _blended(results, images, BLEND)
+            for name, painted in ((f"W={weight:g}", results), (f"W={weight:g} + flow blend {BLEND:g}", blended)):
+                rows[name] = {"warp": warping_error(painted, *truth), "style": _style_loss(painted, encoder, grams)}
+        found[clip_name] = rows
+    return found
+
+
+def frame_rates(size: int = 512, frames: int = 8) -> dict[str, float]:
+    """Frames per second stylising 512 px frames (4:3), one at a time, on this machine's CPU."""
+    rates = {}
+    x = torch.rand(1, 3, size * 3 // 4, size)
+    with tempfile.TemporaryDirectory() as folder:
+        for width in (0.25, 1.0):
+            torch.manual_seed(0)
+            network = TransformerNet(width=width).eval()
+            model = fast_model.FastModel(network, "bench", fast_model.thumbnail_of(sample_image(STYLE)), {})
+            path = Path(folder) / f"w{width}.pth"
+            fast_model.save(model, path)
+            onnx = fast_model.export_onnx(path, Path(folder) / f"w{width}.onnx")
+            for kind, runner in (
+                ("onnx", fast_model.OnnxNetwork(onnx)),
+                ("pytorch", fast_model.Runner(network, torch.device("cpu"))),
+            ):
+                fast_model.stylize(runner, x)  # warm-up
+                started = time.perf_counter()
+                for _ in range(frames):
+                    fast_model.stylize(runner, x)
+                rates[f"width {width:g}, {kind}"] = frames / (time.perf_counter() - started)
+    return rates
+
+
+def report(found: dict, rates: dict[str, float]) -> None:
+    training = found["training"]
+    print(
+        f"\nfast networks trained alike ({training['steps']} steps, {training['size']} px crops, width "
+        f"{training['width']:g}, style {training['style']}), by --temporal-weight; clips never trained on"
+    )
+    for clip_name, rows in found.items():
+        if not isinstance(rows, dict) or "W=0" not in rows:
+            continue
+        base = rows["W=0"]
+        print(f"\n{clip_name}")
+        print("| network | warping error | vs W=0 | style loss vs W=0 |")
+        print("|---|---|---|---|")
+        for name, row in rows.items():
+            style = f"{row['style'] / base['style']:.2f}x" if "style" in row else ""
+            print(f"| {name} | {row['warp']:.5f} | {row['warp'] / base['warp']:.2f}x | {style} |")
+    print("\ntraining seconds: " + ", ".join(f"W={w:g} {s:.0f} s" for w, s in found["train_seconds"].items()))
+    print("\nframes per second at 512x384 on this CPU, one frame at a time:")
+    for name, rate in rates.items():
+        print(f"- {name}: {rate:.2f}")

@@ -1,0 +1,175 @@
+"""Clips on the fast tab: a short video, queued like a slow job, painted frame by frame by the
+style's fast network (:func:`pipeline.video.fast.fast_video_files`, the command line's
+``video --model``), its sound kept; the result page plays the MP4 and offers it for download.
+
+What a visitor may send is bounded three ways, each said on the page: the request's bytes (the
+site's upload limit), the clip's length (``clip_seconds``) and its frames' pixels (the site's
+``max_pixels``, checked from the header before anything is decoded); frames are painted with their
+long side at most ``clip_side``. Anything that is not a clip we can read is one sentence and a 400.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from pipeline import io
+from pipeline.errors import InputError
+from pipeline.masks import check_drawn_for, clean_mask
+from pipeline.web.jobs import Job, Run
+from pipeline.web.store import write_private
+
+log = logging.getLogger(__name__)
+
+#: What a photo file starts with (PNG, JPEG, GIF, WebP, TIFF, BMP): anything else is tried as a clip.
+_IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"II*\x00", b"MM\x00*", b"BM")
+
+
+def is_image(stream: IO[bytes]) -> bool:
+    """Whether an upload looks like a picture (by its first bytes; the stream is rewound)."""
+    head = stream.read(12)
+    stream.seek(0)
+    if not head:  # an empty file: the photo path says so
+        return True
+    if head.startswith(b"RIFF"):
+        return head[8:12] == b"WEBP"  # RIFF is also AVI's container
+    return head.startswith(_IMAGE_MAGIC)
+
+
+def spool(stream: IO[bytes], folder: Path) -> Path:
+    """The upload written to a private file of ours in ``folder`` (PyAV reads files)."""
+    path = folder / f".upload-{secrets.token_hex(8)}"
+    data = stream.read()
+    if not data:
+        raise InputError("The file is empty.")
+    write_private(path, data)
+    return path
+
+
+def check_clip(path: Path, *, max_seconds: float, max_pixels: int) -> Any:
+    """The clip's :class:`~pipeline.video.clip.ClipInfo`, or an :class:`InputError` whose message is
+    a sentence for the page (not a clip, damaged, too long, frames too large)."""
+    from pipeline.video import clip as clips
+
+    _check_header(path, max_seconds)
+    try:
+        info = clips.probe(path, max_pixels=max_pixels)
+    except InputError as exc:
+        text = str(exc)
+        if "pixels" in text:
+            raise InputError(
+                f"The clip’s frames are too large for this site (at most {max_pixels / 1e6:g} megapixels each); "
+                "please upload a smaller version."
+            ) from None
+        if "no video stream" in text:
+            raise InputError("The file has no pictures (sound only?); please upload a video clip.") from None
+        if "no frames" in text:
+            raise InputError("The clip has no frames; please upload another one.") from None
+        raise InputError(
+            "The file is neither a photo nor a clip we can read, or it is damaged; "
+            "please upload a PNG or JPEG photo, or an MP4, MOV or WebM clip."
+        ) from None
+    seconds = info.frames / info.fps if info.fps else float("inf")
+    if seconds > max_seconds + 1e-6:
+        raise _too_long(seconds, max_seconds)
+    return info
+
+
+def _too_long(seconds: float, max_seconds: float) -> InputError:
+    return InputError(
+        f"The clip is {seconds:.1f} s long; this site paints clips of at most {max_seconds:g} s. "
+        "Please trim it and upload it again."
+    )
+
+
+def _check_header(path: Path, max_seconds: float) -> None:
+    """A clip whose container says it is too long is refused before a single frame is decoded
+    (a small file can hold hours of tiny frames)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            duration = container.duration / av.time_base if container.duration else None
+    except av.error.FFmpegError:
+        return  # probe's decoding says what is wrong with it
+    if duration is not None and duration > max_seconds + 0.5:
+        raise _too_long(duration, max_seconds)
+
+
+def clip_mask(mask: Image.Image, frame_size: tuple[int, int], palette: Any) -> bytes:
+    """A guided style's mask of the clip's first frame, checked (drawn for that frame's shape, in
+    the style's colours) and cleaned onto its labels, as PNG; else an :class:`InputError` sentence."""
+    try:
+        check_drawn_for(mask.size, frame_size, mask="Your mask")
+    except InputError:
+        raise InputError(
+            f"The mask is {mask.width} × {mask.height} px, a different shape from the clip’s frames "
+            f"({frame_size[0]} × {frame_size[1]}); please draw the mask on the clip’s first frame."
+        ) from None
+    try:
+        labels = clean_mask(np.asarray(mask), palette=palette, name="Your mask")
+    except InputError as exc:
+        raise InputError(f"{exc}.") from None
+    return io.encode_image(labels.to_image().convert("RGB"), "mask.png")
+
+
+def clip_runner() -> Run:
+    """Clip jobs: the style's network (loaded once by the site) on the CPU, frames at the job's
+    size, the first frame's mask carried along the motion for a guided style."""
+
+    def run(job: Job, progress: Callable[[int, int], None]) -> tuple[dict[str, bytes], dict[str, Any]]:
+        from pipeline.video.fast import FastClipConfig, fast_video_files
+
+        style = job.painting
+        out = job.folder / "result.mp4"
+        config = FastClipConfig(size=job.size, preserve_color=job.keep_colours, strength=job.strength)
+        opened = (style.network, style.model, torch.device("cpu"), "fp32")
+        record = fast_video_files(
+            opened,
+            job.folder / "clip",
+            out,
+            config,
+            content_mask=job.folder / "mask.png" if job.guided else None,
+            progress=lambda done, total, _losses: progress(done, total),
+        )
+        poster = Path(record["output"]["poster"])
+        middle = _middle_frame(job.folder / "clip", record["span"], tuple(record["parameters"]["size"]))
+        meta = {
+            "method": record["method"],
+            "kind": "clip",
+            "style": style.key,
+            "style_name": style.name,
+            "size": job.size,
+            "keep_colours": job.keep_colours,
+            "strength": job.strength,
+            "mask": job.guided,
+            "photo": job.photo_name,
+            "width": record["parameters"]["size"][0],
+            "height": record["parameters"]["size"][1],
+            "frames": record["output"]["frames"],
+            "fps": record["content"]["fps"],
+            "audio": record["content"]["audio"],
+            "weights": (record.get("weights") or {}).get("kind", "?"),
+            "seconds": record["seconds"],
+        }
+        files = {"original.png": middle, "result.png": poster.read_bytes(), "result.mp4": out.read_bytes()}
+        return files, meta
+
+    return run
+
+
+def _middle_frame(path: Path, span: list[int], size: tuple[int, int]) -> bytes:
+    """The clip's middle frame as given (at the painted size): the result page's "before"."""
+    from pipeline.video import clip as clips
+
+    info = clips.probe(path)
+    index = span[0] + (span[1] - span[0]) // 2
+    frame = clips.resized(next(clips.read_frames(info, index, index + 1)), size)
+    return io.encode_image(Image.fromarray(frame), "original.png")
