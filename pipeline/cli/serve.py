@@ -55,6 +55,9 @@ def register(verbs: Any, *, full: bool) -> None:
     add(slow, "weights")
     slow.add_argument("--slow-steps", type=int, default=d.slow_steps, help="loss evaluations per slow job")
     slow.add_argument("--slow-max-side", type=int, default=d.slow_max_side, help="largest slow output long side, px")
+    clips = sv.add_argument_group("clips on the fast tab (painted frame by frame by the style's network, queued)")
+    clips.add_argument("--clip-seconds", type=float, default=d.clip_seconds, help="longest clip, seconds")
+    clips.add_argument("--clip-side", type=int, default=d.clip_side, help="largest long side of a clip's frames, px")
     sv.add_argument(
         "--semantic",
         nargs="?",
@@ -85,6 +88,8 @@ def _serve(args: argparse.Namespace) -> int:
             weights=args.weights,
             slow_steps=args.slow_steps,
             slow_max_side=args.slow_max_side,
+            clip_seconds=args.clip_seconds,
+            clip_side=args.clip_side,
             semantic=args.semantic,
         )
         if args.verbosity < 0:
