@@ -240,11 +240,12 @@ def _is_video(metadata: Mapping[str, Any]) -> bool:
 def video_summary(metadata: Mapping[str, Any]) -> str:
     """One line for a clip's caption: frames, rate, and how it was held together."""
     video, content = metadata.get("video", {}), metadata.get("content", {})
-    weight = video.get("temporal_weight")
-    held = "frames independent" if weight == 0 else f"temporal weight {weight:g}, {video.get('flow')} flow"
     if "model" in metadata:  # a fast network's: its stability came from training
         trained = metadata["model"].get("training", {}).get("temporal_weight") or 0
         held = f"fast network, trained with temporal weight {trained:g}" if trained else "fast network, frame by frame"
+    else:
+        weight = video.get("temporal_weight")
+        held = "frames independent" if weight == 0 else f"temporal weight {weight:g}, {video.get('flow')} flow"
     fps = content.get("fps")
     return f"clip of {metadata.get('output', {}).get('frames')} frames{f' at {fps:g} fps' if fps else ''}, {held}"
 
