@@ -91,6 +91,7 @@ def _project(folder: Path, config: dict | None = None) -> Path:
     for kind, name in (("content", "coffee"), ("style", "ihc")):
         (folder / "masks" / kind).mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / "masks" / kind / f"{name}.png", folder / "masks" / kind / f"{name}.png")
+    shutil.copytree(ROOT / "masks" / "video", folder / "masks" / "video", dirs_exist_ok=True)  # the clip's keyframe
     (folder / "small.yaml").write_text(yaml.safe_dump(config or SMALL))
     return folder
 

@@ -143,7 +143,7 @@ def fast_video_files(
         },
         **record.environment(device, precision),
         "seconds": round(time.perf_counter() - started, 3),
-        "network_seconds_per_frame": round(sum(timing) / max(1, span[1] - span[0]), 5),
+        "timings_s": {"network_per_frame": round(sum(timing) / max(1, span[1] - span[0]), 5)},
     }
     io.write_bytes(where.record, io.json_bytes(metadata))
     log.info("wrote %s (%d frames, %.1f s)", where.out, span[1] - span[0], metadata["seconds"])
