@@ -272,16 +272,20 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=24, help="frames per clip")
     parser.add_argument("--json", metavar="PATH", help="also write the measurements as JSON")
     parser.add_argument("--fast", action="store_true", help="fast networks: trained stability, frames per second")
-    parser.add_argument("--train-steps", type=int, default=400, help="--fast: training steps per network")
-    parser.add_argument("--train-size", type=int, default=128, help="--fast: training crop, px")
-    parser.add_argument("--width", type=float, default=0.5, help="--fast: the networks' width")
+    parser.add_argument("--train-steps", type=int, default=300, help="--fast: training steps per network")
+    parser.add_argument("--train-size", type=int, default=96, help="--fast: training crop, px")
+    parser.add_argument("--width", type=float, default=0.25, help="--fast: the networks' width")
+    parser.add_argument(
+        "--temporal-weights", default="0,30,300", help="--fast: the training temporal weights compared (0 first)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     found: dict = {}
     if args.fast:
         from fast_video import frame_rates, report, stability
 
-        found = stability(CLIPS, args.frames, args.train_steps, args.train_size, args.width)
+        weights = tuple(float(w) for w in args.temporal_weights.split(","))
+        found = stability(CLIPS, args.frames, args.train_steps, args.train_size, args.width, weights)
         found["frames_per_second"] = frame_rates()
         report(found, found["frames_per_second"])
         if args.json:

@@ -36,7 +36,7 @@ from pipeline.video.flow import DEFAULT_FLOW, certainty, flow_function, warp
 #: Training photos: none of them is a clip's world.
 DATA = ("chelsea", "brick", "grass", "gravel", "hubble_deep_field")
 STYLE = "ihc"
-WEIGHTS = (0.0, 10.0, 100.0, 1000.0)
+WEIGHTS = (0.0, 30.0, 300.0)
 BLEND = 0.5  # share of the previous output where the flow is certain
 
 
@@ -70,7 +70,14 @@ def _style_loss(results: list[np.ndarray], encoder: VGGEncoder, grams: dict[str,
     return float(np.mean(values))
 
 
-def stability(clips: dict[str, tuple[ClipSpec, str]], frames: int, steps: int, size: int, width: float) -> dict:
+def stability(
+    clips: dict[str, tuple[ClipSpec, str]],
+    frames: int,
+    steps: int,
+    size: int,
+    width: float,
+    weights: tuple[float, ...] = WEIGHTS,
+) -> dict:
     """Train one network per temporal weight, stylise every clip, compare with the weight-0 network."""
     found: dict = {"training": {"steps": steps, "size": size, "width": width, "data": DATA, "style": STYLE}}
     with tempfile.TemporaryDirectory() as folder:
@@ -80,7 +87,7 @@ def stability(clips: dict[str, tuple[ClipSpec, str]], frames: int, steps: int, s
             io.resize_long_side(sample_image(name), 2 * size).save(data / f"{name}.png")
         sample_image(STYLE).save(style)
         networks, seconds = {}, {}
-        for weight in WEIGHTS:
+        for weight in weights:
             config = TrainConfig(steps=steps, size=size, batch=4, width=width, temporal_weight=weight,
                                  checkpoint_every=10**6, seed=1)  # fmt: skip
             out = Path(folder) / f"w{weight:g}.pth"

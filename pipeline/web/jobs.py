@@ -260,7 +260,7 @@ def gatys_runner(weights: str | os.PathLike[str], steps: int, *, device: str = "
     "keep my colours", region by region when the job has a mask (cleaned onto the painting's
     labels when it was uploaded)."""
 
-    def run(job: Job, progress: Callable[[int, int], None]) -> tuple[bytes, dict[str, Any]]:
+    def run(job: Job, progress: Callable[[int, int], None]) -> tuple[dict[str, bytes], dict[str, Any]]:
         from pipeline import gatys
         from pipeline.guidance import Guidance
 
