@@ -31,7 +31,8 @@ from pipeline.losses import batch_gram_loss, gram_matrix
 from pipeline.samples import sample_image
 from pipeline.synthetic.clips import ClipSpec, synthetic_clip
 from pipeline.synthetic.measures import warping_error
-from pipeline.video.flow import DEFAULT_FLOW, certainty, flow_function, warp
+from pipeline.video.fast import blended
+from pipeline.video.flow import DEFAULT_FLOW, flow_function
 
 #: Training photos: none of them is a clip's world.
 DATA = ("chelsea", "brick", "grass", "gravel", "hubble_deep_field")
@@ -50,15 +51,8 @@ def _stylised(network: TransformerNet, frames: list[np.ndarray]) -> list[np.ndar
 
 
 def _blended(results: list[np.ndarray], frames: list[np.ndarray], share: float) -> list[np.ndarray]:
-    """Each output mixed with the previous (blended) output carried along the method's own flow."""
-    flow = flow_function(DEFAULT_FLOW)
-    blended = [results[0]]
-    for t in range(1, len(results)):
-        towards, back = flow(frames[t], frames[t - 1]), flow(frames[t - 1], frames[t])
-        c = share * certainty(towards, back)[..., None]
-        previous = warp(blended[-1].astype(np.float32), towards, resampling="bicubic")
-        blended.append((c * previous + (1 - c) * results[t]).clip(0, 255).round().astype(np.uint8))
-    return blended
+    """What ``video --model --blend`` does: each output mixed with the previous one along DIS flow."""
+    return list(blended(results, frames, share, flow_function(DEFAULT_FLOW)))
 
 
 def _style_loss(results: list[np.ndarray], encoder: VGGEncoder, grams: dict[str, torch.Tensor]) -> float:

@@ -134,13 +134,29 @@ def test_a_clip_through_a_fast_model_keeps_frames_timestamps_and_audio(model: Pa
     # The frames are the network's output: the same as stylising each decoded frame as a still
     # (compared losslessly, in a folder of frames).
     frames = tmp_path / "frames"
-    argv = ["-q", "video", "--model", str(model), "--content", str(clip), "--size", "64"]
+    argv = ["-q", "video", "--model", str(model), "--content", str(clip), "--size", "64", "--blend", "0"]
     assert main([*argv, "--out", str(frames)]) == 0
     network = fast_model.load(model).network
     for index, decoded in enumerate(clips.read_frames(clips.probe(clip))):
         expected = fast_model.stylize(network, torch.from_numpy(decoded).permute(2, 0, 1)[None].float() / 255)
         got = np.asarray(Image.open(frames / f"{index:06d}.png"), dtype=np.float64)
         assert np.abs(got - expected[0].permute(1, 2, 0).numpy() * 255).max() <= 1
+
+
+def test_the_flow_blend_damps_flicker_and_follows_the_motion() -> None:
+    """A network that flickers (here: each frame's own noise on the true picture) holds stiller
+    once blended with its previous output along the estimated flow, measured with the true flow."""
+    from pipeline.synthetic.measures import warping_error
+    from pipeline.video.fast import blended
+    from pipeline.video.flow import flow_function
+
+    clip = list(synthetic_clip(ClipSpec(size=(96, 72), frames=8)))
+    rng = np.random.default_rng(0)
+    flickering = [(f.image + rng.normal(0, 12, f.image.shape)).clip(0, 255).astype(np.uint8) for f in clip]
+    truth = ([f.flow for f in clip], [f.visible for f in clip])
+    calm = list(blended(flickering, [f.image for f in clip], 0.5, flow_function("dis-fine")))
+    assert np.array_equal(calm[0], flickering[0])  # the first frame has nothing to keep
+    assert warping_error(calm, *truth) < 0.6 * warping_error(flickering, *truth)
 
 
 def test_onnx_and_batches_give_the_same_frames(model: Path, tmp_path: Path) -> None:
@@ -193,6 +209,7 @@ def test_a_guided_model_takes_keyframe_masks_carried_along_the_motion(tmp_path: 
         (["--style", "STYLE"], "not both or neither"),
         (["--content-mask", "propose"], "trained without masks; leave out --content-mask"),
         (["--batch", "0"], "batch must be a positive integer"),
+        (["--blend", "1"], "blend must be from 0 (off) to below 1"),
     ],
 )
 def test_bad_fast_video_input_is_one_line_exit_2(

@@ -132,6 +132,13 @@ def _video_flags(v: argparse.ArgumentParser) -> None:
     f = v.add_argument_group("fast style (--model)")
     f.add_argument("--batch", type=int, metavar="N", help="frames per forward pass (default: 8 on a GPU, 1 on a CPU)")
     f.add_argument("--compile", action="store_true", help="torch.compile the network first (GPU)")
+    f.add_argument(
+        "--blend",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="keep this share of the previous output where the flow is certain (default 0.5; 0: off)",
+    )
     # Flags that belong to one path only are refused on the other, rather than silently dropped.
     # (argparse passes a string default through the flag's type, as it does a given value.)
     defaults = {
@@ -146,7 +153,7 @@ def _video_flags(v: argparse.ArgumentParser) -> None:
 _BOTH = {"help", "verbosity", "content", "out", "size", "device", "precision", "max_pixels", "frames", "fps",
          "content_mask", "min_area", "flow", "style", "model"}  # fmt: skip
 #: Flags of the fast path (--model) alone; every other flag is the optimisation's alone.
-_FAST = {"batch", "compile"}
+_FAST = {"batch", "compile", "blend"}
 
 
 def _check_path(args: argparse.Namespace) -> None:
@@ -211,7 +218,7 @@ def _fast_video(args: argparse.Namespace) -> int:
 
     config = FastClipConfig(
         size=args.size, batch=args.batch, device=args.device, precision=args.precision, compile=args.compile,
-        flow=args.flow,
+        flow=args.flow, **({} if args.blend is None else {"blend": args.blend}),
     )  # fmt: skip
     progress, close = reporter(quiet=args.verbosity < 0, what="video", unit="frame")
     try:
