@@ -360,7 +360,7 @@ def _corrupt() -> bytes:
 @pytest.mark.parametrize(
     ("case", "fields", "message"),
     [
-        ("not an image", {"photo": b"hello, I am a text file"}, "is not an image we can read"),
+        ("not an image", {"photo": b"hello, I am a text file"}, "neither a photo nor a clip we can read"),
         ("truncated", {"photo": JPEG[: len(JPEG) // 2]}, "looks damaged or incomplete"),
         ("corrupt", {"photo": "corrupt"}, "looks damaged or incomplete"),
         ("bomb", {"photo": "bomb"}, "has more pixels than this site accepts (at most 40 megapixels)"),
