@@ -126,8 +126,8 @@ def fast_video_files(
     timing: list[float] = []
     painted = _painted(network, model, info, span, size, batch, masks, timing, progress, config)
     if config.blend:
-        frames = (clips.resized(f, size) for f in clips.read_frames(info, *span))
-        painted = blended(painted, frames, config.blend, flow_function(config.flow))
+        originals = (clips.resized(f, size) for f in clips.read_frames(info, *span))
+        painted = blended(painted, originals, config.blend, flow_function(config.flow))
     poster = None
     if where.is_folder:
         folder = OwnedFolder(where.out, what="video")
