@@ -14,6 +14,7 @@ based blend of each output with the previous one was measured on top of it and n
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import os
 import time
@@ -124,9 +125,12 @@ def fast_video_files(
                          min_area=min_area, max_pixels=max_pixels, regions=regions)  # fmt: skip
     batch = config.batch or (GPU_BATCH if device.type == "cuda" else 1)
     timing: list[float] = []
-    painted = _painted(network, model, info, span, size, batch, masks, timing, progress, config)
+    # Each painted frame comes with the frame it was painted from: the blend's flow needs it, and
+    # the clip is decoded once.
+    pairs, ours = itertools.tee(_painted(network, model, info, span, size, batch, masks, timing, progress, config))
+    painted: Iterator[np.ndarray] = (result for _, result in ours)
     if config.blend:
-        originals = (clips.resized(f, size) for f in clips.read_frames(info, *span))
+        originals = (frame for frame, _ in pairs)
         painted = blended(painted, originals, config.blend, flow_function(config.flow))
     poster = None
     if where.is_folder:
@@ -171,8 +175,8 @@ def _painted(
     timing: list[float],
     progress: Progress | None,
     config: FastClipConfig,
-) -> Iterator[np.ndarray]:
-    """The stylised frames of ``span``, one at a time, computed ``batch`` at a time."""
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The frames of ``span`` and their stylised versions, one pair at a time, computed ``batch`` at a time."""
     numbered = enumerate((clips.resized(f, size) for f in clips.read_frames(info, *span)), start=span[0])
     total = span[1] - span[0]
     pending: list[tuple[int, np.ndarray]] = []
@@ -189,10 +193,10 @@ def _painted(
                 out = recombine(out, images).clamp(0, 1)
             out = blend_strength(out, images, config.strength)
             timing.append(time.perf_counter() - tick)
-            for (i, _), result in zip(pending, out, strict=True):
+            for (i, frame), result in zip(pending, out, strict=True):
                 if progress is not None:
                     progress(i - span[0] + 1, total, None)
-                yield (result.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+                yield frame, (result.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
             pending = []
 
 
