@@ -278,6 +278,9 @@ def main() -> None:
     parser.add_argument(
         "--temporal-weights", default="0,30,300", help="--fast: the training temporal weights compared (0 first)"
     )
+    parser.add_argument(
+        "--networks", metavar="DIR", type=Path, help="--fast: keep the trained networks here and reuse them"
+    )
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     found: dict = {}
@@ -285,7 +288,7 @@ def main() -> None:
         from fast_video import frame_rates, report, stability
 
         weights = tuple(float(w) for w in args.temporal_weights.split(","))
-        found = stability(CLIPS, args.frames, args.train_steps, args.train_size, args.width, weights)
+        found = stability(CLIPS, args.frames, args.train_steps, args.train_size, args.width, weights, args.networks)
         found["frames_per_second"] = frame_rates()
         report(found, found["frames_per_second"])
         if args.json:

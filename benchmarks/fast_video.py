@@ -71,8 +71,12 @@ def stability(
     size: int,
     width: float,
     weights: tuple[float, ...] = WEIGHTS,
+    keep: Path | None = None,
 ) -> dict:
-    """Train one network per temporal weight, stylise every clip, compare with the weight-0 network."""
+    """Train one network per temporal weight, stylise every clip, compare with the weight-0 network.
+
+    ``keep``: a folder where the trained networks stay and are taken from when already there (so
+    that weights can be trained in parallel processes, one thread each, and compared in one run)."""
     found: dict = {"training": {"steps": steps, "size": size, "width": width, "data": DATA, "style": STYLE}}
     with tempfile.TemporaryDirectory() as folder:
         data, style = Path(folder) / "data", Path(folder) / "style.png"
@@ -84,9 +88,11 @@ def stability(
         for weight in weights:
             config = TrainConfig(steps=steps, size=size, batch=4, width=width, temporal_weight=weight,
                                  checkpoint_every=10**6, seed=1)  # fmt: skip
-            out = Path(folder) / f"w{weight:g}.pth"
-            info = train(style, data, out, config, weights="random")
-            networks[weight], seconds[weight] = fast_model.load(out).network, info["seconds"]
+            out = (keep or Path(folder)) / f"w{weight:g}-{steps}steps-{size}px-width{width:g}.pth"
+            timing = out.with_suffix(".seconds")
+            if not timing.exists():
+                timing.write_text(str(train(style, data, out, config, weights="random")["seconds"]))
+            networks[weight], seconds[weight] = fast_model.load(out).network, float(timing.read_text())
         layers = STYLE_LAYERS["vgg16"]
         encoder = VGGEncoder([*layers, CONTENT_LAYER["vgg16"]], weights="random", arch="vgg16")
         with torch.no_grad():

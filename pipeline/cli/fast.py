@@ -8,7 +8,7 @@ from typing import Any
 
 from pipeline.cli import options
 from pipeline.cli.options import Help, add, add_labels, add_verbosity
-from pipeline.cli.progress import reporter
+from pipeline.cli.progress import reporting
 from pipeline.errors import InputError
 
 
@@ -113,8 +113,7 @@ def _train(args: argparse.Namespace) -> int:
         raise InputError("--k, --colors and --min-area only work with --style-mask (guided training)")
     k = options.single_k(args, "the one style mask")
     config = options.config_from(args, TrainConfig)
-    progress, close = reporter(quiet=args.verbosity < 0, what="train")
-    try:
+    with reporting(quiet=args.verbosity < 0, what="train") as progress:
         train(
             args.style,
             args.data,
@@ -129,8 +128,6 @@ def _train(args: argparse.Namespace) -> int:
             k=k,
             min_area=args.min_area,
         )
-    finally:
-        close()
     return 0
 
 

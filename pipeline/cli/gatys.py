@@ -7,7 +7,7 @@ from typing import Any
 
 from pipeline.cli import options
 from pipeline.cli.options import Help, add, add_labels, add_verbosity
-from pipeline.cli.progress import reporter
+from pipeline.cli.progress import reporting
 from pipeline.errors import InputError
 
 #: What the style's Grams depend on, and where they are computed (every Gatys verb).
@@ -138,8 +138,7 @@ def _transfer(args: argparse.Namespace) -> int:
         region_weights=args.region_weights,
     )
     config = gatys_config(args)
-    progress, close = reporter(quiet=args.verbosity < 0, what="transfer")
-    try:
+    with reporting(quiet=args.verbosity < 0, what="transfer") as progress:
         gatys.transfer_files(
             args.content,
             args.style,
@@ -153,8 +152,6 @@ def _transfer(args: argparse.Namespace) -> int:
             save_every=args.save_every,
             alpha=args.alpha,
         )
-    finally:
-        close()
     return 0
 
 
@@ -181,8 +178,7 @@ def _style_targets(args: argparse.Namespace) -> int:
 def _mix_scales(args: argparse.Namespace) -> int:
     from pipeline import gatys
 
-    progress, close = reporter(quiet=args.verbosity < 0, what="mix-scales")
-    try:
+    with reporting(quiet=args.verbosity < 0, what="mix-scales") as progress:
         gatys.mix_scales_files(
             args.coarse,
             args.fine,
@@ -193,6 +189,4 @@ def _mix_scales(args: argparse.Namespace) -> int:
             max_pixels=args.max_pixels,
             progress=progress,
         )
-    finally:
-        close()
     return 0

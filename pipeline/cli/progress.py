@@ -5,14 +5,25 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 log = logging.getLogger("pipeline")
 
 Progress = Callable[[int, int, Mapping[str, float] | None], None]
 
 
-def reporter(*, quiet: bool, what: str, unit: str = "eval") -> tuple[Progress | None, Callable[[], None]]:
+@contextmanager
+def reporting(*, quiet: bool, what: str, unit: str = "eval") -> Iterator[Progress | None]:
+    """The progress callback for ``what`` while the block runs (a bar closed after it, even on error)."""
+    progress, close = _reporter(quiet=quiet, what=what, unit=unit)
+    try:
+        yield progress
+    finally:
+        close()
+
+
+def _reporter(*, quiet: bool, what: str, unit: str = "eval") -> tuple[Progress | None, Callable[[], None]]:
     """A progress callback for ``what`` (counted in ``unit``: evaluations or steps, which come with
     their losses every :data:`~pipeline.optim.PROGRESS_EVERY`; or frames, each with its own) and the
     function that closes it."""

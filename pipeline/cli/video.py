@@ -10,7 +10,7 @@ from typing import Any
 from pipeline.cli import options
 from pipeline.cli.gatys import STYLE_FLAGS, gatys_config
 from pipeline.cli.options import Help, add, add_labels, add_verbosity
-from pipeline.cli.progress import reporter
+from pipeline.cli.progress import reporting
 from pipeline.errors import InputError
 
 
@@ -191,8 +191,7 @@ def _video(args: argparse.Namespace) -> int:
     video = VideoConfig(
         temporal_weight=args.temporal_weight, flow=args.flow, long_term=args.long_term, first_steps=args.first_steps
     )
-    progress, close = reporter(quiet=args.verbosity < 0, what="video", unit="frame")
-    try:
+    with reporting(quiet=args.verbosity < 0, what="video", unit="frame") as progress:
         video_files(
             args.content,
             args.style,
@@ -208,8 +207,6 @@ def _video(args: argparse.Namespace) -> int:
             keep_frames=args.keep_frames,
             progress=progress,
         )
-    finally:
-        close()
     return 0
 
 
@@ -220,8 +217,7 @@ def _fast_video(args: argparse.Namespace) -> int:
         size=args.size, batch=args.batch, device=args.device, precision=args.precision, compile=args.compile,
         flow=args.flow, **({} if args.blend is None else {"blend": args.blend}),
     )  # fmt: skip
-    progress, close = reporter(quiet=args.verbosity < 0, what="video", unit="frame")
-    try:
+    with reporting(quiet=args.verbosity < 0, what="video", unit="frame") as progress:
         fast_video_files(
             args.model,
             args.content,
@@ -234,8 +230,6 @@ def _fast_video(args: argparse.Namespace) -> int:
             max_pixels=args.max_pixels,
             progress=progress,
         )
-    finally:
-        close()
     return 0
 
 
