@@ -1239,6 +1239,30 @@ def test_a_guided_style_paints_a_clip_with_its_first_frames_mask(app, client, tm
     assert meta["kind"] == "clip" and meta["mask"] is True and meta["frames"] == 6
 
 
+def test_a_real_browser_paints_a_clips_first_frame(app, threaded_server: str, tmp_path: Path) -> None:
+    sync_playwright = _browser_or_skip()
+    clip = tmp_path / "walk.mp4"
+    clip.write_bytes(_clip_bytes(tmp_path, frames=8, size=(96, 64), audio=False))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(threaded_server + "/")
+            page.get_by_role("radio", name="Regions needs a mask").check()
+            page.set_input_files("#photo", str(clip))
+            page.get_by_role("status").filter(has_text="Regions of the first frame ready").wait_for()
+            canvas = page.locator("#painter-canvas")
+            assert canvas.evaluate("c => [c.width, c.height]") == [96, 64]  # the frame, decoded in the page
+            page.get_by_role("button", name="Repaint").click()
+            page.wait_for_url(re.compile(r"/(job|result)/[0-9a-f]{32}$"))
+            page.wait_for_url(RESULT_URL, timeout=120_000)
+            rid = RESULT_URL.search(page.url).group(1)
+        finally:
+            browser.close()
+    meta = json.loads((state(app).store.root / rid / "meta.json").read_text())
+    assert meta["kind"] == "clip" and meta["mask"] is True and meta["frames"] == 8  # the painted mask went along
+
+
 @pytest.mark.parametrize(
     ("case", "message"),
     [

@@ -38,11 +38,12 @@ STRENGTHS = (1.0, 0.75, 0.5, 0.25)
 #: Every page: no MIME sniffing, no framing (clickjacking), and only our own images, CSS, form
 #: target and scripts: the region painter (static/paint.js, from our origin, never inline) and
 #: its calls to /propose. The pages work without it: the painter only adds to the mask upload.
+#: ``media-src blob:`` lets the painter decode a chosen clip's first frame in the page itself.
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": (
-        "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'self'; script-src 'self'; "
+        "default-src 'none'; img-src 'self'; media-src 'self' blob:; style-src 'self'; script-src 'self'; "
         "connect-src 'self'; "
         "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     ),

@@ -29,13 +29,46 @@
     return form.querySelector(`input[name="${field}"]:checked`);
   }
 
+  /* A clip's first frame as a PNG file: the still its mask is drawn on (the server carries the
+   * mask along the motion). The browser decodes it, upright as it plays; a photo comes back as is. */
+  async function stillOf(file) {
+    if (!file.type.startsWith("video/")) return file;
+    const url = URL.createObjectURL(file);
+    try {
+      const video = document.createElement("video");
+      video.muted = true;
+      video.preload = "auto";
+      const ready = new Promise((resolve, reject) => {
+        video.addEventListener("loadeddata", resolve, { once: true });
+        video.addEventListener("error", reject, { once: true });
+      });
+      video.src = url;
+      await ready;
+      const frame = new OffscreenCanvas(video.videoWidth, video.videoHeight);
+      frame.getContext("2d").drawImage(video, 0, 0);
+      const blob = await frame.convertToBlob({ type: "image/png" });
+      return new File([blob], "first-frame.png", { type: "image/png" });
+    } finally {
+      URL.revokeObjectURL(url);
+    }
+  }
+
   async function propose() {
     const style = chosenStyle();
-    const photo = photoInput.files[0];
-    if (!photo || !style || !style.hasAttribute("data-regions")) { hide(); return; }
+    const chosen = photoInput.files[0];
+    if (!chosen || !style || !style.hasAttribute("data-regions")) { hide(); return; }
     const mine = ++request;  // a newer choice wins over an answer still on its way
     section.hidden = false;
-    say("Guessing your photo’s regions…");
+    const clip = chosen.type.startsWith("video/");
+    say(clip ? "Guessing the regions of your clip’s first frame…" : "Guessing your photo’s regions…");
+    let photo;
+    try {
+      photo = await stillOf(chosen);
+    } catch (error) {
+      if (mine === request) { say("This browser cannot show the clip’s first frame; you can still upload its mask."); clear(); }
+      return;
+    }
+    if (mine !== request) return;
     const body = new FormData();
     body.append(field, style.value);
     body.append("photo", photo);
@@ -45,7 +78,10 @@
       if (mine !== request) return;
       if (!response.ok) { say(answer.error || "The regions could not be guessed."); clear(); return; }
       await start(answer, photo);
-      if (mine === request) say("Regions ready: fix them if you like, then send the form.");
+      if (mine === request) {
+        say(clip ? "Regions of the first frame ready: fix them if you like, then send the form; they follow the motion."
+                 : "Regions ready: fix them if you like, then send the form.");
+      }
     } catch (error) {
       if (mine === request) { say("The regions could not be guessed; you can still upload a mask."); clear(); }
     }
