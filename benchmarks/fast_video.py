@@ -39,6 +39,7 @@ DATA = ("chelsea", "brick", "grass", "gravel", "hubble_deep_field")
 STYLE = "ihc"
 WEIGHTS = (0.0, 30.0, 300.0)
 BLEND = 0.5  # share of the previous output where the flow is certain
+NOISE = "W=0, another seed"
 
 
 def _stylised(network: TransformerNet, frames: list[np.ndarray]) -> list[np.ndarray]:
@@ -85,14 +86,17 @@ def stability(
             io.resize_long_side(sample_image(name), 2 * size).save(data / f"{name}.png")
         sample_image(STYLE).save(style)
         networks, seconds = {}, {}
-        for weight in weights:
+        # W=0 once more from another seed: how far two trainings differ with no term at all, the
+        # noise floor under the style-loss ratios.
+        for name, weight, seed in [*((f"W={w:g}", w, 1) for w in weights), (NOISE, 0.0, 2)]:
             config = TrainConfig(steps=steps, size=size, batch=4, width=width, temporal_weight=weight,
-                                 checkpoint_every=10**6, seed=1)  # fmt: skip
-            out = (keep or Path(folder)) / f"w{weight:g}-{steps}steps-{size}px-width{width:g}.pth"
+                                 checkpoint_every=10**6, seed=seed)  # fmt: skip
+            tag = "" if seed == 1 else f"-seed{seed}"
+            out = (keep or Path(folder)) / f"w{weight:g}-{steps}steps-{size}px-width{width:g}{tag}.pth"
             timing = out.with_suffix(".seconds")
             if not timing.exists():
                 timing.write_text(str(train(style, data, out, config, weights="random")["seconds"]))
-            networks[weight], seconds[weight] = fast_model.load(out).network, float(timing.read_text())
+            networks[name], seconds[name] = fast_model.load(out).network, float(timing.read_text())
         layers = STYLE_LAYERS["vgg16"]
         encoder = VGGEncoder([*layers, CONTENT_LAYER["vgg16"]], weights="random", arch="vgg16")
         with torch.no_grad():
@@ -104,11 +108,13 @@ def stability(
         images = [f.image for f in clip]
         truth = ([f.flow for f in clip], [f.visible for f in clip])
         rows = {"input clip (floor)": {"warp": warping_error(images, *truth)}}
-        for weight, network in networks.items():
+        for name, network in networks.items():
             results = _stylised(network, images)
-            blended = _blended(results, images, BLEND)
-            for name, painted in ((f"W={weight:g}", results), (f"W={weight:g} + flow blend {BLEND:g}", blended)):
-                rows[name] = {"warp": warping_error(painted, *truth), "style": _style_loss(painted, encoder, grams)}
+            variants = [(name, results)]
+            if name != NOISE:
+                variants.append((f"{name} + flow blend {BLEND:g}", _blended(results, images, BLEND)))
+            for row, painted in variants:
+                rows[row] = {"warp": warping_error(painted, *truth), "style": _style_loss(painted, encoder, grams)}
         found[clip_name] = rows
     return found
 
@@ -153,7 +159,7 @@ def report(found: dict, rates: dict[str, float]) -> None:
         for name, row in rows.items():
             style = f"{row['style'] / base['style']:.2f}x" if "style" in row else ""
             print(f"| {name} | {row['warp']:.5f} | {row['warp'] / base['warp']:.2f}x | {style} |")
-    print("\ntraining seconds: " + ", ".join(f"W={w:g} {s:.0f} s" for w, s in found["train_seconds"].items()))
+    print("\ntraining seconds: " + ", ".join(f"{name} {s:.0f} s" for name, s in found["train_seconds"].items()))
     print("\nframes per second at 512x384 on this CPU, one frame at a time:")
     for name, rate in rates.items():
         print(f"- {name}: {rate:.2f}")
