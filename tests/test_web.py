@@ -957,6 +957,17 @@ def test_slow_jobs_wait_in_turn_fail_with_a_sentence_and_a_full_queue_is_busy(tm
     assert jobs.status(again)["state"] == "failed" and "restarted" in jobs.status(again)["error"]
 
 
+def test_an_upload_spooled_by_a_process_that_died_is_swept_like_an_abandoned_job(tmp_path: Path) -> None:
+    from pipeline.web.jobs import Jobs
+
+    jobs = Jobs(tmp_path / "jobs", ResultStore(tmp_path / "results"), lambda job, progress: ({}, {}))
+    old, fresh = jobs.spool(b"a clip"), jobs.spool(b"another clip")
+    assert stat.S_IMODE(old.stat().st_mode) == 0o600  # a visitor's upload: ours alone
+    os.utime(old, (time.time() - jobs.ttl - 10,) * 2)  # the server crashed between spool and submit
+    jobs.sweep()
+    assert not old.exists() and fresh.read_bytes() == b"another clip"
+
+
 # --- a real browser -------------------------------------------------------------------------------
 
 

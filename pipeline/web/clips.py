@@ -11,7 +11,6 @@ long side at most ``clip_side``. Anything that is not a clip we can read is one 
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -23,8 +22,7 @@ from PIL import Image
 from pipeline import io
 from pipeline.errors import InputError
 from pipeline.masks import check_drawn_for, clean_mask
-from pipeline.web.jobs import Job, Run
-from pipeline.web.store import write_private
+from pipeline.web.jobs import Job, Jobs, Run
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +41,12 @@ def is_image(stream: IO[bytes]) -> bool:
     return head.startswith(_IMAGE_MAGIC)
 
 
-def spool(stream: IO[bytes], folder: Path) -> Path:
-    """The upload written to a private file of ours in ``folder`` (PyAV reads files)."""
-    path = folder / f".upload-{secrets.token_hex(8)}"
+def spool(stream: IO[bytes], jobs: Jobs) -> Path:
+    """The upload written to a private file of the clip queue's (PyAV reads files)."""
     data = stream.read()
     if not data:
         raise InputError("The file is empty.")
-    write_private(path, data)
-    return path
+    return jobs.spool(data)
 
 
 def check_clip(path: Path, *, max_seconds: float, max_pixels: int) -> Any:

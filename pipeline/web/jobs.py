@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Name prefix of an upload spooled to disk before its job exists (:meth:`Jobs.spool`).
+SPOOLED = ".upload-"
+
 _ID = re.compile(r"[0-9a-f]{32}")
 STATUS = "status.json"
 LOST = "The server restarted before your photo was painted; please queue it again."
@@ -174,10 +177,23 @@ class Jobs:
         except (OSError, ValueError, KeyError, IndexError, TypeError):
             return None
 
+    def spool(self, data: bytes) -> Path:
+        """``data`` in a private file of ours under the root, for :meth:`submit_files` to move into
+        a job; one a crash left behind is swept like an abandoned job."""
+        path = self.root / f"{SPOOLED}{secrets.token_hex(8)}"
+        write_private(path, data)
+        return path
+
     def sweep(self) -> None:
-        """Remove job folders that ended (or were abandoned) more than ``ttl`` seconds ago."""
+        """Remove job folders that ended (or were abandoned) more than ``ttl`` seconds ago, and
+        spooled uploads as old (a process that ended between spooling and submitting)."""
         now = time.time()
         for entry in self.root.iterdir():
+            if entry.name.startswith(SPOOLED):
+                with contextlib.suppress(FileNotFoundError):
+                    if now - entry.stat().st_mtime > self.ttl:
+                        entry.unlink()
+                continue
             if not _ID.fullmatch(entry.name):
                 continue
             status = entry / STATUS

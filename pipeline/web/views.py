@@ -183,7 +183,7 @@ def _clip_job(
     """Queue the uploaded clip (checked: readable, short enough, frames small enough; a guided
     style's first-frame mask checked too) and send the visitor to its progress page."""
     assert web.clips is not None  # a fast tab has its clip queue
-    path = spool(upload.stream, web.clips.root)
+    path = spool(upload.stream, web.clips)
     try:
         info = check_clip(path, max_seconds=web.settings.clip_seconds, max_pixels=web.settings.max_pixels)
         files: dict[str, bytes | Path] = {"clip": path}
