@@ -15,13 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
 import torch
 from PIL import Image
 
 from pipeline import io
 from pipeline.errors import InputError
-from pipeline.masks import check_drawn_for, clean_mask
 from pipeline.web.jobs import Job, Jobs, Run
 
 log = logging.getLogger(__name__)
@@ -97,23 +95,6 @@ def _check_header(path: Path, max_seconds: float) -> None:
         return  # probe's decoding says what is wrong with it
     if duration is not None and duration > max_seconds + 0.5:
         raise _too_long(duration, max_seconds)
-
-
-def clip_mask(mask: Image.Image, frame_size: tuple[int, int], palette: Any) -> bytes:
-    """A guided style's mask of the clip's first frame, checked (drawn for that frame's shape, in
-    the style's colours) and cleaned onto its labels, as PNG; else an :class:`InputError` sentence."""
-    try:
-        check_drawn_for(mask.size, frame_size, mask="Your mask")
-    except InputError:
-        raise InputError(
-            f"The mask is {mask.width} × {mask.height} px, a different shape from the clip’s frames "
-            f"({frame_size[0]} × {frame_size[1]}); please draw the mask on the clip’s first frame."
-        ) from None
-    try:
-        labels = clean_mask(np.asarray(mask), palette=palette, name="Your mask")
-    except InputError as exc:
-        raise InputError(f"{exc}.") from None
-    return io.encode_image(labels.to_image().convert("RGB"), "mask.png")
 
 
 def clip_runner() -> Run:

@@ -22,7 +22,7 @@ from PIL import Image
 from pipeline import io
 from pipeline.errors import InputError
 from pipeline.fast.model import labels_of
-from pipeline.masks import LabelMap, Palette, hex_colour, labels_at
+from pipeline.masks import LabelMap, Palette, check_drawn_for, clean_mask, hex_colour, labels_at
 from pipeline.masks.match import match_label_maps
 from pipeline.masks.propose import propose_mask
 from pipeline.masks.semantic import Groups, Parser, related_label_map, semantic_mask
@@ -158,3 +158,22 @@ def _paired(
     for i, name in enumerate(proposal.names):
         lookup[i] = index.get(pairs.get(name, palette.names[0]), 0)
     return lookup[proposal.labels]
+
+
+def uploaded_mask(
+    mask: Image.Image, size: tuple[int, int], palette: Palette | None, *, picture: str, drawn_on: str
+) -> LabelMap:
+    """A visitor's mask (uploaded or painted) of ``picture`` (``size``), checked (drawn for that
+    shape, in the style's colours) and cleaned onto its labels; else an :class:`InputError`
+    sentence for the page that says to draw it on ``drawn_on``."""
+    try:
+        check_drawn_for(mask.size, size, mask="Your mask")
+    except InputError:
+        raise InputError(
+            f"The mask is {mask.width} × {mask.height} px, a different shape from {picture} ({size[0]} × {size[1]}); "
+            f"please draw the mask on {drawn_on}."
+        ) from None
+    try:
+        return clean_mask(np.asarray(mask), palette=palette, name="Your mask")
+    except InputError as exc:
+        raise InputError(f"{exc}.") from None

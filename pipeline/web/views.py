@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import Any
 
-import numpy as np
 from flask import (
     Blueprint,
     Flask,
@@ -34,11 +33,9 @@ from werkzeug.wrappers import Response as BaseResponse
 from pipeline import io
 from pipeline.errors import InputError
 from pipeline.fast.model import labels_of
-from pipeline.masks import check_drawn_for, clean_mask
 from pipeline.web import STRENGTHS, WebState, regions
 from pipeline.web.catalog import Style
-from pipeline.web.clips import check_clip, clip_mask, is_image, spool
-from pipeline.web.paintings import Painting
+from pipeline.web.clips import check_clip, is_image, spool
 from pipeline.web.store import Result
 from pipeline.web.stylist import Busy, decode_upload
 
@@ -194,7 +191,14 @@ def _clip_job(
                     f"The style “{style.name}” paints region by region: please add the mask of the clip’s first frame."
                 )
             painted = decode_upload(mask.stream, "mask", web.settings.max_pixels)
-            files["mask.png"] = clip_mask(painted, (info.width, info.height), labels_of(style.model.info))
+            labels = regions.uploaded_mask(
+                painted,
+                (info.width, info.height),
+                labels_of(style.model.info),
+                picture="the clip’s frames",
+                drawn_on="the clip’s first frame",
+            )
+            files["mask.png"] = io.encode_image(labels.to_image().convert("RGB"), "mask.png")
         jid = web.clips.submit_files(
             style,
             files,
@@ -293,7 +297,11 @@ def slow_submit() -> BaseResponse:
         upload = request.files.get("mask")
         mask = None
         if painting.palette is not None and upload is not None and upload.filename:
-            mask = _label_mask(decode_upload(upload.stream, "mask", web.settings.max_pixels), image.size, painting)
+            painted = decode_upload(upload.stream, "mask", web.settings.max_pixels)
+            labels = regions.uploaded_mask(
+                painted, image.size, painting.palette, picture="the photo", drawn_on="the photo itself"
+            )
+            mask = labels.to_image().convert("RGB").resize(image.size, Image.Resampling.NEAREST)
         jid = web.jobs.submit(
             painting,
             image,
@@ -308,23 +316,6 @@ def slow_submit() -> BaseResponse:
         message = "Several paintings are already waiting here; please try again in a few minutes."
         return _busy(_slow_page(error=message, chosen=chosen))
     return redirect(url_for("web.job", jid=jid), code=303)
-
-
-def _label_mask(mask: Image.Image, size: tuple[int, int], painting: Painting) -> Image.Image:
-    """The uploaded mask cleaned onto the painting's labels and resized (nearest) to the photo as
-    it will be painted; a mask drawn for another picture or with foreign colours is a FormError."""
-    try:
-        check_drawn_for(mask.size, size, mask="Your mask")
-    except InputError:
-        raise FormError(
-            f"The mask is {mask.width} × {mask.height} px, a different shape from the photo; "
-            "please draw the mask on the photo itself."
-        ) from None
-    try:
-        labels = clean_mask(np.asarray(mask), palette=painting.palette, name="Your mask")
-    except InputError as exc:
-        raise FormError(f"{exc}.") from None
-    return labels.to_image().convert("RGB").resize(size, Image.Resampling.NEAREST)
 
 
 def _job_status(jid: str) -> tuple[Any, dict[str, Any] | None]:
