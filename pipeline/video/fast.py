@@ -6,9 +6,10 @@ streamed, rotation honoured, timestamps kept, audio copied, an MP4 or a folder o
 model takes keyframe masks carried along the flow to every frame (``OUT.masks/``), as
 ``video --content-mask`` does, in the model's own label colours.
 
-Stability comes from training (``train --temporal-weight``, :mod:`pipeline.fast.stability`). A flow-
-based blend of each output with the previous one was measured on top of it and not kept: see
-``benchmarks/bench_video.py --fast`` and README, "Video".
+Stability comes from training (``train --temporal-weight``, :mod:`pipeline.fast.stability`) and,
+on top of it, a light flow-based blend of each output with the previous one (``--blend``), kept
+because it measured stiller at the same style loss: ``benchmarks/bench_video.py --fast`` and
+README, "Video".
 """
 
 from __future__ import annotations
@@ -127,11 +128,14 @@ def fast_video_files(
     timing: list[float] = []
     # Each painted frame comes with the frame it was painted from: the blend's flow needs it, and
     # the clip is decoded once.
-    pairs, ours = itertools.tee(_painted(network, model, info, span, size, batch, masks, timing, progress, config))
-    painted: Iterator[np.ndarray] = (result for _, result in ours)
+    pairs = _painted(network, model, info, span, size, batch, masks, timing, progress, config)
     if config.blend:
-        originals = (frame for frame, _ in pairs)
-        painted = blended(painted, originals, config.blend, flow_function(config.flow))
+        # Two views of one stream, read in step: the tee holds one pair at a time.
+        ours, theirs = itertools.tee(pairs)
+        originals = (frame for frame, _ in theirs)
+        painted = blended((result for _, result in ours), originals, config.blend, flow_function(config.flow))
+    else:
+        painted = (result for _, result in pairs)
     poster = None
     if where.is_folder:
         folder = OwnedFolder(where.out, what="video")
