@@ -143,6 +143,10 @@ def frame_rates(size: int = 512, frames: int = 8) -> dict[str, float]:
     return rates
 
 
+def _mean_ratio(clips: list[dict], name: str, key: str) -> float:
+    return float(np.exp(np.mean([np.log(rows[name][key] / rows["W=0"][key]) for rows in clips])))
+
+
 def report(found: dict, rates: dict[str, float]) -> None:
     training = found["training"]
     print(
@@ -159,6 +163,14 @@ def report(found: dict, rates: dict[str, float]) -> None:
         for name, row in rows.items():
             style = f"{row['style'] / base['style']:.2f}x" if "style" in row else ""
             print(f"| {name} | {row['warp']:.5f} | {row['warp'] / base['warp']:.2f}x | {style} |")
+    clips = [rows for rows in found.values() if isinstance(rows, dict) and "W=0" in rows]
+    print("\nover the clips (geometric mean of the ratios to W=0):")
+    print("| network | warping error vs W=0 | style loss vs W=0 |")
+    print("|---|---|---|")
+    for name in clips[0]:
+        if "style" in clips[0][name]:
+            warp, style = (_mean_ratio(clips, name, key) for key in ("warp", "style"))
+            print(f"| {name} | {warp:.2f}x | {style:.2f}x |")
     print("\ntraining seconds: " + ", ".join(f"{name} {s:.0f} s" for name, s in found["train_seconds"].items()))
     print("\nframes per second at 512x384 on this CPU, one frame at a time:")
     for name, rate in rates.items():
