@@ -40,6 +40,7 @@ STYLE = "ihc"
 WEIGHTS = (0.0, 30.0, 300.0)
 BLEND = 0.5  # share of the previous output where the flow is certain
 NOISE = "W=0, another seed"
+FLOOR = "input clip (floor)"
 
 
 def _stylised(network: TransformerNet, frames: list[np.ndarray]) -> list[np.ndarray]:
@@ -107,7 +108,7 @@ def stability(
         clip = list(synthetic_clip(dataclasses.replace(spec, frames=frames)))
         images = [f.image for f in clip]
         truth = ([f.flow for f in clip], [f.visible for f in clip])
-        rows = {"input clip (floor)": {"warp": warping_error(images, *truth)}}
+        rows = {FLOOR: {"warp": warping_error(images, *truth)}}
         for name, network in networks.items():
             results = _stylised(network, images)
             variants = [(name, results)]
@@ -154,7 +155,7 @@ def report(found: dict, rates: dict[str, float]) -> None:
         f"{training['width']:g}, style {training['style']}), by --temporal-weight; clips never trained on"
     )
     for clip_name, rows in found.items():
-        if not isinstance(rows, dict) or "W=0" not in rows:
+        if not isinstance(rows, dict) or FLOOR not in rows:
             continue
         base = rows["W=0"]
         print(f"\n{clip_name}")
@@ -163,7 +164,7 @@ def report(found: dict, rates: dict[str, float]) -> None:
         for name, row in rows.items():
             style = f"{row['style'] / base['style']:.2f}x" if "style" in row else ""
             print(f"| {name} | {row['warp']:.5f} | {row['warp'] / base['warp']:.2f}x | {style} |")
-    clips = [rows for rows in found.values() if isinstance(rows, dict) and "W=0" in rows]
+    clips = [rows for rows in found.values() if isinstance(rows, dict) and FLOOR in rows]
     print("\nover the clips (geometric mean of the ratios to W=0):")
     print("| network | warping error vs W=0 | style loss vs W=0 |")
     print("|---|---|---|")
