@@ -957,6 +957,19 @@ def test_slow_jobs_wait_in_turn_fail_with_a_sentence_and_a_full_queue_is_busy(tm
     assert jobs.status(again)["state"] == "failed" and "restarted" in jobs.status(again)["error"]
 
 
+def test_heic_and_avif_photos_are_photos_and_mp4_clips_are_clips(client) -> None:
+    from pipeline.web.clips import is_image
+
+    def head(brand: bytes) -> _bytes_io.BytesIO:
+        return _bytes_io.BytesIO(b"\x00\x00\x00\x1cftyp" + brand + b"\x00" * 16)
+
+    assert is_image(head(b"avif")) and is_image(head(b"heic")) and is_image(head(b"mif1"))
+    assert not is_image(head(b"isom")) and not is_image(head(b"qt  "))
+    avif = _encoded(_image(96, 64), "AVIF")
+    posted = _post(client, photo=avif)
+    assert posted.status_code == 303 and RESULT_URL.search(posted.headers["Location"])  # a photo, painted at once
+
+
 def test_an_upload_spooled_by_a_process_that_died_is_swept_like_an_abandoned_job(tmp_path: Path) -> None:
     from pipeline.web.jobs import Jobs
 
@@ -1282,6 +1295,8 @@ def test_a_real_browser_paints_a_clips_first_frame(app, threaded_server: str, tm
         ("cut-short", "neither a photo nor a clip we can read, or it is damaged"),
         ("too-long", "this site paints clips of at most 1 s"),
         ("empty", "The photo file is empty"),
+        ("playlist", "neither a photo nor a clip we can read"),
+        ("too-many-frames", "this site paints at most 120 per second for 1 s"),
     ],
 )
 def test_a_clip_the_site_cannot_take_is_a_400_with_one_sentence(
@@ -1297,6 +1312,13 @@ def test_a_clip_the_site_cannot_take_is_a_400_with_one_sentence(
         data = _clip_bytes(tmp_path, frames=12)[:1500]
     elif case == "too-long":
         data = _clip_bytes(tmp_path, frames=60, audio=False)  # 2.4 s at 25 fps
+    elif case == "playlist":  # FFmpeg reads it, and would open the files it names
+        data = b"ffconcat version 1.0\nfile 'result.mp4'\n"
+    elif case == "too-many-frames":  # 1 s, as its times say, of 200 frames: decoding them is the cost
+        from pipeline.synthetic.clips import ClipSpec, write_clip
+
+        write_clip(ClipSpec(size=(32, 24), frames=200, fps=200.0), tmp_path / "fast.mp4", audio=False)
+        data = (tmp_path / "fast.mp4").read_bytes()
     else:
         data = b""
     response = _post_clip(client, data)

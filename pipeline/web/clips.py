@@ -26,6 +26,13 @@ log = logging.getLogger(__name__)
 
 #: What a photo file starts with (PNG, JPEG, GIF, WebP, TIFF, BMP): anything else is tried as a clip.
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"II*\x00", b"MM\x00*", b"BM")
+#: ISO media brands of still pictures (HEIF/HEIC, AVIF), which the photo path reads.
+_PHOTO_BRANDS = (*io.HEIF_BRANDS, b"avif", b"avis")
+#: Containers a visitor's clip may come in (FFmpeg's demuxer names): no playlists, concat lists or
+#: image sequences, whose demuxers reach for other files.
+_CLIP_FORMATS = {"mov", "mp4", "matroska", "webm", "avi", "mpegts"}
+#: More frames than this per second of the limit is a clip too long however its times read.
+_MAX_FPS = 120
 
 
 def is_image(stream: IO[bytes]) -> bool:
@@ -36,6 +43,8 @@ def is_image(stream: IO[bytes]) -> bool:
         return True
     if head.startswith(b"RIFF"):
         return head[8:12] == b"WEBP"  # RIFF is also AVI's container
+    if head[4:8] == b"ftyp":  # ISO media: HEIC and AVIF photos, else MP4 and MOV clips
+        return head[8:12] in _PHOTO_BRANDS
     return head.startswith(_IMAGE_MAGIC)
 
 
@@ -66,10 +75,7 @@ def check_clip(path: Path, *, max_seconds: float, max_pixels: int) -> Any:
             raise InputError("The file has no pictures (sound only?); please upload a video clip.") from None
         if "no frames" in text:
             raise InputError("The clip has no frames; please upload another one.") from None
-        raise InputError(
-            "The file is neither a photo nor a clip we can read, or it is damaged; "
-            "please upload a PNG or JPEG photo, or an MP4, MOV or WebM clip."
-        ) from None
+        raise _unreadable() from None
     seconds = info.frames / info.fps if info.fps else float("inf")
     if seconds > max_seconds + 1e-6:
         raise _too_long(seconds, max_seconds)
@@ -84,17 +90,45 @@ def _too_long(seconds: float, max_seconds: float) -> InputError:
 
 
 def _check_header(path: Path, max_seconds: float) -> None:
-    """A clip whose container says it is too long is refused before a single frame is decoded
-    (a small file can hold hours of tiny frames)."""
+    """A clip too long is refused before a single frame is decoded (a small file can hold hours of
+    tiny frames): by what its container says, then by its packets' times and count (demuxed, not
+    decoded), since a container may say nothing or lie. Containers other than video files' are
+    refused here too."""
     import av
 
     try:
         with av.open(str(path)) as container:
-            duration = container.duration / av.time_base if container.duration else None
+            if not _CLIP_FORMATS & set(container.format.name.split(",")):
+                raise _unreadable()
+            if container.duration and container.duration / av.time_base > max_seconds + 0.5:
+                raise _too_long(container.duration / av.time_base, max_seconds)
+            if not container.streams.video:
+                return  # probe says so
+            stream = container.streams.video[0]
+            first, count = None, 0
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue  # the demuxer's flush packet
+                count += 1
+                if packet.pts is not None and stream.time_base is not None:
+                    first = packet.pts if first is None else min(first, packet.pts)
+                    seconds = float((packet.pts - first) * stream.time_base)
+                    if seconds > max_seconds + 0.5:
+                        raise _too_long(seconds, max_seconds)
+                if count > _MAX_FPS * max_seconds:
+                    raise InputError(
+                        f"The clip has over {count - 1} frames; this site paints at most {_MAX_FPS} per second "
+                        f"for {max_seconds:g} s. Please trim it or lower its frame rate and upload it again."
+                    )
     except av.error.FFmpegError:
         return  # probe's decoding says what is wrong with it
-    if duration is not None and duration > max_seconds + 0.5:
-        raise _too_long(duration, max_seconds)
+
+
+def _unreadable() -> InputError:
+    return InputError(
+        "The file is neither a photo nor a clip we can read, or it is damaged; "
+        "please upload a PNG or JPEG photo, or an MP4, MOV or WebM clip."
+    )
 
 
 def clip_runner() -> Run:

@@ -19,6 +19,7 @@
   const MAX_SIDE = 1024;  // px painted at: enough to draw regions, light enough to repaint live
   const ALPHA = 0.5;  // the overlay's opacity: the photo shows through
   const UNDO_DEPTH = 30;
+  const FRAME_WAIT_MS = 15000;  // for a chosen clip's first frame
 
   let state = null;  // {width, height, labels, colours, current, proposal, photo, overlay, layer}
   let label = 0, tool = "fill", undo = [], cursor = null, request = 0, exported = false, lastPoint = null;
@@ -41,11 +42,16 @@
       const ready = new Promise((resolve, reject) => {
         video.addEventListener("loadeddata", resolve, { once: true });
         video.addEventListener("error", reject, { once: true });
+        setTimeout(() => reject(new Error("no frame")), FRAME_WAIT_MS);  // a browser that never loads it
       });
       video.src = url;
       await ready;
-      const frame = new OffscreenCanvas(video.videoWidth, video.videoHeight);
-      frame.getContext("2d").drawImage(video, 0, 0);
+      // At most MAX_SIDE, as the painter paints: the server checks the mask's shape, not its size.
+      const scale = Math.min(1, MAX_SIDE / Math.max(video.videoWidth, video.videoHeight));
+      const width = Math.max(1, Math.round(video.videoWidth * scale));
+      const height = Math.max(1, Math.round(video.videoHeight * scale));
+      const frame = new OffscreenCanvas(width, height);
+      frame.getContext("2d").drawImage(video, 0, 0, width, height);
       const blob = await frame.convertToBlob({ type: "image/png" });
       return new File([blob], "first-frame.png", { type: "image/png" });
     } finally {
