@@ -16,7 +16,7 @@ from PIL import Image
 
 from pipeline.cli import main
 from pipeline.fast import model as fast_model
-from pipeline.fast.stability import Motion, moved_pair, temporal_term
+from pipeline.fast.stability import Motion, motion_generator, moved_pair, temporal_term
 from pipeline.fast.train import TrainConfig, train
 from pipeline.synthetic.clips import ClipSpec, synthetic_clip, write_clip
 from pipeline.video import clip as clips
@@ -61,8 +61,12 @@ def test_a_lighting_change_is_allowed_and_noise_is_not() -> None:
 
 def test_each_steps_pair_is_a_pure_function_of_its_seed() -> None:
     x = _smooth(4)
-    a, b = (moved_pair(x, torch.Generator().manual_seed(9)) for _ in range(2))
+    a, b = (moved_pair(x, motion_generator(1, 9)) for _ in range(2))
     assert torch.equal(a.moved, b.moved) and torch.equal(a.grid, b.grid)
+    assert not torch.equal(a.grid, moved_pair(x, motion_generator(1, 10)).grid)
+    # Not the numbers that drew the step's crops and flips (pipeline.fast.data), only as repeatable.
+    batch_numbers = torch.rand(8, generator=torch.Generator().manual_seed(1 * 1_000_003 + 9))
+    assert not torch.allclose(torch.rand(8, generator=motion_generator(1, 9)), batch_numbers)
 
 
 # --- training with it ----------------------------------------------------------------------------
@@ -200,6 +204,11 @@ def test_a_guided_model_takes_keyframe_masks_carried_along_the_motion(tmp_path: 
     truth = colours[frames[-1].labels % 2]
     assert (carried == truth).all(axis=-1).mean() > 0.95
     assert json.loads(Path(f"{out}.json").read_text())["method"] == "johnson2016-video"
+    proposed = tmp_path / "proposed.mp4"  # frame 0's regions guessed, in the model's own label colours
+    argv[argv.index(str(out))] = str(proposed)
+    assert main([*argv, "--content-mask", "propose"]) == 0
+    first_mask = np.asarray(Image.open(f"{proposed}.masks/000000.png").convert("RGB")).reshape(-1, 3)
+    assert {tuple(c) for c in np.unique(first_mask, axis=0)} <= {tuple(c) for c in colours}
 
 
 @pytest.mark.parametrize(

@@ -25,10 +25,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from pipeline.color import luminance
+
+_MOTION_STREAM = 0x6D6F7665  # "move": tells the motions' seeds from the batches'
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,14 @@ class Pair:
     def bring(self, x: torch.Tensor, *, mode: str = "bilinear") -> torch.Tensor:
         """``x`` (B, C, H, W), aligned with the crops, moved as they were."""
         return F.grid_sample(x, self.grid.to(x.dtype), mode=mode, padding_mode="border", align_corners=False)
+
+
+def motion_generator(seed: int, step: int) -> torch.Generator:
+    """The random numbers of step ``step``'s motions: a pure function of (seed, step), as the
+    step's batch is (so resuming stays exact), but a stream of its own, not the numbers that chose
+    the batch's crops and flips (a crop's zoom would follow its flip)."""
+    state = np.random.SeedSequence([seed, step, _MOTION_STREAM]).generate_state(2, np.uint64)
+    return torch.Generator().manual_seed(int(state[0] >> np.uint64(1)))
 
 
 def moved_pair(batch: torch.Tensor, generator: torch.Generator, motion: Motion = Motion()) -> Pair:

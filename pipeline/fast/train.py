@@ -40,7 +40,7 @@ from pipeline.errors import InputError
 from pipeline.fast import model as fast_model
 from pipeline.fast.data import Guided, Sources, batches, dataset, pair_masks, sources
 from pipeline.fast.network import TransformerNet
-from pipeline.fast.stability import Motion, moved_pair, temporal_term
+from pipeline.fast.stability import Motion, motion_generator, moved_pair, temporal_term
 from pipeline.features import Encoder, VGGEncoder, check_layers
 from pipeline.gallery import loss_curve_png, loss_curve_svg
 from pipeline.guides import GUIDE_MODES, propagate
@@ -287,8 +287,7 @@ def _fit(
     tick = time.perf_counter()
     steps = range(start, config.steps)
     for step, (batch, labels) in zip(steps, batches(setup.paths, steps, config, setup.guided), strict=True):
-        # The step's motion, like its batch, is a pure function of (seed, step): resuming stays exact.
-        pair = moved_pair(batch, torch.Generator().manual_seed(config.seed * 1_000_003 + step)) if stable else None
+        pair = moved_pair(batch, motion_generator(config.seed, step)) if stable else None
         batch = batch.to(device=device, memory_format=layout, non_blocking=True)
         onehot = None if labels is None else F.one_hot(labels, channels).permute(0, 3, 1, 2).float().to(device)
         optimizer.zero_grad(set_to_none=True)

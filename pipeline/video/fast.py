@@ -139,6 +139,7 @@ def fast_video_files(
     poster = None
     if where.is_folder:
         folder = OwnedFolder(where.out, what="video")
+        where.record.unlink(missing_ok=True)  # no record of the last run beside a run cut short
         folder.clear()
         for index, frame in enumerate(painted, start=span[0]):
             folder.write(clips.FRAME_NAME.format(index), io.encode_image(Image.fromarray(frame), "f.png"))

@@ -240,7 +240,8 @@ def carry_clip_masks(
 
         count = k or regions
         log.info("%s: frame 0's mask proposed from its colours%s", info.path, f" ({count} regions)" if count else "")
-        keyframes = {0: propose_mask(next(read_frames(info, 0, 1)), k=count, min_area=min_area)}
+        first = next(read_frames(info, 0, 1))
+        keyframes = {0: propose_mask(first, k=count, palette=palette, min_area=min_area)}  # in the labels' colours
     else:
         keyframes = keyframe_masks(
             source, info, span=span, k=k, palette=palette, min_area=min_area, max_pixels=max_pixels
