@@ -16,7 +16,7 @@ from PIL import Image
 
 from pipeline.cli import main
 from pipeline.fast import model as fast_model
-from pipeline.fast.stability import Motion, motion_generator, moved_pair, temporal_term
+from pipeline.fast.stability import Motion, guided_pair, motion_generator, moved_pair, temporal_term
 from pipeline.fast.train import TrainConfig, train
 from pipeline.synthetic.clips import ClipSpec, synthetic_clip, write_clip
 from pipeline.video import clip as clips
@@ -57,6 +57,22 @@ def test_a_lighting_change_is_allowed_and_noise_is_not() -> None:
     noisy = moved_pair(x, torch.Generator().manual_seed(3), Motion(brightness=0.0, noise=0.05))
     # The identity passes the noise on: the term charges its variance (Gupta's noise stability).
     assert float(temporal_term(x, noisy.moved, noisy)) == pytest.approx(0.05**2, rel=0.15)
+
+
+def test_where_guided_regions_meet_the_motion_is_not_certain() -> None:
+    x = _smooth(5)
+    guides = torch.zeros(2, 2, 32, 32)
+    guides[:, 0, :, :16], guides[:, 1, :, 16:] = 1, 1  # left and right regions
+    pair = moved_pair(x, motion_generator(1, 3), Motion(shift=0.1, rotate=0.0, zoom=0.0))
+    guided, moved = guided_pair(pair, guides)
+    assert set(moved.unique().tolist()) == {0.0, 1.0}  # labels stay labels
+    edge = moved[:, 0, :, 1:] != moved[:, 0, :, :-1]  # where the moved regions meet
+    columns = edge.any(dim=1)  # (B, W - 1)
+    for b in range(2):
+        boundary = int(columns[b].nonzero()[0])
+        assert float(guided.certainty[b, 0, :, boundary : boundary + 2].max()) == 0  # not certain there
+        far = [c for c in range(32) if abs(c - boundary) > 4]
+        assert torch.equal(guided.certainty[b, 0][:, far], pair.certainty[b, 0][:, far])  # as before elsewhere
 
 
 def test_each_steps_pair_is_a_pure_function_of_its_seed() -> None:

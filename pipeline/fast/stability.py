@@ -22,6 +22,7 @@ The default is chosen in ``benchmarks/bench_video.py --fast`` (README, "Video").
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -94,6 +95,17 @@ def moved_pair(batch: torch.Tensor, generator: torch.Generator, motion: Motion =
     lighting = luminance(lit) - luminance(still)
     moved = (lit + noise.to(batch)).clamp(0, 1)
     return Pair(moved, grid, certainty, lighting)
+
+
+def guided_pair(pair: Pair, guides: torch.Tensor) -> tuple[Pair, torch.Tensor]:
+    """For guided training: the guides (B, labels, H, W, one-hot) moved as the crops were (nearest:
+    a label stays a label), and the pair no longer certain where regions meet. There the moved
+    output is resampled across the boundary while the network, told the moved guides, may keep
+    it sharp: the term would teach it to blur regions into each other."""
+    moved = pair.bring(guides, mode="nearest")
+    across = (pair.bring(guides) - moved).abs().amax(dim=1, keepdim=True) > 1e-3
+    near = F.max_pool2d(across.to(pair.certainty.dtype), 5, stride=1, padding=2)
+    return dataclasses.replace(pair, certainty=pair.certainty * (1 - near)), moved
 
 
 def temporal_term(output: torch.Tensor, moved_output: torch.Tensor, pair: Pair) -> torch.Tensor:
