@@ -57,7 +57,7 @@ CONTENT_LAYER = {"vgg16": "relu2_2", "vgg19": "relu2_2"}
 CHECKPOINT_FORMAT = "stylesnake-fast-checkpoint/1"
 #: ``--temporal-weight``'s default (see :mod:`pipeline.fast.stability` for its units and the measurement).
 #: 30: measured over three clips at two training lengths, 0.29x the warping error of the same training
-#: without it at a style loss no higher (README, "Fast video"); it costs about 14 % more per step.
+#: without it at a style loss no higher (README, "Fast video"); it costs 6-14 % more per step.
 TEMPORAL_WEIGHT = 30.0
 
 #: ``progress(step, steps, losses)`` after every step (``losses`` every tenth step and at the last).
