@@ -56,7 +56,7 @@ STYLE_LAYERS = {
 CONTENT_LAYER = {"vgg16": "relu2_2", "vgg19": "relu2_2"}
 CHECKPOINT_FORMAT = "stylesnake-fast-checkpoint/1"
 #: ``--temporal-weight``'s default (see :mod:`pipeline.fast.stability` for its units and the measurement).
-#: 30: measured over three clips at two training lengths, 0.29x the warping error of the same training
+#: 30: measured over three clips at two training lengths, about 0.3x the warping error of the same training
 #: without it at a style loss no higher (README, "Fast video"); it costs 6-14 % more per step.
 TEMPORAL_WEIGHT = 30.0
 
