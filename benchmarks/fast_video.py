@@ -24,6 +24,7 @@ import torch
 
 from pipeline import io
 from pipeline.fast import model as fast_model
+from pipeline.fast.export import OnnxNetwork, export_onnx
 from pipeline.fast.network import TransformerNet
 from pipeline.fast.train import CONTENT_LAYER, STYLE_LAYERS, TrainConfig, train
 from pipeline.features import VGGEncoder
@@ -131,9 +132,9 @@ def frame_rates(size: int = 512, frames: int = 8) -> dict[str, float]:
             model = fast_model.FastModel(network, "bench", fast_model.thumbnail_of(sample_image(STYLE)), {})
             path = Path(folder) / f"w{width}.pth"
             fast_model.save(model, path)
-            onnx = fast_model.export_onnx(path, Path(folder) / f"w{width}.onnx")
+            onnx = export_onnx(path, Path(folder) / f"w{width}.onnx")
             for kind, runner in (
-                ("onnx", fast_model.OnnxNetwork(onnx)),
+                ("onnx", OnnxNetwork(onnx)),
                 ("pytorch", fast_model.Runner(network, torch.device("cpu"))),
             ):
                 fast_model.stylize(runner, x)  # warm-up

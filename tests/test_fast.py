@@ -13,6 +13,7 @@ from PIL import Image
 from pipeline.cli import main
 from pipeline.errors import InputError
 from pipeline.fast import model as fast_model
+from pipeline.fast.export import OnnxNetwork
 from pipeline.fast.network import ConvLayer, PhaseConv, TransformerNet, UpsampleConvTranspose, for_inference
 from pipeline.fast.train import TrainConfig, dataset, train
 
@@ -322,7 +323,7 @@ def test_int8_export_is_close_to_fp32(data: Path, style_path: Path, content_path
     for flags, name in (([], "fp32"), (["--int8"], "int8")):
         assert main(["-q", "export", str(model), "--onnx", str(tmp_path / f"{name}.onnx"), *flags]) == 0
     assert (tmp_path / "int8.onnx").stat().st_size < (tmp_path / "fp32.onnx").stat().st_size / 2
-    fp32, int8 = (fast_model.OnnxNetwork(tmp_path / f"{name}.onnx") for name in ("fp32", "int8"))
+    fp32, int8 = (OnnxNetwork(tmp_path / f"{name}.onnx") for name in ("fp32", "int8"))
     assert int8.info["onnx"]["int8"] is True and fp32.info["onnx"]["int8"] is False
     x = io.image_to_tensor(sample_image("astronaut").resize((128, 128)))
     a, b = fp32(x), int8(x)  # raw outputs: an untrained network's range is not [0, 1]

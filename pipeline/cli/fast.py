@@ -157,7 +157,7 @@ def _stylize(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     import logging
 
-    from pipeline.fast.model import export_onnx
+    from pipeline.fast.export import export_onnx
 
     logging.getLogger("pipeline").info("wrote %s", export_onnx(args.model, args.onnx, int8=args.int8))
     return 0

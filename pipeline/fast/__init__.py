@@ -3,6 +3,7 @@ a feed-forward network trained once per style, then one forward pass per photo.
 
 ``network`` (the image transformation network, with optional label channels), ``train``
 (training with the perceptual losses on a VGG-16 loss network, guided Gram loss for masked
-styles, checkpoints and exact resume), ``model`` (the model file, stylising on any device,
-compiled on GPUs, and the ONNX export, int8 too).
+styles), ``checkpoints`` (exact resume), ``stability`` (the temporal term: pairs moved by a known
+motion), ``model`` (the model file, stylising on any device, compiled on GPUs), ``export`` (the
+ONNX export, int8 too, and running it).
 """

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from pipeline import io, outputs, record, targets
 from pipeline.device import autocast, place, resolve_device, resolve_precision
 from pipeline.errors import InputError
+from pipeline.fast import checkpoints
 from pipeline.fast import model as fast_model
 from pipeline.fast.data import Guided, Sources, batches, dataset, pair_masks, sources
 from pipeline.fast.network import TransformerNet
@@ -54,7 +55,6 @@ STYLE_LAYERS = {
     "vgg19": ("relu1_1", "relu2_1", "relu3_1", "relu4_1"),
 }
 CONTENT_LAYER = {"vgg16": "relu2_2", "vgg19": "relu2_2"}
-CHECKPOINT_FORMAT = "stylesnake-fast-checkpoint/1"
 #: ``--temporal-weight``'s default (see :mod:`pipeline.fast.stability` for its units and the measurement).
 #: 30: measured over three clips at two training lengths, about 0.3x the warping error of the same training
 #: without it at a style loss no higher (README, "Fast video"); it costs 6-14 % more per step.
@@ -101,36 +101,12 @@ class TrainConfig:
             raise InputError(f"unknown guide mode '{self.guide_mode}'; use one of {', '.join(GUIDE_MODES)}")
 
 
-#: Settings that do not change what is trained (a resumed run may change them).
-RUN_ONLY = ("steps", "checkpoint_every", "device", "precision", "workers")
-#: What a checkpoint written before a setting existed was trained with.
-BEFORE = {"temporal_weight": 0.0}
-
-
 # --- training ----------------------------------------------------------------------------------
-
-
-def checkpoint_path(out: str | os.PathLike[str]) -> Path:
-    out = Path(out)
-    return out.with_name(out.name + ".ckpt")
 
 
 def loss_curve_paths(out: Path) -> tuple[Path, Path]:
     """``starry.pth`` → ``starry.loss.svg``, ``starry.loss.png``."""
     return out.with_suffix(".loss.svg"), out.with_suffix(".loss.png")
-
-
-def _replacing(checkpoint: Path) -> None:
-    """A run without ``--resume`` replaces an earlier run's checkpoint (said), but never a file
-    of that name that is not one of ours."""
-    state = record.load_torch(
-        checkpoint,
-        what="a Stylesnake training checkpoint",
-        fix="training would replace it: move it away, or choose another --out",
-        format=CHECKPOINT_FORMAT,
-    )
-    log.warning("%s: starting again; the checkpoint at step %s is replaced (--resume continues it)", checkpoint,
-                state.get("step"))  # fmt: skip
 
 
 @dataclass
@@ -172,12 +148,12 @@ def train(
     ``encoder`` replaces the loss network built from ``weights`` (it must have the layers)."""
     started = time.perf_counter()
     out = Path(out)
-    checkpoint = checkpoint_path(out)
+    checkpoint = checkpoints.path_for(out)
     outputs.check_writable(out)
     written = [out, record.sidecar_path(out), *loss_curve_paths(out), checkpoint]
     outputs.check_outputs(written, [style_path, style_mask, *sources(data), *sources(masks or [])])
     if not resume and checkpoint.exists():
-        _replacing(checkpoint)
+        checkpoints.replacing(checkpoint)
     if (style_mask is None) != (masks is None):
         raise InputError("guided training needs both --style-mask and --masks (the training images' masks)")
     setup = _setup(style_path, data, config, weights, style_mask, masks, palette, k, min_area, encoder)
@@ -189,7 +165,7 @@ def train(
     history: dict[str, list[float]] = {"total": [], "content": [], "style": []}
     start = 0
     if resume:
-        start, history = _restore(checkpoint, network, optimizer, config)
+        start, history = checkpoints.restore(checkpoint, network, optimizer, config)
         log.info("resuming from %s at step %d", checkpoint, start)
     step_seconds = _fit(setup, network, optimizer, config, start, history, checkpoint, progress)
     steady = step_seconds[1:] or step_seconds  # the first step pays for warm-up
@@ -328,7 +304,7 @@ def _fit(
         if progress is not None:  # losses every tenth step, as the Gatys loop reports them
             progress(step + 1, config.steps, values if (step + 1) % 10 == 0 or step + 1 == config.steps else None)
         if (step + 1) % config.checkpoint_every == 0 and step + 1 < config.steps:
-            _save_checkpoint(checkpoint, network, optimizer, step + 1, history, config)
+            checkpoints.save(checkpoint, network, optimizer, step + 1, history, config)
     network.eval()
     return step_seconds
 
@@ -352,52 +328,3 @@ def _style_label_map(
     if (label_map.counts() > 0).sum() < 2:
         raise InputError(f"{style_mask}: style mask holds a single region, so there is nothing to guide; paint regions")
     return label_map
-
-
-def _save_checkpoint(
-    path: Path,
-    network: TransformerNet,
-    optimizer: torch.optim.Optimizer,
-    step: int,
-    history: dict[str, list[float]],
-    config: TrainConfig,
-) -> None:
-    state = {
-        "format": CHECKPOINT_FORMAT,
-        "step": step,
-        "network": network.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "history": history,
-        "config": dataclasses.asdict(config),
-    }
-    record.save_torch(state, path)
-    log.info("checkpoint at step %d: %s", step, path)
-
-
-def _restore(
-    path: Path, network: TransformerNet, optimizer: torch.optim.Optimizer, config: TrainConfig
-) -> tuple[int, dict[str, list[float]]]:
-    if not path.is_file():
-        raise InputError(f"{path}: no checkpoint to resume from; start without --resume")
-    state = record.load_torch(
-        path,
-        what="a Stylesnake training checkpoint",
-        fix="delete it and start without --resume",
-        format=CHECKPOINT_FORMAT,
-    )
-    trained = {**BEFORE, **state["config"]}
-    changed = {k for k, v in dataclasses.asdict(config).items() if k not in RUN_ONLY and trained.get(k) != v}
-    if changed:
-        raise InputError(
-            f"{path}: the checkpoint was trained with other settings ({', '.join(sorted(changed))}); "
-            "resume with the same ones, or start again without --resume"
-        )
-    try:
-        network.load_state_dict(state["network"])
-    except RuntimeError:  # another width or number of label channels than this run's
-        raise InputError(
-            f"{path}: the checkpoint's network does not fit this run (trained with other masks or labels?); "
-            "resume with the same ones, or start again without --resume"
-        ) from None
-    optimizer.load_state_dict(state["optimizer"])
-    return int(state["step"]), {k: list(v) for k, v in state["history"].items()}

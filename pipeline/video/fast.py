@@ -30,12 +30,13 @@ from PIL import Image
 from pipeline import io, record
 from pipeline.color import recombine
 from pipeline.errors import InputError
-from pipeline.fast.model import OnnxNetwork, Runner, blend_strength, content_guides, labels_of, open_model, stylize
+from pipeline.fast.export import OnnxNetwork
+from pipeline.fast.model import Runner, blend_strength, content_guides, labels_of, open_model, stylize
 from pipeline.fast.network import TransformerNet
 from pipeline.optim import Progress
 from pipeline.outputs import OwnedFolder
 from pipeline.video import clip as clips
-from pipeline.video.files import checked_outputs
+from pipeline.video.files import Outputs, checked_outputs
 from pipeline.video.flow import DEFAULT_FLOW, certainty, flow_function, warp
 from pipeline.video.keyframes import carry_clip_masks
 from pipeline.video.segments import poster_path
@@ -99,13 +100,13 @@ def fast_video_files(
     given = [] if isinstance(model_path, tuple) else [model_path]
     inputs = [content_path, *given, *([content_mask] if content_mask not in (None, "propose") else [])]
     where = checked_outputs(out_path, inputs)
+    network, model, device, precision = (
+        model_path
+        if isinstance(model_path, tuple)
+        else open_model(model_path, device=config.device, precision=config.precision, compile=config.compile)
+    )
     if isinstance(model_path, tuple):
-        network, model, device, precision = model_path
         model_path = model.style_name
-    else:
-        network, model, device, precision = open_model(
-            model_path, device=config.device, precision=config.precision, compile=config.compile
-        )
     if (content_mask is None) != (network.guide_channels == 0):
         raise InputError(
             f"{model_path}: this model was trained with masks; give the clip's --content-mask"
@@ -136,18 +137,7 @@ def fast_video_files(
         painted = blended((result for _, result in ours), originals, config.blend, flow_function(config.flow))
     else:
         painted = (result for _, result in pairs)
-    poster = None
-    if where.is_folder:
-        folder = OwnedFolder(where.out, what="video")
-        where.record.unlink(missing_ok=True)  # no record of the last run beside a run cut short
-        folder.clear()
-        for index, frame in enumerate(painted, start=span[0]):
-            folder.write(clips.FRAME_NAME.format(index), io.encode_image(Image.fromarray(frame), "f.png"))
-    else:
-        kept: list[np.ndarray] = []
-        clips.encode(_keeping_middle(painted, span, kept), where.out, info, span)
-        poster = poster_path(where.out)
-        io.save_image(Image.fromarray(kept[0]), poster)
+    poster = _write(painted, where, info, span)
     metadata = {
         **record.header("johnson2016-video", model.info.get("weights")),
         "model": {"path": str(model_path), "style": model.style_name, "training": model.info.get("training", {})},
@@ -167,6 +157,23 @@ def fast_video_files(
     io.write_bytes(where.record, io.json_bytes(metadata))
     log.info("wrote %s (%d frames, %.1f s)", where.out, span[1] - span[0], metadata["seconds"])
     return metadata
+
+
+def _write(painted: Iterator[np.ndarray], where: Outputs, info: clips.ClipInfo, span: tuple[int, int]) -> Path | None:
+    """Write the painted frames to ``where.out`` (a folder of frames, or an MP4 and its poster
+    frame, returned)."""
+    if where.is_folder:
+        folder = OwnedFolder(where.out, what="video")
+        where.record.unlink(missing_ok=True)  # no record of the last run beside a run cut short
+        folder.clear()
+        for index, frame in enumerate(painted, start=span[0]):
+            folder.write(clips.FRAME_NAME.format(index), io.encode_image(Image.fromarray(frame), "f.png"))
+        return None
+    kept: list[np.ndarray] = []
+    clips.encode(_keeping_middle(painted, span, kept), where.out, info, span)
+    poster = poster_path(where.out)
+    io.save_image(Image.fromarray(kept[0]), poster)
+    return poster
 
 
 def _painted(
