@@ -32,7 +32,7 @@ _PHOTO_BRANDS = (*io.HEIF_BRANDS, b"avif", b"avis")
 #: image sequences, whose demuxers reach for other files.
 _CLIP_FORMATS = {"mov", "mp4", "matroska", "webm", "avi", "mpegts"}
 #: More frames than this per second of the limit is a clip too long however its times read.
-_MAX_FPS = 120
+MAX_FPS = 120
 
 
 def is_image(stream: IO[bytes]) -> bool:
@@ -115,9 +115,9 @@ def _check_header(path: Path, max_seconds: float) -> None:
                     seconds = float((packet.pts - first) * stream.time_base)
                     if seconds > max_seconds + 0.5:
                         raise _too_long(seconds, max_seconds)
-                if count > _MAX_FPS * max_seconds:
+                if count > MAX_FPS * max_seconds:
                     raise InputError(
-                        f"The clip has over {count - 1} frames; this site paints at most {_MAX_FPS} per second "
+                        f"The clip has over {count - 1} frames; this site paints at most {MAX_FPS} per second "
                         f"for {max_seconds:g} s. Please trim it or lower its frame rate and upload it again."
                     )
     except av.error.FFmpegError:

@@ -35,7 +35,7 @@ from pipeline.errors import InputError
 from pipeline.fast.model import labels_of
 from pipeline.web import STRENGTHS, WebState, regions
 from pipeline.web.catalog import Style
-from pipeline.web.clips import check_clip, is_image, spool
+from pipeline.web.clips import MAX_FPS, check_clip, is_image, spool
 from pipeline.web.store import Result
 from pipeline.web.stylist import Busy, decode_upload
 
@@ -67,6 +67,8 @@ def _form_page(*, error: str | None = None, status: int = 200, chosen: dict[str,
         strengths=STRENGTHS,
         clip_seconds=web.settings.clip_seconds,
         clip_side=web.settings.clip_side,
+        max_megapixels=web.settings.max_pixels / 1e6,
+        max_fps=MAX_FPS,
     )
     return Response(html, status=status)
 
