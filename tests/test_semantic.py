@@ -4,6 +4,7 @@ pairing by name and the labels a painting lacks; the offline message."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from pathlib import Path
@@ -19,6 +20,7 @@ from pipeline.masks import LabelMap
 from pipeline.masks.semantic import (
     ADE20K,
     Parser,
+    check_min_share,
     fold_small,
     load_groups,
     load_parser,
@@ -236,3 +238,201 @@ def test_the_region_painter_proposes_named_groups_in_the_paintings_palette(tmp_p
     groups = load_groups()
     sky = groups.colours[groups.names.index("sky")]
     assert (mask[5] == sky).all() and (mask[-5, 5] == sky).all()  # the photo's lake takes the painting's sky
+
+
+# --- the share under which pieces fold, and folding that never erases a group -------------------
+
+
+def _ponds(height: int = 120, width: int = 160) -> dict[str, np.ndarray]:
+    """Sky above, field below, a lake at the bottom left and a pond of 1.5 % of the picture in the field."""
+    rows, cols = np.mgrid[0:height, 0:width]
+    sky = rows < height * 0.45
+    lake = ~sky & (cols < width * 0.3)
+    pond = (rows >= 90) & (rows < 108) & (cols >= 110) & (cols < 126)  # 18 x 16 = 288 px of 19200: 1.5 %
+    return {"sky": sky, "lake": lake | pond, "field": ~sky & ~lake & ~pond}
+
+
+@pytest.fixture
+def fake_parser(monkeypatch) -> dict[str, Parser]:
+    """``propose-mask --semantic`` gets the fake parser put in the returned dict (nothing is loaded)."""
+    from pipeline.masks import semantic
+
+    chosen = {"parser": _fake(_ponds())}
+    monkeypatch.setattr(semantic, "load_parser", lambda model=None: chosen["parser"])
+    return chosen
+
+
+def _photo(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(4)
+    Image.fromarray((rng.random((120, 160, 3)) * 255).astype(np.uint8)).save(tmp_path / "photo.png")
+    return tmp_path / "photo.png"
+
+
+def test_min_share_chooses_which_pieces_fold(fake_parser, tmp_path: Path) -> None:
+    photo = _photo(tmp_path)
+    groups = load_groups()
+    water = groups.names.index("water")
+    for share, pond in ((None, "ground"), ("0.01", "water"), ("0", "water")):
+        out = tmp_path / f"mask_{share}.png"
+        argv = ["-q", "propose-mask", str(photo), str(out), "--semantic", "fake"]
+        assert main(argv + (["--min-share", share] if share else [])) == 0
+        with Image.open(out) as mask:
+            labels = np.asarray(mask)
+        assert groups.names[labels[100, 118]] == pond  # 1.5 %: under the default 2 %, over 1 %
+        assert (labels[80:, :40] == water).all()  # the lake is large: it stays whatever the share
+    label_map = semantic_mask(np.zeros((120, 160, 3), np.uint8), _fake(_ponds()), groups, min_share=0.01)
+    assert label_map.names[label_map.labels[100, 118]] == "water"
+    record = semantic_mask_file(photo, tmp_path / "m.png", parser=_fake(_ponds()), min_share=0.01)
+    assert record["groups"]["min_share"] == 0.01
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--min-share", "2"], "--min-share 2: a share of the picture, from 0 to 0.5 (2 % is 0.02)"),
+        (["--min-share", "-0.1"], "--min-share -0.1: a share of the picture, from 0 to 0.5"),
+        (["--min-share", "0.6"], "--min-share 0.6: a share of the picture, from 0 to 0.5"),
+        (["--min-share", "nan"], "--min-share nan: a share of the picture, from 0 to 0.5"),
+        (["--min-area", "50"], "--min-area and --semantic: a semantic mask folds small pieces by --min-share"),
+        (
+            ["--seed", "3"],
+            "--seed and --semantic: the seed is the colour proposal's, used only with --colours-if-unseen",
+        ),
+    ],
+)
+def test_semantic_flags_out_of_range_or_of_the_colour_proposal_are_one_line(
+    fake_parser, tmp_path: Path, capsys, flags: list[str], message: str
+) -> None:
+    photo = _photo(tmp_path)
+    assert main(["propose-mask", str(photo), str(tmp_path / "m.png"), "--semantic", "fake", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and not (tmp_path / "m.png").exists()
+    assert main(["propose-mask", str(photo), str(tmp_path / "c.png"), "--min-share", "0.05"]) == 2
+    assert "--min-share only works with --semantic" in capsys.readouterr().err
+    with pytest.raises(InputError, match=r"semantic\.min_share 5: a share of the picture"):
+        check_min_share(5, name="semantic.min_share")  # the workflow's key says it under its own name
+    with pytest.raises(InputError, match=r"min_share 1\.5: a share of the picture"):
+        semantic_mask(np.zeros((8, 8, 3), np.uint8), _fake({}), load_groups(), min_share=1.5)
+
+
+def test_the_seed_is_the_colour_fallbacks_with_colours_if_unseen(fake_parser, tmp_path: Path, monkeypatch) -> None:
+    from pipeline.masks import propose
+
+    seeds = []
+    real = propose.propose_mask
+    monkeypatch.setattr(propose, "propose_mask", lambda image, **kw: seeds.append(kw.get("seed")) or real(image, **kw))
+    fake_parser["parser"] = _fake({"sky": np.ones((120, 160), bool)})  # the parser sees only sky
+    out = tmp_path / "m.png"
+    argv = ["-q", "propose-mask", str(_photo(tmp_path)), str(out), "--semantic", "fake", "--colours-if-unseen"]
+    assert main([*argv, "--seed", "7"]) == 0 and main(argv) == 0
+    assert json.loads(Path(f"{out}.json").read_text())["mask"] == "colours" and seeds == [7, 0]
+
+
+def test_a_group_in_small_pieces_only_keeps_its_largest() -> None:
+    labels = np.zeros((100, 100), np.uint8)
+    labels[:, 50:] = 1
+    labels[10:14, 10:14] = 2  # label 2: two small pieces, 16 px …
+    labels[70:73, 70:73] = 2  # … and 9 px: the larger stays, the smaller folds
+    labels[40:43, 20:23] = 1  # label 1 has a large piece: its small one folds as before
+    folded = fold_small(labels, 3, min_area=200)
+    assert (folded[10:14, 10:14] == 2).all() and (folded[70:73, 70:73] == 1).all()
+    assert (folded[40:43, 20:23] == 0).all()
+    assert set(np.unique(folded)) == {0, 1, 2}  # no group present in the parse disappears
+
+
+# --- custom group tables ---------------------------------------------------------------------------
+
+CUSTOM = """
+groups:
+  heaven:
+    colour: "#0000ff"
+    classes: [sky]
+    related: [land]
+  lakes:
+    colour: "#00ffff"
+    classes: [lake, water]
+    related: [heaven]
+  land:
+    colour: "#00ff00"
+    classes: [field, tree]
+  rest:
+    colour: "#ff00ff"
+"""
+
+
+def test_a_misspelt_class_in_a_group_table_is_one_line_naming_the_nearest(fake_parser, tmp_path: Path, capsys) -> None:
+    table = tmp_path / "mine.yaml"
+    table.write_text(CUSTOM.replace("[sky]", "[skyy]"))
+    with pytest.raises(InputError) as refused:
+        load_groups(table)
+    assert str(refused.value) == f"{table}: class skyy is not an ADE20K class; did you mean sky?"
+    code = main(
+        ["propose-mask", str(_photo(tmp_path)), str(tmp_path / "m.png"), "--semantic", "x", "--groups", str(table)]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "class skyy is not an ADE20K class; did you mean sky?" in err
+    table.write_text(CUSTOM.replace("[sky]", "[sky, aeroplane]"))  # Pascal VOC's names: torchvision's parsers
+    assert load_groups(table).classes["aeroplane"] == "heaven"
+
+
+def test_a_custom_table_names_and_colours_the_mask_end_to_end(fake_parser, tmp_path: Path) -> None:
+    table = tmp_path / "mine.yaml"
+    table.write_text(CUSTOM)
+    out = tmp_path / "m.png"
+    argv = ["-q", "propose-mask", str(_photo(tmp_path)), str(out), "--semantic", "fake", "--groups", str(table)]
+    assert main(argv) == 0
+    with Image.open(out) as mask:
+        names = json.loads(mask.info["stylesnake-labels"])
+        labels = np.asarray(mask)
+    assert names == {"heaven": "#0000ff", "lakes": "#00ffff", "land": "#00ff00", "rest": "#ff00ff"}
+    assert labels[5, 5] == 0 and labels[110, 5] == 1 and labels[70, 80] == 2  # sky, lake, field
+    record = json.loads(Path(f"{out}.json").read_text())
+    assert record["groups"]["table"] == str(table) and set(record["groups"]["shares"]) == {"heaven", "lakes", "land"}
+
+
+# --- the web app's --semantic, through create_app and serve ----------------------------------------
+
+
+def test_the_web_app_loads_a_parser_from_a_folder_and_proposes_named_groups(tmp_path: Path) -> None:
+    import io as _bytes_io
+
+    from pipeline.web import create_app, state
+
+    model, table = tmp_path / "parser", tmp_path / "mine.yaml"
+    _tiny_upernet(model)
+    table.write_text(CUSTOM)
+    paintings, masks = tmp_path / "paintings", tmp_path / "masks"
+    paintings.mkdir()
+    masks.mkdir()
+    rng = np.random.default_rng(5)
+    Image.fromarray((rng.random((120, 160, 3)) * 255).astype(np.uint8)).save(paintings / "shore.png")
+    semantic_mask_file(paintings / "shore.png", masks / "shore.png", parser=_fake(_scene()), groups=table)
+    app = create_app(None, results=tmp_path / "r", paintings=paintings, painting_masks=masks, weights="random",
+                     semantic=model, groups=table)  # fmt: skip
+    parser, groups = state(app).semantic
+    assert parser.name == "parser" and parser.classes == ADE20K and groups.source == str(table)
+    buffer = _bytes_io.BytesIO()
+    Image.fromarray((rng.random((90, 120, 3)) * 255).astype(np.uint8)).save(buffer, "PNG")
+    response = app.test_client().post(
+        "/propose", data={"painting": "shore", "photo": (_bytes_io.BytesIO(buffer.getvalue()), "lake.png")},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    answer = response.get_json()
+    assert response.status_code == 200 and answer["width"] == 120 and answer["height"] == 90
+    assert [label["name"] for label in answer["labels"]] == ["heaven", "lakes", "land"]  # the painting's groups
+    mask = Image.open(_bytes_io.BytesIO(base64.b64decode(answer["mask"].split(",")[1]))).convert("RGB")
+    assert {c for _, c in mask.getcolors()} <= {(0, 0, 255), (0, 255, 255), (0, 255, 0)}
+
+
+def test_serve_takes_groups_with_semantic_only(tmp_path: Path, capsys) -> None:
+    table = tmp_path / "mine.yaml"
+    table.write_text(CUSTOM.replace("[field, tree]", "[feild, tree]"))
+    paintings = tmp_path / "paintings"
+    paintings.mkdir()
+    Image.new("RGB", (64, 48)).save(paintings / "calm.png")
+    serve = ["-q", "serve", "--models", str(tmp_path / "none"), "--paintings", str(paintings), "--port", "0"]
+    assert main([*serve, "--semantic", str(tmp_path / "nowhere"), "--groups", str(table)]) == 2
+    err = capsys.readouterr().err  # the table is read (and refused) first: before any parser loads
+    assert err.count("\n") == 1 and f"{table}: class feild is not an ADE20K class; did you mean field?" in err
+    assert main([*serve, "--groups", str(table)]) == 2
+    assert "--groups only works with --semantic" in capsys.readouterr().err

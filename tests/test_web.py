@@ -1369,3 +1369,29 @@ def test_a_real_browser_uploads_a_clip_watches_it_and_plays_the_result(threaded_
             assert info.value.suggested_filename == "walk-pastel.mp4"
         finally:
             browser.close()
+
+
+def test_a_paintings_mask_of_another_shape_is_refused_at_start_naming_both_files(
+    models: Path, tmp_path: Path, caplog
+) -> None:
+    """The one aspect check wherever a mask meets its image (check_drawn_for): a mask drawn for
+    another picture would be stretched onto this one, its regions moved."""
+    from pipeline.masks import Palette, clean_mask, save_label_map
+
+    paintings, masks = tmp_path / "paintings", tmp_path / "masks"
+    paintings.mkdir()
+    masks.mkdir()
+    _image(64, 48, seed=1).save(paintings / "calm.png")
+    _image(64, 48, seed=2).save(paintings / "storm.png")
+    palette = Palette.from_mapping({"sky": SKY, "ground": GROUND})
+    save_label_map(clean_mask(np.asarray(_two_regions(20, 60, SKY, GROUND)), palette=palette), masks / "calm.png")
+    save_label_map(clean_mask(np.asarray(_two_regions(32, 24, SKY, GROUND)), palette=palette), masks / "storm.png")
+    with caplog.at_level(logging.WARNING):
+        found = state(create_app(models, results=tmp_path / "r", paintings=paintings, painting_masks=masks,
+                                 weights="random")).paintings  # fmt: skip
+    assert found["calm"].mask is None and found["calm"].palette is None  # offered unguided, not stretched
+    assert found["storm"].mask == masks / "storm.png"  # half the size, the same shape: guided
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "painting" in r.getMessage()]
+    assert len(warnings) == 1 and "\n" not in warnings[0], warnings
+    assert str(masks / "calm.png") in warnings[0] and str(paintings / "calm.png") in warnings[0]
+    assert "mask is 20x60 but" in warnings[0] and "is 64x48" in warnings[0]

@@ -38,7 +38,8 @@ def register(verbs: Any, *, full: bool) -> None:
     p.add_argument("source", metavar="IMAGE", help="the photo (or painting)")
     p.add_argument("out", metavar="OUT", help="label map to write (.png)")
     add_labels(p.add_argument_group("labels (neither: k from 2-6 by silhouette)"))
-    add(p, "seed", help="K-means seed", default=0)
+    # No default here: given with --semantic, it must be told from not given (see _semantic).
+    add(p, "seed", help="K-means seed (default 0)", default=None)
     p.add_argument(
         "--weights",
         metavar="PATH",
@@ -57,6 +58,13 @@ def register(verbs: Any, *, full: bool) -> None:
         "DeepLabV3 state dict (.pth); fetched into $HF_HOME on first use (needs the .[semantic] extra)",
     )
     s.add_argument("--groups", metavar="FILE", help="the group table (default: pipeline/masks/groups.yaml)")
+    s.add_argument(
+        "--min-share",
+        type=float,
+        metavar="S",
+        help="pieces under this share of the picture fold into their neighbour (default 0.02: 2 %%; 0 to 0.5); "
+        "a group in small pieces only keeps its largest",
+    )
     s.add_argument(
         "--colours-if-unseen",
         action="store_true",
@@ -103,18 +111,11 @@ def _propose_mask(args: argparse.Namespace) -> int:
     from pipeline.masks.propose import propose_mask_file
 
     if args.semantic is not None:
-        given = [f for f, v in (("--k", args.k), ("--colors", args.colors), ("--weights", args.weights)) if v]
-        if given:
-            raise InputError(f"{', '.join(given)} and --semantic: a semantic mask's regions are its groups")
-        from pipeline.masks.semantic import semantic_mask_file
-
-        semantic_mask_file(
-            args.source, args.out, model=args.semantic, groups=args.groups,
-            colours_if_unseen=args.colours_if_unseen, max_pixels=args.max_pixels,
-        )  # fmt: skip
-        return 0
-    if args.groups or args.colours_if_unseen:
-        raise InputError("--groups and --colours-if-unseen only work with --semantic")
+        return _semantic(args)
+    semantic_only = [f for f, v in (("--groups", args.groups), ("--colours-if-unseen", args.colours_if_unseen),
+                                    ("--min-share", args.min_share is not None)) if v]  # fmt: skip
+    if semantic_only:
+        raise InputError(f"{', '.join(semantic_only)} only work{'s' * (len(semantic_only) == 1)} with --semantic")
 
     propose_mask_file(
         args.source,
@@ -122,10 +123,31 @@ def _propose_mask(args: argparse.Namespace) -> int:
         k=options.single_k(args, "the proposal"),
         palette=options.palette(args),
         min_area=args.min_area,
-        seed=args.seed,
+        seed=args.seed or 0,
         weights=args.weights,
         max_pixels=args.max_pixels,
     )
+    return 0
+
+
+def _semantic(args: argparse.Namespace) -> int:
+    """``propose-mask --semantic``: the colour proposal's flags are refused, not ignored; its seed
+    means something only for the colour fallback (``--colours-if-unseen``)."""
+    from pipeline.errors import InputError
+    from pipeline.masks.semantic import MIN_SHARE, check_min_share, semantic_mask_file
+
+    given = [f for f, v in (("--k", args.k), ("--colors", args.colors), ("--weights", args.weights)) if v]
+    if given:
+        raise InputError(f"{', '.join(given)} and --semantic: a semantic mask's regions are its groups")
+    if args.min_area is not None:
+        raise InputError("--min-area and --semantic: a semantic mask folds small pieces by --min-share (default 0.02)")
+    if args.seed is not None and not args.colours_if_unseen:
+        raise InputError("--seed and --semantic: the seed is the colour proposal's, used only with --colours-if-unseen")
+    min_share = MIN_SHARE if args.min_share is None else check_min_share(args.min_share, name="--min-share")
+    semantic_mask_file(
+        args.source, args.out, model=args.semantic, groups=args.groups, colours_if_unseen=args.colours_if_unseen,
+        max_pixels=args.max_pixels, min_share=min_share, seed=args.seed or 0,
+    )  # fmt: skip
     return 0
 
 

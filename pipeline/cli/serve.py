@@ -65,6 +65,9 @@ def register(verbs: Any, *, full: bool) -> None:
         metavar="MODEL",
         help="the region painter proposes named regions (sky, water, ...) from a scene parser (as propose-mask)",
     )
+    sv.add_argument(
+        "--groups", metavar="FILE", help="with --semantic: the group table (default: pipeline/masks/groups.yaml)"
+    )
     sv.set_defaults(handler=_serve)
 
 
@@ -91,6 +94,7 @@ def _serve(args: argparse.Namespace) -> int:
             clip_seconds=args.clip_seconds,
             clip_side=args.clip_side,
             semantic=args.semantic,
+            groups=args.groups,
         )
         if args.verbosity < 0:
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its access log is INFO

@@ -14,14 +14,17 @@ only, used only when named). A model is fetched into the Hugging Face cache (``$
 use, or read from a directory holding a saved model; a torchvision DeepLabV3/LR-ASPP state dict
 (Pascal VOC's 21 classes: only people are told apart) is taken too. The parser runs at a working
 size (at most :data:`WORK_SIDE` px), its class scores are brought back to full size bilinearly
-(smooth borders), and regions under :data:`MIN_SHARE` of the image fold into the neighbour they
-share the longest border with, except a group's only piece.
+(smooth borders), and pieces under a share of the image (``min_share``, default :data:`MIN_SHARE`)
+fold into the neighbour they share the longest border with; a group whose pieces are all that small
+keeps its largest, so no group the parser saw vanishes only for being in small pieces.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +44,9 @@ log = logging.getLogger(__name__)
 WORK_SIDE = 512
 #: Regions under this share of the image fold into a neighbour (FastPhotoStyle folds under 2 %).
 MIN_SHARE = 0.02
+#: The largest fold share taken (the workflow schema's too): above half the picture a "small" piece
+#: could be most of it, so every group but one would shrink to its largest piece.
+MAX_SHARE = 0.5
 #: A painting that one group covers beyond this share was probably not seen: said and recorded.
 ONE_GROUP = 0.95
 #: Known parsers: our name → (Hugging Face repository, licence, parameters in millions, ADE20K mIoU).
@@ -113,12 +119,27 @@ def load_groups(path: str | os.PathLike[str] | None = None) -> Groups:
         related = {n: tuple(str(r) for r in (table[n].get("related") or [])) for n in names}
     except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError, InputError) as exc:
         raise InputError(f"{path}: not a group table ({exc}); copy pipeline/masks/groups.yaml and edit it") from None
+    _check_classes(path or Groups.source, classes)
     if len({hex_colour(c) for c in colours}) != len(names):
         raise InputError(f"{path}: two groups share a colour; give every group its own")
     unknown = sorted({r for rs in related.values() for r in rs} - set(names))
     if unknown:
         raise InputError(f"{path}: related names {', '.join(unknown)}, which are not groups here")
     return Groups(names, colours, classes, related, str(path or Groups.source))
+
+
+def _check_classes(path: str | os.PathLike[str], classes: Mapping[str, str]) -> None:
+    """Every class a table names is one a parser gives: a misspelt one would match nothing, and
+    its pixels would go to ``other`` without a word. ADE20K's names (the scene parsers'), and Pascal
+    VOC's (torchvision's DeepLabV3, which ``--semantic`` also takes)."""
+    from pipeline.masks.segment import VOC_CLASSES
+
+    known = set(ADE20K) | set(VOC_CLASSES)
+    for name in classes:
+        if name not in known:
+            nearest = difflib.get_close_matches(name, ADE20K + VOC_CLASSES, n=1, cutoff=0)
+            hint = f"; did you mean {nearest[0]}?" if nearest else ""
+            raise InputError(f"{path}: class {name} is not an ADE20K class{hint}")
 
 
 # --- parsers -----------------------------------------------------------------------------------
@@ -228,16 +249,30 @@ def group_scores(image: np.ndarray, parser: Parser, groups: Groups) -> np.ndarra
     return np.stack([cv2.resize(g, (width, height), interpolation=cv2.INTER_LINEAR) for g in grouped])
 
 
+def check_min_share(share: float, *, name: str = "min_share") -> float:
+    """``share`` if it is a share of the picture from 0 (fold nothing) to :data:`MAX_SHARE`, else an
+    :class:`InputError` in one line under ``name`` (the flag or key it came from)."""
+    number = isinstance(share, int | float) and not isinstance(share, bool)
+    if not (number and math.isfinite(share) and 0 <= share <= MAX_SHARE):
+        shown = f"{share:g}" if number else repr(share)
+        raise InputError(f"{name} {shown}: a share of the picture, from 0 to {MAX_SHARE:g} (2 % is 0.02)")
+    return float(share)
+
+
 def fold_small(labels: np.ndarray, count: int, min_area: int) -> np.ndarray:
     """Pieces smaller than ``min_area`` pixels join the neighbouring label they share the longest
-    border with, except a label's only piece (a small region the image does have stays)."""
+    border with. A label whose pieces are all that small keeps its largest (the first of equals):
+    a region the image does have stays, as the one piece with the most evidence, not as specks."""
     labels = labels.copy()
     for label in range(count):
         pieces, component = cv2.connectedComponents((labels == label).astype(np.uint8), connectivity=4)
-        if pieces <= 2:  # background + one piece: the label's only piece
+        if pieces <= 2:  # background + at most one piece: nothing to fold, or the label's only piece
             continue
         sizes = np.bincount(component.ravel())
-        for piece in np.flatnonzero(sizes[1:] < min_area) + 1:
+        small = np.flatnonzero(sizes[1:] < min_area) + 1
+        if len(small) == pieces - 1:  # all of them: the largest stays
+            small = small[small != int(sizes[1:].argmax()) + 1]
+        for piece in small:
             inside = component == piece
             ring = cv2.dilate(inside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~inside
             neighbours = np.bincount(labels[ring], minlength=count)
@@ -250,6 +285,7 @@ def fold_small(labels: np.ndarray, count: int, min_area: int) -> np.ndarray:
 def semantic_mask(image: np.ndarray, parser: Parser, groups: Groups, *, min_share: float = MIN_SHARE) -> LabelMap:
     """The image's semantic mask: every pixel's group, small pieces folded (see the module docstring).
     Its colours are the whole table's, present or not, so every semantic mask shares one palette."""
+    min_share = check_min_share(min_share)
     labels = group_scores(image, parser, groups).argmax(axis=0).astype(np.uint8)
     labels = fold_small(labels, len(groups.names), max(1, round(min_share * labels.size)))
     return LabelMap(labels=labels, colours=groups.colours.copy(), names=groups.names)
@@ -293,22 +329,27 @@ def semantic_mask_file(
     colours_if_unseen: bool = False,
     max_pixels: int | None = None,
     parser: Parser | None = None,
+    min_share: float = MIN_SHARE,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Write ``source``'s semantic mask to ``out`` (a label map whose names are the groups', with
     their relations) and its record ``OUT.json`` (which mask it is, from what); return the record.
+    Pieces under ``min_share`` of the picture fold (see :func:`fold_small`).
 
     A mask one group covers beyond :data:`ONE_GROUP` (a parser trained on photos that did not see
-    the painting) is said; with ``colours_if_unseen`` the colour proposal replaces it (the order a
-    workflow takes: a painted mask, then the semantic mask, then the colour proposal)."""
+    the painting) is said; with ``colours_if_unseen`` the colour proposal (K-means ``seed``)
+    replaces it (the order a workflow takes: a painted mask, then the semantic mask, then the
+    colour proposal)."""
     from pipeline import io, record
     from pipeline.masks.files import check_label_map_out, label_map_png
     from pipeline.masks.propose import propose_mask
 
+    min_share = check_min_share(min_share)
     check_label_map_out(out, source)
     table = load_groups(groups)
     parser = parser or load_parser(model)
     image = np.asarray(io.read_image(source, max_pixels=max_pixels or io.MAX_PIXELS).image)
-    label_map = semantic_mask(image, parser, table)
+    label_map = semantic_mask(image, parser, table, min_share=min_share)
     seen = one_group(label_map)
     kind, chunk = "semantic", related_chunk(table)
     if seen is not None:
@@ -318,13 +359,13 @@ def semantic_mask_file(
             source, name, 100 * share, "; proposed from colours instead" if colours_if_unseen else "",
         )  # fmt: skip
         if colours_if_unseen:
-            label_map, kind, chunk = propose_mask(image), "colours", {}
+            label_map, kind, chunk = propose_mask(image, seed=seed), "colours", {}
     metadata = {
         **record.header("stylesnake-mask", None),
         "mask": kind,
         "image": {"path": str(source)},
         "model": {"name": parser.name, "licence": parser.licence},
-        "groups": {"table": table.source, "shares": _shares(label_map)},
+        "groups": {"table": table.source, "min_share": min_share, "shares": _shares(label_map)},
         "one_group": None if seen is None else {"name": seen[0], "share": round(seen[1], 4)},
     }
     record.write(out, label_map_png(label_map, extra=chunk), metadata)

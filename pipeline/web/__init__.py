@@ -1,7 +1,8 @@
 """The web app: upload a photo, pick a trained style, get the result and download it.
 
-``create_app`` builds the Flask app: the models are loaded once here and kept; pages are in
-``views``, the styles in ``catalog``, stylising (bounded) in ``stylist``, results in ``store``;
+``create_app`` builds the Flask app: the models are loaded once here and kept; the forms are in
+``views``, what the site serves back (progress, results, thumbnails) in ``served``, the styles in
+``catalog``, stylising (bounded) in ``stylist``, results in ``store``, visitors' clips in ``clips``;
 the optional slow tab (a queued Gatys transfer into a painting) in ``paintings`` and ``jobs``;
 the region painter's proposed masks in ``regions`` (its script is ``static/paint.js``).
 ``stylesnake serve`` runs it on Werkzeug's threaded server; in production run it under gunicorn
@@ -102,6 +103,7 @@ def create_app(
     painting_masks: str | os.PathLike[str] | None = None,
     weights: str | os.PathLike[str] = "imagenet",
     semantic: str | os.PathLike[str] | None = None,
+    groups: str | os.PathLike[str] | None = None,
     **settings: float,
 ) -> Flask:
     """The app serving every model in ``models`` (default: the workflow's ``results/fast``) on its
@@ -112,58 +114,27 @@ def create_app(
     ``painting_masks``, default ``results/masks/style``) the app also has a slow tab: a queued
     Gatys transfer on VGG-19 ``weights``. If those weights cannot be loaded the tab says so.
     ``semantic`` (a scene parser, see :func:`pipeline.masks.semantic.load_parser`) makes the region
-    painter's proposals named groups (sky, water, …); loaded at start, an :class:`InputError` if it
+    painter's proposals named groups (sky, water, …) of the table ``groups`` (default ours, see
+    :func:`pipeline.masks.semantic.load_groups`); loaded at start, an :class:`InputError` if it
     cannot be.
     A site may have either tab alone; with neither (no models, no paintings) it is an
     :class:`InputError`."""
-    from flask import Flask, Response
-
-    from pipeline.features import load_weights
     from pipeline.web import views
     from pipeline.web.catalog import DEFAULT_MODELS, load_styles
-    from pipeline.web.jobs import Jobs, gatys_runner
+    from pipeline.web.jobs import Jobs
     from pipeline.web.paintings import DEFAULT_MASKS, load_paintings
     from pipeline.web.store import ResultStore
     from pipeline.web.stylist import Stylist
 
     config = Settings(**settings)  # type: ignore[arg-type]
     _log_like_gunicorn()
-    app = Flask(__name__)
-    app.config.update(
-        MAX_CONTENT_LENGTH=int(config.max_upload_mb * 1024 * 1024),
-        # Never show a traceback, whatever FLASK_DEBUG says: errors become our 500 page.
-        PROPAGATE_EXCEPTIONS=False,
-        TRAP_HTTP_EXCEPTIONS=False,
-    )
+    app = _flask(config)
     styles = load_styles(Path(models) if models is not None else DEFAULT_MODELS)  # first: the fast tab is the site
     store = ResultStore(results, ttl=config.ttl)
     found = load_paintings(paintings, painting_masks or DEFAULT_MASKS) if paintings is not None else {}
-    if not styles and not found:
-        where = Path(models) if models is not None else DEFAULT_MODELS
-        fast = f"no fast-style models (*.pth) in {where}" if where.is_dir() else f"no such models folder {where}"
-        slow = f", no paintings in {paintings}" if paintings is not None else ""
-        raise InputError(
-            f"nothing to serve: {fast}{slow}; train styles with the workflow (results/fast/), "
-            "or give --models (the fast tab) or --paintings (the slow tab)"
-        )
-    if paintings is not None and not found:
-        log.info("no paintings in %s: no slow tab", paintings)
-    if not styles:
-        log.info("no fast-style models in %s: the slow tab only", models if models is not None else DEFAULT_MODELS)
-    parser = None
-    if semantic is not None:
-        from pipeline.masks.semantic import load_groups, load_parser
-
-        parser = (load_parser(semantic), load_groups())
-    jobs, unavailable = None, None
-    if found:
-        try:
-            load_weights(weights)  # once, now: a missing download should not wait for the first job
-            jobs = Jobs(store.root / "jobs", store, gatys_runner(weights, config.slow_steps),
-                        max_pending=config.slow_pending, ttl=config.ttl)  # fmt: skip
-        except InputError as exc:
-            unavailable = str(exc)
-            log.warning("the slow tab is off: %s", exc)
+    _say_what_is_served(styles, found, Path(models) if models is not None else DEFAULT_MODELS, paintings)
+    parser = _semantic(semantic, groups)
+    jobs, unavailable = _slow_jobs(store, config, weights) if found else (None, None)
     from pipeline.web.clips import clip_runner
 
     clip_jobs = None
@@ -186,6 +157,23 @@ def create_app(
     app.context_processor(lambda: {"slow_tab": bool(web.paintings), "fast_tab": bool(web.styles)})
     app.register_blueprint(views.bp)
     views.register_errors(app)
+    log.info("serving %d style(s); results kept %g s in %s", len(web.styles), config.ttl, web.store.root)
+    if jobs is not None:
+        log.info("slow tab: %d painting(s), %d evaluations per job", len(found), config.slow_steps)
+    return app
+
+
+def _flask(config: Settings) -> Flask:
+    """The bare Flask app: its request limit, no tracebacks, and :data:`SECURITY_HEADERS` on every page."""
+    from flask import Flask, Response
+
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=int(config.max_upload_mb * 1024 * 1024),
+        # Never show a traceback, whatever FLASK_DEBUG says: errors become our 500 page.
+        PROPAGATE_EXCEPTIONS=False,
+        TRAP_HTTP_EXCEPTIONS=False,
+    )
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
@@ -193,10 +181,56 @@ def create_app(
             response.headers.setdefault(name, value)
         return response
 
-    log.info("serving %d style(s); results kept %g s in %s", len(web.styles), config.ttl, web.store.root)
-    if jobs is not None:
-        log.info("slow tab: %d painting(s), %d evaluations per job", len(found), config.slow_steps)
     return app
+
+
+def _say_what_is_served(
+    styles: dict[str, Style],
+    found: dict[str, Painting],
+    models: Path,
+    paintings: str | os.PathLike[str] | None,
+) -> None:
+    """Say which tabs the site has; with neither (no models, no paintings), an :class:`InputError`."""
+    if not styles and not found:
+        fast = f"no fast-style models (*.pth) in {models}" if models.is_dir() else f"no such models folder {models}"
+        slow = f", no paintings in {paintings}" if paintings is not None else ""
+        raise InputError(
+            f"nothing to serve: {fast}{slow}; train styles with the workflow (results/fast/), "
+            "or give --models (the fast tab) or --paintings (the slow tab)"
+        )
+    if paintings is not None and not found:
+        log.info("no paintings in %s: no slow tab", paintings)
+    if not styles:
+        log.info("no fast-style models in %s: the slow tab only", models)
+
+
+def _semantic(
+    semantic: str | os.PathLike[str] | None, groups: str | os.PathLike[str] | None
+) -> tuple[Parser, Groups] | None:
+    """``--semantic``'s parser and ``--groups``' table (the table first: reading it is cheap, and a
+    mistake in it is better said before a parser of hundreds of MB loads)."""
+    if semantic is None:
+        if groups is not None:
+            raise InputError("--groups only works with --semantic")
+        return None
+    from pipeline.masks.semantic import load_groups, load_parser
+
+    table = load_groups(groups)
+    return load_parser(semantic), table
+
+
+def _slow_jobs(store: ResultStore, config: Settings, weights: str | os.PathLike[str]) -> tuple[Jobs | None, str | None]:
+    """The slow tab's job queue, or None and why not (its VGG-19 ``weights`` cannot be loaded)."""
+    from pipeline.features import load_weights
+    from pipeline.web.jobs import Jobs, gatys_runner
+
+    try:
+        load_weights(weights)  # once, now: a missing download should not wait for the first job
+        return Jobs(store.root / "jobs", store, gatys_runner(weights, config.slow_steps),
+                    max_pending=config.slow_pending, ttl=config.ttl), None  # fmt: skip
+    except InputError as exc:
+        log.warning("the slow tab is off: %s", exc)
+        return None, str(exc)
 
 
 def _log_like_gunicorn() -> None:

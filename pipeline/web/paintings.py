@@ -22,7 +22,7 @@ from PIL import Image
 from pipeline import io
 from pipeline.errors import InputError
 from pipeline.fast.model import thumbnail_of
-from pipeline.masks import Palette, hex_colour
+from pipeline.masks import Palette, check_drawn_for, hex_colour
 from pipeline.workflow import Paths
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,9 @@ def load_paintings(
     """Every readable image in ``folder``, by key, in name order. An unreadable painting (damaged,
     or over ``max_pixels``: a decompression bomb) is skipped with a warning naming the file; one
     with an unusable mask is offered unguided, also with a warning: one bad file should not keep
-    the site from starting. A missing folder gives no paintings (the slow tab is then hidden)."""
+    the site from starting. A mask drawn for another shape is unusable too (the one aspect check
+    wherever a mask meets its image, :func:`~pipeline.masks.check_drawn_for`): stretched onto the
+    painting, its regions would move. A missing folder gives no paintings (the slow tab is then hidden)."""
     folder, masks = Path(folder), Path(masks)
     if not folder.is_dir():
         return {}
@@ -63,11 +65,13 @@ def load_paintings(
             log.warning("skipped %s: another painting is called %s", path, path.stem)
             continue
         try:
-            thumbnail = thumbnail_of(io.read_image(path, max_pixels=max_pixels).image)
+            loaded = io.read_image(path, max_pixels=max_pixels)
         except InputError as exc:
             log.warning("skipped painting %s", exc)
             continue
-        mask, palette, mask_png = _mask_of(path, masks / f"{path.stem}.png", thumbnail.size, max_pixels)
+        thumbnail = thumbnail_of(loaded.image)
+        mask, palette, mask_png = _mask_of(path, masks / f"{path.stem}.png", loaded.original_size, thumbnail.size,
+                                           max_pixels)  # fmt: skip
         paintings[path.stem] = Painting(
             path.stem, path, mask, palette, io.encode_image(thumbnail, "thumbnail.png"), mask_png
         )
@@ -76,14 +80,15 @@ def load_paintings(
 
 
 def _mask_of(
-    painting: Path, mask: Path, size: tuple[int, int], max_pixels: int
+    painting: Path, mask: Path, painting_size: tuple[int, int], size: tuple[int, int], max_pixels: int
 ) -> tuple[Path | None, Palette | None, bytes | None]:
-    """The painting's mask, its labels, and the mask at ``size`` as PNG; all None when it has no
-    mask or an unusable one (then with a warning: the painting is offered unguided)."""
+    """The painting's mask (drawn for ``painting_size``), its labels, and the mask at ``size`` as
+    PNG; all None when it has no mask or an unusable one (then with a warning: offered unguided)."""
     if not mask.is_file():
         return None, None, None
     try:
         rgb, recorded = _read_mask(mask, max_pixels)
+        check_drawn_for((rgb.shape[1], rgb.shape[0]), painting_size, mask=mask, image=painting)
         palette = _palette(mask, rgb, recorded)
     except InputError as exc:
         log.warning("painting %s: mask skipped, offered unguided (%s)", painting.stem, exc)
