@@ -1218,6 +1218,7 @@ def test_a_clip_is_queued_painted_frame_by_frame_and_played_with_its_sound(app, 
     clip = _clip_bytes(tmp_path)
     page = client.get("/").get_data(as_text=True)
     assert 'accept="image/*,video/*"' in page and "at most 10 seconds" in page  # the limits, said on the page
+    assert "frames of at most 40 megapixels and 120 a second" in page and "MKV" in page
     posted = _post_clip(client, clip)
     assert posted.status_code == 303 and "/job/" in posted.headers["Location"]
     progress = client.get(posted.headers["Location"]).get_data(as_text=True)
