@@ -4,6 +4,7 @@ masks carried along the motion, resuming a killed run, and bad input."""
 from __future__ import annotations
 
 import json
+import logging
 import struct
 from fractions import Fraction
 from pathlib import Path
@@ -21,9 +22,12 @@ from pipeline.video import clip as clips
 from pipeline.video.files import video_files
 from pipeline.video.flow import certainty, flow_function, long_term_weights, warp
 from pipeline.video.temporal import TemporalLoss, Warped
+from pipeline.video.transfer import VideoConfig
 
 SMALL = ClipSpec(size=(64, 48), frames=6)
 QUICK = GatysConfig(size=48, steps=3)
+#: For tests of the clip's timeline or files, where the painting does not matter.
+CHEAP, INDEPENDENT = GatysConfig(size=32, steps=1), VideoConfig(temporal_weight=0)
 
 
 @pytest.fixture
@@ -119,6 +123,152 @@ def test_a_range_of_frames_and_its_audio(clip: Path, style: Path, tiny, tmp_path
     assert [f["frame"] for f in record["frames"]] == [2, 3, 4] and clips.probe(out).frames == 3
     source, part = _audio(clip), _audio(out)
     assert part and {data for _, data in part} <= {data for _, data in source}  # copied, not re-encoded
+
+
+def _late_clip(path: Path, *, frames: int = 4, fps: int = 12, delay: int = 6) -> None:
+    """A clip whose pictures begin ``delay`` frames (0.5 s) after its sound, as a camera that starts
+    recording sound first writes it: video timestamps from 0.5 s, audio from 0."""
+    rate = 44100
+    with av.open(str(path), "w", format="mp4") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.time_base = video.codec_context.time_base = Fraction(1, fps)
+        sound = container.add_stream("aac", rate=rate, layout="stereo")
+        for index, image in enumerate(f.image for f in synthetic_clip(ClipSpec(size=(64, 48), frames=frames))):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = delay + index, Fraction(1, fps)
+            container.mux(video.encode(frame))
+        container.mux(video.encode())
+        t = np.arange(rate * (delay + frames) // fps) / rate
+        tone = (0.3 * np.sin(2 * np.pi * (220 + 220 * t) * t)).astype(np.float32)
+        for start in range(0, len(tone), 1024):
+            samples = av.AudioFrame.from_ndarray(np.stack([tone[start : start + 1024]] * 2), format="fltp",
+                                                 layout="stereo")  # fmt: skip
+            samples.sample_rate, samples.pts = rate, start
+            container.mux(sound.encode(samples))
+        container.mux(sound.encode())
+
+
+def _timeline(path: Path) -> tuple[float, list[tuple[float, bytes]]]:
+    """A clip's first picture's time and its audio packets' times (seconds) and bytes."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        first = float(next(container.decode(stream)).pts * stream.time_base)
+    with av.open(str(path)) as container:
+        audio = container.streams.audio[0]
+        packets = [(float(p.pts * audio.time_base), bytes(p)) for p in container.demux(audio) if p.size]
+    return first, packets
+
+
+def test_audio_keeps_its_time_to_the_picture_when_the_video_starts_late(style: Path, tiny, tmp_path: Path) -> None:
+    source = tmp_path / "late.mp4"
+    _late_clip(source)
+    start, sound = _timeline(source)
+    assert start == 0.5 and sound[1][0] == 0.0  # pictures from 0.5 s, sound from 0 (after AAC's priming)
+    # The whole clip: every packet as it was, and the pictures still half a second in.
+    whole = tmp_path / "whole.mp4"
+    video_files(source, [style], whole, CHEAP, INDEPENDENT, weights="random", encoder=tiny)
+    first, packets = _timeline(whole)
+    assert packets == sound and first == start
+    # Frames 1 and 2: the sound of those frames, each packet as far from the picture as it was
+    # (to the MP4 edit list's millisecond, which places a track's first packet).
+    part = tmp_path / "part.mp4"
+    video_files(source, [style], part, CHEAP, INDEPENDENT, weights="random", encoder=tiny, frames="1:3")
+    first, packets = _timeline(part)
+    begins = start + 1 / 12  # frame 1's time in the source
+    assert first == 0.0 and packets
+    source_at = {data: at for at, data in sound}
+    assert all(abs((source_at[data] - begins) - at) < 0.0015 for at, data in packets)
+    assert begins <= min(source_at[data] for _, data in packets) < begins + 0.03  # not the 0.5 s before
+    assert max(source_at[data] for _, data in packets) < start + 3 / 12  # nor frame 3's
+
+
+def _repeated_clip(path: Path, times: list[int]) -> list[np.ndarray]:
+    """An MJPEG clip whose frames have the timestamps ``times`` (in 1/12 s; a repeated one as a
+    broken muxer writes them), each a flat grey of its own; returns the frames as written."""
+    images = [np.full((48, 64, 3), 20 + 30 * i, np.uint8) for i in range(len(times))]
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("mjpeg", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuvj420p"
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 12)
+        for index, (image, at) in enumerate(zip(images, times, strict=True)):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, 12)
+            for packet in stream.encode(frame):  # in 1/24 s: the dts must grow, and no pts come before its dts
+                packet.time_base, packet.dts, packet.pts = Fraction(1, 24), index, 2 * at + 2
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return images
+
+
+def test_a_repeated_timestamp_drops_that_frame_and_keeps_the_rest_in_time(tmp_path: Path) -> None:
+    source = tmp_path / "repeated.mp4"
+    images = _repeated_clip(source, [0, 1, 2, 2, 3, 4])
+    info = clips.probe(source)  # six frames decode, as the container says: not damaged
+    assert info.frames == 5 and [round(info.seconds(i) * 12) for i in range(5)] == [0, 1, 2, 3, 4]
+    read = list(clips.read_frames(info))
+    kept = [0, 1, 2, 4, 5]  # the frame that repeats an earlier frame's time goes, not the last
+    assert len(read) == 5
+    for frame, index in zip(read, kept, strict=True):
+        assert abs(float(frame.mean()) - float(images[index].mean())) < 4, index
+    assert [float(f.mean()) for f in clips.read_frames(info, 3, 5)] == [float(f.mean()) for f in read[3:]]
+    out = tmp_path / "out.mp4"
+    clips.encode(iter(read), out, info, (0, 5))
+    written = clips.probe(out)
+    assert [round(written.seconds(i) * 12) for i in range(written.frames)] == [0, 1, 2, 3, 4]
+
+
+def test_an_odd_size_is_padded_to_even_and_said_once(clip: Path, style: Path, tiny, tmp_path: Path, caplog) -> None:
+    out = tmp_path / "odd.mp4"
+    with caplog.at_level(logging.INFO, logger="pipeline.video.clip"):
+        video_files(clip, [style], out, GatysConfig(size=33, steps=1), INDEPENDENT, weights="random", encoder=tiny)
+    said = [r.getMessage() for r in caplog.records if "padded" in r.getMessage()]
+    assert len(said) == 1 and "33x25 padded by a pixel" in said[0], said  # 64x48 with its long side at 33
+    info = clips.probe(out)
+    assert (info.width, info.height) == (34, 26) and info.frames == SMALL.frames
+    first = next(clips.read_frames(info)).astype(int)
+    assert np.abs(first[-1] - first[-2]).mean() < 8 and np.abs(first[:, -1] - first[:, -2]).mean() < 8  # repeated
+
+
+def test_temporal_weight_zero_makes_every_frame_independent(clip: Path, style: Path, tiny, tmp_path: Path) -> None:
+    out, alone = tmp_path / "all", tmp_path / "alone"
+    config = GatysConfig(size=32, steps=2)
+    record = video_files(clip, [style], out, config, INDEPENDENT, weights="random", encoder=tiny)
+    assert [f["loss"]["temporal"] for f in record["frames"]] == [0] * SMALL.frames
+    video_files(clip, [style], alone, config, INDEPENDENT, weights="random", encoder=tiny, frames="4:5")
+    frame = clips.FRAME_NAME.format(4)  # painted after four others, and painted alone: the same
+    assert np.array_equal(np.asarray(Image.open(out / frame)), np.asarray(Image.open(alone / frame)))
+
+
+@pytest.mark.parametrize("flags", [["--long-term"], ["--first-steps", "4"], ["--flow", "farneback"]])
+def test_the_time_options_run_end_to_end(flags: list[str], style: Path, tiny, tmp_path: Path, monkeypatch) -> None:
+    from pipeline.video import transfer as video_transfer
+
+    source = tmp_path / "clip"
+    write_clip(ClipSpec(size=(64, 48), frames=5), source)  # five frames: the last looks back to t-4
+    monkeypatch.setattr("pipeline.video.files.build_encoder", lambda config, weights: tiny)
+    looked_back: list[int] = []
+
+    def counted(certainties):  # how many earlier frames each later frame keeps to
+        looked_back.append(len(certainties))
+        return long_term_weights(certainties)
+
+    monkeypatch.setattr(video_transfer, "long_term_weights", counted)
+    out = tmp_path / "out.mp4"
+    argv = ["--content", str(source), "--style", str(style), "--out", str(out), "--size", "32", "--steps", "2"]
+    assert main(["video", *argv, "--weights", "random", *flags]) == 0
+    record = json.loads((tmp_path / "out.mp4.json").read_text())
+    frames = record["frames"]
+    assert clips.probe(out).frames == len(frames) == 5 and all(f["loss"]["temporal"] > 0 for f in frames[1:])
+    if flags[0] == "--long-term":
+        assert record["video"]["long_term"] and looked_back == [1, 2, 2, 3]  # t-1; t-1, t-2; …; t-1, t-2, t-4
+    else:
+        assert looked_back == [1, 1, 1, 1]
+    if flags[0] == "--first-steps":
+        assert record["video"]["first_steps"] == 4 and frames[0]["evaluations"] > frames[1]["evaluations"]
+    if flags[0] == "--flow":
+        assert record["video"]["flow"] == "farneback"
 
 
 # --- flow, certainty, the temporal loss ---------------------------------------------------------------
@@ -239,6 +389,34 @@ def test_a_killed_run_continues_to_the_same_result(clip: Path, style: Path, tiny
     assert other == list(range(1, SMALL.frames + 1))
 
 
+def test_a_killed_run_into_an_mp4_continues_to_the_same_clip(style: Path, tiny, tmp_path: Path) -> None:
+    clip = tmp_path / "clip.mp4"
+    write_clip(ClipSpec(size=(64, 48), frames=4), clip, audio=True)
+    config = GatysConfig(size=32, steps=2)
+    whole = tmp_path / "whole.mp4"
+    video_files(clip, [style], whole, config, weights="random", encoder=tiny)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_two(done: int, total: int, losses) -> None:
+        if done == 2:
+            raise Killed
+
+    resumed = tmp_path / "resumed.mp4"
+    with pytest.raises(Killed):
+        video_files(clip, [style], resumed, config, weights="random", encoder=tiny, progress=kill_after_two)
+    state = tmp_path / "resumed.mp4.frames"  # the finished frames, and nothing that looks finished
+    assert len(list(state.glob("*.png"))) == 2 and not resumed.exists() and not (tmp_path / "resumed.mp4.json").exists()
+    stylised = []
+    video_files(clip, [style], resumed, config, weights="random", encoder=tiny,
+                progress=lambda done, total, losses: stylised.append(done))  # fmt: skip
+    assert stylised == [3, 4] and not state.exists()
+    pictures = [list(clips.read_frames(clips.probe(p))) for p in (whole, resumed)]
+    assert len(pictures[0]) == 4 and all(np.array_equal(a, b) for a, b in zip(*pictures, strict=True))
+    assert _audio(resumed) == _audio(whole) == _audio(clip)
+
+
 def _bad_case(case: str, tmp_path: Path, clip: Path) -> tuple[list[str], str]:
     """The arguments of one bad run and the words its one line must hold."""
     if case == "text":
@@ -256,6 +434,25 @@ def _bad_case(case: str, tmp_path: Path, clip: Path) -> tuple[list[str], str]:
     if case == "no-frames":
         (tmp_path / "empty").mkdir()
         return ["--content", str(tmp_path / "empty")], "a folder with no frames"
+    if case == "no-pictures":  # a video stream that holds not one frame (the sound does)
+        path = tmp_path / "silent.mkv"
+        with av.open(str(path), "w", format="matroska") as container:
+            video = container.add_stream("libx264", rate=12)
+            video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+            sound = container.add_stream("aac", rate=44100)
+            samples = av.AudioFrame.from_ndarray(np.zeros((1, 4096), np.float32), format="fltp", layout="mono")
+            samples.sample_rate, samples.pts = 44100, 0
+            container.mux(sound.encode(samples))
+            container.mux(sound.encode())
+            container.mux(video.encode())
+        return ["--content", str(path)], "holds no frames"
+    if case == "undecodable":  # frames whose every byte is gone: not one decodes
+        write_clip(ClipSpec(size=(64, 48), frames=4), tmp_path / "zeros.mp4")
+        data = bytearray((tmp_path / "zeros.mp4").read_bytes())
+        start, end = data.find(b"mdat") + 4, data.find(b"moov") - 4
+        data[start:end] = bytes(end - start)
+        (tmp_path / "zeros.mp4").write_bytes(bytes(data))
+        return ["--content", str(tmp_path / "zeros.mp4")], "holds no frames we can decode"
     if case == "damaged":
         write_clip(ClipSpec(size=(64, 48), frames=24), tmp_path / "long.mp4")
         data = bytearray((tmp_path / "long.mp4").read_bytes())
@@ -279,10 +476,11 @@ def _bad_case(case: str, tmp_path: Path, clip: Path) -> tuple[list[str], str]:
     return ["--content", str(clip), "--out", str(clip)], "is also an input"
 
 
-@pytest.mark.parametrize(
-    "case",
-    ["text", "audio-only", "no-frames", "damaged", "huge", "mask-aspect", "keyframe-past-the-end", "output-is-input"],
-)
+BAD_CASES = ["text", "audio-only", "no-frames", "no-pictures", "undecodable", "damaged", "huge", "mask-aspect",
+             "keyframe-past-the-end", "output-is-input"]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
 def test_bad_input_is_one_line_and_leaves_nothing(case: str, clip: Path, style: Path, tmp_path: Path, capsys) -> None:
     argv, words = _bad_case(case, tmp_path, clip)
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}

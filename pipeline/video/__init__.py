@@ -2,7 +2,15 @@
 :mod:`~pipeline.video.transfer`), with regions that follow the motion.
 
 - :mod:`~pipeline.video.clip`: clips in and out (PyAV): checked first, streamed, rotation,
-  timestamps, audio copied, H.264 MP4 written atomically; folders of frames.
+  timestamps, H.264 MP4 written atomically; folders of frames. :mod:`~pipeline.video.audio`:
+  the sound copied packet for packet, as far from the pictures as it was.
 - :mod:`~pipeline.video.flow`: optical flow (OpenCV DIS, Farnebäck), the forward–backward
   consistency check (certainty), warping.
+- :mod:`~pipeline.video.temporal`: the warm start and the temporal loss (Ruder et al. 2016);
+  :mod:`~pipeline.video.transfer`: frame after frame, resumable.
+- :mod:`~pipeline.video.masks`, :mod:`~pipeline.video.keyframes`: label maps carried along the
+  flow from keyframe masks.
+- :mod:`~pipeline.video.files`: ``stylesnake video`` (a clip in, a clip out);
+  :mod:`~pipeline.video.fast`: the same through a fast-style network (``--model``);
+  :mod:`~pipeline.video.segments`: a long clip as separate jobs, joined without a seam.
 """

@@ -6,19 +6,23 @@
 - **Checked first** (:func:`probe`): the whole clip is decoded once, keeping nothing but the
   timestamps, before any work: a clip that is not a video, has no video stream or no frames, is
   corrupt half-way or too large per frame is one clear line, and nothing has been written.
+- **One timeline**: a frame counts only when its timestamp is later than the last counted frame's
+  (a repeated time, as broken muxers write, is a duplicate picture with no time of its own), the
+  same rule in :func:`probe` and :func:`read_frames`, so frame *k* read is frame *k* probed.
 - **Streamed**: :func:`read_frames` yields one frame at a time and :func:`write_video` encodes one
   at a time, so memory does not grow with the clip's length.
 - **Write** H.264 in yuv420p MP4 (what browsers play): frames keep their timestamps (the input's
   time base), odd sizes are padded to even by repeating the last row or column (said once), and the
-  audio stream is copied packet for packet, unchanged. The file appears atomically (a temporary
+  audio stream is copied packet for packet, unchanged (:mod:`pipeline.video.audio`), as far from
+  the pictures as it was (see :func:`encode`). The file appears atomically (a temporary
   file beside it, renamed once complete). ``--out`` a folder writes PNG frames ``000000.png`` … instead.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
+import math
 import os
 import secrets
 from collections.abc import Iterable, Iterator
@@ -32,6 +36,7 @@ from PIL import Image
 
 from pipeline import io
 from pipeline.errors import InputError
+from pipeline.video.audio import AudioCopy, first_sound
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +83,19 @@ class ClipInfo:
                 "rotation": self.rotation, "audio": self.audio}  # fmt: skip
 
     def seconds(self, index: int) -> float:
+        """Frame ``index``'s time from the first frame's."""
         return float((self.pts[index] - self.pts[0]) * self.time_base)
+
+    def time(self, index: int) -> Fraction:
+        """Frame ``index``'s time in the clip's own timeline (which its audio shares), in seconds."""
+        return self.pts[index] * self.time_base
+
+
+def _damaged(path: Path, good: int, what: str, why: str) -> InputError:
+    """A damaged clip's line: the ``good`` frames before the damage can still be painted, unless there are none."""
+    if not good:
+        return InputError(f"{path}: holds no frames we can decode ({why}); re-export it")
+    return InputError(f"{path}: {what} ({why}); re-export it, or use --frames 0:{good}")
 
 
 def _open(path: Path) -> Any:
@@ -101,6 +118,13 @@ def _upright(array: np.ndarray, rotation: int) -> np.ndarray:
     counter-clockwise angle (an iPhone's portrait clip says -90: shown turned 90° clockwise)."""
     turns = round(rotation / 90) % 4
     return np.ascontiguousarray(np.rot90(array, k=turns)) if turns else array
+
+
+def _later(last: int | None, frame: Any) -> int | None:
+    """``frame``'s timestamp when it counts (later than ``last``, the last counted one's), else None;
+    a frame without one follows the last. See the module docstring ("one timeline")."""
+    pts = int(frame.pts) if frame.pts is not None else (0 if last is None else last + 1)
+    return pts if last is None or pts > last else None
 
 
 def probe(path: str | os.PathLike[str], *, max_pixels: int = io.MAX_PIXELS, fps: float | None = None) -> ClipInfo:
@@ -126,26 +150,21 @@ def probe(path: str | os.PathLike[str], *, max_pixels: int = io.MAX_PIXELS, fps:
             )
         expected = stream.frames  # what the container says, 0 when it does not know
         pts: list[int] = []
-        rotation = 0
+        rotation, decoded = 0, 0  # the damage checks count decoded frames, repeated times or not
         try:
             for frame in container.decode(stream):
-                if not pts:
+                if not decoded:
                     rotation = int(getattr(frame, "rotation", 0) or 0)
-                pts.append(int(frame.pts if frame.pts is not None else len(pts)))
+                decoded += 1
+                kept = _later(pts[-1] if pts else None, frame)
+                if kept is not None:
+                    pts.append(kept)
         except av.error.FFmpegError as exc:
-            raise InputError(
-                f"{path}: the clip is damaged after {len(pts)} frame(s) ({_why(exc)}); re-export it, "
-                f"or use --frames 0:{len(pts)}"
-            ) from None
+            raise _damaged(path, len(pts), f"the clip is damaged after {len(pts)} frame(s)", _why(exc)) from None
         if not pts:
             raise InputError(f"{path}: holds no frames")
-        if expected and len(pts) < expected:
-            raise InputError(
-                f"{path}: only {len(pts)} of its {expected} frames decode (damaged or cut short); re-export it, "
-                f"or use --frames 0:{len(pts)}"
-            )
-        if any(b <= a for a, b in itertools.pairwise(pts)):
-            pts = sorted(set(pts))  # decoders give frames in presentation order; repeated times are dropped
+        if expected and decoded < expected:
+            raise _damaged(path, len(pts), f"only {decoded} of its {expected} frames decode", "damaged or cut short")
         turned = round(rotation / 90) % 2 == 1
         return ClipInfo(
             path=path,
@@ -189,11 +208,16 @@ def read_frames(info: ClipInfo, start: int = 0, stop: int | None = None) -> Iter
     with _open(info.path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        for index, frame in enumerate(container.decode(stream)):
+        index, last = 0, None
+        for frame in container.decode(stream):
+            kept = _later(last, frame)
+            if kept is None:  # probe did not count it either
+                continue
             if index >= stop:
                 return
             if index >= start:
                 yield _upright(frame.to_ndarray(format="rgb24"), info.rotation)
+            index, last = index + 1, kept
 
 
 def parse_frames(text: str | None, total: int) -> tuple[int, int]:
@@ -254,11 +278,13 @@ def write_video(
     time_base: Fraction,
     pts: Iterable[int],
     audio_from: ClipInfo | None = None,
-    span: tuple[float, float] | None = None,
+    window: tuple[Fraction, Fraction | float] | None = None,
+    origin: Fraction = Fraction(0),
 ) -> None:
     """Encode ``frames`` (upright RGB uint8, one at a time) with timestamps ``pts`` in ``time_base``
     as H.264 yuv420p MP4, atomically; with ``audio_from``, its audio packets whose time lies in
-    ``span`` (seconds of that clip; all of it by default) are copied unchanged."""
+    ``window`` (seconds of that clip's timeline; all of it by default) are copied unchanged, moved
+    back by ``origin`` seconds (the clip's time that ``pts`` 0 stands for)."""
     import av
 
     out = Path(out)
@@ -268,7 +294,9 @@ def write_video(
         except av.error.FFmpegError as exc:
             raise InputError(f"{out}: cannot write ({_why(exc)})") from None
         with container:
-            audio = _AudioCopy(container, audio_from, span) if audio_from is not None and audio_from.audio else None
+            audio = None
+            if audio_from is not None and audio_from.audio:
+                audio = AudioCopy(container, audio_from.path, window, origin)
             stream = None
             timestamps = iter(pts)
             said = False
@@ -306,46 +334,6 @@ def _rate(time_base: Fraction) -> Fraction:
     return rate if rate <= 240 else Fraction(30)
 
 
-class _AudioCopy:
-    """The audio packets of a clip, copied into ``container`` as the video's time reaches theirs."""
-
-    def __init__(self, container: Any, clip: ClipInfo, span: tuple[float, float] | None) -> None:
-        self.source = _open(clip.path)
-        audio = self.source.streams.audio[0]
-        self.stream = container.add_stream_from_template(audio)
-        self.packets = (p for p in self.source.demux(audio) if p.dts is not None)
-        self.time_base = audio.time_base
-        self.span = span
-        self.offset: int | None = None
-        self.pending: Any = None
-
-    def until(self, seconds: float) -> None:
-        """Mux every packet up to ``seconds`` of the output's time."""
-        while True:
-            packet = self.pending or next(self.packets, None)
-            self.pending = None
-            if packet is None:
-                return
-            at = float(packet.pts * self.time_base) if packet.pts is not None else 0.0
-            if self.span is not None and not self.span[0] <= at < self.span[1]:
-                if at >= self.span[1]:
-                    return
-                continue
-            start = self.span[0] if self.span is not None else 0.0
-            if at - start > seconds:
-                self.pending = packet
-                return
-            if self.span is not None:  # the output starts at 0: shift the packet's times
-                shift = round(start / self.time_base)
-                packet.pts -= shift
-                packet.dts -= shift
-            packet.stream = self.stream
-            self.stream.container.mux(packet)
-
-    def close(self) -> None:
-        self.source.close()
-
-
 def encode_frames(folder: Path, out: Path, info: ClipInfo, span: tuple[int, int]) -> None:
     """Encode frames ``span`` of a clip from ``folder`` (``000000.png`` …) into ``out`` (see :func:`encode`)."""
     frames = (np.asarray(Image.open(folder / FRAME_NAME.format(i)).convert("RGB")) for i in range(*span))
@@ -354,17 +342,28 @@ def encode_frames(folder: Path, out: Path, info: ClipInfo, span: tuple[int, int]
 
 def encode(frames: Iterable[np.ndarray], out: Path, info: ClipInfo, span: tuple[int, int]) -> None:
     """Encode the frames ``span`` of a clip, painted (one at a time), into ``out`` with the clip's
-    timestamps (from the span's first, at 0) and the audio of the span."""
-    seconds = (info.seconds(span[0]), info.seconds(span[1]) if span[1] < info.frames else float("inf"))
-    pts = [p - info.pts[span[0]] for p in info.pts[span[0] : span[1]]]
-    audio = None if info.is_folder else info
+    timestamps and audio, sound and picture as far apart as they were.
+
+    The output starts (time 0) at the span's first picture: a range gets the sound of its own
+    frames, from its first picture's time to the next range's. The whole clip starts at its first
+    picture or its first sound, whichever is earlier: a camera that records sound before the first
+    picture keeps that sound (the output is the clip, audio unchanged), and every packet keeps its
+    time when the clip starts at 0, as most do."""
+    whole = span == (0, info.frames)
+    origin = info.time(span[0])
+    sound = first_sound(info.path) if whole and info.audio and not info.is_folder else None
+    if sound is not None and sound < origin:  # on a tick of the video's time base, which pts count in
+        origin = math.floor(sound / info.time_base) * info.time_base
+    ticks = round(origin / info.time_base)
+    end = info.time(span[1]) if span[1] < info.frames else float("inf")
     write_video(
         frames,
         out,
         time_base=info.time_base,
-        pts=pts,
-        audio_from=audio,
-        span=seconds if span != (0, info.frames) else None,
+        pts=[p - ticks for p in info.pts[span[0] : span[1]]],
+        audio_from=None if info.is_folder else info,
+        window=None if whole else (info.time(span[0]), end),
+        origin=origin,
     )
 
 

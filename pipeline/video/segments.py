@@ -96,9 +96,7 @@ def join_files(
                 poster.append(frame)
             yield frame
 
-    clips.write_video(
-        keeping_the_poster(), out, time_base=info.time_base, pts=info.pts, audio_from=None if info.is_folder else info
-    )
+    clips.encode(keeping_the_poster(), out, info, (0, info.frames))  # the timeline `video` writes a clip with
     io.save_image(Image.fromarray(poster[0]), poster_path(out))
     first = records[0]
     metadata: dict[str, Any] = {
