@@ -40,6 +40,29 @@ def summary(metadata: Mapping[str, Any]) -> str:
     )
 
 
+def unseen_notes(metadata: Mapping[str, Any]) -> list[str]:
+    """What the contact sheet says of a semantic mask whose parser saw one group over nearly all of
+    its picture (a parser trained on photos, shown a painting): the mask did not tell its regions."""
+    guidance = metadata.get("guidance") or {}
+    seen, kinds = guidance.get("one_group") or {}, guidance.get("mask_kinds") or {}
+    styles, style_kinds = seen.get("style") or [], kinds.get("style") or []
+    masks = [("content", seen.get("content"), kinds.get("content"))]
+    masks += [("style", one, style_kinds[i] if i < len(style_kinds) else None) for i, one in enumerate(styles)]
+    notes = []
+    for role, one, kind in masks:
+        if not one:
+            continue
+        fix = (  # the workflow's --colours-if-unseen has proposed the regions from colours already
+            "proposed from colours instead; paint a mask to choose the regions"
+            if kind == "colours"
+            else "paint a mask, or propose one from colours"
+        )
+        notes.append(
+            f"the parser saw only {one.get('name')} ({100 * one.get('share', 1):.0f} %) in the {role} image: {fix}"
+        )
+    return notes
+
+
 # --- the panel ---------------------------------------------------------------------------------
 
 
@@ -274,6 +297,7 @@ def _figure(result: Path, metadata: Mapping[str, Any], link: Callable[[Path], st
         loss = f" · final loss {final:.4g}" if final is not None else ""
         if metadata.get("converged") is False:
             loss += f' · <b class="stalled">not converged: the loss fell by only {metadata["loss_drop"]:.0%}</b>'
+        loss += "".join(f' · <b class="stalled">{html.escape(note)}</b>' for note in unseen_notes(metadata))
     links += [f'<a href="{link(sidecar_path(result))}">metadata</a>']
     figure = (
         f'<figure><a href="{link(result)}"><img src="{link(shown)}" loading="lazy" '

@@ -1,4 +1,5 @@
-# Inputs: the demo's images from scikit-image's samples, and painted masks cleaned into exact label maps.
+# Inputs: the demo's images from scikit-image's samples, and painted masks cleaned into exact label maps
+# (a proposed or semantic mask is copied as it is, its names, relations and record kept).
 
 
 rule sample_image:
@@ -74,7 +75,7 @@ rule propose_mask:
 
 rule semantic_mask:
     input:
-        JOBS.image,
+        unpack(JOBS.semantic_inputs),  # the image and the group table: editing either makes the mask again
     output:
         Paths.semantic,
     log:
@@ -91,4 +92,4 @@ rule semantic_mask:
         mem_mb=4000,
         runtime=10,
     shell:
-        "OMP_NUM_THREADS={threads} {params.stylesnake} propose-mask {input} {output} {params.args} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} {params.stylesnake} propose-mask {input.image} {output} {params.args} > {log} 2>&1"

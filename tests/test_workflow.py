@@ -11,7 +11,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -744,7 +746,7 @@ def test_masks_semantic_caches_one_mask_per_image_and_falls_back_to_colours(tmp_
         **TINY,
         "demo": {"content": ["coffee"], "style": ["retina"], "videos": []},
         "masks": "semantic",
-        "semantic": {"model": "parser"},
+        "semantic": {"model": "parser", "min_share": 0.05},  # the fold share, through to the parser
         "fast": {"enabled": False},
     }
     output = _snakemake(tmp_path, "--cores", "2", config=config)
@@ -752,6 +754,168 @@ def test_masks_semantic_caches_one_mask_per_image_and_falls_back_to_colours(tmp_
     for kind, name in (("content", "coffee"), ("style", "retina")):
         record = json.loads((tmp_path / f"results/masks/semantic/{kind}/{name}.png.json").read_text())
         assert record["mask"] == "colours" and record["one_group"]["share"] > 0.95
+        assert record["groups"]["min_share"] == 0.05
     guidance = json.loads((tmp_path / "results/gatys/coffee__retina.png.json").read_text())["guidance"]
     assert guidance["mask_kinds"] == {"content": "colours", "style": ["colours"]}
-    assert "masks colours / colours" in (tmp_path / "results/index.html").read_text()
+    assert guidance["one_group"]["content"]["share"] > 0.95 and guidance["one_group"]["style"][0]["share"] > 0.95
+    sheet = (tmp_path / "results/index.html").read_text()
+    assert "masks colours / colours" in sheet
+    assert "in the content image: proposed from colours instead; paint a mask to choose the regions" in sheet
+
+
+# --- masks: semantic -------------------------------------------------------------------------------
+
+
+def _parser(layout: Callable[[int, int], dict[str, np.ndarray]]):
+    """A scene parser that sees ADE20K class ``name`` where ``layout(height, width)[name]`` is set."""
+    from pipeline.masks.semantic import ADE20K, Parser
+
+    def scores(image: np.ndarray) -> np.ndarray:
+        height, width = image.shape[:2]
+        logits = np.full((len(ADE20K), height, width), -10.0, np.float32)
+        for name, where in layout(height, width).items():
+            logits[ADE20K.index(name)][where] = 10.0
+        return logits
+
+    return Parser("fake", ADE20K, "test", scores)
+
+
+def _lake(height: int, width: int) -> dict[str, np.ndarray]:
+    """Sky over a lake, a small tree on the shore."""
+    rows, cols = np.mgrid[0:height, 0:width]
+    sky = rows < height // 2
+    tree = (rows >= height // 2) & (rows < height // 2 + 4) & (cols < 4)
+    return {"sky": sky, "lake": ~sky & ~tree, "tree": tree}
+
+
+def _only_sky(height: int, width: int) -> dict[str, np.ndarray]:
+    return {"sky": np.ones((height, width), bool)}
+
+
+def test_cleaning_a_semantic_mask_keeps_its_names_relations_and_record(tmp_path: Path) -> None:
+    """The workflow cleans every mask it guides with; a semantic mask's copy must still be named
+    by group, carry the relations and say what its record said (one group everywhere)."""
+    from pipeline.masks.files import clean_mask_file, mask_chunks
+    from pipeline.masks.semantic import semantic_mask_file
+
+    for name, layout in (("lake", _lake), ("sky", _only_sky)):
+        _image(tmp_path / f"{name}.png", (64, 48))
+        semantic_mask_file(tmp_path / f"{name}.png", tmp_path / f"{name}.mask.png", parser=_parser(layout))
+        clean_mask_file(tmp_path / f"{name}.mask.png", tmp_path / f"{name}.clean.png")
+        assert mask_chunks(tmp_path / f"{name}.clean.png") == mask_chunks(tmp_path / f"{name}.mask.png")
+        source, cleaned = (np.asarray(Image.open(tmp_path / f"{name}.{k}.png")) for k in ("mask", "clean"))
+        assert np.array_equal(source, cleaned)  # pixel for pixel: the tree's 16 px stay
+    names, related = mask_chunks(tmp_path / "lake.clean.png")
+    assert "sky" in names and "water" in names and related["water"][0] == "sky"
+    record = json.loads((tmp_path / "sky.clean.png.json").read_text())
+    assert record["mask"] == "semantic" and record["one_group"] == {"name": "sky", "share": 1.0}
+    assert record["cleaned_from"] == str(tmp_path / "sky.mask.png")
+
+
+def _semantic_project(root: Path, *, groups: str | None = None) -> dict:
+    """A lake photo (content) and a painting of sky alone (style), images of their own, masks: semantic."""
+    _image(root / "images/content/lake.png", (64, 48))
+    _image(root / "images/style/sky.png", (64, 64), seed=1)
+    return {
+        **TINY,
+        "demo": {"content": [], "style": [], "videos": []},
+        "masks": "semantic",
+        "semantic": {"model": "not-fetched", **({"groups": groups} if groups else {})},
+        "fast": {"enabled": False},
+    }
+
+
+@pytest.mark.slow
+def test_masks_semantic_pair_by_name_and_map_a_missing_group_through_the_relations(tmp_path: Path) -> None:
+    """Semantic masks already made (a fake parser: no model is fetched) go through the workflow's
+    clean-up and transfer: regions pair by group name, the lake takes the painting's sky (the
+    relation table), and the painting the parser saw as sky alone is flagged on the sheet."""
+    from pipeline.masks.files import mask_chunks
+    from pipeline.masks.semantic import semantic_mask_file
+
+    config = _semantic_project(tmp_path)
+    for kind, name, layout in (("content", "lake", _lake), ("style", "sky", _only_sky)):
+        out = tmp_path / wf.Paths.semantic.format(kind=kind, name=name)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        semantic_mask_file(tmp_path / f"images/{kind}/{name}.png", out, parser=_parser(layout))
+    _snakemake(tmp_path, "--cores", "2", config=config)
+    record = json.loads((tmp_path / "results/gatys/lake__sky.png.json").read_text())
+    guidance = record["guidance"]
+    assert guidance["mask_kinds"] == {"content": "semantic", "style": ["semantic"]}
+    assert {"sky", "water", "vegetation"} <= set(guidance["regions"])
+    assert guidance["label_map"] == {"water": "sky", "vegetation": "plain"}  # the painting holds sky alone
+    assert guidance["one_group"] == {"content": None, "style": [{"name": "sky", "share": 1.0}]}
+    sheet = (tmp_path / "results/index.html").read_text()
+    assert "the parser saw only sky (100 %) in the style image: paint a mask, or propose one from colours" in sheet
+    # What the web app reads by default (results/masks/style): the painting's mask, named by group.
+    assert "sky" in mask_chunks(tmp_path / "results/masks/style/sky.png")[0]
+
+
+def test_masks_semantic_painted_masks_win(tmp_path: Path) -> None:
+    """One painted mask: that image is guided by it (cleaned in the project's labels); the image
+    without one gets the semantic mask."""
+    config = _semantic_project(tmp_path)
+    _paint(tmp_path / "masks/content/lake.png", (64, 48))
+    plan = wf.plan(_config(**config), tmp_path)
+    assert plan.masks == {
+        "content": {"lake": "masks/content/lake.png"},
+        "style": {"sky": "results/masks/semantic/style/sky.png"},
+    }
+    assert plan.proposed == {("style", "sky")} and plan.guided == {("lake", "sky")}
+    output = _snakemake(tmp_path, "-n", "-p", config=config)
+    assert len(re.findall(r"^(?:local)?rule semantic_mask:$", output, re.MULTILINE)) == 1
+    assert "propose-mask images/style/sky.png results/masks/semantic/style/sky.png --semantic not-fetched" in output
+    assert "results/masks/semantic/content" not in output
+    assert "clean-mask masks/content/lake.png results/masks/content/lake.png --colors" in output
+    assert "clean-mask results/masks/semantic/style/sky.png results/masks/style/sky.png" in output
+    assert "--content-mask results/masks/content/lake.png --style-mask results/masks/style/sky.png" in output
+
+
+def test_masks_semantic_rerun_when_the_group_table_or_model_changes(tmp_path: Path) -> None:
+    """The group table is an input of each semantic mask (the package's own by default), the model
+    and the fold share are its parameters: editing any of them makes the masks again."""
+    from importlib import resources
+
+    default = wf.Jobs(wf.plan(_config(**_semantic_project(tmp_path)), tmp_path))
+    job = SimpleNamespace(kind="style", name="sky")
+    assert Path(default.semantic_inputs(job)["groups"]) == Path(str(resources.files("pipeline.masks"))) / "groups.yaml"
+    assert "--min-share" not in default.semantic_args(job)  # the parser's own default (2 %)
+    (tmp_path / "mine.yaml").write_text((ROOT / "pipeline/masks/groups.yaml").read_text())
+    config = _semantic_project(tmp_path, groups="mine.yaml")
+    config["semantic"]["min_share"] = 0.05
+    jobs = wf.Jobs(wf.plan(_config(**config), tmp_path))
+    assert jobs.semantic_inputs(job) == {"image": "images/style/sky.png", "groups": "mine.yaml"}
+    assert "--groups mine.yaml" in jobs.semantic_args(job) and "--min-share 0.05" in jobs.semantic_args(job)
+    with pytest.raises(InputError, match=r"semantic: groups 'theirs\.yaml': no such file"):
+        wf.plan(_config(**{**config, "semantic": {"groups": "theirs.yaml"}}), tmp_path)
+    # Masks made after the table: nothing to do, until the table is edited.
+    del config["semantic"]["min_share"]
+    mask = tmp_path / wf.Paths.semantic.format(kind="style", name="sky")
+    mask.parent.mkdir(parents=True)
+    mask.write_bytes(b"made")
+    assert "Nothing to be done" in _snakemake(tmp_path, "-n", str(mask.relative_to(tmp_path)), config=config)
+    os.utime(tmp_path / "mine.yaml", (time.time() + 60, time.time() + 60))
+    rerun = _snakemake(tmp_path, "-n", str(mask.relative_to(tmp_path)), "--quiet", "rules", config=config)
+    assert _planned(rerun).get("semantic_mask") == 1
+
+
+def test_schema_knows_the_semantic_fold_share() -> None:
+    schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())
+    wf.check_config(_config(semantic={"model": "segformer-b0", "min_share": 0.05}), schema)
+    with pytest.raises(InputError, match=r"semantic\.min_share"):
+        wf.check_config(_config(semantic={"min_share": 0.7}), schema)
+
+
+def test_contact_sheet_flags_a_painting_the_parser_did_not_see(tmp_path: Path) -> None:
+    from pipeline.gallery import contact_sheet
+
+    result = tmp_path / "a__s.png"
+    result.write_bytes(b"")
+    guidance = {
+        "mask_kinds": {"content": "semantic", "style": ["colours"]},
+        "one_group": {"content": None, "style": [{"name": "sky", "share": 0.981}]},
+    }
+    sidecar = {"content": {"path": "a.png"}, "styles": [{"path": "s.png"}], "guidance": guidance}
+    result.with_name("a__s.png.json").write_text(json.dumps(sidecar))
+    sheet = contact_sheet([result], tmp_path / "index.html")
+    assert "the parser saw only sky (98 %) in the style image: proposed from colours instead" in sheet

@@ -279,7 +279,18 @@ def _guidance_record(guidance: Guidance, stage: _Stage) -> dict[str, Any]:
             "content": mask_kind(guidance.content_mask),
             "style": [mask_kind(p) for p in guidance.style_masks],
         },
+        **_one_group(guidance),
     }
+
+
+def _one_group(guidance: Guidance) -> dict[str, Any]:
+    """A semantic mask's parser that saw one group over nearly all of a picture (its record says):
+    kept beside ``mask_kinds`` for the contact sheet to flag; nothing when no mask says so."""
+    from pipeline.masks.files import mask_record
+
+    content = mask_record(guidance.content_mask).get("one_group")
+    styles = [mask_record(p).get("one_group") for p in guidance.style_masks]
+    return {"one_group": {"content": content, "style": styles}} if content or any(styles) else {}
 
 
 def style_targets_file(

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import os
+from collections.abc import Mapping
 from io import BytesIO
 from pathlib import Path
 from typing import Any, TypeVar
@@ -67,13 +68,25 @@ def mask_chunks(path: str | os.PathLike[str]) -> tuple[dict[str, str], dict[str,
     return {str(k): str(v) for k, v in names.items()}, {str(k): tuple(map(str, v)) for k, v in related.items()}
 
 
+def mask_record(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The record beside a mask we made (``MASK.json``: which mask, from what, what was seen in the
+    picture); empty for a painted mask, which has none."""
+    try:
+        record = json.loads(Path(f"{path}.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def mask_kind(path: str | os.PathLike[str]) -> str:
     """Where a mask came from: ``semantic`` or ``colours`` (a proposal, as its record ``MASK.json``
     says), a ``cleaned`` mask, or (no record) a ``painted`` one."""
-    try:
-        return str(json.loads(Path(f"{path}.json").read_text()).get("mask", "painted"))
-    except (OSError, ValueError, AttributeError):
-        return "painted"
+    return str(mask_record(path).get("mask", "painted"))
+
+
+#: What a cleaned copy's record keeps of its source's: which mask it is, the parser and group table
+#: that made it, and whether the parser saw one group only (said on the contact sheet).
+RECORD_FACTS = ("mask", "model", "groups", "one_group")
 
 
 def check_label_map_path(path: str | os.PathLike[str]) -> None:
@@ -92,15 +105,47 @@ def clean_mask_file(
     seed: int = 0,
     max_pixels: int = io.MAX_PIXELS,
 ) -> LabelMap:
-    """Read a painted mask, clean it, save the label map; return it."""
+    """Read a painted mask, clean it, save the label map; return it.
+
+    A label map we wrote (``propose-mask``, ``--semantic``, ``clean-mask``: exact, in the colours
+    its text chunk names) is copied pixel for pixel unless ``k`` or ``palette`` say otherwise, its
+    label names and relations kept: they are how a semantic mask pairs by name and maps a group
+    the painting lacks, and the workflow cleans every mask it guides with. Its record's facts
+    (:data:`RECORD_FACTS`) travel into ``OUT.json``."""
     check_label_map_out(out, source)
     painted = read_mask(source, max_pixels=max_pixels)
+    names, related = mask_chunks(source) if k is None and palette is None else ({}, {})
+    if names and _only_colours_of(painted, names):
+        palette, min_area = Palette.from_mapping(names), 0 if min_area is None else min_area
+    else:
+        related = {}
     label_map = clean_mask(painted, k=k, palette=palette, min_area=min_area, seed=seed, name=str(source))
-    save_label_map(label_map, out)
+    label_map = dataclasses.replace(label_map, related=related)
+    check_label_map_path(out)
+    io.write_bytes(out, label_map_png(label_map, extra=_related_chunk(related)))
     if Path(f"{source}.json").exists():  # a proposal, cleaned: it stays one (its record says which)
-        io.write_bytes(f"{out}.json", io.json_bytes({"mask": mask_kind(source), "cleaned_from": str(source)}))
+        facts = {key: value for key, value in mask_record(source).items() if key in RECORD_FACTS}
+        record = {**facts, "mask": mask_kind(source), "cleaned_from": str(source)}
+        io.write_bytes(f"{out}.json", io.json_bytes(record))
     log.info("%s: %d labels (%s) -> %s", source, len(label_map.colours), label_map.shares(), out)
     return label_map
+
+
+def _only_colours_of(painted: np.ndarray, names: dict[str, str]) -> bool:
+    """Whether every pixel is exactly one of the named colours, each its own (the map was written,
+    not painted: nothing to clean, and its names are the labels')."""
+    packed = (painted[..., 0].astype(np.uint32) << 16) | (painted[..., 1].astype(np.uint32) << 8) | painted[..., 2]
+    try:
+        named = [int(colour.lstrip("#"), 16) for colour in names.values()]
+    except ValueError:
+        return False
+    return len(set(named)) == len(named) and bool(np.isin(np.unique(packed), named).all())
+
+
+def _related_chunk(related: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
+    from pipeline.masks.semantic import RELATED_CHUNK
+
+    return {RELATED_CHUNK: json.dumps({name: list(r) for name, r in related.items()})} if related else {}
 
 
 def check_label_map_out(out: str | os.PathLike[str], source: str | os.PathLike[str]) -> None:

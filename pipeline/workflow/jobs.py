@@ -205,11 +205,18 @@ class Jobs:
     def clean_args(self, w: Any) -> str:
         return clean_args(self.plan, w.kind, w.name)
 
+    def semantic_inputs(self, w: Any) -> dict[str, str]:
+        """The image and the group table: editing the table (ours or ``semantic.groups``) makes the
+        masks again, as a new image does (the model and fold share are in :meth:`semantic_args`)."""
+        return {"image": self.plan.image(w.kind, w.name), "groups": self.plan.group_table()}
+
     def semantic_args(self, w: Any) -> str:
-        """``--semantic MODEL`` and the group table; a picture the parser did not see is proposed
-        from colours instead (a painted mask, then the semantic mask, then the colour proposal)."""
+        """``--semantic MODEL``, the group table and fold share (``min_share``; unset: the parser's
+        2 %); a picture the parser did not see is proposed from colours instead (a painted mask,
+        then the semantic mask, then the colour proposal)."""
         settings = self.plan.semantic
-        return cli_args({"semantic": settings.get("model"), "groups": settings.get("groups")}) + " --colours-if-unseen"
+        keys = {"semantic": "model", "groups": "groups", "min_share": "min_share"}
+        return cli_args({flag: settings.get(key) for flag, key in keys.items()}) + " --colours-if-unseen"
 
     def propose_args(self, w: Any) -> str:
         return cli_args({"k": self.plan.proposal_k, "min_area": self.plan.cleaning.get("min_area")})

@@ -68,6 +68,13 @@ class Plan:
     def image(self, kind: str, name: str) -> str:
         return self.images[kind][name]
 
+    def group_table(self) -> str:
+        """The group table semantic masks are made with: ``semantic.groups``, or the package's own
+        (the file ``propose-mask --semantic`` reads without ``--groups``)."""
+        from importlib import resources
+
+        return str(self.semantic.get("groups") or resources.files("pipeline.masks").joinpath("groups.yaml"))
+
     def mask(self, kind: str, name: str) -> str | None:
         """The image's mask to clean: painted, or proposed; None without one."""
         return self.masks[kind].get(name)
@@ -119,6 +126,8 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
                 if name not in masks[kind]:
                     masks[kind][name] = pattern.format(kind=kind, name=name)
                     proposed.add((kind, name))
+    if mode == "semantic":
+        _check_groups(root, (config.get("semantic") or {}).get("groups"))
     settings = {name: style_settings(config, name) for name in images["style"]}
     for name in config.get("per_style", {}):
         if name not in images["style"]:
@@ -256,6 +265,16 @@ def _check_init(root: Path, settings: Mapping[str, Any], where: str) -> None:
         raise InputError(
             f"{where}: init {init}: no such file (relative to the workflow's folder); "
             "give the path of an existing image, or remove the setting"
+        )
+
+
+def _check_groups(root: Path, groups: str | None) -> None:
+    """A group table of one's own must be a file now: it is an input of every semantic mask, and
+    Snakemake's "missing input" would name a rule, not the setting."""
+    if groups and not (root / groups).is_file():
+        raise InputError(
+            f"semantic: groups '{groups}': no such file (relative to the workflow's folder); "
+            "copy pipeline/masks/groups.yaml there and edit it, or set null for ours"
         )
 
 
