@@ -373,6 +373,9 @@ def test_a_misspelt_class_in_a_group_table_is_one_line_naming_the_nearest(fake_p
     assert code == 2 and err.count("\n") == 1 and "class skyy is not an ADE20K class; did you mean sky?" in err
     table.write_text(CUSTOM.replace("[sky]", "[sky, aeroplane]"))  # Pascal VOC's names: torchvision's parsers
     assert load_groups(table).classes["aeroplane"] == "heaven"
+    table.write_text(CUSTOM.replace("[field, tree]", "[field, tree, water]"))  # the last would win unsaid
+    with pytest.raises(InputError, match="class water is in two groups; keep it in one"):
+        load_groups(table)
 
 
 def test_a_custom_table_names_and_colours_the_mask_end_to_end(fake_parser, tmp_path: Path) -> None:

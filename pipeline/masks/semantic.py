@@ -115,11 +115,15 @@ def load_groups(path: str | os.PathLike[str] | None = None) -> Groups:
         table = yaml.safe_load(text)["groups"]
         names = tuple(str(n) for n in table)
         colours = np.stack([parse_colour(str(table[n]["colour"])) for n in names]).astype(np.uint8)
-        classes = {str(c): n for n in names for c in (table[n].get("classes") or [])}
+        listed = [(str(c), n) for n in names for c in (table[n].get("classes") or [])]
+        classes = dict(listed)
         related = {n: tuple(str(r) for r in (table[n].get("related") or [])) for n in names}
     except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError, InputError) as exc:
         raise InputError(f"{path}: not a group table ({exc}); copy pipeline/masks/groups.yaml and edit it") from None
     _check_classes(path or Groups.source, classes)
+    twice = sorted({c for c, n in listed if classes[c] != n})
+    if twice:  # one would silently win: the last group listing it
+        raise InputError(f"{path or Groups.source}: class {twice[0]} is in two groups; keep it in one")
     if len({hex_colour(c) for c in colours}) != len(names):
         raise InputError(f"{path}: two groups share a colour; give every group its own")
     unknown = sorted({r for rs in related.values() for r in rs} - set(names))
