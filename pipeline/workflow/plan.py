@@ -150,6 +150,41 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
     if not (weights in ("imagenet", "random") or weights.startswith("random:") or (root / weights).is_file()):
         raise InputError(f"weights '{weights}': no such file; use imagenet, random, or a path to a VGG-19 state dict")
 
+    pairs, skipped = _pairs(config, root, images, masks, proposed, settings, labels)
+    guided = {(c, s) for c, s in pairs if c in masks["content"] and s in masks["style"]}
+    cleaning = dict(config.get("cleaning") or {})
+    fast = fast_settings(config)
+    if fast.get("enabled") and fast.get("data") not in (None, "demo") and not (root / fast["data"]).is_dir():
+        raise InputError(f"fast: data folder '{fast['data']}' does not exist; give a folder of images, or demo")
+    if fast.get("enabled") and fast.get("guided") and fast.get("masks") and not (root / fast["masks"]).is_dir():
+        raise InputError(f"fast: masks folder '{fast['masks']}' does not exist; give the training images' masks")
+    # Proposals have as many regions as the project has labels, unless proposal_k says.
+    proposal_k = config.get("proposal_k") or (len(labels) if labels else None)
+    plan = Plan(
+        images, masks, pairs, guided, settings, per_pair, weights, labels, cleaning, skipped, proposed=proposed,
+        proposal_k=proposal_k, clips=clips(root, config, list(images["style"]), _preset(config)),
+        semantic=dict(config.get("semantic") or {}),
+    )  # fmt: skip
+    plan.fast.update(fast)
+    if fast.get("enabled") and fast.get("data", "demo") == "demo":
+        plan.fast["data"] = [images["content"][name] for name in demo.get("content", [])]
+        if not plan.fast["data"]:
+            log.warning("fast: data is demo, but there are no demo content images; set fast.data to a folder")
+            plan.fast["enabled"] = False
+    return plan
+
+
+def _pairs(
+    config: Mapping[str, Any],
+    root: Path,
+    images: dict[str, dict[str, str]],
+    masks: dict[str, dict[str, str]],
+    proposed: set[tuple[str, str]],
+    settings: dict[str, dict[str, Any]],
+    labels: dict[str, Any],
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """The (content, style) pairs to transfer, and why any of ``pairs: all`` were skipped (with
+    named ``labels``, a style mask lacking a label its content mask has)."""
     skipped: list[str] = []
     if config["pairs"] == "all":
         pairs = [(c, s) for c in images["content"] for s in images["style"]]
@@ -179,27 +214,7 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
                     raise InputError(f"pairs: no {kind} image '{entry[kind]}' (there are: {known})")
             pairs.append((entry["content"], entry["style"]))
         pairs = list(dict.fromkeys(pairs))
-    guided = {(c, s) for c, s in pairs if c in masks["content"] and s in masks["style"]}
-    cleaning = dict(config.get("cleaning") or {})
-    fast = fast_settings(config)
-    if fast.get("enabled") and fast.get("data") not in (None, "demo") and not (root / fast["data"]).is_dir():
-        raise InputError(f"fast: data folder '{fast['data']}' does not exist; give a folder of images, or demo")
-    if fast.get("enabled") and fast.get("guided") and fast.get("masks") and not (root / fast["masks"]).is_dir():
-        raise InputError(f"fast: masks folder '{fast['masks']}' does not exist; give the training images' masks")
-    # Proposals have as many regions as the project has labels, unless proposal_k says.
-    proposal_k = config.get("proposal_k") or (len(labels) if labels else None)
-    plan = Plan(
-        images, masks, pairs, guided, settings, per_pair, weights, labels, cleaning, skipped, proposed=proposed,
-        proposal_k=proposal_k, clips=clips(root, config, list(images["style"]), _preset(config)),
-        semantic=dict(config.get("semantic") or {}),
-    )  # fmt: skip
-    plan.fast.update(fast)
-    if fast.get("enabled") and fast.get("data", "demo") == "demo":
-        plan.fast["data"] = [images["content"][name] for name in demo.get("content", [])]
-        if not plan.fast["data"]:
-            log.warning("fast: data is demo, but there are no demo content images; set fast.data to a folder")
-            plan.fast["enabled"] = False
-    return plan
+    return pairs, skipped
 
 
 def style_settings(config: Mapping[str, Any], style: str) -> dict[str, Any]:
