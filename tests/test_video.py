@@ -361,20 +361,25 @@ def test_keyframe_masks_are_carried_to_every_frame(tmp_path: Path, tiny) -> None
     assert record["method"] == "ruder2016-video"
 
 
-def test_a_killed_run_continues_to_the_same_result(clip: Path, style: Path, tiny, tmp_path: Path) -> None:
-    whole = tmp_path / "whole"
-    video_files(clip, [style], whole, QUICK, weights="random", encoder=tiny)
+def _killed_after(frames: int, clip: Path, style: Path, out: Path, config: GatysConfig, tiny) -> None:
+    """A run into ``out`` killed once ``frames`` frames are finished, as a user's Ctrl-C would."""
 
     class Killed(Exception):
         pass
 
-    def kill_after_three(done: int, total: int, losses) -> None:
-        if done == 3:
+    def kill(done: int, total: int, losses) -> None:
+        if done == frames:
             raise Killed
 
-    resumed = tmp_path / "resumed"
     with pytest.raises(Killed):
-        video_files(clip, [style], resumed, QUICK, weights="random", encoder=tiny, progress=kill_after_three)
+        video_files(clip, [style], out, config, weights="random", encoder=tiny, progress=kill)
+
+
+def test_a_killed_run_continues_to_the_same_result(clip: Path, style: Path, tiny, tmp_path: Path) -> None:
+    whole = tmp_path / "whole"
+    video_files(clip, [style], whole, QUICK, weights="random", encoder=tiny)
+    resumed = tmp_path / "resumed"
+    _killed_after(3, clip, style, resumed, QUICK, tiny)
     assert len(list(resumed.glob("*.png"))) == 3 and not (tmp_path / "resumed.json").exists()
     stylised = []
     video_files(clip, [style], resumed, QUICK, weights="random", encoder=tiny,
@@ -395,17 +400,8 @@ def test_a_killed_run_into_an_mp4_continues_to_the_same_clip(style: Path, tiny, 
     config = GatysConfig(size=32, steps=2)
     whole = tmp_path / "whole.mp4"
     video_files(clip, [style], whole, config, weights="random", encoder=tiny)
-
-    class Killed(Exception):
-        pass
-
-    def kill_after_two(done: int, total: int, losses) -> None:
-        if done == 2:
-            raise Killed
-
     resumed = tmp_path / "resumed.mp4"
-    with pytest.raises(Killed):
-        video_files(clip, [style], resumed, config, weights="random", encoder=tiny, progress=kill_after_two)
+    _killed_after(2, clip, style, resumed, config, tiny)
     state = tmp_path / "resumed.mp4.frames"  # the finished frames, and nothing that looks finished
     assert len(list(state.glob("*.png"))) == 2 and not resumed.exists() and not (tmp_path / "resumed.mp4.json").exists()
     stylised = []
