@@ -285,6 +285,9 @@ def main() -> None:
     parser.add_argument(
         "--defaults-only", action="store_true", help="leave out the warm-start-alone row (a diagnostic)"
     )
+    parser.add_argument(
+        "--no-reference", action="store_true", help="leave out the from-scratch Ruder (it does not use our code)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     found: dict = {}
@@ -324,7 +327,7 @@ def main() -> None:
         spec = dataclasses.replace(spec, frames=args.frames)
         config = GatysConfig(size=max(spec.size), steps=args.steps)
         encoder = build_encoder(config, "random")
-        weight = None if args.sweep else VideoConfig().temporal_weight
+        weight = None if args.sweep or args.no_reference else VideoConfig().temporal_weight
         result = measure(spec, style_name, config, variants, encoder, reference_weight=weight)
         found[f"{clip_name} × {style_name}"] = result
         base = result["base"]

@@ -2,10 +2,11 @@
 
 Each frame is a Gatys transfer (:func:`pipeline.gatys.transfer`, with every still's option: masks,
 several paintings, colour control, tiles). The first frame starts as a still does; every later
-frame starts from the previous result warped along the backward flow (Ruder et al. 2016, pixels
-the flow cannot trust taken from the frame itself) and carries the temporal loss of
-:mod:`pipeline.video.temporal`. ``--temporal-weight 0`` makes every frame independent: each starts
-from its own photo with no temporal term, the baseline the benchmark compares against.
+frame starts from the previous result warped along the backward flow (Ruder et al. 2016; all of
+it, not the photo where the flow is uncertain: :func:`~pipeline.video.temporal.start_image`) and
+carries the temporal loss of :mod:`pipeline.video.temporal`. ``--temporal-weight 0`` makes every
+frame independent: each starts from its own photo with no temporal term, the baseline the
+benchmark compares against.
 
 Each result is rounded to 8 bits, as it is saved, before the next frame warps it: a run that was
 killed and continues from the saved frames computes exactly what an uninterrupted run does.
@@ -204,7 +205,7 @@ class ClipTransfer:
         config, init, terms = self.config, None, []
         if follows:
             earlier = self._earlier(frame)
-            init = start_image(earlier[0], content)
+            init = start_image(earlier[0])
             if self.config.color == "preserve":  # the optimisation sees luminance only
                 earlier = [Warped(grey(e.image), e.certainty) for e in earlier]
             assert self.reference is not None
