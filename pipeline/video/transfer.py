@@ -23,11 +23,14 @@ frames, astronaut × ihc, 16 frames, 40 evaluations each):
   1.17×); past that a larger weight only washes the style out;
 - the flow is DIS refined to full resolution (``dis-fine``: 0.14 px end-point error against 0.34 for
   ``dis-medium``; 0.24× against 0.30×);
-- long-term consistency (t−2, t−4) is an option: 0.23× / 1.10×, for two more flows per frame.
+- long-term consistency (t−2, t−4) is an option: 0.23× / 1.10×, for two more flows per frame;
+- the start is the warped result everywhere (:func:`~pipeline.video.temporal.start_image`), found
+  after the choices above, which were measured with the photo where the flow is uncertain: at
+  weight 3 it took a zooming clip from 1.06× to 0.27× (the others were not swept again).
 
 The warm start alone reaches an independent frame's final loss after about half its evaluations
-(46–55 %): the warped start's fine-layer Gram matrices react to every resampled pixel. The full
-table (three clips, a from-scratch Ruder beside ours) is in README, "Video".
+(46–59 %), whichever start. The full table (three clips, a from-scratch Ruder beside ours) is in
+README, "Video".
 """
 
 from __future__ import annotations
