@@ -223,7 +223,7 @@ def test_an_odd_size_is_padded_to_even_and_said_once(clip: Path, style: Path, ti
     out = tmp_path / "odd.mp4"
     with caplog.at_level(logging.INFO, logger="pipeline.video.clip"):
         video_files(clip, [style], out, GatysConfig(size=33, steps=1), INDEPENDENT, weights="random", encoder=tiny)
-    said = [r.getMessage() for r in caplog.records if "padded" in r.getMessage()]
+    said = [r.getMessage() for r in caplog.records if "padded by a pixel" in r.getMessage()]
     assert len(said) == 1 and "33x25 padded by a pixel" in said[0], said  # 64x48 with its long side at 33
     info = clips.probe(out)
     assert (info.width, info.height) == (34, 26) and info.frames == SMALL.frames
