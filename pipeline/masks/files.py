@@ -7,7 +7,6 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import Mapping
 from io import BytesIO
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,14 +37,17 @@ def save_label_map(label_map: LabelMap, path: str | os.PathLike[str]) -> None:
     io.write_bytes(path, label_map_png(label_map))
 
 
-def label_map_png(label_map: LabelMap, *, extra: dict[str, str] | None = None) -> bytes:
-    """The bytes :func:`save_label_map` writes; ``extra`` text chunks travel too."""
+def label_map_png(label_map: LabelMap) -> bytes:
+    """The bytes :func:`save_label_map` writes: the names travel in a text chunk, and a semantic
+    mask's relations between its labels in another (read back by :func:`mask_chunks`)."""
+    from pipeline.masks.semantic import RELATED_CHUNK
+
     info = PngImagePlugin.PngInfo()
     info.add_itxt(
         "stylesnake-labels", json.dumps(dict(zip(label_map.names, map(hex_colour, label_map.colours), strict=True)))
     )
-    for key, value in (extra or {}).items():
-        info.add_itxt(key, value)
+    if label_map.related:
+        info.add_itxt(RELATED_CHUNK, json.dumps({name: list(r) for name, r in label_map.related.items()}))
     buffer = BytesIO()
     label_map.to_image().save(buffer, format="PNG", compress_level=3, pnginfo=info)
     return buffer.getvalue()
@@ -121,8 +123,7 @@ def clean_mask_file(
         related = {}
     label_map = clean_mask(painted, k=k, palette=palette, min_area=min_area, seed=seed, name=str(source))
     label_map = dataclasses.replace(label_map, related=related)
-    check_label_map_path(out)
-    io.write_bytes(out, label_map_png(label_map, extra=_related_chunk(related)))
+    save_label_map(label_map, out)
     if Path(f"{source}.json").exists():  # a proposal, cleaned: it stays one (its record says which)
         facts = {key: value for key, value in mask_record(source).items() if key in RECORD_FACTS}
         record = {**facts, "mask": mask_kind(source), "cleaned_from": str(source)}
@@ -140,12 +141,6 @@ def _only_colours_of(painted: np.ndarray, names: dict[str, str]) -> bool:
     except ValueError:
         return False
     return len(set(named)) == len(named) and bool(np.isin(np.unique(packed), named).all())
-
-
-def _related_chunk(related: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
-    from pipeline.masks.semantic import RELATED_CHUNK
-
-    return {RELATED_CHUNK: json.dumps({name: list(r) for name, r in related.items()})} if related else {}
 
 
 def check_label_map_out(out: str | os.PathLike[str], source: str | os.PathLike[str]) -> None:

@@ -21,8 +21,8 @@ keeps its largest, so no group the parser saw vanishes only for being in small p
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-import json
 import logging
 import math
 import os
@@ -303,11 +303,6 @@ def one_group(label_map: LabelMap) -> tuple[str, float] | None:
     return (label_map.names[top], share) if share > ONE_GROUP else None
 
 
-def related_chunk(groups: Groups) -> dict[str, str]:
-    """The text chunk a semantic mask carries: its groups' relations (see :func:`related_label_map`)."""
-    return {RELATED_CHUNK: json.dumps({name: list(r) for name, r in groups.related.items()})}
-
-
 def related_label_map(
     present: Sequence[str], held: Sequence[str], related: Mapping[str, Sequence[str]]
 ) -> dict[str, str]:
@@ -355,7 +350,7 @@ def semantic_mask_file(
     image = np.asarray(io.read_image(source, max_pixels=max_pixels or io.MAX_PIXELS).image)
     label_map = semantic_mask(image, parser, table, min_share=min_share)
     seen = one_group(label_map)
-    kind, chunk = "semantic", related_chunk(table)
+    label_map, kind = dataclasses.replace(label_map, related=table.related), "semantic"
     if seen is not None:
         name, share = seen
         log.warning(
@@ -363,7 +358,7 @@ def semantic_mask_file(
             source, name, 100 * share, "; proposed from colours instead" if colours_if_unseen else "",
         )  # fmt: skip
         if colours_if_unseen:
-            label_map, kind, chunk = propose_mask(image, seed=seed), "colours", {}
+            label_map, kind = propose_mask(image, seed=seed), "colours"
     metadata = {
         **record.header("stylesnake-mask", None),
         "mask": kind,
@@ -372,7 +367,7 @@ def semantic_mask_file(
         "groups": {"table": table.source, "min_share": min_share, "shares": _shares(label_map)},
         "one_group": None if seen is None else {"name": seen[0], "share": round(seen[1], 4)},
     }
-    record.write(out, label_map_png(label_map, extra=chunk), metadata)
+    record.write(out, label_map_png(label_map), metadata)
     log.info(
         "%s: %s mask, %s -> %s", source, kind, ", ".join(f"{k} {v:.0%}" for k, v in _shares(label_map).items()), out
     )
