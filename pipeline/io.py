@@ -102,22 +102,43 @@ def decode_image(fh: IO[bytes], *, max_pixels: int = MAX_PIXELS, name: str = "im
 
 def _decode(fh: IO[bytes], *, max_pixels: int, name: str) -> tuple[Image.Image, Image.Image | None]:
     """The upright RGB image, and its alpha channel when it has transparency."""
-    try:
-        _register_heif_if_needed(fh, name)
-        image = _open_without_pillow_limit(fh)
-        width, height = image.size
-        if width <= 0 or height <= 0:
-            raise InputError(f"{name}: image has zero size ({width}x{height})")
-        if width * height > max_pixels:
-            raise _too_many_pixels(name, width * height, max_pixels)
+    with _decoding(name):
+        image = _opened(fh, max_pixels=max_pixels, name=name)
         image.load()
         upright = ImageOps.exif_transpose(image)
         return to_rgb(upright), _alpha(upright)
+
+
+def image_size(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """An image file's (width, height) as stored, from its header alone, checked as
+    :func:`read_image` checks it (a file that is no image, or has too many pixels, is an
+    :class:`InputError` naming it)."""
+    with _decoding(str(path)), open(path, "rb") as fh, _opened(fh, max_pixels=max_pixels, name=str(path)) as image:
+        return image.size
+
+
+@contextlib.contextmanager
+def _decoding(name: str) -> Iterator[None]:
+    """Pillow's errors for a file that is no image, or a damaged one, as one :class:`InputError` line."""
+    try:
+        yield
     except Image.UnidentifiedImageError:
         raise InputError(f"{name}: not an image file Pillow can read (PNG, JPEG, TIFF, ...)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         # Pillow reports truncation and corrupt chunks as OSError/SyntaxError/ValueError.
         raise InputError(f"{name}: cannot decode image ({exc}); the file is truncated or corrupt") from None
+
+
+def _opened(fh: IO[bytes], *, max_pixels: int, name: str) -> Image.Image:
+    """The image in ``fh``, its header read and its size checked; nothing decoded yet."""
+    _register_heif_if_needed(fh, name)
+    image = _open_without_pillow_limit(fh)
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise InputError(f"{name}: image has zero size ({width}x{height})")
+    if width * height > max_pixels:
+        raise _too_many_pixels(name, width * height, max_pixels)
+    return image
 
 
 #: ISO-BMFF brands of HEIF images (what iPhones save as .heic).

@@ -12,11 +12,11 @@ from pipeline import io
 from pipeline.errors import InputError
 
 
-def check_writable(path: str | os.PathLike[str]) -> None:
+def check_writable(path: str | os.PathLike[str], *, example: str = "result.png") -> None:
     """Fail now, not after minutes of work, if ``path`` cannot be written (creates nothing)."""
     path = Path(path)
     if path.is_dir():
-        raise InputError(f"{path}: is a directory; give a file name such as result.png")
+        raise InputError(f"{path}: is a directory; give a file name such as {example}")
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent

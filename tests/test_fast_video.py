@@ -256,3 +256,14 @@ def test_batch_is_refused_for_optimisation(style_path: Path, tmp_path: Path, cap
     argv = ["video", "--style", str(style_path), "--content", str(clip), "--out", str(tmp_path / "o.mp4")]
     assert main([*argv, "--batch", "4"]) == 2
     assert "--batch is for --model (fast style)" in capsys.readouterr().err
+
+
+def test_fast_video_keeps_the_clips_size_unless_told(model: Path, tmp_path: Path) -> None:
+    """As ``stylize`` keeps a photo's size: a clip through a network comes out at its own size."""
+    clip = tmp_path / "clip.mp4"
+    write_clip(ClipSpec(size=(96, 72), frames=3), clip)
+    own, told = tmp_path / "own.mp4", tmp_path / "told.mp4"
+    assert main(["-q", "video", "--model", str(model), "--content", str(clip), "--out", str(own)]) == 0
+    assert main(["-q", "video", "--model", str(model), "--content", str(clip), "--out", str(told), "--size", "64"]) == 0
+    assert (clips.probe(own).width, clips.probe(own).height) == (96, 72)
+    assert (clips.probe(told).width, clips.probe(told).height) == (64, 48)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import struct
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from pipeline.video.files import video_files
 from pipeline.video.flow import certainty, flow_function, long_term_weights, warp
 from pipeline.video.temporal import TemporalLoss, Warped
 from pipeline.video.transfer import VideoConfig
+from tests.hostile import write_header_bomb
 
 SMALL = ClipSpec(size=(64, 48), frames=6)
 QUICK = GatysConfig(size=48, steps=3)
@@ -394,6 +397,34 @@ def test_a_killed_run_continues_to_the_same_result(clip: Path, style: Path, tiny
     assert other == list(range(1, SMALL.frames + 1))
 
 
+def _damage(path: Path, how: str) -> None:
+    if how == "cut-short":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif how == "not-an-image":
+        path.write_text("notes, not a picture")
+    else:
+        assert how == "other-size"
+        Image.new("RGB", (40, 40)).save(path)
+
+
+@pytest.mark.parametrize("how", ["cut-short", "not-an-image", "other-size"])
+def test_a_damaged_finished_frame_is_painted_again(how: str, clip: Path, style: Path, tiny, tmp_path: Path,
+                                                    caplog) -> None:  # fmt: skip
+    whole = tmp_path / "whole"
+    video_files(clip, [style], whole, QUICK, weights="random", encoder=tiny)
+    resumed = tmp_path / "resumed"
+    _killed_after(3, clip, style, resumed, QUICK, tiny)
+    _damage(resumed / "000001.png", how)
+    stylised = []
+    with caplog.at_level(logging.WARNING, logger="pipeline.video.files"):
+        video_files(clip, [style], resumed, QUICK, weights="random", encoder=tiny,
+                    progress=lambda done, total, losses: stylised.append(done))  # fmt: skip
+    assert stylised == [2, 4, 5, 6]  # frame 1 again, then the frames the killed run had not finished
+    assert [r.message for r in caplog.records if "000001.png" in r.message and "painting it again" in r.message]
+    for name in (f"{i:06d}.png" for i in range(SMALL.frames)):
+        assert np.array_equal(np.asarray(Image.open(whole / name)), np.asarray(Image.open(resumed / name))), name
+
+
 def test_a_killed_run_into_an_mp4_continues_to_the_same_clip(style: Path, tiny, tmp_path: Path) -> None:
     clip = tmp_path / "clip.mp4"
     write_clip(ClipSpec(size=(64, 48), frames=4), clip, audio=True)
@@ -408,9 +439,37 @@ def test_a_killed_run_into_an_mp4_continues_to_the_same_clip(style: Path, tiny, 
     video_files(clip, [style], resumed, config, weights="random", encoder=tiny,
                 progress=lambda done, total, losses: stylised.append(done))  # fmt: skip
     assert stylised == [3, 4] and not state.exists()
-    pictures = [list(clips.read_frames(clips.probe(p))) for p in (whole, resumed)]
-    assert len(pictures[0]) == 4 and all(np.array_equal(a, b) for a, b in zip(*pictures, strict=True))
-    assert _audio(resumed) == _audio(whole) == _audio(clip)
+    assert resumed.read_bytes() == whole.read_bytes()  # the same clip, to the byte
+    assert _audio(resumed) == _audio(clip) and clips.probe(resumed).frames == 4
+
+
+def test_the_encoded_clip_does_not_depend_on_the_machines_cores(tmp_path: Path) -> None:
+    """x264's output depends on its thread count, which by default follows the cores a process may
+    use: encoded on one core and on all, the same frames give the same bytes."""
+    script = """
+import os, sys
+from fractions import Fraction
+from pathlib import Path
+from pipeline.synthetic.clips import ClipSpec, synthetic_clip
+from pipeline.video import clip as clips
+if sys.argv[1] == "one":
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+frames = (f.image for f in synthetic_clip(ClipSpec(size=(256, 192), frames=8)))
+clips.write_video(frames, Path(sys.argv[2]), time_base=Fraction(1, 25), pts=range(8))
+"""
+    for cores in ("one", "all"):
+        subprocess.run([sys.executable, "-c", script, cores, str(tmp_path / f"{cores}.mp4")], check=True)
+    assert (tmp_path / "one.mp4").read_bytes() == (tmp_path / "all.mp4").read_bytes()
+
+
+def test_frames_are_encoded_as_bt601_limited_range_and_tagged_so() -> None:
+    rng = np.random.default_rng(0)
+    blocks = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    rgb = np.kron(blocks, np.ones((2, 2, 1), np.uint8))  # flat 2 x 2 blocks: 4:2:0 loses nothing
+    frame = av.VideoFrame.from_ndarray(clips.yuv420(rgb), format="yuv420p")
+    assert np.abs(frame.to_ndarray(format="rgb24").astype(int) - rgb).max() <= 3  # rounding only
+    planes = clips.yuv420(np.array([[[255, 255, 255], [0, 0, 0]]] * 2, np.uint8))
+    assert planes[:2].tolist() == [[235, 16], [235, 16]] and planes[2].tolist() == [128, 128]  # Y, then U and V
 
 
 def _bad_case(case: str, tmp_path: Path, clip: Path) -> tuple[list[str], str]:
@@ -468,12 +527,31 @@ def _bad_case(case: str, tmp_path: Path, clip: Path) -> tuple[list[str], str]:
         Image.new("RGB", (64, 64), (230, 25, 75)).save(tmp_path / "style_mask.png")
         return ["--content", str(clip), "--content-mask", str(tmp_path / "keys"), "--style-mask",
                 str(tmp_path / "style_mask.png")], "frame 40 is past the clip's end (6 frames"  # fmt: skip
+    if case == "header-bomb":  # 1.5 kB whose header declares 16000 x 16000 frames
+        return ["--content", str(write_header_bomb(tmp_path / "bomb.mp4"))], "frames of 16000x16000 have over"
+    if case in ("negative-fps", "text-frame"):
+        write_clip(ClipSpec(size=(64, 48), frames=3), tmp_path / "frames")
+        if case == "negative-fps":
+            return ["--content", str(tmp_path / "frames"), "--fps", "-3"], "fps -3: give frames a second above 0"
+        (tmp_path / "frames" / "000002.png").write_text("notes, not a picture")
+        return ["--content", str(tmp_path / "frames")], "000002.png: not an image file"
+    if case == "stray-keyframe":
+        (tmp_path / "keys").mkdir()
+        for name in ("000000.png", "frame_000004.png"):
+            Image.new("RGB", (64, 48), (230, 25, 75)).save(tmp_path / "keys" / name)
+        Image.new("RGB", (64, 64), (230, 25, 75)).save(tmp_path / "style_mask.png")
+        return ["--content", str(clip), "--content-mask", str(tmp_path / "keys"), "--style-mask",
+                str(tmp_path / "style_mask.png")], "frame_000004.png: not named by its frame number"  # fmt: skip
+    if case == "out-is-a-folder":
+        (tmp_path / "taken.mp4").mkdir()
+        return ["--content", str(clip), "--out", str(tmp_path / "taken.mp4")], "taken.mp4: is a directory"
     assert case == "output-is-input"
     return ["--content", str(clip), "--out", str(clip)], "is also an input"
 
 
 BAD_CASES = ["text", "audio-only", "no-frames", "no-pictures", "undecodable", "damaged", "huge", "mask-aspect",
-             "keyframe-past-the-end", "output-is-input"]  # fmt: skip
+             "keyframe-past-the-end", "output-is-input", "header-bomb", "negative-fps", "text-frame",
+             "stray-keyframe", "out-is-a-folder"]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
@@ -486,7 +564,34 @@ def test_bad_input_is_one_line_and_leaves_nothing(case: str, clip: Path, style: 
     assert code == 2 and err.count("\n") == 1 and words in err, err
     after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     assert after == before  # inputs untouched, nothing written
-    assert not any(p.name.startswith("out.mp4") for p in tmp_path.iterdir())
+    assert not any(p.name.startswith(("out.mp4", "taken.mp4.")) for p in tmp_path.iterdir())
+
+
+def test_a_header_bomb_is_refused_before_a_frame_is_decoded(tmp_path: Path) -> None:
+    """A clip whose header declares 16000 x 16000 frames costs no more memory to refuse than a
+    small one: FFmpeg decodes a frame when it opens a container, unless told the bound. Measured in
+    a fresh process (its peak resident memory), on the command line's check and on the site's."""
+    bomb = write_header_bomb(tmp_path / "bomb.mp4")
+    write_clip(SMALL, tmp_path / "small.mp4", audio=True)
+    script = f"""
+import resource
+from pathlib import Path
+from pipeline.errors import InputError
+from pipeline.video import clip as clips
+from pipeline.web.clips import check_clip
+clips.probe(Path({str(tmp_path / "small.mp4")!r}))  # FFmpeg and its decoders loaded
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for check in (lambda p: clips.probe(p), lambda p: check_clip(p, max_seconds=10, max_pixels=40_000_000)):
+    try:
+        check(Path({str(bomb)!r}))
+    except InputError as exc:
+        assert "16000" in str(exc) or "too large" in str(exc), exc
+    else:
+        raise AssertionError("the bomb was accepted")
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+"""
+    grown = float(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
+    assert grown < 64, f"refusing the bomb grew the process by {grown:.0f} MiB"  # ~700 MiB when it decodes
 
 
 def test_segments_join_into_one_clip_faded_across_their_overlap(tmp_path: Path, style: Path, tiny) -> None:
@@ -509,6 +614,35 @@ def test_segments_join_into_one_clip_faded_across_their_overlap(tmp_path: Path, 
     assert np.array_equal(frames[6], np.asarray(Image.open(parts[1] / "000006.png")))
     record = json.loads((tmp_path / "joined.mp4.json").read_text())
     assert [f["frame"] for f in record["frames"]] == list(range(10)) and len(record["segments"]) == 2
+
+
+def test_segments_painted_at_two_sizes_are_refused_in_one_line(tmp_path: Path, style: Path, tiny, capsys) -> None:
+    source = tmp_path / "clip.mp4"
+    write_clip(ClipSpec(size=(64, 48), frames=6), source)
+    parts = [tmp_path / "part0", tmp_path / "part1"]
+    for part, span, size in zip(parts, ("0:4", "3:6"), (32, 48), strict=True):
+        video_files(source, [style], part, GatysConfig(size=size, steps=1), weights="random", encoder=tiny,
+                    frames=span)  # fmt: skip
+    out = tmp_path / "joined.mp4"
+    assert main(["video-join", *map(str, parts), "--content", str(source), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "000003.png: 48x36, but" in err and "at one --size" in err, err
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("joined")]
+
+
+def test_the_workflow_refuses_a_keyframe_mask_not_named_by_its_frame(tmp_path: Path) -> None:
+    from pipeline.errors import InputError
+    from pipeline.workflow.videos import clips as workflow_clips
+
+    (tmp_path / "videos").mkdir()
+    write_clip(ClipSpec(size=(64, 48), frames=3), tmp_path / "videos" / "walk.mp4")
+    keys = tmp_path / "masks" / "video" / "walk"
+    keys.mkdir(parents=True)
+    Image.new("RGB", (64, 48), (230, 25, 75)).save(keys / "000000.png")
+    assert workflow_clips(tmp_path, {}, ["ink"], {}).keyframes == {"walk": "masks/video/walk"}
+    Image.new("RGB", (64, 48), (230, 25, 75)).save(keys / "frame_000004.png")
+    with pytest.raises(InputError, match=r"frame_000004\.png: not named by its frame number"):
+        workflow_clips(tmp_path, {}, ["ink"], {})
 
 
 def test_a_proposed_first_mask_is_carried_and_paired_with_the_paintings_regions(tmp_path: Path, tiny, capsys) -> None:

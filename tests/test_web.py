@@ -1298,6 +1298,7 @@ def test_a_real_browser_paints_a_clips_first_frame(app, threaded_server: str, tm
         ("empty", "The photo file is empty"),
         ("playlist", "neither a photo nor a clip we can read"),
         ("too-many-frames", "this site paints at most 120 per second for 1 s"),
+        ("header-bomb", "The clip’s frames are too large for this site"),
     ],
 )
 def test_a_clip_the_site_cannot_take_is_a_400_with_one_sentence(
@@ -1320,6 +1321,10 @@ def test_a_clip_the_site_cannot_take_is_a_400_with_one_sentence(
 
         write_clip(ClipSpec(size=(32, 24), frames=200, fps=200.0), tmp_path / "fast.mp4", audio=False)
         data = (tmp_path / "fast.mp4").read_bytes()
+    elif case == "header-bomb":  # 1.5 kB declaring 16000 x 16000 (its memory: tests/test_video.py)
+        from tests.hostile import write_header_bomb
+
+        data = write_header_bomb(tmp_path / "bomb.mp4").read_bytes()
     else:
         data = b""
     response = _post_clip(client, data)

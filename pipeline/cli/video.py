@@ -74,6 +74,7 @@ def _masks_flags(m: argparse.ArgumentParser) -> None:
 
 
 def _video_flags(v: argparse.ArgumentParser) -> None:
+    from pipeline.gatys.config import GatysConfig
     from pipeline.video.flow import FLOW_METHODS
     from pipeline.video.transfer import VideoConfig
 
@@ -93,7 +94,9 @@ def _video_flags(v: argparse.ArgumentParser) -> None:
         help="instead of --style: a fast-style model (train's .pth, or its .onnx export), one pass per frame",
     )
     v.add_argument("--out", required=True, metavar="PATH", help="the stylised clip (.mp4), or a folder for PNG frames")
-    add(v, *STYLE_FLAGS)
+    add(v, *(f for f in STYLE_FLAGS if f != "size"))
+    add(v, "size", default=None, help=f"long side of the frames, px (default: {GatysConfig().size} with --style, "
+        "the clip's own with --model)")  # fmt: skip
     add(v, "steps", help="loss evaluations per frame")
     add(v, "content_weight", "style_weight", "tv_weight", "content_layer", "style_layer_weights")
     add(v, "init", help="the first frame's starting image: content, noise, style, or image:PATH")
@@ -171,6 +174,7 @@ def _check_path(args: argparse.Namespace) -> None:
 
 
 def _video(args: argparse.Namespace) -> int:
+    from pipeline.gatys.config import GatysConfig
     from pipeline.guidance import Guidance
     from pipeline.video.files import video_files
     from pipeline.video.transfer import VideoConfig
@@ -178,6 +182,8 @@ def _video(args: argparse.Namespace) -> int:
     _check_path(args)
     if args.model is not None:
         return _fast_video(args)
+    if args.size is None:  # a frame is optimised at a still's default size
+        args.size = GatysConfig().size
 
     guidance = Guidance.from_options(
         args.content_mask,

@@ -8,23 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 
-def first_sound(path: Path) -> Fraction | None:
-    """When the audio of the clip at ``path`` starts (seconds, in the clip's own time), or None
-    without audio. Packets before 0 are the encoder's priming (AAC's first 1024 samples, hidden by
-    the MP4's edit list): the sound a listener hears begins with the first packet at or after 0."""
-    import av
-
-    with av.open(str(path)) as container:
-        if not container.streams.audio:
-            return None
-        stream = container.streams.audio[0]
-        for packet in container.demux(stream):
-            if packet.pts is not None and packet.pts >= 0:
-                return packet.pts * _time_base(stream)
+def first_sound(source: Any) -> Fraction | None:
+    """When the audio of the clip opened as ``source`` starts (seconds, in the clip's own time), or
+    None without audio. Packets before 0 are the encoder's priming (AAC's first 1024 samples, hidden
+    by the MP4's edit list): the sound a listener hears begins with the first packet at or after 0."""
+    if not source.streams.audio:
+        return None
+    stream = source.streams.audio[0]
+    for packet in source.demux(stream):
+        if packet.pts is not None and packet.pts >= 0:
+            return packet.pts * _time_base(stream)
     return None
 
 
@@ -34,17 +30,15 @@ def _time_base(stream: Any) -> Fraction:
 
 
 class AudioCopy:
-    """The audio packets of the clip at ``path``, copied into ``container`` as the written video's
-    time reaches theirs. ``window`` (seconds of the clip's own time, end excluded; all of it when
-    None) chooses the packets; ``origin`` (seconds of the clip) is the time that becomes the
-    output's 0, for the sound as for the pictures."""
+    """The audio packets of the clip opened as ``source`` (closed by :meth:`close`), copied into
+    ``container`` as the written video's time reaches theirs. ``window`` (seconds of the clip's own
+    time, end excluded; all of it when None) chooses the packets; ``origin`` (seconds of the clip)
+    is the time that becomes the output's 0, for the sound as for the pictures."""
 
     def __init__(
-        self, container: Any, path: Path, window: tuple[Fraction, Fraction | float] | None, origin: Fraction
+        self, container: Any, source: Any, window: tuple[Fraction, Fraction | float] | None, origin: Fraction
     ) -> None:
-        import av
-
-        self.source = av.open(str(path))
+        self.source = source
         audio = self.source.streams.audio[0]
         self.stream = container.add_stream_from_template(audio)
         self.packets: Iterator[Any] = (p for p in self.source.demux(audio) if p.dts is not None)
@@ -74,6 +68,3 @@ class AudioCopy:
                 packet.dts -= self.shift
             packet.stream = self.stream
             self.stream.container.mux(packet)
-
-    def close(self) -> None:
-        self.source.close()

@@ -24,6 +24,7 @@ import contextlib
 import logging
 import math
 import os
+import re
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -44,10 +45,16 @@ log = logging.getLogger(__name__)
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
 #: The frame rate of a folder of frames, unless told.
 FOLDER_FPS = 25.0
+#: The highest frame rate a folder of frames may be given.
+MAX_FPS = 1000.0
 #: Frame files: the frame number, six digits.
 FRAME_NAME = "{:06d}.png"
+#: A numbered frame's file name (a keyframe mask's): the frame number in six digits, PNG or JPEG.
+NUMBERED = re.compile(r"(\d{6})\.(png|jpe?g)", re.IGNORECASE)
 #: x264's constant quality: visually lossless for stylised frames at a fraction of the size.
 CRF = 18
+#: x264's frame threads, fixed: its output depends on their number (see :func:`_video_stream`).
+ENCODER_THREADS = 4
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")
 
 
@@ -65,6 +72,7 @@ class ClipInfo:
     codec: str  # the video codec, or "frames" for a folder
     audio: bool  # has an audio stream (copied to the output)
     files: tuple[Path, ...] = ()  # a folder's frame files, in order
+    max_pixels: int = io.MAX_PIXELS  # the bound its decoders keep to when it is read
 
     @property
     def is_folder(self) -> bool:
@@ -98,11 +106,27 @@ def _damaged(path: Path, good: int, what: str, why: str) -> InputError:
     return InputError(f"{path}: {what} ({why}); re-export it, or use --frames 0:{good}")
 
 
-def _open(path: Path) -> Any:
+def open_clip(path: Path, *, max_pixels: int) -> Any:
+    """``path`` opened for reading, its video decoders refusing frames of over ``max_pixels`` pixels.
+
+    Opening a container decodes a frame to learn its streams' parameters; without the bound a
+    header that declares 16000 x 16000 costs hundreds of megabytes before any check. With it, such
+    a frame is refused by FFmpeg and the sizes still come from the header. The bound is set again on
+    each video stream's decoder, as PyAV does not carry open's options to the decoders it opens."""
+    import av
+
+    bound = {"max_pixels": str(max_pixels)}
+    container = av.open(str(path), options=bound)
+    for stream in container.streams.video:
+        stream.codec_context.options = {**stream.codec_context.options, **bound}
+    return container
+
+
+def _open(path: Path, max_pixels: int) -> Any:
     import av
 
     try:
-        return av.open(str(path))
+        return open_clip(path, max_pixels=max_pixels)
     except av.error.EOFError:
         raise InputError(f"{path}: holds no frames (it ends before its first picture)") from None
     except av.error.FFmpegError as exc:
@@ -130,6 +154,7 @@ def _later(last: int | None, frame: Any) -> int | None:
 def probe(path: str | os.PathLike[str], *, max_pixels: int = io.MAX_PIXELS, fps: float | None = None) -> ClipInfo:
     """Check a clip (or a folder of frames) by decoding it once; see the module docstring."""
     path = Path(path)
+    check_fps(fps)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder; check the path")
     if path.is_dir():
@@ -138,28 +163,25 @@ def probe(path: str | os.PathLike[str], *, max_pixels: int = io.MAX_PIXELS, fps:
         raise InputError(f"{path}: file is empty (0 bytes)")
     import av
 
-    with _open(path) as container:
+    with _open(path, max_pixels) as container:
         if not container.streams.video:
             raise InputError(f"{path}: has no video stream (audio only?); give a clip with pictures")
         stream = container.streams.video[0]
-        width, height = stream.codec_context.width, stream.codec_context.height
-        if width * height > max_pixels:
-            raise InputError(
-                f"{path}: frames of {width}x{height} have over {max_pixels:,} pixels; "
-                "scale the clip down first (or raise --max-pixels)"
-            )
+        width, height = _check_pixels(path, stream, max_pixels)
         expected = stream.frames  # what the container says, 0 when it does not know
         pts: list[int] = []
         rotation, decoded = 0, 0  # the damage checks count decoded frames, repeated times or not
         try:
             for frame in container.decode(stream):
-                if not decoded:
+                if not decoded:  # what it decodes to, which a header may not have said
                     rotation = int(getattr(frame, "rotation", 0) or 0)
+                    width, height = frame.width, frame.height
                 decoded += 1
                 kept = _later(pts[-1] if pts else None, frame)
                 if kept is not None:
                     pts.append(kept)
         except av.error.FFmpegError as exc:
+            _check_pixels(path, stream, max_pixels)  # a frame larger than its header said, refused by the bound
             raise _damaged(path, len(pts), f"the clip is damaged after {len(pts)} frame(s)", _why(exc)) from None
         if not pts:
             raise InputError(f"{path}: holds no frames")
@@ -176,7 +198,46 @@ def probe(path: str | os.PathLike[str], *, max_pixels: int = io.MAX_PIXELS, fps:
             pts=tuple(pts),
             codec=stream.codec_context.name,
             audio=bool(container.streams.audio),
+            max_pixels=max_pixels,
         )
+
+
+def _check_pixels(path: Path, stream: Any, max_pixels: int) -> tuple[int, int]:
+    """The stream's frame size as its header says it, unless that is over ``max_pixels``."""
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if width * height > max_pixels:
+        raise InputError(
+            f"{path}: frames of {width}x{height} have over {max_pixels:,} pixels; "
+            "scale the clip down first (or raise --max-pixels)"
+        )
+    return width, height
+
+
+def numbered_images(folder: Path) -> dict[int, Path]:
+    """The images in ``folder`` named by frame number (:data:`NUMBERED`), by number. Another image
+    there is refused by name, as it would otherwise be left out without a word; hidden files and
+    files that are no images (a record, notes) are passed over, the latter said."""
+    found: dict[int, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path.is_dir():
+            continue
+        match = NUMBERED.fullmatch(path.name)
+        if match:
+            found[int(match.group(1))] = path
+        elif path.suffix.lower() in FRAME_SUFFIXES:
+            raise InputError(
+                f"{path}: not named by its frame number; name it like 000120.png (frame 120), or move it out"
+            )
+        else:
+            log.warning("%s: not an image named by its frame number; left out", path)
+    return found
+
+
+def check_fps(fps: float | None) -> float | None:
+    """A frame rate as given (None: not given), unless it is no rate at all."""
+    if fps is not None and not (math.isfinite(fps) and 0 < fps <= MAX_FPS):
+        raise InputError(f"fps {fps:g}: give frames a second above 0 and at most {MAX_FPS}, e.g. 25")
+    return fps
 
 
 def _probe_folder(path: Path, *, max_pixels: int, fps: float | None) -> ClipInfo:
@@ -185,17 +246,20 @@ def _probe_folder(path: Path, *, max_pixels: int, fps: float | None) -> ClipInfo
     )
     if not files:
         raise InputError(f"{path}: a folder with no frames (PNG or JPEG images, in name order)")
-    sizes = set()
-    for file in files:
-        with Image.open(file) as image:  # the header only: checked fully when each is read
-            sizes.add(image.size)
+    sizes: dict[tuple[int, int], Path] = {}
+    for file in files:  # headers only: each frame is decoded (and checked again) when it is read
+        sizes.setdefault(io.image_size(file, max_pixels=max_pixels), file)
     if len(sizes) > 1:
-        raise InputError(f"{path}: its frames differ in size ({', '.join(f'{w}x{h}' for w, h in sorted(sizes))})")
-    width, height = sizes.pop()
-    if width * height > max_pixels:
-        raise InputError(f"{path}: frames of {width}x{height} have over {max_pixels:,} pixels")
+        (first, one), (second, other) = list(sizes.items())[:2]
+        raise InputError(
+            f"{path}: its frames differ in size ({one.name} is {first[0]}x{first[1]}, {other.name} "
+            f"{second[0]}x{second[1]}); give a folder of one clip's frames"
+        )
+    width, height = next(iter(sizes))
     rate = Fraction(fps or FOLDER_FPS).limit_denominator(1001)
-    return ClipInfo(path, len(files), width, height, 0, 1 / rate, tuple(range(len(files))), "frames", False, files)
+    return ClipInfo(
+        path, len(files), width, height, 0, 1 / rate, tuple(range(len(files))), "frames", False, files, max_pixels
+    )
 
 
 def read_frames(info: ClipInfo, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
@@ -205,7 +269,7 @@ def read_frames(info: ClipInfo, start: int = 0, stop: int | None = None) -> Iter
         for file in info.files[start:stop]:
             yield np.asarray(io.load_image(file))
         return
-    with _open(info.path) as container:
+    with _open(info.path, info.max_pixels) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         index, last = 0, None
@@ -288,44 +352,71 @@ def write_video(
     import av
 
     out = Path(out)
-    with _atomic(out) as tmp:
+    with _atomic(out) as tmp, contextlib.ExitStack() as opened:  # closed before the rename
         try:
-            container = av.open(str(tmp), "w", format="mp4")
+            container = opened.enter_context(av.open(str(tmp), "w", format="mp4"))
         except av.error.FFmpegError as exc:
             raise InputError(f"{out}: cannot write ({_why(exc)})") from None
-        with container:
-            audio = None
-            if audio_from is not None and audio_from.audio:
-                audio = AudioCopy(container, audio_from.path, window, origin)
-            stream = None
-            timestamps = iter(pts)
-            said = False
-            for array in frames:
-                if stream is None:
-                    stream = container.add_stream("libx264", rate=_rate(time_base))
-                    stream.width, stream.height = _even(array).shape[1], _even(array).shape[0]
-                    stream.pix_fmt = "yuv420p"
-                    stream.time_base = time_base
-                    stream.codec_context.time_base = time_base
-                    stream.options = {"crf": str(CRF), "preset": "medium"}
-                if (array.shape[0] % 2 or array.shape[1] % 2) and not said:
-                    log.info("%s: H.264 needs even sizes; %dx%d padded by a pixel", out, *array.shape[1::-1])
-                    said = True
-                frame = av.VideoFrame.from_ndarray(_even(array), format="rgb24")
-                frame.pts = next(timestamps)
-                frame.time_base = time_base
-                if audio is not None:
-                    audio.until(float(frame.pts * time_base))
-                for packet in stream.encode(frame):
-                    container.mux(packet)
+        audio = None
+        if audio_from is not None and audio_from.audio:
+            source = opened.enter_context(_open(audio_from.path, audio_from.max_pixels))
+            audio = AudioCopy(container, source, window, origin)
+        stream = None
+        timestamps = iter(pts)
+        said = False
+        for array in frames:
             if stream is None:
-                raise InputError(f"{out}: no frames to write")
-            for packet in stream.encode():
-                container.mux(packet)
+                stream = _video_stream(container, array, time_base)
+            if (array.shape[0] % 2 or array.shape[1] % 2) and not said:
+                log.info("%s: H.264 needs even sizes; %dx%d padded by a pixel", out, *array.shape[1::-1])
+                said = True
+            frame = av.VideoFrame.from_ndarray(yuv420(_even(array)), format="yuv420p")
+            frame.pts = next(timestamps)
+            frame.time_base = time_base
             if audio is not None:
-                audio.until(float("inf"))
+                audio.until(float(frame.pts * time_base))
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        if stream is None:
+            raise InputError(f"{out}: no frames to write")
+        for packet in stream.encode():
+            container.mux(packet)
         if audio is not None:
-            audio.close()
+            audio.until(float("inf"))
+
+
+def _video_stream(container: Any, first: np.ndarray, time_base: Fraction) -> Any:
+    """The H.264 stream of frames the size of ``first`` (padded to even), tagged BT.601 limited
+    range as :func:`yuv420` converts. Its settings are fixed, the thread count among them (x264's
+    output depends on it, and by default it follows the machine's cores), so that the same frames
+    give the same bytes on any machine."""
+    import av
+
+    stream = container.add_stream("libx264", rate=_rate(time_base))
+    stream.width, stream.height = _even(first).shape[1], _even(first).shape[0]
+    stream.pix_fmt = "yuv420p"
+    stream.time_base = time_base
+    context = stream.codec_context
+    context.time_base = time_base
+    context.color_range = av.video.reformatter.ColorRange.MPEG
+    context.colorspace = av.video.reformatter.Colorspace.SMPTE170M
+    context.color_primaries, context.color_trc = 6, 6  # SMPTE 170M (ISO/IEC 23091-2)
+    stream.options = {"crf": str(CRF), "preset": "medium", "threads": str(ENCODER_THREADS)}
+    return stream
+
+
+def yuv420(rgb: np.ndarray) -> np.ndarray:
+    """An even-sized RGB uint8 frame as planar YUV 4:2:0 (BT.601, limited range; chroma the mean of
+    each 2 × 2 block), in the (H · 3/2, W) layout PyAV takes: in integers, so every machine gives
+    the same bytes (FFmpeg's own conversion may round by the CPU's instructions)."""
+    height, width = rgb.shape[:2]
+    r, g, b = (rgb[..., i].astype(np.int64) for i in range(3))
+    y = (16829 * r + 33039 * g + 6416 * b + (16 << 16) + (1 << 15)) >> 16
+    sums = [c.reshape(height // 2, 2, width // 2, 2).sum(axis=(1, 3)) for c in (r, g, b)]
+    u = (-9714 * sums[0] - 19070 * sums[1] + 28784 * sums[2] + (128 << 18) + (1 << 17)) >> 18
+    v = (28784 * sums[0] - 24103 * sums[1] - 4681 * sums[2] + (128 << 18) + (1 << 17)) >> 18
+    planes = np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)])
+    return planes.clip(0, 255).astype(np.uint8).reshape(height * 3 // 2, width)
 
 
 def _rate(time_base: Fraction) -> Fraction:
@@ -351,7 +442,10 @@ def encode(frames: Iterable[np.ndarray], out: Path, info: ClipInfo, span: tuple[
     time when the clip starts at 0, as most do."""
     whole = span == (0, info.frames)
     origin = info.time(span[0])
-    sound = first_sound(info.path) if whole and info.audio and not info.is_folder else None
+    sound = None
+    if whole and info.audio and not info.is_folder:
+        with _open(info.path, info.max_pixels) as source:
+            sound = first_sound(source)
     if sound is not None and sound < origin:  # on a tick of the video's time base, which pts count in
         origin = math.floor(sound / info.time_base) * info.time_base
     ticks = round(origin / info.time_base)

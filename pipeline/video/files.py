@@ -122,7 +122,7 @@ def video_files(
     )
     runner = ClipTransfer(styles, config, video, encoder=encoder, style_blend=style_blend, regions_for=regions_for)
     reported = _progress(progress, span)
-    for result in runner.run(_numbered(info, span, size), done=lambda i: _saved(folder, done, i)):
+    for result in runner.run(_numbered(info, span, size), done=lambda i: _kept(folder, done, i, size)):
         _save(folder, result)
         done[result.index] = result.record()
         reported(result)
@@ -155,6 +155,8 @@ def checked_outputs(out: PathLike, inputs: Sequence[PathLike]) -> Outputs:
     if where.is_folder and Path(out).suffix:
         raise InputError(f"{out}: write a clip as .mp4 (or .m4v, .mov), or give a folder for PNG frames")
     outputs.check_writable(where.record)
+    if not where.is_folder:
+        outputs.check_writable(where.out, example="clip.mp4")
     outputs.check_outputs(list(dict.fromkeys([where.out, where.record, where.masks, where.frames])), inputs)
     for folder in {where.masks, where.frames}:
         taken = OwnedFolder(folder, what="video").holds(inputs)
@@ -318,10 +320,23 @@ def _finished(folder: OwnedFolder) -> dict[int, dict[str, Any]]:
     return found
 
 
-def _saved(folder: OwnedFolder, done: dict[int, dict[str, Any]], index: int) -> np.ndarray | None:
+def _kept(folder: OwnedFolder, done: dict[int, dict[str, Any]], index: int, size: tuple[int, int]) -> np.ndarray | None:
+    """Frame ``index`` as an earlier run finished it, or None when it is to be painted: not done,
+    or damaged since (cut short, not an image, another size), which is said and forgotten."""
     if index not in done:
         return None
-    return np.asarray(Image.open(folder.path / clips.FRAME_NAME.format(index)).convert("RGB"))
+    path = folder.path / clips.FRAME_NAME.format(index)
+    try:
+        frame = np.asarray(io.load_image(path, max_pixels=size[0] * size[1]))
+    except InputError as exc:
+        why = str(exc)
+    else:
+        if frame.shape[1::-1] == size:
+            return frame
+        why = f"{path}: {frame.shape[1]}x{frame.shape[0]}, not the run's {size[0]}x{size[1]}"
+    log.warning("a finished frame is damaged (%s); painting it again", why)
+    del done[index]
+    return None
 
 
 def _save(folder: OwnedFolder, result: FrameResult) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,13 +29,21 @@ from pipeline.errors import InputError
 from pipeline.masks import FOREIGN_DISTANCE, LabelMap, Palette, check_drawn_for, clean_mask, read_mask
 from pipeline.masks.files import label_map_png
 from pipeline.outputs import OwnedFolder
-from pipeline.video.clip import FRAME_NAME, ClipInfo, parse_frames, probe, read_frames, resized, working_size
+from pipeline.video.clip import (
+    FRAME_NAME,
+    ClipInfo,
+    numbered_images,
+    parse_frames,
+    probe,
+    read_frames,
+    resized,
+    working_size,
+)
 from pipeline.video.flow import DEFAULT_FLOW, flow_function
 from pipeline.video.masks import Carried, carry, combine, keyframe
 
 log = logging.getLogger(__name__)
 
-KEYFRAME = re.compile(r"(\d{6})\.(png|jpe?g)", re.IGNORECASE)
 #: ``--content-mask propose``: frame 0's mask proposed from its colours, then carried.
 PROPOSE = "propose"
 Flow = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -59,7 +66,7 @@ def keyframe_masks(
     the nearest on either side)."""
     source = Path(source)
     if source.is_dir():
-        found = {int(m.group(1)): p for p in sorted(source.iterdir()) if (m := KEYFRAME.fullmatch(p.name))}
+        found = numbered_images(source)
         if not found:
             raise InputError(f"{source}: no keyframe masks; name them by frame number, e.g. 000000.png, 000120.png")
     else:

@@ -51,20 +51,40 @@ def _frames(folder: Path) -> dict[int, Path]:
 
 
 def joined(folders: Sequence[Path], total: int) -> Iterator[np.ndarray]:
-    """Frames 0 … ``total`` − 1 from the segment ``folders`` (in order), faded across overlaps."""
+    """Frames 0 … ``total`` − 1 from the segment ``folders`` (in order), faded across overlaps.
+    Every frame must have the first one's size (segments painted at one ``--size``)."""
     parts = [_frames(folder) for folder in folders]
+    first = min(parts[0].items())[1]
+    size = io.image_size(first)
+    for part in parts[1:]:  # each segment's first frame, before any is faded or encoded
+        path = min(part.items())[1]
+        _check_size(path, io.image_size(path), size, first)
     for index in range(total):
         holding = [part for part in parts if index in part]
         if not holding:
             raise InputError(f"frame {index} is in none of the segments; run the missing segment first")
-        frame = np.asarray(Image.open(holding[-1][index]).convert("RGB"), np.float32)
+        frame = _read(holding[-1][index], size, first)
         if len(holding) > 1:  # the later segment fades in across the frames both paint
             earlier, later = holding[-2], holding[-1]
             start, end = min(later), max(earlier)
             weight = (index - start + 1) / (end - start + 2)
-            before = np.asarray(Image.open(earlier[index]).convert("RGB"), np.float32)
-            frame = weight * frame + (1 - weight) * before
+            frame = weight * frame + (1 - weight) * _read(earlier[index], size, first)
         yield np.round(frame).astype(np.uint8)
+
+
+def _read(path: Path, size: tuple[int, int], first: Path) -> np.ndarray:
+    """A segment's frame as float32 RGB, unless its size is not ``size`` (``first``'s)."""
+    frame = np.asarray(io.load_image(path), np.float32)
+    _check_size(path, frame.shape[1::-1], size, first)
+    return frame
+
+
+def _check_size(path: Path, got: tuple[int, ...], size: tuple[int, int], first: Path) -> None:
+    if tuple(got) != size:
+        raise InputError(
+            f"{path}: {got[0]}x{got[1]}, but {first} is {size[0]}x{size[1]}; "
+            "paint every segment of a clip at one --size"
+        )
 
 
 def join_files(

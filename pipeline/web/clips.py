@@ -61,7 +61,7 @@ def check_clip(path: Path, *, max_seconds: float, max_pixels: int) -> Any:
     a sentence for the page (not a clip, damaged, too long, frames too large)."""
     from pipeline.video import clip as clips
 
-    _check_header(path, max_seconds)
+    _check_header(path, max_seconds, max_pixels)
     try:
         info = clips.probe(path, max_pixels=max_pixels)
     except InputError as exc:
@@ -89,15 +89,18 @@ def _too_long(seconds: float, max_seconds: float) -> InputError:
     )
 
 
-def _check_header(path: Path, max_seconds: float) -> None:
+def _check_header(path: Path, max_seconds: float, max_pixels: int) -> None:
     """A clip too long is refused before a single frame is decoded (a small file can hold hours of
     tiny frames): by what its container says, then by its packets' times and count (demuxed, not
     decoded), since a container may say nothing or lie. Containers other than video files' are
-    refused here too."""
+    refused here too. Opening decodes no frame of over ``max_pixels``
+    (:func:`~pipeline.video.clip.open_clip`)."""
     import av
 
+    from pipeline.video import clip as clips
+
     try:
-        with av.open(str(path)) as container:
+        with clips.open_clip(path, max_pixels=max_pixels) as container:
             if not _CLIP_FORMATS & set(container.format.name.split(",")):
                 raise _unreadable()
             if container.duration and container.duration / av.time_base > max_seconds + 0.5:

@@ -50,6 +50,7 @@ class Clips:
 def clips(root: Path, config: Mapping[str, Any], styles: Sequence[str], preset: Mapping[str, Any]) -> Clips:
     """The run's clips, from ``videos/`` and the demo, with ``config``'s ``video:`` (and the preset's)."""
     from pipeline.synthetic.clips import DEMO_CLIPS
+    from pipeline.video.clip import numbered_images
     from pipeline.workflow.plan import _check_name
 
     settings = {**DEFAULTS, **dict(config.get("video") or {}), **dict(preset.get("video") or {})}
@@ -72,7 +73,7 @@ def clips(root: Path, config: Mapping[str, Any], styles: Sequence[str], preset: 
     keyframes = {
         name: (KEYFRAMES / name).as_posix()
         for name in paths
-        if (root / KEYFRAMES / name).is_dir() and any((root / KEYFRAMES / name).glob("[0-9]*.png"))
+        if (root / KEYFRAMES / name).is_dir() and numbered_images(root / KEYFRAMES / name)
     }
     wanted = settings["styles"]
     if wanted == "all":
@@ -95,8 +96,11 @@ def count_frames(path: Path) -> int:
     """A clip's frames, from its container's header (decoded and counted when it does not say)."""
     import av
 
+    from pipeline.io import MAX_PIXELS
+    from pipeline.video.clip import open_clip
+
     try:
-        with av.open(str(path)) as container:
+        with open_clip(path, max_pixels=MAX_PIXELS) as container:
             if not container.streams.video:
                 raise InputError(f"{path}: has no video stream; put only clips in {VIDEOS}/")
             stream = container.streams.video[0]
