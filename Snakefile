@@ -10,7 +10,7 @@ from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import min_version, validate
 
 from pipeline import workflow as wf
-from pipeline.errors import InputError
+from pipeline.errors import InputError, read_yaml
 from pipeline.samples import CLIPS, SAMPLES
 from pipeline.workflow import Paths
 
@@ -19,7 +19,14 @@ min_version("8.0")
 os.environ.update(STYLESNAKE_WORKFLOW="1")
 
 
-# Beside the Snakefile, so `--directory` can put inputs and outputs elsewhere.
+# Beside the Snakefile, so `--directory` can put inputs and outputs elsewhere. Read once before
+# Snakemake does: a mistake in it is then one line with its place (Snakemake's says only "not valid").
+try:
+    read_yaml(os.path.join(workflow.basedir, "config.yaml"), fix="correct it there (git diff shows what changed)")
+except InputError as error:
+    raise WorkflowError(f"stylesnake: {error}") from None
+
+
 configfile: os.path.join(workflow.basedir, "config.yaml")
 
 

@@ -1,4 +1,12 @@
-"""The one exception type that means "the user gave us something we cannot use"."""
+"""The one exception type that means "the user gave us something we cannot use", and the helpers
+that turn common mistakes into it."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
 
 
 class InputError(Exception):
@@ -13,3 +21,45 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     """An :class:`InputError` unless ``value`` is one of ``choices`` (named ``name`` in the message)."""
     if value not in choices:
         raise InputError(f"unknown {name} '{value}'; use one of {', '.join(choices)}")
+
+
+def check_finite_non_negative(name: str, value: float) -> None:
+    """An :class:`InputError` unless ``value`` is a finite number >= 0 (NaN and infinity are refused:
+    they would poison a loss, and a record holding them is not JSON). ``name`` is the option's spelling."""
+    if not (math.isfinite(value) and value >= 0):
+        raise InputError(f"{name} must be a finite number >= 0, got {value}")
+
+
+def read_yaml(path: str | os.PathLike[str], *, fix: str, text: str | None = None) -> Any:
+    """The YAML file ``path`` parsed (``text``, when given, is its contents, already read).
+
+    A file that cannot be read or parsed is an :class:`InputError` in one line: the file, the line
+    and column, what the parser expected there, and ``fix`` (what to do). PyYAML's own report runs
+    over several lines, quoting the file around the mistake."""
+    import yaml
+
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8") if text is None else text)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it ({exc.strerror or type(exc).__name__}); {fix}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text file (UTF-8); {fix}") from None
+    except yaml.MarkedYAMLError as exc:
+        raise InputError(f"{path}: {_yaml_mistake(exc)}; {fix}") from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow: its place, from its position
+        before = (text if text is not None else Path(path).read_text(encoding="utf-8"))[: exc.position]
+        line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        character = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        raise InputError(f"{path}: line {line}, column {column}: character {character} is not allowed; {fix}") from None
+    except yaml.YAMLError:
+        raise InputError(f"{path}: not valid YAML; {fix}") from None
+
+
+def _yaml_mistake(error: Any) -> str:
+    """``line L, column C: problem (context from line K)`` of a PyYAML error that has marks."""
+    mark, problem = error.problem_mark, " ".join(str(error.problem or "not valid YAML").split())
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    context = " ".join(str(error.context or "").split())
+    if context and error.context_mark is not None and (mark is None or error.context_mark.line != mark.line):
+        context += f" from line {error.context_mark.line + 1}"
+    return f"{where}{problem}{f' ({context})' if context else ''}"

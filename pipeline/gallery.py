@@ -21,6 +21,8 @@ from pipeline.errors import InputError
 from pipeline.record import read_sidecar, sidecar_path
 
 TILE = 192  # panel tile height, px
+#: The text chunk of a panel that names its pictures, left to right: what the contact sheet says it shows.
+PANEL_CHUNK = "stylesnake-panel"
 CURVE_COLOURS = {"total": "#222222", "content": "#1f77b4", "style": "#d62728", "tv": "#2ca02c"}
 
 
@@ -95,14 +97,17 @@ def panel(
     style_mask: str | os.PathLike[str] | None = None,
     title: str = "",
 ) -> Image.Image:
-    """Content, its mask, style, its mask, and the result side by side, with a caption."""
+    """The :func:`panel_pictures` side by side (content, style and result; each mask after its
+    image when both masks are given), with a caption."""
     font = ImageFont.load_default(size=14)
-    guided = content_mask is not None and style_mask is not None
-    tiles = [_tile(content, "content", font)]
-    tiles += [_tile(content_mask, "content mask", font)] if guided else []
-    tiles += [_tile(style, "style", font)]
-    tiles += [_tile(style_mask, "style mask", font)] if guided else []
-    tiles += [_tile(result, "result", font)]
+    paths = {
+        "content": content,
+        "content mask": content_mask,
+        "style": style,
+        "style mask": style_mask,
+        "result": result,
+    }
+    tiles = [_tile(paths[name], name, font) for name in panel_pictures(content_mask, style_mask)]
     gap = 8
     width = sum(t.width for t in tiles) + gap * (len(tiles) + 1)
     sheet = Image.new("RGB", (width, TILE + 20 + 2 * gap + 44), "white")
@@ -115,6 +120,25 @@ def panel(
     draw.text((gap, TILE + 20 + gap + 6), title, fill="black", font=font)
     draw.text((gap, TILE + 20 + gap + 24), caption, fill="#555555", font=font)
     return sheet
+
+
+def panel_pictures(
+    content_mask: str | os.PathLike[str] | None, style_mask: str | os.PathLike[str] | None
+) -> tuple[str, ...]:
+    """The pictures of a panel, left to right: the masks only when both are given."""
+    if content_mask is not None and style_mask is not None:
+        return ("content", "content mask", "style", "style mask", "result")
+    return ("content", "style", "result")
+
+
+def _panel_shows(path: Path) -> str | None:
+    """What a panel written by :func:`write_figures` shows (its :data:`PANEL_CHUNK`), or None."""
+    try:
+        with Image.open(path) as image:  # the chunk comes before the pixels: nothing is decoded
+            shows = image.info.get(PANEL_CHUNK)
+    except OSError:
+        return None
+    return shows if isinstance(shows, str) else None
 
 
 # --- the loss curve ----------------------------------------------------------------------------
@@ -289,9 +313,11 @@ def _figure(result: Path, metadata: Mapping[str, Any], link: Callable[[Path], st
         links += [f'<a href="{link(curve)}">training curve</a>'] if curve.exists() else []
         loss = ""
     else:
-        style, what, caption = Path(metadata["styles"][0]["path"]).stem, "", summary(metadata)
+        style, caption = Path(metadata["styles"][0]["path"]).stem, summary(metadata)
         panel_path, curve_path = figure_paths(result)
         shown = panel_path if panel_path.exists() else result
+        shows = _panel_shows(panel_path) if shown == panel_path else None
+        what = f" (panel: {shows})" if shows else ""  # without a panel, the result itself
         links += [f'<a href="{link(curve_path)}">loss curve</a>'] if curve_path.exists() else []
         final = metadata.get("final_losses", {}).get("total")
         loss = f" · final loss {final:.4g}" if final is not None else ""
@@ -311,8 +337,9 @@ def _figure(result: Path, metadata: Mapping[str, Any], link: Callable[[Path], st
 def contact_sheet(results: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> str:
     """A plain HTML page of every result, grouped by style: a Gatys transfer's panel (or the result
     itself, when there is none) and a fast-style result's image, each with a caption of its
-    parameters and links to the result, its loss curve and metadata. Paths are relative to
-    ``out``'s folder, so the folder can be copied as it is."""
+    parameters and links to the result, its loss curve and metadata. A panel's caption names its
+    pictures as the panel recorded them (masks only in a panel drawn with them). Paths are relative
+    to ``out``'s folder, so the folder can be copied as it is."""
     base = Path(out).parent
 
     def link(path: Path) -> str:
@@ -339,7 +366,7 @@ figure {{ margin: 0 0 1.5rem; }} img {{ max-width: 100%; height: auto; border: 1
 figcaption {{ font-size: .9rem; color: #555; }} .stalled {{ color: #b00; }} h2 {{ border-bottom: 1px solid #ddd; }}
 </style></head><body>
 <h1>Stylesnake results</h1>
-<p>{len(results)} result(s), grouped by style. Each panel: content, its mask, style, its mask, result.{fast_note}</p>
+<p>{len(results)} result(s), grouped by style.{fast_note}</p>
 {sections}
 </body></html>
 """
@@ -365,11 +392,12 @@ def write_figures(
     metadata = read_sidecar(result)
     title = f"{Path(content).stem} in the style of {Path(style).stem}"
     image = panel(result, content, style, content_mask=content_mask, style_mask=style_mask, title=title)
+    shows = ", ".join(panel_pictures(content_mask, style_mask))
     history, curve_title = metadata.get("history", {}), f"{title}: weighted losses"
     io.write_bytes(curve_out, loss_curve_svg(history, title=curve_title).encode())
     if curve_png_out is not None:
         io.write_bytes(curve_png_out, loss_curve_png(history, title=curve_title, x_label="evaluation"))
-    io.save_image(image, panel_out)
+    io.save_image(image, panel_out, metadata={PANEL_CHUNK: shows})
     return panel_out, curve_out
 
 

@@ -7,6 +7,13 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
+import pickle
+import re
+import socket
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -196,6 +203,97 @@ def test_offline_with_nothing_cached_is_one_line_naming_both_fixes(tmp_path: Pat
         load_parser("no-such-model")
 
 
+class _Payload:
+    """Unpickled, it would run code: ``touch`` the path it was made with."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple:
+        return (os.system, (f"touch {self.path}",))
+
+
+def _broken_parser(kind: str, folder: Path) -> None:
+    """A scene parser folder broken the way ``kind`` says, made from a tiny saved SegFormer."""
+    _tiny_segformer(folder)
+    config = json.loads((folder / "config.json").read_text())
+    if kind == "labels":  # a config.json listing 10 labels beside weights for 150
+        config["id2label"] = {str(i): f"class {i}" for i in range(10)}
+        config["label2id"] = {f"class {i}": i for i in range(10)}
+        (folder / "config.json").write_text(json.dumps(config))
+    elif kind == "empty":  # what a download that never finished leaves
+        for path in folder.iterdir():
+            path.unlink()
+    elif kind == "half-written":
+        weights = folder / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    elif kind == "pickle":  # a pytorch_model.bin whose pickle carries a payload
+        (folder / "model.safetensors").unlink()
+        (folder / "pytorch_model.bin").write_bytes(pickle.dumps(_Payload(folder.parent / "payload-ran")))
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("labels", "its weights do not match its config.json (another model's config, or another number of labels?)"),
+        ("empty", "no saved model there (no config.json; a download or save that did not finish leaves this)"),
+        ("half-written", "a damaged weights file (cut short, or not safetensors)"),
+        (
+            "pickle",
+            "pickle weights (pytorch_model.bin) that hold more than tensors, or cannot be read, were not loaded",
+        ),
+    ],
+)
+def test_a_broken_parser_folder_is_one_line_naming_it_what_is_wrong_and_the_fix(
+    kind: str, said: str, tmp_path: Path, capsys
+) -> None:
+    folder = tmp_path / "parser"
+    _broken_parser(kind, folder)
+    photo, out = _photo(tmp_path), tmp_path / "m.png"
+    capsys.readouterr()  # saving the tiny model may have drawn a progress bar
+    with warnings.catch_warnings(record=True) as caught:  # torch's own note on the pickle would be a 2nd line
+        warnings.simplefilter("always")
+        code = main(["propose-mask", str(photo), str(out), "--semantic", str(folder)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith(f"stylesnake: error: {folder}: {said}"), err
+    assert ("save_pretrained" in err or "safetensors, from a source you trust" in err) and not out.exists()
+    assert not caught, [str(w.message) for w in caught]
+    assert not (tmp_path / "payload-ran").exists()  # the pickle's payload never ran
+    with pytest.raises(InputError, match=re.escape(said)):
+        load_parser(folder)  # the workflow's jobs and serve --semantic load it the same way
+
+
+def test_serve_with_a_parser_folder_holding_no_model_is_one_line(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "parser"
+    _broken_parser("empty", folder)
+    paintings = tmp_path / "paintings"
+    paintings.mkdir()
+    Image.new("RGB", (64, 48)).save(paintings / "calm.png")
+    capsys.readouterr()  # saving the tiny model may have drawn a progress bar
+    serve = ["-q", "serve", "--models", str(tmp_path / "none"), "--paintings", str(paintings), "--port", "0"]
+    assert main([*serve, "--semantic", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{folder}: no saved model there (no config.json" in err
+
+
+def test_offline_a_model_not_in_the_cache_is_one_line_at_once(tmp_path: Path) -> None:
+    """No network (the hub's address refuses, as it does without one) and an empty cache: the hub
+    is asked once, and the one line is all the command says (its client's "Retrying in Ns" lines
+    took about 25 s before)."""
+    with socket.socket() as probe:  # a local port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env.update(HF_HOME=str(tmp_path / "hf"), HF_HUB_CACHE=str(tmp_path / "hf" / "hub"))
+    env.update(HF_ENDPOINT=f"http://127.0.0.1:{port}")
+    photo, out = _photo(tmp_path), tmp_path / "m.png"
+    command = [sys.executable, "-m", "pipeline", "propose-mask", str(photo), str(out), "--semantic"]
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "upernet-convnext-tiny: not in the Hugging Face cache" in proc.stderr and "Retrying" not in proc.stderr
+    assert not out.exists()
+
+
 def test_a_painted_mask_keeps_its_names_without_colors(tmp_path: Path) -> None:
     """Label maps we write carry their names: a semantic mask read back is its groups."""
     from pipeline.io import read_image
@@ -375,6 +473,34 @@ def test_a_misspelt_class_in_a_group_table_is_one_line_naming_the_nearest(fake_p
     assert load_groups(table).classes["aeroplane"] == "heaven"
     table.write_text(CUSTOM.replace("[field, tree]", "[field, tree, water]"))  # the last would win unsaid
     with pytest.raises(InputError, match="class water is in two groups; keep it in one"):
+        load_groups(table)
+
+
+def test_a_group_table_with_no_groups_or_a_yaml_mistake_is_one_line_with_its_place(
+    fake_parser, tmp_path: Path, capsys
+) -> None:
+    table = tmp_path / "mine.yaml"
+    fix = "copy pipeline/masks/groups.yaml and edit it"
+    for text, message in [
+        ("groups: {}\n", f"{table}: no groups under 'groups:'; name at least one, with its colour and classes"),
+        (  # the flow list on line 5 is never closed: the parser sees the next key's ':'
+            CUSTOM.replace("[sky]", "[sky"),
+            f"{table}: line 6, column 12: expected ',' or ']', but got ':' (while parsing a flow sequence from "
+            f"line 5); {fix}",
+        ),
+        (CUSTOM.replace("  rest:", "\trest:"), f"{table}: line 14, column 1: found character '\\t' that cannot"),
+        ("groups: \x07", f"{table}: line 1, column 9: character U+0007 is not allowed; {fix}"),
+    ]:
+        table.write_text(text)
+        with pytest.raises(InputError) as refused:
+            load_groups(table)
+        assert str(refused.value).startswith(message) and "\n" not in str(refused.value), str(refused.value)
+        argv = ["propose-mask", str(_photo(tmp_path)), str(tmp_path / "m.png"), "--semantic", "x", "--groups"]
+        assert main([*argv, str(table)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err and not (tmp_path / "m.png").exists()
+    table.write_bytes(b"\xff\xfegroups")
+    with pytest.raises(InputError, match=r"mine\.yaml: not a text file \(UTF-8\)"):
         load_groups(table)
 
 

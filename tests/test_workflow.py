@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -919,3 +920,98 @@ def test_contact_sheet_flags_a_painting_the_parser_did_not_see(tmp_path: Path) -
     result.with_name("a__s.png.json").write_text(json.dumps(sidecar))
     sheet = contact_sheet([result], tmp_path / "index.html")
     assert "the parser saw only sky (98 %) in the style image: proposed from colours instead" in sheet
+
+
+def test_contact_sheet_says_what_each_panel_shows(tmp_path: Path) -> None:
+    """A panel drawn with both masks shows them, one drawn without (an unguided transfer) does not:
+    each panel's caption names its own pictures, where one sentence claimed masks for all."""
+    from pipeline.gallery import contact_sheet, figure_paths, write_figures
+
+    for name in ("content", "style", "content_mask", "style_mask"):
+        _image(tmp_path / f"{name}.png", (40, 32))
+    masks = {"content_mask": tmp_path / "content_mask.png", "style_mask": tmp_path / "style_mask.png"}
+    results = []
+    for name, given in (("guided", masks), ("plain", {})):
+        result = tmp_path / f"{name}.png"
+        _image(result, (40, 32), seed=1)
+        record = {"content": {"path": f"{name}.png"}, "styles": [{"path": "style.png"}], "parameters": {}}
+        result.with_name(f"{name}.png.json").write_text(json.dumps({**record, "history": {"total": [2.0, 1.0]}}))
+        write_figures(result, tmp_path / "content.png", tmp_path / "style.png", **given)
+        results.append(result)
+    widths = [Image.open(figure_paths(result)[0]).width for result in results]
+    assert widths[0] > widths[1]  # five pictures, and three
+    sheet = contact_sheet(results, tmp_path / "index.html")
+    assert "<b>guided</b> (panel: content, content mask, style, style mask, result):" in sheet
+    assert "<b>plain</b> (panel: content, style, result):" in sheet
+    assert "its mask" not in sheet
+
+
+# --- config mistakes caught before any job runs -------------------------------------------------
+
+
+def test_video_overlap_not_below_segment_is_one_line_before_any_job(tmp_path: Path) -> None:
+    video = _config()["video"]
+    said = "video.overlap 4 is not below video.segment 4: neighbouring segments share overlap frames of their segment"
+    with pytest.raises(InputError, match=f"^{re.escape(said)}; lower video.overlap or raise video.segment$"):
+        wf.plan(_config(video={**video, "segment": 4, "overlap": 4}), tmp_path)
+    short = {**_config()["presets"], "short": {"video": {"segment": 3}}}
+    with pytest.raises(InputError, match=r"video\.overlap 4 is not below video\.segment 3 \(with the preset's"):
+        wf.plan(_config(presets=short, preset="short"), tmp_path)  # config.yaml's overlap, the preset's segment
+    config = {**TINY, "demo": {**TINY["demo"], "videos": ["astronaut_pan"]}, "video": {"segment": 4, "overlap": 4}}
+    output = _snakemake(tmp_path, "-n", config=config, check=False)
+    assert [line for line in output.splitlines() if line.startswith("stylesnake:")] == [
+        f"stylesnake: {said}; lower video.overlap or raise video.segment"
+    ]
+    assert "InputFunctionException" not in output and "Building DAG" not in output
+
+
+def test_a_semantic_model_folder_without_a_saved_model_is_refused_before_any_job(tmp_path: Path) -> None:
+    """An empty ``semantic.model`` folder (a download that never finished) is one line at config
+    time, not a failed semantic-mask job per image after the jobs before them ran."""
+    config = _semantic_project(tmp_path)
+    config["semantic"]["model"] = "parser"
+    folder = tmp_path / "parser"
+    folder.mkdir()
+    for missing in ("no config.json", "config.json but no weights file (model.safetensors or pytorch_model.bin)"):
+        with pytest.raises(InputError) as refused:
+            wf.plan(_config(**config), tmp_path)
+        assert str(refused.value).startswith(f"semantic: model 'parser': no saved model in that folder ({missing};")
+        assert "\n" not in str(refused.value)
+        (folder / "config.json").write_text("{}")
+    output = _snakemake(tmp_path, "-n", config=config, check=False)
+    ours = [line for line in output.splitlines() if line.startswith("stylesnake:")]
+    assert len(ours) == 1 and "semantic: model 'parser': no saved model in that folder" in ours[0], output
+    assert "Traceback" not in output and "rule semantic_mask" not in output
+    (folder / "model.safetensors").write_bytes(b"")  # there: whether it loads is the job's to say
+    assert wf.plan(_config(**config), tmp_path).semantic["model"] == "parser"
+
+
+def test_a_mistake_in_config_yaml_is_one_line_with_its_place(tmp_path: Path) -> None:
+    """config.yaml beside the Snakefile (the one users edit) is read before Snakemake reads it:
+    a mistake is one line with the file, the line and column (Snakemake's says only "not valid")."""
+    workflow = tmp_path / "workflow"
+    workflow.mkdir()
+    (workflow / "Snakefile").write_text((ROOT / "Snakefile").read_text())
+    (workflow / "config.yaml").write_text("weights: random\ngatys:\n  steps: [1, 2\n  size: 3\n")
+    command = [sys.executable, "-m", "snakemake", "-s", str(workflow / "Snakefile"), "--directory", str(tmp_path)]
+    proc = subprocess.run([*command, "-n"], capture_output=True, text=True, cwd=tmp_path, check=False, timeout=120)
+    ours = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("stylesnake:")]
+    assert proc.returncode != 0 and ours == [
+        f"stylesnake: {workflow / 'config.yaml'}: line 4, column 7: expected ',' or ']', but got ':' "
+        "(while parsing a flow sequence from line 3); correct it there (git diff shows what changed)"
+    ], proc.stdout + proc.stderr
+
+
+def test_what_the_demo_writes_is_ignored_by_git(tmp_path: Path) -> None:
+    """Re-running the demo (README's set-up) leaves `git status` clean: the images and clips it
+    writes into images/ and videos/, its results and its logs are all git-ignored."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("needs git and a git checkout")
+    plan = wf.plan(_config(), tmp_path)  # an empty folder: only what config.yaml's demo writes
+    assert plan.clips.paths and plan.images["content"] and plan.images["style"]
+    written = [*plan.images["content"].values(), *plan.images["style"].values(), *plan.clips.paths.values()]
+    written += [wf.Paths.sheet, wf.Paths.log("transfer", "coffee__ihc")]
+    proc = subprocess.run(
+        ["git", "check-ignore", "--no-index", *written], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert sorted(proc.stdout.split()) == sorted(written), proc.stderr

@@ -128,6 +128,7 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
                     proposed.add((kind, name))
     if mode == "semantic":
         _check_groups(root, (config.get("semantic") or {}).get("groups"))
+        _check_model(root, (config.get("semantic") or {}).get("model"))
     settings = {name: style_settings(config, name) for name in images["style"]}
     for name in config.get("per_style", {}):
         if name not in images["style"]:
@@ -165,6 +166,7 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
         proposal_k=proposal_k, clips=clips(root, config, list(images["style"]), _preset(config)),
         semantic=dict(config.get("semantic") or {}),
     )  # fmt: skip
+    _check_segments(plan.clips.settings, _preset(config).get("video") or {})
     plan.fast.update(fast)
     if fast.get("enabled") and fast.get("data", "demo") == "demo":
         plan.fast["data"] = [images["content"][name] for name in demo.get("content", [])]
@@ -290,6 +292,33 @@ def _check_groups(root: Path, groups: str | None) -> None:
         raise InputError(
             f"semantic: groups '{groups}': no such file (relative to the workflow's folder); "
             "copy pipeline/masks/groups.yaml there and edit it, or set null for ours"
+        )
+
+
+def _check_model(root: Path, model: str | None) -> None:
+    """A ``semantic.model`` folder must hold a saved model now: every semantic-mask job would
+    otherwise fail the same way, after the jobs before it ran. (A model name is looked up by the
+    jobs, in the Hugging Face cache or on the hub.)"""
+    from pipeline.masks.semantic import saved_model_missing
+
+    folder = root / model if model else None
+    missing = saved_model_missing(folder) if folder is not None and folder.is_dir() else None
+    if missing:
+        raise InputError(
+            f"semantic: model '{model}': no saved model in that folder ({missing}; a download or save that "
+            "did not finish leaves this); save the model there with save_pretrained, or name a known model"
+        )
+
+
+def _check_segments(video: Mapping[str, Any], preset: Mapping[str, Any]) -> None:
+    """Neighbouring segments of a clip share ``video.overlap`` frames of ``video.segment``: said
+    now, in one line, not by the first rule that asks for a clip's segments."""
+    segment, overlap = int(video["segment"]), int(video["overlap"])
+    if overlap >= segment:
+        by = " (with the preset's video settings)" if {"segment", "overlap"} & set(preset) else ""
+        raise InputError(
+            f"video.overlap {overlap} is not below video.segment {segment}{by}: neighbouring segments share "
+            "overlap frames of their segment; lower video.overlap or raise video.segment"
         )
 
 
