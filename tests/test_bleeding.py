@@ -73,6 +73,10 @@ def test_unguided_transfer_bleeds(measured) -> None:
 
 def test_guided_transfer_keeps_regions_apart_on_every_scene(measured) -> None:
     guided = {name: g for name, (g, _) in measured.items()}
+    # Measured (torch 2.14, AVX-512 Xeon: its own kernels at 2 threads; ATEN_CPU_CAPABILITY=default
+    # with oneDNN at SSE4.1, 1 thread; avx2 with oneDNN at AVX2, 2 threads, five scenes with the 3 worst):
+    # mean 0.028-0.029, worst 0.055-0.065 (thin band, organic 4), worst ratio to unguided 0.12-0.14
+    # (thin band): the bounds are over 2x beyond. Unguided mean 0.54-0.55 (the bound on it: 0.4).
     assert statistics.mean(guided.values()) <= 0.10, guided
     assert max(guided.values()) <= 0.15, guided
     for name, (g, u) in measured.items():
@@ -105,4 +109,4 @@ def test_guided_coarse_to_fine_does_not_bleed_at_its_final_size(tmp_path) -> Non
     assert metadata["converged"]
     result = image_to_tensor(Image.open(out))
     shares = bleeding(result, content_labels, _tensor(style), style_labels)
-    assert float(np.mean(shares)) <= 0.05, shares
+    assert float(np.mean(shares)) <= 0.05, shares  # measured 0.008-0.010 (the kernels and threads above)

@@ -218,7 +218,9 @@ def test_a_guided_model_takes_keyframe_masks_carried_along_the_motion(tmp_path: 
     assert [p.name for p in masks] == [f"{i:06d}.png" for i in range(spec.frames)]
     carried = np.asarray(Image.open(masks[-1]).convert("RGB"))
     truth = colours[frames[-1].labels % 2]
-    assert (carried == truth).all(axis=-1).mean() > 0.95
+    # Measured 0.961-0.966 (OpenCV 4.14 with and without its SIMD dispatch, 1 or 2 threads); the first
+    # frame's mask left where it was scores 0.74. OpenCV is not pinned, so the bound allows twice the misses.
+    assert (carried == truth).all(axis=-1).mean() > 0.92
     assert json.loads(Path(f"{out}.json").read_text())["method"] == "johnson2016-video"
     proposed = tmp_path / "proposed.mp4"  # frame 0's regions guessed, in the model's own label colours
     argv[argv.index(str(out))] = str(proposed)

@@ -187,7 +187,11 @@ def test_guided_tap_under_bf16_autocast() -> None:
         terms["l"].backward()
         assert x.grad.dtype == x.dtype
         grads[precision] = x.grad.float()
-    assert torch.allclose(grads["bf16"], grads["fp32"], rtol=0.05, atol=1e-3 * grads["fp32"].abs().max().item())
+    # The inputs are unseeded torch.rand, so each run draws others. The absolute part is bf16's
+    # rounding of the larger terms (8 bits: 0.4 % of them): over 5000 seeded draws (torch 2.14, any
+    # ATEN_CPU_CAPABILITY, 1 or 2 threads) the worst needed 1.4e-2 x the largest gradient, the median
+    # 7.6e-4; at 1e-3 about 40 % of runs failed. A broken bf16 path is off by far more than 3 %.
+    assert torch.allclose(grads["bf16"], grads["fp32"], rtol=0.05, atol=3e-2 * grads["fp32"].abs().max().item())
 
 
 # --- matching regions --------------------------------------------------------------------------

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from pipeline import io, outputs, record, targets
 from pipeline.device import autocast, place, resolve_device, resolve_precision
-from pipeline.errors import InputError
+from pipeline.errors import InputError, check_finite_non_negative
 from pipeline.fast import checkpoints
 from pipeline.fast import model as fast_model
 from pipeline.fast.data import Guided, Sources, batches, dataset, pair_masks, sources
@@ -94,8 +94,7 @@ class TrainConfig:
         if not 0 < self.width <= 4:
             raise InputError(f"width must be in (0, 4], got {self.width}")
         for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight", "lr"):
-            if not getattr(self, name) >= 0:  # NaN too
-                raise InputError(f"{name.replace('_', '-')} must be >= 0")
+            check_finite_non_negative(name.replace("_", "-"), getattr(self, name))
         check_layers(STYLE_LAYERS.get(self.loss_network, ()), self.loss_network)
         if self.guide_mode not in GUIDE_MODES:
             raise InputError(f"unknown guide mode '{self.guide_mode}'; use one of {', '.join(GUIDE_MODES)}")

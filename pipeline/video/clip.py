@@ -53,7 +53,7 @@ FRAME_NAME = "{:06d}.png"
 NUMBERED = re.compile(r"(\d{6})\.(png|jpe?g)", re.IGNORECASE)
 #: x264's constant quality: visually lossless for stylised frames at a fraction of the size.
 CRF = 18
-#: x264's frame threads, fixed: its output depends on their number (see :func:`_video_stream`).
+#: x264's frame threads, fixed: its output depends on their number (see :func:`h264_stream`).
 ENCODER_THREADS = 4
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")
 
@@ -366,7 +366,7 @@ def write_video(
         said = False
         for array in frames:
             if stream is None:
-                stream = _video_stream(container, array, time_base)
+                stream = h264_stream(container, array, time_base)
             if (array.shape[0] % 2 or array.shape[1] % 2) and not said:
                 log.info("%s: H.264 needs even sizes; %dx%d padded by a pixel", out, *array.shape[1::-1])
                 said = True
@@ -385,7 +385,7 @@ def write_video(
             audio.until(float("inf"))
 
 
-def _video_stream(container: Any, first: np.ndarray, time_base: Fraction) -> Any:
+def h264_stream(container: Any, first: np.ndarray, time_base: Fraction) -> Any:
     """The H.264 stream of frames the size of ``first`` (padded to even), tagged BT.601 limited
     range as :func:`yuv420` converts. Its settings are fixed, the thread count among them (x264's
     output depends on it, and by default it follows the machine's cores), so that the same frames
