@@ -212,7 +212,8 @@ def test_cli_tile_writes_the_result_and_records_the_tiling(
     assert main(list(map(str, argv))) == 0
     record = json.loads((tmp_path / "out.png.json").read_text())
     assert out.exists() and record["parameters"]["tile"] == 64
-    assert [stage.get("tiles") for stage in record["stages"]] == [None, 4]  # 64 px fits one tile
+    # 64 px fits one tile; at 96 px the tiles cover the canvas (the image and its margin): 3 x 2
+    assert [stage.get("tiles") for stage in record["stages"]] == [None, 6]
 
 
 def test_cli_refuses_a_tile_too_small(tmp_path: Path, content_path: Path, style_path: Path, capsys) -> None:

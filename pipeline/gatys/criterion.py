@@ -78,14 +78,17 @@ def build_criterion(
     precision_context: Callable[[], Any],
     device: torch.device | None = None,
     terms: Sequence[Term] = (),
+    tiled: bool | None = None,
 ) -> Criterion:
     """The weighted loss terms of an image: content (against ``content``'s features), style,
     total variation when weighted, and each of ``terms``. Targets are computed once, without
     gradients, on ``device`` (where the encoder is; default: where ``content`` is); the style loss
-    runs as encoder taps (its gradient fused into the backward). Tiled (``config.tile``),
-    ``content`` and the images the criterion is called with may stay on the host while the
-    encoder runs on ``device``."""
-    base = _gatys_criterion(encoder, content, styles, config, regions, style_blend, precision_context, device)
+    runs as encoder taps (its gradient fused into the backward). Tiled (``config.tile``; ``tiled``
+    says whether, by default whether ``content`` is larger than the tile), ``content`` and the
+    images the criterion is called with may stay on the host while the encoder runs on ``device``."""
+    if tiled is None:
+        tiled = tiles.tiles_needed(config.tile, content.shape)
+    base = _gatys_criterion(encoder, content, styles, config, regions, style_blend, precision_context, device, tiled)
     if not terms:
         return base
 
@@ -107,10 +110,10 @@ def _gatys_criterion(
     style_blend: Sequence[float] | None,
     precision_context: Callable[[], Any],
     device: torch.device | None,
+    tiled: bool,
 ) -> Criterion:
     device = content.device if device is None else device
     layout = memory_format(device)
-    tiled = tiles.tiles_needed(config.tile, content.shape)
     with torch.no_grad(), precision_context():
         # Tiled, the content's features are computed tile by tile (by the tiled criterion).
         content_target = None if tiled else ContentLoss(config.content_layer, encoder(content))

@@ -24,7 +24,7 @@ from pipeline.features import Encoder, VGGEncoder
 from pipeline.gatys import tiles
 from pipeline.gatys.config import INIT_IMAGE, GatysConfig, stage_config
 from pipeline.gatys.snapshots import Snapshots
-from pipeline.gatys.transfer import TransferResult, build_encoder, check_fits, transfer
+from pipeline.gatys.transfer import TransferResult, build_encoder, canvas_shape, check_fits, transfer
 from pipeline.guidance import Guidance, Regions
 from pipeline.masks import Palette, hex_colour, load_label_map, mask_kind
 from pipeline.optim import Progress
@@ -245,7 +245,7 @@ def _run_stages(
                 "evaluations": result.evaluations,
                 "seconds": round(result.timings["setup"] + result.timings["optimize"], 3),
                 "loss_drop": round(result.loss_drop, 6),
-                **tiles.record(stage.config.tile, stage.content.image.size[::-1], encoder.min_side),
+                **_tiles_record(stage.config.tile, stage.content.image.size[::-1], encoder.min_side),
             }
         )
     assert result is not None and first is not None
@@ -253,6 +253,12 @@ def _run_stages(
     timings = {**stage_timings, "per_evaluation": stage_timings["optimize"] / max(evaluations, 1)}
     whole = dataclasses.replace(result, history=history, evaluations=evaluations, timings=timings)
     return whole, first, stage_records
+
+
+def _tiles_record(tile: int | None, shape: tuple[int, int], align: int) -> dict[str, int]:
+    """``{"tiles": n}`` for a stage whose image (``shape``: H, W) is tiled: the tiles cover the
+    canvas :func:`~pipeline.gatys.transfer.transfer` optimises."""
+    return tiles.record(tile, canvas_shape(shape), align) if tiles.tiles_needed(tile, shape) else {}
 
 
 def _describe(path: PathLike, style: io.LoadedImage | StyleTargets) -> dict[str, Any]:

@@ -5,10 +5,30 @@ and handed to the optimisation loop of :mod:`pipeline.optim`.
 :func:`transfer` checks the inputs, applies colour control, builds the criterion
 (:mod:`pipeline.gatys.criterion`, the loss builder), optimises and reports. Files in and out are
 :mod:`pipeline.gatys.files`' business.
+
+The canvas. What is optimised is the image and a free margin of :data:`CANVAS_MARGIN` px around
+it, cut off at the end. Without it every result had a coloured fringe one or two pixels wide: the
+outermost pixel jumping from its neighbour 1.5–7× as much as neighbours do inside
+(:func:`pipeline.synthetic.measures.edge_jumps`; chelsea × hubble_deep_field, random VGG-19,
+128 px: 3.8×). The cause is the Gram loss at relu1_1 (with it alone: 6.9×; relu2_1–relu5_1
+without it: 1.5×): the 3×3 windows of conv1_1 that straddle the border see the padding (VGG's
+zeros, the ImageNet mean colour), windows unlike any the style holds, and the cheapest way to
+make their features look like the style's is to repaint the one pixel row they share, the
+outermost. Other paddings in every conv only weaken the fringe (reflect 2.5×, replicate 2.0×,
+circular 1.4×, and change every feature, fast-style training's included), and so does leaving
+those windows out of relu1_1's Gram (3.0×: the outermost row is then seen by one window row
+instead of two); it is neither the optimiser (Adam, which clamps every step: 2.7×), nor the start
+(noise: 4.0×), nor total variation (off by default), nor the resize (the content's own border:
+1.0×). On a canvas the straddling windows take the margin's pixels, which nothing keeps, so the
+image's border is optimised like its interior (margin 1 px: 2.1×; 2: 1.3×; 4: 1.3×; 8: 1.2×;
+benchmarks/bench_edges.py measures pairs it was not chosen on). The margin starts as the content
+(and the starting image, and the region guides) mirrored at the border; it adds its content loss
+and its share of the Gram statistics, so the loss history is the canvas's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -34,6 +54,14 @@ from pipeline.optim import Optimised, Progress, Snapshot, convergence, optimize,
 from pipeline.targets import StyleTargets
 
 log = logging.getLogger(__name__)
+
+#: Pixels of free canvas optimised around the image on every side and cut off at the end (see the
+#: module docstring): twice the fringe's depth (1–2 px; 2 px left it on some results). It costs
+#: (1 + 8/W)(1 + 8/H) the pixels of the image: +4 % at 512×341, +8 % at 256×171, +17 % at 128×85.
+#: It leaves the calmer band along the border that the deeper layers' padding makes (within ~10 px,
+#: texture ~0.85× the interior's; with ``pooling="avg"`` a band 6–8 px deep clamped to black, which
+#: a 12 px margin removes).
+CANVAS_MARGIN = 4
 
 
 @dataclass
@@ -105,6 +133,7 @@ def transfer(
     snapshot: Snapshot | None = None,
     snapshot_every: int = 0,
     terms: Sequence[Term] = (),
+    canvas_margin: int = CANVAS_MARGIN,
 ) -> TransferResult:
     """Repaint ``content`` (1, 3, H, W) in the style of ``style`` (1, 3, H', W'), all in [0, 1].
 
@@ -119,7 +148,9 @@ def transfer(
     ``regions``: under ``preserve`` the image optimised, and what ``terms`` see, is luminance.
     ``terms`` are further loss terms of the image (a video's temporal loss). The loss history
     holds the weighted terms. ``snapshot`` receives the image so far (on the CPU, in colour)
-    every ``snapshot_every`` evaluations.
+    every ``snapshot_every`` evaluations. The image optimised is a canvas ``canvas_margin`` px
+    larger on every side (see the module docstring; 0 optimises the image alone, and gives it a
+    fringe); the losses in the history are the canvas's, and ``terms`` see the image without it.
     """
     styles = [style] if isinstance(style, (torch.Tensor, StyleTargets)) else list(style)
     start = time.perf_counter()
@@ -135,17 +166,24 @@ def transfer(
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # one input size for hundreds of evaluations
     encoder = encoder.to(device=device, memory_format=memory_format(device))
+    margin = margin_for(content.shape, canvas_margin)
+    canvas = extend(content, margin)
     # Tiled, what grows with the image (it, the optimiser's state) stays in host memory and the
-    # device sees one tile at a time; untiled, everything lives on the device.
-    home = tiles.HOST if tiles.tiles_needed(config.tile, content.shape) else device
-    content = content.to(device=home, memory_format=memory_format(home))
+    # device sees one tile at a time; untiled, everything lives on the device. Whether to tile is
+    # the image's size against --tile (a canvas a few pixels over it is not worth tiles); the
+    # tiles, windows of at most --tile px, then cover the canvas.
+    tiled = tiles.tiles_needed(config.tile, content.shape)
+    home = tiles.HOST if tiled else device
+    content = content.to(device=home)
+    canvas = canvas.to(device=home, memory_format=memory_format(home))
 
     def precision_context() -> Any:
         return autocast(device, precision)
 
     criterion = build_criterion(
-        encoder, content, styles, config, regions=regions, style_blend=style_blend,
-        precision_context=precision_context, device=device, terms=terms,
+        encoder, canvas, styles, config, regions=_extended_regions(regions, margin), style_blend=style_blend,
+        precision_context=precision_context, device=device, terms=[_on_image(term, margin) for term in terms],
+        tiled=tiled,
     )  # fmt: skip
     starts_fresh = init is None  # not a later coarse-to-fine stage, which starts near its answer
     if init is None:
@@ -155,25 +193,72 @@ def transfer(
     timings = {"setup": time.perf_counter() - start}
     start = time.perf_counter()
     optimised = optimize(
-        init.to(home).contiguous(), criterion, steps=config.steps, optimizer=config.optimizer,
+        extend(init.to(home), margin).contiguous(), criterion, steps=config.steps, optimizer=config.optimizer,
         lr=config.learning_rate, history_size=config.lbfgs_history, progress=progress,
         precision_context=precision_context, snapshot_every=snapshot_every,
-        snapshot=_in_colour(snapshot, original_content, config) if snapshot is not None else None,
+        snapshot=_in_colour(snapshot, original_content, config, margin) if snapshot is not None else None,
     )  # fmt: skip
     _sync(device)
     timings["optimize"] = time.perf_counter() - start
-    image = optimised.image.cpu().float()
+    image = crop(optimised.image, margin).cpu().float()
     if config.color == "preserve":
         image = recombine(image, original_content.cpu().float())
     return _result(optimised, image.contiguous(), timings, str(device), precision, encoder, warn=starts_fresh)
 
 
-def _in_colour(snapshot: Snapshot, content: torch.Tensor, config: GatysConfig) -> Snapshot:
-    """A snapshot callback fed what the result would be: on the CPU, and recombined with the
-    content's colours when only luminance is optimised."""
+def margin_for(shape: Sequence[int], margin: int = CANVAS_MARGIN) -> int:
+    """The canvas margin of an image of ``shape`` (…, H, W): ``margin``, or less where the image
+    is too small to mirror that much (under ``margin`` + 1 px a side)."""
+    return max(0, min(margin, shape[-2] - 1, shape[-1] - 1))
+
+
+def canvas_shape(shape: Sequence[int], margin: int = CANVAS_MARGIN) -> tuple[int, ...]:
+    """The shape of the canvas :func:`transfer` optimises for an image of ``shape`` (…, H, W)."""
+    m = margin_for(shape, margin)
+    return (*shape[:-2], shape[-2] + 2 * m, shape[-1] + 2 * m)
+
+
+def extend(image: torch.Tensor, margin: int) -> torch.Tensor:
+    """``image`` (…, H, W) on a canvas ``margin`` px larger on every side, mirrored at the border
+    (the border pixel itself not repeated); ``margin`` must be smaller than H and W."""
+    if margin == 0:
+        return image
+    flat = image.reshape(-1, *image.shape[-3:]) if image.dim() >= 3 else image[None, None]
+    extended = F.pad(flat, (margin,) * 4, mode="reflect")
+    return extended.reshape(*image.shape[:-2], *extended.shape[-2:])
+
+
+def crop(image: torch.Tensor, margin: int) -> torch.Tensor:
+    """The image on a canvas made by :func:`extend` (a view)."""
+    if margin == 0:
+        return image
+    return image[..., margin:-margin, margin:-margin]
+
+
+def _extended_regions(regions: Regions | None, margin: int) -> Regions | None:
+    """``regions`` with the output's guides on the canvas (mirrored as the content is)."""
+    if regions is None or margin == 0:
+        return regions
+    return dataclasses.replace(regions, content=extend(regions.content, margin))
+
+
+def _on_image(term: Term, margin: int) -> Term:
+    """A further term of the image, given the canvas: it sees the image without the margin."""
+    if margin == 0:
+        return term
+
+    def on_image(canvas: torch.Tensor) -> dict[str, torch.Tensor]:
+        return term(crop(canvas, margin))
+
+    return on_image
+
+
+def _in_colour(snapshot: Snapshot, content: torch.Tensor, config: GatysConfig, margin: int = 0) -> Snapshot:
+    """A snapshot callback fed what the result would be: on the CPU, without the canvas's margin,
+    and recombined with the content's colours when only luminance is optimised."""
 
     def seen(step: int, image: torch.Tensor, loss: float) -> None:
-        image = image.cpu().float()
+        image = crop(image, margin).cpu().float()
         if config.color == "preserve":
             image = recombine(image, content.cpu().float())
         snapshot(step, image, loss)

@@ -1,5 +1,6 @@
 """Measures of results against known truth, for tests and benchmarks: how much a guided result
-bleeds across regions, and (video) how much a clip flickers along its true motion."""
+bleeds across regions, (video) how much a clip flickers along its true motion, and how much a
+result's outermost pixels jump against its interior (a fringe at the border)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,109 @@ def warping_error(results: list[np.ndarray], flows: list[np.ndarray | None], vis
         difference = ((results[t].astype(np.float32) / 255 - before) ** 2).sum(axis=-1)
         errors.append(float(difference[seen].mean()))
     return float(np.mean(errors))
+
+
+#: Which pairs of adjacent rows (columns) :func:`edge_jumps` compares a border with: those at least
+#: ``EDGE_MARGIN`` pairs in from it, the nearest ``EDGE_DEPTH`` of them for the local interior.
+EDGE_MARGIN = 2
+EDGE_DEPTH = 8
+
+
+def edge_jumps(
+    image: torch.Tensor | np.ndarray, *, margin: int = EDGE_MARGIN, depth: int = EDGE_DEPTH
+) -> dict[str, float]:
+    """How much a result's outermost pixels jump from their neighbours against the interior, per
+    border: a coloured fringe one or two pixels wide scores well above 1, a clean border about 1
+    or less.
+
+    ``image``: (1, 3, H, W) or (3, H, W) in [0, 1], or (H, W, 3) uint8 (a float array is taken
+    as [0, 1]). A border's jump is the mean, along it, of Σ_RGB |p(outermost) − p(next)| in levels
+    (of 255). The interior's is the same statistic for pairs of adjacent rows (for the top and
+    bottom borders) or columns (left, right) that are at least ``margin`` pairs from the border
+    (so a fringe two pixels wide is not its own reference): the median of the ``depth`` nearest
+    such pairs (the local interior, as busy as the region along the border) or, where that is
+    calmer, the median of all pairs at least ``margin`` from both borders (the whole interior: a
+    flat dark strip along a border makes small jumps large ratios, 9 levels against 4, which no
+    eye sees). The border's ratio is its jump over the larger of the two; ``"worst"`` is the
+    largest of the four ratios."""
+    if isinstance(image, torch.Tensor):
+        pixels = image.detach().float().cpu().reshape(-1, *image.shape[-2:]).permute(1, 2, 0).numpy() * 255
+    else:
+        pixels = image.astype(np.float64) if image.dtype == np.uint8 else image.astype(np.float64) * 255
+    rows = np.abs(np.diff(pixels, axis=0)).sum(axis=-1).mean(axis=1)  # (H - 1,): pair (k, k + 1)
+    cols = np.abs(np.diff(pixels, axis=1)).sum(axis=-1).mean(axis=0)  # (W - 1,)
+    if min(len(rows), len(cols)) < margin + depth:
+        raise ValueError(f"image {pixels.shape[1]}x{pixels.shape[0]} is too small for margin {margin}, depth {depth}")
+
+    def ratio(pairs: np.ndarray) -> float:
+        """The first pair's jump (``pairs`` run from the border in) over the interior's."""
+        local = float(np.median(pairs[margin : margin + depth]))
+        whole = float(np.median(pairs[margin : len(pairs) - margin]))
+        return float(pairs[0] / max(local, whole, 1e-12))
+
+    result = {"top": ratio(rows), "bottom": ratio(rows[::-1]), "left": ratio(cols), "right": ratio(cols[::-1])}
+    result["worst"] = max(result.values())
+    return result
+
+
+def revealed(flows: list[np.ndarray | None], visible: list[np.ndarray | None]) -> list[np.ndarray]:
+    """Per frame, the pixels the motion revealed there or in an earlier frame, carried along the
+    true motion since (what was under a moving object, what came in at an edge): (H, W) bool each.
+    A method that copies what was there before paints them with a ghost of it."""
+    from pipeline.video.flow import warp
+
+    first = flows[1]
+    assert first is not None, "frame 1 has a flow"
+    marks = [np.zeros(first.shape[:2], bool)]
+    for flow, seen in zip(flows[1:], visible[1:], strict=True):
+        assert flow is not None and seen is not None
+        carried = warp(marks[-1].astype(np.float32), flow, resampling="bilinear") > 0.5
+        marks.append(~seen | (carried & seen))
+    return marks
+
+
+#: The low-pass of :func:`deviation`: a Gaussian of this many pixels, wider than a stroke of the
+#: style's texture and narrower than a moving object.
+LOW_PASS = 2.0
+
+
+def deviation(a: np.ndarray, b: np.ndarray, sigma: float = LOW_PASS) -> np.ndarray:
+    """Per pixel, how far ``a`` is from ``b`` (uint8 RGB) in colour once both are low-passed: the
+    texture two stylisations draw differently drops out, a smear or a streak stays. (H, W) float."""
+    import cv2
+
+    blur = [cv2.GaussianBlur(x.astype(np.float32) / 255, (0, 0), sigma) for x in (a, b)]
+    return np.sqrt(((blur[0] - blur[1]) ** 2).sum(axis=-1))
+
+
+def border_band(shape: tuple[int, ...], share: float = 0.03) -> np.ndarray:
+    """The pixels within 3 % of the shorter side (at least 3 px) of the frame's edges."""
+    width = max(3, round(share * min(shape[:2])))
+    band = np.ones(shape[:2], bool)
+    band[width:-width, width:-width] = False
+    return band
+
+
+def ghost_and_streaks(
+    temporal: list[np.ndarray],
+    per_frame: list[np.ndarray],
+    flows: list[np.ndarray | None],
+    visible: list[np.ndarray | None],
+) -> tuple[float, float]:
+    """The *ghost trail* and *border streaks* of a temporal run against the per-frame run of the
+    same clip: the mean low-pass colour :func:`deviation` over the pixels the motion revealed
+    (:func:`revealed`), then over the :func:`border_band`, each divided by the same over the
+    pixels of neither (frames 1 …, pooled). About 1: revealed pixels and the edges are painted like
+    everything else; a ghost that follows the motion or a streak repeated from the edge scores
+    above."""
+    marks = revealed(flows, visible)
+    band = border_band(temporal[0].shape)
+    sums = np.zeros(3)
+    counts = np.zeros(3)
+    for t in range(1, len(temporal)):
+        off = deviation(temporal[t], per_frame[t])
+        for k, where in enumerate((marks[t] & ~band, band, ~marks[t] & ~band)):
+            sums[k] += off[where].sum()
+            counts[k] += where.sum()
+    means = sums / np.maximum(counts, 1)
+    return float(means[0] / means[2]), float(means[1] / means[2])
