@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import itertools
 import json
 import os
 import subprocess
@@ -49,10 +48,10 @@ from pipeline import io  # noqa: E402
 from pipeline import targets as style_targets  # noqa: E402
 from pipeline.gatys import GatysConfig, build_encoder  # noqa: E402
 from pipeline.samples import sample_image  # noqa: E402
-from pipeline.synthetic.clips import ClipSpec, SyntheticFrame, synthetic_clip  # noqa: E402
-from pipeline.synthetic.measures import warping_error  # noqa: E402
+from pipeline.synthetic.clips import ClipSpec, Disc, SyntheticFrame, synthetic_clip  # noqa: E402
+from pipeline.synthetic.measures import ghost_and_streaks, revealed, warping_error  # noqa: E402
 from pipeline.video.flow import DEFAULT_FLOW, certainty, flow_function, warp  # noqa: E402
-from pipeline.video.masks import carry, keyframe  # noqa: E402
+from pipeline.video.masks import carry_through, keyframe  # noqa: E402
 from pipeline.video.transfer import ClipTransfer, FrameResult, VideoConfig  # noqa: E402
 
 #: The suite: photos, speeds (pan, zoom, the disc's), sizes and aspect ratios, each with a painting.
@@ -87,7 +86,49 @@ CLIPS = {
         ),
         "retina",
     ),
+    # What the motion reveals, every way: discs entering and leaving, crossing, a roll, pulling back.
+    "chelsea 128x96, roll, discs in and out": (
+        ClipSpec(
+            world="chelsea",
+            size=(128, 96),
+            frames=24,
+            pan=(0.3, 0.0),
+            zoom=1.0,
+            roll=0.8,
+            speed=(6.0, 0.4),
+            start=(-0.15, 0.45),
+            others=(Disc(speed=(-5.5, 0.8), start=(1.15, 0.25), texture="gravel", tint=(0.2, 0.6, 0.9)),),
+        ),
+        "ihc",
+    ),
+    "scene 160x120, discs crossing": (
+        ClipSpec(
+            world="scene:11",
+            size=(160, 120),
+            frames=24,
+            pan=(-1.0, 0.4),
+            zoom=1.0,
+            speed=(3.0, 0.0),
+            others=(Disc(speed=(-3.0, 0.2), radius=0.14, texture="grass", tint=(0.9, 0.9, 0.2)),),
+        ),
+        "hubble_deep_field",
+    ),
+    "hubble 128x128, dark, pulling back": (
+        ClipSpec(
+            world="hubble_deep_field",
+            size=(128, 128),
+            frames=24,
+            pan=(0.6, 0.6),
+            zoom=0.99,
+            speed=(1.5, -2.5),
+            texture="brick",
+            tint=(0.3, 0.1, 0.1),
+        ),
+        "retina",
+    ),
 }
+#: Frames of each clip on its contact sheet.
+SHEET_FRAMES = (0.0, 1 / 3, 2 / 3, 1.0)
 #: Scenes for carrying masks: textured regions whose truth is known (seeds not used elsewhere).
 MASK_SEEDS = range(30, 38)
 
@@ -206,18 +247,85 @@ def measure(
             "style": style_loss(ruder.results, clip, style, config, encoder),
             "seconds": ruder.seconds,
         }
+    runs = {"independent frames": independent.results}
     for name, video in variants.items():
         ours = run(clip, style, config, video, encoder)
+        ghost, border = ghost_and_streaks(ours.results, independent.results, *truth)
         rows[name] = {
             "warp": warping_error(ours.results, *truth),
             "style": style_loss(ours.results, clip, style, config, encoder),
             "warm": warm_start(ours, independent),
+            "ghost": ghost,
+            "border": border,
             "seconds": ours.seconds,
         }
-    return {"base": base, "rows": rows}
+        runs[name] = ours.results
+    return {"base": base, "rows": rows, "runs": runs, "clip": [f.image for f in clip]}
 
 
-def masks(flow_method: str = DEFAULT_FLOW) -> list[float]:
+def guided(spec: ClipSpec, style_name: str, config: GatysConfig, encoder: object, sheets: Path) -> dict:
+    """A guided clip as ``stylesnake video --content-mask`` paints it (frame 0's true labels as the
+    keyframe mask, carried along the flow; the painting's mask in bands, one per label), with the
+    temporal term and without: its ghost trail and border streaks, and its contact sheet."""
+    from PIL import Image
+
+    from pipeline.guidance import Guidance
+    from pipeline.synthetic.clips import write_clip
+    from pipeline.synthetic.masks import PALETTE
+    from pipeline.video.files import video_files
+
+    clip = list(synthetic_clip(spec))
+    labels = int(max(f.labels.max() for f in clip)) + 1
+    truth = ([f.flow for f in clip], [f.visible for f in clip])
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        write_clip(spec, root / "clip")  # PNG frames: lossless
+        (root / "keys").mkdir()
+        Image.fromarray(PALETTE[clip[0].labels]).save(root / "keys" / "000000.png")
+        painting = io.resize_long_side(sample_image(style_name), config.size)
+        painting.save(root / "style.png")
+        bands = np.minimum(np.arange(painting.height) * labels // painting.height, labels - 1)
+        Image.fromarray(PALETTE[bands][:, None].repeat(painting.width, axis=1)).save(root / "style_mask.png")
+        guidance = Guidance(content_mask=str(root / "keys"), style_masks=(str(root / "style_mask.png"),), min_area=0)
+        runs = {}
+        for name, video in (("independent frames", VideoConfig(temporal_weight=0)), ("ours (default)", VideoConfig())):
+            out = root / name.split()[0]
+            video_files(root / "clip", [root / "style.png"], out, config, video, weights="random", encoder=encoder,
+                        guidance=guidance)  # type: ignore[arg-type]  # fmt: skip
+            runs[name] = [np.asarray(Image.open(out / f"{i:06d}.png").convert("RGB")) for i in range(len(clip))]
+    ghost, border = ghost_and_streaks(runs["ours (default)"], runs["independent frames"], *truth)
+    warp = [warping_error(runs[name], *truth) for name in runs]
+    sheet = contact_sheet([f.image for f in clip], runs, sheets / "guided.png")
+    return {"warp": warp[1] / warp[0], "ghost": ghost, "border": border, "sheet": str(sheet)}
+
+
+def contact_sheet(clip: list[np.ndarray], runs: dict[str, list[np.ndarray]], path: Path) -> Path:
+    """A PNG of the clip's frames at :data:`SHEET_FRAMES` (columns), the clip itself and then each
+    run (rows, named on the left), twice the size: what a person looks at beside the numbers."""
+    from PIL import Image, ImageDraw
+
+    picks = sorted({round(share * (len(clip) - 1)) for share in SHEET_FRAMES})
+    height, width = clip[0].shape[:2]
+    label = 150
+    rows = {"clip": clip, **runs}
+    sheet = Image.new("RGB", (label + 2 * width * len(picks), 2 * height * len(rows)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, (name, frames) in enumerate(rows.items()):
+        draw.text((4, r * 2 * height + 4), name, fill="black")
+        for c, index in enumerate(picks):
+            tile = Image.fromarray(frames[index]).resize((2 * width, 2 * height), Image.Resampling.NEAREST)
+            sheet.paste(tile, (label + c * 2 * width, r * 2 * height))
+        if r == 0:
+            for c, index in enumerate(picks):
+                draw.text((label + c * 2 * width + 4, 4), f"frame {index}", fill="white")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path
+
+
+def masks(flow_method: str = DEFAULT_FLOW) -> list[tuple[float, float]]:
+    """Frame 0's true labels carried to the last frame of textured scenes: the share of its pixels
+    labelled right, then of those the motion revealed on the way (where a smear would show)."""
     flow = flow_function(flow_method)
     rng = np.random.default_rng(7)
     accuracies = []
@@ -234,10 +342,11 @@ def masks(flow_method: str = DEFAULT_FLOW) -> list[float]:
             tint=tuple(rng.uniform(0.1, 0.95, 3)),
         )
         frames = list(synthetic_clip(spec))
-        carried = keyframe(frames[0].labels, int(max(f.labels.max() for f in frames)) + 1)
-        for before, after in itertools.pairwise(frames):
-            carried = carry(carried, after.image, flow(after.image, before.image), flow(before.image, after.image))
-        accuracies.append(float((carried.labels == frames[-1].labels).mean()))
+        start = keyframe(frames[0].labels, int(max(f.labels.max() for f in frames)) + 1)
+        carried = carry_through([f.image for f in frames], start, flow)[-1]
+        right = carried.labels == frames[-1].labels
+        shown = revealed([f.flow for f in frames], [f.visible for f in frames])[-1]
+        accuracies.append((float(right.mean()), float(right[shown].mean())))
     return accuracies
 
 
@@ -271,6 +380,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40, help="evaluations per frame")
     parser.add_argument("--frames", type=int, default=24, help="frames per clip")
     parser.add_argument("--json", metavar="PATH", help="also write the measurements as JSON")
+    parser.add_argument(
+        "--sheets",
+        metavar="DIR",
+        type=Path,
+        default=ROOT / "benchmarks" / "results" / "video-sheets",
+        help="where each clip's contact sheet (clip, independent frames, each run) is written",
+    )
     parser.add_argument("--fast", action="store_true", help="fast networks: trained stability, frames per second")
     parser.add_argument("--train-steps", type=int, default=300, help="--fast: training steps per network")
     parser.add_argument("--train-size", type=int, default=96, help="--fast: training crop, px")
@@ -282,6 +398,7 @@ def main() -> None:
         "--networks", metavar="DIR", type=Path, help="--fast: keep the trained networks here and reuse them"
     )
     parser.add_argument("--clips", help="only the suite's clips whose names start with these (comma-separated)")
+    parser.add_argument("--guided", action="store_true", help="with --clips: the guided clip too")
     parser.add_argument(
         "--defaults-only", action="store_true", help="leave out the warm-start-alone row (a diagnostic)"
     )
@@ -329,23 +446,36 @@ def main() -> None:
         encoder = build_encoder(config, "random")
         weight = None if args.sweep or args.no_reference else VideoConfig().temporal_weight
         result = measure(spec, style_name, config, variants, encoder, reference_weight=weight)
+        sheet = contact_sheet(result.pop("clip"), result.pop("runs"), args.sheets / f"{clip_name.split()[0]}.png")
         found[f"{clip_name} × {style_name}"] = result
         base = result["base"]
-        print(f"\n{clip_name} × {style_name} ({args.frames} frames, {args.steps} evaluations each)")
-        print("| run | warping error | vs independent | style loss vs independent | warm start | seconds |")
-        print("|---|---|---|---|---|---|")
+        print(f"\n{clip_name} × {style_name} ({args.frames} frames, {args.steps} evaluations each; frames: {sheet})")
+        print("| run | warping error | vs independent | style loss vs independent | ghost trail | border streaks "
+              "| warm start | seconds |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|")
         for name, row in result["rows"].items():
             ratio = f"{row['warp'] / base['warp']:.2f}x"
             style = f"{row['style'] / base['style']:.2f}x" if "style" in row else ""
+            ghost = f"{row['ghost']:.2f}" if "ghost" in row else ""
+            border = f"{row['border']:.2f}" if "border" in row else ""
             warm = f"{100 * row['warm']:.0f} %" if "warm" in row else ""
-            print(
-                f"| {name} | {row['warp']:.5f} | {ratio} | {style} | {warm} | {row.get('seconds', 0):.0f} |", flush=True
-            )
+            print(f"| {name} | {row['warp']:.5f} | {ratio} | {style} | {ghost} | {border} | {warm} "
+                  f"| {row.get('seconds', 0):.0f} |", flush=True)  # fmt: skip
+    if args.guided or not (args.sweep or args.clips):
+        spec, style_name = CLIPS["scene 160x120, discs crossing"]
+        spec = dataclasses.replace(spec, frames=args.frames)
+        config = GatysConfig(size=max(spec.size), steps=args.steps)
+        found["guided"] = row = guided(spec, style_name, config, build_encoder(config, "random"), args.sheets)
+        print(f"\nguided (scene 160x120, discs crossing, keyframe 0 carried): warping error {row['warp']:.2f}x the "
+              f"independent frames', ghost trail {row['ghost']:.2f}, border streaks {row['border']:.2f} "
+              f"(frames: {row['sheet']})", flush=True)  # fmt: skip
     if not args.sweep and not args.clips:  # the suite-wide measures once, with the whole table
         accuracy = masks()
         found["masks"] = accuracy
-        worst, mean = min(accuracy), float(np.mean(accuracy))
-        print(f"\nmasks carried 24 frames on {len(accuracy)} textured scenes: worst {worst:.4f}, mean {mean:.4f}")
+        every, shown = (np.array([a[k] for a in accuracy]) for k in (0, 1))
+        print(f"\nmasks carried 24 frames on {len(accuracy)} textured scenes: worst {every.min():.4f}, mean "
+              f"{every.mean():.4f}; on the pixels the motion revealed, worst {shown.min():.4f}, "
+              f"mean {shown.mean():.4f}")  # fmt: skip
         peaks = {n: memory(n) for n in (24, 480)}
         found["memory_mib"] = peaks
         print(f"peak memory: {peaks[24]:.0f} MiB at 24 frames, {peaks[480]:.0f} MiB at 480 frames")

@@ -19,9 +19,23 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class Disc:
+    """A textured disc that crosses the frame, in frame pixels per frame. ``start`` is its centre in
+    the first frame as a share of the frame's width and height (beyond 0–1: outside, entering);
+    None places it so that it crosses the frame's centre in the middle frame."""
+
+    speed: tuple[float, float]
+    radius: float = 0.18  # of the frame's shorter side
+    texture: str = "brick"  # its surface (a sample), tinted
+    tint: tuple[float, float, float] = (0.9, 0.35, 0.2)
+    start: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
 class ClipSpec:
     """One synthetic clip. Speeds are per frame; ``pan`` in frame pixels, ``zoom`` as a factor
-    (1.01: 1 % closer every frame), ``speed`` of the object in frame pixels."""
+    (1.01: 1 % closer every frame), ``roll`` in degrees (the camera turning about its axis),
+    ``speed`` of the object in frame pixels; ``others`` are more discs, drawn over it in order."""
 
     world: str = "astronaut"  # a sample name (pipeline.samples), or "scene:SEED" for a textured scene
     size: tuple[int, int] = (128, 96)  # width, height
@@ -33,6 +47,14 @@ class ClipSpec:
     texture: str = "brick"  # the object's surface (a sample), tinted
     tint: tuple[float, float, float] = (0.9, 0.35, 0.2)
     fps: float = 24.0
+    roll: float = 0.0
+    start: tuple[float, float] | None = None  # the object's, as Disc.start
+    others: tuple[Disc, ...] = ()
+
+    @property
+    def discs(self) -> tuple[Disc, ...]:
+        """Every disc, bottom first: the object, then ``others``."""
+        return (Disc(self.speed, self.radius, self.texture, self.tint, self.start), *self.others)
 
 
 #: Clips the demo workflow writes (``demo: {videos: [...]}``), by name.
@@ -86,46 +108,62 @@ def _world(spec: ClipSpec, labels: np.ndarray | None = None) -> tuple[np.ndarray
     return image, labels
 
 
-def _object_texture(spec: ClipSpec, side: int) -> np.ndarray:
+def _disc_texture(disc: Disc, side: int) -> np.ndarray:
     from pipeline.synthetic.scenes import _texture
 
-    return _texture(spec.texture, side, side, np.array(spec.tint, np.float32))
+    return _texture(disc.texture, side, side, np.array(disc.tint, np.float32))
 
 
 #: Frame pixels per world pixel at the start: the frame shows 2.2 frames' worth of its 3x world.
 START_SCALE = 1 / 2.2
 
 
-def _camera(spec: ClipSpec, t: int, world_shape: tuple[int, int]) -> tuple[np.ndarray, float]:
-    """The world point at the frame's centre, and the frame pixels per world pixel, at frame ``t``
-    (the middle frame looks at the world's centre; beyond its edges the world is mirrored)."""
+def _camera(spec: ClipSpec, t: int, world_shape: tuple[int, int]) -> tuple[np.ndarray, float, float]:
+    """The world point at the frame's centre, the frame pixels per world pixel, and the camera's
+    roll (radians), at frame ``t`` (the middle frame looks at the world's centre, unturned; beyond
+    its edges the world is mirrored)."""
     height, width = world_shape
     middle = (spec.frames - 1) / 2
     centre = np.array([width / 2, height / 2]) + np.array(spec.pan) / START_SCALE * (t - middle)
-    return centre, START_SCALE * spec.zoom**t
+    return centre, START_SCALE * spec.zoom**t, float(np.radians(spec.roll * (t - middle)))
 
 
-def _object_centre(spec: ClipSpec, t: int) -> np.ndarray:
+def _disc_centre(spec: ClipSpec, disc: Disc, t: int) -> np.ndarray:
     width, height = spec.size
-    start = np.array([width * 0.5, height * 0.5]) - np.array(spec.speed) * (spec.frames - 1) / 2
-    return start + np.array(spec.speed) * t
+    if disc.start is None:
+        start = np.array([width * 0.5, height * 0.5]) - np.array(disc.speed) * (spec.frames - 1) / 2
+    else:
+        start = np.array([width * disc.start[0], height * disc.start[1]])
+    return start + np.array(disc.speed) * t
+
+
+def _turned(x: np.ndarray, y: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) turned by ``angle`` radians (no arithmetic at all for 0, so unturned clips stay exact)."""
+    if angle == 0:
+        return x, y
+    cos, sin = np.cos(angle), np.sin(angle)
+    return cos * x - sin * y, sin * x + cos * y
 
 
 def synthetic_clip(spec: ClipSpec = ClipSpec(), *, world_labels: np.ndarray | None = None) -> Iterator[SyntheticFrame]:
     """The frames of ``spec`` with their truth, one at a time (a long clip never sits in memory).
-    ``world_labels`` labels a photo world (e.g. its painted mask), instead of three bands."""
+    ``world_labels`` labels a photo world (e.g. its painted mask), instead of three bands; each disc
+    has a label of its own after the world's."""
     world, world_labels = _world(spec, world_labels)
     width, height = spec.size
-    radius = spec.radius * min(width, height)
-    side = int(2 * radius) + 4
-    texture = _object_texture(spec, side)
+    discs = spec.discs
+    radii = [disc.radius * min(width, height) for disc in discs]
+    sides = [int(2 * radius) + 4 for radius in radii]
+    textures = [_disc_texture(disc, side) for disc, side in zip(discs, sides, strict=True)]
+    first_label = int(world_labels.max()) + 1
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     frame_centre = np.array([width / 2, height / 2], np.float32)
-    previous: tuple[np.ndarray, float, np.ndarray] | None = None
+    previous: tuple[np.ndarray, float, float, list[np.ndarray]] | None = None
     for t in range(spec.frames):
-        centre, scale = _camera(spec, t, world.shape[:2])
-        world_x = (centre[0] + (xs - frame_centre[0]) / scale).astype(np.float32)
-        world_y = (centre[1] + (ys - frame_centre[1]) / scale).astype(np.float32)
+        centre, scale, roll = _camera(spec, t, world.shape[:2])
+        turned_x, turned_y = _turned(xs - frame_centre[0], ys - frame_centre[1], -roll)
+        world_x = (centre[0] + turned_x / scale).astype(np.float32)
+        world_y = (centre[1] + turned_y / scale).astype(np.float32)
         # Blur the world to the frame's sampling rate first: no aliasing when the camera pulls back.
         sigma = max(0.5 / scale - 0.5, 0.0)
         source = cv2.GaussianBlur(world, (0, 0), sigma) if sigma > 0.05 else world
@@ -134,27 +172,36 @@ def synthetic_clip(spec: ClipSpec = ClipSpec(), *, world_labels: np.ndarray | No
             np.clip(np.round(world_y), 0, world.shape[0] - 1).astype(int),
             np.clip(np.round(world_x), 0, world.shape[1] - 1).astype(int),
         ]
-        obj = _object_centre(spec, t)
-        on_object = (xs - obj[0]) ** 2 + (ys - obj[1]) ** 2 <= radius**2
-        tex_x = (xs - obj[0] + side / 2).astype(np.float32)
-        tex_y = (ys - obj[1] + side / 2).astype(np.float32)
-        surface = cv2.remap(texture, tex_x, tex_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        image = np.where(on_object[..., None], surface, image)
-        labels = np.where(on_object, int(world_labels.max()) + 1, labels).astype(np.int32)
+        centres = [_disc_centre(spec, disc, t) for disc in discs]
+        layer = np.full((height, width), -1)  # the disc on top at each pixel (-1: the world)
+        for i, (obj, radius, side, texture) in enumerate(zip(centres, radii, sides, textures, strict=True)):
+            on_object = (xs - obj[0]) ** 2 + (ys - obj[1]) ** 2 <= radius**2
+            tex_x = (xs - obj[0] + side / 2).astype(np.float32)
+            tex_y = (ys - obj[1] + side / 2).astype(np.float32)
+            surface = cv2.remap(texture, tex_x, tex_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            image = np.where(on_object[..., None], surface, image)
+            labels = np.where(on_object, first_label + i, labels).astype(np.int32)
+            layer = np.where(on_object, i, layer)
         flow = visible = None
         if previous is not None:
-            before_centre, before_scale, before_obj = previous
-            # Background: the same world point, seen by the previous camera.
-            px = frame_centre[0] + before_scale * (world_x - before_centre[0])
-            py = frame_centre[1] + before_scale * (world_y - before_centre[1])
-            # The object moved rigidly by its speed.
-            px = np.where(on_object, xs - (obj[0] - before_obj[0]), px)
-            py = np.where(on_object, ys - (obj[1] - before_obj[1]), py)
+            before_centre, before_scale, before_roll, before_centres = previous
+            # The world: the same world point, seen by the previous camera.
+            seen_x, seen_y = _turned(world_x - before_centre[0], world_y - before_centre[1], before_roll)
+            px = frame_centre[0] + before_scale * seen_x
+            py = frame_centre[1] + before_scale * seen_y
+            # Each disc moved rigidly by its speed; what was over a pixel's origin hid it.
+            hidden = np.zeros((height, width), bool)
+            for i in range(len(discs)):
+                moved = centres[i] - before_centres[i]
+                px = np.where(layer == i, xs - moved[0], px)
+                py = np.where(layer == i, ys - moved[1], py)
+            for i, (obj, radius) in enumerate(zip(before_centres, radii, strict=True)):
+                covered = (px - obj[0]) ** 2 + (py - obj[1]) ** 2 <= radius**2
+                hidden |= covered & (layer < i)
             flow = np.stack([px - xs, py - ys], axis=-1).astype(np.float32)
             inside = (px >= 0) & (px <= width - 1) & (py >= 0) & (py <= height - 1)
-            hidden = ((px - before_obj[0]) ** 2 + (py - before_obj[1]) ** 2 <= radius**2) & ~on_object
             visible = inside & ~hidden
-        previous = (centre, scale, obj)
+        previous = (centre, scale, roll, centres)
         rgb = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
         yield SyntheticFrame(t, rgb, labels, flow, visible)
 
@@ -168,20 +215,27 @@ def write_clip(spec: ClipSpec, path: str | os.PathLike[str], *, audio: bool = Fa
     if not audio:
         write_frames(frames, path, fps=spec.fps)
         return
+    from fractions import Fraction
+
     import av
+
+    from pipeline.video.clip import h264_stream, yuv420
 
     rate = 44100
     seconds = spec.frames / spec.fps
     t = np.arange(int(rate * seconds)) / rate
     tone = 0.3 * np.sin(2 * np.pi * (220 + 220 * t / max(seconds, 1e-9)) * t)
+    time_base = Fraction(1, round(spec.fps))
     with av.open(str(path), "w", format="mp4") as container:
-        video = container.add_stream("libx264", rate=round(spec.fps))
-        video.width, video.height, video.pix_fmt = spec.size[0], spec.size[1], "yuv420p"
+        video = None
         sound = container.add_stream("aac", rate=rate, layout="stereo")
         for index, image in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts = index
+            # The encoder and conversion of every clip we write: the same bytes on any machine.
+            video = video or h264_stream(container, image, time_base)
+            frame = av.VideoFrame.from_ndarray(yuv420(image), format="yuv420p")
+            frame.pts, frame.time_base = index, time_base
             container.mux(video.encode(frame))
+        assert video is not None, "a clip has frames"
         container.mux(video.encode())
         for start in range(0, len(tone), 1024):
             block = np.stack([tone[start : start + 1024]] * 2).astype(np.float32)

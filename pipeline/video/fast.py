@@ -37,7 +37,7 @@ from pipeline.optim import Progress
 from pipeline.outputs import OwnedFolder
 from pipeline.video import clip as clips
 from pipeline.video.files import Outputs, checked_outputs
-from pipeline.video.flow import DEFAULT_FLOW, certainty, flow_function, warp
+from pipeline.video.flow import DEFAULT_FLOW, agreement, certainty, flow_function, warp
 from pipeline.video.keyframes import carry_clip_masks
 from pipeline.video.segments import poster_path
 
@@ -216,13 +216,15 @@ def blended(
     painted: Iterable[np.ndarray], frames: Iterable[np.ndarray], share: float, flow: Callable[..., np.ndarray]
 ) -> Iterator[np.ndarray]:
     """Each painted frame mixed with the previous (mixed) output carried along the flow between
-    the frames, ``share`` of it where the flow is certain (Sundaram's checks), none elsewhere:
-    what a network still changes from frame to frame is damped, what moved follows the motion."""
+    the frames, ``share`` of it where the flow is certain (Sundaram's checks) and the frames agree
+    (:func:`~pipeline.video.flow.agreement`: not where the motion revealed something), none
+    elsewhere: what a network still changes from frame to frame is damped, what moved follows the
+    motion, and nothing is dragged behind it."""
     previous: tuple[np.ndarray, np.ndarray] | None = None
     for result, frame in zip(painted, frames, strict=True):
         if previous is not None:
             towards, back = flow(frame, previous[1]), flow(previous[1], frame)
-            c = share * certainty(towards, back)[..., None]
+            c = share * (certainty(towards, back) * agreement(frame, previous[1], towards, back))[..., None]
             carried = warp(previous[0].astype(np.float32), towards, resampling="bicubic")
             result = (c * carried + (1 - c) * result).clip(0, 255).round().astype(np.uint8)
         previous = (result, frame)

@@ -13,7 +13,8 @@ benchmarks/bench_video.py and the README's video section.
 Certainty (Ruder et al. 2016, after Sundaram et al. 2010): a pixel's flow is trusted when the
 forward–backward check agrees, ``|w + ŵ|² < 0.01 (|w|² + |ŵ|²) + 0.5`` with ŵ the opposite flow
 taken where w points; when it lies on no motion boundary, ``|∇u|² + |∇v|² ≤ 0.01 |w|² + 0.002``;
-and when it points inside the other frame.
+and when it points inside the other frame. :func:`agreement` adds what the flows cannot say: whether
+the frames themselves agree where the flow carries one onto the other.
 """
 
 from __future__ import annotations
@@ -80,11 +81,56 @@ def _grid(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
 
 def warp(image: np.ndarray, flow: np.ndarray, *, resampling: str = "bilinear") -> np.ndarray:
     """``image`` (of the frame ``flow`` points into) brought onto the frame ``flow`` belongs to:
-    ``out[y, x] = image[y + dy, x + dx]``; outside the image the border is repeated."""
+    ``out[y, x] = image[y + dy, x + dx]``. Beyond the image it is mirrored, not its edge repeated
+    (which draws streaks); what comes from outside is no good either way, and :func:`agreement`
+    says so."""
     xs, ys = _grid(flow.shape)
     return cv2.remap(
-        image, xs + flow[..., 0], ys + flow[..., 1], RESAMPLING[resampling], borderMode=cv2.BORDER_REPLICATE
+        image, xs + flow[..., 0], ys + flow[..., 1], RESAMPLING[resampling], borderMode=cv2.BORDER_REFLECT_101
     )
+
+
+#: :func:`agreement`'s low-pass (Gaussian, px) and its threshold: the RGB distance, in [0, 1], of
+#: the low-passed frames beyond which the previous frame carried along the flow is another thing.
+AGREEMENT_BLUR = 1.0
+AGREEMENT = 0.08
+#: A motion boundary, for :func:`agreement`: where the flow changes by more than this many pixels
+#: per pixel; and how near one (px) a pixel whose flow fails the forward-backward check is doubted.
+MOTION_EDGE = 0.5
+NEAR_EDGE = 3
+
+
+def agreement(frame: np.ndarray, previous: np.ndarray, towards: np.ndarray, back: np.ndarray) -> np.ndarray:
+    """Where ``previous`` (uint8 RGB, the frame ``towards`` points into), carried along ``towards``,
+    shows what ``frame`` shows: (H, W) float32 of 0 and 1. ``back`` is the flow the other way.
+
+    A moving object's flow spills onto the background it uncovers, smoothly both ways, so the
+    forward-backward check alone passes there, and carrying an earlier result along it copies the
+    object onto what it uncovered: a ghost that follows it. Two checks catch what it uncovers:
+    the frames themselves, low-passed (:data:`AGREEMENT_BLUR`) with their mean difference removed
+    (a change of exposure is no disagreement), differ there by more than :data:`AGREEMENT`; and
+    near a motion boundary (:data:`MOTION_EDGE`, :data:`NEAR_EDGE`) the forward-backward check
+    is believed. Both hold where the flow is uncertain but harmless: in flat, dark or noisy parts
+    that did not move, a wrong flow carries like onto like, and no motion boundary is near. A pixel
+    whose flow leaves the frame disagrees, and so do those beside a disagreement (a warp blends
+    neighbours across it)."""
+    height, width = frame.shape[:2]
+    xs, ys = _grid(towards.shape)
+    tx, ty = xs + towards[..., 0], ys + towards[..., 1]
+    inside = (tx >= 0) & (tx <= width - 1) & (ty >= 0) & (ty <= height - 1)
+    carried = warp(previous.astype(np.float32) / 255, towards)
+    difference = cv2.GaussianBlur(carried, (0, 0), AGREEMENT_BLUR) - cv2.GaussianBlur(
+        frame.astype(np.float32) / 255, (0, 0), AGREEMENT_BLUR
+    )
+    difference -= np.median(difference[inside], axis=0) if inside.any() else 0
+    alike = ((difference**2).sum(-1) < AGREEMENT**2) & inside
+    du_dy, du_dx = np.gradient(towards[..., 0])
+    dv_dy, dv_dx = np.gradient(towards[..., 1])
+    edge = (du_dx**2 + du_dy**2 + dv_dx**2 + dv_dy**2 > MOTION_EDGE**2).astype(np.uint8)
+    near = cv2.dilate(edge, np.ones((2 * NEAR_EDGE + 1,) * 2, np.uint8)).astype(bool)
+    agrees = alike & (_consistent(towards, back) | ~near)
+    kept = cv2.erode(agrees.astype(np.uint8), np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
+    return kept.astype(np.float32)
 
 
 def certainty(flow: np.ndarray, opposite: np.ndarray) -> np.ndarray:
@@ -93,14 +139,20 @@ def certainty(flow: np.ndarray, opposite: np.ndarray) -> np.ndarray:
     height, width = flow.shape[:2]
     xs, ys = _grid(flow.shape)
     tx, ty = xs + flow[..., 0], ys + flow[..., 1]
-    back = cv2.remap(opposite, tx, ty, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    total = flow + back
-    consistent = (total**2).sum(-1) < 0.01 * ((flow**2).sum(-1) + (back**2).sum(-1)) + 0.5
+    consistent = _consistent(flow, opposite)
     du_dy, du_dx = np.gradient(flow[..., 0])
     dv_dy, dv_dx = np.gradient(flow[..., 1])
     boundary = du_dx**2 + du_dy**2 + dv_dx**2 + dv_dy**2 > 0.01 * (flow**2).sum(-1) + 0.002
     inside = (tx >= 0) & (tx <= width - 1) & (ty >= 0) & (ty <= height - 1)
     return (consistent & ~boundary & inside).astype(np.float32)
+
+
+def _consistent(flow: np.ndarray, opposite: np.ndarray) -> np.ndarray:
+    """Sundaram's forward-backward check: ``flow`` and ``opposite`` taken where it points cancel."""
+    xs, ys = _grid(flow.shape)
+    back = cv2.remap(opposite, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    total = flow + back
+    return np.asarray((total**2).sum(-1) < 0.01 * ((flow**2).sum(-1) + (back**2).sum(-1)) + 0.5)
 
 
 def long_term_weights(certainties: list[np.ndarray]) -> list[np.ndarray]:

@@ -170,7 +170,7 @@ def _forward(
         if index in keyframes:
             carried = keyframe(_working(keyframes[index].labels, size), count)
         elif carried is not None and previous is not None:
-            carried = carry(carried, image, flow(image, previous), flow(previous, image))
+            carried = carry(carried, image, previous, flow(image, previous), flow(previous, image))
         previous = image
         if index > latest:
             if span[0] <= index < span[1] and carried is not None:
@@ -207,7 +207,7 @@ def _backward(
         if index in keyframes:
             carried = keyframe(_working(keyframes[index].labels, size), count)
         elif carried is not None and after is not None:
-            carried = carry(carried, image, flow(image, after), flow(after, image))
+            carried = carry(carried, image, after, flow(image, after), flow(after, image))
         after = image
         if not span[0] <= index < span[1]:
             continue

@@ -6,7 +6,8 @@ carried from the nearest keyframes:
 1. **Carried.** Each pixel takes the label of the pixel its flow comes from (nearest: labels are
    not averaged), and with it a confidence that fades a little with every frame.
 2. **Decided where the flow is not trusted** (disoccluded pixels, motion boundaries, pixels that
-   came from outside the frame; :func:`pipeline.video.flow.certainty`): from the labels trusted
+   came from outside the frame, pixels where the frames disagree;
+   :func:`pipeline.video.flow.certainty` and :func:`~pipeline.video.flow.agreement`): from the labels trusted
    nearby and the colours. Each label present among the trusted pixels gets a colour model (a
    Gaussian in CIELAB, fitted to its trusted pixels in this frame); an untrusted pixel takes the
    best-explained label among those trusted within :data:`REACH` of it, its colour evidence summed
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.video.flow import certainty, warp
+from pipeline.video.flow import agreement, certainty, warp
 
 #: The prior against a label, per pixel of distance from where it is trusted (nats): near labels
 #: win ties of colour, and content entering at the frame's edge takes the labels beside it.
@@ -67,13 +68,15 @@ def keyframe(labels: np.ndarray, count: int | None = None) -> Carried:
 def carry(
     previous: Carried,
     image: np.ndarray,
+    neighbour: np.ndarray,
     towards_previous: np.ndarray,
     from_previous: np.ndarray,
 ) -> Carried:
-    """The labels of the frame ``image`` (uint8 RGB), carried from its neighbour's ``previous``
-    along the flows between them: ``towards_previous`` of this frame towards the neighbour, and
-    ``from_previous`` the other way."""
-    trusted = certainty(towards_previous, from_previous) > 0.5
+    """The labels of the frame ``image`` (uint8 RGB), carried from ``previous``, the labels of the
+    frame ``neighbour``, along the flows between them: ``towards_previous`` of this frame towards
+    the neighbour, and ``from_previous`` the other way."""
+    agrees = agreement(image, neighbour, towards_previous, from_previous)
+    trusted = certainty(towards_previous, from_previous) * agrees > 0.5
     soft = np.stack([warp(channel, towards_previous) for channel in previous.soft])
     confidence = warp(previous.confidence, towards_previous) * FADE
     labels = soft.argmax(axis=0)
@@ -134,5 +137,5 @@ def carry_through(frames: list[np.ndarray], start: Carried, flow: Flow) -> list[
     """``start`` (the labels of ``frames[0]``) carried through the other ``frames`` in order."""
     carried = [start]
     for before, image in itertools.pairwise(frames):
-        carried.append(carry(carried[-1], image, flow(image, before), flow(before, image)))
+        carried.append(carry(carried[-1], image, before, flow(image, before), flow(before, image)))
     return carried

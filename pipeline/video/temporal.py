@@ -3,8 +3,9 @@ temporal loss holds it there wherever the flow can be trusted (Ruder et al. 2016
 
 The temporal loss of frame t is ``λ / D · Σ_j Σ_k c_jk (x_k − ω_jk)²`` (D = C·H·W): ω_j is the
 result of an earlier frame warped onto this one along the backward flow, c_j its certainty
-(:func:`pipeline.video.flow.certainty`); with the long-term option the earlier frames are t−1,
-t−2 and t−4, each counting only where no closer one is certain (Ruder's weights).
+(:func:`pipeline.video.flow.certainty` times :func:`~pipeline.video.flow.agreement`); with the
+long-term option the earlier frames are t−1, t−2 and t−4, each counting only where no closer one
+is certain (Ruder's weights).
 
 λ is the user's ``--temporal-weight`` times the clip's *reference loss*: the loss of the first
 frame's photo against the style (content and style terms at the photo itself). The optimiser is
@@ -20,10 +21,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 
 from pipeline.video.flow import warp
+from pipeline.video.revealed import fill
 
 #: Earlier frames the long-term option looks back to (Ruder et al.'s J = {1, 2, 4}).
 LONG_TERM = (1, 2, 4)
@@ -31,36 +34,54 @@ LONG_TERM = (1, 2, 4)
 
 @dataclass(frozen=True)
 class Warped:
-    """An earlier result brought onto this frame, and where that can be trusted."""
+    """An earlier result brought onto this frame, where that can be trusted (the temporal term's
+    weights), and where it is a fair start at all (:func:`start_image`)."""
 
     image: torch.Tensor  # (1, 3, H, W) in [0, 1]
     certainty: torch.Tensor  # (1, 1, H, W) in [0, 1]
+    keep: torch.Tensor  # (1, 1, H, W) in [0, 1]
 
 
-def warped(result: np.ndarray, flow: np.ndarray, certainty: np.ndarray, *, resampling: str) -> Warped:
+#: The feather (Gaussian, px) between what a later frame keeps of the previous result and what it
+#: fills in anew (:func:`start_image`).
+FEATHER = 1.0
+
+
+def warped(
+    result: np.ndarray, flow: np.ndarray, certainty: np.ndarray, *, agrees: np.ndarray, resampling: str
+) -> Warped:
     """``result`` (an earlier frame's, (H, W, 3) uint8) warped along ``flow`` (this frame towards
-    that one) as tensors."""
+    that one) as tensors, trusted where ``certainty`` and ``agrees``
+    (:func:`pipeline.video.flow.agreement`) both say so, kept as a start where ``agrees`` does."""
     image = warp(result.astype(np.float32) / 255, flow, resampling=resampling).clip(0, 1)
+    keep = cv2.GaussianBlur(agrees.astype(np.float32), (0, 0), FEATHER) * agrees  # nothing of a disagreement kept
+
+    def tensor(array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None, None]
+
     return Warped(
-        torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None],
-        torch.from_numpy(np.ascontiguousarray(certainty, dtype=np.float32))[None, None],
+        torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None], tensor(certainty * agrees), tensor(keep)
     )
 
 
-def start_image(previous: Warped) -> torch.Tensor:
-    """A later frame's start: the previous result warped onto it, everywhere, as Ruder et al.'s
-    paper starts.
+def start_image(previous: Warped, photo: torch.Tensor, labels: np.ndarray | None = None) -> torch.Tensor:
+    """A later frame's start: the previous result warped onto it where it shows what this frame
+    shows; where the motion revealed something new or brought it in at an edge, the stylised
+    pixels beside it that look most like it in the ``photo`` (:mod:`pipeline.video.revealed`,
+    within the frame's region ``labels`` when guided).
 
-    Not the photo where the flow is uncertain: that reads well (a disoccluded pixel has no
-    previous result) but the certainty check also fails in flat, dark or noisy parts of a frame
-    that did not move, and a pixel started from the photo is repainted from scratch, a new
-    texture in every frame, where the temporal term cannot hold it. Measured with the true flow
-    (``bench_video.py``, 8 frames, weight 3): on a zoom over a dark photo, where 11 % of truly
-    visible pixels fail the check, the warping error went from 1.06x the independent frames' to
-    0.27x; on the astronaut pan from 0.24x to 0.21x at a style loss of 0.69x instead of 0.80x.
-    What a warp drags into a truly disoccluded pixel is only a start: the style and content terms
-    repaint it, free of the temporal term."""
-    return previous.image.contiguous()
+    Ruder et al. start from the warped result everywhere, and rely on the iterations to repaint
+    what it dragged into a disoccluded pixel; in a few dozen evaluations they do not, and the copy
+    of the object becomes a ghost that the temporal term then holds in every later frame. Nor is
+    the previous result dropped wherever the flow is merely uncertain
+    (:func:`~pipeline.video.flow.certainty` fails in flat, dark or noisy parts that did not move,
+    and a pixel painted anew in every frame is a new texture in every frame): only where the
+    frames disagree (:func:`~pipeline.video.flow.agreement`), which such parts do not."""
+    image = previous.image[0].permute(1, 2, 0).numpy()
+    keep = previous.keep[0, 0].numpy()
+    filled = fill(image, keep > 0, photo[0].permute(1, 2, 0).cpu().float().numpy(), labels)
+    start = keep[..., None] * image + (1 - keep[..., None]) * filled
+    return torch.from_numpy(np.ascontiguousarray(start, dtype=np.float32)).permute(2, 0, 1)[None].contiguous()
 
 
 class TemporalLoss:

@@ -2,9 +2,10 @@
 
 Each frame is a Gatys transfer (:func:`pipeline.gatys.transfer`, with every still's option: masks,
 several paintings, colour control, tiles). The first frame starts as a still does; every later
-frame starts from the previous result warped along the backward flow (Ruder et al. 2016; all of
-it, not the photo where the flow is uncertain: :func:`~pipeline.video.temporal.start_image`) and
-carries the temporal loss of :mod:`pipeline.video.temporal`. ``--temporal-weight 0`` makes every
+frame starts from the previous result warped along the backward flow (Ruder et al. 2016) where
+the frames agree, and what the motion revealed from stylised pixels beside it that look like it
+(:func:`~pipeline.video.temporal.start_image`), and carries the temporal loss of
+:mod:`pipeline.video.temporal` where the flow is certain and the frames agree. ``--temporal-weight 0`` makes every
 frame independent: each starts from its own photo with no temporal term, the baseline the
 benchmark compares against.
 
@@ -24,9 +25,11 @@ frames, astronaut × ihc, 16 frames, 40 evaluations each):
 - the flow is DIS refined to full resolution (``dis-fine``: 0.14 px end-point error against 0.34 for
   ``dis-medium``; 0.24× against 0.30×);
 - long-term consistency (t−2, t−4) is an option: 0.23× / 1.10×, for two more flows per frame;
-- the start is the warped result everywhere (:func:`~pipeline.video.temporal.start_image`), found
-  after the choices above, which were measured with the photo where the flow is uncertain: at
-  weight 3 it took a zooming clip from 1.06× to 0.27× (the others were not swept again).
+- the start keeps the warped result wherever the frames agree, not only where the flow is certain
+  (certainty fails in flat, dark or noisy parts that did not move; started from the photo there, a
+  zooming clip's warping error was 1.06× instead of 0.27×), and fills what the motion revealed from
+  its stylised surroundings (:mod:`pipeline.video.revealed`): a warped start there is a stretched
+  copy of the moving object, a ghost the temporal term then holds (README, "Video": ghost trail).
 
 The warm start alone reaches an independent frame's final loss after about half its evaluations
 (46–59 %), whichever start. The full table (three clips, a from-scratch Ruder beside ours) is in
@@ -35,8 +38,8 @@ README, "Video".
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -46,12 +49,20 @@ import numpy as np
 import torch
 
 from pipeline.color import grey
-from pipeline.errors import InputError, check_choice
+from pipeline.errors import InputError, check_choice, check_finite_non_negative
 from pipeline.features import Encoder
 from pipeline.gatys import GatysConfig, Progress, transfer
 from pipeline.gatys.criterion import Style
 from pipeline.guidance import Regions
-from pipeline.video.flow import DEFAULT_FLOW, FLOW_METHODS, RESAMPLING, certainty, flow_function, long_term_weights
+from pipeline.video.flow import (
+    DEFAULT_FLOW,
+    FLOW_METHODS,
+    RESAMPLING,
+    agreement,
+    certainty,
+    flow_function,
+    long_term_weights,
+)
 from pipeline.video.temporal import LONG_TERM, TemporalLoss, Warped, start_image, warped
 
 log = logging.getLogger(__name__)
@@ -73,8 +84,7 @@ class VideoConfig:
     resampling: str = DEFAULT_RESAMPLING
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.temporal_weight) and self.temporal_weight >= 0):
-            raise InputError(f"temporal-weight must be a finite number >= 0, got {self.temporal_weight}")
+        check_finite_non_negative("temporal-weight", self.temporal_weight)
         check_choice("flow method", self.flow, FLOW_METHODS)
         check_choice("resampling", self.resampling, tuple(RESAMPLING))
         if self.first_steps is not None and (not isinstance(self.first_steps, int) or self.first_steps <= 0):
@@ -194,11 +204,12 @@ class ClipTransfer:
             if seen is None:
                 break
             towards, back = self.flow(frame, seen.frame), self.flow(seen.frame, frame)
-            found.append((seen, towards, certainty(towards, back)))
-        weights = long_term_weights([c for _, _, c in found])
+            agrees = agreement(frame, seen.frame, towards, back)
+            found.append((seen, towards, certainty(towards, back) * agrees, agrees))
+        weights = long_term_weights([c for _, _, c, _ in found])
         return [
-            warped(seen.result, towards, weight, resampling=self.video.resampling)
-            for (seen, towards, _), weight in zip(found, weights, strict=True)
+            warped(seen.result, towards, weight, agrees=agrees, resampling=self.video.resampling)
+            for (seen, towards, _, agrees), weight in zip(found, weights, strict=True)
         ]
 
     def _stylise(self, index: int, frame: np.ndarray, progress: Progress | None) -> FrameResult:
@@ -206,11 +217,13 @@ class ClipTransfer:
         content = to_tensor(frame)
         follows = bool(self.seen) and self.seen[-1].index == index - 1 and not self.video.independent
         config, init, terms = self.config, None, []
+        regions = self.regions_for(index, frame)
         if follows:
             earlier = self._earlier(frame)
-            init = start_image(earlier[0])
+            labels = regions.content.argmax(dim=0).numpy() if regions is not None else None
+            init = start_image(earlier[0], content, labels)
             if self.config.color == "preserve":  # the optimisation sees luminance only
-                earlier = [Warped(grey(e.image), e.certainty) for e in earlier]
+                earlier = [dataclasses.replace(e, image=grey(e.image)) for e in earlier]
             assert self.reference is not None
             terms = [TemporalLoss(earlier, self.video.temporal_weight * self.reference)]
         elif self.video.first_steps is not None:
@@ -222,7 +235,7 @@ class ClipTransfer:
             encoder=self.encoder,
             progress=progress,
             style_blend=self.style_blend,
-            regions=self.regions_for(index, frame),
+            regions=regions,
             init=init,
             terms=terms,
         )
@@ -253,6 +266,4 @@ def settled(total: Sequence[float]) -> bool:
 
 
 def _with(config: GatysConfig, **changes: object) -> GatysConfig:
-    import dataclasses
-
     return dataclasses.replace(config, **changes)  # type: ignore[arg-type]

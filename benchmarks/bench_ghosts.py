@@ -1,0 +1,81 @@
+"""Ghost trails and border streaks of video on the suite's clips, against the same run with the
+agreement check off (a later frame started from the previous result warped everywhere and held to
+it wherever the flow is certain, as Ruder et al. do): what the measure and the eye see of
+:func:`pipeline.video.flow.agreement` and :mod:`pipeline.video.revealed`.
+
+Per clip: warping error and style loss against the independent frames', the ghost trail and border
+streaks (:func:`pipeline.synthetic.measures.ghost_and_streaks`), and a contact sheet (clip,
+independent frames, dragged, ours) in ``--sheets``. Random VGG-19, the true flow for the measures.
+
+    .venv/bin/python benchmarks/bench_ghosts.py                  # four clips, 12 frames: ~15 min on 2 cores
+    .venv/bin/python benchmarks/bench_ghosts.py --frames 24 --clips "chelsea 128x96, roll, discs in and out"
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_video import CLIPS, contact_sheet, run, style_loss, style_of  # noqa: E402
+
+from pipeline.gatys import GatysConfig, build_encoder  # noqa: E402
+from pipeline.synthetic.clips import synthetic_clip  # noqa: E402
+from pipeline.synthetic.measures import ghost_and_streaks, warping_error  # noqa: E402
+from pipeline.video import transfer as video_transfer  # noqa: E402
+from pipeline.video.transfer import VideoConfig  # noqa: E402
+
+SUITE = (
+    "astronaut 128x96",
+    "chelsea 128x96, roll, discs in and out",
+    "scene 160x120, discs crossing",
+    "hubble 128x128, dark, pulling back",
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips", default=";".join(SUITE), help="clip names of bench_video.CLIPS, ';'-separated")
+    parser.add_argument("--frames", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=40, help="evaluations per frame")
+    parser.add_argument("--sheets", type=Path, default=ROOT / "benchmarks" / "results" / "video-sheets")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    agreement = video_transfer.agreement
+    print("| clip | dragged: warp / style, ghost, border | ours: warp / style, ghost, border |")
+    print("|---|---|---|")
+    for name in args.clips.split(";"):
+        spec, style_name = CLIPS[name]
+        clip = list(synthetic_clip(dataclasses.replace(spec, frames=args.frames)))
+        config = GatysConfig(size=max(spec.size), steps=args.steps)
+        encoder = build_encoder(config, "random")
+        style = style_of(style_name, config, encoder)
+        truth = ([f.flow for f in clip], [f.visible for f in clip])
+        independent = run(clip, style, config, VideoConfig(temporal_weight=0), encoder).results
+        ours = run(clip, style, config, VideoConfig(), encoder).results
+        video_transfer.agreement = lambda frame, *_: np.ones(frame.shape[:2], np.float32)  # type: ignore[assignment]
+        try:
+            dragged = run(clip, style, config, VideoConfig(), encoder).results
+        finally:
+            video_transfer.agreement = agreement
+        base = (warping_error(independent, *truth), style_loss(independent, clip, style, config, encoder))
+        cells = []
+        for results in (dragged, ours):
+            warp = warping_error(results, *truth) / base[0]
+            loss = style_loss(results, clip, style, config, encoder) / base[1]
+            ghost, border = ghost_and_streaks(results, independent, *truth)
+            cells.append(f"{warp:.2f}x / {loss:.2f}x, {ghost:.2f}, {border:.2f}")
+        runs = {"independent frames": independent, "dragged (no check)": dragged, "ours (default)": ours}
+        contact_sheet([f.image for f in clip], runs, args.sheets / f"{name.split()[0]}.png")
+        print(f"| {name} × {style_name} | {cells[0]} | {cells[1]} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
