@@ -53,8 +53,10 @@ FRAME_NAME = "{:06d}.png"
 NUMBERED = re.compile(r"(\d{6})\.(png|jpe?g)", re.IGNORECASE)
 #: x264's constant quality: visually lossless for stylised frames at a fraction of the size.
 CRF = 18
-#: x264's frame threads, fixed: its output depends on their number (see :func:`h264_stream`).
-ENCODER_THREADS = 4
+#: x264's threads: one. Its output depends on their number, and with more than one its lookahead
+#: threads race: under heavy load one encode in eight of the same frames differed (see
+#: :func:`h264_stream`). Encoding is a small share of a stylised clip's time.
+ENCODER_THREADS = 1
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")
 
 
