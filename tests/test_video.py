@@ -418,7 +418,7 @@ def test_what_a_disc_uncovers_is_painted_like_the_rest_not_dragged_behind_it(
 
     clip = list(synthetic_clip(spec))
     config = GatysConfig(size=max(spec.size), steps=20)
-    painting = torch.from_numpy(np.asarray(Image.open(style).convert("RGB").resize(spec.size))).permute(2, 0, 1)
+    painting = torch.from_numpy(np.array(Image.open(style).convert("RGB").resize(spec.size))).permute(2, 0, 1)
     painting = painting[None].float() / 255
 
     def run(video: VideoConfig) -> list[np.ndarray]:
