@@ -114,19 +114,14 @@ def agreement(frame: np.ndarray, previous: np.ndarray, towards: np.ndarray, back
     that did not move, a wrong flow carries like onto like, and no motion boundary is near. A pixel
     whose flow leaves the frame disagrees, and so do those beside a disagreement (a warp blends
     neighbours across it)."""
-    height, width = frame.shape[:2]
-    xs, ys = _grid(towards.shape)
-    tx, ty = xs + towards[..., 0], ys + towards[..., 1]
-    inside = (tx >= 0) & (tx <= width - 1) & (ty >= 0) & (ty <= height - 1)
+    inside = _inside(towards)
     carried = warp(previous.astype(np.float32) / 255, towards)
     difference = cv2.GaussianBlur(carried, (0, 0), AGREEMENT_BLUR) - cv2.GaussianBlur(
         frame.astype(np.float32) / 255, (0, 0), AGREEMENT_BLUR
     )
     difference -= np.median(difference[inside], axis=0) if inside.any() else 0
     alike = ((difference**2).sum(-1) < AGREEMENT**2) & inside
-    du_dy, du_dx = np.gradient(towards[..., 0])
-    dv_dy, dv_dx = np.gradient(towards[..., 1])
-    edge = (du_dx**2 + du_dy**2 + dv_dx**2 + dv_dy**2 > MOTION_EDGE**2).astype(np.uint8)
+    edge = (_change(towards) > MOTION_EDGE**2).astype(np.uint8)
     near = cv2.dilate(edge, np.ones((2 * NEAR_EDGE + 1,) * 2, np.uint8)).astype(bool)
     agrees = alike & (_consistent(towards, back) | ~near)
     kept = cv2.erode(agrees.astype(np.uint8), np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
@@ -136,15 +131,23 @@ def agreement(frame: np.ndarray, previous: np.ndarray, towards: np.ndarray, back
 def certainty(flow: np.ndarray, opposite: np.ndarray) -> np.ndarray:
     """Where ``flow`` (frame t → s) can be trusted, given ``opposite`` (s → t): (H, W) float32 of
     0 and 1, after Sundaram et al.'s forward–backward and motion-boundary checks."""
+    boundary = _change(flow) > 0.01 * (flow**2).sum(-1) + 0.002
+    return (_consistent(flow, opposite) & ~boundary & _inside(flow)).astype(np.float32)
+
+
+def _inside(flow: np.ndarray) -> np.ndarray:
+    """Where ``flow`` points inside the frame."""
     height, width = flow.shape[:2]
     xs, ys = _grid(flow.shape)
     tx, ty = xs + flow[..., 0], ys + flow[..., 1]
-    consistent = _consistent(flow, opposite)
+    return np.asarray((tx >= 0) & (tx <= width - 1) & (ty >= 0) & (ty <= height - 1))
+
+
+def _change(flow: np.ndarray) -> np.ndarray:
+    """How fast ``flow`` changes across the frame: |∇u|² + |∇v|² per pixel."""
     du_dy, du_dx = np.gradient(flow[..., 0])
     dv_dy, dv_dx = np.gradient(flow[..., 1])
-    boundary = du_dx**2 + du_dy**2 + dv_dx**2 + dv_dy**2 > 0.01 * (flow**2).sum(-1) + 0.002
-    inside = (tx >= 0) & (tx <= width - 1) & (ty >= 0) & (ty <= height - 1)
-    return (consistent & ~boundary & inside).astype(np.float32)
+    return np.asarray(du_dx**2 + du_dy**2 + dv_dx**2 + dv_dy**2)
 
 
 def _consistent(flow: np.ndarray, opposite: np.ndarray) -> np.ndarray:
