@@ -4,8 +4,11 @@ result's outermost pixels jump against its interior (a fringe at the border)."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
+
+from pipeline.video.flow import warp
 
 
 def bleeding(
@@ -31,8 +34,6 @@ def warping_error(results: list[np.ndarray], flows: list[np.ndarray | None], vis
     [0, 1]) between frame t and frame t−1 brought along the true flow, over the pixels whose origin
     was visible; averaged over the frames. ``flows[t]`` and ``visible[t]`` are frame t's truth
     (:class:`pipeline.synthetic.clips.SyntheticFrame`); ``results`` uint8 RGB frames."""
-    from pipeline.video.flow import warp
-
     errors = []
     for t in range(1, len(results)):
         flow, seen = flows[t], visible[t]
@@ -90,8 +91,6 @@ def revealed(flows: list[np.ndarray | None], visible: list[np.ndarray | None]) -
     """Per frame, the pixels the motion revealed there or in an earlier frame, carried along the
     true motion since (what was under a moving object, what came in at an edge): (H, W) bool each.
     A method that copies what was there before paints them with a ghost of it."""
-    from pipeline.video.flow import warp
-
     first = flows[1]
     assert first is not None, "frame 1 has a flow"
     marks = [np.zeros(first.shape[:2], bool)]
@@ -110,8 +109,6 @@ LOW_PASS = 2.0
 def deviation(a: np.ndarray, b: np.ndarray, sigma: float = LOW_PASS) -> np.ndarray:
     """Per pixel, how far ``a`` is from ``b`` (uint8 RGB) in colour once both are low-passed: the
     texture two stylisations draw differently drops out, a smear or a streak stays. (H, W) float."""
-    import cv2
-
     blur = [cv2.GaussianBlur(x.astype(np.float32) / 255, (0, 0), sigma) for x in (a, b)]
     return np.sqrt(((blur[0] - blur[1]) ** 2).sum(axis=-1))
 
