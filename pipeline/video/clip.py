@@ -53,10 +53,14 @@ FRAME_NAME = "{:06d}.png"
 NUMBERED = re.compile(r"(\d{6})\.(png|jpe?g)", re.IGNORECASE)
 #: x264's constant quality: visually lossless for stylised frames at a fraction of the size.
 CRF = 18
-#: x264's threads: one. Its output depends on their number, and with more than one its lookahead
-#: threads race: under heavy load one encode in eight of the same frames differed (see
-#: :func:`h264_stream`). Encoding is a small share of a stylised clip's time.
+#: x264's threads: one. Its output depends on their number, which by default follows the machine's
+#: cores. Encoding is a small share of a stylised clip's time.
 ENCODER_THREADS = 1
+#: x264's settings beyond FFmpeg's own: ``cpu-independent`` keeps x264 to code whose results do not
+#: depend on the CPU's instructions. Without it the macroblock tree's float routines are chosen by
+#: the CPU, and their AVX-512 versions give different bytes from one encode of the same frames to
+#: the next.
+X264_PARAMS = "cpu-independent=1"
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")
 
 
@@ -389,9 +393,9 @@ def write_video(
 
 def h264_stream(container: Any, first: np.ndarray, time_base: Fraction) -> Any:
     """The H.264 stream of frames the size of ``first`` (padded to even), tagged BT.601 limited
-    range as :func:`yuv420` converts. Its settings are fixed, the thread count among them (x264's
-    output depends on it, and by default it follows the machine's cores), so that the same frames
-    give the same bytes on any machine."""
+    range as :func:`yuv420` converts. Its settings are fixed, the thread count and the CPU's
+    instructions among them (:data:`ENCODER_THREADS`, :data:`X264_PARAMS`), so that the same frames
+    give the same bytes on any machine, every time."""
     import av
 
     stream = container.add_stream("libx264", rate=_rate(time_base))
@@ -403,7 +407,12 @@ def h264_stream(container: Any, first: np.ndarray, time_base: Fraction) -> Any:
     context.color_range = av.video.reformatter.ColorRange.MPEG
     context.colorspace = av.video.reformatter.Colorspace.SMPTE170M
     context.color_primaries, context.color_trc = 6, 6  # SMPTE 170M (ISO/IEC 23091-2)
-    stream.options = {"crf": str(CRF), "preset": "medium", "threads": str(ENCODER_THREADS)}
+    stream.options = {
+        "crf": str(CRF),
+        "preset": "medium",
+        "threads": str(ENCODER_THREADS),
+        "x264-params": X264_PARAMS,
+    }
     return stream
 
 
