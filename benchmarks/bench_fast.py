@@ -107,8 +107,9 @@ def perceptual_loss(encoder: VGGEncoder, output: torch.Tensor, content: torch.Te
 
 
 def stylize_cpu(args: argparse.Namespace) -> None:
-    from pipeline.fast.export import OnnxNetwork, export_onnx
+    from pipeline.fast.export import export_onnx
     from pipeline.fast.model import Runner, stylize
+    from pipeline.fast.runtime import OnnxNetwork
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-fast-"))
     data, style = _samples(tmp, 512), _style(tmp)

@@ -24,8 +24,9 @@ import torch
 
 from pipeline import io
 from pipeline.fast import model as fast_model
-from pipeline.fast.export import OnnxNetwork, export_onnx
+from pipeline.fast.export import export_onnx
 from pipeline.fast.network import TransformerNet
+from pipeline.fast.runtime import OnnxNetwork
 from pipeline.fast.train import CONTENT_LAYER, STYLE_LAYERS, TrainConfig, train
 from pipeline.features import VGGEncoder
 from pipeline.losses import batch_gram_loss, gram_matrix

@@ -1,36 +1,115 @@
 """Stylesnake: semantic-segmentation-guided neural style transfer.
 
-One module per stage: ``io`` (images in and out), ``record`` (what every output says about how it
-was made), ``masks`` (painted masks → exact label maps), ``features`` (the VGG encoder and its
-weights), ``guides`` (region guides per layer), ``guidance`` (regions matched, the guided style
-loss), ``losses`` (content, Gram and guided Gram style, total variation), ``optim`` (the
-optimisation loop, L-BFGS), ``gatys`` (the transfers of Gatys et al. 2015/2016), ``targets`` (a
-style's Grams, computed once), ``color`` (colour control), ``fast`` (Johnson et al.'s fast style),
-``gallery`` (panels, loss curves, contact sheet), ``workflow`` (the Snakefile's decisions), ``cli``
-(the ``stylesnake`` command), ``web`` (the web app). Helpers: ``device``, ``samples`` (demo
-images), ``synthetic`` (painted masks and guided scenes with ground truth).
+The calls a Python user needs are here, at the top, and cost nothing to import until one is used
+(torch loads with the first of them)::
+
+    from pipeline import GatysConfig, transfer_files, InputError
+
+- Gatys optimisation: :class:`GatysConfig`, :func:`transfer` (tensors in, a
+  :class:`TransferResult` out), :func:`transfer_files` (files in, results and their records out);
+- fast style: :class:`TrainConfig`, :func:`train`, :func:`stylize_files`, :func:`open_model`;
+- clips: :class:`VideoConfig`, :func:`video_files` (optimised), :func:`fast_video_files`;
+- masks: :func:`clean_mask`/:func:`clean_mask_file` (painted → exact label map),
+  :func:`propose_mask`/:func:`propose_mask_file` (by colour), :func:`semantic_mask_file` (by a
+  scene parser), :class:`LabelMap`, :class:`Palette`;
+- errors: :class:`InputError` and its kinds (:class:`TooLarge`, :class:`Empty`,
+  :class:`Unsupported`, :class:`NoPictures`, :class:`Damaged`, :class:`Mismatch`).
+
+The packages, by layer (each imports only from those below it): ``cli``, ``web`` and ``workflow``
+(presentation); ``synthetic`` (clips and scenes with known answers) and ``video``; ``gatys`` and
+``fast`` (the two methods); the style-transfer core (``guidance``, ``targets``, ``features``,
+``losses``, ``guides``, ``masks``, ``color``, ``optim``, ``gallery``); and the infrastructure
+(``device``, ``outputs``, ``record``, ``samples``, ``io``, ``errors``).
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from pipeline.version import __version__, code_version
+
+if TYPE_CHECKING:  # the names below, for type checkers; at run time they load on first use
+    from pipeline.errors import Damaged, Empty, InputError, Mismatch, NoPictures, TooLarge, Unsupported
+    from pipeline.fast.config import TrainConfig
+    from pipeline.fast.model import open_model, stylize_files
+    from pipeline.fast.train import train
+    from pipeline.gatys.config import GatysConfig
+    from pipeline.gatys.files import transfer_files
+    from pipeline.gatys.transfer import TransferResult, transfer
+    from pipeline.masks.clean import clean_mask
+    from pipeline.masks.files import clean_mask_file
+    from pipeline.masks.palette import LabelMap, Palette
+    from pipeline.masks.propose import propose_mask, propose_mask_file
+    from pipeline.masks.semantic import semantic_mask_file
+    from pipeline.video.fast import fast_video_files
+    from pipeline.video.files import video_files
+    from pipeline.video.transfer import VideoConfig
+
+#: The public name → the module that defines it.
+_PUBLIC = {
+    **dict.fromkeys(
+        ("InputError", "TooLarge", "Empty", "Unsupported", "NoPictures", "Damaged", "Mismatch"), "pipeline.errors"
+    ),
+    "GatysConfig": "pipeline.gatys.config",
+    "TransferResult": "pipeline.gatys.transfer",
+    "transfer": "pipeline.gatys.transfer",
+    "transfer_files": "pipeline.gatys.files",
+    "TrainConfig": "pipeline.fast.config",
+    "train": "pipeline.fast.train",
+    "stylize_files": "pipeline.fast.model",
+    "open_model": "pipeline.fast.model",
+    "VideoConfig": "pipeline.video.transfer",
+    "video_files": "pipeline.video.files",
+    "fast_video_files": "pipeline.video.fast",
+    "clean_mask": "pipeline.masks.clean",
+    "clean_mask_file": "pipeline.masks.files",
+    "LabelMap": "pipeline.masks.palette",
+    "Palette": "pipeline.masks.palette",
+    "propose_mask": "pipeline.masks.propose",
+    "propose_mask_file": "pipeline.masks.propose",
+    "semantic_mask_file": "pipeline.masks.semantic",
+}
+
+__all__ = [
+    "Damaged",
+    "Empty",
+    "GatysConfig",
+    "InputError",
+    "LabelMap",
+    "Mismatch",
+    "NoPictures",
+    "Palette",
+    "TooLarge",
+    "TrainConfig",
+    "TransferResult",
+    "Unsupported",
+    "VideoConfig",
+    "__version__",
+    "clean_mask",
+    "clean_mask_file",
+    "code_version",
+    "fast_video_files",
+    "open_model",
+    "propose_mask",
+    "propose_mask_file",
+    "semantic_mask_file",
+    "stylize_files",
+    "train",
+    "transfer",
+    "transfer_files",
+    "video_files",
+]
 
 
-def code_version() -> dict[str, str | bool | None]:
-    """This package's version and, when it runs from a git checkout, the commit (and whether the
-    working tree differs from it): what an output's metadata records as the code that made it."""
-    import functools
-    import subprocess
-    from pathlib import Path
+def __getattr__(name: str) -> Any:
+    """A public name, its module imported on first use (PEP 562)."""
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'pipeline' has no attribute '{name}'")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
 
-    @functools.cache
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(
-                ["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5, check=True
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout.strip()
 
-    commit = git("rev-parse", "HEAD")
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".")) if commit else None
-    return {"version": __version__, "git_commit": commit, "git_dirty": dirty}
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})

@@ -1,5 +1,9 @@
-"""The one exception type that means "the user gave us something we cannot use", and the helpers
-that turn common mistakes into it."""
+"""The exception that means "the user gave us something we cannot use", its kinds, and the helpers
+that turn common mistakes into it.
+
+Every such error is an :class:`InputError`; its class says what kind of mistake it is, so that a
+caller decides by kind, never by the message's words: the CLI prints the message, the web app
+answers each kind in its own words and HTTP status."""
 
 from __future__ import annotations
 
@@ -13,8 +17,41 @@ class InputError(Exception):
     """Bad input from the user: a missing or unreadable file, a bad option value.
 
     The message is one line that says what is wrong, with which file, and what to do. The CLI
-    prints it without a traceback and exits with status 2; library callers can catch it.
+    prints it without a traceback and exits with status 2; library callers can catch it, or one of
+    its kinds below. ``argument`` names the parameter the mistake concerns, when it is one.
     """
+
+    def __init__(self, message: str, *, argument: str | None = None) -> None:
+        super().__init__(message)
+        self.argument = argument
+
+
+class TooLarge(InputError):
+    """More than a limit allows: pixels, seconds, bytes. ``limit`` is that limit."""
+
+    def __init__(self, message: str, *, limit: float, argument: str | None = None) -> None:
+        super().__init__(message, argument=argument)
+        self.limit = limit
+
+
+class Empty(InputError):
+    """Nothing to work on: an empty file, an image of zero pixels, a clip or folder with no frames."""
+
+
+class Unsupported(InputError):
+    """Not a kind of input we read: not an image, not a video, a format we lack a reader for."""
+
+
+class NoPictures(Unsupported):
+    """A media file with no video stream (sound only)."""
+
+
+class Damaged(InputError):
+    """A file of a kind we read that cannot be read whole: cut short, or corrupt."""
+
+
+class Mismatch(InputError):
+    """Inputs that do not fit together: sizes, labels, a model and its masks."""
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

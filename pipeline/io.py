@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 
-from pipeline.errors import InputError
+from pipeline.errors import Damaged, Empty, InputError, TooLarge, Unsupported
 
 if TYPE_CHECKING:  # torch is imported where tensors are made: light verbs should not pay for it
     import torch
@@ -77,7 +77,7 @@ def read_image(
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if not data:
-        raise InputError(f"{path}: file is empty (0 bytes); re-export the image")
+        raise Empty(f"{path}: file is empty (0 bytes); re-export the image")
     image, alpha = _decode(io.BytesIO(data), max_pixels=max_pixels, name=str(path))
     original_size = image.size
     if size is not None:
@@ -123,10 +123,10 @@ def _decoding(name: str) -> Iterator[None]:
     try:
         yield
     except Image.UnidentifiedImageError:
-        raise InputError(f"{name}: not an image file Pillow can read (PNG, JPEG, TIFF, ...)") from None
+        raise Unsupported(f"{name}: not an image file Pillow can read (PNG, JPEG, TIFF, ...)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         # Pillow reports truncation and corrupt chunks as OSError/SyntaxError/ValueError.
-        raise InputError(f"{name}: cannot decode image ({exc}); the file is truncated or corrupt") from None
+        raise Damaged(f"{name}: cannot decode image ({exc}); the file is truncated or corrupt") from None
 
 
 def _opened(fh: IO[bytes], *, max_pixels: int, name: str) -> Image.Image:
@@ -135,7 +135,7 @@ def _opened(fh: IO[bytes], *, max_pixels: int, name: str) -> Image.Image:
     image = _open_without_pillow_limit(fh)
     width, height = image.size
     if width <= 0 or height <= 0:
-        raise InputError(f"{name}: image has zero size ({width}x{height})")
+        raise Empty(f"{name}: image has zero size ({width}x{height})")
     if width * height > max_pixels:
         raise _too_many_pixels(name, width * height, max_pixels)
     return image
@@ -179,10 +179,12 @@ def _open_without_pillow_limit(fh: IO[bytes]) -> Image.Image:
             Image.MAX_IMAGE_PIXELS = saved
 
 
-def _too_many_pixels(name: str, pixels: int, max_pixels: int) -> InputError:
-    return InputError(
+def _too_many_pixels(name: str, pixels: int, max_pixels: int) -> TooLarge:
+    return TooLarge(
         f"{name}: image has {pixels:,} pixels, over the limit of {max_pixels:,}; "
-        "downscale it first (or raise the pixel limit if you trust the file)"
+        "downscale it first (or raise the pixel limit if you trust the file)",
+        limit=max_pixels,
+        argument="max_pixels",
     )
 
 

@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pipeline
 from pipeline import io
 from pipeline.errors import InputError
+from pipeline.version import __version__, code_version
 
 if TYPE_CHECKING:
     import torch
@@ -54,7 +54,7 @@ def digest(path: str | os.PathLike[str]) -> str:
 
 def header(method: str, weights: Mapping[str, Any] | None) -> dict[str, Any]:
     """The first keys of every record: which Stylesnake, which method, which VGG weights."""
-    return {"stylesnake": pipeline.__version__, "method": method, "weights": dict(weights) if weights else weights}
+    return {"stylesnake": __version__, "method": method, "weights": dict(weights) if weights else weights}
 
 
 def environment(device: str | torch.device, precision: str) -> dict[str, Any]:
@@ -62,7 +62,7 @@ def environment(device: str | torch.device, precision: str) -> dict[str, Any]:
     import torch
 
     return {
-        "code": pipeline.code_version(),
+        "code": code_version(),
         "device": str(device),
         "precision": precision,
         "torch": torch.__version__,

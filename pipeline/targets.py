@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import torch
 
-import pipeline
 from pipeline import io, record
 from pipeline.errors import InputError
 from pipeline.features import Encoder
 from pipeline.guides import one_hot, propagate
 from pipeline.losses import gram_matrix, guided_gram
 from pipeline.masks import LabelMap
+from pipeline.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def payload_bytes(targets: StyleTargets) -> bytes:
     return record.torch_bytes(
         {
             "format": FORMAT,
-            "stylesnake": pipeline.__version__,
+            "stylesnake": __version__,
             "grams": targets.grams,
             "held": targets.held,
             "image": targets.image.mul(255).round().byte(),

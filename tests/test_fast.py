@@ -13,8 +13,8 @@ from PIL import Image
 from pipeline.cli import main
 from pipeline.errors import InputError
 from pipeline.fast import model as fast_model
-from pipeline.fast.export import OnnxNetwork
 from pipeline.fast.network import ConvLayer, PhaseConv, TransformerNet, UpsampleConvTranspose, for_inference
+from pipeline.fast.runtime import OnnxNetwork
 from pipeline.fast.train import TrainConfig, dataset, train
 
 TINY = TrainConfig(steps=4, size=32, batch=2, width=0.25, checkpoint_every=2, seed=3)

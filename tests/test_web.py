@@ -117,6 +117,25 @@ def client(app):
     return app.test_client()
 
 
+@pytest.fixture(params=["worded", "reworded"])
+def wording(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test twice: as the code is, and with every message of an error raised outside the web
+    app reworded, so that a page that chose its sentence by the library's words would go wrong."""
+    if request.param == "reworded":
+        original = InputError.__init__
+
+        def reworded(self: InputError, message: str, **kinds: object) -> None:
+            frame = sys._getframe(1)
+            while frame.f_back is not None and frame.f_globals.get("__name__") == "pipeline.errors":
+                frame = frame.f_back  # past a kind's own __init__
+            if not str(frame.f_globals.get("__name__", "")).startswith("pipeline.web"):
+                message = "reworded: " + " ".join(reversed(message.split()))
+            original(self, message, **kinds)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(InputError, "__init__", reworded)
+    return request.param
+
+
 def _post(client, *, style: str | None = "pastel", size: str | None = "256", photo=None, **extra):
     data: dict = {**extra}
     if style is not None:
@@ -374,7 +393,10 @@ def _corrupt() -> bytes:
         ("size not a number", {"size": "big", "photo": JPEG}, "Please choose one of the output sizes offered."),
     ],
 )
-def test_bad_input_is_a_400_page_with_a_sentence(app, client, case: str, fields: dict, message: str) -> None:
+def test_bad_input_is_a_400_page_with_a_sentence(
+    app, client, case: str, fields: dict, message: str, wording: str
+) -> None:
+    fields = dict(fields)  # a copy: the parameters are shared by both wordings
     photo = fields.pop("photo", None)
     photo = {"bomb": _bomb, "corrupt": _corrupt}.get(photo, lambda: photo)() if isinstance(photo, str) else photo
     response = _post(client, photo=photo, **fields) if photo is not None else _post(client, **fields)
@@ -1302,7 +1324,7 @@ def test_a_real_browser_paints_a_clips_first_frame(app, threaded_server: str, tm
     ],
 )
 def test_a_clip_the_site_cannot_take_is_a_400_with_one_sentence(
-    models: Path, tmp_path: Path, case: str, message: str
+    models: Path, tmp_path: Path, case: str, message: str, wording: str
 ) -> None:
     app = create_app(models, results=tmp_path / "results", clip_seconds=1.0)
     client = app.test_client()

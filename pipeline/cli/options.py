@@ -1,7 +1,7 @@
 """Every flag of the ``stylesnake`` command, declared once.
 
 :data:`FLAGS` holds the flags several verbs share or that stand for a field of
-:class:`~pipeline.gatys.GatysConfig` or :class:`~pipeline.fast.train.TrainConfig`; a verb adds them
+:class:`~pipeline.gatys.GatysConfig` or :class:`~pipeline.fast.config.TrainConfig`; a verb adds them
 by name with :func:`add`, and their defaults come from those config classes, the same defaults
 the workflow's schema and ``config.yaml`` are tested against (tests/test_workflow.py). Flags only
 one verb has are declared in that verb's module.
@@ -88,7 +88,7 @@ def _gatys_default(name: str) -> Callable[[], Any]:
 
 def _train_default(name: str) -> Callable[[], Any]:
     def default() -> Any:
-        from pipeline.fast.train import TrainConfig
+        from pipeline.fast.config import TrainConfig
 
         return getattr(TrainConfig(), name)
 

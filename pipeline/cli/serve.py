@@ -16,7 +16,7 @@ log = logging.getLogger("pipeline")
 
 
 def register(verbs: Any, *, full: bool) -> None:
-    from pipeline.web import Settings
+    from pipeline.web.settings import Settings
     from pipeline.workflow import Paths
 
     sv = verbs.add_parser(

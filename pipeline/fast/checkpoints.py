@@ -16,7 +16,7 @@ from pipeline.errors import InputError
 from pipeline.fast.network import TransformerNet
 
 if TYPE_CHECKING:
-    from pipeline.fast.train import TrainConfig
+    from pipeline.fast.config import TrainConfig
 
 log = logging.getLogger(__name__)
 

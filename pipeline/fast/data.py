@@ -22,7 +22,7 @@ from pipeline.errors import InputError
 from pipeline.masks import LabelMap, Palette, hex_colour, labels_at, read_mask
 
 if TYPE_CHECKING:
-    from pipeline.fast.train import TrainConfig
+    from pipeline.fast.config import TrainConfig
 
 log = logging.getLogger(__name__)
 

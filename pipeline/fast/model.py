@@ -15,23 +15,21 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-import pipeline
 from pipeline import io, outputs, record
 from pipeline.device import place, resolve_device, resolve_precision
 from pipeline.errors import InputError
 from pipeline.fast.network import TransformerNet, for_inference
+from pipeline.fast.runtime import OnnxNetwork
 from pipeline.guides import one_hot
 from pipeline.masks import Palette, labels_at
-
-if TYPE_CHECKING:
-    from pipeline.fast.export import OnnxNetwork
+from pipeline.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +55,7 @@ def payload(network: TransformerNet, style_name: str, thumbnail: Image.Image, in
     """What a model file holds (see :func:`save`); also the core of a training checkpoint."""
     return {
         "format": FORMAT,
-        "stylesnake": pipeline.__version__,
+        "stylesnake": __version__,
         "state_dict": {k: v.detach().cpu() for k, v in network.state_dict().items()},
         "width": float(network.width),
         "guide_channels": int(network.guide_channels),
@@ -199,8 +197,6 @@ def open_model(
     """A model file (or its ONNX export, which runs in onnxruntime on the CPU) ready to stylise:
     the network to call, the model (its record and labels), and the device and precision used."""
     if Path(model_path).suffix.lower() == ".onnx":
-        from pipeline.fast.export import OnnxNetwork  # it imports this module
-
         onnx = OnnxNetwork(model_path)
         return onnx, onnx, torch.device("cpu"), "fp32"
     model = load(model_path)

@@ -36,68 +36,23 @@ import torch.nn.functional as F
 
 from pipeline import io, outputs, record, targets
 from pipeline.device import autocast, place, resolve_device, resolve_precision
-from pipeline.errors import InputError, check_finite_non_negative
+from pipeline.errors import InputError
 from pipeline.fast import checkpoints
 from pipeline.fast import model as fast_model
+from pipeline.fast.config import CONTENT_LAYER, STYLE_LAYERS, TrainConfig
 from pipeline.fast.data import Guided, Sources, batches, dataset, pair_masks, sources
 from pipeline.fast.network import TransformerNet
 from pipeline.fast.stability import Motion, guided_pair, motion_generator, moved_pair, temporal_term
-from pipeline.features import Encoder, VGGEncoder, check_layers
+from pipeline.features import Encoder, VGGEncoder
 from pipeline.gallery import loss_curve_png, loss_curve_svg
-from pipeline.guides import GUIDE_MODES, propagate
+from pipeline.guides import propagate
 from pipeline.losses import batch_gram_loss, batch_guided_gram_loss, gram_matrix, tv_loss
 from pipeline.masks import LabelMap, Palette, hex_colour, load_label_map
 
 log = logging.getLogger(__name__)
 
-STYLE_LAYERS = {
-    "vgg16": ("relu1_2", "relu2_2", "relu3_3", "relu4_3"),
-    "vgg19": ("relu1_1", "relu2_1", "relu3_1", "relu4_1"),
-}
-CONTENT_LAYER = {"vgg16": "relu2_2", "vgg19": "relu2_2"}
-#: ``--temporal-weight``'s default (see :mod:`pipeline.fast.stability` for its units and the measurement).
-#: 30: measured over three clips at two training lengths, about 0.3x the warping error of the same training
-#: without it at a style loss no higher (README, "Fast video"); it costs 6-14 % more per step.
-TEMPORAL_WEIGHT = 30.0
-
 #: ``progress(step, steps, losses)`` after every step (``losses`` every tenth step and at the last).
 Progress = Callable[[int, int, Mapping[str, float] | None], None]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    steps: int = 40_000  # about two epochs of COCO train2014 at batch 4
-    size: int = 256  # training crop, px
-    style_size: int | None = None  # long side of the style image (None = size)
-    batch: int = 4
-    width: float = 1.0
-    lr: float = 1e-3
-    content_weight: float = 1e5
-    style_weight: float = 1e10
-    tv_weight: float = 0.0
-    temporal_weight: float = TEMPORAL_WEIGHT  # stability under motion (pipeline.fast.stability); 0: off
-    loss_network: str = "vgg16"
-    guide_mode: str = "simple"  # guided training: how label guides reach the loss layers
-    checkpoint_every: int = 500
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"  # bf16 autocast on CUDA, fp32 elsewhere
-    workers: int = 2  # threads preparing batches ahead
-
-    def __post_init__(self) -> None:
-        for name in ("steps", "size", "batch", "checkpoint_every", "workers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise InputError(f"{name.replace('_', '-')} must be a positive integer, got {value}")
-        if self.size % 4:
-            raise InputError(f"size must be a multiple of 4 (the network halves twice), got {self.size}")
-        if not 0 < self.width <= 4:
-            raise InputError(f"width must be in (0, 4], got {self.width}")
-        for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight", "lr"):
-            check_finite_non_negative(name.replace("_", "-"), getattr(self, name))
-        check_layers(STYLE_LAYERS.get(self.loss_network, ()), self.loss_network)
-        if self.guide_mode not in GUIDE_MODES:
-            raise InputError(f"unknown guide mode '{self.guide_mode}'; use one of {', '.join(GUIDE_MODES)}")
 
 
 # --- training ----------------------------------------------------------------------------------

@@ -19,6 +19,11 @@ from pipeline.errors import InputError
 from pipeline.masks.clean import clean_mask
 from pipeline.masks.palette import FOREIGN_DISTANCE, LabelMap, Palette, hex_colour
 
+#: The text chunks of a label map we write: its labels' names and colours, and (a semantic mask's)
+#: which labels stand in for which.
+LABELS_CHUNK = "stylesnake-labels"
+RELATED_CHUNK = "stylesnake-related"
+
 log = logging.getLogger(__name__)
 
 
@@ -39,13 +44,9 @@ def save_label_map(label_map: LabelMap, path: str | os.PathLike[str]) -> None:
 
 def label_map_png(label_map: LabelMap) -> bytes:
     """The bytes :func:`save_label_map` writes: the names travel in a text chunk, and a semantic
-    mask's relations between its labels in another (read back by :func:`mask_chunks`)."""
-    from pipeline.masks.semantic import RELATED_CHUNK
-
+    mask's relations between its labels in another (read back by :func:`read_chunks`)."""
     info = PngImagePlugin.PngInfo()
-    info.add_itxt(
-        "stylesnake-labels", json.dumps(dict(zip(label_map.names, map(hex_colour, label_map.colours), strict=True)))
-    )
+    info.add_itxt(LABELS_CHUNK, json.dumps(dict(zip(label_map.names, map(hex_colour, label_map.colours), strict=True))))
     if label_map.related:
         info.add_itxt(RELATED_CHUNK, json.dumps({name: list(r) for name, r in label_map.related.items()}))
     buffer = BytesIO()
@@ -54,16 +55,22 @@ def label_map_png(label_map: LabelMap) -> bytes:
 
 
 def mask_chunks(path: str | os.PathLike[str]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
-    """What a label map we wrote says of itself: its labels' names (name → ``#rrggbb``) and, for a
-    semantic mask, their relations; both empty for any other image."""
-    from pipeline.masks.semantic import RELATED_CHUNK
-
+    """:func:`read_chunks` of the image file ``path``; both empty when it cannot be read."""
     try:
         with Image.open(path) as image:
-            text = dict(getattr(image, "text", {}) or {})
-        names = json.loads(text.get("stylesnake-labels", "{}"))
+            return read_chunks(image)
+    except OSError:
+        return {}, {}
+
+
+def read_chunks(image: Image.Image) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """What a label map we wrote says of itself: its labels' names in order (name → ``#rrggbb``)
+    and, for a semantic mask, their relations; both empty for any other image, or a damaged record."""
+    text = image.info
+    try:
+        names = json.loads(text.get(LABELS_CHUNK, "{}"))
         related = json.loads(text.get(RELATED_CHUNK, "{}"))
-    except (OSError, ValueError):
+    except (TypeError, ValueError):
         return {}, {}
     if not isinstance(names, dict) or not isinstance(related, dict):
         return {}, {}

@@ -37,8 +37,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from pipeline import io, record
 from pipeline.errors import InputError, read_yaml
+from pipeline.masks.files import check_label_map_out, label_map_png
 from pipeline.masks.palette import LabelMap, hex_colour, parse_colour
+from pipeline.masks.propose import propose_mask
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +62,6 @@ MODELS = {
     "segformer-b2": ("nvidia/segformer-b2-finetuned-ade-512-512", "NVIDIA (research and evaluation only)", 27, 45.6),
 }
 DEFAULT_MODEL = "upernet-convnext-tiny"
-#: The text chunk of a semantic mask that carries its groups' relations.
-RELATED_CHUNK = "stylesnake-related"
 NEEDS_EXTRA = "semantic masks need the optional extra: pip install -e '.[semantic]' (transformers)"
 
 #: ADE20K's classes in the order of the parsers' outputs (transformers' id2label), for a saved
@@ -479,10 +480,6 @@ def semantic_mask_file(
     the painting) is said; with ``colours_if_unseen`` the colour proposal (K-means ``seed``)
     replaces it (the order a workflow takes: a painted mask, then the semantic mask, then the
     colour proposal)."""
-    from pipeline import io, record
-    from pipeline.masks.files import check_label_map_out, label_map_png
-    from pipeline.masks.propose import propose_mask
-
     min_share = check_min_share(min_share)
     check_label_map_out(out, source)
     table = load_groups(groups)

@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline import io
-from pipeline.errors import InputError
+from pipeline.errors import Damaged, Empty, InputError, NoPictures, TooLarge, Unsupported
 from pipeline.video.audio import AudioCopy, first_sound
 
 log = logging.getLogger(__name__)
@@ -105,11 +105,11 @@ class ClipInfo:
         return self.pts[index] * self.time_base
 
 
-def _damaged(path: Path, good: int, what: str, why: str) -> InputError:
+def _damaged(path: Path, good: int, what: str, why: str) -> Damaged:
     """A damaged clip's line: the ``good`` frames before the damage can still be painted, unless there are none."""
     if not good:
-        return InputError(f"{path}: holds no frames we can decode ({why}); re-export it")
-    return InputError(f"{path}: {what} ({why}); re-export it, or use --frames 0:{good}")
+        return Damaged(f"{path}: holds no frames we can decode ({why}); re-export it")
+    return Damaged(f"{path}: {what} ({why}); re-export it, or use --frames 0:{good}")
 
 
 def open_clip(path: Path, *, max_pixels: int) -> Any:
@@ -134,9 +134,11 @@ def _open(path: Path, max_pixels: int) -> Any:
     try:
         return open_clip(path, max_pixels=max_pixels)
     except av.error.EOFError:
-        raise InputError(f"{path}: holds no frames (it ends before its first picture)") from None
+        raise Empty(f"{path}: holds no frames (it ends before its first picture)") from None
     except av.error.FFmpegError as exc:
-        raise InputError(f"{path}: not a video we can read ({_why(exc)}); give an MP4, MOV, MKV or WebM clip") from None
+        raise Unsupported(
+            f"{path}: not a video we can read ({_why(exc)}); give an MP4, MOV, MKV or WebM clip"
+        ) from None
 
 
 def _why(exc: Exception) -> str:
@@ -166,12 +168,12 @@ def probe(path: str | os.PathLike[str], *, max_pixels: int = io.MAX_PIXELS, fps:
     if path.is_dir():
         return _probe_folder(path, max_pixels=max_pixels, fps=fps)
     if path.stat().st_size == 0:
-        raise InputError(f"{path}: file is empty (0 bytes)")
+        raise Empty(f"{path}: file is empty (0 bytes)")
     import av
 
     with _open(path, max_pixels) as container:
         if not container.streams.video:
-            raise InputError(f"{path}: has no video stream (audio only?); give a clip with pictures")
+            raise NoPictures(f"{path}: has no video stream (audio only?); give a clip with pictures")
         stream = container.streams.video[0]
         width, height = _check_pixels(path, stream, max_pixels)
         expected = stream.frames  # what the container says, 0 when it does not know
@@ -190,7 +192,7 @@ def probe(path: str | os.PathLike[str], *, max_pixels: int = io.MAX_PIXELS, fps:
             _check_pixels(path, stream, max_pixels)  # a frame larger than its header said, refused by the bound
             raise _damaged(path, len(pts), f"the clip is damaged after {len(pts)} frame(s)", _why(exc)) from None
         if not pts:
-            raise InputError(f"{path}: holds no frames")
+            raise Empty(f"{path}: holds no frames")
         if expected and decoded < expected:
             raise _damaged(path, len(pts), f"only {decoded} of its {expected} frames decode", "damaged or cut short")
         turned = round(rotation / 90) % 2 == 1
@@ -212,9 +214,11 @@ def _check_pixels(path: Path, stream: Any, max_pixels: int) -> tuple[int, int]:
     """The stream's frame size as its header says it, unless that is over ``max_pixels``."""
     width, height = stream.codec_context.width, stream.codec_context.height
     if width * height > max_pixels:
-        raise InputError(
+        raise TooLarge(
             f"{path}: frames of {width}x{height} have over {max_pixels:,} pixels; "
-            "scale the clip down first (or raise --max-pixels)"
+            "scale the clip down first (or raise --max-pixels)",
+            limit=max_pixels,
+            argument="max_pixels",
         )
     return width, height
 
@@ -251,7 +255,7 @@ def _probe_folder(path: Path, *, max_pixels: int, fps: float | None) -> ClipInfo
         sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith("."))
     )
     if not files:
-        raise InputError(f"{path}: a folder with no frames (PNG or JPEG images, in name order)")
+        raise Empty(f"{path}: a folder with no frames (PNG or JPEG images, in name order)")
     sizes: dict[tuple[int, int], Path] = {}
     for file in files:  # headers only: each frame is decoded (and checked again) when it is read
         sizes.setdefault(io.image_size(file, max_pixels=max_pixels), file)

@@ -30,9 +30,9 @@ from PIL import Image
 from pipeline import io, record
 from pipeline.color import recombine
 from pipeline.errors import InputError
-from pipeline.fast.export import OnnxNetwork
 from pipeline.fast.model import Runner, blend_strength, content_guides, labels_of, open_model, stylize
 from pipeline.fast.network import TransformerNet
+from pipeline.fast.runtime import OnnxNetwork
 from pipeline.optim import Progress
 from pipeline.outputs import OwnedFolder
 from pipeline.video import clip as clips

@@ -13,7 +13,6 @@ carried forward through them, wait on disk (a temporary folder) for the backward
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -27,7 +26,7 @@ from PIL import Image
 from pipeline import io, outputs, record
 from pipeline.errors import InputError
 from pipeline.masks import FOREIGN_DISTANCE, LabelMap, Palette, check_drawn_for, clean_mask, read_mask
-from pipeline.masks.files import label_map_png
+from pipeline.masks.files import label_map_png, read_chunks
 from pipeline.outputs import OwnedFolder
 from pipeline.video.clip import (
     FRAME_NAME,
@@ -268,7 +267,7 @@ def read_carried(path: Path) -> LabelMap:
     with Image.open(path) as image:
         labels = np.asarray(image)
         palette = np.asarray(image.getpalette() or [], np.uint8).reshape(-1, 3)
-        names = tuple(json.loads(image.info.get("stylesnake-labels", "{}")))
+        names = tuple(read_chunks(image)[0])
     return LabelMap(labels=labels, colours=palette[: len(names)], names=names)
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, current_app
 
 if TYPE_CHECKING:
-    from pipeline.web import WebState
+    from pipeline.web.settings import WebState
 
 bp = Blueprint("web", __name__)
 

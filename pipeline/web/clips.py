@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from pipeline import io
-from pipeline.errors import InputError
+from pipeline.errors import Empty, InputError, NoPictures, TooLarge, Unsupported
 from pipeline.web.jobs import Job, Jobs, Run
 
 log = logging.getLogger(__name__)
@@ -64,17 +64,18 @@ def check_clip(path: Path, *, max_seconds: float, max_pixels: int) -> Any:
     _check_header(path, max_seconds, max_pixels)
     try:
         info = clips.probe(path, max_pixels=max_pixels)
-    except InputError as exc:
-        text = str(exc)
-        if "pixels" in text:
-            raise InputError(
-                f"The clip’s frames are too large for this site (at most {max_pixels / 1e6:g} megapixels each); "
-                "please upload a smaller version."
-            ) from None
-        if "no video stream" in text:
-            raise InputError("The file has no pictures (sound only?); please upload a video clip.") from None
-        if "no frames" in text:
-            raise InputError("The clip has no frames; please upload another one.") from None
+    except TooLarge:
+        raise TooLarge(
+            f"The clip’s frames are too large for this site (at most {max_pixels / 1e6:g} megapixels each); "
+            "please upload a smaller version.",
+            limit=max_pixels,
+            argument="max_pixels",
+        ) from None
+    except NoPictures:
+        raise NoPictures("The file has no pictures (sound only?); please upload a video clip.") from None
+    except Empty:
+        raise Empty("The clip has no frames; please upload another one.") from None
+    except InputError:
         raise _unreadable() from None
     seconds = info.frames / info.fps if info.fps else float("inf")
     if seconds > max_seconds + 1e-6:
@@ -82,10 +83,12 @@ def check_clip(path: Path, *, max_seconds: float, max_pixels: int) -> Any:
     return info
 
 
-def _too_long(seconds: float, max_seconds: float) -> InputError:
-    return InputError(
+def _too_long(seconds: float, max_seconds: float) -> TooLarge:
+    return TooLarge(
         f"The clip is {seconds:.1f} s long; this site paints clips of at most {max_seconds:g} s. "
-        "Please trim it and upload it again."
+        "Please trim it and upload it again.",
+        limit=max_seconds,
+        argument="clip_seconds",
     )
 
 
@@ -127,8 +130,8 @@ def _check_header(path: Path, max_seconds: float, max_pixels: int) -> None:
         return  # probe's decoding says what is wrong with it
 
 
-def _unreadable() -> InputError:
-    return InputError(
+def _unreadable() -> Unsupported:
+    return Unsupported(
         "The file is neither a photo nor a clip we can read, or it is damaged; "
         "please upload a PNG or JPEG photo, or an MP4, MOV or WebM clip."
     )

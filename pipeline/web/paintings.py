@@ -8,7 +8,6 @@ masks, whose colours are the project's labels). What a browser sends is only loo
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import warnings
@@ -23,6 +22,7 @@ from pipeline import io
 from pipeline.errors import InputError
 from pipeline.fast.model import thumbnail_of
 from pipeline.masks import Palette, check_drawn_for, hex_colour
+from pipeline.masks.files import read_chunks
 from pipeline.workflow import Paths
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def read_mask_rgb(path: Path, max_pixels: int = io.MAX_PIXELS) -> np.ndarray:
     return _read_mask(path, max_pixels)[0]
 
 
-def _read_mask(path: Path, max_pixels: int) -> tuple[np.ndarray, str | None]:
+def _read_mask(path: Path, max_pixels: int) -> tuple[np.ndarray, dict[str, str]]:
     """The mask as (H, W, 3) RGB through :func:`pipeline.io.decode_image` (a bomb, a truncated or
     foreign file: an :class:`InputError` naming it), and the label names ``clean-mask`` recorded."""
     try:
@@ -123,17 +123,17 @@ def _read_mask(path: Path, max_pixels: int) -> tuple[np.ndarray, str | None]:
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             with Image.open(BytesIO(data)) as image:
-                recorded = image.info.get("stylesnake-labels")
+                recorded = read_chunks(image)[0]
         except Image.DecompressionBombError:
-            recorded = None
-    return rgb, recorded if isinstance(recorded, str) else None
+            recorded = {}
+    return rgb, recorded
 
 
-def _palette(path: Path, rgb: np.ndarray, recorded: str | None) -> Palette:
+def _palette(path: Path, rgb: np.ndarray, recorded: dict[str, str]) -> Palette:
     colours = np.unique(rgb.reshape(-1, 3), axis=0)
     if recorded:
         try:
-            named = Palette.from_mapping(json.loads(recorded))
+            named = Palette.from_mapping(recorded)
             # The labels the mask has: a semantic mask's record names every group of its table.
             present = [i for i, c in enumerate(named.colours) if (colours == c).all(axis=1).any()]
             return Palette(tuple(named.names[i] for i in present), named.colours[present])

@@ -30,7 +30,7 @@ from pipeline.web.paintings import read_mask_rgb
 from pipeline.web.stylist import Busy, decode_upload
 
 if TYPE_CHECKING:
-    from pipeline.web import WebState
+    from pipeline.web.settings import WebState
 
 #: Long side (px) the proposal works at: the regions' layout needs no more, and it keeps a
 #: request well under a second; the mask is brought back to the photo's size (nearest).

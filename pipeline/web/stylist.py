@@ -21,7 +21,7 @@ from PIL import Image
 
 from pipeline import io
 from pipeline.color import recombine
-from pipeline.errors import InputError
+from pipeline.errors import Damaged, Empty, InputError, TooLarge, Unsupported
 from pipeline.fast import model as fast_model
 from pipeline.web.catalog import Style
 
@@ -40,20 +40,23 @@ class Stylised:
     mask: Image.Image | None = None  # a guided style's cleaned mask at the photo's size, in its label colours
 
 
-def human_decode_error(exc: InputError, what: str, max_pixels: int) -> str:
-    """:func:`pipeline.io.decode_image`'s message (written for the command line: it names files
-    and flags) as a sentence for someone in a browser."""
-    text = str(exc)
-    if "pixels, over the limit" in text:
-        return (
+def human_decode_error(exc: InputError, what: str, max_pixels: int) -> InputError:
+    """:func:`pipeline.io.decode_image`'s error (its message written for the command line: it names
+    files and flags) as one of the same kind, in a sentence for someone in a browser."""
+    if isinstance(exc, TooLarge):
+        return TooLarge(
             f"The {what} has more pixels than this site accepts (at most {max_pixels / 1e6:g} megapixels); "
-            "please upload a smaller version."
+            "please upload a smaller version.",
+            limit=max_pixels,
+            argument="max_pixels",
         )
-    if "not an image file" in text:
-        return f"The {what} is not an image we can read; please upload a PNG, JPEG, WebP, GIF or TIFF file."
-    if "zero size" in text:
-        return f"The {what} is an empty image (zero pixels wide or high)."
-    return f"The {what} could not be read: the file looks damaged or incomplete. Please export it again."
+    if isinstance(exc, Unsupported):
+        return Unsupported(
+            f"The {what} is not an image we can read; please upload a PNG, JPEG, WebP, GIF or TIFF file."
+        )
+    if isinstance(exc, Empty):
+        return Empty(f"The {what} is an empty image (zero pixels wide or high).")
+    return Damaged(f"The {what} could not be read: the file looks damaged or incomplete. Please export it again.")
 
 
 def decode_upload(stream: IO[bytes], what: str, max_pixels: int) -> Image.Image:
@@ -61,12 +64,12 @@ def decode_upload(stream: IO[bytes], what: str, max_pixels: int) -> Image.Image:
     :class:`InputError` whose message is a sentence for the page."""
     head = stream.read(1)
     if not head:
-        raise InputError(f"The {what} file is empty.")
+        raise Empty(f"The {what} file is empty.")
     stream.seek(0)
     try:
         return io.decode_image(stream, max_pixels=max_pixels, name=what)
     except InputError as exc:
-        raise InputError(human_decode_error(exc, what, max_pixels)) from None
+        raise human_decode_error(exc, what, max_pixels) from None
 
 
 class Stylist:

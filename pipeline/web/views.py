@@ -30,12 +30,13 @@ from werkzeug.wrappers import Response as BaseResponse
 from pipeline import io
 from pipeline.errors import InputError
 from pipeline.fast.model import labels_of
-from pipeline.web import STRENGTHS, WebState, regions
+from pipeline.web import regions
 from pipeline.web import served as _served  # noqa: F401  (its routes join the blueprint when the app imports these)
 from pipeline.web.blueprint import bp
 from pipeline.web.blueprint import state as _web
 from pipeline.web.catalog import Style
 from pipeline.web.clips import MAX_FPS, check_clip, is_image, spool
+from pipeline.web.settings import STRENGTHS, WebState
 from pipeline.web.stylist import Busy, decode_upload
 
 log = logging.getLogger(__name__)

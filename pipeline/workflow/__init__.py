@@ -1,9 +1,13 @@
 """The Snakemake workflow's decisions, testable without Snakemake: which images and masks exist,
 which content × style pairs run (and which guided), each job's files and command-line arguments.
 
+- :mod:`~pipeline.workflow.paths`: :class:`Paths` (every output path, spelt once) and the names
+  an image may have;
+- :mod:`~pipeline.workflow.videos`: the run's clips, their frames, keyframe masks and segments;
 - :mod:`~pipeline.workflow.plan`: the :class:`Plan` of one run, from the folders and the config;
-- :mod:`~pipeline.workflow.jobs`: :class:`Paths` (every output path, spelt once), the jobs'
-  arguments, and :class:`Jobs` (the rules' input and parameter functions).
+- :mod:`~pipeline.workflow.arguments`: each job's command-line arguments, from the plan;
+- :mod:`~pipeline.workflow.jobs`: :class:`Jobs` (the rules' input and parameter functions) and
+  what the end of a run says.
 
 Conventions (README, "Workflow"): content images in ``images/content/``, style images in
 ``images/style/``, hand-painted masks beside them by stem in ``masks/content/`` and
@@ -13,28 +17,26 @@ Kept free of torch and scikit-learn on purpose: the Snakefile imports it on ever
 run with nothing to do should take a few seconds at most.
 """
 
-from pipeline.workflow.jobs import (
-    Jobs,
+from pipeline.workflow.arguments import (
     clean_args,
     cli_args,
     colours_arg,
-    failed_job_errors,
     fast_data,
     fast_guided,
     fast_masks,
     fast_pairs,
     fast_results,
-    finished_note,
+    fast_video_pairs,
+    optimised_pairs,
     targets_args,
     train_args,
     transfer_args,
 )
-from pipeline.workflow.paths import Paths
+from pipeline.workflow.jobs import Jobs, failed_job_errors, finished_note
+from pipeline.workflow.paths import NAME, SEPARATOR, Paths
 from pipeline.workflow.plan import (
     GUIDE_KEYS,
     KINDS,
-    NAME,
-    SEPARATOR,
     TARGET_KEYS,
     Plan,
     exactly,
@@ -44,8 +46,6 @@ from pipeline.workflow.plan import (
     style_settings,
 )
 from pipeline.workflow.schema import SCHEMA, check_config
-from pipeline.workflow.videos import fast_pairs as fast_video_pairs
-from pipeline.workflow.videos import optimised_pairs
 
 __all__ = [
     "GUIDE_KEYS",

@@ -16,117 +16,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pipeline.workflow import arguments
 from pipeline.workflow.paths import Paths
-from pipeline.workflow.plan import GUIDE_KEYS, TARGET_KEYS, Plan
-
-# --- command-line arguments of the jobs --------------------------------------------------------
-
-
-def cli_args(options: Mapping[str, Any]) -> str:
-    """``{"style_weight": 1e6, "style_layers": [...]}`` → ``--style-weight 1000000.0 --style-layers a,b``;
-    None and empty lists are left out, lists join with commas, mappings become ``k=v,...``."""
-    parts: list[str] = []
-    for key, value in options.items():
-        if value is None or (isinstance(value, (Mapping, list, tuple)) and not value):
-            continue
-        if isinstance(value, Mapping):
-            value = ",".join(f"{k}={v}" for k, v in value.items())
-        elif isinstance(value, (list, tuple)):
-            value = ",".join(str(v) for v in value)
-        parts += [f"--{key.replace('_', '-')}", shlex.quote(str(value))]
-    return " ".join(parts)
-
-
-def colours_arg(labels: Mapping[str, str]) -> str | None:
-    return ",".join(f"{name}={colour}" for name, colour in labels.items()) or None
-
-
-def clean_args(plan: Plan, kind: str | None = None, name: str | None = None) -> str:
-    """Arguments of ``stylesnake clean-mask``: the project's labels, or K-means with ``k``; none
-    for a proposed mask (exact already, in its own colours)."""
-    if (kind, name) in plan.proposed:
-        return ""
-    if plan.labels:
-        return cli_args({"colors": colours_arg(plan.labels), "min_area": plan.cleaning.get("min_area")})
-    return cli_args({"k": plan.cleaning.get("k"), "min_area": plan.cleaning.get("min_area")})
-
-
-def targets_args(plan: Plan, style: str) -> str:
-    """Arguments of ``stylesnake style-targets`` for one style (mask and paths come from the rule)."""
-    settings = plan.settings[style]
-    options = {"weights": plan.weights, **{k: settings[k] for k in TARGET_KEYS if k in settings}}
-    if plan.painted("style", style):
-        options["colors"] = colours_arg(plan.labels)  # names the labels (None: named by colour)
-    return cli_args(options)
-
-
-def fast_data(plan: Plan) -> list[str]:
-    """The training images (demo) or folder the fast-style rules train on."""
-    data = plan.fast.get("data")
-    return list(data) if isinstance(data, list) else [str(data)]
-
-
-def fast_masks(plan: Plan) -> list[str]:
-    """Masks of the training images for guided fast style: the folder ``fast.masks``, or (demo
-    data) the cleaned masks of the demo content images that have one; empty: no guided training."""
-    if not plan.fast.get("guided"):
-        return []
-    if plan.fast.get("masks"):
-        return [str(plan.fast["masks"])]
-    data = plan.fast.get("data")
-    if not isinstance(data, list):
-        return []
-    return [
-        Paths.mask.format(kind="content", name=name)
-        for name, path in plan.images["content"].items()
-        if path in data and plan.painted("content", name)
-    ]
-
-
-def fast_guided(plan: Plan, style: str) -> bool:
-    """Whether a style's fast network is trained guided: ``fast.guided``, a painted mask for the
-    style, and masks for the training images (proposed masks are not in the project's labels)."""
-    return bool(plan.painted("style", style) and fast_masks(plan))
-
-
-def fast_pairs(plan: Plan) -> list[tuple[str, str]]:
-    """Content × style for fast style; a guided network takes only content images with a mask."""
-    return [
-        (content, style)
-        for style in plan.images["style"]
-        for content in plan.images["content"]
-        if not fast_guided(plan, style) or plan.painted("content", content)
-    ]
-
-
-def fast_results(plan: Plan) -> list[str]:
-    """Every fast-style result the run makes (none when fast style is off)."""
-    if not plan.fast.get("enabled"):
-        return []
-    return [Paths.stylized.format(content=content, style=style) for content, style in fast_pairs(plan)]
-
-
-def train_args(plan: Plan, style: str) -> str:
-    """Arguments of ``stylesnake train`` (style, data, masks and output come from the rule)."""
-    skip = ("enabled", "data", "guided", "masks")
-    options = {"weights": plan.weights, **{k: v for k, v in plan.fast.items() if k not in skip}}
-    if fast_guided(plan, style):
-        masks = fast_masks(plan)
-        options["masks"] = masks[0] if plan.fast.get("masks") else Paths.masks.format(kind="content")
-        options["colors"] = colours_arg(plan.labels)
-    return cli_args(options)
-
-
-def transfer_args(plan: Plan, content: str, style: str) -> str:
-    """Arguments of ``stylesnake transfer`` for one pair (inputs and output come from the rule)."""
-    settings = dict(plan.pair_settings(content, style))
-    guides = {k: settings.pop(k, None) for k in GUIDE_KEYS}
-    options: dict[str, Any] = {"weights": plan.weights, **settings}
-    if (content, style) in plan.guided:
-        options.update(guides)
-        if not plan.proposes(content, style):  # a proposal's regions are paired, not named
-            options["colors"] = colours_arg(plan.labels)
-    return cli_args(options)
+from pipeline.workflow.plan import Plan
 
 
 def recorded_settings(sidecar: str | Path) -> str:
@@ -139,7 +31,7 @@ def recorded_settings(sidecar: str | Path) -> str:
     options = dict(record.get("parameters") or record.get("training") or {})
     options["weights"] = (record.get("weights") or {}).get("kind")
     switches = [f"--{key.replace('_', '-')}" for key, value in options.items() if value is True]
-    flags = cli_args({key: value for key, value in options.items() if not isinstance(value, bool)})
+    flags = arguments.cli_args({key: value for key, value in options.items() if not isinstance(value, bool)})
     return " ".join(filter(None, [flags, *switches]))
 
 
@@ -203,7 +95,7 @@ class Jobs:
         return self.plan.image(w.kind, w.name)
 
     def clean_args(self, w: Any) -> str:
-        return clean_args(self.plan, w.kind, w.name)
+        return arguments.clean_args(self.plan, w.kind, w.name)
 
     def semantic_inputs(self, w: Any) -> dict[str, str]:
         """The image and the group table: editing the table (ours or ``semantic.groups``) makes the
@@ -216,10 +108,10 @@ class Jobs:
         then the semantic mask, then the colour proposal)."""
         settings = self.plan.semantic
         keys = {"semantic": "model", "groups": "groups", "min_share": "min_share"}
-        return cli_args({flag: settings.get(key) for flag, key in keys.items()}) + " --colours-if-unseen"
+        return arguments.cli_args({flag: settings.get(key) for flag, key in keys.items()}) + " --colours-if-unseen"
 
     def propose_args(self, w: Any) -> str:
-        return cli_args({"k": self.plan.proposal_k, "min_area": self.plan.cleaning.get("min_area")})
+        return arguments.cli_args({"k": self.plan.proposal_k, "min_area": self.plan.cleaning.get("min_area")})
 
     def content_image(self, w: Any) -> str:
         return self.plan.image("content", w.content)
@@ -256,13 +148,13 @@ class Jobs:
 
     def fast_train_masks(self, w: Any) -> dict[str, Any]:
         """A guided network's masks: the style's cleaned mask and the training images' masks."""
-        if not fast_guided(self.plan, w.style):
+        if not arguments.fast_guided(self.plan, w.style):
             return {}
-        return {"style_mask": Paths.mask.format(kind="style", name=w.style), "masks": fast_masks(self.plan)}
+        return {"style_mask": Paths.mask.format(kind="style", name=w.style), "masks": arguments.fast_masks(self.plan)}
 
     def fast_content_mask(self, w: Any) -> dict[str, str]:
         """The content's cleaned mask, for a style whose network is guided."""
-        if not fast_guided(self.plan, w.style):
+        if not arguments.fast_guided(self.plan, w.style):
             return {}
         return {"mask": Paths.mask.format(kind="content", name=w.content)}
 
@@ -271,13 +163,13 @@ class Jobs:
         return int(self.plan.settings[w.style]["size"])
 
     def targets_args(self, w: Any) -> str:
-        return targets_args(self.plan, w.style)
+        return arguments.targets_args(self.plan, w.style)
 
     def transfer_args(self, w: Any) -> str:
-        return transfer_args(self.plan, w.content, w.style)
+        return arguments.transfer_args(self.plan, w.content, w.style)
 
     def train_args(self, w: Any) -> str:
-        return train_args(self.plan, w.style)
+        return arguments.train_args(self.plan, w.style)
 
     # Functions of a job's files: Snakemake evaluates them again for --report (when the sidecar is
     # there) and, as they derive from files, never reruns a job because their value changed.
@@ -309,13 +201,11 @@ class Jobs:
     def segment_inputs(self, w: Any) -> dict[str, str]:
         """A segment's clip, the style's shared targets (or its image, and mask when guided), and
         every frame's carried mask when guided."""
-        from pipeline.workflow.videos import video_guided, video_uses_targets
-
         inputs = {"clip": self.clip(w)}
-        guided = video_guided(self.plan, w.clip, w.style)
+        guided = arguments.video_guided(self.plan, w.clip, w.style)
         if guided:
             inputs["content_mask"] = Paths.video_masks.format(clip=w.clip)
-        if video_uses_targets(self.plan, w.style):
+        if arguments.video_uses_targets(self.plan, w.style):
             inputs["style"] = Paths.targets.format(style=w.style)
         else:
             inputs["style"] = self.style_image(w)
@@ -324,34 +214,29 @@ class Jobs:
         return inputs
 
     def segments(self, w: Any) -> list[str]:
-        from pipeline.workflow.videos import segment_names
-
-        return [Paths.segment.format(clip=w.clip, style=w.style, segment=s) for s in segment_names(self.plan, w.clip)]
+        return [
+            Paths.segment.format(clip=w.clip, style=w.style, segment=s)
+            for s in arguments.segment_names(self.plan, w.clip)
+        ]
 
     def segment_records(self, w: Any) -> list[str]:
         return [Paths.sidecar(path) for path in self.segments(w)]
 
     def video_args(self, w: Any) -> str:
-        from pipeline.workflow.videos import video_args
-
-        return video_args(self.plan, w.clip, w.style, w.segment)
+        return arguments.video_args(self.plan, w.clip, w.style, w.segment)
 
     def fast_video_inputs(self, w: Any) -> dict[str, str]:
         """The clip, the style's fast network, and every frame's carried mask for a guided network."""
         inputs = {"clip": self.clip(w), "model": Paths.model.format(style=w.style)}
-        if fast_guided(self.plan, w.style):
+        if arguments.fast_guided(self.plan, w.style):
             inputs["content_mask"] = Paths.video_masks.format(clip=w.clip)
         return inputs
 
     def fast_video_args(self, w: Any) -> str:
-        from pipeline.workflow.videos import fast_video_args
-
-        return fast_video_args(self.plan, w.clip, w.style)
+        return arguments.fast_video_args(self.plan, w.clip, w.style)
 
     def video_masks_args(self, w: Any) -> str:
-        from pipeline.workflow.videos import video_masks_args
-
-        return video_masks_args(self.plan, w.clip)
+        return arguments.video_masks_args(self.plan, w.clip)
 
     @staticmethod
     def mask_flag(w: Any, input: Any) -> str:

@@ -2,6 +2,24 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+from pipeline.errors import InputError
+
+#: What an image or clip may be called: its name is a wildcard of every output path made from it,
+#: and a content and a style name joined by :data:`SEPARATOR` name a pair.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+SEPARATOR = "__"
+
+
+def check_name(name: str, path: Path) -> None:
+    """An :class:`InputError` unless ``name`` (of the file ``path``) can be a wildcard."""
+    if not NAME.fullmatch(name) or SEPARATOR in name:
+        raise InputError(
+            f"{path}: rename it; image names may hold letters, digits, '.', '-' and '_' (not '{SEPARATOR}')"
+        )
+
 
 class Paths:
     """Every file the workflow writes, as Snakemake patterns (relative to the working directory)."""

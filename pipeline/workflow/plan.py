@@ -23,7 +23,7 @@ import numpy as np
 
 from pipeline.errors import InputError
 from pipeline.masks import FOREIGN_DISTANCE, Palette
-from pipeline.workflow.paths import Paths
+from pipeline.workflow.paths import SEPARATOR, Paths, check_name
 from pipeline.workflow.videos import Clips, clips
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,6 @@ KINDS = ("content", "style")
 IMAGES, MASKS = "images", "masks"  # images/<kind>/<name>.<ext>, masks/<kind>/<name>.<ext>
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".heic", ".heif")  # HEIF needs the heif extra
 #: File stems become wildcards and output names (``{content}__{style}``).
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-SEPARATOR = "__"
 
 #: Keys of the config's ``gatys`` section that only the style targets depend on (besides weights).
 TARGET_KEYS = ("size", "style_size", "style_layers", "pooling", "guide_mode", "guide_grow", "device", "precision")
@@ -248,7 +246,7 @@ def _images(root: Path, folder: str, demo: Sequence[str]) -> dict[str, str]:
     for path in sorted(directory.iterdir()) if directory.is_dir() else []:
         if path.suffix.lower() not in IMAGE_SUFFIXES or path.name.startswith("."):
             continue
-        _check_name(path.stem, path)
+        check_name(path.stem, path)
         if path.stem in found:
             raise InputError(f"{path}: {found[path.stem]} has the same name; keep one image per name")
         found[path.stem] = f"{folder}/{path.name}"
@@ -319,13 +317,6 @@ def _check_segments(video: Mapping[str, Any], preset: Mapping[str, Any]) -> None
         raise InputError(
             f"video.overlap {overlap} is not below video.segment {segment}{by}: neighbouring segments share "
             "overlap frames of their segment; lower video.overlap or raise video.segment"
-        )
-
-
-def _check_name(name: str, path: Path) -> None:
-    if not NAME.fullmatch(name) or SEPARATOR in name:
-        raise InputError(
-            f"{path}: rename it; image names may hold letters, digits, '.', '-' and '_' (not '{SEPARATOR}')"
         )
 
 

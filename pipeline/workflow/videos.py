@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import InputError
+from pipeline.workflow.paths import check_name
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,6 @@ def clips(root: Path, config: Mapping[str, Any], styles: Sequence[str], preset: 
     """The run's clips, from ``videos/`` and the demo, with ``config``'s ``video:`` (and the preset's)."""
     from pipeline.synthetic.clips import DEMO_CLIPS
     from pipeline.video.clip import numbered_images
-    from pipeline.workflow.plan import _check_name
 
     settings = {**DEFAULTS, **dict(config.get("video") or {}), **dict(preset.get("video") or {})}
     paths: dict[str, str] = {}
@@ -59,7 +59,7 @@ def clips(root: Path, config: Mapping[str, Any], styles: Sequence[str], preset: 
     folder = root / VIDEOS
     for path in sorted(folder.iterdir()) if folder.is_dir() else []:
         if path.suffix.lower() in CLIP_SUFFIXES and not path.name.startswith("."):
-            _check_name(path.stem, path)
+            check_name(path.stem, path)
             if path.stem in paths:
                 raise InputError(f"{path}: {paths[path.stem]} has the same name; keep one clip per name")
             paths[path.stem] = f"{VIDEOS}/{path.name}"
@@ -107,87 +107,3 @@ def count_frames(path: Path) -> int:
             return int(stream.frames) or sum(1 for _ in container.decode(stream))
     except av.error.FFmpegError as exc:
         raise InputError(f"{path}: not a video we can read ({exc}); put only clips in {VIDEOS}/") from None
-
-
-#: ``gatys`` settings the video verb has no flag for: a frame runs as one stage.
-NOT_FOR_VIDEO = ("scales", "scale_base", "stage_steps", "label_map", "region_weights")
-
-
-def segment_names(plan: Any, clip: str) -> list[str]:
-    """The ``{segment}`` wildcards of a clip's jobs: 000, 001, …"""
-    return [f"{i:03d}" for i in range(len(plan.clips.segments(clip)))]
-
-
-def video_guided(plan: Any, clip: str, style: str) -> bool:
-    """A clip is painted region by region when it has keyframe masks and the style a painted mask."""
-    return clip in plan.clips.keyframes and plan.painted("style", style)
-
-
-def video_settings(plan: Any, style: str) -> dict[str, Any]:
-    """A style's Gatys settings as the frames of its clips take them (``video.size`` and
-    ``video.steps`` over the style's own)."""
-    settings = {k: v for k, v in plan.settings[style].items() if k not in NOT_FOR_VIDEO}
-    for key in ("size", "steps"):
-        if plan.clips.settings.get(key) is not None:
-            settings[key] = plan.clips.settings[key]
-    return settings
-
-
-def video_uses_targets(plan: Any, style: str) -> bool:
-    """Whether a clip's frames can take the style's shared targets (see Plan.uses_targets)."""
-    from pipeline.workflow.plan import TARGET_KEYS
-
-    settings, shared = video_settings(plan, style), plan.settings[style]
-    return settings.get("color", "none") == "none" and all(settings.get(k) == shared.get(k) for k in TARGET_KEYS)
-
-
-def video_args(plan: Any, clip: str, style: str, segment: str) -> str:
-    """Arguments of ``stylesnake video`` for one segment (inputs and output come from the rule)."""
-    from pipeline.workflow.jobs import cli_args, colours_arg
-
-    start, stop = plan.clips.segments(clip)[int(segment)]
-    guides = {k: plan.settings[style].get(k) for k in ("label_map", "region_weights")}
-    options: dict[str, Any] = {"weights": plan.weights, "frames": f"{start}:{stop}", **video_settings(plan, style)}
-    options.update({k: plan.clips.settings.get(k) for k in VIDEO_FLAGS})
-    if video_guided(plan, clip, style):
-        options.update(guides, colors=colours_arg(plan.labels))
-    switches = " --long-term" if options.pop("long_term", False) else ""
-    return cli_args(options) + switches
-
-
-def video_masks_args(plan: Any, clip: str) -> str:
-    """Arguments of ``stylesnake video-masks`` for one clip: the frames' size, the flow, the labels."""
-    from pipeline.workflow.jobs import cli_args, colours_arg
-
-    sizes = {video_settings(plan, style)["size"] for c, style in plan.clips.pairs if c == clip}
-    return cli_args({"size": max(sizes), "flow": plan.clips.settings.get("flow"), "colors": colours_arg(plan.labels)})
-
-
-def optimised_pairs(plan: Any) -> list[tuple[str, str]]:
-    """Clip × style pairs whose every frame is optimised (``video.method`` optimise or both)."""
-    return list(plan.clips.pairs) if plan.clips.settings.get("method", "optimise") != "fast" else []
-
-
-def fast_pairs(plan: Any) -> list[tuple[str, str]]:
-    """Clip × style pairs stylised by the style's fast network (``video.method`` fast or both, with
-    fast style on). A guided network needs the clip's keyframe masks in the project's labels: a clip
-    without them is said and left out."""
-    from pipeline.workflow.jobs import fast_guided
-
-    if plan.clips.settings.get("method", "optimise") == "optimise" or not plan.fast.get("enabled"):
-        return []
-    pairs = []
-    for clip, style in plan.clips.pairs:
-        if fast_guided(plan, style) and clip not in plan.clips.keyframes:
-            log.info("video.method fast: clip '%s' has no keyframe masks for style '%s''s guided network", clip, style)
-            continue
-        pairs.append((clip, style))
-    return pairs
-
-
-def fast_video_args(plan: Any, clip: str, style: str) -> str:
-    """Arguments of ``stylesnake video --model`` for one pair (inputs and output come from the rule):
-    the frames' size as the optimisation takes them, and the flow that carries masks."""
-    from pipeline.workflow.jobs import cli_args
-
-    return cli_args({"size": video_settings(plan, style)["size"], "flow": plan.clips.settings.get("flow")})
