@@ -9,6 +9,7 @@ independent frames, dragged, ours) in ``--sheets``. Random VGG-19, the true flow
 
     .venv/bin/python benchmarks/bench_ghosts.py                  # four clips, 12 frames: ~15 min on 2 cores
     .venv/bin/python benchmarks/bench_ghosts.py --frames 24 --clips "chelsea 128x96, roll, discs in and out"
+    .venv/bin/python benchmarks/bench_ghosts.py --floor --clips "astronaut 128x96"   # what a run without ghosts scores
 """
 
 from __future__ import annotations
@@ -46,8 +47,14 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--steps", type=int, default=40, help="evaluations per frame")
     parser.add_argument("--sheets", type=Path, default=ROOT / "benchmarks" / "results" / "video-sheets")
+    parser.add_argument(
+        "--floor", action="store_true", help="score independent frames at 1.5x and 0.75x the evaluations instead"
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
+    if args.floor:
+        floor(args)
+        return
     agreement = video_transfer.agreement
     print("| clip | dragged: warp / style, ghost, border | ours: warp / style, ghost, border |")
     print("|---|---|---|")
@@ -75,6 +82,26 @@ def main() -> None:
         runs = {"independent frames": independent, "dragged (no check)": dragged, "ours (default)": ours}
         contact_sheet([f.image for f in clip], runs, args.sheets / f"{name.split()[0]}.png")
         print(f"| {name} × {style_name} | {cells[0]} | {cells[1]} |", flush=True)
+
+
+def floor(args: argparse.Namespace) -> None:
+    """The measures' floor: two runs with no ghost and no streak (independent frames at other
+    numbers of evaluations) scored against the independent frames, as a temporal run is."""
+    print("| clip | evaluations | ghost, border |")
+    print("|---|---|---|")
+    for name in args.clips.split(";"):
+        spec, style_name = CLIPS[name]
+        clip = list(synthetic_clip(dataclasses.replace(spec, frames=args.frames)))
+        truth = ([f.flow for f in clip], [f.visible for f in clip])
+        runs = {}
+        for steps in (args.steps, round(args.steps * 1.5), round(args.steps * 0.75)):
+            config = GatysConfig(size=max(spec.size), steps=steps)
+            encoder = build_encoder(config, "random")
+            style = style_of(style_name, config, encoder)
+            runs[steps] = run(clip, style, config, VideoConfig(temporal_weight=0), encoder).results
+        for steps, results in list(runs.items())[1:]:
+            ghost, border = ghost_and_streaks(results, runs[args.steps], *truth)
+            print(f"| {name} × {style_name} | {steps} vs {args.steps} | {ghost:.2f}, {border:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
