@@ -286,6 +286,56 @@ class Optimised:
     stationary: bool = False  # L-BFGS stopped early: no step could lower the loss
 
 
+class _Lbfgs:
+    """L-BFGS as :func:`optimize` drives it: an evaluation may be a line-search trial that is not
+    kept, so what is recorded and returned is the best image with sufficient decrease so far."""
+
+    def __init__(self, image: torch.Tensor, *, lr: float, history_size: int) -> None:
+        self.image = image
+        self.lbfgs = LBFGS(image, lr=lr, history_size=history_size)
+        self.best: torch.Tensor | None = None
+
+    @property
+    def stationary(self) -> bool:
+        return self.lbfgs.converged
+
+    def told(self, total: torch.Tensor, record: torch.Tensor) -> torch.Tensor:
+        """The record of this evaluation's answer (the best so far), having moved the image on."""
+        assert self.image.grad is not None
+        if self.lbfgs.tell(total, self.image.grad) or self.best is None:
+            self.best = record
+        return self.best
+
+    def answer(self) -> torch.Tensor:
+        return self.lbfgs.best.view_as(self.image)
+
+    def step(self, last: bool) -> None:
+        """Nothing: :meth:`told` has moved the image already."""
+
+
+class _Adam:
+    """Adam as :func:`optimize` drives it: every evaluation is kept, and the image is projected
+    into [0, 1] after each step."""
+
+    stationary = False
+
+    def __init__(self, image: torch.Tensor, *, lr: float) -> None:
+        self.image = image
+        self.adam = torch.optim.Adam([image], lr=lr)
+
+    def told(self, total: torch.Tensor, record: torch.Tensor) -> torch.Tensor:
+        return record
+
+    def answer(self) -> torch.Tensor:
+        return self.image
+
+    def step(self, last: bool) -> None:
+        if not last:
+            self.adam.step()
+            with torch.no_grad():
+                self.image.clamp_(0, 1)
+
+
 def optimize(
     init: torch.Tensor,
     criterion: Criterion,
@@ -301,7 +351,7 @@ def optimize(
 ) -> Optimised:
     """Minimise the sum of ``criterion(image)``'s terms over the image, for ``steps`` evaluations.
 
-    L-BFGS (:mod:`pipeline.optim`) searches along each direction with a Wolfe line search, so an
+    L-BFGS (:class:`LBFGS`) searches along each direction with a Wolfe line search, so an
     evaluation may be a trial that is not kept: the history records, per evaluation, the losses
     of the best image so far (the one returned had the run stopped there), and the result is
     that best image. L-BFGS stops early once no step can lower the loss (a stationary point). It
@@ -315,12 +365,9 @@ def optimize(
     lr = DEFAULT_LR[optimizer] if lr is None else lr
     context = precision_context or contextlib.nullcontext
     image = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
-    lbfgs = LBFGS(image, lr=lr, history_size=history_size) if optimizer == "lbfgs" else None
-    adam = torch.optim.Adam([image], lr=lr) if lbfgs is None else None
-
+    search = _Lbfgs(image, lr=lr, history_size=history_size) if optimizer == "lbfgs" else _Adam(image, lr=lr)
     records: list[torch.Tensor] = []
     names: list[str] = []
-    best: torch.Tensor | None = None
     for step in range(1, steps + 1):
         image.grad = None
         with context():
@@ -329,28 +376,25 @@ def optimize(
         total.backward()
         names = names or ["total", *terms]
         # Kept on the device: converting to float here would sync a GPU on every step.
-        record = torch.stack([total.detach(), *(t.detach().float() for t in terms.values())])
-        if lbfgs is not None:
-            assert image.grad is not None
-            if lbfgs.tell(total.detach(), image.grad) or best is None:
-                best = record
-            records.append(best)
-        else:
-            records.append(record)
+        records.append(
+            search.told(total.detach(), torch.stack([total.detach(), *(t.detach().float() for t in terms.values())]))
+        )
         if snapshot is not None and snapshot_every > 0 and step % snapshot_every == 0:
-            current = lbfgs.best.view_as(image) if lbfgs is not None else image
-            snapshot(step, current.detach().clamp(0, 1), float(records[-1][0]))
+            snapshot(step, search.answer().detach().clamp(0, 1), float(records[-1][0]))
         if progress is not None:
             report = step % PROGRESS_EVERY == 0 or step == steps
             progress(step, steps, dict(zip(names, records[-1].tolist(), strict=True)) if report else None)
-        if lbfgs is not None and lbfgs.converged:
+        if search.stationary:
             log.info("L-BFGS reached a stationary point after %d evaluations", step)
             break
-        if adam is not None and step < steps:
-            adam.step()
-            with torch.no_grad():
-                image.clamp_(0, 1)
+        search.step(last=step == steps)
+    history = _history(records, names)
+    return Optimised(search.answer().detach().clamp(0, 1), history, stationary=search.stationary)
 
+
+def _history(records: list[torch.Tensor], names: list[str]) -> dict[str, list[float]]:
+    """Each term's loss per evaluation, read from the device once; an :class:`InputError` when the
+    last is not finite (the optimisation diverged)."""
     table = torch.stack(records).cpu().tolist()
     history = {name: [row[i] for row in table] for i, name in enumerate(names)}
     if not math.isfinite(history["total"][-1]):
@@ -359,8 +403,7 @@ def optimize(
             f"the optimisation diverged (loss {history['total'][-1]} from evaluation {first_bad + 1}); "
             "lower --lr or the style weight, or try --optimizer adam"
         )
-    result = lbfgs.best.view_as(image) if lbfgs is not None else image
-    return Optimised(result.detach().clamp(0, 1), history, stationary=lbfgs is not None and lbfgs.converged)
+    return history
 
 
 def convergence(history: Mapping[str, Sequence[float]], *, stationary: bool = False) -> tuple[bool, float]:

@@ -414,11 +414,11 @@ def test_semantic_flags_out_of_range_or_of_the_colour_proposal_are_one_line(
 
 
 def test_the_seed_is_the_colour_fallbacks_with_colours_if_unseen(fake_parser, tmp_path: Path, monkeypatch) -> None:
-    from pipeline.masks import propose
+    from pipeline.masks import semantic
 
     seeds = []
-    real = propose.propose_mask
-    monkeypatch.setattr(propose, "propose_mask", lambda image, **kw: seeds.append(kw.get("seed")) or real(image, **kw))
+    real = semantic.propose_mask
+    monkeypatch.setattr(semantic, "propose_mask", lambda image, **kw: seeds.append(kw.get("seed")) or real(image, **kw))
     fake_parser["parser"] = _fake({"sky": np.ones((120, 160), bool)})  # the parser sees only sky
     out = tmp_path / "m.png"
     argv = ["-q", "propose-mask", str(_photo(tmp_path)), str(out), "--semantic", "fake", "--colours-if-unseen"]
