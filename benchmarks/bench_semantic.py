@@ -33,7 +33,8 @@ _CHILD = r"""
 import json, resource, sys, time
 import numpy as np, torch
 sys.path.insert(0, sys.argv[3])
-from pipeline.masks.semantic import ADE20K, Parser, load_groups, group_scores
+from pipeline.masks.parsers import ADE20K, Parser
+from pipeline.masks.semantic import group_scores, load_groups
 
 spec, device = json.loads(sys.argv[1]), sys.argv[2]
 if spec["kind"] == "upernet":

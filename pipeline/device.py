@@ -7,7 +7,7 @@ from typing import TypeVar
 
 import torch
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, option
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -28,11 +28,11 @@ def resolve_device(name: str = "auto") -> torch.device:
     if index and (base != "cuda" or not index.isdigit()):
         raise InputError(f"bad device '{name}'; write cuda:N with N a GPU number")
     if base == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device '{name}' requested but CUDA is not available; use --device cpu or auto")
+        raise InputError(f"device '{name}' requested but CUDA is not available; use {option('device')} cpu or auto")
     if index and int(index) >= torch.cuda.device_count():
         raise InputError(f"device '{name}': this machine has {torch.cuda.device_count()} GPU(s)")
     if base == "mps" and not torch.backends.mps.is_available():
-        raise InputError(f"device '{name}' requested but MPS is not available; use --device cpu or auto")
+        raise InputError(f"device '{name}' requested but MPS is not available; use {option('device')} cpu or auto")
     return torch.device(name)
 
 

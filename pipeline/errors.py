@@ -9,8 +9,20 @@ from __future__ import annotations
 
 import math
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+#: How a message marks an option it names (:func:`option`).
+_OPTION = re.compile(r"\u27e8([a-z_]+)\u27e9")
+
+
+def option(name: str) -> str:
+    """The option ``name`` (a parameter's name, ``label_map``) as a message names it: each reader
+    of the error spells it its own way (:meth:`InputError.worded`), the command line as its flag
+    (``--label-map``), a Python caller as the parameter (``label_map``)."""
+    return f"\u27e8{name}\u27e9"
 
 
 class InputError(Exception):
@@ -24,6 +36,15 @@ class InputError(Exception):
     def __init__(self, message: str, *, argument: str | None = None) -> None:
         super().__init__(message)
         self.argument = argument
+
+    def worded(self, spell: Callable[[str], str] | None = None) -> str:
+        """The message, each option it names (:func:`option`) spelt by ``spell`` (by default, as
+        the parameter's name)."""
+        message = str(self.args[0]) if self.args else ""
+        return _OPTION.sub(lambda found: (spell or str)(found.group(1)), message)
+
+    def __str__(self) -> str:
+        return self.worded()
 
 
 class TooLarge(InputError):
@@ -52,6 +73,18 @@ class Damaged(InputError):
 
 class Mismatch(InputError):
     """Inputs that do not fit together: sizes, labels, a model and its masks."""
+
+
+def check_pixels(name: str, width: int, height: int, limit: int, *, fix: str) -> None:
+    """A :class:`TooLarge` naming ``name`` when a picture of ``width`` x ``height`` has more than
+    ``limit`` pixels (the one wording of the pixel limit, whatever the picture: a file, a frame, a
+    size asked for); ``fix`` says what to do."""
+    if width * height > limit:
+        raise TooLarge(
+            f"{name}: {width}x{height} is {width * height:,} pixels, over the limit of {limit:,}; {fix}",
+            limit=limit,
+            argument="max_pixels",
+        )
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

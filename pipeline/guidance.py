@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, option
 from pipeline.guides import one_hot, propagate
 from pipeline.io import LoadedImage
 from pipeline.losses import GuidedGramStyleLoss, blend_weights
@@ -111,22 +111,38 @@ def match_regions(
     for index, count in enumerate(counts):
         if count == 0:
             log.debug("%s: label %s covers no pixel; skipped", content_name, content.names[index])
-    unknown = (
-        set(label_map)
-        - {content.names[i] for i in range(len(content.names))}
-        - {hex_colour(c) for c in content.colours}
-    )
+    unknown = set(label_map) - set(content.names) - {hex_colour(c) for c in content.colours}
     if unknown:
         raise InputError(f"label-map names {', '.join(sorted(unknown))}, which the {content_name} does not have")
+    names = [content.names[index] for index in present]
+    sources = _sources(content, present, styles, label_map, content_name)
+    return Regions(
+        names=tuple(names),
+        content=one_hot(content.labels, present),
+        styles=tuple(
+            one_hot(style.labels, range(len(style.names))) if isinstance(style, LabelMap) else None for style in styles
+        ),
+        sources=sources,
+        weights=_region_weights(names, region_weights or {}),
+        label_map=label_map,
+    )
 
-    names: list[str] = []
+
+def _sources(
+    content: LabelMap,
+    present: Sequence[int],
+    styles: Sequence[Labelled],
+    label_map: Mapping[str, str],
+    content_name: str,
+) -> tuple[tuple[int | None, ...], ...]:
+    """Per style map, the label each present content label takes its statistics from (None: that
+    map lacks it; :data:`WHOLE`: the whole image). A label no map holds is an :class:`InputError`."""
     sources: list[list[int | None]] = [[] for _ in styles]
     style_counts = [style.counts() for style in styles]
     missing: list[str] = []
     for index in present:
         name = content.names[index]
         wanted = label_map.get(name, label_map.get(hex_colour(content.colours[index]), name))
-        names.append(name)
         if wanted == PLAIN:
             for source in sources:
                 source.append(WHOLE)
@@ -144,30 +160,24 @@ def match_regions(
         held = sorted({n for s, counts in pairs for n, c in zip(s.names, counts, strict=True) if c})
         raise InputError(
             f"the {content_name} has label(s) {', '.join(missing)} that no style mask holds (they hold: "
-            f"{', '.join(held)}); map them with --label-map CONTENT=STYLE, or CONTENT=plain for the "
+            f"{', '.join(held)}); map them with {option('label_map')} CONTENT=STYLE, or CONTENT=plain for the "
             "style's overall look"
         )
-    # Relative weights (1 unless given), normalised to sum 1: the authors' 1/R by default.
+    return tuple(tuple(source) for source in sources)
+
+
+def _region_weights(names: Sequence[str], given: Mapping[str, float]) -> torch.Tensor:
+    """Each region's weight (1 unless given), normalised to sum 1: the authors' 1/R by default."""
     weights = torch.ones(len(names))
-    for name, weight in (region_weights or {}).items():
+    for name, weight in given.items():
         if name not in names:
             raise InputError(f"region weight for '{name}', which is not a region here ({', '.join(names)})")
         if not (math.isfinite(weight) and weight >= 0):
             raise InputError(f"region weight for '{name}' must be a finite number >= 0, got {weight}")
-        weights[names.index(name)] = float(weight)
+        weights[list(names).index(name)] = float(weight)
     if weights.sum() <= 0:
         raise InputError("region weights are all 0; give at least one region a positive weight")
-    weights = weights / weights.sum()
-    return Regions(
-        names=tuple(names),
-        content=one_hot(content.labels, present),
-        styles=tuple(
-            one_hot(style.labels, range(len(style.names))) if isinstance(style, LabelMap) else None for style in styles
-        ),
-        sources=tuple(tuple(source) for source in sources),
-        weights=weights,
-        label_map=label_map,
-    )
+    return weights / weights.sum()
 
 
 # --- the guided style loss ---------------------------------------------------------------------
@@ -259,7 +269,7 @@ class Guidance:
             values = (style_masks, k, palette, min_area, label_map, region_weights)
             given = [flag for flag, value in zip(flags, values, strict=True) if value]
             if given:
-                raise InputError(f"{', '.join(given)} only work(s) with --content-mask (spatial control)")
+                raise InputError(f"{', '.join(given)} only work(s) with {option('content_mask')} (spatial control)")
             return None
         weights = {}
         for name, value in (region_weights or {}).items():
@@ -289,7 +299,7 @@ class Guidance:
     def _ks(self, masks: int) -> tuple[int | None, ...]:
         ks = self.k if isinstance(self.k, tuple) else (self.k,) * masks
         if len(ks) != masks:
-            raise InputError(f"--k gives {len(ks)} numbers for {masks} masks; give one, or one per mask")
+            raise InputError(f"{option('k')} gives {len(ks)} numbers for {masks} masks; give one, or one per mask")
         return ks
 
     def content_k(self, count: int) -> int | None:
@@ -315,7 +325,8 @@ class Guidance:
             if not isinstance(style, LoadedImage) and not style.guided:
                 raise InputError(
                     f"style targets {style.info.get('style', {}).get('path', '')} were computed without a mask, so "
-                    "they cannot guide regions; recompute them with --style-mask, or leave out --content-mask"
+                    f"they cannot guide regions; recompute them with {option('style_mask')}, "
+                    f"or leave out {option('content_mask')}"
                 )
         ks = iter(self._ks(1 + len(images))[1:])
         masks = iter(self.style_masks)
@@ -342,11 +353,11 @@ class Guidance:
             if content_labels.lost:
                 raise InputError(
                     f"{self.content_mask}: {content_labels.lost[0][1]}, leaving a single region; "
-                    "use a larger --size, or paint the region larger"
+                    f"use a larger {option('size')}, or paint the region larger"
                 )
             raise InputError(
                 f"{self.content_mask}: mask is blank (a single region), so there is nothing to guide; "
-                "paint the regions, or leave out --content-mask for a plain transfer"
+                f"paint the regions, or leave out {option('content_mask')} for a plain transfer"
             )
         label_map = self.label_map
         if self.palette is None:

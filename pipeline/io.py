@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 
-from pipeline.errors import Damaged, Empty, InputError, TooLarge, Unsupported
+from pipeline.errors import Damaged, Empty, InputError, Unsupported, check_pixels
 
 if TYPE_CHECKING:  # torch is imported where tensors are made: light verbs should not pay for it
     import torch
@@ -85,11 +85,8 @@ def read_image(
             raise InputError(f"size must be a positive number of pixels, got {size}")
         width, height = image.size
         scale = size / max(width, height)
-        if round(width * scale) * round(height * scale) > max_pixels:
-            raise InputError(
-                f"{path}: at --size {size} the image would have over {max_pixels:,} pixels; "
-                "use a smaller size (or raise --max-pixels)"
-            )
+        fix = "use a smaller size (or raise the pixel limit)"
+        check_pixels(f"{path} at size {size}", round(width * scale), round(height * scale), max_pixels, fix=fix)
         image = resize_long_side(image, size)
         alpha = resize_long_side(alpha, size) if alpha is not None else None
     return LoadedImage(image, hashlib.sha256(data).hexdigest(), original_size, alpha)
@@ -136,8 +133,9 @@ def _opened(fh: IO[bytes], *, max_pixels: int, name: str) -> Image.Image:
     width, height = image.size
     if width <= 0 or height <= 0:
         raise Empty(f"{name}: image has zero size ({width}x{height})")
-    if width * height > max_pixels:
-        raise _too_many_pixels(name, width * height, max_pixels)
+    check_pixels(
+        name, width, height, max_pixels, fix="downscale it first (or raise the pixel limit if you trust the file)"
+    )
     return image
 
 
@@ -177,15 +175,6 @@ def _open_without_pillow_limit(fh: IO[bytes]) -> Image.Image:
             return Image.open(fh)
         finally:
             Image.MAX_IMAGE_PIXELS = saved
-
-
-def _too_many_pixels(name: str, pixels: int, max_pixels: int) -> TooLarge:
-    return TooLarge(
-        f"{name}: image has {pixels:,} pixels, over the limit of {max_pixels:,}; "
-        "downscale it first (or raise the pixel limit if you trust the file)",
-        limit=max_pixels,
-        argument="max_pixels",
-    )
 
 
 def _alpha(image: Image.Image) -> Image.Image | None:
@@ -275,23 +264,31 @@ def tensor_to_image(tensor: torch.Tensor) -> Image.Image:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path``; on success rename it to ``path``, else delete it."""
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary file name beside ``path``, renamed to ``path`` when the block succeeds and
+    removed otherwise: a reader never sees half a file (for writers that open files themselves)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    # os.open with 0o666 honours the umask (mkstemp would make every output 0600).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
+    """A temporary file beside ``path``, open for writing; on success synced and renamed to
+    ``path``, else deleted (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        # os.open with 0o666 honours the umask (mkstemp would make every output 0600).
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, mode) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def save_format(path: str | os.PathLike[str]) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pipeline import io
-from pipeline.errors import InputError
+from pipeline.errors import InputError, option
 
 
 def check_writable(path: str | os.PathLike[str], *, example: str = "result.png") -> None:
@@ -82,7 +82,7 @@ class OwnedFolder:
         if self.path.exists() and not self.path.is_dir():
             raise InputError(
                 f"{self.path}: is a file, but {what} writes a folder of that name; "
-                "move the file, or choose another --out"
+                f"move the file, or choose another {option('out')}"
             )
         self.what = what
         self._listed: dict[str, None] | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,18 @@ from pipeline.features import INDEX, LAYERS, VGGEncoder, check_layers
 def _offline_torch_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may find (or download into) the user's real weights cache."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+
+
+@pytest.fixture(autouse=True)
+def _own_logging():
+    """Each test starts with the package's logger as it found it: the CLI points it at the stderr of
+    the test that ran it, which pytest closes when that test ends."""
+    logger = logging.getLogger("pipeline")
+    handlers, level, propagate = logger.handlers[:], logger.level, logger.propagate
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+    logger.propagate = propagate
 
 
 @pytest.fixture(autouse=True)

@@ -82,3 +82,12 @@ def test_the_readmes_python_example_runs(tmp_path, monkeypatch: pytest.MonkeyPat
     exec(compile(example, "README.md", "exec"), {})
     record = (tmp_path / "out.png.json").read_text()
     assert (tmp_path / "out.png").exists() and '"kind": "random"' in record
+
+
+def test_an_error_names_options_as_its_reader_spells_them() -> None:
+    from pipeline.cli.options import flag
+    from pipeline.errors import option
+
+    error = InputError(f"a mask of 3 colours; give {option('label_map')} or {option('k')}")
+    assert str(error) == "a mask of 3 colours; give label_map or k"
+    assert error.worded(flag) == "a mask of 3 colours; give --label-map or --k"

@@ -17,7 +17,7 @@ import torch
 from PIL import Image, ImageCms
 
 from pipeline import io, outputs
-from pipeline.errors import InputError
+from pipeline.errors import InputError, TooLarge
 
 
 def _png_with_header(width: int, height: int) -> bytes:
@@ -251,7 +251,7 @@ def test_read_image_hashes_the_bytes_it_decoded(tmp_path: Path) -> None:
 def test_resized_size_must_fit_the_pixel_limit(tmp_path: Path) -> None:
     path = tmp_path / "x.png"
     Image.new("RGB", (30, 20)).save(path)
-    with pytest.raises(InputError, match="at --size 5000 the image would have over"):
+    with pytest.raises(TooLarge, match=r"at size 5000: 5000x3333 is 16,665,000 pixels, over the limit of 1,000,000"):
         io.load_image(path, size=5000, max_pixels=1_000_000)
 
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from pipeline.errors import InputError
-from pipeline.optim import LBFGS, convergence, optimize
+from pipeline.lbfgs import LBFGS
+from pipeline.optim import convergence, optimize
 
 Loss = Callable[[torch.Tensor], torch.Tensor]
 

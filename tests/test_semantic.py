@@ -24,16 +24,8 @@ from PIL import Image
 from pipeline.cli import main
 from pipeline.errors import InputError
 from pipeline.masks import LabelMap
-from pipeline.masks.semantic import (
-    ADE20K,
-    Parser,
-    check_min_share,
-    fold_small,
-    load_groups,
-    load_parser,
-    semantic_mask,
-    semantic_mask_file,
-)
+from pipeline.masks.parsers import ADE20K, Parser, load_parser
+from pipeline.masks.semantic import check_min_share, fold_small, load_groups, semantic_mask, semantic_mask_file
 
 pytest.importorskip("transformers")
 

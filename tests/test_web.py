@@ -32,6 +32,7 @@ from PIL import Image
 from benchmarks import loadtest
 from pipeline import io
 from pipeline.cli import main
+from pipeline.cli.options import flag
 from pipeline.color import recombine
 from pipeline.errors import InputError
 from pipeline.fast import model as fast_model
@@ -494,8 +495,8 @@ def test_a_default_results_folder_someone_else_could_have_made_is_refused(own_te
     with pytest.raises(InputError) as refused:
         ResultStore()
     message = str(refused.value)
-    assert words in message and str(default_root()) in message and "--results" in message
-    assert "\n" not in message
+    assert words in message and str(default_root()) in message and "with results" in message
+    assert "--results" in refused.value.worded(flag) and "\n" not in message  # as `stylesnake serve` says it
 
 
 def test_serve_refuses_a_default_results_folder_open_to_all_in_one_line(
@@ -524,7 +525,7 @@ def test_the_default_results_folder_is_made_private_and_a_named_one_is_judged(ow
     ResultStore(named)  # the user's own folder, readable by others: kept as it is, with a warning
     assert stat.S_IMODE(named.stat().st_mode) == 0o755 and "other users can list the results" in caplog.text
     os.chmod(named, 0o775)
-    with pytest.raises(InputError, match=r"other users can write to the results folder .*--results"):
+    with pytest.raises(InputError, match=r"other users can write to the results folder .*with results"):
         ResultStore(named)
 
 

@@ -769,7 +769,7 @@ def test_masks_semantic_caches_one_mask_per_image_and_falls_back_to_colours(tmp_
 
 def _parser(layout: Callable[[int, int], dict[str, np.ndarray]]):
     """A scene parser that sees ADE20K class ``name`` where ``layout(height, width)[name]`` is set."""
-    from pipeline.masks.semantic import ADE20K, Parser
+    from pipeline.masks.parsers import ADE20K, Parser
 
     def scores(image: np.ndarray) -> np.ndarray:
         height, width = image.shape[:2]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import pipeline
 from pipeline.cli import fast, gatys, masks, report, serve, video
-from pipeline.cli.options import Help, Parser, add_verbosity
+from pipeline.cli.options import Help, Parser, add_verbosity, flag
 from pipeline.errors import InputError
 
 #: The verb families, in the order ``--help`` lists them.
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except InputError as exc:
-        print(f"stylesnake: error: {exc}", file=sys.stderr)
+        print(f"stylesnake: error: {exc.worded(flag)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("stylesnake: interrupted; no output written", file=sys.stderr)

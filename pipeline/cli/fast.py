@@ -61,7 +61,7 @@ def _train_flags(tr: argparse.ArgumentParser) -> None:
     g = tr.add_argument_group(
         "guided training", "one model paints each labelled region of a photo with its own region of the style"
     )
-    g.add_argument("--style-mask", metavar="PATH", help="the style image's mask: its labels are the model's")
+    add(g, "style_mask", help="the style image's mask: its labels are the model's")
     g.add_argument(
         "--masks", nargs="+", metavar="DIR", help="folder(s) with a mask per training image (same file name)"
     )

@@ -72,12 +72,7 @@ def _transfer_flags(t: argparse.ArgumentParser) -> None:
     add(c, "color", "color_match", "scales", "scale_base", "stage_steps")
     g = t.add_argument_group("spatial control (Gatys 2016): masks with one flat colour per region")
     g.add_argument("--content-mask", metavar="PATH", help="label mask of the content image")
-    g.add_argument(
-        "--style-mask",
-        action="append",
-        metavar="PATH",
-        help="label mask of each style image, in order (targets carry their own)",
-    )
+    add(g, "style_mask", action="append", help="label mask of each style image, in order (targets carry their own)")
     add(g, "guide_mode", "guide_grow")
     add_labels(g)
     add(g, "label_map", "region_weights")
@@ -89,7 +84,7 @@ def _style_targets_flags(st: argparse.ArgumentParser) -> None:
     st.add_argument("--out", required=True, metavar="PATH", help="targets file to write (.pt)")
     add(st, *STYLE_FLAGS)
     g = st.add_argument_group("spatial control: the style image's mask")
-    g.add_argument("--style-mask", metavar="PATH", help="label mask of the style image")
+    add(g, "style_mask")
     add(g, "guide_mode", "guide_grow")
     add_labels(g)
     st.set_defaults(handler=_style_targets)

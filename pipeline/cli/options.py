@@ -105,18 +105,29 @@ def _choices(module: str, name: str) -> Callable[[], tuple[str, ...]]:
     return choices
 
 
+def _constant(module: str, name: str) -> Callable[[], Any]:
+    def constant() -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)
+
+    return constant
+
+
 @dataclass(frozen=True)
 class Flag:
-    """One flag: argparse's keywords, with ``default`` and ``choices`` possibly computed late."""
+    """One flag: argparse's keywords, with ``default`` and ``choices`` possibly computed late;
+    ``note`` adds to the help what the flag means when left out, where that is not its default."""
 
     help: str
     type: Callable[[str], Any] | None = None
     default: Any = None
     choices: Callable[[], tuple[str, ...]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # action, nargs, metavar, required
+    note: Callable[[], str] | None = None
 
     def keywords(self, **overrides: Any) -> dict[str, Any]:
-        kw: dict[str, Any] = {"help": self.help, **self.extra}
+        kw: dict[str, Any] = {"help": self.help + (self.note() if self.note else ""), **self.extra}
         if self.type is not None:
             kw["type"] = self.type
         if "default" not in overrides:  # computing it may import torch
@@ -143,6 +154,21 @@ FLAGS: dict[str, Flag] = {
     "device": Flag("auto, cpu, cuda, cuda:N or mps", None, "auto"),
     "precision": Flag("auto = bf16 on CUDA", None, "auto", _choices("pipeline.device", "PRECISIONS")),
     "max_pixels": Flag("refuse larger input images", int, io.MAX_PIXELS),
+    # Clips (video, video-masks, video-join).
+    "flow": Flag(
+        "optical flow method (OpenCV)",
+        None,
+        _constant("pipeline.video.flow", "DEFAULT_FLOW"),
+        _choices("pipeline.video.flow", "FLOW_METHODS"),
+    ),
+    "frames": Flag("only frames A to B-1 (numbered from 0)", extra={"metavar": "A:B"}),
+    "fps": Flag(
+        "frame rate of a folder of frames",
+        float,
+        note=lambda: f" (default {_constant('pipeline.video.clip', 'FOLDER_FPS')():g}; a clip keeps its own)",
+    ),
+    # Masks of the style images (transfer and video: one per style image, in order).
+    "style_mask": Flag("label mask of the style image", extra={"metavar": "PATH"}),
     "alpha": Flag(
         "a transparent photo: keep its alpha in the result (PNG), or drop it (flattened on white)",
         None,
@@ -233,6 +259,11 @@ FLAGS: dict[str, Flag] = {
 }
 #: Flags whose name on the command line is not their key (the fast-style ones share Gatys' flag names).
 _SPELLING = {key: key.removeprefix("train_") for key in FLAGS if key.startswith("train_")}
+
+
+def flag(name: str) -> str:
+    """The command line's spelling of the option a library error names (``label_map``)."""
+    return f"--{name.replace('_', '-')}"
 
 
 def add(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *names: str, **overrides: Any) -> None:

@@ -8,9 +8,9 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
-log = logging.getLogger("pipeline")
+from pipeline.optim import Progress
 
-Progress = Callable[[int, int, Mapping[str, float] | None], None]
+log = logging.getLogger("pipeline")
 
 
 @contextmanager

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from pipeline import gallery, samples
-from pipeline.cli.options import Help, add_verbosity
+from pipeline.cli.options import Help, add, add_verbosity
 
 log = logging.getLogger("pipeline")
 
@@ -24,7 +24,7 @@ def register(verbs: Any, *, full: bool) -> None:
     f.add_argument("--content", required=True, metavar="PATH", help="its content image")
     f.add_argument("--style", required=True, metavar="PATH", help="its style image")
     f.add_argument("--content-mask", metavar="PATH", help="its content mask (cleaned)")
-    f.add_argument("--style-mask", metavar="PATH", help="its style mask (cleaned)")
+    add(f, "style_mask", help="its style mask (cleaned)")
     f.add_argument("--panel", metavar="PATH", help="panel to write (default: RESULT with .panel.png)")
     f.add_argument("--loss-curve", metavar="PATH", help="loss curve to write (default: RESULT with .loss.svg)")
     f.add_argument("--loss-curve-png", metavar="PATH", help="the loss curve as PNG too, for viewers without SVG")

@@ -51,13 +51,11 @@ def register(verbs: Any, *, full: bool) -> None:
     j.add_argument("segments", nargs="+", metavar="SEGMENT", help="segment folders, in order")
     j.add_argument("--content", required=True, metavar="CLIP", help="the clip the segments were painted from")
     j.add_argument("--out", required=True, metavar="PATH", help="the joined clip (.mp4)")
-    j.add_argument("--fps", type=float, help="frame rate of a folder of frames (default 25)")
-    add(j, "max_pixels")
+    add(j, "fps", "max_pixels")
     j.set_defaults(handler=_join)
 
 
 def _masks_flags(m: argparse.ArgumentParser) -> None:
-    from pipeline.video.flow import DEFAULT_FLOW, FLOW_METHODS
 
     m.add_argument("--content", required=True, metavar="CLIP", help="the clip, or a folder of frames")
     m.add_argument(
@@ -65,9 +63,7 @@ def _masks_flags(m: argparse.ArgumentParser) -> None:
     )
     m.add_argument("--out", required=True, metavar="DIR", help="folder for every frame's mask")
     add(m, "size", help="long side the masks are made at, px (the video's --size)")
-    m.add_argument("--flow", choices=FLOW_METHODS, default=DEFAULT_FLOW, help="optical flow method (OpenCV)")
-    m.add_argument("--frames", metavar="A:B", help="only frames A to B-1 (numbered from 0)")
-    m.add_argument("--fps", type=float, help="frame rate of a folder of frames (default 25)")
+    add(m, "flow", "frames", "fps")
     add_labels(m.add_argument_group("labels (painted masks; exact ones need none)"))
     add(m, "max_pixels")
     m.set_defaults(handler=_masks)
@@ -75,7 +71,6 @@ def _masks_flags(m: argparse.ArgumentParser) -> None:
 
 def _video_flags(v: argparse.ArgumentParser) -> None:
     from pipeline.gatys.config import GatysConfig
-    from pipeline.video.flow import FLOW_METHODS
     from pipeline.video.transfer import VideoConfig
 
     d = VideoConfig()
@@ -109,15 +104,14 @@ def _video_flags(v: argparse.ArgumentParser) -> None:
         help="how strongly each frame keeps to the previous result where the flow is certain, relative "
         "to the first frame's loss; 0 makes every frame independent",
     )
-    t.add_argument("--flow", choices=FLOW_METHODS, default=d.flow, help="optical flow method (OpenCV)")
+    add(t, "flow")
     t.add_argument(
         "--long-term",
         action="store_true",
         help="also keep to frames t-2 and t-4 (Ruder's long-term consistency: what an object hid comes back as it was)",
     )
     t.add_argument("--first-steps", type=int, metavar="N", help="evaluations of the first frame (default: --steps)")
-    t.add_argument("--frames", metavar="A:B", help="only frames A to B-1 (numbered from 0)")
-    t.add_argument("--fps", type=float, help="frame rate of a folder of frames (default 25)")
+    add(t, "frames", "fps")
     t.add_argument("--keep-frames", action="store_true", help="keep OUT.frames/ (every frame as PNG) after writing OUT")
     c = v.add_argument_group("colour control (Gatys 2016)")
     add(c, "color", "color_match")
@@ -128,7 +122,7 @@ def _video_flags(v: argparse.ArgumentParser) -> None:
         help="frame 0's mask, a folder of keyframe masks named by frame number (000000.png, 000120.png, "
         "…), or propose (frame 0's, proposed from its colours); carried to every frame along the flow",
     )
-    g.add_argument("--style-mask", action="append", metavar="PATH", help="label mask of each style image, in order")
+    add(g, "style_mask", action="append", help="label mask of each style image, in order")
     add(g, "guide_mode", "guide_grow")
     add_labels(g)
     add(g, "label_map", "region_weights")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from pipeline import record
-from pipeline.errors import InputError
+from pipeline.errors import InputError, option
 from pipeline.fast.network import TransformerNet
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def replacing(checkpoint: Path) -> None:
     state = record.load_torch(
         checkpoint,
         what="a Stylesnake training checkpoint",
-        fix="training would replace it: move it away, or choose another --out",
+        fix=f"training would replace it: move it away, or choose another {option('out')}",
         format=CHECKPOINT_FORMAT,
     )
     log.warning("%s: starting again; the checkpoint at step %s is replaced (--resume continues it)", checkpoint,
@@ -72,11 +72,11 @@ def restore(
     """Load a checkpoint into ``network`` and ``optimizer``; the step and loss history it reached.
     Refused when it was trained with settings other than ``config``'s (except :data:`RUN_ONLY`)."""
     if not path.is_file():
-        raise InputError(f"{path}: no checkpoint to resume from; start without --resume")
+        raise InputError(f"{path}: no checkpoint to resume from; start without {option('resume')}")
     state = record.load_torch(
         path,
         what="a Stylesnake training checkpoint",
-        fix="delete it and start without --resume",
+        fix=f"delete it and start without {option('resume')}",
         format=CHECKPOINT_FORMAT,
     )
     trained = {**BEFORE, **state["config"]}
@@ -84,14 +84,14 @@ def restore(
     if changed:
         raise InputError(
             f"{path}: the checkpoint was trained with other settings ({', '.join(sorted(changed))}); "
-            "resume with the same ones, or start again without --resume"
+            f"resume with the same ones, or start again without {option('resume')}"
         )
     try:
         network.load_state_dict(state["network"])
     except RuntimeError:  # another width or number of label channels than this run's
         raise InputError(
             f"{path}: the checkpoint's network does not fit this run (trained with other masks or labels?); "
-            "resume with the same ones, or start again without --resume"
+            f"resume with the same ones, or start again without {option('resume')}"
         ) from None
     optimizer.load_state_dict(state["optimizer"])
     return int(state["step"]), {k: list(v) for k, v in state["history"].items()}

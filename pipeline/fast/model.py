@@ -23,8 +23,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pipeline import io, outputs, record
+from pipeline.color import recombine
 from pipeline.device import place, resolve_device, resolve_precision
-from pipeline.errors import InputError
+from pipeline.errors import InputError, option
 from pipeline.fast.network import TransformerNet, for_inference
 from pipeline.fast.runtime import OnnxNetwork
 from pipeline.guides import one_hot
@@ -191,18 +192,52 @@ def content_guides(
     return one_hot(labels_at(painted, size, palette, name=name), range(len(palette.names)))[None]
 
 
+@dataclass(frozen=True)
+class OpenedModel:
+    """A fast-style model ready to stylise: the network to call, the model (its record and labels),
+    the device and precision it runs at, and the file it came from (None: one built in memory)."""
+
+    network: Runner | OnnxNetwork | TransformerNet
+    model: FastModel | OnnxNetwork
+    device: torch.device
+    precision: str
+    path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        """What records and messages call it: its file, else its style's name."""
+        return str(self.path) if self.path is not None else self.model.style_name
+
+
 def open_model(
     model_path: str | os.PathLike[str], *, device: str = "auto", precision: str = "auto", compile: bool = False
-) -> tuple[Runner | OnnxNetwork, FastModel | OnnxNetwork, torch.device, str]:
-    """A model file (or its ONNX export, which runs in onnxruntime on the CPU) ready to stylise:
-    the network to call, the model (its record and labels), and the device and precision used."""
+) -> OpenedModel:
+    """A model file (or its ONNX export, which runs in onnxruntime on the CPU) ready to stylise."""
     if Path(model_path).suffix.lower() == ".onnx":
         onnx = OnnxNetwork(model_path)
-        return onnx, onnx, torch.device("cpu"), "fp32"
+        return OpenedModel(onnx, onnx, torch.device("cpu"), "fp32", Path(model_path))
     model = load(model_path)
     where = resolve_device(device)
     precision = resolve_precision(precision, where)
-    return Runner(model.network, where, precision=precision, compile=compile), model, where, precision
+    runner = Runner(model.network, where, precision=precision, compile=compile)
+    return OpenedModel(runner, model, where, precision, Path(model_path))
+
+
+def paint(
+    network: TransformerNet | Runner | OnnxNetwork,
+    photos: torch.Tensor,
+    guides: torch.Tensor | None = None,
+    *,
+    preserve_color: bool = False,
+    strength: float = 1.0,
+) -> torch.Tensor:
+    """The photos (B, 3, H, W in [0, 1]) stylised as a user asks: the network's output
+    (:func:`stylize`), with the photos' colours under its luminance when ``preserve_color``
+    (:func:`pipeline.color.recombine`), over the photos at ``strength`` (:func:`blend_strength`)."""
+    result = stylize(network, photos, guides)
+    if preserve_color:
+        result = recombine(result, photos).clamp(0, 1)
+    return blend_strength(result, photos, strength)
 
 
 def stylize_files(
@@ -228,16 +263,19 @@ def stylize_files(
     ``strength`` (0–1) blends the result with the photo (:func:`blend_strength`). A transparent
     photo keeps its alpha (``alpha="keep"``; the network paints the colour) or is flattened on
     white (``"drop"``)."""
-    from pipeline.color import recombine
-
     if not (math.isfinite(strength) and 0 <= strength <= 1):
         raise InputError(f"strength must be a number from 0 (the photo) to 1 (full style), got {strength}")
 
-    network, model, where, precision = open_model(model_path, device=device, precision=precision, compile=compile)
+    opened = open_model(model_path, device=device, precision=precision, compile=compile)
+    network, model, where, precision = opened.network, opened.model, opened.device, opened.precision
     if masks is not None and len(masks) != len(contents):
-        raise InputError(f"{len(contents)} photos but {len(masks)} masks; give one --mask per --content")
+        raise InputError(
+            f"{len(contents)} photos but {len(masks)} masks; give one {option('mask')} per {option('content')}"
+        )
     if masks is None and network.guide_channels:
-        raise InputError(f"{model_path}: this model was trained with masks; give each photo's mask with --mask")
+        raise InputError(
+            f"{model_path}: this model was trained with masks; give each photo's mask with {option('mask')}"
+        )
     for out in outs:
         io.save_format(out)
         outputs.check_writable(out)
@@ -255,10 +293,7 @@ def stylize_files(
             painted = np.asarray(io.load_image(masks[index], max_pixels=max_pixels))
             guides = content_guides(model, painted, content.image.size, name=str(masks[index]))
         started = time.perf_counter()
-        result = stylize(network, tensor, guides)
-        if preserve_color:
-            result = recombine(result, tensor).clamp(0, 1)
-        result = blend_strength(result, tensor, strength)
+        result = paint(network, tensor, guides, preserve_color=preserve_color, strength=strength)
         seconds = time.perf_counter() - started
         header = record.header("johnson2016" + ("+guided" if guides is not None else ""), model.info.get("weights"))
         parameters = {"size": size, "preserve_color": preserve_color, "strength": strength, "alpha": alpha}

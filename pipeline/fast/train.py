@@ -26,7 +26,6 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,23 +35,21 @@ import torch.nn.functional as F
 
 from pipeline import io, outputs, record, targets
 from pipeline.device import autocast, place, resolve_device, resolve_precision
-from pipeline.errors import InputError
+from pipeline.errors import InputError, option
 from pipeline.fast import checkpoints
 from pipeline.fast import model as fast_model
 from pipeline.fast.config import CONTENT_LAYER, STYLE_LAYERS, TrainConfig
 from pipeline.fast.data import Guided, Sources, batches, dataset, pair_masks, sources
 from pipeline.fast.network import TransformerNet
-from pipeline.fast.stability import Motion, guided_pair, motion_generator, moved_pair, temporal_term
+from pipeline.fast.stability import Motion, Pair, guided_pair, motion_generator, moved_pair, temporal_term
 from pipeline.features import Encoder, VGGEncoder
 from pipeline.gallery import loss_curve_png, loss_curve_svg
 from pipeline.guides import propagate
 from pipeline.losses import batch_gram_loss, batch_guided_gram_loss, gram_matrix, tv_loss
 from pipeline.masks import LabelMap, Palette, hex_colour, load_label_map
+from pipeline.optim import Progress
 
 log = logging.getLogger(__name__)
-
-#: ``progress(step, steps, losses)`` after every step (``losses`` every tenth step and at the last).
-Progress = Callable[[int, int, Mapping[str, float] | None], None]
 
 
 # --- training ----------------------------------------------------------------------------------
@@ -109,7 +106,9 @@ def train(
     if not resume and checkpoint.exists():
         checkpoints.replacing(checkpoint)
     if (style_mask is None) != (masks is None):
-        raise InputError("guided training needs both --style-mask and --masks (the training images' masks)")
+        raise InputError(
+            f"guided training needs both {option('style_mask')} and {option('masks')} (the training images' masks)"
+        )
     setup = _setup(style_path, data, config, weights, style_mask, masks, palette, k, min_area, encoder)
     channels = len(setup.guided.style.names) if setup.guided else 0
     torch.manual_seed(config.seed)  # the network's initial weights
@@ -209,9 +208,6 @@ def _fit(
     progress: Progress | None,
 ) -> list[float]:
     """Steps ``start`` … ``config.steps`` − 1, appending to ``history``; returns each step's seconds."""
-    encoder, device, layout = setup.encoder, setup.device, setup.layout
-    content_layer = CONTENT_LAYER[config.loss_network]
-    wanted = {index: name for index, name in encoder.wanted.items() if name in setup.style_grams}
     channels = len(setup.guided.style.names) if setup.guided else 0
     stable = config.temporal_weight > 0
     network.train()
@@ -220,32 +216,10 @@ def _fit(
     steps = range(start, config.steps)
     for step, (batch, labels) in zip(steps, batches(setup.paths, steps, config, setup.guided), strict=True):
         pair = moved_pair(batch, motion_generator(config.seed, step)) if stable else None
-        batch = batch.to(device=device, memory_format=layout, non_blocking=True)
-        onehot = None if labels is None else F.one_hot(labels, channels).permute(0, 3, 1, 2).float().to(device)
+        batch = batch.to(device=setup.device, memory_format=setup.layout, non_blocking=True)
+        onehot = None if labels is None else F.one_hot(labels, channels).permute(0, 3, 1, 2).float().to(setup.device)
         optimizer.zero_grad(set_to_none=True)
-        with autocast(device, setup.precision):
-            output = network(_with_guides(batch, onehot, layout))
-            features = encoder(output)
-            with torch.no_grad():
-                content = encoder(batch, until=content_layer)[content_layer]
-        terms = {"content": config.content_weight * F.mse_loss(features[content_layer].float(), content.float())}
-        if onehot is None:
-            terms["style"] = config.style_weight * batch_gram_loss(features, setup.style_grams)
-        else:
-            per_image = [propagate(g, encoder.body, wanted, mode=config.guide_mode) for g in onehot]
-            guides = {layer: torch.stack([p[layer] for p in per_image]) for layer in setup.style_grams}
-            terms["style"] = config.style_weight * batch_guided_gram_loss(features, guides, setup.style_grams)
-        if pair is not None:
-            pair = pair.to(device)
-            moved_guides = None
-            if onehot is not None:
-                pair, moved_guides = guided_pair(pair, onehot)
-            with autocast(device, setup.precision):
-                moved_output = network(_with_guides(pair.moved, moved_guides, layout))
-            perceptual = (terms["content"] + terms["style"]).detach()
-            terms["temporal"] = config.temporal_weight * perceptual * temporal_term(output, moved_output, pair)
-        if config.tv_weight:
-            terms["tv"] = config.tv_weight * tv_loss(output.float())
+        terms = _losses(setup, network, config, batch, onehot, pair)
         total = torch.stack(list(terms.values())).sum()
         total.backward()
         optimizer.step()
@@ -261,6 +235,46 @@ def _fit(
             checkpoints.save(checkpoint, network, optimizer, step + 1, history, config)
     network.eval()
     return step_seconds
+
+
+def _losses(
+    setup: _Setup,
+    network: TransformerNet,
+    config: TrainConfig,
+    batch: torch.Tensor,
+    onehot: torch.Tensor | None,
+    pair: Pair | None,
+) -> dict[str, torch.Tensor]:
+    """One step's weighted loss terms: content, style (guided by the labels ``onehot`` when the
+    model is), the temporal term on the moved ``pair`` when training for stability, and total
+    variation when weighted."""
+    encoder, device, layout = setup.encoder, setup.device, setup.layout
+    content_layer = CONTENT_LAYER[config.loss_network]
+    with autocast(device, setup.precision):
+        output = network(_with_guides(batch, onehot, layout))
+        features = encoder(output)
+        with torch.no_grad():
+            content = encoder(batch, until=content_layer)[content_layer]
+    terms = {"content": config.content_weight * F.mse_loss(features[content_layer].float(), content.float())}
+    if onehot is None:
+        terms["style"] = config.style_weight * batch_gram_loss(features, setup.style_grams)
+    else:
+        wanted = {index: name for index, name in encoder.wanted.items() if name in setup.style_grams}
+        per_image = [propagate(g, encoder.body, wanted, mode=config.guide_mode) for g in onehot]
+        guides = {layer: torch.stack([p[layer] for p in per_image]) for layer in setup.style_grams}
+        terms["style"] = config.style_weight * batch_guided_gram_loss(features, guides, setup.style_grams)
+    if pair is not None:
+        pair = pair.to(device)
+        moved_guides = None
+        if onehot is not None:
+            pair, moved_guides = guided_pair(pair, onehot)
+        with autocast(device, setup.precision):
+            moved_output = network(_with_guides(pair.moved, moved_guides, layout))
+        perceptual = (terms["content"] + terms["style"]).detach()
+        terms["temporal"] = config.temporal_weight * perceptual * temporal_term(output, moved_output, pair)
+    if config.tv_weight:
+        terms["tv"] = config.tv_weight * tv_loss(output.float())
+    return terms
 
 
 def _with_guides(images: torch.Tensor, onehot: torch.Tensor | None, layout: torch.memory_format) -> torch.Tensor:

@@ -11,7 +11,7 @@ from typing import Any
 
 from pipeline import targets as style_targets
 from pipeline.color import COLOUR_MODES, MATCH_METHODS
-from pipeline.errors import InputError, check_choice
+from pipeline.errors import InputError, check_choice, option
 from pipeline.features import POOLINGS, check_layers
 from pipeline.guides import GUIDE_MODES
 from pipeline.losses import layer_weights
@@ -80,7 +80,7 @@ class GatysConfig:
         if not self.init.startswith(INIT_IMAGE):
             check_choice("init", self.init, (*INITS, f"{INIT_IMAGE}PATH"))
         elif not self.init[len(INIT_IMAGE) :].strip():
-            raise InputError("init image: give its path, e.g. --init image:start.png")
+            raise InputError(f"init image: give its path, e.g. {option('init')} image:start.png")
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("guide mode", self.guide_mode, GUIDE_MODES)
         check_choice("color mode", self.color, COLOUR_MODES)
@@ -93,7 +93,7 @@ class GatysConfig:
             if self.scales[-1] != self.size:
                 raise InputError(
                     f"scales must end at the output size ({self.scales[-1]} != {self.size}); "
-                    f"give --size {self.scales[-1]}"
+                    f"give {option('size')} {self.scales[-1]}"
                 )
         if not self.style_layers:
             raise InputError("style-layers must name at least one layer")

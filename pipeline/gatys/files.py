@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from pipeline import io, outputs, record
 from pipeline import targets as style_targets
 from pipeline.device import autocast, memory_format, resolve_device, resolve_precision
-from pipeline.errors import InputError
+from pipeline.errors import InputError, option
 from pipeline.features import Encoder, VGGEncoder
 from pipeline.gatys import tiles
 from pipeline.gatys.config import INIT_IMAGE, GatysConfig, stage_config
@@ -139,7 +139,8 @@ def _checked(
         raise InputError(f"save-every must be a number of evaluations >= 0, got {save_every}")
     if len(config.scales) > 1 and any(style_targets.is_targets_path(p) for p in style_paths):
         raise InputError(
-            "--scales recomputes the style's Grams at every stage's size; pass the style image, not its targets (.pt)"
+            f"{option('scales')} recomputes the style's Grams at every stage's size; "
+            "pass the style image, not its targets (.pt)"
         )
     return Snapshots(out_path, inputs=inputs) if save_every else None
 

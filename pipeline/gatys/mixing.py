@@ -15,7 +15,7 @@ import torch
 from pipeline import io, outputs, record
 from pipeline import targets as style_targets
 from pipeline.device import autocast, resolve_device, resolve_precision
-from pipeline.errors import InputError
+from pipeline.errors import InputError, option
 from pipeline.features import Encoder, check_layers
 from pipeline.gatys.config import GatysConfig
 from pipeline.gatys.files import PathLike
@@ -49,7 +49,9 @@ def mix_scales_files(
     check_layers(fine_layers)
     unknown = [layer for layer in fine_layers if layer not in config.style_layers]
     if unknown:
-        raise InputError(f"fine layers {', '.join(unknown)} are not among the style layers; add them to --style-layers")
+        raise InputError(
+            f"fine layers {', '.join(unknown)} are not among the style layers; add them to {option('style_layers')}"
+        )
     out_path = Path(out_path)
     io.save_format(out_path)
     outputs.check_writable(out_path)

@@ -44,7 +44,7 @@ from pipeline import io
 from pipeline import targets as style_targets
 from pipeline.color import grey, luminance_image, match_colours, recombine
 from pipeline.device import autocast, memory_format, resolve_device, resolve_precision
-from pipeline.errors import InputError, check_choice
+from pipeline.errors import InputError, check_choice, option
 from pipeline.features import LAYERS, Encoder, VGGEncoder
 from pipeline.gatys import tiles
 from pipeline.gatys.config import INIT_IMAGE, INITS, GatysConfig
@@ -112,7 +112,7 @@ def check_fits(encoder: Encoder, size: tuple[int, int], *, name: str) -> None:
         raise InputError(
             f"{name}: at this size the image is {size[0]}x{size[1]} px, but layer "
             f"{LAYERS[encoder.arch][len(encoder.body) - 1]} needs at least {encoder.min_side} px a side; "
-            "use a larger --size"
+            f"use a larger {option('size')}"
         )
 
 
@@ -159,23 +159,19 @@ def transfer(
     encoder = _fitting_encoder(encoder, config, weights)
     _check_inputs(encoder, content, styles, config, regions)
     original_content = content
-    if config.color != "none":
-        content, styles = _colour_control(content, styles, config, regions)
-        if init is not None and config.color == "preserve":
-            init = grey(init)  # a previous stage's result, recombined in colour: optimise its luminance
+    content, styles, init = _colour_controlled(content, styles, init, config, regions)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # one input size for hundreds of evaluations
     encoder = encoder.to(device=device, memory_format=memory_format(device))
     margin = margin_for(content.shape, canvas_margin)
-    canvas = extend(content, margin)
     # Tiled, what grows with the image (it, the optimiser's state) stays in host memory and the
     # device sees one tile at a time; untiled, everything lives on the device. Whether to tile is
-    # the image's size against --tile (a canvas a few pixels over it is not worth tiles); the
-    # tiles, windows of at most --tile px, then cover the canvas.
+    # the image's size against the tile size (a canvas a few pixels over it is not worth tiles);
+    # the tiles, windows of at most that size, then cover the canvas.
     tiled = tiles.tiles_needed(config.tile, content.shape)
     home = tiles.HOST if tiled else device
     content = content.to(device=home)
-    canvas = canvas.to(device=home, memory_format=memory_format(home))
+    canvas = extend(content, margin).to(memory_format=memory_format(home))
 
     def precision_context() -> Any:
         return autocast(device, precision)
@@ -186,9 +182,7 @@ def transfer(
         tiled=tiled,
     )  # fmt: skip
     starts_fresh = init is None  # not a later coarse-to-fine stage, which starts near its answer
-    if init is None:
-        first_style = styles[0].image if isinstance(styles[0], StyleTargets) else styles[0]
-        init = initial_image(config.init, content, first_style.to(home), config.seed)
+    init = init if init is not None else _first_image(config, content, styles[0], home)
     _sync(device)
     timings = {"setup": time.perf_counter() - start}
     start = time.perf_counter()
@@ -304,6 +298,25 @@ def _fitting_encoder(encoder: Encoder | None, config: GatysConfig, weights: str 
     return encoder
 
 
+def _colour_controlled(
+    content: torch.Tensor, styles: list[Style], init: torch.Tensor | None, config: GatysConfig, regions: Regions | None
+) -> tuple[torch.Tensor, list[Style], torch.Tensor | None]:
+    """The content, styles and start as colour control (``config.color``) has them optimised: the
+    styles' colours matched to the content's, or everything in luminance (``preserve``)."""
+    if config.color == "none":
+        return content, styles, init
+    content, styles = _colour_control(content, styles, config, regions)
+    if init is not None and config.color == "preserve":
+        init = grey(init)  # a previous stage's result, recombined in colour: optimise its luminance
+    return content, styles, init
+
+
+def _first_image(config: GatysConfig, content: torch.Tensor, style: Style, home: torch.device) -> torch.Tensor:
+    """The configured start (``config.init``) of a transfer that is not a later stage's."""
+    first_style = style.image if isinstance(style, StyleTargets) else style
+    return initial_image(config.init, content, first_style.to(home), config.seed)
+
+
 def _check_inputs(
     encoder: Encoder, content: torch.Tensor, styles: Sequence[Style], config: GatysConfig, regions: Regions | None
 ) -> None:
@@ -332,7 +345,7 @@ def _colour_control(
     styles recoloured to the content's colour statistics; per region with ``regions``."""
     if any(isinstance(s, StyleTargets) for s in styles):
         raise InputError(
-            f"--color {config.color} adapts each style to the content image, so it needs the style image, "
+            f"{option('color')} {config.color} adapts each style to the content image, so it needs the style image, "
             "not its saved targets (.pt)"
         )
     content_masks = regions.content if regions is not None else None

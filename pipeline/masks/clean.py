@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, option
 from pipeline.masks.palette import FOREIGN_DISTANCE, MAX_LABELS, LabelMap, Palette, hex_colour
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def clean_mask(
     if palette is None and k is not None and k > 1 and int(np.ptp(probe, axis=0).max()) < 6:
         raise InputError(
             f"{name}: mask is blank (one flat colour) but {k} labels were asked for; paint the regions "
-            "(a mask that is one region on purpose takes k=1: give --k per mask, e.g. --k 3,1)"
+            f"(a mask that is one region on purpose takes k=1: give {option('k')} per mask, e.g. {option('k')} 3,1)"
         )
     exact = _exact_colours(painted)
     bins = _bins(painted)
@@ -126,7 +126,7 @@ def clean_mask(
     else:
         raise InputError(
             f"{name}: mask has many shades (hand-painted?); say how many labels it holds with "
-            "--k K or list their colours with --colors"
+            f"{option('k')} K or list their colours with {option('colors')}"
         )
 
     labels = _assign(bins, centres)

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from pipeline import io, outputs
-from pipeline.errors import InputError
+from pipeline.errors import InputError, option
 from pipeline.masks.clean import clean_mask
 from pipeline.masks.palette import FOREIGN_DISTANCE, LabelMap, Palette, hex_colour
 
@@ -213,7 +213,7 @@ def load_label_map(
         survives = _surviving_size(label_map.labels, int(index), max(size))
         why = (
             f"label {label_map.names[index]} ({before[index]} px of the {width}x{height} mask) vanishes at "
-            f"{size[0]}x{size[1]} (--size {max(size)}); it survives from --size {survives}"
+            f"{size[0]}x{size[1]} ({option('size')} {max(size)}); it survives from {option('size')} {survives}"
         )
         log.warning("%s: %s", path, why)
         lost.append((label_map.names[index], why))

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, option
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ VOC_CLASSES = (
 )
 #: The short side torchvision's segmentation weights were evaluated at.
 SHORT_SIDE = 520
-_FIX = "give a state dict of torchvision's DeepLabV3 or LR-ASPP (or leave out --weights)"
+_FIX = f"give a state dict of torchvision's DeepLabV3 or LR-ASPP (or leave out {option('weights')})"
 
 
 def _builders() -> dict[str, Callable[..., Any]]:

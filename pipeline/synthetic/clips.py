@@ -13,9 +13,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 
 import cv2
 import numpy as np
+
+from pipeline import samples
+from pipeline.errors import InputError
+from pipeline.synthetic.scenes import _photo, textured_scene
+from pipeline.video.mp4 import h264_stream, write_frames, yuv420
 
 
 @dataclass(frozen=True)
@@ -57,21 +63,28 @@ class ClipSpec:
         return (Disc(self.speed, self.radius, self.texture, self.tint, self.start), *self.others)
 
 
-#: Clips the demo workflow writes (``demo: {videos: [...]}``), by name.
-DEMO_CLIPS = {
-    # The astronaut's portrait panned across while a brick disc rolls by; a second of sound.
-    "astronaut_pan": ClipSpec(world="astronaut", size=(160, 120), frames=16, pan=(1.0, 0.3), speed=(3.0, 0.8)),
-    # A textured scene of three regions (for masks that follow the motion) with a gravel disc.
-    "scene_pan": ClipSpec(
-        world="scene:7",
-        size=(160, 120),
-        frames=16,
-        pan=(-0.8, 0.5),
-        speed=(2.5, -1.0),
-        texture="gravel",
-        tint=(0.95, 0.85, 0.3),
-    ),
-}
+#: Clips the demo workflow writes (``demo: {videos: [...]}``), by name (the names are
+#: :data:`pipeline.samples.CLIPS`, which the Snakefile reads without importing this module).
+DEMO_CLIPS = dict(
+    zip(
+        samples.CLIPS,
+        (
+            # The astronaut's portrait panned across while a brick disc rolls by; a second of sound.
+            ClipSpec(world="astronaut", size=(160, 120), frames=16, pan=(1.0, 0.3), speed=(3.0, 0.8)),
+            # A textured scene of three regions (for masks that follow the motion) with a gravel disc.
+            ClipSpec(
+                world="scene:7",
+                size=(160, 120),
+                frames=16,
+                pan=(-0.8, 0.5),
+                speed=(2.5, -1.0),
+                texture="gravel",
+                tint=(0.95, 0.85, 0.3),
+            ),
+        ),
+        strict=True,
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -92,17 +105,11 @@ def _world(spec: ClipSpec, labels: np.ndarray | None = None) -> tuple[np.ndarray
     map of the photo, stretched with it)."""
     width, height = spec.size[0] * 3, spec.size[1] * 3
     if labels is not None:
-        from pipeline.synthetic.scenes import _photo
-
         stretched = cv2.resize(labels.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
         return _photo(spec.world, width, height), stretched.astype(np.int32)
     if spec.world.startswith("scene:"):
-        from pipeline.synthetic.scenes import textured_scene
-
         image, labels = textured_scene(int(spec.world.split(":", 1)[1]), size=(width, height), k=3)
         return image.astype(np.float32) / 255, labels.astype(np.int32)
-    from pipeline.synthetic.scenes import _photo
-
     image = _photo(spec.world, width, height)
     labels = np.minimum(np.arange(height) * 3 // height, 2).astype(np.int32)[:, None].repeat(width, axis=1)
     return image, labels
@@ -209,17 +216,11 @@ def synthetic_clip(spec: ClipSpec = ClipSpec(), *, world_labels: np.ndarray | No
 def write_clip(spec: ClipSpec, path: str | os.PathLike[str], *, audio: bool = False) -> None:
     """Write the clip as an H.264 MP4 (or a folder of PNG frames when ``path`` has no suffix);
     ``audio`` adds a stereo AAC tone that sweeps upward, so that any shift or re-encoding shows."""
-    from pipeline.video.clip import write_frames
-
     frames = (f.image for f in synthetic_clip(spec))
     if not audio:
         write_frames(frames, path, fps=spec.fps)
         return
-    from fractions import Fraction
-
-    import av
-
-    from pipeline.video.clip import h264_stream, yuv420
+    import av  # PyAV loads FFmpeg: only for the sound
 
     rate = 44100
     seconds = spec.frames / spec.fps
@@ -239,16 +240,14 @@ def write_clip(spec: ClipSpec, path: str | os.PathLike[str], *, audio: bool = Fa
         container.mux(video.encode())
         for start in range(0, len(tone), 1024):
             block = np.stack([tone[start : start + 1024]] * 2).astype(np.float32)
-            samples = av.AudioFrame.from_ndarray(block, format="fltp", layout="stereo")
-            samples.sample_rate, samples.pts = rate, start
-            container.mux(sound.encode(samples))
+            chunk = av.AudioFrame.from_ndarray(block, format="fltp", layout="stereo")
+            chunk.sample_rate, chunk.pts = rate, start
+            container.mux(sound.encode(chunk))
         container.mux(sound.encode())
 
 
 def write_demo_clip(name: str, path: str | os.PathLike[str]) -> None:
     """Write the demo clip ``name`` (:data:`DEMO_CLIPS`) with its sound, as ``stylesnake sample`` does."""
-    from pipeline.errors import InputError
-
     if name not in DEMO_CLIPS:
         raise InputError(f"unknown demo clip '{name}'; use one of {', '.join(DEMO_CLIPS)}")
     write_clip(DEMO_CLIPS[name], path, audio=True)

@@ -28,14 +28,14 @@ import torch
 from PIL import Image
 
 from pipeline import io, record
-from pipeline.color import recombine
-from pipeline.errors import InputError
-from pipeline.fast.model import Runner, blend_strength, content_guides, labels_of, open_model, stylize
+from pipeline.errors import InputError, Mismatch, check_pixels, option
+from pipeline.fast.model import OpenedModel, Runner, content_guides, labels_of, open_model, paint
 from pipeline.fast.network import TransformerNet
 from pipeline.fast.runtime import OnnxNetwork
 from pipeline.optim import Progress
 from pipeline.outputs import OwnedFolder
 from pipeline.video import clip as clips
+from pipeline.video import mp4
 from pipeline.video.files import Outputs, checked_outputs
 from pipeline.video.flow import DEFAULT_FLOW, agreement, certainty, flow_function, warp
 from pipeline.video.keyframes import carry_clip_masks
@@ -75,12 +75,8 @@ class FastClipConfig:
             raise InputError(f"strength must be from 0 (the frame) to 1 (full style), got {self.strength}")
 
 
-#: A model already open (e.g. the web app's, loaded once): network, model, device, precision.
-Opened = tuple[Any, Any, torch.device, str]
-
-
 def fast_video_files(
-    model_path: PathLike | Opened,
+    model: PathLike | OpenedModel,
     content_path: PathLike,
     out_path: PathLike,
     config: FastClipConfig = FastClipConfig(),
@@ -92,44 +88,41 @@ def fast_video_files(
     max_pixels: int = io.MAX_PIXELS,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Stylise the clip ``content_path`` with the fast-style model ``model_path`` (or one already
-    :data:`Opened`) into ``out_path`` (an MP4, or a folder of PNG frames); return the record
-    written to ``OUT.json``. A guided model needs ``content_mask``: frame 0's mask, a folder of
-    keyframe masks, or ``"propose"``."""
+    """Stylise the clip ``content_path`` with the fast-style model file ``model`` (or one already
+    :class:`~pipeline.fast.model.OpenedModel`, as the web app keeps them) into ``out_path`` (an
+    MP4, or a folder of PNG frames); return the record written to ``OUT.json``. A guided model
+    needs ``content_mask``: frame 0's mask, a folder of keyframe masks, or ``"propose"``."""
     started = time.perf_counter()
-    given = [] if isinstance(model_path, tuple) else [model_path]
+    given = [] if isinstance(model, OpenedModel) else [model]
     inputs = [content_path, *given, *([content_mask] if content_mask not in (None, "propose") else [])]
     where = checked_outputs(out_path, inputs)
-    network, model, device, precision = (
-        model_path
-        if isinstance(model_path, tuple)
-        else open_model(model_path, device=config.device, precision=config.precision, compile=config.compile)
+    opened = (
+        model
+        if isinstance(model, OpenedModel)
+        else open_model(model, device=config.device, precision=config.precision, compile=config.compile)
     )
-    if isinstance(model_path, tuple):
-        model_path = model.style_name
-    if (content_mask is None) != (network.guide_channels == 0):
-        raise InputError(
-            f"{model_path}: this model was trained with masks; give the clip's --content-mask"
+    if (content_mask is None) != (opened.network.guide_channels == 0):
+        raise Mismatch(
+            f"{opened.name}: this model was trained with masks; give the clip's {option('content_mask')}"
             if content_mask is None
-            else f"{model_path}: this model was trained without masks; leave out --content-mask"
+            else f"{opened.name}: this model was trained without masks; leave out {option('content_mask')}"
         )
     info = clips.probe(content_path, max_pixels=max_pixels, fps=fps)
     span = clips.parse_frames(frames, info.frames)
     size = clips.working_size(info, config.size or max(info.width, info.height))
-    if size[0] * size[1] > max_pixels:
-        raise InputError(f"--size {config.size}: frames of {size[0]}x{size[1]} are over {max_pixels:,} pixels")
+    check_pixels(f"{content_path} at size {config.size}", *size, max_pixels, fix="use a smaller size")
     masks = None
     if content_mask is not None:
         masks = OwnedFolder(where.masks, what="video")
-        palette = labels_of(model.info)
+        palette = labels_of(opened.model.info)
         regions = len(palette.names) if palette else None
         carry_clip_masks(info, content_mask, masks, span=span, size=size, flow=config.flow, palette=palette,
                          min_area=min_area, max_pixels=max_pixels, regions=regions)  # fmt: skip
-    batch = config.batch or (GPU_BATCH if device.type == "cuda" else 1)
+    batch = config.batch or (GPU_BATCH if opened.device.type == "cuda" else 1)
     timing: list[float] = []
     # Each painted frame comes with the frame it was painted from: the blend's flow needs it, and
     # the clip is decoded once.
-    pairs = _painted(network, model, info, span, size, batch, masks, timing, progress, config)
+    pairs = _painted(opened.network, opened.model, info, span, size, batch, masks, timing, progress, config)
     if config.blend:
         # Two views of one stream, read in step: the tee holds one pair at a time.
         ours, theirs = itertools.tee(pairs)
@@ -139,8 +132,12 @@ def fast_video_files(
         painted = (result for _, result in pairs)
     poster = _write(painted, where, info, span)
     metadata = {
-        **record.header("johnson2016-video", model.info.get("weights")),
-        "model": {"path": str(model_path), "style": model.style_name, "training": model.info.get("training", {})},
+        **record.header("johnson2016-video", opened.model.info.get("weights")),
+        "model": {
+            "path": opened.name,
+            "style": opened.model.style_name,
+            "training": opened.model.info.get("training", {}),
+        },
         "parameters": {**dataclasses.asdict(config), "batch": batch, "size": list(size)},
         "content": info.described(),
         "span": list(span),
@@ -150,7 +147,7 @@ def fast_video_files(
             "masks": str(where.masks) if masks else None,
             "poster": str(poster) if poster else None,
         },
-        **record.environment(device, precision),
+        **record.environment(opened.device, opened.precision),
         "seconds": round(time.perf_counter() - started, 3),
         "timings_s": {"network_per_frame": round(sum(timing) / max(1, span[1] - span[0]), 5)},
     }
@@ -170,7 +167,7 @@ def _write(painted: Iterator[np.ndarray], where: Outputs, info: clips.ClipInfo, 
             folder.write(clips.FRAME_NAME.format(index), io.encode_image(Image.fromarray(frame), "f.png"))
         return None
     kept: list[np.ndarray] = []
-    clips.encode(_keeping_middle(painted, span, kept), where.out, info, span)
+    mp4.encode(_keeping_middle(painted, span, kept), where.out, info, span)
     poster = poster_path(where.out)
     io.save_image(Image.fromarray(kept[0]), poster)
     return poster
@@ -200,10 +197,7 @@ def _painted(
             if masks is not None:
                 guides = torch.cat([_guides(model, masks.path, i, size) for i, _ in pending])
             tick = time.perf_counter()
-            out = stylize(network, images, guides)
-            if config.preserve_color:
-                out = recombine(out, images).clamp(0, 1)
-            out = blend_strength(out, images, config.strength)
+            out = paint(network, images, guides, preserve_color=config.preserve_color, strength=config.strength)
             timing.append(time.perf_counter() - tick)
             for (i, frame), result in zip(pending, out, strict=True):
                 if progress is not None:

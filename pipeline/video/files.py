@@ -36,6 +36,7 @@ from pipeline.guidance import Guidance, Labelled, Regions
 from pipeline.optim import Progress
 from pipeline.outputs import OwnedFolder
 from pipeline.video import clip as clips
+from pipeline.video import mp4
 from pipeline.video.keyframes import PROPOSE, carry_clip_masks, read_carried
 from pipeline.video.transfer import ClipTransfer, FrameResult, VideoConfig
 
@@ -62,7 +63,7 @@ class Outputs:
     @classmethod
     def of(cls, out: PathLike) -> Outputs:
         out = Path(out)
-        as_folder = out.suffix.lower() not in clips.VIDEO_SUFFIXES
+        as_folder = out.suffix.lower() not in mp4.VIDEO_SUFFIXES
         if as_folder:  # the frames in it, each frame's mask in its masks/ (one folder for a workflow's job)
             return cls(out, record.sidecar_path(out), out / "masks", out)
         return cls(
@@ -128,7 +129,7 @@ def video_files(
         reported(result)
     written = [done[i] for i in range(*span)]
     if not where.is_folder:
-        clips.encode_frames(folder.path, where.out, info, span)
+        mp4.encode_frames(folder.path, where.out, info, span)
     metadata = _record(info, span, where, settings, written, runner, encoder, masks_record, started)
     io.write_bytes(where.record, io.json_bytes(metadata))
     if where.is_folder:  # the frames are the result; what resuming needed is in the record now

@@ -21,8 +21,9 @@ import numpy as np
 from PIL import Image
 
 from pipeline import io, outputs, record
-from pipeline.errors import InputError
+from pipeline.errors import InputError, option
 from pipeline.video import clip as clips
+from pipeline.video import mp4
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def _check_size(path: Path, got: tuple[int, ...], size: tuple[int, int], first: 
     if tuple(got) != size:
         raise InputError(
             f"{path}: {got[0]}x{got[1]}, but {first} is {size[0]}x{size[1]}; "
-            "paint every segment of a clip at one --size"
+            f"paint every segment of a clip at one {option('size')}"
         )
 
 
@@ -100,7 +101,7 @@ def join_files(
     poster frame and a record that lists every frame's losses from the segments' records."""
     started = time.perf_counter()
     out = Path(out_path)
-    if out.suffix.lower() not in clips.VIDEO_SUFFIXES:
+    if out.suffix.lower() not in mp4.VIDEO_SUFFIXES:
         raise InputError(f"{out}: write the joined clip as .mp4 (or .m4v, .mov)")
     paths = [Path(f) for f in folders]
     outputs.check_writable(out)
@@ -116,7 +117,7 @@ def join_files(
                 poster.append(frame)
             yield frame
 
-    clips.encode(keeping_the_poster(), out, info, (0, info.frames))  # the timeline `video` writes a clip with
+    mp4.encode(keeping_the_poster(), out, info, (0, info.frames))  # the timeline `video` writes a clip with
     io.save_image(Image.fromarray(poster[0]), poster_path(out))
     first = records[0]
     metadata: dict[str, Any] = {

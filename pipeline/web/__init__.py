@@ -16,13 +16,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, option
 from pipeline.web.settings import Settings, WebState
 
 if TYPE_CHECKING:  # Flask and torch load in create_app: `stylesnake serve --help` stays quick
     from flask import Flask
 
-    from pipeline.masks.semantic import Groups, Parser
+    from pipeline.masks.parsers import Parser
+    from pipeline.masks.semantic import Groups
     from pipeline.web.catalog import Style
     from pipeline.web.jobs import Jobs
     from pipeline.web.paintings import Painting
@@ -64,7 +65,7 @@ def create_app(
     With ``paintings`` (a folder of style images, e.g. the workflow's ``images/style``; masks in
     ``painting_masks``, default ``results/masks/style``) the app also has a slow tab: a queued
     Gatys transfer on VGG-19 ``weights``. If those weights cannot be loaded the tab says so.
-    ``semantic`` (a scene parser, see :func:`pipeline.masks.semantic.load_parser`) makes the region
+    ``semantic`` (a scene parser, see :func:`pipeline.masks.parsers.load_parser`) makes the region
     painter's proposals named groups (sky, water, …) of the table ``groups`` (default ours, see
     :func:`pipeline.masks.semantic.load_groups`); loaded at start, an :class:`InputError` if it
     cannot be.
@@ -148,7 +149,7 @@ def _say_what_is_served(
         slow = f", no paintings in {paintings}" if paintings is not None else ""
         raise InputError(
             f"nothing to serve: {fast}{slow}; train styles with the workflow (results/fast/), "
-            "or give --models (the fast tab) or --paintings (the slow tab)"
+            f"or give {option('models')} (the fast tab) or {option('paintings')} (the slow tab)"
         )
     if paintings is not None and not found:
         log.info("no paintings in %s: no slow tab", paintings)
@@ -163,9 +164,10 @@ def _semantic(
     mistake in it is better said before a parser of hundreds of MB loads)."""
     if semantic is None:
         if groups is not None:
-            raise InputError("--groups only works with --semantic")
+            raise InputError(f"{option('groups')} only works with {option('semantic')}")
         return None
-    from pipeline.masks.semantic import load_groups, load_parser
+    from pipeline.masks.parsers import load_parser
+    from pipeline.masks.semantic import load_groups
 
     table = load_groups(groups)
     return load_parser(semantic), table

@@ -142,12 +142,13 @@ def clip_runner() -> Run:
     size, the first frame's mask carried along the motion for a guided style."""
 
     def run(job: Job, progress: Callable[[int, int], None]) -> tuple[dict[str, bytes], dict[str, Any]]:
+        from pipeline.fast.model import OpenedModel
         from pipeline.video.fast import FastClipConfig, fast_video_files
 
         style = job.painting
         out = job.folder / "result.mp4"
         config = FastClipConfig(size=job.size, preserve_color=job.keep_colours, strength=job.strength)
-        opened = (style.network, style.model, torch.device("cpu"), "fp32")
+        opened = OpenedModel(style.network, style.model, torch.device("cpu"), "fp32")
         record = fast_video_files(
             opened,
             job.folder / "clip",

@@ -24,8 +24,9 @@ from pipeline.errors import InputError
 from pipeline.fast.model import labels_of
 from pipeline.masks import LabelMap, Palette, check_drawn_for, clean_mask, hex_colour, labels_at
 from pipeline.masks.match import match_label_maps
+from pipeline.masks.parsers import Parser
 from pipeline.masks.propose import propose_mask
-from pipeline.masks.semantic import Groups, Parser, related_label_map, semantic_mask
+from pipeline.masks.semantic import Groups, related_label_map, semantic_mask
 from pipeline.web.paintings import read_mask_rgb
 from pipeline.web.stylist import Busy, decode_upload
 

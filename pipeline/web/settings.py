@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from pipeline.errors import InputError
 
 if TYPE_CHECKING:  # types only: importing the settings loads neither Flask nor torch
-    from pipeline.masks.semantic import Groups, Parser
+    from pipeline.masks.parsers import Parser
+    from pipeline.masks.semantic import Groups
     from pipeline.web.catalog import Style
     from pipeline.web.jobs import Jobs
     from pipeline.web.paintings import Painting

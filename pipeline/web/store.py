@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import io
-from pipeline.errors import InputError
+from pipeline.errors import InputError, option
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,9 @@ def private_root(root: str | os.PathLike[str] | None = None) -> Path:
     named = root is not None
     path = Path(root) if root is not None else default_root()
     what = "the results folder" if named else "the default results folder"
-    elsewhere = "choose another with --results" if named else "choose a folder of your own with --results"
+    elsewhere = (
+        f"choose another with {option('results')}" if named else f"choose a folder of your own with {option('results')}"
+    )
     try:
         path.mkdir(mode=0o700, parents=named)
         return path

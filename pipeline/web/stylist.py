@@ -20,7 +20,6 @@ import torch
 from PIL import Image
 
 from pipeline import io
-from pipeline.color import recombine
 from pipeline.errors import Damaged, Empty, InputError, TooLarge, Unsupported
 from pipeline.fast import model as fast_model
 from pipeline.web.catalog import Style
@@ -116,10 +115,7 @@ class Stylist:
                 # (width, height): the mask is resized to the photo as stylised.
                 guides = fast_model.content_guides(style.model, mask_image, image.size)
                 cleaned = _label_image(style, guides)
-            result = fast_model.stylize(style.network, tensor, guides)
-            if keep_colours:
-                result = recombine(result, tensor).clamp(0, 1)
-            result = fast_model.blend_strength(result, tensor, strength)
+            result = fast_model.paint(style.network, tensor, guides, preserve_color=keep_colours, strength=strength)
             seconds = time.perf_counter() - started
         log.info("stylised %dx%d in %s in %.2f s", *image.size, style.key, seconds)
         return Stylised(image, io.tensor_to_image(result), seconds, cleaned)

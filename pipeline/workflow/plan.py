@@ -114,6 +114,35 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
     root = Path(root)
     demo = config.get("demo", {})
     images = {kind: _images(root, f"{IMAGES}/{kind}", demo.get(kind, [])) for kind in KINDS}
+    masks, proposed = _masks_of(root, config, images)
+    settings, per_pair = _settings_of(root, config, images)
+    weights = _weights(root, config)
+    labels = dict(config.get("labels") or {})
+    pairs, skipped = _pairs(config, root, images, masks, proposed, settings, labels)
+    guided = {(c, s) for c, s in pairs if c in masks["content"] and s in masks["style"]}
+    fast = _fast_of(root, config)
+    # Proposals have as many regions as the project has labels, unless proposal_k says.
+    proposal_k = config.get("proposal_k") or (len(labels) if labels else None)
+    found = Plan(
+        images, masks, pairs, guided, settings, per_pair, weights, labels, dict(config.get("cleaning") or {}),
+        skipped, proposed=proposed, proposal_k=proposal_k,
+        clips=clips(root, config, list(images["style"]), _preset(config)), semantic=dict(config.get("semantic") or {}),
+    )  # fmt: skip
+    _check_segments(found.clips.settings, _preset(config).get("video") or {})
+    found.fast.update(fast)
+    if fast.get("enabled") and fast.get("data", "demo") == "demo":
+        found.fast["data"] = [images["content"][name] for name in demo.get("content", [])]
+        if not found.fast["data"]:
+            log.warning("fast: data is demo, but there are no demo content images; set fast.data to a folder")
+            found.fast["enabled"] = False
+    return found
+
+
+def _masks_of(
+    root: Path, config: Mapping[str, Any], images: Mapping[str, Mapping[str, str]]
+) -> tuple[dict[str, dict[str, str]], set[tuple[str, str]]]:
+    """Each image's mask: the painted one, else (``masks: propose|semantic``) the one the workflow
+    proposes; and which are proposed. A semantic run's group table and parser are checked here."""
     masks = {kind: _masks(root, Path(MASKS) / kind, images[kind]) for kind in KINDS}
     proposed: set[tuple[str, str]] = set()
     mode = config.get("masks", "painted")
@@ -127,6 +156,14 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
     if mode == "semantic":
         _check_groups(root, (config.get("semantic") or {}).get("groups"))
         _check_model(root, (config.get("semantic") or {}).get("model"))
+    return masks, proposed
+
+
+def _settings_of(
+    root: Path, config: Mapping[str, Any], images: Mapping[str, Mapping[str, str]]
+) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], dict[str, Any]]]:
+    """Each style's Gatys settings, and each ``per_pair`` pair's; the pairs named must exist, and
+    so must every start image the settings name."""
     settings = {name: style_settings(config, name) for name in images["style"]}
     for name in config.get("per_style", {}):
         if name not in images["style"]:
@@ -144,34 +181,25 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
         _check_init(root, used, f"per_style {style}" if "init" in own.get(style, {}) else "gatys")
     for (content, style), used in per_pair.items():
         _check_init(root, used, f"per_pair {content}{SEPARATOR}{style}")
-    labels = dict(config.get("labels") or {})
+    return settings, per_pair
+
+
+def _weights(root: Path, config: Mapping[str, Any]) -> str:
+    """The VGG-19 weights the run uses: imagenet, random (seeded) or a file that exists."""
     weights = str(config["weights"])
     if not (weights in ("imagenet", "random") or weights.startswith("random:") or (root / weights).is_file()):
         raise InputError(f"weights '{weights}': no such file; use imagenet, random, or a path to a VGG-19 state dict")
+    return weights
 
-    pairs, skipped = _pairs(config, root, images, masks, proposed, settings, labels)
-    guided = {(c, s) for c, s in pairs if c in masks["content"] and s in masks["style"]}
-    cleaning = dict(config.get("cleaning") or {})
+
+def _fast_of(root: Path, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Fast style's settings; the training folders they name must exist."""
     fast = fast_settings(config)
     if fast.get("enabled") and fast.get("data") not in (None, "demo") and not (root / fast["data"]).is_dir():
         raise InputError(f"fast: data folder '{fast['data']}' does not exist; give a folder of images, or demo")
     if fast.get("enabled") and fast.get("guided") and fast.get("masks") and not (root / fast["masks"]).is_dir():
         raise InputError(f"fast: masks folder '{fast['masks']}' does not exist; give the training images' masks")
-    # Proposals have as many regions as the project has labels, unless proposal_k says.
-    proposal_k = config.get("proposal_k") or (len(labels) if labels else None)
-    plan = Plan(
-        images, masks, pairs, guided, settings, per_pair, weights, labels, cleaning, skipped, proposed=proposed,
-        proposal_k=proposal_k, clips=clips(root, config, list(images["style"]), _preset(config)),
-        semantic=dict(config.get("semantic") or {}),
-    )  # fmt: skip
-    _check_segments(plan.clips.settings, _preset(config).get("video") or {})
-    plan.fast.update(fast)
-    if fast.get("enabled") and fast.get("data", "demo") == "demo":
-        plan.fast["data"] = [images["content"][name] for name in demo.get("content", [])]
-        if not plan.fast["data"]:
-            log.warning("fast: data is demo, but there are no demo content images; set fast.data to a folder")
-            plan.fast["enabled"] = False
-    return plan
+    return fast
 
 
 def _pairs(
@@ -297,7 +325,7 @@ def _check_model(root: Path, model: str | None) -> None:
     """A ``semantic.model`` folder must hold a saved model now: every semantic-mask job would
     otherwise fail the same way, after the jobs before it ran. (A model name is looked up by the
     jobs, in the Hugging Face cache or on the hub.)"""
-    from pipeline.masks.semantic import saved_model_missing
+    from pipeline.masks.parsers import saved_model_missing
 
     folder = root / model if model else None
     missing = saved_model_missing(folder) if folder is not None and folder.is_dir() else None
