@@ -10,6 +10,12 @@ from pipeline.cli.options import Help, add, add_labels, add_verbosity
 
 
 def register(verbs: Any, *, full: bool) -> None:
+    _clean_mask_verb(verbs)
+    _propose_mask_verb(verbs)
+    _match_regions_verb(verbs)
+
+
+def _clean_mask_verb(verbs: Any) -> None:
     m = verbs.add_parser(
         "clean-mask",
         help="clean a hand-painted mask into an exact label map (palette PNG)",
@@ -25,6 +31,8 @@ def register(verbs: Any, *, full: bool) -> None:
     add(m, "max_pixels", help="refuse larger masks")
     m.set_defaults(handler=_clean_mask)
 
+
+def _propose_mask_verb(verbs: Any) -> None:
     p = verbs.add_parser(
         "propose-mask",
         help="propose a mask for a photo that has none (palette PNG, to use or correct in GIMP)",
@@ -73,6 +81,8 @@ def register(verbs: Any, *, full: bool) -> None:
     add(p, "max_pixels", help="refuse larger images")
     p.set_defaults(handler=_propose_mask)
 
+
+def _match_regions_verb(verbs: Any) -> None:
     r = verbs.add_parser(
         "match-regions",
         help="pair the regions of a content mask and a style mask whose colours differ; print --label-map",

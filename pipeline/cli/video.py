@@ -71,9 +71,7 @@ def _masks_flags(m: argparse.ArgumentParser) -> None:
 
 def _video_flags(v: argparse.ArgumentParser) -> None:
     from pipeline.gatys.config import GatysConfig
-    from pipeline.video.transfer import VideoConfig
 
-    d = VideoConfig()
     v.add_argument(
         "--content", required=True, metavar="CLIP", help="the clip (MP4, MOV, MKV, WebM…) or a folder of frames"
     )
@@ -96,7 +94,25 @@ def _video_flags(v: argparse.ArgumentParser) -> None:
     add(v, "content_weight", "style_weight", "tv_weight", "content_layer", "style_layer_weights")
     add(v, "init", help="the first frame's starting image: content, noise, style, or image:PATH")
     add(v, "optimizer", "lr", "lbfgs_history", "seed", "style_blend", "tile")
-    t = v.add_argument_group("time (Ruder et al. 2016)")
+    _time_flags(v.add_argument_group("time (Ruder et al. 2016)"))
+    c = v.add_argument_group("colour control (Gatys 2016)")
+    add(c, "color", "color_match")
+    _region_flags(v.add_argument_group("spatial control: masks with one flat colour per region"))
+    _fast_flags(v.add_argument_group("fast style (--model)"))
+    # Flags that belong to one path only are refused on the other, rather than silently dropped.
+    # (argparse passes a string default through the flag's type, as it does a given value.)
+    defaults = {
+        a.dest: a.type(a.default) if isinstance(a.default, str) and callable(a.type) else a.default
+        for a in v._actions
+        if a.dest not in _BOTH
+    }
+    v.set_defaults(handler=_video, path_only=defaults)
+
+
+def _time_flags(t: argparse._ArgumentGroup) -> None:
+    from pipeline.video.transfer import VideoConfig  # torch: built only for the verb run
+
+    d = VideoConfig()
     t.add_argument(
         "--temporal-weight",
         type=float,
@@ -113,9 +129,9 @@ def _video_flags(v: argparse.ArgumentParser) -> None:
     t.add_argument("--first-steps", type=int, metavar="N", help="evaluations of the first frame (default: --steps)")
     add(t, "frames", "fps")
     t.add_argument("--keep-frames", action="store_true", help="keep OUT.frames/ (every frame as PNG) after writing OUT")
-    c = v.add_argument_group("colour control (Gatys 2016)")
-    add(c, "color", "color_match")
-    g = v.add_argument_group("spatial control: masks with one flat colour per region")
+
+
+def _region_flags(g: argparse._ArgumentGroup) -> None:
     g.add_argument(
         "--content-mask",
         metavar="PATH",
@@ -126,7 +142,9 @@ def _video_flags(v: argparse.ArgumentParser) -> None:
     add(g, "guide_mode", "guide_grow")
     add_labels(g)
     add(g, "label_map", "region_weights")
-    f = v.add_argument_group("fast style (--model)")
+
+
+def _fast_flags(f: argparse._ArgumentGroup) -> None:
     f.add_argument("--batch", type=int, metavar="N", help="frames per forward pass (default: 8 on a GPU, 1 on a CPU)")
     f.add_argument("--compile", action="store_true", help="torch.compile the network first (GPU)")
     f.add_argument(
@@ -136,14 +154,6 @@ def _video_flags(v: argparse.ArgumentParser) -> None:
         metavar="SHARE",
         help="keep this share of the previous output where the flow is certain (default 0.5; 0: off)",
     )
-    # Flags that belong to one path only are refused on the other, rather than silently dropped.
-    # (argparse passes a string default through the flag's type, as it does a given value.)
-    defaults = {
-        a.dest: a.type(a.default) if isinstance(a.default, str) and callable(a.type) else a.default
-        for a in v._actions
-        if a.dest not in _BOTH
-    }
-    v.set_defaults(handler=_video, path_only=defaults)
 
 
 #: ``video`` flags that mean the same with --style and --model.
