@@ -19,7 +19,8 @@ The packages, by layer (each imports only from those below it): ``cli``, ``web``
 (presentation); ``synthetic`` (clips and scenes with known answers) and ``video``; ``gatys`` and
 ``fast`` (the two methods); the style-transfer core (``guidance``, ``targets``, ``features``,
 ``losses``, ``guides``, ``masks``, ``color``, ``optim``, ``gallery``); and the infrastructure
-(``device``, ``outputs``, ``record``, ``samples``, ``io``, ``errors``).
+(``device``, ``outputs``, ``record``, ``samples``, ``lbfgs``, ``curves``, ``io``, ``errors``,
+``version``). ``pyproject.toml`` holds the layers as a contract that CI checks.
 """
 
 from __future__ import annotations

@@ -444,7 +444,7 @@ def test_report_has_gallery_curves_and_parameters(project: Path) -> None:
 def test_loss_curve_is_well_formed_svg() -> None:
     import xml.etree.ElementTree as ET
 
-    from pipeline.gallery import loss_curve_svg
+    from pipeline.curves import loss_curve_svg
 
     svg = loss_curve_svg({"total": [1.0, 0.1, 0.01], "content": [0.5, 0.2, 0.1], "style": [0.5, float("nan"), 0.0]})
     root = ET.fromstring(svg)
@@ -495,7 +495,8 @@ def test_contact_sheet_shows_fast_style_results_with_the_transfers(tmp_path: Pat
 
 
 def test_figures_write_the_loss_curve_as_png_too(tmp_path: Path) -> None:
-    from pipeline.gallery import loss_curve_png, write_figures
+    from pipeline.curves import loss_curve_png
+    from pipeline.gallery import write_figures
 
     for name in ("content", "style", "result"):
         _image(tmp_path / f"{name}.png", (40, 32))

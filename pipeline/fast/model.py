@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from PIL import Image
 from pipeline import io, outputs, record
 from pipeline.color import recombine
 from pipeline.device import place, resolve_device, resolve_precision
-from pipeline.errors import InputError, option
+from pipeline.errors import InputError, Mismatch, option
 from pipeline.fast.network import TransformerNet, for_inference
 from pipeline.fast.runtime import OnnxNetwork
 from pipeline.guides import one_hot
@@ -268,22 +269,7 @@ def stylize_files(
 
     opened = open_model(model_path, device=device, precision=precision, compile=compile)
     network, model, where, precision = opened.network, opened.model, opened.device, opened.precision
-    if masks is not None and len(masks) != len(contents):
-        raise InputError(
-            f"{len(contents)} photos but {len(masks)} masks; give one {option('mask')} per {option('content')}"
-        )
-    if masks is None and network.guide_channels:
-        raise InputError(
-            f"{model_path}: this model was trained with masks; give each photo's mask with {option('mask')}"
-        )
-    for out in outs:
-        io.save_format(out)
-        outputs.check_writable(out)
-    outputs.check_outputs(
-        [*outs, *map(record.sidecar_path, outs)],
-        [model_path, *contents, *(masks or [])],
-        sources=[*contents, *contents],
-    )
+    _check_stylize(opened, contents, outs, masks)
     written = []
     for index, (content_path, out) in enumerate(zip(contents, outs, strict=True)):
         content = io.read_image(content_path, size=size, max_pixels=max_pixels)
@@ -313,6 +299,32 @@ def stylize_files(
         log.info("wrote %s (%.2f s)", out, seconds)
         written.append(metadata)
     return written
+
+
+def _check_stylize(
+    opened: OpenedModel,
+    contents: Sequence[str | os.PathLike[str]],
+    outs: Sequence[str | os.PathLike[str]],
+    masks: Sequence[str | os.PathLike[str]] | None,
+) -> None:
+    """Before any photo is stylised: a mask for each photo when the model is guided, and outputs
+    that can be written and overwrite no input."""
+    if masks is not None and len(masks) != len(contents):
+        raise Mismatch(
+            f"{len(contents)} photos but {len(masks)} masks; give one {option('mask')} per {option('content')}"
+        )
+    if masks is None and opened.network.guide_channels:
+        raise Mismatch(
+            f"{opened.name}: this model was trained with masks; give each photo's mask with {option('mask')}"
+        )
+    for out in outs:
+        io.save_format(out)
+        outputs.check_writable(out)
+    outputs.check_outputs(
+        [*outs, *map(record.sidecar_path, outs)],
+        [*([opened.path] if opened.path else []), *contents, *(masks or [])],
+        sources=[*contents, *contents],
+    )
 
 
 def blend_strength(result: torch.Tensor, photo: torch.Tensor, strength: float) -> torch.Tensor:

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline import io, outputs, record, targets
+from pipeline.curves import loss_curve_png, loss_curve_svg
 from pipeline.device import autocast, place, resolve_device, resolve_precision
 from pipeline.errors import InputError, option
 from pipeline.fast import checkpoints
@@ -43,7 +44,6 @@ from pipeline.fast.data import Guided, Sources, batches, dataset, pair_masks, so
 from pipeline.fast.network import TransformerNet
 from pipeline.fast.stability import Motion, Pair, guided_pair, motion_generator, moved_pair, temporal_term
 from pipeline.features import Encoder, VGGEncoder
-from pipeline.gallery import loss_curve_png, loss_curve_svg
 from pipeline.guides import propagate
 from pipeline.losses import batch_gram_loss, batch_guided_gram_loss, gram_matrix, tv_loss
 from pipeline.masks import LabelMap, Palette, hex_colour, load_label_map

@@ -96,17 +96,7 @@ def fast_video_files(
     given = [] if isinstance(model, OpenedModel) else [model]
     inputs = [content_path, *given, *([content_mask] if content_mask not in (None, "propose") else [])]
     where = checked_outputs(out_path, inputs)
-    opened = (
-        model
-        if isinstance(model, OpenedModel)
-        else open_model(model, device=config.device, precision=config.precision, compile=config.compile)
-    )
-    if (content_mask is None) != (opened.network.guide_channels == 0):
-        raise Mismatch(
-            f"{opened.name}: this model was trained with masks; give the clip's {option('content_mask')}"
-            if content_mask is None
-            else f"{opened.name}: this model was trained without masks; leave out {option('content_mask')}"
-        )
+    opened = _opened(model, config, guided=content_mask is not None)
     info = clips.probe(content_path, max_pixels=max_pixels, fps=fps)
     span = clips.parse_frames(frames, info.frames)
     size = clips.working_size(info, config.size or max(info.width, info.height))
@@ -123,14 +113,7 @@ def fast_video_files(
     # Each painted frame comes with the frame it was painted from: the blend's flow needs it, and
     # the clip is decoded once.
     pairs = _painted(opened.network, opened.model, info, span, size, batch, masks, timing, progress, config)
-    if config.blend:
-        # Two views of one stream, read in step: the tee holds one pair at a time.
-        ours, theirs = itertools.tee(pairs)
-        originals = (frame for frame, _ in theirs)
-        painted = blended((result for _, result in ours), originals, config.blend, flow_function(config.flow))
-    else:
-        painted = (result for _, result in pairs)
-    poster = _write(painted, where, info, span)
+    poster = _write(_steadied(pairs, config), where, info, span)
     metadata = {
         **record.header("johnson2016-video", opened.model.info.get("weights")),
         "model": {
@@ -154,6 +137,33 @@ def fast_video_files(
     io.write_bytes(where.record, io.json_bytes(metadata))
     log.info("wrote %s (%d frames, %.1f s)", where.out, span[1] - span[0], metadata["seconds"])
     return metadata
+
+
+def _opened(model: PathLike | OpenedModel, config: FastClipConfig, *, guided: bool) -> OpenedModel:
+    """The model, opened as ``config`` says unless it already is; a guided model needs the clip's
+    masks and an unguided one refuses them."""
+    opened = (
+        model
+        if isinstance(model, OpenedModel)
+        else open_model(model, device=config.device, precision=config.precision, compile=config.compile)
+    )
+    if guided == (opened.network.guide_channels == 0):
+        raise Mismatch(
+            f"{opened.name}: this model was trained with masks; give the clip's {option('content_mask')}"
+            if not guided
+            else f"{opened.name}: this model was trained without masks; leave out {option('content_mask')}"
+        )
+    return opened
+
+
+def _steadied(pairs: Iterator[tuple[np.ndarray, np.ndarray]], config: FastClipConfig) -> Iterator[np.ndarray]:
+    """The painted frames, blended with the previous output along the flow when ``config.blend``."""
+    if not config.blend:
+        return (result for _, result in pairs)
+    # Two views of one stream, read in step: the tee holds one pair at a time.
+    ours, theirs = itertools.tee(pairs)
+    originals = (frame for frame, _ in theirs)
+    return blended((result for _, result in ours), originals, config.blend, flow_function(config.flow))
 
 
 def _write(painted: Iterator[np.ndarray], where: Outputs, info: clips.ClipInfo, span: tuple[int, int]) -> Path | None:
