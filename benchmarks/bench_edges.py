@@ -5,7 +5,7 @@ neighbours do inside (the 1-px coloured fringe)? Before and after the canvas mar
 For each content × style pair and size: a transfer as ``stylesnake transfer`` makes it (content and
 style resized to the long side, random VGG-19, the default settings but ``--size``/``--steps``),
 once on the bare image (``canvas_margin=0``, the code before the fix) and once as shipped
-(:data:`~pipeline.gatys.transfer.CANVAS_MARGIN`). The result, rounded to 8 bits as saved, is
+(:data:`~pipeline.gatys.canvas.CANVAS_MARGIN`). The result, rounded to 8 bits as saved, is
 measured by :func:`pipeline.synthetic.measures.edge_jumps`: per border, the mean jump (Σ_RGB
 |outermost − next|) over the interior's (the median jump of the 8 pairs of rows or columns 2–9 px
 in, or of the whole interior where that is larger); the table shows the worst border's ratio.
@@ -26,7 +26,7 @@ import torch
 
 from pipeline import io
 from pipeline.gatys import GatysConfig, build_encoder, transfer
-from pipeline.gatys.transfer import CANVAS_MARGIN
+from pipeline.gatys.canvas import CANVAS_MARGIN
 from pipeline.samples import sample_image
 from pipeline.synthetic.measures import edge_jumps
 

@@ -11,7 +11,7 @@ import torch
 from pipeline import io
 from pipeline.features import VGGEncoder
 from pipeline.gatys import GatysConfig, transfer
-from pipeline.gatys.transfer import CANVAS_MARGIN, canvas_shape, crop, extend
+from pipeline.gatys.canvas import CANVAS_MARGIN, canvas_shape, crop, extend
 from pipeline.guidance import Regions
 from pipeline.guides import one_hot
 from pipeline.samples import sample_image

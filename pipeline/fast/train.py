@@ -99,16 +99,7 @@ def train(
     ``encoder`` replaces the loss network built from ``weights`` (it must have the layers)."""
     started = time.perf_counter()
     out = Path(out)
-    checkpoint = checkpoints.path_for(out)
-    outputs.check_writable(out)
-    written = [out, record.sidecar_path(out), *loss_curve_paths(out), checkpoint]
-    outputs.check_outputs(written, [style_path, style_mask, *sources(data), *sources(masks or [])])
-    if not resume and checkpoint.exists():
-        checkpoints.replacing(checkpoint)
-    if (style_mask is None) != (masks is None):
-        raise InputError(
-            f"guided training needs both {option('style_mask')} and {option('masks')} (the training images' masks)"
-        )
+    checkpoint = _checked(out, style_path, data, style_mask, masks, resume)
     setup = _setup(style_path, data, config, weights, style_mask, masks, palette, k, min_area, encoder)
     channels = len(setup.guided.style.names) if setup.guided else 0
     torch.manual_seed(config.seed)  # the network's initial weights
@@ -121,6 +112,56 @@ def train(
         start, history = checkpoints.restore(checkpoint, network, optimizer, config)
         log.info("resuming from %s at step %d", checkpoint, start)
     step_seconds = _fit(setup, network, optimizer, config, start, history, checkpoint, progress)
+    info = _training_record(setup, config, style_path, data, style_mask, masks, history, step_seconds, started)
+    trained = fast_model.FastModel(
+        place(network, torch.device("cpu"), torch.contiguous_format),
+        Path(style_path).stem,
+        fast_model.thumbnail_of(io.load_image(style_path)),
+        info,
+    )
+    _write_record(out, info, history)
+    fast_model.save(trained, out)
+    checkpoint.unlink(missing_ok=True)
+    log.info("wrote %s (%d steps, %.1f s)", out, config.steps, info["seconds"])
+    return info
+
+
+def _checked(
+    out: Path,
+    style_path: str | os.PathLike[str],
+    data: Sources,
+    style_mask: str | os.PathLike[str] | None,
+    masks: Sources | None,
+    resume: bool,
+) -> Path:
+    """Before any work: the outputs (model, record, curves, checkpoint) can be written and
+    overwrite no input, and guided training has both kinds of mask; the checkpoint's path."""
+    checkpoint = checkpoints.path_for(out)
+    outputs.check_writable(out)
+    written = [out, record.sidecar_path(out), *loss_curve_paths(out), checkpoint]
+    outputs.check_outputs(written, [style_path, style_mask, *sources(data), *sources(masks or [])])
+    if not resume and checkpoint.exists():
+        checkpoints.replacing(checkpoint)
+    if (style_mask is None) != (masks is None):
+        raise InputError(
+            f"guided training needs both {option('style_mask')} and {option('masks')} (the training images' masks)"
+        )
+    return checkpoint
+
+
+def _training_record(
+    setup: _Setup,
+    config: TrainConfig,
+    style_path: str | os.PathLike[str],
+    data: Sources,
+    style_mask: str | os.PathLike[str] | None,
+    masks: Sources | None,
+    history: dict[str, list[float]],
+    step_seconds: list[float],
+    started: float,
+) -> dict[str, Any]:
+    """What the model file and its ``.json`` record of the training: settings, data, style, losses,
+    speed, and the seconds since ``started``."""
     steady = step_seconds[1:] or step_seconds  # the first step pays for warm-up
     guided = setup.guided
     info = {
@@ -137,21 +178,16 @@ def train(
     if guided is not None:
         info["labels"] = dict(zip(guided.style.names, map(hex_colour, guided.style.colours), strict=True))
         info["guided"] = {"style_mask": str(style_mask), "masks": sources(masks or []), "mode": config.guide_mode}
-    trained = fast_model.FastModel(
-        place(network, torch.device("cpu"), torch.contiguous_format),
-        Path(style_path).stem,
-        fast_model.thumbnail_of(io.load_image(style_path)),
-        info,
-    )
+    return info
+
+
+def _write_record(out: Path, info: dict[str, Any], history: dict[str, list[float]]) -> None:
+    """The model's record (``out.json``, with the loss history) and its loss curves."""
     title = f"training {out.name}"
     io.write_bytes(record.sidecar_path(out), io.json_bytes({**info, "history": history}))
     svg, png = loss_curve_paths(out)
     io.write_bytes(svg, loss_curve_svg(history, title=title, x_label="step").encode())
     io.write_bytes(png, loss_curve_png(history, title=title))
-    fast_model.save(trained, out)
-    checkpoint.unlink(missing_ok=True)
-    log.info("wrote %s (%d steps, %.1f s)", out, config.steps, info["seconds"])
-    return info
 
 
 def _setup(

@@ -22,9 +22,10 @@ from pipeline.device import autocast, memory_format, resolve_device, resolve_pre
 from pipeline.errors import InputError, option
 from pipeline.features import Encoder, VGGEncoder
 from pipeline.gatys import tiles
+from pipeline.gatys.canvas import canvas_shape
 from pipeline.gatys.config import INIT_IMAGE, GatysConfig, stage_config
 from pipeline.gatys.snapshots import Snapshots
-from pipeline.gatys.transfer import TransferResult, build_encoder, canvas_shape, check_fits, transfer
+from pipeline.gatys.transfer import TransferResult, build_encoder, check_fits, transfer
 from pipeline.guidance import Guidance, Regions
 from pipeline.masks import Palette, hex_colour, load_label_map, mask_kind
 from pipeline.optim import Progress
@@ -89,31 +90,19 @@ def transfer_files(
         stages, encoder, progress=progress, style_blend=style_blend, snapshots=snapshots, save_every=save_every
     )
     header = record.header("gatys2016-guided" if last.regions is not None else "gatys2015", result.weights)
-    parameters = {
-        **config.recorded(),
-        "max_pixels": max_pixels,
-        "style_blend": list(style_blend) if style_blend is not None else None,
-        "alpha": alpha,
-    }
+    blend = list(style_blend) if style_blend is not None else None
+    parameters = {**config.recorded(), "max_pixels": max_pixels, "style_blend": blend, "alpha": alpha}
     encode_start = time.perf_counter()
-    transparency = io.kept_alpha(last.content, out_path, alpha)
-    image_bytes = io.encode_image(
-        result.image, out_path, metadata=record.summary(header, parameters), alpha=transparency
-    )
+    summary, transparency = record.summary(header, parameters), io.kept_alpha(last.content, out_path, alpha)
+    image_bytes = io.encode_image(result.image, out_path, metadata=summary, alpha=transparency)
     timings = {"load": loaded - started, **result.timings, "encode": time.perf_counter() - encode_start}
     timings["total"] = time.perf_counter() - started
-    metadata: dict[str, Any] = {
+    metadata = {
         **header,
         "parameters": parameters,
-        "content": _describe(content_path, last.content),
-        "styles": [_describe(p, s) for p, s in zip(style_paths, last.styles, strict=True)],
-        "output": {"path": str(out_path), "width": last.content.image.width, "height": last.content.image.height},
+        **_inputs_and_output(content_path, style_paths, out_path, last, guidance, snapshots),
+        **_outcome(result, first, stage_records, timings),
     }
-    if guidance is not None and last.regions is not None:
-        metadata["guidance"] = _guidance_record(guidance, last)
-    if snapshots is not None:
-        metadata["snapshots"] = str(snapshots.path)
-    metadata.update(_outcome(result, first, stage_records, timings))
     record.write(out_path, image_bytes, metadata)
     log.info("wrote %s (%d evaluations, %.1f s)", out_path, result.evaluations, timings["total"])
     return metadata
@@ -143,6 +132,27 @@ def _checked(
             "pass the style image, not its targets (.pt)"
         )
     return Snapshots(out_path, inputs=inputs) if save_every else None
+
+
+def _inputs_and_output(
+    content_path: PathLike,
+    style_paths: Sequence[PathLike],
+    out_path: Path,
+    last: _Stage,
+    guidance: Guidance | None,
+    snapshots: Snapshots | None,
+) -> dict[str, Any]:
+    """The record's keys for what went in (content, styles, guidance) and what came out."""
+    described: dict[str, Any] = {
+        "content": _describe(content_path, last.content),
+        "styles": [_describe(p, s) for p, s in zip(style_paths, last.styles, strict=True)],
+        "output": {"path": str(out_path), "width": last.content.image.width, "height": last.content.image.height},
+    }
+    if guidance is not None and last.regions is not None:
+        described["guidance"] = _guidance_record(guidance, last)
+    if snapshots is not None:
+        described["snapshots"] = str(snapshots.path)
+    return described
 
 
 def _outcome(
@@ -213,13 +223,8 @@ def _run_stages(
             init = F.interpolate(result.image, size=stage.content.image.size[::-1], mode="bicubic", align_corners=False)
             init = init.clamp(0, 1)
         if len(stages) > 1:
-            log.info(
-                "stage %d/%d: %dx%d, %d evaluations",
-                len(stage_records) + 1,
-                len(stages),
-                *stage.content.image.size,
-                stage.config.steps,
-            )
+            size, steps = stage.content.image.size, stage.config.steps
+            log.info("stage %d/%d: %dx%d, %d evaluations", len(stage_records) + 1, len(stages), *size, steps)
         result = transfer(
             io.image_to_tensor(stage.content.image),
             [s if isinstance(s, StyleTargets) else io.image_to_tensor(s.image) for s in stage.styles],
@@ -239,21 +244,24 @@ def _run_stages(
             history.setdefault(name, []).extend(values)
         for key in stage_timings:
             stage_timings[key] += result.timings[key]
-        stage_records.append(
-            {
-                "width": stage.content.image.width,
-                "height": stage.content.image.height,
-                "evaluations": result.evaluations,
-                "seconds": round(result.timings["setup"] + result.timings["optimize"], 3),
-                "loss_drop": round(result.loss_drop, 6),
-                **_tiles_record(stage.config.tile, stage.content.image.size[::-1], encoder.min_side),
-            }
-        )
+        stage_records.append(_stage_record(stage, result, encoder))
     assert result is not None and first is not None
     evaluations = len(history.get("total", []))
     timings = {**stage_timings, "per_evaluation": stage_timings["optimize"] / max(evaluations, 1)}
     whole = dataclasses.replace(result, history=history, evaluations=evaluations, timings=timings)
     return whole, first, stage_records
+
+
+def _stage_record(stage: _Stage, result: TransferResult, encoder: Encoder) -> dict[str, Any]:
+    """What the record says of one stage: its size, evaluations, time, loss drop and tiles."""
+    return {
+        "width": stage.content.image.width,
+        "height": stage.content.image.height,
+        "evaluations": result.evaluations,
+        "seconds": round(result.timings["setup"] + result.timings["optimize"], 3),
+        "loss_drop": round(result.loss_drop, 6),
+        **_tiles_record(stage.config.tile, stage.content.image.size[::-1], encoder.min_side),
+    }
 
 
 def _tiles_record(tile: int | None, shape: tuple[int, int], align: int) -> dict[str, int]:

@@ -61,19 +61,7 @@ def mix_scales_files(
     encoder = encoder or build_encoder(config, weights)
     for path, loaded in ((coarse_path, coarse), (fine_path, fine)):
         check_fits(encoder, loaded.image.size, name=str(path))
-    device = resolve_device(config.device)
-    encoder = encoder.to(device)
-    with torch.no_grad(), autocast(device, resolve_precision(config.precision, device)):
-        own, other = (
-            style_targets.compute(encoder, io.image_to_tensor(x.image).to(device), layers=config.style_layers)
-            for x in (coarse, fine)
-        )
-    mixed = StyleTargets(
-        grams={layer: (other if layer in fine_layers else own).grams[layer] for layer in config.style_layers},
-        held={layer: own.held[layer] for layer in config.style_layers},
-        image=own.image,
-        info=config.target_settings(encoder.weights_info),
-    )
+    mixed, encoder = _mixed_targets(coarse, fine, fine_layers, config, encoder)
     result = transfer(
         io.image_to_tensor(coarse.image),
         mixed,
@@ -100,3 +88,24 @@ def mix_scales_files(
     record.write(out_path, image_bytes, metadata)
     log.info("wrote %s (coarse structure of %s, fine texture of %s)", out_path, coarse_path, fine_path)
     return metadata
+
+
+def _mixed_targets(
+    coarse: io.LoadedImage, fine: io.LoadedImage, fine_layers: Sequence[str], config: GatysConfig, encoder: Encoder
+) -> tuple[StyleTargets, Encoder]:
+    """Style targets with the fine image's Grams at ``fine_layers`` and the coarse image's at the
+    other style layers; and the encoder, on the configured device."""
+    device = resolve_device(config.device)
+    encoder = encoder.to(device)
+    with torch.no_grad(), autocast(device, resolve_precision(config.precision, device)):
+        own, other = (
+            style_targets.compute(encoder, io.image_to_tensor(x.image).to(device), layers=config.style_layers)
+            for x in (coarse, fine)
+        )
+    mixed = StyleTargets(
+        grams={layer: (other if layer in fine_layers else own).grams[layer] for layer in config.style_layers},
+        held={layer: own.held[layer] for layer in config.style_layers},
+        image=own.image,
+        info=config.target_settings(encoder.weights_info),
+    )
+    return mixed, encoder

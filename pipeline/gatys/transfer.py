@@ -6,24 +6,7 @@ and handed to the optimisation loop of :mod:`pipeline.optim`.
 (:mod:`pipeline.gatys.criterion`, the loss builder), optimises and reports. Files in and out are
 :mod:`pipeline.gatys.files`' business.
 
-The canvas. What is optimised is the image and a free margin of :data:`CANVAS_MARGIN` px around
-it, cut off at the end. Without it every result had a coloured fringe one or two pixels wide: the
-outermost pixel jumping from its neighbour 1.5–7× as much as neighbours do inside
-(:func:`pipeline.synthetic.measures.edge_jumps`; chelsea × hubble_deep_field, random VGG-19,
-128 px: 3.8×). The cause is the Gram loss at relu1_1 (with it alone: 6.9×; relu2_1–relu5_1
-without it: 1.5×): the 3×3 windows of conv1_1 that straddle the border see the padding (VGG's
-zeros, the ImageNet mean colour), windows unlike any the style holds, and the cheapest way to
-make their features look like the style's is to repaint the one pixel row they share, the
-outermost. Other paddings in every conv only weaken the fringe (reflect 2.5×, replicate 2.0×,
-circular 1.4×, and change every feature, fast-style training's included), and so does leaving
-those windows out of relu1_1's Gram (3.0×: the outermost row is then seen by one window row
-instead of two); it is neither the optimiser (Adam, which clamps every step: 2.7×), nor the start
-(noise: 4.0×), nor total variation (off by default), nor the resize (the content's own border:
-1.0×). On a canvas the straddling windows take the margin's pixels, which nothing keeps, so the
-image's border is optimised like its interior (margin 1 px: 2.1×; 2: 1.3×; 4: 1.3×; 8: 1.2×;
-benchmarks/bench_edges.py measures pairs it was not chosen on). The margin starts as the content
-(and the starting image, and the region guides) mirrored at the border; it adds its content loss
-and its share of the Gram statistics, so the loss history is the canvas's.
+The image optimised sits on a slightly larger canvas (:mod:`pipeline.gatys.canvas`).
 """
 
 from __future__ import annotations
@@ -47,6 +30,7 @@ from pipeline.device import autocast, memory_format, resolve_device, resolve_pre
 from pipeline.errors import InputError, check_choice, option
 from pipeline.features import LAYERS, Encoder, VGGEncoder
 from pipeline.gatys import tiles
+from pipeline.gatys.canvas import CANVAS_MARGIN, crop, extend, margin_for
 from pipeline.gatys.config import INIT_IMAGE, INITS, GatysConfig
 from pipeline.gatys.criterion import Style, Term, build_criterion
 from pipeline.guidance import WHOLE, Regions
@@ -54,14 +38,6 @@ from pipeline.optim import Optimised, Progress, Snapshot, convergence, optimize,
 from pipeline.targets import StyleTargets
 
 log = logging.getLogger(__name__)
-
-#: Pixels of free canvas optimised around the image on every side and cut off at the end (see the
-#: module docstring): twice the fringe's depth (1–2 px; 2 px left it on some results). It costs
-#: (1 + 8/W)(1 + 8/H) the pixels of the image: +4 % at 512×341, +8 % at 256×171, +17 % at 128×85.
-#: It leaves the calmer band along the border that the deeper layers' padding makes (within ~10 px,
-#: texture ~0.85× the interior's; with ``pooling="avg"`` a band 6–8 px deep clamped to black, which
-#: a 12 px margin removes).
-CANVAS_MARGIN = 4
 
 
 @dataclass
@@ -154,32 +130,18 @@ def transfer(
     """
     styles = [style] if isinstance(style, (torch.Tensor, StyleTargets)) else list(style)
     start = time.perf_counter()
-    device = resolve_device(config.device)
-    precision = resolve_precision(config.precision, device)
     encoder = _fitting_encoder(encoder, config, weights)
     _check_inputs(encoder, content, styles, config, regions)
     original_content = content
     content, styles, init = _colour_controlled(content, styles, init, config, regions)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # one input size for hundreds of evaluations
-    encoder = encoder.to(device=device, memory_format=memory_format(device))
-    margin = margin_for(content.shape, canvas_margin)
-    # Tiled, what grows with the image (it, the optimiser's state) stays in host memory and the
-    # device sees one tile at a time; untiled, everything lives on the device. Whether to tile is
-    # the image's size against the tile size (a canvas a few pixels over it is not worth tiles);
-    # the tiles, windows of at most that size, then cover the canvas.
-    tiled = tiles.tiles_needed(config.tile, content.shape)
-    home = tiles.HOST if tiled else device
+    run = _placed(encoder, config, content.shape, canvas_margin)
+    device, precision, encoder, margin, home = run.device, run.precision, run.encoder, run.margin, run.home
     content = content.to(device=home)
     canvas = extend(content, margin).to(memory_format=memory_format(home))
-
-    def precision_context() -> Any:
-        return autocast(device, precision)
-
     criterion = build_criterion(
         encoder, canvas, styles, config, regions=_extended_regions(regions, margin), style_blend=style_blend,
-        precision_context=precision_context, device=device, terms=[_on_image(term, margin) for term in terms],
-        tiled=tiled,
+        precision_context=run.precision_context, device=device, terms=[_on_image(term, margin) for term in terms],
+        tiled=run.tiled,
     )  # fmt: skip
     starts_fresh = init is None  # not a later coarse-to-fine stage, which starts near its answer
     init = init if init is not None else _first_image(config, content, styles[0], home)
@@ -189,7 +151,7 @@ def transfer(
     optimised = optimize(
         extend(init.to(home), margin).contiguous(), criterion, steps=config.steps, optimizer=config.optimizer,
         lr=config.learning_rate, history_size=config.lbfgs_history, progress=progress,
-        precision_context=precision_context, snapshot_every=snapshot_every,
+        precision_context=run.precision_context, snapshot_every=snapshot_every,
         snapshot=_in_colour(snapshot, original_content, config, margin) if snapshot is not None else None,
     )  # fmt: skip
     _sync(device)
@@ -198,35 +160,6 @@ def transfer(
     if config.color == "preserve":
         image = recombine(image, original_content.cpu().float())
     return _result(optimised, image.contiguous(), timings, str(device), precision, encoder, warn=starts_fresh)
-
-
-def margin_for(shape: Sequence[int], margin: int = CANVAS_MARGIN) -> int:
-    """The canvas margin of an image of ``shape`` (…, H, W): ``margin``, or less where the image
-    is too small to mirror that much (under ``margin`` + 1 px a side)."""
-    return max(0, min(margin, shape[-2] - 1, shape[-1] - 1))
-
-
-def canvas_shape(shape: Sequence[int], margin: int = CANVAS_MARGIN) -> tuple[int, ...]:
-    """The shape of the canvas :func:`transfer` optimises for an image of ``shape`` (…, H, W)."""
-    m = margin_for(shape, margin)
-    return (*shape[:-2], shape[-2] + 2 * m, shape[-1] + 2 * m)
-
-
-def extend(image: torch.Tensor, margin: int) -> torch.Tensor:
-    """``image`` (…, H, W) on a canvas ``margin`` px larger on every side, mirrored at the border
-    (the border pixel itself not repeated); ``margin`` must be smaller than H and W."""
-    if margin == 0:
-        return image
-    flat = image.reshape(-1, *image.shape[-3:]) if image.dim() >= 3 else image[None, None]
-    extended = F.pad(flat, (margin,) * 4, mode="reflect")
-    return extended.reshape(*image.shape[:-2], *extended.shape[-2:])
-
-
-def crop(image: torch.Tensor, margin: int) -> torch.Tensor:
-    """The image on a canvas made by :func:`extend` (a view)."""
-    if margin == 0:
-        return image
-    return image[..., margin:-margin, margin:-margin]
 
 
 def _extended_regions(regions: Regions | None, margin: int) -> Regions | None:
@@ -296,6 +229,40 @@ def _fitting_encoder(encoder: Encoder | None, config: GatysConfig, weights: str 
     if encoder.pooling != config.pooling or not set(config.layers) <= set(encoder.layers):
         raise ValueError(f"encoder ({encoder.pooling} pooling, {encoder.layers}) does not fit the config")
     return encoder
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """Where a transfer runs: the device and precision, the encoder placed there, the canvas's
+    margin, and whether it is tiled. Tiled, what grows with the image (it, the optimiser's state)
+    stays in host memory (``home``) and the device sees one tile at a time; untiled, everything
+    lives on the device. Whether to tile is the image's size against the tile size (a canvas a
+    few pixels over it is not worth tiles); the tiles, windows of at most that size, then cover
+    the canvas."""
+
+    device: torch.device
+    precision: str
+    encoder: Encoder
+    margin: int
+    tiled: bool
+
+    @property
+    def home(self) -> torch.device:
+        return tiles.HOST if self.tiled else self.device
+
+    def precision_context(self) -> Any:
+        return autocast(self.device, self.precision)
+
+
+def _placed(encoder: Encoder, config: GatysConfig, shape: torch.Size, canvas_margin: int) -> _Placement:
+    """The :class:`_Placement` of a transfer of an image of ``shape``, its encoder moved there."""
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # one input size for hundreds of evaluations
+    encoder = encoder.to(device=device, memory_format=memory_format(device))
+    margin = margin_for(shape, canvas_margin)
+    return _Placement(device, precision, encoder, margin, tiles.tiles_needed(config.tile, shape))
 
 
 def _colour_controlled(

@@ -87,22 +87,7 @@ def clean_mask(
     are its shades; ``k`` > 1 on a one-colour mask is refused as blank. ``min_area`` (default:
     :func:`default_min_area`) is the smallest piece of a label kept besides the label's largest.
     """
-    if painted.ndim != 3 or painted.shape[2] != 3 or painted.dtype != np.uint8:
-        raise ValueError("expected an (H, W, 3) uint8 RGB array")
-    height, width = painted.shape[:2]
-    min_area = default_min_area(height, width) if min_area is None else min_area
-    if min_area < 0:
-        raise InputError(f"min-area must be >= 0, got {min_area}")
-    if k is not None and not 1 <= k <= MAX_LABELS:
-        raise InputError(f"k must be a number of labels from 1 to {MAX_LABELS}, got {k}")
-    if palette is not None and len(palette.colours) > MAX_LABELS:
-        raise InputError(f"{len(palette.colours)} label colours; at most {MAX_LABELS} fit a label map")
-    probe = painted[:: max(1, height // 256), :: max(1, width // 256)].reshape(-1, 3)
-    if palette is None and k is not None and k > 1 and int(np.ptp(probe, axis=0).max()) < 6:
-        raise InputError(
-            f"{name}: mask is blank (one flat colour) but {k} labels were asked for; paint the regions "
-            f"(a mask that is one region on purpose takes k=1: give {option('k')} per mask, e.g. {option('k')} 3,1)"
-        )
+    min_area = _checked(painted, k, palette, min_area, name)
     exact = _exact_colours(painted)
     bins = _bins(painted)
     if palette is not None:
@@ -136,6 +121,27 @@ def clean_mask(
         if count == 0:
             log.debug("%s: label %s covers no pixel", name, names[index])
     return result
+
+
+def _checked(painted: np.ndarray, k: int | None, palette: Palette | None, min_area: int | None, name: str) -> int:
+    """:func:`clean_mask`'s arguments checked before any work; the smallest piece kept."""
+    if painted.ndim != 3 or painted.shape[2] != 3 or painted.dtype != np.uint8:
+        raise ValueError("expected an (H, W, 3) uint8 RGB array")
+    height, width = painted.shape[:2]
+    min_area = default_min_area(height, width) if min_area is None else min_area
+    if min_area < 0:
+        raise InputError(f"min-area must be >= 0, got {min_area}")
+    if k is not None and not 1 <= k <= MAX_LABELS:
+        raise InputError(f"k must be a number of labels from 1 to {MAX_LABELS}, got {k}")
+    if palette is not None and len(palette.colours) > MAX_LABELS:
+        raise InputError(f"{len(palette.colours)} label colours; at most {MAX_LABELS} fit a label map")
+    probe = painted[:: max(1, height // 256), :: max(1, width // 256)].reshape(-1, 3)
+    if palette is None and k is not None and k > 1 and int(np.ptp(probe, axis=0).max()) < 6:
+        raise InputError(
+            f"{name}: mask is blank (one flat colour) but {k} labels were asked for; paint the regions "
+            f"(a mask that is one region on purpose takes k=1: give {option('k')} per mask, e.g. {option('k')} 3,1)"
+        )
+    return min_area
 
 
 def _snapped(exact: np.ndarray, palette: Palette) -> np.ndarray | None:

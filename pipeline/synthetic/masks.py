@@ -8,10 +8,12 @@ that from a random ground-truth label map, so the cleaner can be scored pixel by
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from PIL import Image
 
 #: Distinct, GIMP-typical label colours (sky, foliage, ground, water, skin, sun, shadow, snow).
 PALETTE = np.array(
@@ -58,6 +60,21 @@ def truth_labels(rng: np.random.Generator, height: int, width: int, k: int, *, m
     raise RuntimeError("could not draw a label map with every region present")
 
 
+def _stroke_shades(rng: np.random.Generator, ph: int, pw: int, jitter: int) -> np.ndarray:
+    """Each stroke's own shade (±``jitter``), a stroke being a random cell of a coarse Voronoi
+    partition: (ph, pw, 3) int16 to add to the paint."""
+    seeds = rng.uniform(0, 1, size=(int(rng.integers(20, 60)), 2)) * (ph, pw)
+    yy, xx = np.mgrid[0:ph, 0:pw]
+    nearest = np.full((ph, pw), np.inf, np.float32)
+    stroke = np.zeros((ph, pw), np.int32)
+    for index, (sy, sx) in enumerate(seeds):
+        distance = (yy - sy) ** 2 + (xx - sx) ** 2
+        closer = distance < nearest
+        nearest[closer], stroke[closer] = distance[closer], index
+    shades = rng.integers(-jitter, jitter + 1, size=(len(seeds), 3))
+    return shades[stroke].astype(np.int16)
+
+
 def painted_mask(
     seed: int,
     *,
@@ -80,17 +97,7 @@ def painted_mask(
     truth_painting = truth_labels(rng, ph, pw, k)
     canvas = colours[truth_painting].copy()
 
-    # Each stroke (a random cell of a coarse Voronoi partition) has its own shade.
-    seeds = rng.uniform(0, 1, size=(int(rng.integers(20, 60)), 2)) * (ph, pw)
-    yy, xx = np.mgrid[0:ph, 0:pw]
-    nearest = np.full((ph, pw), np.inf, np.float32)
-    stroke = np.zeros((ph, pw), np.int32)
-    for index, (sy, sx) in enumerate(seeds):
-        distance = (yy - sy) ** 2 + (xx - sx) ** 2
-        closer = distance < nearest
-        nearest[closer], stroke[closer] = distance[closer], index
-    shades = rng.integers(-jitter, jitter + 1, size=(len(seeds), 3))
-    canvas += shades[stroke].astype(np.int16)
+    canvas += _stroke_shades(rng, ph, pw, jitter)
 
     # Stray dabs: 1–3 px blobs (at the final size) of another label's colour, which the user did not mean.
     for _ in range(int(rng.integers(3, 12)) if dabs is None else dabs):
@@ -122,6 +129,22 @@ def painted_mask(
     return PaintedMask(painted=painted, truth=truth, palette=palette[:k].copy())
 
 
+def _dab(
+    canvas: np.ndarray, rng: np.random.Generator, truth: np.ndarray, colours: np.ndarray, scale: float
+) -> np.ndarray:
+    """``canvas`` with one soft, anti-aliased dab of another label's colour, as a stray brush leaves."""
+    ph, pw = truth.shape
+    y, x = int(rng.integers(0, ph)), int(rng.integers(0, pw))
+    radius = float(rng.uniform(2, 6)) * scale
+    other = (int(truth[y, x]) + int(rng.integers(1, len(colours)))) % len(colours)
+    alpha = np.zeros((ph, pw), np.float32)
+    # Anti-aliased at 1/16 px precision, then feathered like a soft brush.
+    cv2.circle(alpha, (x * 16, y * 16), round(radius * 16), 1.0, thickness=-1, lineType=cv2.LINE_AA, shift=4)
+    feathered = cv2.GaussianBlur(alpha, (0, 0), sigmaX=float(rng.uniform(0.5, 1.5)) * scale)
+    alpha = (feathered * float(rng.uniform(0.6, 1.0))).astype(np.float32)
+    return canvas * (1 - alpha[..., None]) + colours[other] * alpha[..., None]
+
+
 def gimp_mask(
     seed: int,
     *,
@@ -137,8 +160,6 @@ def gimp_mask(
     another resolution and a downscale-upscale round trip, and (unless ``jpeg`` is False; at random
     when None) a JPEG save at quality 60–90 with 4:2:0 chroma subsampling. The truth is the labels
     the user meant: the dabs are not in it."""
-    from PIL import Image
-
     rng = np.random.default_rng(seed)
     width, height = size
     colours = palette[:k].astype(np.float32)
@@ -159,15 +180,7 @@ def gimp_mask(
     canvas += rng.uniform(-jitter, jitter, size=(len(seeds), 3)).astype(np.float32)[stroke]
 
     for _ in range(int(rng.integers(3, 12)) if dabs is None else dabs):
-        y, x = int(rng.integers(0, ph)), int(rng.integers(0, pw))
-        radius = float(rng.uniform(2, 6)) * scale
-        other = (int(truth_painting[y, x]) + int(rng.integers(1, k))) % k
-        alpha = np.zeros((ph, pw), np.float32)
-        # Anti-aliased at 1/16 px precision, then feathered like a soft brush.
-        cv2.circle(alpha, (x * 16, y * 16), round(radius * 16), 1.0, thickness=-1, lineType=cv2.LINE_AA, shift=4)
-        feathered = cv2.GaussianBlur(alpha, (0, 0), sigmaX=float(rng.uniform(0.5, 1.5)) * scale)
-        alpha = (feathered * float(rng.uniform(0.6, 1.0))).astype(np.float32)
-        canvas = canvas * (1 - alpha[..., None]) + colours[other] * alpha[..., None]
+        canvas = _dab(canvas, rng, truth_painting, colours, scale)
 
     canvas = cv2.GaussianBlur(canvas, (0, 0), sigmaX=float(rng.uniform(0.6, 1.4)))
     canvas += rng.normal(0, float(rng.uniform(1, 4)), size=canvas.shape).astype(np.float32)
@@ -179,9 +192,7 @@ def gimp_mask(
     painted = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
     painted = np.clip(np.round(painted), 0, 255).astype(np.uint8)
     if jpeg if jpeg is not None else bool(rng.integers(0, 2)):
-        import io as _bytes_io
-
-        buffer = _bytes_io.BytesIO()
+        buffer = io.BytesIO()
         Image.fromarray(painted).save(buffer, format="JPEG", quality=int(rng.integers(60, 91)), subsampling=2)
         painted = np.asarray(Image.open(buffer).convert("RGB")).copy()
     return PaintedMask(painted=painted, truth=truth.astype(np.int32), palette=palette[:k].copy())

@@ -110,17 +110,9 @@ def video_files(
     settings = _settings(info, span, config, video, style_paths, loaded, guidance, style_blend, weights)
     folder = _frames_folder(where, settings)
     done = _finished(folder)
-    log.info(
-        "%s: %d frames at %dx%d (%.3g fps); frames %d to %d%s",
-        info.path,
-        info.frames,
-        info.width,
-        info.height,
-        info.fps,
-        span[0],
-        span[1] - 1,
-        f", {len(done)} done before" if done else "",
-    )
+    before = f", {len(done)} done before" if done else ""
+    log.info("%s: %d frames at %dx%d (%.3g fps); frames %d to %d%s", info.path, info.frames, info.width,
+             info.height, info.fps, span[0], span[1] - 1, before)  # fmt: skip
     runner = ClipTransfer(styles, config, video, encoder=encoder, style_blend=style_blend, regions_for=regions_for)
     reported = _progress(progress, span)
     for result in runner.run(_numbered(info, span, size), done=lambda i: _kept(folder, done, i, size)):
@@ -132,12 +124,7 @@ def video_files(
         mp4.encode_frames(folder.path, where.out, info, span)
     metadata = _record(info, span, where, settings, written, runner, encoder, masks_record, started)
     io.write_bytes(where.record, io.json_bytes(metadata))
-    if where.is_folder:  # the frames are the result; what resuming needed is in the record now
-        folder.remove(RUN)
-        folder.remove(RECORDS)
-    elif not keep_frames:
-        folder.clear()
-        _remove_if_empty(folder.path)
+    _tidy(folder, where, keep_frames)
     log.info("wrote %s (%d frames, %.1f s)", where.out, len(written), time.perf_counter() - started)
     return metadata
 
@@ -384,6 +371,17 @@ def _record(
         "peak_memory_mb": peak_memory_mb(device),
         "frames": frames,
     }
+
+
+def _tidy(folder: OwnedFolder, where: Outputs, keep_frames: bool) -> None:
+    """After the clip is written: a folder of frames drops what resuming needed (the record has
+    it now); an MP4's frames go unless ``keep_frames``."""
+    if where.is_folder:
+        folder.remove(RUN)
+        folder.remove(RECORDS)
+    elif not keep_frames:
+        folder.clear()
+        _remove_if_empty(folder.path)
 
 
 def _remove_if_empty(path: Path) -> None:

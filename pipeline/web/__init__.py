@@ -74,7 +74,6 @@ def create_app(
     # Flask, torch and the models load here, not on import (`stylesnake serve --help` stays quick).
     from pipeline.web import views
     from pipeline.web.catalog import DEFAULT_MODELS, load_styles
-    from pipeline.web.jobs import Jobs
     from pipeline.web.paintings import DEFAULT_MASKS, load_paintings
     from pipeline.web.store import ResultStore
     from pipeline.web.stylist import Stylist
@@ -88,12 +87,6 @@ def create_app(
     _say_what_is_served(styles, found, Path(models) if models is not None else DEFAULT_MODELS, paintings)
     parser = _semantic(semantic, groups)
     jobs, unavailable = _slow_jobs(store, config, weights) if found else (None, None)
-    from pipeline.web.clips import clip_runner
-
-    clip_jobs = None
-    if styles:
-        clip_jobs = Jobs(store.root / "clips", store, clip_runner(), max_pending=config.clip_pending, ttl=config.ttl,
-                         kind="clip")  # fmt: skip
     web = WebState(
         styles=styles,
         store=store,
@@ -103,7 +96,7 @@ def create_app(
         jobs=jobs,
         slow_unavailable=unavailable,
         semantic=parser,
-        clips=clip_jobs,
+        clips=_clip_jobs(store, config) if styles else None,
     )
     app.extensions["stylesnake"] = web
     # Every page's header links the tabs, when there are two.
@@ -185,6 +178,16 @@ def _slow_jobs(store: ResultStore, config: Settings, weights: str | os.PathLike[
     except InputError as exc:
         log.warning("the slow tab is off: %s", exc)
         return None, str(exc)
+
+
+def _clip_jobs(store: ResultStore, config: Settings) -> Jobs:
+    """The fast tab's queue of clips, each painted by the style's network."""
+    from pipeline.web.clips import clip_runner  # torch: loaded with the app, not on import
+    from pipeline.web.jobs import Jobs
+
+    return Jobs(
+        store.root / "clips", store, clip_runner(), max_pending=config.clip_pending, ttl=config.ttl, kind="clip"
+    )
 
 
 def _log_like_gunicorn() -> None:
