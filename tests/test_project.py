@@ -17,3 +17,20 @@ def test_the_project_is_mit_licensed_everywhere_it_says() -> None:
     installed = metadata.metadata("stylesnake")
     assert installed["License-Expression"] == "MIT"  # what pip and PyPI show
     assert "[MIT licence](LICENSE)" in (ROOT / "README.md").read_text()
+
+
+def test_the_house_limits_hold_every_module_and_function_of_the_package() -> None:
+    """Modules of at most 400 lines and functions of at most 60: past that a reader loses the thread."""
+    import ast
+
+    too_long = []
+    for path in sorted((ROOT / "pipeline").rglob("*.py")):
+        source = path.read_text()
+        if source.count("\n") > 400:
+            too_long.append(f"{path.relative_to(ROOT)}: {source.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > 60:
+                    too_long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {length} lines")
+    assert not too_long, too_long

@@ -128,8 +128,7 @@ def transfer(
     larger on every side (see the module docstring; 0 optimises the image alone, and gives it a
     fringe); the losses in the history are the canvas's, and ``terms`` see the image without it.
     """
-    styles = [style] if isinstance(style, (torch.Tensor, StyleTargets)) else list(style)
-    start = time.perf_counter()
+    styles, start = [style] if isinstance(style, (torch.Tensor, StyleTargets)) else list(style), time.perf_counter()
     encoder = _fitting_encoder(encoder, config, weights)
     _check_inputs(encoder, content, styles, config, regions)
     original_content = content
@@ -137,17 +136,15 @@ def transfer(
     run = _placed(encoder, config, content.shape, canvas_margin)
     device, precision, encoder, margin, home = run.device, run.precision, run.encoder, run.margin, run.home
     content = content.to(device=home)
-    canvas = extend(content, margin).to(memory_format=memory_format(home))
     criterion = build_criterion(
-        encoder, canvas, styles, config, regions=_extended_regions(regions, margin), style_blend=style_blend,
-        precision_context=run.precision_context, device=device, terms=[_on_image(term, margin) for term in terms],
-        tiled=run.tiled,
+        encoder, extend(content, margin).to(memory_format=memory_format(home)), styles, config,
+        regions=_extended_regions(regions, margin), style_blend=style_blend, precision_context=run.precision_context,
+        device=device, terms=[_on_image(term, margin) for term in terms], tiled=run.tiled,
     )  # fmt: skip
     starts_fresh = init is None  # not a later coarse-to-fine stage, which starts near its answer
     init = init if init is not None else _first_image(config, content, styles[0], home)
     _sync(device)
-    timings = {"setup": time.perf_counter() - start}
-    start = time.perf_counter()
+    timings, start = {"setup": time.perf_counter() - start}, time.perf_counter()
     optimised = optimize(
         extend(init.to(home), margin).contiguous(), criterion, steps=config.steps, optimizer=config.optimizer,
         lr=config.learning_rate, history_size=config.lbfgs_history, progress=progress,
@@ -156,10 +153,16 @@ def transfer(
     )  # fmt: skip
     _sync(device)
     timings["optimize"] = time.perf_counter() - start
-    image = crop(optimised.image, margin).cpu().float()
+    image = _final_image(optimised.image, margin, config, original_content)
+    return _result(optimised, image, timings, str(device), precision, encoder, warn=starts_fresh)
+
+
+def _final_image(canvas: torch.Tensor, margin: int, config: GatysConfig, content: torch.Tensor) -> torch.Tensor:
+    """The optimised canvas cut back to the image, on the CPU, in colour again under ``preserve``."""
+    image = crop(canvas, margin).cpu().float()
     if config.color == "preserve":
-        image = recombine(image, original_content.cpu().float())
-    return _result(optimised, image.contiguous(), timings, str(device), precision, encoder, warn=starts_fresh)
+        image = recombine(image, content.cpu().float())
+    return image.contiguous()
 
 
 def _extended_regions(regions: Regions | None, margin: int) -> Regions | None:
