@@ -11,7 +11,14 @@ __version__ = "0.1.0"
 
 def code_version() -> dict[str, str | bool | None]:
     """This package's version and, when it runs from a git checkout, the commit (and whether the
-    working tree differs from it): what an output's metadata records as the code that made it."""
+    working tree differs from it): what an output's metadata records as the code that made it.
+
+    Example::
+
+        >>> from pipeline import code_version
+        >>> sorted(code_version())
+        ['git_commit', 'git_dirty', 'version']
+    """
 
     @functools.cache
     def git(*args: str) -> str | None:

@@ -3,6 +3,8 @@ error a caller can tell apart without reading their words."""
 
 from __future__ import annotations
 
+import doctest
+import inspect
 import io as bytes_io
 import subprocess
 import sys
@@ -91,3 +93,21 @@ def test_an_error_names_options_as_its_reader_spells_them() -> None:
     error = InputError(f"a mask of 3 colours; give {option('label_map')} or {option('k')}")
     assert str(error) == "a mask of 3 colours; give label_map or k"
     assert error.worded(flag) == "a mask of 3 colours; give --label-map or --k"
+
+
+#: The public calls: every function at the top of the package (the classes are their arguments and results).
+CALLS = sorted(name for name in pipeline.__all__ if inspect.isfunction(getattr(pipeline, name)))
+
+
+@pytest.mark.parametrize("name", CALLS)
+def test_every_public_call_has_an_example_and_the_example_runs(
+    name: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the examples write their files where they run
+    found = [test for test in doctest.DocTestFinder(recurse=False).find(getattr(pipeline, name), name) if test.examples]
+    assert found, f"{name}'s docstring has no example"
+    said: list[str] = []
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for test in found:
+        runner.run(test, out=said.append)
+    assert runner.failures == 0, "".join(said)

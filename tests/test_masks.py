@@ -13,6 +13,7 @@ from PIL import Image
 
 from pipeline import masks
 from pipeline.cli import main
+from pipeline.cli.options import flag
 from pipeline.errors import InputError
 from pipeline.masks import Palette, clean_mask, default_min_area, hex_colour
 from pipeline.synthetic import PALETTE, count_specks, gimp_mask, painted_mask
@@ -297,7 +298,7 @@ def test_label_vanishing_at_size_is_named_with_the_size_it_survives(tmp_path: Pa
     images = [read_image(tmp_path / "photo.png", size=32) for _ in range(2)]
     with pytest.raises(InputError) as error:
         guidance.regions(images[0], images[1:], max_pixels=10**8)
-    message = str(error.value)
+    message = error.value.worded(flag)  # as the command line says it
     assert "(36 px of the 512x384 mask) vanishes at 32x24 (--size 32); it survives from --size" in message
     assert "blank" not in message
     survives = int(message.split("survives from --size ")[1].split(",")[0])

@@ -213,7 +213,20 @@ class OpenedModel:
 def open_model(
     model_path: str | os.PathLike[str], *, device: str = "auto", precision: str = "auto", compile: bool = False
 ) -> OpenedModel:
-    """A model file (or its ONNX export, which runs in onnxruntime on the CPU) ready to stylise."""
+    """A model file (or its ONNX export, which runs in onnxruntime on the CPU) ready to stylise.
+
+    Example (seeded random VGG weights: a plumbing run; ``weights="imagenet"`` for a real one)::
+
+        >>> from pipeline import TrainConfig, train
+        >>> from pipeline.samples import sample_image
+        >>> sample_image("chelsea").save("photo.png"); sample_image("hubble_deep_field").save("painting.png")
+        >>> tiny = TrainConfig(steps=2, size=32, batch=1, width=0.25)
+        >>> _ = train("painting.png", ["photo.png"], "painting.pth", tiny, weights="random")
+        >>> from pipeline import open_model
+        >>> opened = open_model("painting.pth", device="cpu")
+        >>> opened.model.style_name, opened.device.type, opened.precision, opened.name
+        ('painting', 'cpu', 'fp32', 'painting.pth')
+    """
     if Path(model_path).suffix.lower() == ".onnx":
         onnx = OnnxNetwork(model_path)
         return OpenedModel(onnx, onnx, torch.device("cpu"), "fp32", Path(model_path))
@@ -263,7 +276,20 @@ def stylize_files(
     many photos of one size; see :class:`Runner`). ONNX models run in onnxruntime on the CPU.
     ``strength`` (0–1) blends the result with the photo (:func:`blend_strength`). A transparent
     photo keeps its alpha (``alpha="keep"``; the network paints the colour) or is flattened on
-    white (``"drop"``)."""
+    white (``"drop"``).
+
+    Example (seeded random VGG weights: a plumbing run; ``weights="imagenet"`` for a real one)::
+
+        >>> from pipeline import TrainConfig, train
+        >>> from pipeline.samples import sample_image
+        >>> sample_image("chelsea").save("photo.png"); sample_image("hubble_deep_field").save("painting.png")
+        >>> tiny = TrainConfig(steps=2, size=32, batch=1, width=0.25)
+        >>> _ = train("painting.png", ["photo.png"], "painting.pth", tiny, weights="random")
+        >>> from pipeline import stylize_files
+        >>> [record] = stylize_files("painting.pth", ["photo.png"], ["photo_painted.png"], size=64)
+        >>> record["output"], record["method"]
+        ({'path': 'photo_painted.png', 'width': 64, 'height': 43}, 'johnson2016')
+    """
     if not (math.isfinite(strength) and 0 <= strength <= 1):
         raise InputError(f"strength must be a number from 0 (the photo) to 1 (full style), got {strength}")
 

@@ -96,7 +96,18 @@ def train(
 
     Guided training: ``style_mask`` (read with ``palette`` or ``k`` like any mask) gives the
     model's labels; ``masks`` are folders holding a mask for each training image (same stem).
-    ``encoder`` replaces the loss network built from ``weights`` (it must have the layers)."""
+    ``encoder`` replaces the loss network built from ``weights`` (it must have the layers).
+
+    Example (seeded random VGG weights: a plumbing run; ``weights="imagenet"`` for a real one)::
+
+        >>> from pipeline import TrainConfig, train
+        >>> from pipeline.samples import sample_image
+        >>> sample_image("chelsea").save("photo.png"); sample_image("hubble_deep_field").save("painting.png")
+        >>> tiny = TrainConfig(steps=2, size=32, batch=1, width=0.25)
+        >>> record = train("painting.png", ["photo.png"], "painting.pth", tiny, weights="random")
+        >>> record["method"], record["training"]["steps"], record["training"]["images"]
+        ('johnson2016', 2, 1)
+    """
     started = time.perf_counter()
     out = Path(out)
     checkpoint = _checked(out, style_path, data, style_mask, masks, resume)

@@ -71,6 +71,16 @@ def transfer_files(
     evaluations (:mod:`pipeline.gatys.snapshots`). A transparent content keeps its alpha in the
     result (``alpha="keep"``: the transfer repaints the colour, alpha is copied) or is flattened
     on white (``"drop"``).
+
+    Example (seeded random VGG weights: a plumbing run; ``weights="imagenet"`` for a real one)::
+
+        >>> from pipeline import GatysConfig, transfer_files
+        >>> from pipeline.samples import sample_image
+        >>> sample_image("chelsea").save("photo.png"); sample_image("hubble_deep_field").save("painting.png")
+        >>> record = transfer_files("photo.png", "painting.png", "out.png", GatysConfig(size=64, steps=5),
+        ...                         weights="random")
+        >>> record["output"], record["method"], record["weights"]["kind"]
+        ({'path': 'out.png', 'width': 64, 'height': 43}, 'gatys2015', 'random')
     """
     started = time.perf_counter()
     style_paths = [style_path] if isinstance(style_path, (str, os.PathLike)) else list(style_path)

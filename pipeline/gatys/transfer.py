@@ -127,6 +127,15 @@ def transfer(
     every ``snapshot_every`` evaluations. The image optimised is a canvas ``canvas_margin`` px
     larger on every side (see the module docstring; 0 optimises the image alone, and gives it a
     fringe); the losses in the history are the canvas's, and ``terms`` see the image without it.
+
+    Example (seeded random VGG weights: a plumbing run; ``weights="imagenet"`` for a real one)::
+
+        >>> import torch
+        >>> from pipeline import GatysConfig, transfer
+        >>> photo, painting = torch.rand(1, 3, 48, 64), torch.rand(1, 3, 48, 48)
+        >>> result = transfer(photo, painting, GatysConfig(size=64, steps=5), weights="random")
+        >>> tuple(result.image.shape), result.evaluations, sorted(result.final_losses)
+        ((1, 3, 48, 64), 5, ['content', 'style', 'total'])
     """
     styles, start = [style] if isinstance(style, (torch.Tensor, StyleTargets)) else list(style), time.perf_counter()
     encoder = _fitting_encoder(encoder, config, weights)

@@ -8,7 +8,7 @@ with a pretrained segmentation model), :mod:`~pipeline.masks.match` (pairing the
 whose colours differ). Label maps are saved as palette PNGs whose entries are the label colours.
 """
 
-from pipeline.masks.clean import CERTAIN_DISTANCE, clean_mask, default_min_area, remove_specks
+from pipeline.masks.clean import CERTAIN_DISTANCE, clean_mask, default_min_area
 from pipeline.masks.files import (
     check_drawn_for,
     clean_mask_file,
@@ -20,6 +20,7 @@ from pipeline.masks.files import (
     save_label_map,
 )
 from pipeline.masks.palette import FOREIGN_DISTANCE, MAX_LABELS, LabelMap, Palette, hex_colour, parse_colour
+from pipeline.masks.specks import remove_specks
 
 __all__ = [
     "CERTAIN_DISTANCE",

@@ -36,6 +36,7 @@ import numpy as np
 
 from pipeline.errors import InputError, option
 from pipeline.masks.palette import FOREIGN_DISTANCE, MAX_LABELS, LabelMap, Palette, hex_colour
+from pipeline.masks.specks import fill_from_nearest, remove_specks
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,15 @@ def clean_mask(
     mask stays 2 regions when the content has 3), its colours snapped to ``palette``'s when they
     are its shades; ``k`` > 1 on a one-colour mask is refused as blank. ``min_area`` (default:
     :func:`default_min_area`) is the smallest piece of a label kept besides the label's largest.
+
+    Example (a mask painted as GIMP leaves it: soft edges, stray dabs, JPEG)::
+
+        >>> from pipeline import clean_mask
+        >>> from pipeline.synthetic.masks import gimp_mask
+        >>> painted = gimp_mask(0, size=(96, 64), k=3).painted
+        >>> cleaned = clean_mask(painted, k=3)
+        >>> len(cleaned.names), cleaned.labels.shape
+        (3, (64, 96))
     """
     min_area = _checked(painted, k, palette, min_area, name)
     exact = _exact_colours(painted)
@@ -354,45 +364,3 @@ def _bin_colours(bins: np.ndarray) -> np.ndarray:
     mask = (1 << _BITS) - 1
     channels = [(bins >> (2 * _BITS)) & mask, (bins >> _BITS) & mask, bins & mask]
     return np.stack(channels, axis=1).astype(np.float32) * step + (step - 1) / 2
-
-
-def fill_from_nearest(labels: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Give every pixel outside ``known`` the label of the nearest pixel inside it."""
-    if not known.any():
-        return labels
-    # OpenCV labels each zero pixel of the input uniquely (raster order) and reports, per pixel,
-    # the label of the nearest zero pixel: a Voronoi fill in one C++ pass.
-    _, nearest = cv2.distanceTransformWithLabels(
-        (~known).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
-    )
-    source = labels[known]  # raster order matches OpenCV's numbering
-    filled = labels.copy()
-    filled[~known] = source[nearest[~known] - 1]
-    return filled
-
-
-def remove_specks(labels: np.ndarray, min_area: int, *, n_labels: int) -> np.ndarray:
-    """Fill every connected piece of a label smaller than ``min_area`` px from its surroundings,
-    except each label's largest piece (a label painted small on purpose stays).
-
-    One pass suffices: a filled pixel takes the label of its nearest kept pixel, so what it joins
-    is connected to a piece that was already large enough.
-    """
-    if min_area <= 1:
-        return labels
-    small = np.zeros(labels.shape, bool)
-    for index in range(n_labels):
-        member = (labels == index).view(np.uint8)
-        if not member.any():
-            continue
-        _, components, stats, _ = cv2.connectedComponentsWithStats(member, connectivity=8)
-        areas = stats[1:, cv2.CC_STAT_AREA]
-        tiny = np.flatnonzero(areas < min_area) + 1
-        tiny = tiny[tiny != 1 + int(np.argmax(areas))]
-        if len(tiny):
-            lookup = np.zeros(len(stats), bool)
-            lookup[tiny] = True
-            small |= lookup[components]
-    if not small.any() or small.all():
-        return labels
-    return fill_from_nearest(labels, ~small)

@@ -120,7 +120,17 @@ def clean_mask_file(
     its text chunk names) is copied pixel for pixel unless ``k`` or ``palette`` say otherwise, its
     label names and relations kept: they are how a semantic mask pairs by name and maps a group
     the painting lacks, and the workflow cleans every mask it guides with. Its record's facts
-    (:data:`RECORD_FACTS`) travel into ``OUT.json``."""
+    (:data:`RECORD_FACTS`) travel into ``OUT.json``.
+
+    Example (a mask painted as GIMP leaves it: soft edges, stray dabs, JPEG)::
+
+        >>> from PIL import Image
+        >>> from pipeline import clean_mask_file
+        >>> from pipeline.synthetic.masks import gimp_mask
+        >>> Image.fromarray(gimp_mask(0, size=(96, 64), k=3).painted).save("painted.png")
+        >>> clean_mask_file("painted.png", "mask.png", k=3).names
+        ('#2ca03d', '#3d84f2', '#865824')
+    """
     check_label_map_out(out, source)
     painted = read_mask(source, max_pixels=max_pixels)
     names, related = mask_chunks(source) if k is None and palette is None else ({}, {})

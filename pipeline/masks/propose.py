@@ -30,9 +30,10 @@ import numpy as np
 
 from pipeline import io, record
 from pipeline.errors import InputError
-from pipeline.masks.clean import default_min_area, fill_from_nearest, remove_specks
+from pipeline.masks.clean import default_min_area
 from pipeline.masks.files import check_label_map_out, label_map_png
 from pipeline.masks.palette import MAX_LABELS, LabelMap, Palette, hex_colour
+from pipeline.masks.specks import fill_from_nearest, remove_specks
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,17 @@ def propose_mask(
     of the image down, by each region's centre; neither: k chosen by silhouette from 2–6, or with a
     ``segmenter`` every class covering ``min_area``). ``min_area`` as for cleaning (default:
     :func:`default_min_area` of the image). ``segmenter``: a model and its class names from
-    :func:`pipeline.masks.segment.load_segmenter`, whose classes become the regions."""
+    :func:`pipeline.masks.segment.load_segmenter`, whose classes become the regions.
+
+    Example::
+
+        >>> import numpy as np
+        >>> from pipeline import propose_mask
+        >>> from pipeline.samples import sample_image
+        >>> proposal = propose_mask(np.asarray(sample_image("chelsea")), k=3)
+        >>> proposal.names, proposal.labels.shape
+        (('#e6194b', '#3cb44b', '#0082c8'), (300, 451))
+    """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError("expected an (H, W, 3) uint8 RGB array")
     if palette is not None:
@@ -125,7 +136,16 @@ def propose_mask_file(
     weights: str | os.PathLike[str] | None = None,
     max_pixels: int = io.MAX_PIXELS,
 ) -> LabelMap:
-    """Read a photo, propose its mask, save it as a label map (palette PNG); return it."""
+    """Read a photo, propose its mask, save it as a label map (palette PNG); return it.
+
+    Example::
+
+        >>> from pipeline import propose_mask_file
+        >>> from pipeline.samples import sample_image
+        >>> sample_image("chelsea").save("photo.png")
+        >>> propose_mask_file("photo.png", "proposed.png", k=3).names
+        ('#e6194b', '#3cb44b', '#0082c8')
+    """
     check_label_map_out(out, source)
     image = np.asarray(io.read_image(source, max_pixels=max_pixels).image)
     segmenter = None

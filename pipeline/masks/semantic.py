@@ -221,7 +221,25 @@ def semantic_mask_file(
     A mask one group covers beyond :data:`ONE_GROUP` (a parser trained on photos that did not see
     the painting) is said; with ``colours_if_unseen`` the colour proposal (K-means ``seed``)
     replaces it (the order a workflow takes: a painted mask, then the semantic mask, then the
-    colour proposal)."""
+    colour proposal).
+
+    Example (a stand-in parser that sees sky above and grass below; a real one is
+    :func:`~pipeline.masks.parsers.load_parser`'s)::
+
+        >>> import numpy as np
+        >>> from pipeline import semantic_mask_file
+        >>> from pipeline.masks.parsers import ADE20K, Parser
+        >>> from pipeline.samples import sample_image
+        >>> def scores(image):  # class logits (C, h, w)
+        ...     height = image.shape[0]
+        ...     logits = np.full((len(ADE20K), *image.shape[:2]), -10.0, np.float32)
+        ...     logits[ADE20K.index("sky"), : height // 2] = logits[ADE20K.index("grass"), height // 2 :] = 10
+        ...     return logits
+        >>> sample_image("chelsea").save("photo.png")
+        >>> record = semantic_mask_file("photo.png", "semantic.png", parser=Parser("stand-in", ADE20K, "-", scores))
+        >>> record["mask"], record["groups"]["shares"]
+        ('semantic', {'sky': 0.5, 'vegetation': 0.5})
+    """
     min_share = check_min_share(min_share)
     check_label_map_out(out, source)
     table = load_groups(groups)

@@ -91,7 +91,22 @@ def fast_video_files(
     """Stylise the clip ``content_path`` with the fast-style model file ``model`` (or one already
     :class:`~pipeline.fast.model.OpenedModel`, as the web app keeps them) into ``out_path`` (an
     MP4, or a folder of PNG frames); return the record written to ``OUT.json``. A guided model
-    needs ``content_mask``: frame 0's mask, a folder of keyframe masks, or ``"propose"``."""
+    needs ``content_mask``: frame 0's mask, a folder of keyframe masks, or ``"propose"``.
+
+    Example (seeded random VGG weights: a plumbing run; ``weights="imagenet"`` for a real one)::
+
+        >>> from pipeline import TrainConfig, train
+        >>> from pipeline.samples import sample_image
+        >>> sample_image("chelsea").save("photo.png"); sample_image("hubble_deep_field").save("painting.png")
+        >>> tiny = TrainConfig(steps=2, size=32, batch=1, width=0.25)
+        >>> _ = train("painting.png", ["photo.png"], "painting.pth", tiny, weights="random")
+        >>> from pipeline import fast_video_files
+        >>> from pipeline.synthetic.clips import ClipSpec, write_clip
+        >>> write_clip(ClipSpec(size=(64, 48), frames=3), "clip.mp4")  # a pan with a rolling disc
+        >>> record = fast_video_files("painting.pth", "clip.mp4", "painted.mp4")
+        >>> record["output"]["frames"], record["output"]["poster"], record["method"]
+        (3, 'painted.poster.png', 'johnson2016-video')
+    """
     started = time.perf_counter()
     given = [] if isinstance(model, OpenedModel) else [model]
     inputs = [content_path, *given, *([content_mask] if content_mask not in (None, "propose") else [])]

@@ -98,7 +98,20 @@ def video_files(
     ``frames`` (``"A:B"``) limits the run to part of the clip; ``fps`` is the frame rate of a
     folder of frames. ``guidance`` guides regions: its content mask is one mask (frame 0), a
     folder of keyframe masks, or ``"propose"``. ``keep_frames`` keeps ``OUT.frames/`` after the
-    clip is written (it is the resume state until then)."""
+    clip is written (it is the resume state until then).
+
+    Example (seeded random VGG weights: a plumbing run; ``weights="imagenet"`` for a real one)::
+
+        >>> from pipeline import GatysConfig, video_files
+        >>> from pipeline.samples import sample_image
+        >>> from pipeline.synthetic.clips import ClipSpec, write_clip
+        >>> sample_image("hubble_deep_field").save("painting.png")
+        >>> write_clip(ClipSpec(size=(64, 48), frames=3), "clip.mp4")  # a pan with a rolling disc
+        >>> record = video_files("clip.mp4", ["painting.png"], "painted.mp4", GatysConfig(size=64, steps=3),
+        ...                      weights="random")
+        >>> record["output"], record["method"]
+        ({'path': 'painted.mp4', 'frames': 3, 'masks': None}, 'ruder2016-video')
+    """
     started = time.perf_counter()
     where = _checked_outputs(content_path, style_paths, out_path, guidance)
     info = clips.probe(content_path, max_pixels=max_pixels, fps=fps)
@@ -381,9 +394,5 @@ def _tidy(folder: OwnedFolder, where: Outputs, keep_frames: bool) -> None:
         folder.remove(RECORDS)
     elif not keep_frames:
         folder.clear()
-        _remove_if_empty(folder.path)
-
-
-def _remove_if_empty(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.rmdir()
+        with contextlib.suppress(OSError):  # the folder goes too, unless something else is in it
+            folder.path.rmdir()
