@@ -1,12 +1,8 @@
 """L-BFGS with a Wolfe line search for image optimisation, with one host sync per evaluation.
 
-Why a line search. The variant neural-style and most Gatys implementations use takes no line
-search (a fixed step ``lr`` along the quasi-Newton direction) and throws away curvature pairs with
-``sᵀy <= 0``. Whether that works depends on the image and the loss's scale: from the content image
-of chelsea (random VGG-19, 128 px, style weight 1e6) every pair has ``sᵀy ≈ −1e-6`` (the loss is
-concave along the first directions), so every pair was dropped, the step stayed steepest descent
-with step 1 on gradients of ~1e-3, and after 30 evaluations the loss had fallen 3 % (0.77 → 0.75):
-the result was the photo. ``style_weight`` 1e9 "fixed" it only by making the gradients larger.
+Why a line search: the variant neural-style and most Gatys implementations use (a fixed step
+along the quasi-Newton direction, curvature pairs with ``sᵀy <= 0`` thrown away) stalls where the
+loss is concave along the first directions, and returns the photo (docs/design-notes.md, "L-BFGS").
 
 What this version does, and why each piece:
 
@@ -33,8 +29,7 @@ Host syncs. ``torch.optim.LBFGS`` turns every step of its two-loop recursion int
 two-loop runs on the device; the line search reads two numbers per evaluation (the loss and the
 directional derivative, one transfer) and one more per iteration (the new direction's slope).
 That is the price of a line search: a GPU can no longer queue the next evaluation's kernels
-before the current one finishes. On 2 CPU cores the cost is within noise
-(``benchmarks/bench_gatys.py``).
+before the current one finishes (its cost: docs/design-notes.md, "L-BFGS").
 
 The interface is ask/tell: the caller evaluates the loss and gradient at ``x`` and calls
 :meth:`LBFGS.tell`, which moves ``x`` (in place) to the next point to evaluate. :attr:`LBFGS.best`

@@ -23,16 +23,12 @@ OPTIMIZERS = ("lbfgs", "adam")
 #: full quasi-Newton step, which the search almost always keeps); Adam's 0.02 moves a pixel by at
 #: most ~5/255 per step, which is what keeps it from ringing.
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
-#: Curvature pairs L-BFGS keeps. neural-style keeps 100; 20 is the top of the range Nocedal &
-#: Wright recommend and reaches the same loss (within 0.4 % after 150 evaluations at 128 px), while
-#: the history costs 2 · m · 3 · H · W floats of memory and as many reads per step: at m = 100 that
-#: is ~4 % of a 256 px evaluation on a CPU and 10 GB at 2048 px.
+#: Curvature pairs L-BFGS keeps: the top of the range Nocedal & Wright recommend; more costs memory
+#: and time (2 · m · 3 · H · W floats) for no lower loss (docs/design-notes.md, "L-BFGS").
 LBFGS_HISTORY = 20
 #: A transfer whose loss fell by less than this share, and that did not reach a stationary point,
-#: is reported as not converged. Stalled runs of the old fixed-step L-BFGS fell by 1–13 % and
-#: returned the photo; every run of the convergence suite (benchmarks/bench_convergence.py) falls by
-#: more than 98 % at the default weights, and a legitimate balance (style weight 1e3, where the
-#: content term holds the image near the photo) by 58 %.
+#: is reported as not converged: a stalled run falls by a few per cent, a converging one by most of
+#: its loss (docs/design-notes.md, "Convergence").
 STALL_DROP = 0.5
 
 #: ``progress(step, steps, losses)``: called after every loss evaluation (or training step);

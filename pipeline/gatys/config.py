@@ -109,8 +109,8 @@ class GatysConfig:
         return list(dict.fromkeys([self.content_layer, *self.style_layers]))
 
     def recorded(self) -> dict[str, Any]:
-        """Every field as a record's parameters, but ``tile`` only when set: untiled records stay
-        as they were before tiling existed (and the workflow's captions get no ``--tile None``)."""
+        """Every field as a record's parameters, but ``tile`` only when set: an untiled record says
+        nothing of tiles (and the workflow's captions get no ``--tile None``)."""
         fields = dataclasses.asdict(self)
         if fields["tile"] is None:
             del fields["tile"]

@@ -22,19 +22,13 @@ the image and its gradient, the optimiser's state (L-BFGS keeps 2 · ``lbfgs_his
 vectors), the content image's features at the content layer and the guides; each tile's share
 travels to the device and its gradient back. So a GPU that runs a ``tile`` px transfer untiled runs
 any size tiled at ``tile``; on a CPU host and device are one memory and the whole state counts.
-Measured (``benchmarks/bench_tiles.py --share``): a 4096 px evaluation tiled at 1024 needs 0.77× the
-device memory of a 1024 px run untiled (whose L-BFGS state is on the device; as much as its
-evaluation alone): a window costs what an untiled run of its size does, less the optimiser.
-Time: ~1.3× an untiled evaluation (the extra forward pass), times the margins' overlap, plus the
-host's share (the optimiser's vector arithmetic, the copies of each tile).
 
 Margin: with the cores aligned to the network's coarsest grid (16 px for relu5_1) every core
 feature is exactly the untiled one if the margin covers its receptive-field radius: 44 px at
 relu4_2, 84 px at relu5_1 (3×3 convolutions and 2×2 poolings). :data:`MARGIN` = 64 covers the
 content layer and every style layer but relu5_1, whose outermost core features see some padding.
-Measured against the untiled criterion (random VGG-19, 320 px, tiles of 4 × the margin), the
-gradient's relative error is 2.6e-2 with a 16 px margin, 1.3e-2 with 32 and 6e-4 with 64; a full
-84 px would cost more overlap for little. The margin is capped at a quarter of the tile, so a core
+Its error against the untiled gradient, and what the tiles cost in memory and time:
+docs/design-notes.md, "Tiles". The margin is capped at a quarter of the tile, so a core
 keeps at least half the tile's width (the overlap costs at most 4× the pixels, 1.8× at 512 px).
 """
 

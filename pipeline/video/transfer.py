@@ -12,28 +12,18 @@ benchmark compares against.
 Each result is rounded to 8 bits, as it is saved, before the next frame warps it: a run that was
 killed and continues from the saved frames computes exactly what an uninterrupted run does.
 
-Where we part from Ruder, each measured with the true flow of synthetic clips
-(``benchmarks/bench_video.py --sweep``; ratios are warping error / style loss against independent
-frames, astronaut × ihc, 16 frames, 40 evaluations each):
+Where we part from Ruder (each measured: docs/design-notes.md, "Video"):
 
-- warps resample bicubically: a bilinear warp blurs a little, the blur compounds frame after frame
-  and the temporal term then holds each frame to a softer picture (weight 10: bilinear 0.43× /
-  1.89×, bicubic 0.24× / 1.07×; bilinear at weight 100, Ruder's balance, 0.55× / 3.63×);
+- warps resample bicubically: a bilinear warp's blur compounds frame after frame, and the
+  temporal term then holds each frame to a softer picture;
 - the temporal weight is relative to the clip's own loss (:mod:`pipeline.video.temporal`) and
-  small: 3 holds as still as 10 or 20 (0.24×, 0.24×, 0.26×) at a lower style loss (0.82×, 1.07×,
-  1.17×); past that a larger weight only washes the style out;
-- the flow is DIS refined to full resolution (``dis-fine``: 0.14 px end-point error against 0.34 for
-  ``dis-medium``; 0.24× against 0.30×);
-- long-term consistency (t−2, t−4) is an option: 0.23× / 1.10×, for two more flows per frame;
+  small: a larger one holds no stiller and washes the style out;
+- the flow is DIS refined to full resolution (``dis-fine``);
+- long-term consistency (t−2, t−4) is an option, for two more flows per frame;
 - the start keeps the warped result wherever the frames agree, not only where the flow is certain
-  (certainty fails in flat, dark or noisy parts that did not move; started from the photo there, a
-  zooming clip's warping error was 1.06× instead of 0.27×), and fills what the motion revealed from
-  its stylised surroundings (:mod:`pipeline.video.revealed`): a warped start there is a stretched
-  copy of the moving object, a ghost the temporal term then holds (README, "Video": ghost trail).
-
-The warm start alone reaches an independent frame's final loss after about half its evaluations
-(46–59 %), whichever start. The full table (three clips, a from-scratch Ruder beside ours) is in
-README, "Video".
+  (certainty fails in flat, dark or noisy parts that did not move), and fills what the motion
+  revealed from its stylised surroundings (:mod:`pipeline.video.revealed`): a warped start there
+  is a stretched copy of the moving object, a ghost the temporal term then holds.
 """
 
 from __future__ import annotations
