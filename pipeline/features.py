@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from pipeline.errors import InputError
+from pipeline.record import load_torch
 
 log = logging.getLogger(__name__)
 
@@ -331,8 +332,6 @@ def _read_state_dict(path: Path, arch: str = "vgg19") -> dict[str, torch.Tensor]
     if path.is_dir():
         raise InputError(f"weights '{path}': is a directory, expected a {_DISPLAY[arch]} state dict file (.pth)")
     # One sentence whatever the file holds: never PyTorch's advice to unpickle it without weights_only.
-    from pipeline.record import load_torch
-
     state = load_torch(
         path,
         what=f"a readable {_DISPLAY[arch]} state dict (weights)",

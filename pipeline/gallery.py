@@ -16,6 +16,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from pipeline import io
 from pipeline.curves import loss_curve_png, loss_curve_svg
 from pipeline.errors import InputError
 from pipeline.record import read_sidecar, sidecar_path
@@ -268,8 +269,6 @@ def write_figures(
 ) -> tuple[Path, Path]:
     """Write a result's panel (PNG) and loss curve (SVG), by default beside it, and given
     ``curve_png_out`` the curve as PNG too (what fast style's training writes); atomically."""
-    from pipeline import io
-
     default_panel, default_curve = figure_paths(result)
     panel_out, curve_out = Path(panel_out or default_panel), Path(curve_out or default_curve)
     metadata = read_sidecar(result)
@@ -286,7 +285,5 @@ def write_figures(
 
 def write_contact_sheet(results: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> Path:
     """Write :func:`contact_sheet` to ``out``, atomically."""
-    from pipeline import io
-
     io.write_bytes(out, contact_sheet(results, out).encode())
     return Path(out)

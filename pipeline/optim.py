@@ -15,6 +15,7 @@ import torch
 
 from pipeline.errors import InputError, check_choice, option
 from pipeline.lbfgs import LBFGS
+from pipeline.progress import PROGRESS_EVERY, Progress
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +32,10 @@ LBFGS_HISTORY = 20
 #: its loss (docs/design-notes.md, "Convergence").
 STALL_DROP = 0.5
 
-#: ``progress(step, steps, losses)``: called after every loss evaluation (or training step);
-#: ``losses`` (weighted terms and their total) is filled every ``PROGRESS_EVERY`` evaluations and at
-#: the last one. Every long run of the package reports through it.
-Progress = Callable[[int, int, Mapping[str, float] | None], None]
 #: Called every ``snapshot_every`` evaluations with (evaluation, image so far in [0, 1], its total loss).
 Snapshot = Callable[[int, torch.Tensor, float], None]
 #: The loss to minimise, as named weighted terms of the image (their sum is minimised).
 Criterion = Callable[[torch.Tensor], dict[str, torch.Tensor]]
-PROGRESS_EVERY = 10
 
 
 @dataclass

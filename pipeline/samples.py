@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from pipeline import io
 from pipeline.errors import InputError
 
 if TYPE_CHECKING:
@@ -47,14 +48,10 @@ def sample_image(name: str) -> Image.Image:
     from PIL import Image
     from skimage import data
 
-    from pipeline import io
-
     return io.to_rgb(Image.fromarray(getattr(data, SAMPLES[name])()))
 
 
 def write_sample(name: str, out: str | os.PathLike[str]) -> None:
     """Save sample ``name`` to ``out`` (PNG or JPEG by extension), atomically."""
-    from pipeline import io
-
     io.save_format(out)
     io.save_image(sample_image(name), out)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
-from pipeline.optim import Progress
+from pipeline.progress import PROGRESS_EVERY, Progress
 
 log = logging.getLogger("pipeline")
 
@@ -25,7 +25,7 @@ def reporting(*, quiet: bool, what: str, unit: str = "eval") -> Iterator[Progres
 
 def _reporter(*, quiet: bool, what: str, unit: str = "eval") -> tuple[Progress | None, Callable[[], None]]:
     """A progress callback for ``what`` (counted in ``unit``: evaluations or steps, which come with
-    their losses every :data:`~pipeline.optim.PROGRESS_EVERY`; or frames, each with its own) and the
+    their losses every :data:`~pipeline.progress.PROGRESS_EVERY`; or frames, each with its own) and the
     function that closes it."""
     if quiet:
         return None, lambda: None
@@ -41,8 +41,6 @@ def _reporter(*, quiet: bool, what: str, unit: str = "eval") -> tuple[Progress |
                 bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
 
         return update_bar, bar.close
-
-    from pipeline.optim import PROGRESS_EVERY  # how often the losses come (training: alike)
 
     every = 1 if unit == "frame" else PROGRESS_EVERY
 

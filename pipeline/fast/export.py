@@ -17,6 +17,7 @@ from PIL import Image
 from pipeline import io
 from pipeline.fast.model import FastModel, load
 from pipeline.fast.network import for_inference
+from pipeline.samples import sample_image
 
 
 def export_onnx(
@@ -68,8 +69,6 @@ def _quantized(graph: Any, model: FastModel) -> Any:
 
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-    from pipeline.samples import sample_image
 
     samples = []
     for name in CALIBRATION:

@@ -47,7 +47,7 @@ from pipeline.features import Encoder, VGGEncoder
 from pipeline.guides import propagate
 from pipeline.losses import batch_gram_loss, batch_guided_gram_loss, gram_matrix, tv_loss
 from pipeline.masks import LabelMap, Palette, hex_colour, load_label_map
-from pipeline.optim import Progress
+from pipeline.progress import Progress
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,8 @@ from pipeline.gatys.criterion import Term, build_criterion
 from pipeline.gatys.files import peak_memory_mb, style_targets_file, transfer_files
 from pipeline.gatys.mixing import FINE_LAYERS, mix_scales_files
 from pipeline.gatys.transfer import TransferResult, build_encoder, initial_image, transfer
-from pipeline.optim import DEFAULT_LR, LBFGS_HISTORY, OPTIMIZERS, PROGRESS_EVERY, Progress
+from pipeline.optim import DEFAULT_LR, LBFGS_HISTORY, OPTIMIZERS
+from pipeline.progress import PROGRESS_EVERY, Progress
 
 __all__ = [
     "CONTENT_LAYER",

@@ -28,7 +28,8 @@ from pipeline.gatys.snapshots import Snapshots
 from pipeline.gatys.transfer import TransferResult, build_encoder, check_fits, transfer
 from pipeline.guidance import Guidance, Regions
 from pipeline.masks import Palette, hex_colour, load_label_map, mask_kind
-from pipeline.optim import Progress
+from pipeline.masks.files import mask_record
+from pipeline.progress import Progress
 from pipeline.targets import StyleTargets
 
 log = logging.getLogger(__name__)
@@ -311,8 +312,6 @@ def _guidance_record(guidance: Guidance, stage: _Stage) -> dict[str, Any]:
 def _one_group(guidance: Guidance) -> dict[str, Any]:
     """A semantic mask's parser that saw one group over nearly all of a picture (its record says):
     kept beside ``mask_kinds`` for the contact sheet to flag; nothing when no mask says so."""
-    from pipeline.masks.files import mask_record
-
     content = mask_record(guidance.content_mask).get("one_group")
     styles = [mask_record(p).get("one_group") for p in guidance.style_masks]
     return {"one_group": {"content": content, "style": styles}} if content or any(styles) else {}

@@ -20,7 +20,7 @@ from pipeline.features import Encoder, check_layers
 from pipeline.gatys.config import GatysConfig
 from pipeline.gatys.files import PathLike
 from pipeline.gatys.transfer import build_encoder, check_fits, transfer
-from pipeline.optim import Progress
+from pipeline.progress import Progress
 from pipeline.targets import StyleTargets
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,8 @@ from pipeline.gatys.canvas import CANVAS_MARGIN, crop, extend, margin_for
 from pipeline.gatys.config import INIT_IMAGE, INITS, GatysConfig
 from pipeline.gatys.criterion import Style, Term, build_criterion
 from pipeline.guidance import WHOLE, Regions
-from pipeline.optim import Optimised, Progress, Snapshot, convergence, optimize, stall_message
+from pipeline.optim import Optimised, Snapshot, convergence, optimize, stall_message
+from pipeline.progress import Progress
 from pipeline.targets import StyleTargets
 
 log = logging.getLogger(__name__)

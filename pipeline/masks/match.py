@@ -24,6 +24,7 @@ from pipeline import io
 from pipeline.masks.clean import clean_mask
 from pipeline.masks.files import check_drawn_for, read_mask
 from pipeline.masks.palette import LabelMap, Palette, hex_colour
+from pipeline.masks.semantic import related_label_map
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +155,6 @@ def pairing_when_unshared(
     if set(present) <= set(held):
         return None
     if content.related:
-        from pipeline.masks.semantic import related_label_map
-
         pairs = related_label_map(present, held, content.related)
         log.warning(
             "%s: the painting has no %s; each takes its nearest related group the painting has: --label-map %s "

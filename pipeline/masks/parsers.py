@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import InputError, option
+from pipeline.masks.segment import load_segmenter
 
 log = logging.getLogger(__name__)
 
@@ -261,8 +262,6 @@ def _transformers(network: Any, *, name: str, licence: str) -> Parser:
 
 def _torchvision(path: Path) -> Parser:
     import torch
-
-    from pipeline.masks.segment import load_segmenter
 
     network, names = load_segmenter(path)
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)

@@ -33,6 +33,7 @@ from pipeline.errors import InputError
 from pipeline.masks.clean import default_min_area
 from pipeline.masks.files import check_label_map_out, label_map_png
 from pipeline.masks.palette import MAX_LABELS, LabelMap, Palette, hex_colour
+from pipeline.masks.segment import load_segmenter, segment
 from pipeline.masks.specks import fill_from_nearest, remove_specks
 
 log = logging.getLogger(__name__)
@@ -150,8 +151,6 @@ def propose_mask_file(
     image = np.asarray(io.read_image(source, max_pixels=max_pixels).image)
     segmenter = None
     if weights is not None:
-        from pipeline.masks.segment import load_segmenter
-
         segmenter = load_segmenter(weights)
     label_map = propose_mask(image, k=k, palette=palette, min_area=min_area, seed=seed, segmenter=segmenter)
     kind = "colours" if weights is None else "segmentation"
@@ -183,8 +182,6 @@ def _from_classes(
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     """A segmentation model's classes as regions: the ``k`` largest (or those covering
     ``min_area``), other pixels filled from the nearest kept class; top-down, with class names."""
-    from pipeline.masks.segment import segment
-
     model, class_names = segmenter
     classes = segment(image, model)
     areas = np.bincount(classes.ravel(), minlength=len(class_names))

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import InputError, option
+from pipeline.record import load_torch
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,6 @@ def _builders() -> dict[str, Callable[..., Any]]:
 
 def load_segmenter(path: str | os.PathLike[str]) -> tuple[Any, tuple[str, ...]]:
     """The model a state dict at ``path`` fits (eval mode, CPU) and its class names."""
-    from pipeline.record import load_torch
-
     state = load_torch(path, what="a segmentation model's state dict", fix=_FIX)
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]  # torchvision's reference training scripts save {"model": ..., ...}

@@ -40,6 +40,7 @@ from pipeline.masks.files import check_label_map_out, label_map_png
 from pipeline.masks.palette import LabelMap, hex_colour, parse_colour
 from pipeline.masks.parsers import ADE20K, Parser, load_parser
 from pipeline.masks.propose import propose_mask
+from pipeline.masks.segment import VOC_CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +109,6 @@ def _check_classes(path: str | os.PathLike[str], classes: Mapping[str, str]) -> 
     """Every class a table names is one a parser gives: a misspelt one would match nothing, and
     its pixels would go to ``other`` without a word. ADE20K's names (the scene parsers'), and Pascal
     VOC's (torchvision's DeepLabV3, which ``--semantic`` also takes)."""
-    from pipeline.masks.segment import VOC_CLASSES
-
     known = set(ADE20K) | set(VOC_CLASSES)
     for name in classes:
         if name not in known:

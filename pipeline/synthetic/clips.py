@@ -20,7 +20,7 @@ import numpy as np
 
 from pipeline import samples
 from pipeline.errors import InputError
-from pipeline.synthetic.scenes import _photo, textured_scene
+from pipeline.synthetic.scenes import _photo, _texture, textured_scene
 from pipeline.video.mp4 import h264_stream, write_frames, yuv420
 
 
@@ -116,8 +116,6 @@ def _world(spec: ClipSpec, labels: np.ndarray | None = None) -> tuple[np.ndarray
 
 
 def _disc_texture(disc: Disc, side: int) -> np.ndarray:
-    from pipeline.synthetic.scenes import _texture
-
     return _texture(disc.texture, side, side, np.array(disc.tint, np.float32))
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline.samples import sample_image
 from pipeline.synthetic.masks import painted_mask, truth_labels
 
 
@@ -17,7 +18,6 @@ def two_region_scene(size: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarra
     two regions differ strongly in colour (red bricks above, blue grass below), laid out top /
     bottom, so that an unguided transfer mixes them everywhere. Returns float RGB images in [0, 1]
     (H, W, 3) and int label maps: content, content labels, style, style labels."""
-    from pipeline.samples import sample_image
 
     def grey(name: str) -> np.ndarray:
         image = sample_image(name).convert("L").resize((size, size))
@@ -93,8 +93,6 @@ class GuidedScene:
 
 def _photo(name: str, width: int, height: int) -> np.ndarray:
     from PIL import Image
-
-    from pipeline.samples import sample_image
 
     image = sample_image(name).resize((width, height), Image.Resampling.BICUBIC)
     return np.asarray(image, np.float32) / 255

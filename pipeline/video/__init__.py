@@ -1,9 +1,10 @@
 """Video: style transfer of clips that holds still where the scene does (see
 :mod:`~pipeline.video.transfer`), with regions that follow the motion.
 
-- :mod:`~pipeline.video.clip`: clips in and out (PyAV): checked first, streamed, rotation,
-  timestamps, H.264 MP4 written atomically; folders of frames. :mod:`~pipeline.video.audio`:
-  the sound copied packet for packet, as far from the pictures as it was.
+- :mod:`~pipeline.video.clip`: clips in (PyAV): checked first, streamed, rotation, timestamps;
+  folders of frames. :mod:`~pipeline.video.mp4`: clips out, H.264 MP4 written atomically, the same
+  bytes on any machine. :mod:`~pipeline.video.audio`: the sound copied packet for packet, as far
+  from the pictures as it was.
 - :mod:`~pipeline.video.flow`: optical flow (OpenCV DIS, Farnebäck), the forward–backward
   consistency check (certainty), warping.
 - :mod:`~pipeline.video.temporal`: the warm start and the temporal loss (Ruder et al. 2016);

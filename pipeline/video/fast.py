@@ -32,8 +32,8 @@ from pipeline.errors import InputError, Mismatch, check_pixels, option
 from pipeline.fast.model import OpenedModel, Runner, content_guides, labels_of, open_model, paint
 from pipeline.fast.network import TransformerNet
 from pipeline.fast.runtime import OnnxNetwork
-from pipeline.optim import Progress
 from pipeline.outputs import OwnedFolder
+from pipeline.progress import Progress
 from pipeline.video import clip as clips
 from pipeline.video import mp4
 from pipeline.video.files import Outputs, checked_outputs

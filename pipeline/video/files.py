@@ -27,14 +27,16 @@ from PIL import Image
 
 from pipeline import io, outputs, record
 from pipeline import targets as style_targets
+from pipeline.device import resolve_device
 from pipeline.errors import InputError
 from pipeline.features import Encoder
+from pipeline.gatys import peak_memory_mb
 from pipeline.gatys.config import GatysConfig
 from pipeline.gatys.criterion import Style
 from pipeline.gatys.transfer import build_encoder, check_fits
 from pipeline.guidance import Guidance, Labelled, Regions
-from pipeline.optim import Progress
 from pipeline.outputs import OwnedFolder
+from pipeline.progress import Progress
 from pipeline.video import clip as clips
 from pipeline.video import mp4
 from pipeline.video.keyframes import PROPOSE, carry_clip_masks, read_carried
@@ -369,9 +371,6 @@ def _record(
     masks: dict[str, Any] | None,
     started: float,
 ) -> dict[str, Any]:
-    from pipeline.device import resolve_device
-    from pipeline.gatys import peak_memory_mb
-
     device = str(resolve_device(runner.config.device))
     return {
         **record.header("ruder2016-video", encoder.weights_info),

@@ -27,6 +27,7 @@ from pipeline import io, outputs, record
 from pipeline.errors import InputError
 from pipeline.masks import FOREIGN_DISTANCE, LabelMap, Palette, check_drawn_for, clean_mask, read_mask
 from pipeline.masks.files import label_map_png, read_chunks
+from pipeline.masks.propose import propose_mask
 from pipeline.outputs import OwnedFolder
 from pipeline.video.clip import (
     FRAME_NAME,
@@ -242,8 +243,6 @@ def carry_clip_masks(
     mask (``k`` regions, else ``regions``, else as many as its colours suggest). Returns the
     keyframes' numbers."""
     if str(source) == PROPOSE:
-        from pipeline.masks.propose import propose_mask
-
         count = k or regions
         log.info("%s: frame 0's mask proposed from its colours%s", info.path, f" ({count} regions)" if count else "")
         first = next(read_frames(info, 0, 1))

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import InputError
-from pipeline.masks import FOREIGN_DISTANCE, Palette
+from pipeline.masks import FOREIGN_DISTANCE, Palette, read_mask
+from pipeline.masks.parsers import saved_model_missing
 from pipeline.workflow.paths import SEPARATOR, Paths, check_name
 from pipeline.workflow.videos import Clips, clips
 
@@ -325,8 +326,6 @@ def _check_model(root: Path, model: str | None) -> None:
     """A ``semantic.model`` folder must hold a saved model now: every semantic-mask job would
     otherwise fail the same way, after the jobs before it ran. (A model name is looked up by the
     jobs, in the Hugging Face cache or on the hub.)"""
-    from pipeline.masks.parsers import saved_model_missing
-
     folder = root / model if model else None
     missing = saved_model_missing(folder) if folder is not None and folder.is_dir() else None
     if missing:
@@ -357,8 +356,6 @@ def painted_labels(path: str | Path, labels: Mapping[str, str]) -> set[str]:
     """The labels painted in a mask: each pixel goes to the nearest label colour (if any is within
     :data:`FOREIGN_DISTANCE`), and a label counts when it covers :data:`PRESENT_SHARE`. A cheap
     look used to choose pairs before the masks are cleaned; the cleaned map is what guides."""
-    from pipeline.masks import read_mask
-
     painted = read_mask(path)  # the guarded loader: a bomb or a broken file is one line naming it
     step = max(1, max(painted.shape[:2]) // 512)
     pixels = painted[::step, ::step].reshape(-1, 3).astype(np.float32)

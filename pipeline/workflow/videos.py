@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import InputError
+from pipeline.io import MAX_PIXELS
+from pipeline.synthetic.clips import DEMO_CLIPS
+from pipeline.video.clip import numbered_images, open_clip
+from pipeline.video.segments import segments
 from pipeline.workflow.paths import check_name
 
 log = logging.getLogger(__name__)
@@ -43,16 +47,11 @@ class Clips:
 
     def segments(self, clip: str) -> list[tuple[int, int]]:
         """The [start, stop) frames of each of the clip's segment jobs."""
-        from pipeline.video.segments import segments
-
         return segments(self.frames[clip], int(self.settings["segment"]), int(self.settings["overlap"]))
 
 
 def clips(root: Path, config: Mapping[str, Any], styles: Sequence[str], preset: Mapping[str, Any]) -> Clips:
     """The run's clips, from ``videos/`` and the demo, with ``config``'s ``video:`` (and the preset's)."""
-    from pipeline.synthetic.clips import DEMO_CLIPS
-    from pipeline.video.clip import numbered_images
-
     settings = {**DEFAULTS, **dict(config.get("video") or {}), **dict(preset.get("video") or {})}
     paths: dict[str, str] = {}
     frames: dict[str, int] = {}
@@ -95,9 +94,6 @@ def clips(root: Path, config: Mapping[str, Any], styles: Sequence[str], preset: 
 def count_frames(path: Path) -> int:
     """A clip's frames, from its container's header (decoded and counted when it does not say)."""
     import av
-
-    from pipeline.io import MAX_PIXELS
-    from pipeline.video.clip import open_clip
 
     try:
         with open_clip(path, max_pixels=MAX_PIXELS) as container:
