@@ -107,7 +107,7 @@ def _stylize_flags(sz: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from pipeline.fast.train import TrainConfig, train
+    from pipeline.fast.train import TrainConfig, train  # loads torch: per verb
 
     if args.style_mask is None and (args.k or args.colors or args.min_area):
         raise InputError("--k, --colors and --min-area only work with --style-mask (guided training)")
@@ -132,7 +132,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _stylize(args: argparse.Namespace) -> int:
-    from pipeline.fast.model import stylize_files
+    from pipeline.fast.model import stylize_files  # loads torch: per verb
 
     if args.out is not None and len(args.content) > 1:
         raise InputError(f"{len(args.content)} photos but one --out; give --out-dir for several")
@@ -157,7 +157,7 @@ def _stylize(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     import logging
 
-    from pipeline.fast.export import export_onnx
+    from pipeline.fast.export import export_onnx  # loads torch: per verb
 
     logging.getLogger("pipeline").info("wrote %s", export_onnx(args.model, args.onnx, int8=args.int8))
     return 0

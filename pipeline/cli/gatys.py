@@ -91,7 +91,7 @@ def _style_targets_flags(st: argparse.ArgumentParser) -> None:
 
 
 def _mix_scales_flags(mx: argparse.ArgumentParser) -> None:
-    from pipeline.gatys import FINE_LAYERS
+    from pipeline.gatys import FINE_LAYERS  # loads torch: per verb
 
     mx.add_argument("--coarse", required=True, metavar="PATH", help="style image whose coarse structure is kept")
     mx.add_argument("--fine", required=True, metavar="PATH", help="style image whose fine texture is taken")
@@ -110,7 +110,7 @@ def _mix_scales_flags(mx: argparse.ArgumentParser) -> None:
 
 def gatys_config(args: argparse.Namespace) -> Any:
     """The Gatys settings a verb was given; the ones it has no flag for keep their defaults."""
-    from pipeline import gatys
+    from pipeline import gatys  # loads torch: per verb
 
     if getattr(args, "scales", None) == "auto":
         args.scales = gatys.auto_scales(args.size, args.scale_base)
@@ -120,8 +120,8 @@ def gatys_config(args: argparse.Namespace) -> Any:
 
 
 def _transfer(args: argparse.Namespace) -> int:
-    from pipeline import gatys
-    from pipeline.guidance import Guidance
+    from pipeline import gatys  # loads torch: per verb
+    from pipeline.guidance import Guidance  # loads torch: per verb
 
     guidance = Guidance.from_options(
         args.content_mask,
@@ -151,7 +151,7 @@ def _transfer(args: argparse.Namespace) -> int:
 
 
 def _style_targets(args: argparse.Namespace) -> int:
-    from pipeline import gatys
+    from pipeline import gatys  # loads torch: per verb
 
     k = options.single_k(args, "the one style mask")
     if args.style_mask is None and (args.k or args.colors or args.min_area):
@@ -171,7 +171,7 @@ def _style_targets(args: argparse.Namespace) -> int:
 
 
 def _mix_scales(args: argparse.Namespace) -> int:
-    from pipeline import gatys
+    from pipeline import gatys  # loads torch: per verb
 
     with reporting(quiet=args.verbosity < 0, what="mix-scales") as progress:
         gatys.mix_scales_files(

@@ -7,6 +7,7 @@ from typing import Any
 
 from pipeline.cli import options
 from pipeline.cli.options import Help, add, add_labels, add_verbosity
+from pipeline.errors import InputError
 
 
 def register(verbs: Any, *, full: bool) -> None:
@@ -102,7 +103,7 @@ def _match_regions_verb(verbs: Any) -> None:
 
 
 def _clean_mask(args: argparse.Namespace) -> int:
-    from pipeline.masks import clean_mask_file
+    from pipeline.masks import clean_mask_file  # loads cv2: per verb
 
     clean_mask_file(
         args.source,
@@ -117,8 +118,7 @@ def _clean_mask(args: argparse.Namespace) -> int:
 
 
 def _propose_mask(args: argparse.Namespace) -> int:
-    from pipeline.errors import InputError
-    from pipeline.masks.propose import propose_mask_file
+    from pipeline.masks.propose import propose_mask_file  # loads cv2: per verb
 
     if args.semantic is not None:
         return _semantic(args)
@@ -143,8 +143,7 @@ def _propose_mask(args: argparse.Namespace) -> int:
 def _semantic(args: argparse.Namespace) -> int:
     """``propose-mask --semantic``: the colour proposal's flags are refused, not ignored; its seed
     means something only for the colour fallback (``--colours-if-unseen``)."""
-    from pipeline.errors import InputError
-    from pipeline.masks.semantic import MIN_SHARE, check_min_share, semantic_mask_file
+    from pipeline.masks.semantic import MIN_SHARE, check_min_share, semantic_mask_file  # loads cv2: per verb
 
     given = [f for f, v in (("--k", args.k), ("--colors", args.colors), ("--weights", args.weights)) if v]
     if given:
@@ -162,8 +161,7 @@ def _semantic(args: argparse.Namespace) -> int:
 
 
 def _match_regions(args: argparse.Namespace) -> int:
-    from pipeline.errors import InputError
-    from pipeline.masks.match import label_map_text, match_mask_files
+    from pipeline.masks.match import label_map_text, match_mask_files  # loads cv2: per verb
 
     ks = (None, None) if args.k is None else tuple(args.k) * (2 if len(args.k) == 1 else 1)
     if len(ks) != 2:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from pipeline import io
+from pipeline.errors import InputError
 
 
 class Parser(argparse.ArgumentParser):
@@ -78,7 +79,7 @@ def pairs(text: str) -> dict[str, str]:
 
 def _gatys_default(name: str) -> Callable[[], Any]:
     def default() -> Any:
-        from pipeline.gatys import GatysConfig
+        from pipeline.gatys import GatysConfig  # loads torch: per verb
 
         value = getattr(GatysConfig(), name)
         return ",".join(value) if name == "style_layers" else value
@@ -88,7 +89,7 @@ def _gatys_default(name: str) -> Callable[[], Any]:
 
 def _train_default(name: str) -> Callable[[], Any]:
     def default() -> Any:
-        from pipeline.fast.config import TrainConfig
+        from pipeline.fast.config import TrainConfig  # loads torch: per verb
 
         return getattr(TrainConfig(), name)
 
@@ -314,12 +315,10 @@ def single_k(args: argparse.Namespace, what: str) -> int | None:
 
 
 def palette(args: argparse.Namespace) -> Any:
-    from pipeline.masks import Palette
+    from pipeline.masks import Palette  # loads torch: per verb
 
     return Palette.from_colours(args.colors) if args.colors is not None else None
 
 
 def _input_error(message: str) -> Exception:
-    from pipeline.errors import InputError
-
     return InputError(message)

@@ -71,7 +71,7 @@ def _contact_sheet(args: argparse.Namespace) -> int:
 
 def _sample(args: argparse.Namespace) -> int:
     if args.name in samples.CLIPS:
-        from pipeline.synthetic.clips import write_demo_clip
+        from pipeline.synthetic.clips import write_demo_clip  # cv2, PyAV: per verb
 
         write_demo_clip(args.name, args.out)
     else:

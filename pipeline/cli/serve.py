@@ -16,8 +16,8 @@ log = logging.getLogger("pipeline")
 
 
 def register(verbs: Any, *, full: bool) -> None:
-    from pipeline.web.settings import Settings
-    from pipeline.workflow import Paths
+    from pipeline.web.settings import Settings  # Flask: for serve only
+    from pipeline.workflow import Paths  # cv2: for serve only
 
     sv = verbs.add_parser(
         "serve",
@@ -74,7 +74,7 @@ def register(verbs: Any, *, full: bool) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from werkzeug.serving import make_server
 
-    from pipeline.web import create_app
+    from pipeline.web import create_app  # Flask: for serve only
 
     listener = _listen(args.host, args.port)  # first: a busy port is known before the models load
     with listener:  # the server works on its own copy of the socket

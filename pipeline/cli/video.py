@@ -70,7 +70,7 @@ def _masks_flags(m: argparse.ArgumentParser) -> None:
 
 
 def _video_flags(v: argparse.ArgumentParser) -> None:
-    from pipeline.gatys.config import GatysConfig
+    from pipeline.gatys.config import GatysConfig  # loads torch: per verb
 
     v.add_argument(
         "--content", required=True, metavar="CLIP", help="the clip (MP4, MOV, MKV, WebM…) or a folder of frames"
@@ -178,10 +178,10 @@ def _check_path(args: argparse.Namespace) -> None:
 
 
 def _video(args: argparse.Namespace) -> int:
-    from pipeline.gatys.config import GatysConfig
-    from pipeline.guidance import Guidance
-    from pipeline.video.files import video_files
-    from pipeline.video.transfer import VideoConfig
+    from pipeline.gatys.config import GatysConfig  # loads torch: per verb
+    from pipeline.guidance import Guidance  # loads torch: per verb
+    from pipeline.video.files import video_files  # loads torch: per verb
+    from pipeline.video.transfer import VideoConfig  # loads torch: per verb
 
     _check_path(args)
     if args.model is not None:
@@ -221,7 +221,7 @@ def _video(args: argparse.Namespace) -> int:
 
 
 def _fast_video(args: argparse.Namespace) -> int:
-    from pipeline.video.fast import FastClipConfig, fast_video_files
+    from pipeline.video.fast import FastClipConfig, fast_video_files  # loads torch: per verb
 
     config = FastClipConfig(
         size=args.size, batch=args.batch, device=args.device, precision=args.precision, compile=args.compile,
@@ -244,7 +244,7 @@ def _fast_video(args: argparse.Namespace) -> int:
 
 
 def _masks(args: argparse.Namespace) -> int:
-    from pipeline.video.keyframes import video_masks_files
+    from pipeline.video.keyframes import video_masks_files  # loads torch: per verb
 
     video_masks_files(
         args.content,
@@ -263,7 +263,7 @@ def _masks(args: argparse.Namespace) -> int:
 
 
 def _join(args: argparse.Namespace) -> int:
-    from pipeline.video.segments import join_files
+    from pipeline.video.segments import join_files  # loads torch: per verb
 
     join_files(args.content, args.segments, args.out, max_pixels=args.max_pixels, fps=args.fps)
     return 0

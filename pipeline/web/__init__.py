@@ -72,11 +72,11 @@ def create_app(
     A site may have either tab alone; with neither (no models, no paintings) it is an
     :class:`InputError`."""
     # Flask, torch and the models load here, not on import (`stylesnake serve --help` stays quick).
-    from pipeline.web import views
-    from pipeline.web.catalog import DEFAULT_MODELS, load_styles
-    from pipeline.web.paintings import DEFAULT_MASKS, load_paintings
-    from pipeline.web.store import ResultStore
-    from pipeline.web.stylist import Stylist
+    from pipeline.web import views  # loaded with the app
+    from pipeline.web.catalog import DEFAULT_MODELS, load_styles  # loaded with the app
+    from pipeline.web.paintings import DEFAULT_MASKS, load_paintings  # loaded with the app
+    from pipeline.web.store import ResultStore  # loaded with the app
+    from pipeline.web.stylist import Stylist  # loaded with the app
 
     config = Settings(**settings)  # type: ignore[arg-type]
     _log_like_gunicorn()
@@ -159,8 +159,8 @@ def _semantic(
         if groups is not None:
             raise InputError(f"{option('groups')} only works with {option('semantic')}")
         return None
-    from pipeline.masks.parsers import load_parser
-    from pipeline.masks.semantic import load_groups
+    from pipeline.masks.parsers import load_parser  # loaded with the app
+    from pipeline.masks.semantic import load_groups  # loaded with the app
 
     table = load_groups(groups)
     return load_parser(semantic), table
@@ -168,8 +168,8 @@ def _semantic(
 
 def _slow_jobs(store: ResultStore, config: Settings, weights: str | os.PathLike[str]) -> tuple[Jobs | None, str | None]:
     """The slow tab's job queue, or None and why not (its VGG-19 ``weights`` cannot be loaded)."""
-    from pipeline.features import load_weights
-    from pipeline.web.jobs import Jobs, gatys_runner
+    from pipeline.features import load_weights  # loaded with the app
+    from pipeline.web.jobs import Jobs, gatys_runner  # loaded with the app
 
     try:
         load_weights(weights)  # once, now: a missing download should not wait for the first job
@@ -183,7 +183,7 @@ def _slow_jobs(store: ResultStore, config: Settings, weights: str | os.PathLike[
 def _clip_jobs(store: ResultStore, config: Settings) -> Jobs:
     """The fast tab's queue of clips, each painted by the style's network."""
     from pipeline.web.clips import clip_runner  # torch: loaded with the app, not on import
-    from pipeline.web.jobs import Jobs
+    from pipeline.web.jobs import Jobs  # loaded with the app
 
     return Jobs(
         store.root / "clips", store, clip_runner(), max_pending=config.clip_pending, ttl=config.ttl, kind="clip"

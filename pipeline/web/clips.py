@@ -20,6 +20,9 @@ from PIL import Image
 
 from pipeline import io
 from pipeline.errors import Empty, InputError, NoPictures, TooLarge, Unsupported
+from pipeline.fast.model import OpenedModel
+from pipeline.video import clip as clips
+from pipeline.video.fast import FastClipConfig, fast_video_files
 from pipeline.web.jobs import Job, Jobs, Run
 
 log = logging.getLogger(__name__)
@@ -59,8 +62,6 @@ def spool(stream: IO[bytes], jobs: Jobs) -> Path:
 def check_clip(path: Path, *, max_seconds: float, max_pixels: int) -> Any:
     """The clip's :class:`~pipeline.video.clip.ClipInfo`, or an :class:`InputError` whose message is
     a sentence for the page (not a clip, damaged, too long, frames too large)."""
-    from pipeline.video import clip as clips
-
     _check_header(path, max_seconds, max_pixels)
     try:
         info = clips.probe(path, max_pixels=max_pixels)
@@ -99,8 +100,6 @@ def _check_header(path: Path, max_seconds: float, max_pixels: int) -> None:
     refused here too. Opening decodes no frame of over ``max_pixels``
     (:func:`~pipeline.video.clip.open_clip`)."""
     import av
-
-    from pipeline.video import clip as clips
 
     try:
         with clips.open_clip(path, max_pixels=max_pixels) as container:
@@ -142,9 +141,6 @@ def clip_runner() -> Run:
     size, the first frame's mask carried along the motion for a guided style."""
 
     def run(job: Job, progress: Callable[[int, int], None]) -> tuple[dict[str, bytes], dict[str, Any]]:
-        from pipeline.fast.model import OpenedModel
-        from pipeline.video.fast import FastClipConfig, fast_video_files
-
         style = job.painting
         out = job.folder / "result.mp4"
         config = FastClipConfig(size=job.size, preserve_color=job.keep_colours, strength=job.strength)
@@ -185,8 +181,6 @@ def clip_runner() -> Run:
 
 def _middle_frame(path: Path, span: list[int], size: tuple[int, int]) -> bytes:
     """The clip's middle frame as given (at the painted size): the result page's "before"."""
-    from pipeline.video import clip as clips
-
     info = clips.probe(path)
     index = span[0] + (span[1] - span[0]) // 2
     frame = clips.resized(next(clips.read_frames(info, index, index + 1)), size)
