@@ -115,9 +115,7 @@ def test_every_public_call_has_an_example_and_the_example_runs(
 
 def test_the_command_line_loads_no_network_to_parse_its_arguments() -> None:
     script = (
-        "import sys, pipeline.cli\n"
-        "loaded = {'torch', 'cv2', 'sklearn'} & set(sys.modules)\n"
-        "assert not loaded, loaded\n"
+        "import sys, pipeline.cli\nloaded = {'torch', 'cv2', 'sklearn'} & set(sys.modules)\nassert not loaded, loaded\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
