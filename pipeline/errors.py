@@ -14,15 +14,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-#: How a message marks an option it names (:func:`option`).
-_OPTION = re.compile(r"\u27e8([a-z_]+)\u27e9")
+#: How a message marks an option it names (:func:`option`): the name, and a value after a space.
+_OPTION = re.compile(r"\u27e8([a-z_]+)(?: ([^\u27e9]*))?\u27e9")
+#: Spells an option for a reader: its name, and the value the message gives it (or None).
+Spelling = Callable[[str, "str | None"], str]
 
 
-def option(name: str) -> str:
-    """The option ``name`` (a parameter's name, ``label_map``) as a message names it: each reader
-    of the error spells it its own way (:meth:`InputError.worded`), the command line as its flag
-    (``--label-map``), a Python caller as the parameter (``label_map``)."""
-    return f"\u27e8{name}\u27e9"
+def option(name: str, value: str | None = None) -> str:
+    """The option ``name`` (a parameter's name, ``label_map``), with ``value`` when the message
+    suggests one, as a message names it: each reader of the error spells it its own way
+    (:meth:`InputError.worded`), the command line as its flag (``--label-map C=S``), a Python
+    caller as the parameter (``label_map=C=S``)."""
+    return f"\u27e8{name}{'' if value is None else ' ' + value}\u27e9"
+
+
+def as_parameter(name: str, value: str | None) -> str:
+    """An option as a Python caller names it: the parameter, and ``=value`` when there is one."""
+    return name if value is None else f"{name}={value}"
 
 
 class InputError(Exception):
@@ -37,11 +45,11 @@ class InputError(Exception):
         super().__init__(message)
         self.argument = argument
 
-    def worded(self, spell: Callable[[str], str] | None = None) -> str:
+    def worded(self, spell: Spelling = as_parameter) -> str:
         """The message, each option it names (:func:`option`) spelt by ``spell`` (by default, as
-        the parameter's name)."""
+        a parameter: :func:`as_parameter`)."""
         message = str(self.args[0]) if self.args else ""
-        return _OPTION.sub(lambda found: (spell or str)(found.group(1)), message)
+        return _OPTION.sub(lambda found: spell(found.group(1), found.group(2)), message)
 
     def __str__(self) -> str:
         return self.worded()

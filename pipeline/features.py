@@ -31,7 +31,7 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, option
 from pipeline.record import load_torch
 
 log = logging.getLogger(__name__)
@@ -277,12 +277,6 @@ def imagenet_cache_path(arch: str = "vgg19") -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
-def _weights_option(value: str) -> str:
-    """How the user chooses the weights: the workflow's jobs (its Snakefile sets
-    ``STYLESNAKE_WORKFLOW``) take them from the config, where ``--weights`` is no option."""
-    return f"--config weights={value}" if os.environ.get("STYLESNAKE_WORKFLOW") else f"--weights {value}"
-
-
 def _imagenet_weights(arch: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     url = _imagenet_url(arch)
     cache = imagenet_cache_path(arch)
@@ -300,7 +294,7 @@ def _imagenet_weights(arch: str) -> tuple[dict[str, torch.Tensor], dict[str, Any
         raise InputError(
             f"{name} ImageNet weights are not in the cache ({cache}) and could not be downloaded "
             f"({reason}). Fix: put {cache.name} from {url} at that path (or set TORCH_HOME, or pass "
-            f"{_weights_option('PATH')} to a local {name} state dict), or use {_weights_option('random')} "
+            f"{option('weights', 'PATH')} to a local {name} state dict), or use {option('weights', 'random')} "
             "for a plumbing run (random network, not a real style transfer)"
         ) from None
     return _read_state_dict(cache, arch), _imagenet_info(cache, arch)

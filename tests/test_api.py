@@ -119,3 +119,15 @@ def test_the_command_line_loads_no_network_to_parse_its_arguments() -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_an_option_with_a_value_is_spelt_for_each_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.cli.options import flag
+    from pipeline.errors import option
+
+    error = InputError(f"no weights here; give {option('weights', 'PATH')}")
+    monkeypatch.delenv("STYLESNAKE_WORKFLOW", raising=False)
+    assert str(error) == "no weights here; give weights=PATH"
+    assert error.worded(flag) == "no weights here; give --weights PATH"
+    monkeypatch.setenv("STYLESNAKE_WORKFLOW", "1")  # a workflow's job: the weights come from its config
+    assert error.worded(flag) == "no weights here; give --config weights=PATH"

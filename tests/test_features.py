@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torchvision.models import vgg
 
+from pipeline.cli.options import flag
 from pipeline.errors import InputError
 from pipeline.features import IMAGENET_MEAN, IMAGENET_STD, VGG19_LAYERS, VGGEncoder, imagenet_cache_path
 
@@ -184,7 +185,7 @@ def _offline_imagenet_error(monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[
     monkeypatch.setattr(socket.socket, "connect", no_sockets)
     with pytest.raises(InputError) as info:
         VGGEncoder(["relu1_1"], weights="imagenet")
-    return str(info.value), attempts
+    return info.value.worded(flag), attempts  # as the command line says it
 
 
 def test_imagenet_offline_gives_the_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

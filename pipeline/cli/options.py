@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -262,9 +263,17 @@ FLAGS: dict[str, Flag] = {
 _SPELLING = {key: key.removeprefix("train_") for key in FLAGS if key.startswith("train_")}
 
 
-def flag(name: str) -> str:
-    """The command line's spelling of the option a library error names (``label_map``)."""
-    return f"--{name.replace('_', '-')}"
+#: Options the workflow's jobs take from the config (``--config weights=...``), not as flags.
+WORKFLOW_KEYS = ("weights",)
+
+
+def flag(name: str, value: str | None = None) -> str:
+    """The command line's spelling of an option a library error names (``label_map``, with the
+    value it suggests): the flag, or in a workflow's job (its Snakefile sets
+    ``STYLESNAKE_WORKFLOW``) the config key for the options the workflow sets from its config."""
+    if name in WORKFLOW_KEYS and os.environ.get("STYLESNAKE_WORKFLOW"):
+        return f"--config {name}={value if value is not None else '...'}"
+    return f"--{name.replace('_', '-')}" + ("" if value is None else f" {value}")
 
 
 def add(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *names: str, **overrides: Any) -> None:
