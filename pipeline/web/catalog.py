@@ -15,11 +15,12 @@ from pipeline import io
 from pipeline.errors import InputError
 from pipeline.fast import model as fast_model
 from pipeline.fast.network import TransformerNet, for_inference
+from pipeline.workflow.paths import Paths
 
 log = logging.getLogger(__name__)
 
 #: Where the workflow's ``fast_train`` rule writes its models (relative to the workflow folder).
-DEFAULT_MODELS = Path("results") / "fast"
+DEFAULT_MODELS = Path(Paths.models)
 
 
 @dataclass(frozen=True)
