@@ -228,7 +228,7 @@ def test_a_repeated_timestamp_drops_that_frame_and_keeps_the_rest_in_time(tmp_pa
 
 def test_an_odd_size_is_padded_to_even_and_said_once(clip: Path, style: Path, tiny, tmp_path: Path, caplog) -> None:
     out = tmp_path / "odd.mp4"
-    with caplog.at_level(logging.INFO, logger="pipeline.video.clip"):
+    with caplog.at_level(logging.INFO, logger="pipeline.video.mp4"):
         video_files(clip, [style], out, GatysConfig(size=33, steps=1), INDEPENDENT, weights="random", encoder=tiny)
     said = [r.getMessage() for r in caplog.records if "padded by a pixel" in r.getMessage()]
     assert len(said) == 1 and "33x25 padded by a pixel" in said[0], said  # 64x48 with its long side at 33
