@@ -4,6 +4,7 @@ for viewers that show no SVG. Pillow only."""
 from __future__ import annotations
 
 import html
+import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -97,8 +98,6 @@ def loss_curve_svg(history: Mapping[str, Sequence[float]], *, title: str = "", x
 
 def loss_curve_png(history: Mapping[str, Sequence[float]], *, title: str = "", x_label: str = "step") -> bytes:
     """The same plot as :func:`loss_curve_svg`, as PNG bytes (for viewers that show no SVG)."""
-    import io as _bytes_io
-
     plot = _plot(history, title, x_label)
     scale = 2  # drawn at twice the size: Pillow draws lines without anti-aliasing
     image = Image.new("RGB", (plot.width * scale, plot.height * scale), "white")
@@ -123,6 +122,6 @@ def loss_curve_png(history: Mapping[str, Sequence[float]], *, title: str = "", x
         ly = (42 + 18 * index) * scale
         draw.line([(right + 10 * scale, ly), (right + 30 * scale, ly)], fill=colour, width=2 * scale)
         draw.text((right + 36 * scale, ly), name, fill="black", font=font, anchor="lm")
-    buffer = _bytes_io.BytesIO()
+    buffer = io.BytesIO()
     image.resize((plot.width, plot.height), Image.Resampling.LANCZOS).save(buffer, format="PNG")
     return buffer.getvalue()

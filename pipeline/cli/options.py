@@ -99,9 +99,7 @@ def _train_default(name: str) -> Callable[[], Any]:
 
 def _choices(module: str, name: str) -> Callable[[], tuple[str, ...]]:
     def choices() -> tuple[str, ...]:
-        import importlib
-
-        value = getattr(importlib.import_module(module), name)
+        value = _constant(module, name)()
         return tuple(sorted(value)) if isinstance(value, Mapping) else tuple(value)
 
     return choices
@@ -319,15 +317,11 @@ def single_k(args: argparse.Namespace, what: str) -> int | None:
     if args.k is None:
         return None
     if len(args.k) != 1:
-        raise _input_error(f"--k takes one number here: the labels of {what}")
+        raise InputError(f"--k takes one number here: the labels of {what}")
     return int(args.k[0])
 
 
 def palette(args: argparse.Namespace) -> Any:
-    from pipeline.masks import Palette  # loads torch: per verb
+    from pipeline.masks import Palette  # loads cv2: per verb
 
     return Palette.from_colours(args.colors) if args.colors is not None else None
-
-
-def _input_error(message: str) -> Exception:
-    return InputError(message)

@@ -11,12 +11,12 @@ from typing import Any
 
 from pipeline.cli.options import Help, add, add_verbosity
 from pipeline.errors import InputError
+from pipeline.web.settings import Settings
 
 log = logging.getLogger("pipeline")
 
 
 def register(verbs: Any, *, full: bool) -> None:
-    from pipeline.web.settings import Settings  # Flask: for serve only
     from pipeline.workflow import Paths  # cv2: for serve only
 
     sv = verbs.add_parser(

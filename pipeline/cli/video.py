@@ -56,7 +56,6 @@ def register(verbs: Any, *, full: bool) -> None:
 
 
 def _masks_flags(m: argparse.ArgumentParser) -> None:
-
     m.add_argument("--content", required=True, metavar="CLIP", help="the clip, or a folder of frames")
     m.add_argument(
         "--masks", required=True, metavar="MASKS", help="frame 0's mask, a folder of keyframe masks, or propose"

@@ -104,8 +104,10 @@ def transfer_files(
     blend = list(style_blend) if style_blend is not None else None
     parameters = {**config.recorded(), "max_pixels": max_pixels, "style_blend": blend, "alpha": alpha}
     encode_start = time.perf_counter()
-    summary, transparency = record.summary(header, parameters), io.kept_alpha(last.content, out_path, alpha)
-    image_bytes = io.encode_image(result.image, out_path, metadata=summary, alpha=transparency)
+    transparency = io.kept_alpha(last.content, out_path, alpha)
+    image_bytes = io.encode_image(
+        result.image, out_path, metadata=record.summary(header, parameters), alpha=transparency
+    )
     timings = {"load": loaded - started, **result.timings, "encode": time.perf_counter() - encode_start}
     timings["total"] = time.perf_counter() - started
     metadata = {

@@ -138,7 +138,8 @@ def transfer(
         >>> tuple(result.image.shape), result.evaluations, sorted(result.final_losses)
         ((1, 3, 48, 64), 5, ['content', 'style', 'total'])
     """
-    styles, start = [style] if isinstance(style, (torch.Tensor, StyleTargets)) else list(style), time.perf_counter()
+    styles = [style] if isinstance(style, (torch.Tensor, StyleTargets)) else list(style)
+    start = time.perf_counter()
     encoder = _fitting_encoder(encoder, config, weights)
     _check_inputs(encoder, content, styles, config, regions)
     original_content = content
@@ -154,7 +155,8 @@ def transfer(
     starts_fresh = init is None  # not a later coarse-to-fine stage, which starts near its answer
     init = init if init is not None else _first_image(config, content, styles[0], home)
     _sync(device)
-    timings, start = {"setup": time.perf_counter() - start}, time.perf_counter()
+    timings = {"setup": time.perf_counter() - start}
+    start = time.perf_counter()
     optimised = optimize(
         extend(init.to(home), margin).contiguous(), criterion, steps=config.steps, optimizer=config.optimizer,
         lr=config.learning_rate, history_size=config.lbfgs_history, progress=progress,

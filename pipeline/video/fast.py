@@ -131,7 +131,11 @@ def fast_video_files(
     poster = _write(_steadied(pairs, config), where, info, span)
     metadata = {
         **record.header("johnson2016-video", opened.model.info.get("weights")),
-        "model": {"path": opened.name, "style": opened.model.style_name, **_training(opened)},
+        "model": {
+            "path": opened.name,
+            "style": opened.model.style_name,
+            "training": opened.model.info.get("training", {}),
+        },
         "parameters": {**dataclasses.asdict(config), "batch": batch, "size": list(size)},
         "content": info.described(),
         "span": list(span),
@@ -148,11 +152,6 @@ def fast_video_files(
     io.write_bytes(where.record, io.json_bytes(metadata))
     log.info("wrote %s (%d frames, %.1f s)", where.out, span[1] - span[0], metadata["seconds"])
     return metadata
-
-
-def _training(opened: OpenedModel) -> dict[str, Any]:
-    """How the model was trained, as its file records it."""
-    return {"training": opened.model.info.get("training", {})}
 
 
 def _opened(model: PathLike | OpenedModel, config: FastClipConfig, *, guided: bool) -> OpenedModel:

@@ -125,9 +125,9 @@ def video_files(
     settings = _settings(info, span, config, video, style_paths, loaded, guidance, style_blend, weights)
     folder = _frames_folder(where, settings)
     done = _finished(folder)
+    frames_said = f"{info.frames} frames at {info.width}x{info.height} ({info.fps:.3g} fps)"
     before = f", {len(done)} done before" if done else ""
-    log.info("%s: %d frames at %dx%d (%.3g fps); frames %d to %d%s", info.path, info.frames, info.width,
-             info.height, info.fps, span[0], span[1] - 1, before)  # fmt: skip
+    log.info("%s: %s; frames %d to %d%s", info.path, frames_said, span[0], span[1] - 1, before)
     runner = ClipTransfer(styles, config, video, encoder=encoder, style_blend=style_blend, regions_for=regions_for)
     reported = _progress(progress, span)
     for result in runner.run(_numbered(info, span, size), done=lambda i: _kept(folder, done, i, size)):

@@ -72,11 +72,11 @@ def create_app(
     A site may have either tab alone; with neither (no models, no paintings) it is an
     :class:`InputError`."""
     # Flask, torch and the models load here, not on import (`stylesnake serve --help` stays quick).
-    from pipeline.web import views  # loaded with the app
-    from pipeline.web.catalog import DEFAULT_MODELS, load_styles  # loaded with the app
-    from pipeline.web.paintings import DEFAULT_MASKS, load_paintings  # loaded with the app
-    from pipeline.web.store import ResultStore  # loaded with the app
-    from pipeline.web.stylist import Stylist  # loaded with the app
+    from pipeline.web import views
+    from pipeline.web.catalog import DEFAULT_MODELS, load_styles
+    from pipeline.web.paintings import DEFAULT_MASKS, load_paintings
+    from pipeline.web.store import ResultStore
+    from pipeline.web.stylist import Stylist
 
     config = Settings(**settings)  # type: ignore[arg-type]
     _log_like_gunicorn()
@@ -182,7 +182,7 @@ def _slow_jobs(store: ResultStore, config: Settings, weights: str | os.PathLike[
 
 def _clip_jobs(store: ResultStore, config: Settings) -> Jobs:
     """The fast tab's queue of clips, each painted by the style's network."""
-    from pipeline.web.clips import clip_runner  # torch: loaded with the app, not on import
+    from pipeline.web.clips import clip_runner  # loaded with the app
     from pipeline.web.jobs import Jobs  # loaded with the app
 
     return Jobs(
