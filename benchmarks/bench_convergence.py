@@ -4,7 +4,7 @@ Every bundled photo we use as content (square and not) × three style images × 
 noise, seeded random VGG-19, at the quick demo's size and budget (128 px, 30 evaluations, style
 weight 1e6). For each run it prints the share of the starting loss removed ("drop") by
 
-- ``ours``: :mod:`pipeline.optim` (L-BFGS with a Wolfe line search), as ``stylesnake transfer`` runs it;
+- ``ours``: :mod:`pipeline.core.optim` (L-BFGS with a Wolfe line search), as ``stylesnake transfer`` runs it;
 - ``fixed``: ``torch.optim.LBFGS`` without a line search, step 1: the iterates Stylesnake's
   L-BFGS produced before the line search (tests checked them equal to torch's);
 - ``wolfe``: ``torch.optim.LBFGS(line_search_fn="strong_wolfe")``, torch's own line search
@@ -27,8 +27,8 @@ from collections.abc import Callable
 import torch
 
 from pipeline import io
+from pipeline.core.losses import ContentLoss, GramStyleLoss, layer_weights
 from pipeline.gatys import CONTENT_LAYER, GatysConfig, build_encoder, initial_image, optimize
-from pipeline.losses import ContentLoss, GramStyleLoss, layer_weights
 from pipeline.samples import sample_image
 
 CONTENTS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "coins")

@@ -47,12 +47,12 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pipeline import io
+from pipeline.core.features import VGGEncoder
+from pipeline.core.losses import gram_matrix
 from pipeline.device import resolve_device
 from pipeline.fast import model as fast_model
 from pipeline.fast.network import TransformerNet
 from pipeline.fast.train import CONTENT_LAYER, STYLE_LAYERS, TrainConfig, train
-from pipeline.features import VGGEncoder
-from pipeline.losses import gram_matrix
 from pipeline.samples import sample_image
 
 SAMPLES = ("astronaut", "chelsea", "coffee", "rocket")

@@ -35,10 +35,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pipeline.features import LAYER_INDEX, VGGEncoder
+from pipeline.core.channels import GUIDE_MODES, one_hot
+from pipeline.core.features import LAYER_INDEX, VGGEncoder
+from pipeline.core.guidance import Regions
 from pipeline.gatys import STYLE_LAYERS, GatysConfig, build_encoder, transfer
-from pipeline.guidance import Regions
-from pipeline.guides import GUIDE_MODES, one_hot
 from pipeline.synthetic import GuidedScene, guided_scenes, truth_labels
 from pipeline.synthetic.measures import bleeding
 

@@ -104,11 +104,11 @@ def measure_share(folder: Path, size: int, tile: int | None, device_name: str) -
     import torch
 
     from pipeline import io
+    from pipeline.core.optim import LBFGS
     from pipeline.device import resolve_device
     from pipeline.gatys import GatysConfig, build_criterion
     from pipeline.gatys import tiles as tiling
     from pipeline.gatys.transfer import build_encoder
-    from pipeline.optim import LBFGS
 
     torch.manual_seed(0)
     paths = _samples(folder)

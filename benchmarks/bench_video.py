@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline import io  # noqa: E402
-from pipeline import targets as style_targets  # noqa: E402
+from pipeline.core import targets as style_targets  # noqa: E402
 from pipeline.gatys import GatysConfig, build_encoder  # noqa: E402
 from pipeline.samples import sample_image  # noqa: E402
 from pipeline.synthetic.clips import ClipSpec, Disc, SyntheticFrame, synthetic_clip  # noqa: E402
@@ -269,10 +269,10 @@ def guided(spec: ClipSpec, style_name: str, config: GatysConfig, encoder: object
     temporal term and without: its ghost trail and border streaks, and its contact sheet."""
     from PIL import Image
 
-    from pipeline.guidance import Guidance
+    from pipeline.core.guidance import Guidance
     from pipeline.synthetic.clips import write_clip
     from pipeline.synthetic.masks import PALETTE
-    from pipeline.video.files import video_files
+    from pipeline.video.run import video_files
 
     clip = list(synthetic_clip(spec))
     labels = int(max(f.labels.max() for f in clip)) + 1

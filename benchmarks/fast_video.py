@@ -23,13 +23,13 @@ import numpy as np
 import torch
 
 from pipeline import io
+from pipeline.core.features import VGGEncoder
+from pipeline.core.losses import batch_gram_loss, gram_matrix
 from pipeline.fast import model as fast_model
 from pipeline.fast.export import export_onnx
 from pipeline.fast.network import TransformerNet
 from pipeline.fast.runtime import OnnxNetwork
 from pipeline.fast.train import CONTENT_LAYER, STYLE_LAYERS, TrainConfig, train
-from pipeline.features import VGGEncoder
-from pipeline.losses import batch_gram_loss, gram_matrix
 from pipeline.samples import sample_image
 from pipeline.synthetic.clips import ClipSpec, synthetic_clip
 from pipeline.synthetic.measures import warping_error

@@ -15,12 +15,13 @@ The calls a Python user needs are here, at the top, and cost nothing to import u
 - errors: :class:`InputError` and its kinds (:class:`TooLarge`, :class:`Empty`,
   :class:`Unsupported`, :class:`NoPictures`, :class:`Damaged`, :class:`Mismatch`).
 
-The packages, by layer (each imports only from those below it): ``cli``, ``web`` and ``workflow``
-(presentation); ``synthetic`` (clips and scenes with known answers) and ``video``; ``gatys`` and
-``fast`` (the two methods); the style-transfer core (``guidance``, ``targets``, ``features``,
-``losses``, ``guides``, ``masks``, ``color``, ``optim``, ``gallery``); and the infrastructure
-(``device``, ``outputs``, ``record``, ``samples``, ``lbfgs``, ``curves``, ``io``, ``errors``,
-``version``). ``pyproject.toml`` holds the layers as a contract that CI checks.
+The packages, by layer (each imports only from those below it): ``cli``, ``web``, ``workflow``
+and ``gallery`` (presentation); ``synthetic`` (clips and scenes with known answers) and
+``video``; ``gatys`` and ``fast`` (the two methods); ``core`` (the style-transfer core: encoder,
+losses, guide channels, region guidance, targets, colour, optimiser) over ``masks``; and the
+infrastructure, the modules at this top level (``device``, ``outputs``, ``record``, ``samples``,
+``io``, ``errors``, ``version``, ``progress``). ``pyproject.toml`` holds the layers as contracts
+that CI checks.
 """
 
 from __future__ import annotations
@@ -36,15 +37,15 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
     from pipeline.fast.model import open_model, stylize_files
     from pipeline.fast.train import train
     from pipeline.gatys.config import GatysConfig
-    from pipeline.gatys.files import transfer_files
+    from pipeline.gatys.stills import transfer_files
     from pipeline.gatys.transfer import TransferResult, transfer
     from pipeline.masks.clean import clean_mask
-    from pipeline.masks.files import clean_mask_file
+    from pipeline.masks.label_maps import clean_mask_file
     from pipeline.masks.palette import LabelMap, Palette
     from pipeline.masks.propose import propose_mask, propose_mask_file
     from pipeline.masks.semantic import semantic_mask_file
     from pipeline.video.fast import fast_video_files
-    from pipeline.video.files import video_files
+    from pipeline.video.run import video_files
     from pipeline.video.transfer import VideoConfig
 
 #: The public name → the module that defines it.
@@ -55,16 +56,16 @@ _PUBLIC = {
     "GatysConfig": "pipeline.gatys.config",
     "TransferResult": "pipeline.gatys.transfer",
     "transfer": "pipeline.gatys.transfer",
-    "transfer_files": "pipeline.gatys.files",
+    "transfer_files": "pipeline.gatys.stills",
     "TrainConfig": "pipeline.fast.config",
     "train": "pipeline.fast.train",
     "stylize_files": "pipeline.fast.model",
     "open_model": "pipeline.fast.model",
     "VideoConfig": "pipeline.video.transfer",
-    "video_files": "pipeline.video.files",
+    "video_files": "pipeline.video.run",
     "fast_video_files": "pipeline.video.fast",
     "clean_mask": "pipeline.masks.clean",
-    "clean_mask_file": "pipeline.masks.files",
+    "clean_mask_file": "pipeline.masks.label_maps",
     "LabelMap": "pipeline.masks.palette",
     "Palette": "pipeline.masks.palette",
     "propose_mask": "pipeline.masks.propose",

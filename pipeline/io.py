@@ -143,6 +143,26 @@ def _opened(fh: IO[bytes], *, max_pixels: int, name: str) -> Image.Image:
 HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1")
 
 
+#: What a picture file starts with (PNG, JPEG, GIF, WebP, TIFF, BMP).
+_PICTURE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"II*\x00", b"MM\x00*", b"BM")
+#: ISO media brands of still pictures (HEIF/HEIC, AVIF); other brands are MP4 and MOV clips.
+_PICTURE_BRANDS = (*HEIF_BRANDS, b"avif", b"avis")
+
+
+def is_picture(stream: IO[bytes]) -> bool:
+    """Whether a file looks like a still picture rather than a clip, by its first bytes (the stream
+    is rewound). An empty file counts as a picture, so that the picture path says it is empty."""
+    head = stream.read(12)
+    stream.seek(0)
+    if not head:
+        return True
+    if head.startswith(b"RIFF"):
+        return head[8:12] == b"WEBP"  # RIFF is also AVI's container
+    if head[4:8] == b"ftyp":  # ISO media: HEIC and AVIF photos, else MP4 and MOV clips
+        return head[8:12] in _PICTURE_BRANDS
+    return head.startswith(_PICTURE_MAGIC)
+
+
 def _register_heif_if_needed(fh: IO[bytes], name: str) -> None:
     """Pillow reads HEIF only through the pillow-heif plug-in (the optional ``heif`` extra):
     registered when a HEIF file comes, and named when it is missing."""

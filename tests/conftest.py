@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from pipeline.features import INDEX, LAYERS, VGGEncoder, check_layers
+from pipeline.core.features import INDEX, LAYERS, VGGEncoder, check_layers
 
 
 @pytest.fixture(autouse=True)
@@ -98,7 +98,7 @@ def fused_and_plain():
 
 class TinyEncoder(VGGEncoder):
     """VGG-19's layer names, indices and pooling grid with ``width`` channels per convolution: the
-    :class:`~pipeline.features.Encoder` for tests of plumbing (shapes, metadata, determinism, files),
+    :class:`~pipeline.core.features.Encoder` for tests of plumbing (shapes, metadata, determinism, files),
     at a small fraction of VGG-19's cost. Tests that judge a transfer's quality keep the real one."""
 
     def __init__(self, layers, *, pooling: str = "max", width: int = 8, seed: int = 0) -> None:

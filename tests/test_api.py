@@ -33,7 +33,7 @@ def test_importing_the_package_loads_no_torch_and_every_public_name_resolves() -
 
 
 def test_the_public_names_are_the_definitions_and_nothing_else_is_there() -> None:
-    from pipeline.gatys.files import transfer_files
+    from pipeline.gatys.stills import transfer_files
 
     assert pipeline.transfer_files is transfer_files and pipeline.InputError is InputError
     assert {"transfer", "train", "stylize_files", "video_files", "clean_mask", "propose_mask_file"} <= set(

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.features import VGGEncoder
+from pipeline.core.channels import one_hot
+from pipeline.core.features import VGGEncoder
+from pipeline.core.guidance import Regions
 from pipeline.gatys import GatysConfig, transfer
-from pipeline.guidance import Regions
-from pipeline.guides import one_hot
 from pipeline.synthetic import GuidedScene, guided_scenes
 from pipeline.synthetic.measures import bleeding
 
@@ -87,8 +87,8 @@ def test_guided_coarse_to_fine_does_not_bleed_at_its_final_size(tmp_path) -> Non
     """Guides recomputed per stage: 64 px (60 evaluations) then 128 px (60), from files and masks."""
     from PIL import Image
 
+    from pipeline.core.guidance import Guidance
     from pipeline.gatys import transfer_files
-    from pipeline.guidance import Guidance
     from pipeline.io import image_to_tensor
     from pipeline.synthetic import two_region_scene
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline import color
 from pipeline.cli import main
+from pipeline.core import color
 from pipeline.errors import InputError
 from pipeline.gatys import GatysConfig, auto_scales, transfer
 from pipeline.io import image_to_tensor
@@ -136,8 +136,8 @@ def test_preserve_result_file_keeps_chroma_within_rounding(tmp_path: Path, capsy
 
 
 def test_scale_mixing_takes_fine_grams_from_one_image_and_keeps_the_others(tmp_path: Path, capsys) -> None:
-    from pipeline.features import VGGEncoder
-    from pipeline.losses import gram_matrix
+    from pipeline.core.features import VGGEncoder
+    from pipeline.core.losses import gram_matrix
 
     coarse = _write(tmp_path / "coarse.png", _smooth(17, tint=(0.8, 0.2, 0.2)))
     fine_tensor = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(18))  # a noisy texture

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from pipeline import io
-from pipeline.features import VGGEncoder
+from pipeline.core.channels import one_hot
+from pipeline.core.features import VGGEncoder
+from pipeline.core.guidance import Regions
 from pipeline.gatys import GatysConfig, transfer
 from pipeline.gatys.canvas import CANVAS_MARGIN, canvas_shape, crop, extend
-from pipeline.guidance import Regions
-from pipeline.guides import one_hot
 from pipeline.samples import sample_image
 from pipeline.synthetic.measures import edge_jumps
 

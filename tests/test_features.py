@@ -12,8 +12,8 @@ from torch import nn
 from torchvision.models import vgg
 
 from pipeline.cli.options import flag
+from pipeline.core.features import IMAGENET_MEAN, IMAGENET_STD, VGG19_LAYERS, VGGEncoder, imagenet_cache_path
 from pipeline.errors import InputError
-from pipeline.features import IMAGENET_MEAN, IMAGENET_STD, VGG19_LAYERS, VGGEncoder, imagenet_cache_path
 
 STYLE_AND_CONTENT = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"]
 
@@ -224,7 +224,7 @@ def test_imagenet_reads_the_torch_hub_cache(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_vgg16_for_fast_style_matches_torchvision() -> None:
-    from pipeline.features import LAYERS
+    from pipeline.core.features import LAYERS
 
     reference = vgg.make_layers(vgg.cfgs["D"])  # torchvision's VGG-16 `features`
     assert len(LAYERS["vgg16"]) == len(reference) == 31

@@ -128,7 +128,7 @@ def test_outputs_and_metadata(tmp_path: Path, content_path: Path, style_path: Pa
 def test_bad_output_extension_fails_before_any_work(
     tmp_path: Path, content_path: Path, style_path: Path, monkeypatch
 ) -> None:
-    monkeypatch.setattr(gatys.files, "transfer", lambda *a, **k: pytest.fail("must not start"))
+    monkeypatch.setattr(gatys.stills, "transfer", lambda *a, **k: pytest.fail("must not start"))
     with pytest.raises(InputError, match=r"cannot save as '\.gif'"):
         transfer_files(content_path, style_path, tmp_path / "x.gif", GatysConfig(**SMALL), weights="random")
 

@@ -8,11 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from pipeline.errors import InputError
-from pipeline.features import VGGEncoder
-from pipeline.guidance import WHOLE, Regions, guided_style_loss, match_regions
-from pipeline.guides import normalise, propagate
-from pipeline.losses import (
+from pipeline.core.channels import normalise, propagate
+from pipeline.core.features import VGGEncoder
+from pipeline.core.guidance import WHOLE, Regions, guided_style_loss, match_regions
+from pipeline.core.losses import (
     GramStyleLoss,
     GuidedGramStyleLoss,
     GuideSupport,
@@ -20,8 +19,9 @@ from pipeline.losses import (
     gram_matrix,
     guided_gram,
 )
+from pipeline.core.targets import compute
+from pipeline.errors import InputError
 from pipeline.masks import LabelMap
-from pipeline.targets import compute
 
 LAYERS = ["relu1_1", "relu2_1", "relu3_1"]
 

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.errors import InputError
-from pipeline.losses import (
+from pipeline.core.losses import (
     ContentLoss,
     GramStyleLoss,
     _GramMSETap,
@@ -16,6 +15,7 @@ from pipeline.losses import (
     layer_weights,
     tv_loss,
 )
+from pipeline.errors import InputError
 
 
 def test_gram_matrix_by_hand() -> None:

@@ -286,7 +286,7 @@ def test_default_min_area_scales_with_the_image_and_keeps_a_label_painted_small(
 
 
 def test_label_vanishing_at_size_is_named_with_the_size_it_survives(tmp_path: Path) -> None:
-    from pipeline.guidance import Guidance
+    from pipeline.core.guidance import Guidance
     from pipeline.io import read_image
 
     photo = np.full((384, 512, 3), 128, np.uint8)

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import pytest
 import torch
 
+from pipeline.core.lbfgs import LBFGS
+from pipeline.core.optim import convergence, optimize
 from pipeline.errors import InputError
-from pipeline.lbfgs import LBFGS
-from pipeline.optim import convergence, optimize
 
 Loss = Callable[[torch.Tensor], torch.Tensor]
 

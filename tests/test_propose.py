@@ -117,7 +117,7 @@ def test_match_regions_verb_prints_the_label_map(tmp_path: Path, capsys) -> None
 
 
 def test_transfer_pairs_regions_when_labels_share_no_colour(tmp_path: Path, caplog) -> None:
-    from pipeline.guidance import Guidance
+    from pipeline.core.guidance import Guidance
     from pipeline.io import read_image
 
     content_labels, style_labels = _layout(0.0), _layout(0.06)

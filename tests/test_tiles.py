@@ -14,13 +14,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pipeline import targets as style_targets
 from pipeline.cli import main
+from pipeline.core import targets as style_targets
+from pipeline.core.channels import one_hot
+from pipeline.core.guidance import Regions
 from pipeline.errors import InputError
 from pipeline.gatys import GatysConfig, build_criterion, transfer
 from pipeline.gatys import tiles as tiling
-from pipeline.guidance import Regions
-from pipeline.guides import one_hot
 
 #: Layers whose receptive field (radius 12 px at relu3_1) a 16 px margin covers: tiling is exact.
 SHALLOW = GatysConfig(content_layer="relu2_1", style_layers=("relu1_1", "relu2_1", "relu3_1"))

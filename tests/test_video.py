@@ -24,9 +24,9 @@ from pipeline.gatys import GatysConfig
 from pipeline.synthetic.clips import ClipSpec, Disc, SyntheticFrame, synthetic_clip, write_clip
 from pipeline.video import clip as clips
 from pipeline.video import mp4
-from pipeline.video.files import video_files
 from pipeline.video.flow import agreement, certainty, flow_function, long_term_weights, warp
 from pipeline.video.revealed import fill
+from pipeline.video.run import video_files
 from pipeline.video.temporal import TemporalLoss, Warped
 from pipeline.video.transfer import VideoConfig
 from tests.hostile import write_header_bomb
@@ -254,7 +254,7 @@ def test_the_time_options_run_end_to_end(flags: list[str], style: Path, tiny, tm
 
     source = tmp_path / "clip"
     write_clip(ClipSpec(size=(64, 48), frames=5), source)  # five frames: the last looks back to t-4
-    monkeypatch.setattr("pipeline.video.files.build_encoder", lambda config, weights: tiny)
+    monkeypatch.setattr("pipeline.video.run.build_encoder", lambda config, weights: tiny)
     looked_back: list[int] = []
 
     def counted(certainties):  # how many earlier frames each later frame keeps to
@@ -474,7 +474,7 @@ def test_keyframe_masks_are_carried_to_every_frame(tmp_path: Path, tiny) -> None
     layout = np.repeat(np.arange(4), 16)[None].repeat(64, axis=0)  # four bands: every label has its own
     Image.fromarray((SCENE_COLOURS[layout] * 0.6 + 40).astype(np.uint8)).save(style)
     Image.fromarray(SCENE_COLOURS[layout]).save(style_mask)
-    from pipeline.guidance import Guidance
+    from pipeline.core.guidance import Guidance
 
     guidance = Guidance(content_mask=str(keyframes), style_masks=(str(style_mask),), min_area=0)  # exact truth kept
     out = tmp_path / "out"
@@ -543,7 +543,7 @@ def test_a_damaged_finished_frame_is_painted_again(how: str, clip: Path, style: 
     _killed_after(3, clip, style, resumed, QUICK, tiny)
     _damage(resumed / "000001.png", how)
     stylised = []
-    with caplog.at_level(logging.WARNING, logger="pipeline.video.files"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.video.run"):
         video_files(clip, [style], resumed, QUICK, weights="random", encoder=tiny,
                     progress=lambda done, total, losses: stylised.append(done))  # fmt: skip
     assert stylised == [2, 4, 5, 6]  # frame 1 again, then the frames the killed run had not finished
@@ -797,7 +797,7 @@ def test_a_proposed_first_mask_is_carried_and_paired_with_the_paintings_regions(
     layout = np.repeat(np.arange(4), 16)[None].repeat(64, axis=0)
     Image.fromarray((SCENE_COLOURS[layout] * 0.6 + 40).astype(np.uint8)).save(style)
     Image.fromarray(SCENE_COLOURS[layout]).save(style_mask)
-    from pipeline.guidance import Guidance
+    from pipeline.core.guidance import Guidance
 
     guidance = Guidance(content_mask="propose", style_masks=(str(style_mask),))
     out = tmp_path / "out.mp4"

@@ -33,7 +33,7 @@ from benchmarks import loadtest
 from pipeline import io
 from pipeline.cli import main
 from pipeline.cli.options import flag
-from pipeline.color import recombine
+from pipeline.core.color import recombine
 from pipeline.errors import InputError
 from pipeline.fast import model as fast_model
 from pipeline.fast.network import TransformerNet
@@ -981,13 +981,11 @@ def test_slow_jobs_wait_in_turn_fail_with_a_sentence_and_a_full_queue_is_busy(tm
 
 
 def test_heic_and_avif_photos_are_photos_and_mp4_clips_are_clips(client) -> None:
-    from pipeline.web.clips import is_image
-
     def head(brand: bytes) -> _bytes_io.BytesIO:
         return _bytes_io.BytesIO(b"\x00\x00\x00\x1cftyp" + brand + b"\x00" * 16)
 
-    assert is_image(head(b"avif")) and is_image(head(b"heic")) and is_image(head(b"mif1"))
-    assert not is_image(head(b"isom")) and not is_image(head(b"qt  "))
+    assert io.is_picture(head(b"avif")) and io.is_picture(head(b"heic")) and io.is_picture(head(b"mif1"))
+    assert not io.is_picture(head(b"isom")) and not io.is_picture(head(b"qt  "))
     avif = _encoded(_image(96, 64), "AVIF")
     posted = _post(client, photo=avif)
     assert posted.status_code == 303 and RESULT_URL.search(posted.headers["Location"])  # a photo, painted at once

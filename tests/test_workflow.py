@@ -444,7 +444,7 @@ def test_report_has_gallery_curves_and_parameters(project: Path) -> None:
 def test_loss_curve_is_well_formed_svg() -> None:
     import xml.etree.ElementTree as ET
 
-    from pipeline.curves import loss_curve_svg
+    from pipeline.gallery.curves import loss_curve_svg
 
     svg = loss_curve_svg({"total": [1.0, 0.1, 0.01], "content": [0.5, 0.2, 0.1], "style": [0.5, float("nan"), 0.0]})
     root = ET.fromstring(svg)
@@ -454,7 +454,7 @@ def test_loss_curve_is_well_formed_svg() -> None:
 
 
 def test_contact_sheet_flags_a_transfer_that_did_not_converge(tmp_path: Path) -> None:
-    from pipeline.gallery import contact_sheet
+    from pipeline.gallery.sheets import contact_sheet
 
     results = []
     for name, converged in (("a__s", True), ("b__s", False)):
@@ -468,7 +468,7 @@ def test_contact_sheet_flags_a_transfer_that_did_not_converge(tmp_path: Path) ->
 
 
 def test_contact_sheet_shows_fast_style_results_with_the_transfers(tmp_path: Path) -> None:
-    from pipeline.gallery import contact_sheet
+    from pipeline.gallery.sheets import contact_sheet
 
     gatys = tmp_path / "gatys" / "coffee__ihc.png"
     fast = tmp_path / "fast" / "coffee__ihc.png"
@@ -495,8 +495,8 @@ def test_contact_sheet_shows_fast_style_results_with_the_transfers(tmp_path: Pat
 
 
 def test_figures_write_the_loss_curve_as_png_too(tmp_path: Path) -> None:
-    from pipeline.curves import loss_curve_png
-    from pipeline.gallery import write_figures
+    from pipeline.gallery.curves import loss_curve_png
+    from pipeline.gallery.sheets import write_figures
 
     for name in ("content", "style", "result"):
         _image(tmp_path / f"{name}.png", (40, 32))
@@ -797,7 +797,7 @@ def _only_sky(height: int, width: int) -> dict[str, np.ndarray]:
 def test_cleaning_a_semantic_mask_keeps_its_names_relations_and_record(tmp_path: Path) -> None:
     """The workflow cleans every mask it guides with; a semantic mask's copy must still be named
     by group, carry the relations and say what its record said (one group everywhere)."""
-    from pipeline.masks.files import clean_mask_file, mask_chunks
+    from pipeline.masks.label_maps import clean_mask_file, mask_chunks
     from pipeline.masks.semantic import semantic_mask_file
 
     for name, layout in (("lake", _lake), ("sky", _only_sky)):
@@ -832,7 +832,7 @@ def test_masks_semantic_pair_by_name_and_map_a_missing_group_through_the_relatio
     """Semantic masks already made (a fake parser: no model is fetched) go through the workflow's
     clean-up and transfer: regions pair by group name, the lake takes the painting's sky (the
     relation table), and the painting the parser saw as sky alone is flagged on the sheet."""
-    from pipeline.masks.files import mask_chunks
+    from pipeline.masks.label_maps import mask_chunks
     from pipeline.masks.semantic import semantic_mask_file
 
     config = _semantic_project(tmp_path)
@@ -909,7 +909,7 @@ def test_schema_knows_the_semantic_fold_share() -> None:
 
 
 def test_contact_sheet_flags_a_painting_the_parser_did_not_see(tmp_path: Path) -> None:
-    from pipeline.gallery import contact_sheet
+    from pipeline.gallery.sheets import contact_sheet
 
     result = tmp_path / "a__s.png"
     result.write_bytes(b"")
@@ -926,7 +926,7 @@ def test_contact_sheet_flags_a_painting_the_parser_did_not_see(tmp_path: Path) -
 def test_contact_sheet_says_what_each_panel_shows(tmp_path: Path) -> None:
     """A panel drawn with both masks shows them, one drawn without (an unguided transfer) does not:
     each panel's caption names its own pictures, where one sentence claimed masks for all."""
-    from pipeline.gallery import contact_sheet, figure_paths, write_figures
+    from pipeline.gallery.sheets import contact_sheet, figure_paths, write_figures
 
     for name in ("content", "style", "content_mask", "style_mask"):
         _image(tmp_path / f"{name}.png", (40, 32))

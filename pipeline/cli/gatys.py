@@ -121,7 +121,7 @@ def gatys_config(args: argparse.Namespace) -> Any:
 
 def _transfer(args: argparse.Namespace) -> int:
     from pipeline import gatys  # loads torch: per verb
-    from pipeline.guidance import Guidance  # loads torch: per verb
+    from pipeline.core.guidance import Guidance  # loads torch: per verb
 
     guidance = Guidance.from_options(
         args.content_mask,

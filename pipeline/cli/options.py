@@ -144,7 +144,9 @@ FLAGS: dict[str, Flag] = {
     "size": Flag("long side of the output, px", int, _G("size")),
     "style_size": Flag("long side of the style image, px (default: --size)", int),
     "style_layers": Flag("comma-separated VGG-19 layers of the style loss", csv, _G("style_layers")),
-    "pooling": Flag("VGG pooling (Gatys used avg)", None, _G("pooling"), _choices("pipeline.features", "POOLINGS")),
+    "pooling": Flag(
+        "VGG pooling (Gatys used avg)", None, _G("pooling"), _choices("pipeline.core.features", "POOLINGS")
+    ),
     "weights": Flag(
         "VGG weights: imagenet (torchvision, cached in $TORCH_HOME), a path to a state dict, "
         "or random[:SEED] for a plumbing run",
@@ -185,7 +187,7 @@ FLAGS: dict[str, Flag] = {
     "init": Flag(
         "starting image: content, noise, style, or image:PATH (any size; resized to the output)", None, _G("init")
     ),
-    "optimizer": Flag("optimiser", None, _G("optimizer"), _choices("pipeline.optim", "OPTIMIZERS")),
+    "optimizer": Flag("optimiser", None, _G("optimizer"), _choices("pipeline.core.optim", "OPTIMIZERS")),
     "lr": Flag(
         "lbfgs: first trial step of each line search (default 1, the full quasi-Newton step); "
         "adam: learning rate (default 0.02)",
@@ -199,9 +201,11 @@ FLAGS: dict[str, Flag] = {
         "keep the photo's colours: preserve = luminance-only transfer, match = recolour the style first",
         None,
         _G("color"),
-        _choices("pipeline.color", "COLOUR_MODES"),
+        _choices("pipeline.core.color", "COLOUR_MODES"),
     ),
-    "color_match": Flag("how --color match maps", None, _G("color_match"), _choices("pipeline.color", "MATCH_METHODS")),
+    "color_match": Flag(
+        "how --color match maps", None, _G("color_match"), _choices("pipeline.core.color", "MATCH_METHODS")
+    ),
     "scales": Flag(
         "coarse-to-fine stage sizes ending at --size (each stage starts from the previous result), "
         "or auto: steps of √2 from --scale-base",
@@ -217,7 +221,7 @@ FLAGS: dict[str, Flag] = {
         extra={"metavar": "T"},
     ),
     # Spatial control and masks.
-    "guide_mode": Flag("guide propagation", None, _G("guide_mode"), _choices("pipeline.guides", "GUIDE_MODES")),
+    "guide_mode": Flag("guide propagation", None, _G("guide_mode"), _choices("pipeline.core.channels", "GUIDE_MODES")),
     "guide_grow": Flag("grow (>0) / shrink (<0) guides, px", int, _G("guide_grow")),
     "k": Flag(
         "labels per hand-painted mask (cleaned with K-means); transfer takes one number, or one per mask, "

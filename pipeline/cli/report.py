@@ -6,8 +6,9 @@ import argparse
 import logging
 from typing import Any
 
-from pipeline import gallery, samples
+from pipeline import samples
 from pipeline.cli.options import Help, add, add_verbosity
+from pipeline.gallery import sheets
 
 log = logging.getLogger("pipeline")
 
@@ -50,7 +51,7 @@ def register(verbs: Any, *, full: bool) -> None:
 
 
 def _figures(args: argparse.Namespace) -> int:
-    gallery.write_figures(
+    sheets.write_figures(
         args.result,
         args.content,
         args.style,
@@ -64,7 +65,7 @@ def _figures(args: argparse.Namespace) -> int:
 
 
 def _contact_sheet(args: argparse.Namespace) -> int:
-    out = gallery.write_contact_sheet(args.results, args.out)
+    out = sheets.write_contact_sheet(args.results, args.out)
     log.info("wrote %s (%d results)", out, len(args.results))
     return 0
 

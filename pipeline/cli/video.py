@@ -177,9 +177,9 @@ def _check_path(args: argparse.Namespace) -> None:
 
 
 def _video(args: argparse.Namespace) -> int:
+    from pipeline.core.guidance import Guidance  # loads torch: per verb
     from pipeline.gatys.config import GatysConfig  # loads torch: per verb
-    from pipeline.guidance import Guidance  # loads torch: per verb
-    from pipeline.video.files import video_files  # loads torch: per verb
+    from pipeline.video.run import video_files  # loads torch: per verb
     from pipeline.video.transfer import VideoConfig  # loads torch: per verb
 
     _check_path(args)

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipeline.core.channels import GUIDE_MODES
+from pipeline.core.features import check_layers
 from pipeline.errors import InputError, check_finite_non_negative
-from pipeline.features import check_layers
-from pipeline.guides import GUIDE_MODES
 
 STYLE_LAYERS = {
     "vgg16": ("relu1_2", "relu2_2", "relu3_3", "relu4_3"),
     "vgg19": ("relu1_1", "relu2_1", "relu3_1", "relu4_1"),
 }
 CONTENT_LAYER = {"vgg16": "relu2_2", "vgg19": "relu2_2"}
-#: ``--temporal-weight``'s default (see :mod:`pipeline.fast.stability` for its units and the measurement).
-#: 30: measured over three clips at two training lengths, about 0.3x the warping error of the same training
-#: without it at a style loss no higher (README, "Fast video"); it costs 6-14 % more per step.
+#: ``--temporal-weight``'s default (:mod:`pipeline.fast.stability` says its units; the choice:
+#: docs/design-notes.md, "Fast style").
 TEMPORAL_WEIGHT = 30.0
 
 

@@ -24,12 +24,12 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pipeline import io, outputs, record
-from pipeline.color import recombine
+from pipeline.core.channels import one_hot
+from pipeline.core.color import recombine
 from pipeline.device import place, resolve_device, resolve_precision
 from pipeline.errors import InputError, Mismatch, option
 from pipeline.fast.network import TransformerNet, for_inference
 from pipeline.fast.runtime import OnnxNetwork
-from pipeline.guides import one_hot
 from pipeline.masks import Palette, labels_at
 from pipeline.version import __version__
 
@@ -95,12 +95,11 @@ class Runner:
     """A network ready to stylise on a device: weights in the precision's dtype, the layout the
     device's convolutions like, optionally compiled.
 
-    Measured on an H200 at 1024², batch 8 (benchmarks/bench_fast.py, full width): eager fp32
-    7.2 ms/image; eager bf16 hardly faster (7.3–8.4: reflection padding, instance norm and
-    upsampling are memory-bound kernels outside cuDNN); ``torch.compile`` of the bf16
-    channels-last network with instance norm written as one ``var_mean`` (so the compiler fuses
-    it with padding and ReLU) 2.7–2.8 ms/image, after ~10 s of compiling. On CPUs contiguous fp32
-    eager is fastest."""
+    On a GPU the fast path is ``torch.compile`` of the bf16 channels-last network (instance norm
+    written as one ``var_mean``, so the compiler fuses it with padding and ReLU); eager bf16 gains
+    little, as padding, instance norm and upsampling are memory-bound kernels outside cuDNN. On
+    CPUs contiguous fp32 eager, with the rearranged upsampling layers, is fastest. The timings:
+    docs/design-notes.md, "Fast style"."""
 
     def __init__(
         self, network: TransformerNet, device: torch.device, *, precision: str = "fp32", compile: bool = False
@@ -108,10 +107,10 @@ class Runner:
         self.device = device
         self.guide_channels = network.guide_channels
         self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-        # Channels-last pays only once compiled (eager on an H200: fp32 7.2 → 10.5 ms/image with it).
+        # Channels-last pays only once compiled (eager, it is slower).
         self.layout = torch.channels_last if device.type == "cuda" and compile else torch.contiguous_format
         # A copy either way: .to() below works in place, and the caller's network must stay as it is.
-        # On CPUs the rearranged network is faster (1024², full width: 7.8 → 5.5 s); GPU figures predate it.
+        # On CPUs the rearranged network is faster.
         module: torch.nn.Module = for_inference(network) if device.type == "cpu" else copy.deepcopy(network)
         if compile:
             _fusable_instance_norms(module)
@@ -247,7 +246,7 @@ def paint(
 ) -> torch.Tensor:
     """The photos (B, 3, H, W in [0, 1]) stylised as a user asks: the network's output
     (:func:`stylize`), with the photos' colours under its luminance when ``preserve_color``
-    (:func:`pipeline.color.recombine`), over the photos at ``strength`` (:func:`blend_strength`)."""
+    (:func:`pipeline.core.color.recombine`), over the photos at ``strength`` (:func:`blend_strength`)."""
     result = stylize(network, photos, guides)
     if preserve_color:
         result = recombine(result, photos).clamp(0, 1)
@@ -272,7 +271,7 @@ def stylize_files(
     """Stylise each content image into its output (PNG/JPEG by extension, with a JSON sidecar).
     ``masks`` (one per content) feed a guided model. ``size`` resizes the long side first;
     ``preserve_color`` keeps the photo's colours (the result's luminance with the photo's chroma,
-    :func:`pipeline.color.recombine`). ``compile`` compiles the network first (worth it on a GPU for
+    :func:`pipeline.core.color.recombine`). ``compile`` compiles the network first (worth it on a GPU for
     many photos of one size; see :class:`Runner`). ONNX models run in onnxruntime on the CPU.
     ``strength`` (0–1) blends the result with the photo (:func:`blend_strength`). A transparent
     photo keeps its alpha (``alpha="keep"``; the network paints the colour) or is flattened on

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pipeline.color import luminance
+from pipeline.core.color import luminance
 
 _MOTION_STREAM = 0x6D6F7665  # "move": tells the motions' seeds from the batches'
 

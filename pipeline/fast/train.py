@@ -7,7 +7,7 @@ content weight 1e5, style weight 1e10).
 
 Guided training (beyond Johnson): with a style mask and masks for the training images, the
 content's labels enter the network as extra one-hot channels, and the style loss is the guided
-Gram loss of spatial control (Gatys et al. 2017, :mod:`pipeline.guidance`): each labelled region
+Gram loss of spatial control (Gatys et al. 2017, :mod:`pipeline.core.guidance`): each labelled region
 of the output must match the statistics of the same label's region of the style image. The style
 mask's labels are the model's; training masks are cleaned onto them, so a colour means the same
 label in every mask.
@@ -33,8 +33,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from pipeline import io, outputs, record, targets
-from pipeline.curves import loss_curve_png, loss_curve_svg
+from pipeline import io, outputs, record
+from pipeline.core import targets
+from pipeline.core.channels import propagate
+from pipeline.core.features import Encoder, VGGEncoder
+from pipeline.core.losses import batch_gram_loss, batch_guided_gram_loss, gram_matrix, tv_loss
 from pipeline.device import autocast, place, resolve_device, resolve_precision
 from pipeline.errors import InputError, option
 from pipeline.fast import checkpoints
@@ -43,9 +46,7 @@ from pipeline.fast.config import CONTENT_LAYER, STYLE_LAYERS, TrainConfig
 from pipeline.fast.data import Guided, Sources, batches, dataset, pair_masks, sources
 from pipeline.fast.network import TransformerNet
 from pipeline.fast.stability import Motion, Pair, guided_pair, motion_generator, moved_pair, temporal_term
-from pipeline.features import Encoder, VGGEncoder
-from pipeline.guides import propagate
-from pipeline.losses import batch_gram_loss, batch_guided_gram_loss, gram_matrix, tv_loss
+from pipeline.gallery.curves import loss_curve_png, loss_curve_svg
 from pipeline.masks import LabelMap, Palette, hex_colour, load_label_map
 from pipeline.progress import Progress
 

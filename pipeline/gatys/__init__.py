@@ -6,18 +6,18 @@ colour and scale control (Gatys et al. 2016).
   coarse-to-fine stages.
 - :mod:`~pipeline.gatys.criterion`: the loss builder, the criterion of an image as weighted terms.
 - :mod:`~pipeline.gatys.transfer`: one transfer on tensors.
-- :mod:`~pipeline.gatys.files`: paths in, image and record out (what the CLI and the Snakefile call).
+- :mod:`~pipeline.gatys.stills`: paths in, image and record out (what the CLI and the Snakefile call).
 - :mod:`~pipeline.gatys.mixing`: scale mixing, a style image from two paintings' scales.
 
-The optimisation loop itself is :func:`pipeline.optim.optimize`.
+The optimisation loop itself is :func:`pipeline.core.optim.optimize`.
 """
 
+from pipeline.core.optim import DEFAULT_LR, LBFGS_HISTORY, OPTIMIZERS
 from pipeline.gatys.config import CONTENT_LAYER, INITS, STYLE_LAYERS, GatysConfig, auto_scales, stage_config
 from pipeline.gatys.criterion import Term, build_criterion
-from pipeline.gatys.files import peak_memory_mb, style_targets_file, transfer_files
 from pipeline.gatys.mixing import FINE_LAYERS, mix_scales_files
+from pipeline.gatys.stills import peak_memory_mb, style_targets_file, transfer_files
 from pipeline.gatys.transfer import TransferResult, build_encoder, initial_image, transfer
-from pipeline.optim import DEFAULT_LR, LBFGS_HISTORY, OPTIMIZERS
 from pipeline.progress import PROGRESS_EVERY, Progress
 
 __all__ = [

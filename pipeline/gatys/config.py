@@ -9,13 +9,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline import targets as style_targets
-from pipeline.color import COLOUR_MODES, MATCH_METHODS
+from pipeline.core import targets as style_targets
+from pipeline.core.channels import GUIDE_MODES
+from pipeline.core.color import COLOUR_MODES, MATCH_METHODS
+from pipeline.core.features import POOLINGS, check_layers
+from pipeline.core.losses import layer_weights
+from pipeline.core.optim import DEFAULT_LR, LBFGS_HISTORY, OPTIMIZERS
 from pipeline.errors import InputError, check_choice, option
-from pipeline.features import POOLINGS, check_layers
-from pipeline.guides import GUIDE_MODES
-from pipeline.losses import layer_weights
-from pipeline.optim import DEFAULT_LR, LBFGS_HISTORY, OPTIMIZERS
 
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -47,7 +47,7 @@ class GatysConfig:
     guide_mode: str = "simple"  # spatial control: how region guides reach each layer
     guide_grow: int = 0  # grow (> 0) or shrink (< 0) guides by this many feature-map pixels
     color: str = "none"  # colour control: none, preserve (luminance-only transfer), match (recolour the style)
-    color_match: str = "sym"  # how ``match`` maps colours: sym, chol or pca (see pipeline.color)
+    color_match: str = "sym"  # how ``match`` maps colours: sym, chol or pca (see pipeline.core.color)
     scales: tuple[int, ...] = ()  # coarse-to-fine stage sizes, ending at ``size``; () = one stage
     stage_steps: int | None = None  # evaluations of each stage before the last (None = ``steps``)
     seed: int = 0
@@ -117,7 +117,7 @@ class GatysConfig:
         return fields
 
     def target_settings(self, weights_info: Mapping[str, Any]) -> dict[str, Any]:
-        """What style targets computed for this config depend on (see :mod:`pipeline.targets`)."""
+        """What style targets computed for this config depend on (see :mod:`pipeline.core.targets`)."""
         return {
             "size": self.style_size or self.size,
             "pooling": self.pooling,

@@ -13,15 +13,15 @@ from typing import Any, cast
 
 import torch
 
-from pipeline import targets as style_targets
+from pipeline.core import targets as style_targets
+from pipeline.core.features import Encoder
+from pipeline.core.guidance import WHOLE, Regions, guided_style_loss
+from pipeline.core.losses import ContentLoss, GramStyleLoss, GuidedGramStyleLoss, blend_weights, layer_weights, tv_loss
+from pipeline.core.optim import Criterion
+from pipeline.core.targets import StyleTargets
 from pipeline.device import memory_format
-from pipeline.features import Encoder
 from pipeline.gatys import tiles
 from pipeline.gatys.config import GatysConfig
-from pipeline.guidance import WHOLE, Regions, guided_style_loss
-from pipeline.losses import ContentLoss, GramStyleLoss, GuidedGramStyleLoss, blend_weights, layer_weights, tv_loss
-from pipeline.optim import Criterion
-from pipeline.targets import StyleTargets
 
 Style = torch.Tensor | StyleTargets
 #: A further term of the criterion: the image → named weighted terms (added to the others).

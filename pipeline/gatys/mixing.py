@@ -13,15 +13,15 @@ from typing import Any
 import torch
 
 from pipeline import io, outputs, record
-from pipeline import targets as style_targets
+from pipeline.core import targets as style_targets
+from pipeline.core.features import Encoder, check_layers
+from pipeline.core.targets import StyleTargets
 from pipeline.device import autocast, resolve_device, resolve_precision
 from pipeline.errors import InputError, option
-from pipeline.features import Encoder, check_layers
 from pipeline.gatys.config import GatysConfig
-from pipeline.gatys.files import PathLike
+from pipeline.gatys.stills import PathLike
 from pipeline.gatys.transfer import build_encoder, check_fits, transfer
 from pipeline.progress import Progress
-from pipeline.targets import StyleTargets
 
 log = logging.getLogger(__name__)
 

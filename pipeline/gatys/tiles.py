@@ -8,7 +8,7 @@ padding. Every evaluation makes two passes over the tiles:
 
 1. without gradients: each tile's style-layer features, cropped to its core, are summed into the
    whole image's Gram ``G = Σ_t F_t F_tᵀ / (C·N)`` (N the whole feature map's positions, as
-   :func:`~pipeline.losses.gram_matrix` normalises the untiled image; guided Grams alike, with the
+   :func:`~pipeline.core.losses.gram_matrix` normalises the untiled image; guided Grams alike, with the
    guides normalised over the whole map). That gives the style loss and its error ``D = G − A``.
 2. with gradients: each tile runs again with a tap at each style layer whose backward adds the
    whole-image gradient ``4 w D F / (C³ N)`` over the core (zero on the margin: a margin feature is
@@ -43,13 +43,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from pipeline.core.channels import propagate
+from pipeline.core.features import Encoder
+from pipeline.core.losses import GramStyleLoss, GuidedGramStyleLoss, tv_loss
+from pipeline.core.targets import StyleTargets
 from pipeline.device import memory_format
 from pipeline.errors import InputError
-from pipeline.features import Encoder
 from pipeline.gatys.config import MIN_TILE, GatysConfig
-from pipeline.guides import propagate
-from pipeline.losses import GramStyleLoss, GuidedGramStyleLoss, tv_loss
-from pipeline.targets import StyleTargets
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ def tiled_targets(
     grow: int = 0,
     device: torch.device | None = None,
 ) -> StyleTargets:
-    """:func:`pipeline.targets.compute` (without label names) for a style image beyond ``tile``:
+    """:func:`pipeline.core.targets.compute` (without label names) for a style image beyond ``tile``:
     the same Grams, summed tile by tile (on ``device``; the image and guides stay where they are)."""
     wanted = {i: name for i, name in encoder.wanted.items() if name in layers}
     per_layer = propagate(guides, encoder.body, wanted, mode=mode, grow=grow) if guides is not None else {}
@@ -214,7 +214,7 @@ class _FixedErrorTap(torch.autograd.Function):
     """``(F, 0)``: passes F through; backward adds ``Σ_r g_r² E_r F`` over the core, where ``E_r``
     is the whole image's scaled Gram error (fixed by pass 1) and ``g_r`` the core's guide (1 for a
     plain Gram): the whole-image style loss's gradient at this tile's core features, as
-    :class:`~pipeline.losses._GramMSETap` would give it untiled. The 0 is the handle that makes
+    :class:`~pipeline.core.losses._GramMSETap` would give it untiled. The 0 is the handle that makes
     autograd call this backward even at the deepest layer, which nothing downstream reads."""
 
     @staticmethod

@@ -1,10 +1,10 @@
 """One transfer on tensors: the losses of Gatys et al. (2015) — content loss at one layer, Gram
 style loss at several — or the guided Gram loss of spatial control (2016), wired to an encoder
-and handed to the optimisation loop of :mod:`pipeline.optim`.
+and handed to the optimisation loop of :mod:`pipeline.core.optim`.
 
 :func:`transfer` checks the inputs, applies colour control, builds the criterion
 (:mod:`pipeline.gatys.criterion`, the loss builder), optimises and reports. Files in and out are
-:mod:`pipeline.gatys.files`' business.
+:mod:`pipeline.gatys.stills`' business.
 
 The image optimised sits on a slightly larger canvas (:mod:`pipeline.gatys.canvas`).
 """
@@ -24,19 +24,19 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pipeline import io
-from pipeline import targets as style_targets
-from pipeline.color import grey, luminance_image, match_colours, recombine
+from pipeline.core import targets as style_targets
+from pipeline.core.color import grey, luminance_image, match_colours, recombine
+from pipeline.core.features import LAYERS, Encoder, VGGEncoder
+from pipeline.core.guidance import WHOLE, Regions
+from pipeline.core.optim import Optimised, Snapshot, convergence, optimize, stall_message
+from pipeline.core.targets import StyleTargets
 from pipeline.device import autocast, memory_format, resolve_device, resolve_precision
 from pipeline.errors import InputError, check_choice, option
-from pipeline.features import LAYERS, Encoder, VGGEncoder
 from pipeline.gatys import tiles
 from pipeline.gatys.canvas import CANVAS_MARGIN, crop, extend, margin_for
 from pipeline.gatys.config import INIT_IMAGE, INITS, GatysConfig
 from pipeline.gatys.criterion import Style, Term, build_criterion
-from pipeline.guidance import WHOLE, Regions
-from pipeline.optim import Optimised, Snapshot, convergence, optimize, stall_message
 from pipeline.progress import Progress
-from pipeline.targets import StyleTargets
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class TransferResult:
     precision: str
     weights: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
-    converged: bool = True  # see :func:`pipeline.optim.convergence`
+    converged: bool = True  # see :func:`pipeline.core.optim.convergence`
     loss_drop: float = 0.0  # share of the starting loss the optimisation removed
 
     @property
@@ -114,14 +114,14 @@ def transfer(
 ) -> TransferResult:
     """Repaint ``content`` (1, 3, H, W) in the style of ``style`` (1, 3, H', W'), all in [0, 1].
 
-    A style is an image tensor or its saved :class:`~pipeline.targets.StyleTargets` (which must
+    A style is an image tensor or its saved :class:`~pipeline.core.targets.StyleTargets` (which must
     fit ``config``). Several styles: without ``regions`` their Grams are mixed by ``style_blend``
     (equal by default); with ``regions`` (Gatys 2016 spatial control, see
-    :mod:`pipeline.guidance`) each region of the output takes the statistics of the same region
+    :mod:`pipeline.core.guidance`) each region of the output takes the statistics of the same region
     in the styles that hold it. Pass ``encoder`` to reuse a loaded network (its pooling and layers
     must cover ``config``); it is moved to the configured device. ``init`` replaces the
     configured starting image (a coarse-to-fine stage starts from the previous stage's result).
-    ``config.color`` applies colour control (:mod:`pipeline.color`), region by region with
+    ``config.color`` applies colour control (:mod:`pipeline.core.color`), region by region with
     ``regions``: under ``preserve`` the image optimised, and what ``terms`` see, is luminance.
     ``terms`` are further loss terms of the image (a video's temporal loss). The loss history
     holds the weighted terms. ``snapshot`` receives the image so far (on the CPU, in colour)

@@ -2,14 +2,14 @@
 and proposed ones for photos that have none.
 
 Modules: :mod:`~pipeline.masks.palette` (label colours, the label map), :mod:`~pipeline.masks.clean`
-(the cleaner), :mod:`~pipeline.masks.files` (reading, saving, resizing to an image),
+(the cleaner), :mod:`~pipeline.masks.label_maps` (reading, saving, resizing to an image),
 :mod:`~pipeline.masks.propose` (a mask proposed from the photo alone; :mod:`~pipeline.masks.segment`
 with a pretrained segmentation model), :mod:`~pipeline.masks.match` (pairing the regions of two masks
 whose colours differ). Label maps are saved as palette PNGs whose entries are the label colours.
 """
 
 from pipeline.masks.clean import CERTAIN_DISTANCE, clean_mask, default_min_area
-from pipeline.masks.files import (
+from pipeline.masks.label_maps import (
     check_drawn_for,
     clean_mask_file,
     labels_at,

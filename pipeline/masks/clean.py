@@ -50,11 +50,8 @@ CERTAIN_DISTANCE = 28.0
 NEAR_RADIUS = 4
 _BITS = 6  # lookup table resolution per channel
 #: Default ``min_area``: 1/1500 of the mask, and never under :data:`MIN_AREA_FLOOR` px (175 px,
-#: 13 × 13, at 512²; 2100 px at 2048²). Measured on GIMP-like masks (``pipeline.synthetic.gimp_mask``:
-#: soft dabs of 2–6 px radius) at 256–1024 px (``benchmarks/bench_masks.py --sweep``): at 1/500 small
-#: islands the user meant (200–900 px) were filled, costing 0.05–0.1 % of pixel accuracy at
-#: 640–1024 px; at 1/1000 without a floor, dabs survived as extra regions at 256 px (10 in 12
-#: masks); 1/1500 with the floor left 2 extra regions in 72 masks and the best accuracy at every size.
+#: 13 × 13, at 512²; 2100 px at 2048²): large enough to remove stray dabs, small enough to keep the
+#: islands a user meant (the sweep: docs/design-notes.md, "Masks").
 MIN_AREA_SHARE = 1 / 1500
 #: A soft dab of a small brush is up to ~150 px whatever the image size; nothing smaller is meant.
 MIN_AREA_FLOOR = 120

@@ -22,7 +22,7 @@ import numpy as np
 
 from pipeline import io
 from pipeline.masks.clean import clean_mask
-from pipeline.masks.files import check_drawn_for, read_mask
+from pipeline.masks.label_maps import check_drawn_for, read_mask
 from pipeline.masks.palette import LabelMap, Palette, hex_colour
 from pipeline.masks.semantic import related_label_map
 
@@ -120,7 +120,7 @@ def match_mask_files(
 ) -> dict[str, str]:
     """:func:`match_label_maps` on two mask files (cleaned with ``ks``, one per mask, or
     ``palette``), with their images' colours where ``content`` and ``style`` are given; a mask
-    not drawn on its image's shape is refused (:func:`~pipeline.masks.files.check_drawn_for`)."""
+    not drawn on its image's shape is refused (:func:`~pipeline.masks.label_maps.check_drawn_for`)."""
     masks = (content_mask, style_mask)
     painted = [read_mask(path, max_pixels=max_pixels) for path in masks]
     images = [None if path is None else io.read_image(path, max_pixels=max_pixels) for path in (content, style)]

@@ -31,7 +31,7 @@ import numpy as np
 from pipeline import io, record
 from pipeline.errors import InputError
 from pipeline.masks.clean import default_min_area
-from pipeline.masks.files import check_label_map_out, label_map_png
+from pipeline.masks.label_maps import check_label_map_out, label_map_png
 from pipeline.masks.palette import MAX_LABELS, LabelMap, Palette, hex_colour
 from pipeline.masks.segment import load_segmenter, segment
 from pipeline.masks.specks import fill_from_nearest, remove_specks

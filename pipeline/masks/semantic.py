@@ -36,7 +36,7 @@ import numpy as np
 
 from pipeline import io, record
 from pipeline.errors import InputError, read_yaml
-from pipeline.masks.files import check_label_map_out, label_map_png
+from pipeline.masks.label_maps import check_label_map_out, label_map_png
 from pipeline.masks.palette import LabelMap, hex_colour, parse_colour
 from pipeline.masks.parsers import ADE20K, Parser, load_parser
 from pipeline.masks.propose import propose_mask

@@ -6,12 +6,13 @@
   bytes on any machine. :mod:`~pipeline.video.audio`: the sound copied packet for packet, as far
   from the pictures as it was.
 - :mod:`~pipeline.video.flow`: optical flow (OpenCV DIS, Farnebäck), the forward–backward
-  consistency check (certainty), warping.
+  consistency check (certainty), where the frames agree along it, warping;
+  :mod:`~pipeline.video.revealed`: what the motion revealed, started from its stylised surroundings.
 - :mod:`~pipeline.video.temporal`: the warm start and the temporal loss (Ruder et al. 2016);
   :mod:`~pipeline.video.transfer`: frame after frame, resumable.
 - :mod:`~pipeline.video.masks`, :mod:`~pipeline.video.keyframes`: label maps carried along the
   flow from keyframe masks.
-- :mod:`~pipeline.video.files`: ``stylesnake video`` (a clip in, a clip out);
+- :mod:`~pipeline.video.run`: ``stylesnake video`` (a clip in, a clip out);
   :mod:`~pipeline.video.fast`: the same through a fast-style network (``--model``);
   :mod:`~pipeline.video.segments`: a long clip as separate jobs, joined without a seam.
 """

@@ -7,9 +7,8 @@ model takes keyframe masks carried along the flow to every frame (``OUT.masks/``
 ``video --content-mask`` does, in the model's own label colours.
 
 Stability comes from training (``train --temporal-weight``, :mod:`pipeline.fast.stability`) and,
-on top of it, a light flow-based blend of each output with the previous one (``--blend``), kept
-because it measured stiller at the same style loss: ``benchmarks/bench_video.py --fast`` and
-README, "Video".
+on top of it, a light flow-based blend of each output with the previous one (``--blend``), which
+holds the picture stiller at the same style loss (docs/design-notes.md, "Fast style").
 """
 
 from __future__ import annotations
@@ -36,9 +35,9 @@ from pipeline.outputs import OwnedFolder
 from pipeline.progress import Progress
 from pipeline.video import clip as clips
 from pipeline.video import mp4
-from pipeline.video.files import Outputs, checked_outputs
 from pipeline.video.flow import DEFAULT_FLOW, agreement, certainty, flow_function, warp
 from pipeline.video.keyframes import carry_clip_masks
+from pipeline.video.run import Outputs, checked_outputs
 from pipeline.video.segments import poster_path
 
 log = logging.getLogger(__name__)
@@ -46,9 +45,7 @@ log = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 #: Frames per forward pass on a GPU (a CPU gains nothing from batching and holds fewer frames).
 GPU_BATCH = 8
-#: ``--blend``'s default: measured on top of trained stability (``bench_video.py --fast``), keeping
-#: half of the previous output where the flow is certain cut the warping error 2.5–4× at a style
-#: loss within 8 %.
+#: ``--blend``'s default: half of the previous output, where the flow is certain.
 BLEND = 0.5
 
 

@@ -6,9 +6,8 @@ that warps the previous result onto the current frame.
 
 Flow methods, all OpenCV (no weights to download): DIS (Kroeger et al. 2016) in its three presets,
 and Farnebäck. ``dis-fine``, the medium preset carried down to full resolution, is the default:
-on synthetic clips with known motion its mean endpoint error is 0.14 px against the medium preset's
-0.34 (0.55 fast, 0.66 ultrafast, 0.57 Farnebäck), at 9 ms a flow at 128 px (2.2 ms for medium);
-benchmarks/bench_video.py and the README's video section.
+the most accurate of them on clips with known motion, at a few milliseconds a flow
+(docs/design-notes.md, "Video").
 
 Certainty (Ruder et al. 2016, after Sundaram et al. 2010): a pixel's flow is trusted when the
 forward–backward check agrees, ``|w + ŵ|² < 0.01 (|w|² + |ŵ|²) + 0.5`` with ŵ the opposite flow

@@ -26,7 +26,7 @@ from PIL import Image
 from pipeline import io, outputs, record
 from pipeline.errors import InputError
 from pipeline.masks import FOREIGN_DISTANCE, LabelMap, Palette, check_drawn_for, clean_mask, read_mask
-from pipeline.masks.files import label_map_png, read_chunks
+from pipeline.masks.label_maps import label_map_png, read_chunks
 from pipeline.masks.propose import propose_mask
 from pipeline.outputs import OwnedFolder
 from pipeline.video.clip import (

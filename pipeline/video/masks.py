@@ -47,8 +47,8 @@ EVIDENCE = 1.5
 @dataclass
 class Carried:
     """A frame's labels as soft one-hot maps (carried with bilinear warps, so sub-pixel motion is
-    not rounded away frame after frame, which nearest-neighbour warps do: measured, they drift a
-    pixel every two frames at 0.6 px/frame), and how confident each pixel's label is (1 at a keyframe)."""
+    not rounded away frame after frame, as nearest-neighbour warps round it), and how confident
+    each pixel's label is (1 at a keyframe)."""
 
     soft: np.ndarray  # (K, H, W) float32, summing to 1 per pixel
     confidence: np.ndarray  # (H, W) float32 in [0, 1]

@@ -9,7 +9,7 @@ is certain (Ruder's weights).
 
 λ is the user's ``--temporal-weight`` times the clip's *reference loss*: the loss of the first
 frame's photo against the style (content and style terms at the photo itself). The optimiser is
-scale-free (:mod:`pipeline.optim`), so only the ratio between the terms matters; tying λ to that
+scale-free (:mod:`pipeline.core.optim`), so only the ratio between the terms matters; tying λ to that
 loss makes one weight mean the same with ImageNet or random VGG weights and any style weight
 (Ruder's λ = 1e3 was tuned for one network and one normalisation).
 

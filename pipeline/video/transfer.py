@@ -38,12 +38,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from pipeline.color import grey
+from pipeline.core.color import grey
+from pipeline.core.features import Encoder
+from pipeline.core.guidance import Regions
 from pipeline.errors import InputError, check_choice, check_finite_non_negative
-from pipeline.features import Encoder
 from pipeline.gatys import GatysConfig, Progress, transfer
 from pipeline.gatys.criterion import Style
-from pipeline.guidance import Regions
 from pipeline.video.flow import (
     DEFAULT_FLOW,
     FLOW_METHODS,

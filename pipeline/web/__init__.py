@@ -168,7 +168,7 @@ def _semantic(
 
 def _slow_jobs(store: ResultStore, config: Settings, weights: str | os.PathLike[str]) -> tuple[Jobs | None, str | None]:
     """The slow tab's job queue, or None and why not (its VGG-19 ``weights`` cannot be loaded)."""
-    from pipeline.features import load_weights  # loaded with the app
+    from pipeline.core.features import load_weights  # loaded with the app
     from pipeline.web.jobs import Jobs, gatys_runner  # loaded with the app
 
     try:

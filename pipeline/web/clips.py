@@ -27,28 +27,11 @@ from pipeline.web.jobs import Job, Jobs, Run
 
 log = logging.getLogger(__name__)
 
-#: What a photo file starts with (PNG, JPEG, GIF, WebP, TIFF, BMP): anything else is tried as a clip.
-_IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"II*\x00", b"MM\x00*", b"BM")
-#: ISO media brands of still pictures (HEIF/HEIC, AVIF), which the photo path reads.
-_PHOTO_BRANDS = (*io.HEIF_BRANDS, b"avif", b"avis")
 #: Containers a visitor's clip may come in (FFmpeg's demuxer names): no playlists, concat lists or
 #: image sequences, whose demuxers reach for other files.
 _CLIP_FORMATS = {"mov", "mp4", "matroska", "webm", "avi", "mpegts"}
 #: More frames than this per second of the limit is a clip too long however its times read.
 MAX_FPS = 120
-
-
-def is_image(stream: IO[bytes]) -> bool:
-    """Whether an upload looks like a picture (by its first bytes; the stream is rewound)."""
-    head = stream.read(12)
-    stream.seek(0)
-    if not head:  # an empty file: the photo path says so
-        return True
-    if head.startswith(b"RIFF"):
-        return head[8:12] == b"WEBP"  # RIFF is also AVI's container
-    if head[4:8] == b"ftyp":  # ISO media: HEIC and AVIF photos, else MP4 and MOV clips
-        return head[8:12] in _PHOTO_BRANDS
-    return head.startswith(_IMAGE_MAGIC)
 
 
 def spool(stream: IO[bytes], jobs: Jobs) -> Path:

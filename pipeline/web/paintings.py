@@ -22,7 +22,7 @@ from pipeline import io
 from pipeline.errors import InputError
 from pipeline.fast.model import thumbnail_of
 from pipeline.masks import Palette, check_drawn_for, hex_colour
-from pipeline.masks.files import read_chunks
+from pipeline.masks.label_maps import read_chunks
 from pipeline.workflow import Paths
 
 log = logging.getLogger(__name__)

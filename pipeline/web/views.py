@@ -35,7 +35,7 @@ from pipeline.web import served as _served  # noqa: F401  (its routes join the b
 from pipeline.web.blueprint import bp
 from pipeline.web.blueprint import state as _web
 from pipeline.web.catalog import Style
-from pipeline.web.clips import MAX_FPS, check_clip, is_image, spool
+from pipeline.web.clips import MAX_FPS, check_clip, spool
 from pipeline.web.settings import STRENGTHS, WebState
 from pipeline.web.stylist import Busy, decode_upload
 
@@ -129,7 +129,7 @@ def stylize() -> BaseResponse:
     try:
         strength = _strength(chosen)
         photo = _required(style, "style", size, web.settings.sizes())
-        if not is_image(photo.stream):  # a clip: queued, painted frame by frame (pipeline.web.clips)
+        if not io.is_picture(photo.stream):  # a clip: queued, painted frame by frame (pipeline.web.clips)
             return _clip_job(web, style, photo, size, chosen, strength)
         mask = request.files.get("mask")
         has_mask = mask is not None and bool(mask.filename)

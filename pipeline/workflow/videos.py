@@ -21,7 +21,7 @@ from pipeline.errors import InputError
 from pipeline.io import MAX_PIXELS
 from pipeline.synthetic.clips import DEMO_CLIPS
 from pipeline.video.clip import numbered_images, open_clip
-from pipeline.video.segments import segments
+from pipeline.video.segments import OVERLAP, SEGMENT, segments
 from pipeline.workflow.paths import check_name
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,8 @@ KEYFRAMES = Path("masks") / "video"
 CLIP_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm")
 #: The ``video:`` settings that are flags of ``stylesnake video`` (the others shape the jobs).
 VIDEO_FLAGS = ("temporal_weight", "flow", "long_term", "first_steps")
-#: What ``video:`` holds when the config says nothing (the schema's defaults).
-DEFAULTS: dict[str, Any] = {"styles": "all", "method": "optimise", "segment": 48, "overlap": 4}
+#: What ``video:`` holds where the config says nothing (the segments' lengths are the video package's).
+DEFAULTS: dict[str, Any] = {"styles": "all", "method": "optimise", "segment": SEGMENT, "overlap": OVERLAP}
 
 
 @dataclass(frozen=True)

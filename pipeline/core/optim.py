@@ -1,5 +1,5 @@
 """The optimisation loop of a Gatys transfer: minimise a criterion's weighted terms over the image
-with L-BFGS (:mod:`pipeline.lbfgs`) or Adam, record each evaluation's losses, and say whether the
+with L-BFGS (:mod:`pipeline.core.lbfgs`) or Adam, record each evaluation's losses, and say whether the
 run converged."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
+from pipeline.core.lbfgs import LBFGS
 from pipeline.errors import InputError, check_choice, option
-from pipeline.lbfgs import LBFGS
 from pipeline.progress import PROGRESS_EVERY, Progress
 
 log = logging.getLogger(__name__)

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 
 from pipeline import io, record
+from pipeline.core.channels import one_hot, propagate
+from pipeline.core.features import Encoder
+from pipeline.core.losses import gram_matrix, guided_gram
 from pipeline.errors import InputError
-from pipeline.features import Encoder
-from pipeline.guides import one_hot, propagate
-from pipeline.losses import gram_matrix, guided_gram
 from pipeline.masks import LabelMap
 from pipeline.version import __version__
 
@@ -40,10 +40,11 @@ class StyleTargets:
     """The Gram targets of one style image.
 
     ``grams[layer]`` is (L + 1, C, C): the guided Gram of each of the mask's L labels, then the
-    whole image's plain Gram (index :data:`~pipeline.guidance.WHOLE`); ``held[layer]`` (L + 1,) says whether a label's
-    guide has any weight at that layer (small regions vanish in deep layers). ``names``,
-    ``colours`` and ``counts()`` describe the labels like a :class:`~pipeline.masks.LabelMap`, so
-    regions are matched the same way for a mask file and for saved targets.
+    whole image's plain Gram (index :data:`~pipeline.core.guidance.WHOLE`); ``held[layer]``
+    (L + 1,) says whether a label's guide has any weight at that layer (small regions vanish in
+    deep layers). ``names``, ``colours`` and ``counts()`` describe the labels like a
+    :class:`~pipeline.masks.LabelMap`, so regions are matched the same way for a mask file and for
+    saved targets.
     """
 
     grams: dict[str, torch.Tensor]
@@ -76,7 +77,7 @@ def compute(
     """Targets of ``image`` (1, 3, H, W) on the encoder's device, at ``layers``.
 
     ``guides`` (L, H, W), one channel per label, add the guided Grams, with the guides propagated
-    to each layer by ``mode`` and ``grow`` (see :func:`pipeline.guides.propagate`); ``labels``
+    to each layer by ``mode`` and ``grow`` (see :func:`pipeline.core.channels.propagate`); ``labels``
     names them (and gives the guides when ``guides`` is None).
     """
     device = image.device

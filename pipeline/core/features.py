@@ -169,7 +169,7 @@ class VGGEncoder(nn.Module):
 
         ``taps`` maps a requested layer to a function of its activation whose result the network
         continues with: the hook through which a loss fuses its gradient into the backward pass
-        (see :meth:`pipeline.losses.GramStyleLoss.taps`). ``until`` (a requested layer) stops the
+        (see :meth:`pipeline.core.losses.GramStyleLoss.taps`). ``until`` (a requested layer) stops the
         pass there: a content target at relu2_2 needs a fifth of VGG-16's work to relu4_3.
         """
         last = len(self.body) - 1
@@ -245,11 +245,9 @@ def random_weights(seed: int = 0, arch: str = "vgg19") -> dict[str, torch.Tensor
     flat patch in proportion to its distance from the ImageNet mean colour, and a Gram loss's
     gradient at a pixel is proportional to its features. A grey patch near that mean (a sky, a
     wall, the suit of chelsea's owner) then has features and gradients near zero at every layer,
-    and content-initialised transfer leaves it as it was: on the guided suite of
-    benchmarks/bench_guided.py such grey areas made up most of the "bleeding" (simple guides,
-    default style weight: mean 0.143, worst scene 0.250 with zero biases; 0.024 and 0.048 with
-    these). Trained networks have non-zero biases; these make the random network a better
-    stand-in for one.
+    and content-initialised transfer leaves it as it was, which a guided result shows as bleeding
+    (docs/design-notes.md, "Random weights"). Trained networks have non-zero biases; these make the
+    random network a better stand-in for one.
 
     Always the whole network, so a layer's weights do not depend on where the encoder is cut.
     Cached: callers copy the tensors (``load_state_dict``) and must not modify them.

@@ -1,4 +1,4 @@
-"""Showing results: a side-by-side panel per transfer, its loss curve (:mod:`pipeline.curves`), and a
+"""Showing results: a side-by-side panel per transfer, its loss curve (:mod:`pipeline.gallery.curves`), and a
 contact sheet.
 
 Everything here reads what the transfer wrote (the image and its JSON sidecar) and the inputs it
@@ -17,8 +17,8 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from pipeline import io
-from pipeline.curves import loss_curve_png, loss_curve_svg
 from pipeline.errors import InputError
+from pipeline.gallery.curves import loss_curve_png, loss_curve_svg
 from pipeline.record import read_sidecar, sidecar_path
 
 TILE = 192  # panel tile height, px

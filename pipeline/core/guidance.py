@@ -5,7 +5,7 @@ Regions. A content label map and one label map per style image are matched label
 name, or through a ``label_map``); each matched label is a *region*. The output image uses the
 content's guides, each style image its own.
 
-Guides per layer (propagation, normalisation) live in :mod:`pipeline.guides`; this module
+Guides per layer (propagation, normalisation) live in :mod:`pipeline.core.channels`; this module
 matches regions, builds the guided style loss from them, and reads masks from files. How much a
 result bleeds is measured in :mod:`pipeline.synthetic.measures`.
 """
@@ -22,13 +22,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline.core.channels import one_hot, propagate
+from pipeline.core.losses import GuidedGramStyleLoss, blend_weights
+from pipeline.core.targets import StyleTargets
 from pipeline.errors import InputError, option
-from pipeline.guides import one_hot, propagate
 from pipeline.io import LoadedImage
-from pipeline.losses import GuidedGramStyleLoss, blend_weights
 from pipeline.masks import FOREIGN_DISTANCE, LabelMap, Palette, hex_colour, load_label_map, named_like, parse_colour
 from pipeline.masks.match import pairing_when_unshared
-from pipeline.targets import StyleTargets
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ WHOLE = -1
 
 class Labelled(Protocol):
     """What region matching reads of a style: a :class:`~pipeline.masks.LabelMap`, or saved
-    :class:`~pipeline.targets.StyleTargets` (which keep their mask's names, colours and counts)."""
+    :class:`~pipeline.core.targets.StyleTargets` (which keep their mask's names, colours and counts)."""
 
     @property
     def names(self) -> tuple[str, ...]: ...
@@ -197,7 +197,7 @@ def guided_style_loss(
 ) -> GuidedGramStyleLoss:
     """The guided Gram loss for ``regions``: each region's target is the guided Gram of its
     source label in every style image that holds it (mixed by ``blend`` where several do, see
-    :mod:`pipeline.targets`); the output's guides come from the content's regions."""
+    :mod:`pipeline.core.targets`); the output's guides come from the content's regions."""
     if len(regions.sources) != len(targets):
         raise ValueError(f"{len(regions.sources)} style sources for {len(targets)} style targets")
     style_layers = {i: name for i, name in wanted.items() if name in layer_weights}

@@ -17,20 +17,20 @@ import torch
 import torch.nn.functional as F
 
 from pipeline import io, outputs, record
-from pipeline import targets as style_targets
+from pipeline.core import targets as style_targets
+from pipeline.core.features import Encoder, VGGEncoder
+from pipeline.core.guidance import Guidance, Regions
+from pipeline.core.targets import StyleTargets
 from pipeline.device import autocast, memory_format, resolve_device, resolve_precision
 from pipeline.errors import InputError, option
-from pipeline.features import Encoder, VGGEncoder
 from pipeline.gatys import tiles
 from pipeline.gatys.canvas import canvas_shape
 from pipeline.gatys.config import INIT_IMAGE, GatysConfig, stage_config
 from pipeline.gatys.snapshots import Snapshots
 from pipeline.gatys.transfer import TransferResult, build_encoder, check_fits, transfer
-from pipeline.guidance import Guidance, Regions
 from pipeline.masks import Palette, hex_colour, load_label_map, mask_kind
-from pipeline.masks.files import mask_record
+from pipeline.masks.label_maps import mask_record
 from pipeline.progress import Progress
-from pipeline.targets import StyleTargets
 
 log = logging.getLogger(__name__)
 

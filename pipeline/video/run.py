@@ -26,15 +26,15 @@ import numpy as np
 from PIL import Image
 
 from pipeline import io, outputs, record
-from pipeline import targets as style_targets
+from pipeline.core import targets as style_targets
+from pipeline.core.features import Encoder
+from pipeline.core.guidance import Guidance, Labelled, Regions
 from pipeline.device import resolve_device
 from pipeline.errors import InputError
-from pipeline.features import Encoder
 from pipeline.gatys import peak_memory_mb
 from pipeline.gatys.config import GatysConfig
 from pipeline.gatys.criterion import Style
 from pipeline.gatys.transfer import build_encoder, check_fits
-from pipeline.guidance import Guidance, Labelled, Regions
 from pipeline.outputs import OwnedFolder
 from pipeline.progress import Progress
 from pipeline.video import clip as clips
