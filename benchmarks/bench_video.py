@@ -269,7 +269,7 @@ def guided(spec: ClipSpec, style_name: str, config: GatysConfig, encoder: object
     temporal term and without: its ghost trail and border streaks, and its contact sheet."""
     from PIL import Image
 
-    from pipeline.core.guidance import Guidance
+    from pipeline.masks.pairs import Guidance
     from pipeline.synthetic.clips import write_clip
     from pipeline.synthetic.masks import PALETTE
     from pipeline.video.run import video_files

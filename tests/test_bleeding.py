@@ -87,9 +87,9 @@ def test_guided_coarse_to_fine_does_not_bleed_at_its_final_size(tmp_path) -> Non
     """Guides recomputed per stage: 64 px (60 evaluations) then 128 px (60), from files and masks."""
     from PIL import Image
 
-    from pipeline.core.guidance import Guidance
     from pipeline.gatys import transfer_files
     from pipeline.io import image_to_tensor
+    from pipeline.masks.pairs import Guidance
     from pipeline.synthetic import two_region_scene
 
     content, content_labels, style, style_labels = two_region_scene(128)

@@ -10,7 +10,7 @@ from torch import nn
 
 from pipeline.core.channels import normalise, propagate
 from pipeline.core.features import VGGEncoder
-from pipeline.core.guidance import WHOLE, Regions, guided_style_loss, match_regions
+from pipeline.core.guidance import Regions, guided_style_loss, match_regions
 from pipeline.core.losses import (
     GramStyleLoss,
     GuidedGramStyleLoss,
@@ -22,6 +22,7 @@ from pipeline.core.losses import (
 from pipeline.core.targets import compute
 from pipeline.errors import InputError
 from pipeline.masks import LabelMap
+from pipeline.masks.pairs import WHOLE
 
 LAYERS = ["relu1_1", "relu2_1", "relu3_1"]
 

@@ -286,8 +286,8 @@ def test_default_min_area_scales_with_the_image_and_keeps_a_label_painted_small(
 
 
 def test_label_vanishing_at_size_is_named_with_the_size_it_survives(tmp_path: Path) -> None:
-    from pipeline.core.guidance import Guidance
     from pipeline.io import read_image
+    from pipeline.masks.pairs import Guidance
 
     photo = np.full((384, 512, 3), 128, np.uint8)
     Image.fromarray(photo).save(tmp_path / "photo.png")
@@ -297,12 +297,12 @@ def test_label_vanishing_at_size_is_named_with_the_size_it_survives(tmp_path: Pa
     guidance = Guidance(content_mask=str(tmp_path / "mask.png"), style_masks=(str(tmp_path / "mask.png"),))
     images = [read_image(tmp_path / "photo.png", size=32) for _ in range(2)]
     with pytest.raises(InputError) as error:
-        guidance.regions(images[0], images[1:], max_pixels=10**8)
+        guidance.paired(images[0], images[1:], max_pixels=10**8)
     message = error.value.worded(flag)  # as the command line says it
     assert "(36 px of the 512x384 mask) vanishes at 32x24 (--size 32); it survives from --size" in message
     assert "blank" not in message
     survives = int(message.split("survives from --size ")[1].split(",")[0])
     assert 32 < survives <= 512
     at_survival = [read_image(tmp_path / "photo.png", size=survives) for _ in range(2)]
-    regions = guidance.regions(at_survival[0], at_survival[1:], max_pixels=10**8)
-    assert len(regions.names) == 2
+    paired = guidance.paired(at_survival[0], at_survival[1:], max_pixels=10**8)
+    assert len(paired.pairing.names) == 2

@@ -117,8 +117,9 @@ def test_match_regions_verb_prints_the_label_map(tmp_path: Path, capsys) -> None
 
 
 def test_transfer_pairs_regions_when_labels_share_no_colour(tmp_path: Path, caplog) -> None:
-    from pipeline.core.guidance import Guidance
+    from pipeline.core.guidance import guided_regions
     from pipeline.io import read_image
+    from pipeline.masks.pairs import Guidance
 
     content_labels, style_labels = _layout(0.0), _layout(0.06)
     for name, labels, colours in (("content", content_labels, PALETTE[:3]), ("style", style_labels, PALETTE[3:6])):
@@ -130,7 +131,7 @@ def test_transfer_pairs_regions_when_labels_share_no_colour(tmp_path: Path, capl
     )
     images = [read_image(tmp_path / f"{name}.png") for name in ("content", "style")]
     with caplog.at_level(logging.WARNING):
-        regions = guidance.regions(images[0], images[1:], max_pixels=10**8)
+        regions = guided_regions(guidance, images[0], images[1:], max_pixels=10**8)
     assert "not all in the style mask's colours" in caplog.text and "#4287f5=#143c96" in caplog.text
     # Each content region takes the style region in the same place.
     style_guides = regions.styles[0]

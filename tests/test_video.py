@@ -474,7 +474,7 @@ def test_keyframe_masks_are_carried_to_every_frame(tmp_path: Path, tiny) -> None
     layout = np.repeat(np.arange(4), 16)[None].repeat(64, axis=0)  # four bands: every label has its own
     Image.fromarray((SCENE_COLOURS[layout] * 0.6 + 40).astype(np.uint8)).save(style)
     Image.fromarray(SCENE_COLOURS[layout]).save(style_mask)
-    from pipeline.core.guidance import Guidance
+    from pipeline.masks.pairs import Guidance
 
     guidance = Guidance(content_mask=str(keyframes), style_masks=(str(style_mask),), min_area=0)  # exact truth kept
     out = tmp_path / "out"
@@ -797,7 +797,7 @@ def test_a_proposed_first_mask_is_carried_and_paired_with_the_paintings_regions(
     layout = np.repeat(np.arange(4), 16)[None].repeat(64, axis=0)
     Image.fromarray((SCENE_COLOURS[layout] * 0.6 + 40).astype(np.uint8)).save(style)
     Image.fromarray(SCENE_COLOURS[layout]).save(style_mask)
-    from pipeline.core.guidance import Guidance
+    from pipeline.masks.pairs import Guidance
 
     guidance = Guidance(content_mask="propose", style_masks=(str(style_mask),))
     out = tmp_path / "out.mp4"

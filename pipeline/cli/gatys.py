@@ -71,7 +71,7 @@ def _transfer_flags(t: argparse.ArgumentParser) -> None:
     c = t.add_argument_group("colour and scale control (Gatys 2016)")
     add(c, "color", "color_match", "scales", "scale_base", "stage_steps")
     g = t.add_argument_group("spatial control (Gatys 2016): masks with one flat colour per region")
-    g.add_argument("--content-mask", metavar="PATH", help="label mask of the content image")
+    add(g, "content_mask")
     add(g, "style_mask", action="append", help="label mask of each style image, in order (targets carry their own)")
     add(g, "guide_mode", "guide_grow")
     add_labels(g)
@@ -121,7 +121,7 @@ def gatys_config(args: argparse.Namespace) -> Any:
 
 def _transfer(args: argparse.Namespace) -> int:
     from pipeline import gatys  # loads torch: per verb
-    from pipeline.core.guidance import Guidance  # loads torch: per verb
+    from pipeline.masks.pairs import Guidance  # loads scikit-learn: per verb
 
     guidance = Guidance.from_options(
         args.content_mask,

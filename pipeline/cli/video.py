@@ -131,9 +131,9 @@ def _time_flags(t: argparse._ArgumentGroup) -> None:
 
 
 def _region_flags(g: argparse._ArgumentGroup) -> None:
-    g.add_argument(
-        "--content-mask",
-        metavar="PATH",
+    add(
+        g,
+        "content_mask",
         help="frame 0's mask, a folder of keyframe masks named by frame number (000000.png, 000120.png, "
         "…), or propose (frame 0's, proposed from its colours); carried to every frame along the flow",
     )
@@ -177,8 +177,8 @@ def _check_path(args: argparse.Namespace) -> None:
 
 
 def _video(args: argparse.Namespace) -> int:
-    from pipeline.core.guidance import Guidance  # loads torch: per verb
     from pipeline.gatys.config import GatysConfig  # loads torch: per verb
+    from pipeline.masks.pairs import Guidance  # loads scikit-learn: per verb
     from pipeline.video.run import video_files  # loads torch: per verb
     from pipeline.video.transfer import VideoConfig  # loads torch: per verb
 

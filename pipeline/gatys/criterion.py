@@ -15,13 +15,14 @@ import torch
 
 from pipeline.core import targets as style_targets
 from pipeline.core.features import Encoder
-from pipeline.core.guidance import WHOLE, Regions, guided_style_loss
+from pipeline.core.guidance import Regions, guided_style_loss
 from pipeline.core.losses import ContentLoss, GramStyleLoss, GuidedGramStyleLoss, blend_weights, layer_weights, tv_loss
 from pipeline.core.optim import Criterion
 from pipeline.core.targets import StyleTargets
 from pipeline.device import memory_format
 from pipeline.gatys import tiles
 from pipeline.gatys.config import GatysConfig
+from pipeline.masks.pairs import WHOLE
 
 Style = torch.Tensor | StyleTargets
 #: A further term of the criterion: the image → named weighted terms (added to the others).

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from pipeline import io, outputs, record
 from pipeline.core import targets as style_targets
 from pipeline.core.features import Encoder, VGGEncoder
-from pipeline.core.guidance import Guidance, Regions
+from pipeline.core.guidance import Regions, guided_regions
 from pipeline.core.targets import StyleTargets
 from pipeline.device import autocast, memory_format, resolve_device, resolve_precision
 from pipeline.errors import InputError, option
@@ -30,6 +30,7 @@ from pipeline.gatys.snapshots import Snapshots
 from pipeline.gatys.transfer import TransferResult, build_encoder, check_fits, transfer
 from pipeline.masks import Palette, hex_colour, load_label_map, mask_kind
 from pipeline.masks.label_maps import mask_record
+from pipeline.masks.pairs import Guidance
 from pipeline.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -205,7 +206,7 @@ def _load_stage(
     for path, style in zip(style_paths, styles, strict=True):
         if isinstance(style, StyleTargets):
             style_targets.check_fits(style, wanted, stage.style_layers, name=str(path))
-    regions = guidance.regions(content, styles, max_pixels=max_pixels) if guidance is not None else None
+    regions = guided_regions(guidance, content, styles, max_pixels=max_pixels) if guidance is not None else None
     images = [(content_path, content.image)]
     images += [(p, s.image) for p, s in zip(style_paths, styles, strict=True) if isinstance(s, io.LoadedImage)]
     for path, image in images:

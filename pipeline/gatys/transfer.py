@@ -27,7 +27,7 @@ from pipeline import io
 from pipeline.core import targets as style_targets
 from pipeline.core.color import grey, luminance_image, match_colours, recombine
 from pipeline.core.features import LAYERS, Encoder, VGGEncoder
-from pipeline.core.guidance import WHOLE, Regions
+from pipeline.core.guidance import Regions
 from pipeline.core.optim import Optimised, Snapshot, convergence, optimize, stall_message
 from pipeline.core.targets import StyleTargets
 from pipeline.device import autocast, memory_format, resolve_device, resolve_precision
@@ -36,6 +36,7 @@ from pipeline.gatys import tiles
 from pipeline.gatys.canvas import CANVAS_MARGIN, crop, extend, margin_for
 from pipeline.gatys.config import INIT_IMAGE, INITS, GatysConfig
 from pipeline.gatys.criterion import Style, Term, build_criterion
+from pipeline.masks.pairs import WHOLE
 from pipeline.progress import Progress
 
 log = logging.getLogger(__name__)

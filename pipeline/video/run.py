@@ -28,13 +28,14 @@ from PIL import Image
 from pipeline import io, outputs, record
 from pipeline.core import targets as style_targets
 from pipeline.core.features import Encoder
-from pipeline.core.guidance import Guidance, Labelled, Regions
+from pipeline.core.guidance import Regions, regions_of
 from pipeline.device import resolve_device
 from pipeline.errors import InputError
 from pipeline.gatys import peak_memory_mb
 from pipeline.gatys.config import GatysConfig
 from pipeline.gatys.criterion import Style
 from pipeline.gatys.transfer import build_encoder, check_fits
+from pipeline.masks.pairs import Guidance, Labelled
 from pipeline.outputs import OwnedFolder
 from pipeline.progress import Progress
 from pipeline.video import clip as clips
@@ -234,10 +235,10 @@ def _regions(
     def regions_for(index: int, frame: np.ndarray) -> Regions:
         labels = read_carried(masks.path / clips.FRAME_NAME.format(index))
         image = io.LoadedImage(Image.fromarray(frame), "", size, None)
-        regions = fixed[0].match(image, labels, loaded, style_labels)
-        if fixed[0].label_map is None and regions.label_map:  # pair regions once, for the whole clip
-            fixed[0] = dataclasses.replace(fixed[0], label_map=dict(regions.label_map))
-        return regions
+        paired = fixed[0].pair(image, labels, loaded, style_labels)
+        if fixed[0].label_map is None and paired.pairing.label_map:  # pair regions once, for the whole clip
+            fixed[0] = dataclasses.replace(fixed[0], label_map=dict(paired.pairing.label_map))
+        return regions_of(paired.content, paired.styles, paired.pairing)
 
     described = {"keyframes": sorted(keyframes), "source": str(guidance.content_mask), "folder": str(where.masks)}
     return regions_for, described

@@ -278,7 +278,7 @@ def gatys_runner(weights: str | os.PathLike[str], steps: int, *, device: str = "
 
     def run(job: Job, progress: Callable[[int, int], None]) -> tuple[dict[str, bytes], dict[str, Any]]:
         from pipeline import gatys  # loaded with the app
-        from pipeline.core.guidance import Guidance  # loaded with the app
+        from pipeline.masks.pairs import Guidance  # loaded with the app
 
         # transfer_files writes out and its sidecar with the umask's modes: the job folder (0700)
         # keeps them private until _end removes them.
