@@ -8,6 +8,8 @@ The calls a Python user needs are here, at the top, and cost nothing to import u
 - Gatys optimisation: :class:`GatysConfig`, :func:`transfer` (tensors in, a
   :class:`TransferResult` out), :func:`transfer_files` (files in, results and their records out);
 - fast style: :class:`TrainConfig`, :func:`train`, :func:`stylize_files`, :func:`open_model`;
+- instant style (any painting, pretrained networks, the ``instant`` extra): :func:`instant`
+  (arrays in and out), :func:`instant_files`;
 - clips: :class:`VideoConfig`, :func:`video_files` (optimised), :func:`fast_video_files`;
 - masks: :func:`clean_mask`/:func:`clean_mask_file` (painted → exact label map),
   :func:`propose_mask`/:func:`propose_mask_file` (by colour), :func:`semantic_mask_file` (by a
@@ -17,7 +19,7 @@ The calls a Python user needs are here, at the top, and cost nothing to import u
 
 The packages, by layer (each imports only from those below it): ``cli``, ``web``, ``workflow``
 and ``gallery`` (presentation); ``synthetic`` (clips and scenes with known answers) and
-``video``; ``gatys`` and ``fast`` (the two methods); ``core`` (the style-transfer core: encoder,
+``video``; ``gatys``, ``fast`` and ``instant`` (the three methods); ``core`` (the style-transfer core: encoder,
 losses, guide channels, region guidance, targets, colour, optimiser) over ``masks``; and the
 infrastructure, the modules at this top level (``device``, ``outputs``, ``record``, ``samples``,
 ``io``, ``errors``, ``version``, ``progress``). ``pyproject.toml`` holds the layers as contracts
@@ -39,6 +41,7 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
     from pipeline.gatys.config import GatysConfig
     from pipeline.gatys.stills import transfer_files
     from pipeline.gatys.transfer import TransferResult, transfer
+    from pipeline.instant.stills import instant, instant_files
     from pipeline.masks.clean import clean_mask
     from pipeline.masks.label_maps import clean_mask_file
     from pipeline.masks.palette import LabelMap, Palette
@@ -61,6 +64,8 @@ _PUBLIC = {
     "train": "pipeline.fast.train",
     "stylize_files": "pipeline.fast.model",
     "open_model": "pipeline.fast.model",
+    "instant": "pipeline.instant.stills",
+    "instant_files": "pipeline.instant.stills",
     "VideoConfig": "pipeline.video.transfer",
     "video_files": "pipeline.video.run",
     "fast_video_files": "pipeline.video.fast",
@@ -92,6 +97,8 @@ __all__ = [
     "clean_mask_file",
     "code_version",
     "fast_video_files",
+    "instant",
+    "instant_files",
     "open_model",
     "propose_mask",
     "propose_mask_file",

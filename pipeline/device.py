@@ -1,13 +1,17 @@
-"""Where the work runs: device choice and numeric precision."""
+"""Where the work runs: device choice and numeric precision.
+
+The names (:data:`DEVICES`, :data:`PRECISIONS`) load no torch, so the command line can offer them
+to a verb that needs none (instant style); the functions import it when called."""
 
 from __future__ import annotations
 
 import contextlib
-from typing import TypeVar
-
-import torch
+from typing import TYPE_CHECKING, TypeVar
 
 from pipeline.errors import InputError, option
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -15,6 +19,8 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA, then Apple MPS, then the CPU; an explicit device must be available."""
+    import torch  # deferred: the names above load without it
+
     base = name.split(":")[0]
     if base not in DEVICES:
         raise InputError(f"unknown device '{name}'; use one of {', '.join(DEVICES)} (or cuda:N)")
@@ -38,6 +44,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def resolve_precision(name: str, device: torch.device) -> str:
     """``auto`` means bf16 activations on CUDA GPUs that support it, fp32 everywhere else."""
+    import torch  # deferred: the names above load without it
+
     if name not in PRECISIONS:
         raise InputError(f"unknown precision '{name}'; use one of {', '.join(PRECISIONS)}")
     if name != "auto":
@@ -49,6 +57,8 @@ def resolve_precision(name: str, device: torch.device) -> str:
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[object]:
     """The autocast context for ``precision`` (a no-op for fp32)."""
+    import torch  # deferred: the names above load without it
+
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
@@ -56,10 +66,12 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 def memory_format(device: torch.device) -> torch.memory_format:
     """Channels-last where the convolution libraries are faster with it (oneDNN, cuDNN)."""
+    import torch  # deferred: the names above load without it
+
     return torch.channels_last if device.type in ("cpu", "cuda") else torch.contiguous_format
 
 
-ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
+ModuleT = TypeVar("ModuleT", bound="torch.nn.Module")
 
 
 def place(

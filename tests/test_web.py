@@ -33,7 +33,7 @@ from benchmarks import loadtest
 from pipeline import io
 from pipeline.cli import main
 from pipeline.cli.options import flag
-from pipeline.core.color import recombine
+from pipeline.core.color import blend_strength, recombine
 from pipeline.errors import InputError
 from pipeline.fast import model as fast_model
 from pipeline.fast.network import TransformerNet
@@ -244,7 +244,7 @@ def test_the_style_strength_blends_the_photo_back_in_and_only_offered_strengths_
     posted = _post(client, photo=_encoded(photo), size="512", strength="0.5")
     rid = RESULT_URL.search(posted.headers["Location"]).group(1)
     got = np.asarray(Image.open(_bytes_io.BytesIO(client.get(f"/result/{rid}/download").data)))
-    assert np.array_equal(got, np.asarray(io.tensor_to_image(fast_model.blend_strength(plain, tensor, 0.5))))
+    assert np.array_equal(got, np.asarray(io.tensor_to_image(blend_strength(plain, tensor, 0.5))))
     assert state(app).store.get(rid).meta["strength"] == 0.5 and "style at 50 %" in client.get(f"/result/{rid}").text
     for odd in ("0.3", "strong", "2"):
         refused = _post(client, photo=JPEG, strength=odd)

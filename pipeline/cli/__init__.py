@@ -22,7 +22,7 @@ from pipeline.errors import InputError
 #: The verb families, in the order ``--help`` lists them.
 FAMILIES = (gatys, video, fast, masks, report, serve)
 #: Verbs whose flags' defaults come from modules that import torch (seconds to load).
-TORCH_VERBS = ("transfer", "style-targets", "mix-scales", "video", "video-masks", "train", "stylize", "export")
+TORCH_VERBS = ("transfer", "style-targets", "mix-scales", "video", "video-masks", "train", "export")
 
 
 def build_parser(verb: str | None = None) -> argparse.ArgumentParser:

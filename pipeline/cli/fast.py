@@ -13,7 +13,8 @@ from pipeline.errors import InputError
 
 
 def register(verbs: Any, *, full: bool) -> None:
-    """Add the verbs; without ``full`` they get no flags (their defaults come from torch modules)."""
+    """Add the verbs; without ``full``, ``train`` and ``export`` get no flags (their defaults come
+    from torch modules). ``stylize``'s load none: with ``--style`` it runs without torch."""
     tr = verbs.add_parser(
         "train",
         help="train a fast-style network for one style (Johnson et al. 2016)",
@@ -22,7 +23,12 @@ def register(verbs: Any, *, full: bool) -> None:
         formatter_class=Help,
     )
     sz = verbs.add_parser(
-        "stylize", help="stylise photos with a trained fast-style model, in one forward pass each", formatter_class=Help
+        "stylize",
+        help="stylise photos in one forward pass each: with a trained model (--model), or any painting (--style)",
+        description="With --model, a network from `stylesnake train` (Johnson et al. 2016). With --style, any "
+        "painting through Magenta's pretrained arbitrary-style networks (Ghiasi et al. 2017; the instant extra), "
+        "region by region with --content-mask and --style-mask.",
+        formatter_class=Help,
     )
     ex = verbs.add_parser(
         "export",
@@ -31,10 +37,10 @@ def register(verbs: Any, *, full: bool) -> None:
     )
     for parser in (tr, sz, ex):
         add_verbosity(parser)
+    _stylize_flags(sz)
     if not full:
         return
     _train_flags(tr)
-    _stylize_flags(sz)
     ex.add_argument("model", metavar="MODEL", help="model file from `stylesnake train`")
     ex.add_argument("--onnx", required=True, metavar="PATH", help="ONNX file to write")
     ex.add_argument(
@@ -71,8 +77,14 @@ def _train_flags(tr: argparse.ArgumentParser) -> None:
 
 
 def _stylize_flags(sz: argparse.ArgumentParser) -> None:
-    sz.add_argument(
-        "--model", required=True, metavar="PATH", help="model file from `stylesnake train`, or its .onnx export"
+    which = sz.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", metavar="PATH", help="model file from `stylesnake train`, or its .onnx export")
+    which.add_argument(
+        "--style",
+        action="extend",
+        nargs="+",
+        metavar="PAINTING",
+        help="any painting(s), no training (instant style); several mix by --style-blend",
     )
     sz.add_argument(
         "--content",
@@ -103,6 +115,14 @@ def _stylize_flags(sz: argparse.ArgumentParser) -> None:
     sz.add_argument(
         "--compile", action="store_true", help="torch.compile the network first (GPU batches: ~2.5x faster)"
     )
+    g = sz.add_argument_group(
+        "instant style (--style)", "any painting, mixed or region by region: masks with one flat colour per region"
+    )
+    add(g, "style_blend")
+    add(g, "content_mask", help="label mask of the photo(s), for regions")
+    add(g, "style_mask", action="append", help="label mask of each painting, in order")
+    add_labels(g)
+    add(g, "label_map")
     sz.set_defaults(handler=_stylize)
 
 
@@ -132,11 +152,17 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _stylize(args: argparse.Namespace) -> int:
-    from pipeline.fast.model import stylize_files  # loads torch: per verb
-
     if args.out is not None and len(args.content) > 1:
         raise InputError(f"{len(args.content)} photos but one --out; give --out-dir for several")
     outs = [args.out] if args.out else [str(Path(args.out_dir) / f"{Path(c).stem}.png") for c in args.content]
+    if args.style:
+        return _instant(args, outs)
+    instant_only = ("--style-blend", "--content-mask", "--style-mask", "--label-map", "--k", "--colors", "--min-area")
+    given = [flag for flag in instant_only if getattr(args, flag[2:].replace("-", "_"))]
+    if given:
+        raise InputError(f"{', '.join(given)} only work(s) with --style (instant style); a --model takes --mask")
+    from pipeline.fast.model import stylize_files  # loads torch: per verb
+
     stylize_files(
         args.model,
         args.content,
@@ -149,6 +175,38 @@ def _stylize(args: argparse.Namespace) -> int:
         compile=args.compile,
         max_pixels=args.max_pixels,
         strength=args.strength,
+        alpha=args.alpha,
+    )
+    return 0
+
+
+def _instant(args: argparse.Namespace, outs: list[str]) -> int:
+    if args.mask or args.compile:
+        raise InputError(
+            f"{'--mask' if args.mask else '--compile'} is for a trained --model; with --style give the photo's "
+            "regions with --content-mask and --style-mask"
+        )
+    from pipeline.instant.stills import instant_files  # loads onnxruntime: per verb
+    from pipeline.masks.pairs import Guidance
+
+    guidance = Guidance.from_options(
+        args.content_mask,
+        args.style_mask,
+        k=args.k,
+        palette=options.palette(args),
+        min_area=args.min_area,
+        label_map=args.label_map,
+    )
+    instant_files(
+        args.style,
+        args.content,
+        outs,
+        blend=args.style_blend,
+        guidance=guidance,
+        size=args.size,
+        strength=args.strength,
+        preserve_color=args.preserve_color,
+        max_pixels=args.max_pixels,
         alpha=args.alpha,
     )
     return 0

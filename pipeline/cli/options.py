@@ -171,6 +171,7 @@ FLAGS: dict[str, Flag] = {
     ),
     # Masks of the style images (transfer and video: one per style image, in order).
     "style_mask": Flag("label mask of the style image", extra={"metavar": "PATH"}),
+    "content_mask": Flag("label mask of the content image", extra={"metavar": "PATH"}),
     "alpha": Flag(
         "a transparent photo: keep its alpha in the result (PNG), or drop it (flattened on white)",
         None,

