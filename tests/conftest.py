@@ -20,6 +20,18 @@ def _offline_torch_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
 
 
+@pytest.fixture(scope="session")
+def _instant_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.mktemp("stylesnake_cache"))
+
+
+@pytest.fixture(autouse=True)
+def _no_user_cache(_instant_cache: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test writes into the user's cache folder (instant style's converted network): one
+    folder for the whole session, so the conversion happens once."""
+    monkeypatch.setenv("STYLESNAKE_CACHE", _instant_cache)
+
+
 @pytest.fixture(autouse=True)
 def _own_logging():
     """Each test starts with the package's logger as it found it: the CLI points it at the stderr of

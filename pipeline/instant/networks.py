@@ -5,9 +5,9 @@ a *style transformer* whose conditional instance normalisation takes that vector
 
 The files are found inside the installed package (``importlib.resources``), never downloaded. The
 transformer's ONNX graph declares a fixed 384 × 384 input, but it is convolutional: its input
-and output height and width are made symbolic here, so a photo is stylised at its own size rather
-than at 384 px and upscaled. It downsamples by 4, so a photo is mirrored out to a multiple of 4
-and cut back after.
+and output height and width are made symbolic here (and its int8 graph run in float,
+:func:`_dequantised`), so a photo is stylised at its own size rather than at 384 px and
+upscaled. It downsamples by 4, so a photo is mirrored out to a multiple of 4 and cut back after.
 """
 
 from __future__ import annotations
@@ -15,13 +15,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
 from dataclasses import dataclass
 from importlib import metadata, resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from pipeline import io
 from pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -99,9 +102,45 @@ def _network_bytes(name: str) -> bytes:
         ) from None
 
 
-def _symbolic(model: Any) -> bytes:
-    """The transformer with its photo's height and width symbolic instead of 384 × 384."""
+#: Bump when :func:`_dequantised` changes, so that no cached graph of an older conversion is used.
+CONVERSION = 1
+
+
+def _dequantised(shipped: bytes) -> bytes:
+    """The transformer as a float graph with its photo's height and width symbolic.
+
+    The shipped graph is int8 TF Lite converted to ONNX: weights stored as int8 with their scales,
+    activations rounded to int8 between layers. Here each weight is dequantised once (int8 × scale,
+    exactly the values the int8 graph computes with) and the activations' quantise/dequantise pairs
+    become identities, so the network runs as trained, in float. Faster on CPUs, and without the
+    int8 average pooling's limit on the image's size (about 8 megapixels).
+    """
+    import onnx  # deferred: loaded only to convert, once per machine
+    from onnx import numpy_helper
+
+    model = onnx.load_from_string(shipped)
     graph = model.graph
+    stored = {t.name: t for t in graph.initializer}
+    nodes, constants = [], []
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear" and node.input[0] in stored:
+            values, scale = (numpy_helper.to_array(stored[name]).astype(np.float32) for name in node.input[:2])
+            zero = numpy_helper.to_array(stored[node.input[2]]).astype(np.float32) if node.input[2:] else 0
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+            if scale.size > 1:  # per channel, along ``axis``
+                shape = [1] * values.ndim
+                shape[axis] = -1
+                scale, zero = scale.reshape(shape), np.reshape(zero, shape) if np.ndim(zero) else zero
+            constants.append(numpy_helper.from_array(((values - zero) * scale).astype(np.float32), node.output[0]))
+        elif node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            nodes.append(onnx.helper.make_node("Identity", [node.input[0]], [node.output[0]], name=node.name))
+        else:
+            nodes.append(node)
+    used = {name for node in nodes for name in node.input}
+    kept = [t for t in graph.initializer if t.name in used] + constants
+    del graph.node[:], graph.initializer[:]
+    graph.node.extend(nodes)
+    graph.initializer.extend(kept)
     for value in (*graph.input, *graph.output):
         dims = value.type.tensor_type.shape.dim
         if len(dims) == 4 and dims[3].dim_value == 3:  # NHWC images, not the style vector
@@ -110,12 +149,36 @@ def _symbolic(model: Any) -> bytes:
     return bytes(model.SerializeToString())
 
 
+def cache_folder() -> Path:
+    """Where converted networks are kept: ``$STYLESNAKE_CACHE``, else the user's cache folder."""
+    if os.environ.get("STYLESNAKE_CACHE"):
+        return Path(os.environ["STYLESNAKE_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stylesnake"
+
+
+def _float_transformer(shipped: bytes) -> bytes:
+    """:func:`_dequantised`, converted once per machine and kept in :func:`cache_folder` (keyed by
+    the shipped file's digest); converted in memory where that folder cannot be written."""
+    cached = cache_folder() / f"instant-transformer-{hashlib.sha256(shipped).hexdigest()[:16]}-v{CONVERSION}.onnx"
+    try:
+        return cached.read_bytes()
+    except OSError:
+        pass
+    converted = _dequantised(shipped)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with io.atomic_write(cached) as fh:
+            fh.write(converted)
+    except (OSError, InputError) as error:
+        log.debug("instant: the converted transformer is not cached (%s)", error)
+    return converted
+
+
 @functools.cache
 def open_networks(threads: int | None = None) -> Networks:
     """Both networks, opened once per process (onnxruntime, CPU), with ``threads`` for each run
     (None: onnxruntime's choice)."""
-    import onnx  # deferred: only instant style needs it
-    import onnxruntime
+    import onnxruntime  # deferred: only instant style needs it
 
     files = {name: _network_bytes(name) for name in (PREDICTOR, TRANSFORMER)}
     options = onnxruntime.SessionOptions()
@@ -124,12 +187,12 @@ def open_networks(threads: int | None = None) -> Networks:
         options.intra_op_num_threads = threads
     providers = ["CPUExecutionProvider"]
     predictor = onnxruntime.InferenceSession(files[PREDICTOR], options, providers=providers)
-    transformer_model = onnx.load_from_string(files[TRANSFORMER])
-    transformer = onnxruntime.InferenceSession(_symbolic(transformer_model), options, providers=providers)
+    transformer = onnxruntime.InferenceSession(_float_transformer(files[TRANSFORMER]), options, providers=providers)
     record = {
         **SOURCE,
         "version": metadata.version(DISTRIBUTION),
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
+        "transformer": "dequantised to float (the int8 weights' values, activations not rounded)",
     }
     log.debug("instant networks: %s %s", DISTRIBUTION, record["version"])
     return Networks(predictor, transformer, record)
