@@ -15,13 +15,20 @@ package's own predictor) is nearest their own painting region's; unguided is the
 
 Memory: the peak resident memory of ``stylesnake stylize --style`` on a photo of 1024 and 4096 px.
 
+Clips (``--video``): bench_video's suite of clips with known motion, each frame painted by instant
+style alone and with the flow blend ``video --style --instant`` puts on top (the fast path's);
+warping error (true flow) and the style distance (each frame's style vector to the painting's,
+mean over frames), blended against per frame.
+
     .venv/bin/python benchmarks/bench_instant.py                # ~2 min on 2 cores
     .venv/bin/python benchmarks/bench_instant.py --repeat 5 --sizes 128,256,512
+    .venv/bin/python benchmarks/bench_instant.py --video        # clips: per frame vs the flow blend
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import shutil
 import statistics
@@ -154,11 +161,56 @@ def separation(sizes: list[int]) -> list[str]:
     return rows
 
 
+def clips(frames: int) -> list[str]:
+    """Per clip of bench_video's suite: warping error and style distance, per frame and blended."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_video import CLIPS
+
+    from pipeline.synthetic.clips import synthetic_clip
+    from pipeline.synthetic.measures import warping_error
+    from pipeline.video.fast import BLEND, blended
+    from pipeline.video.flow import DEFAULT_FLOW, flow_function
+    from pipeline.video.instant import InstantNetwork
+
+    networks = open_networks()
+    rows = []
+    for name, (spec, painting_name) in CLIPS.items():
+        painting = np.asarray(sample_image(painting_name).convert("RGB"))
+        vector = networks.style_vector(painting)
+        network = InstantNetwork(networks, vector)
+        clip = list(synthetic_clip(dataclasses.replace(spec, frames=frames)))
+        images = [f.image for f in clip]
+        truth = ([f.flow for f in clip], [f.visible for f in clip])
+        per_frame = []
+        for image in images:
+            out = network(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255)[0]
+            per_frame.append((out.permute(1, 2, 0).numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8))
+        steadied = list(blended(per_frame, images, BLEND, flow_function(DEFAULT_FLOW)))
+
+        distance = [
+            float(np.mean([np.linalg.norm(networks.style_vector(r) - vector) for r in results]))
+            for results in (steadied, per_frame)
+        ]
+        warp = warping_error(steadied, *truth) / warping_error(per_frame, *truth)
+        rows.append(f"| {name} × {painting_name} | {warp:.2f}x | {distance[0] / distance[1]:.2f}x |")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sizes", default="128,256,512", help="scene sizes for region separation")
+    parser.add_argument("--video", action="store_true", help="clips only: per frame vs the flow blend")
+    parser.add_argument("--frames", type=int, default=24, help="--video: frames per clip")
     args = parser.parse_args()
+    if args.video:
+        head = "warping error, blended / per frame | style distance, blended / per frame"
+        print(f"| clip ({args.frames} frames) | {head} |")
+        print("|---|---|---|")
+        print("\n".join(clips(args.frames)))
+        return
     folder = Path(tempfile.mkdtemp(prefix="bench_instant_"))
     try:
         paths = inputs(folder)

@@ -256,7 +256,7 @@ def test_a_guided_model_takes_keyframe_masks_carried_along_the_motion(tmp_path: 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--steps", "5"], "--steps is for --style (optimisation)"),
+        (["--steps", "5"], "--steps is not for --model"),
         (["--style", "STYLE"], "not both or neither"),
         (["--content-mask", "propose"], "trained without masks; leave out --content-mask"),
         (["--batch", "0"], "batch must be a positive integer"),
@@ -281,7 +281,7 @@ def test_batch_is_refused_for_optimisation(style_path: Path, tmp_path: Path, cap
     write_clip(SMALL, clip)
     argv = ["video", "--style", str(style_path), "--content", str(clip), "--out", str(tmp_path / "o.mp4")]
     assert main([*argv, "--batch", "4"]) == 2
-    assert "--batch is for --model (fast style)" in capsys.readouterr().err
+    assert "--batch is not for --style (optimisation)" in capsys.readouterr().err
 
 
 def test_fast_video_keeps_the_clips_size_unless_told(model: Path, tmp_path: Path) -> None:

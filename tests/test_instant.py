@@ -227,3 +227,43 @@ def test_a_plain_run_loads_no_torch(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_clip_in_instant_style_holds_stiller_with_the_flow_blend(tmp_path: Path) -> None:
+    """Per frame, instant style repaints each frame anew; the flow blend fast video uses keeps half
+    of the previous output where the flow is certain, and the warping error (true flow) drops."""
+    import torch
+
+    from pipeline.synthetic.clips import ClipSpec, synthetic_clip
+    from pipeline.synthetic.measures import warping_error
+    from pipeline.video.fast import BLEND, blended
+    from pipeline.video.flow import DEFAULT_FLOW, flow_function
+    from pipeline.video.instant import open_instant
+
+    Image.fromarray(_array("hubble_deep_field", 256)).save(tmp_path / "painting.png")
+    network = open_instant([tmp_path / "painting.png"]).network
+    clip = list(synthetic_clip(ClipSpec(size=(128, 96), frames=8)))
+    frames = [f.image for f in clip]
+    per_frame = [
+        (network(torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255)[0].permute(1, 2, 0).numpy() * 255 + 0.5)
+        .clip(0, 255)
+        .astype(np.uint8)
+        for f in frames
+    ]
+    steadied = list(blended(per_frame, frames, BLEND, flow_function(DEFAULT_FLOW)))
+    truth = ([f.flow for f in clip], [f.visible for f in clip])
+    assert warping_error(steadied, *truth) < 0.8 * warping_error(per_frame, *truth)
+
+
+def test_video_with_a_painting_writes_the_clip_and_its_record(tmp_path: Path, capsys) -> None:
+    from pipeline.synthetic.clips import ClipSpec, write_clip
+
+    Image.fromarray(_array("ihc", 256)).save(tmp_path / "painting.png")
+    write_clip(ClipSpec(size=(64, 48), frames=4), tmp_path / "clip.mp4")
+    argv = ["-q", "video", "--style", str(tmp_path / "painting.png"), "--content", str(tmp_path / "clip.mp4")]
+    assert main([*argv, "--instant", "--out", str(tmp_path / "out.mp4")]) == 0
+    made = json.loads((tmp_path / "out.mp4.json").read_text())
+    assert made["method"] == "ghiasi2017-instant-video" and made["output"]["frames"] == 4
+    assert made["model"]["networks"]["licence"].startswith("Apache-2.0")
+    assert _status([*argv, "--instant", "--steps", "5", "--out", str(tmp_path / "o.mp4")]) == 2
+    assert "--steps is not for --style --instant" in capsys.readouterr().err

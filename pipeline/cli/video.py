@@ -97,7 +97,7 @@ def _video_flags(v: argparse.ArgumentParser) -> None:
     c = v.add_argument_group("colour control (Gatys 2016)")
     add(c, "color", "color_match")
     _region_flags(v.add_argument_group("spatial control: masks with one flat colour per region"))
-    _fast_flags(v.add_argument_group("fast style (--model)"))
+    _fast_flags(v.add_argument_group("one pass per frame (--model, or --style with --instant)"))
     # Flags that belong to one path only are refused on the other, rather than silently dropped.
     # (argparse passes a string default through the flag's type, as it does a given value.)
     defaults = {
@@ -144,6 +144,12 @@ def _region_flags(g: argparse._ArgumentGroup) -> None:
 
 
 def _fast_flags(f: argparse._ArgumentGroup) -> None:
+    f.add_argument(
+        "--instant",
+        action="store_true",
+        help="with --style: each frame in one pass through Magenta's pretrained arbitrary-style networks "
+        "(instant style, any painting; the instant extra) instead of optimised",
+    )
     f.add_argument("--batch", type=int, metavar="N", help="frames per forward pass (default: 8 on a GPU, 1 on a CPU)")
     f.add_argument("--compile", action="store_true", help="torch.compile the network first (GPU)")
     f.add_argument(
@@ -158,22 +164,25 @@ def _fast_flags(f: argparse._ArgumentGroup) -> None:
 #: ``video`` flags that mean the same with --style and --model.
 _BOTH = {"help", "verbosity", "content", "out", "size", "device", "precision", "max_pixels", "frames", "fps",
          "content_mask", "min_area", "flow", "style", "model"}  # fmt: skip
-#: Flags of the fast path (--model) alone; every other flag is the optimisation's alone.
-_FAST = {"batch", "compile", "blend"}
+#: Flags of the one-pass paths (--model, --style --instant) alone; every other flag is the
+#: optimisation's alone, but for the paintings' weights, which instant style mixes too.
+_FAST = {"batch", "compile", "blend", "instant"}
+_INSTANT = {"style_blend"}
 
 
 def _check_path(args: argparse.Namespace) -> None:
-    """--style or --model, and no flag of the other path."""
+    """--style or --model, and no flag of another path."""
     if (args.style is None) == (args.model is None):
         raise InputError("give --style (optimise every frame) or --model (a fast-style network), not both or neither")
-    fast = args.model is not None
+    if args.instant and args.model is not None:
+        raise InputError("--instant takes paintings: give them with --style, not --model")
+    fast = args.model is not None or args.instant
     for dest, default in args.path_only.items():
-        if (dest in _FAST) != fast and getattr(args, dest) != default:
+        allowed = (dest in _FAST or (args.instant and dest in _INSTANT)) if fast else dest not in _FAST
+        if not allowed and getattr(args, dest) != default:
             flag = "--" + dest.replace("_", "-")
-            raise InputError(
-                f"{flag} is for {'--style (optimisation)' if fast else '--model (fast style)'}; "
-                f"with {'--model' if fast else '--style'} leave it out"
-            )
+            path = "--style (optimisation)" if not fast else "--style --instant" if args.instant else "--model"
+            raise InputError(f"{flag} is not for {path}; leave it out")
 
 
 def _video(args: argparse.Namespace) -> int:
@@ -183,7 +192,7 @@ def _video(args: argparse.Namespace) -> int:
     from pipeline.video.transfer import VideoConfig  # loads torch: per verb
 
     _check_path(args)
-    if args.model is not None:
+    if args.model is not None or args.instant:
         return _fast_video(args)
     if args.size is None:  # a frame is optimised at a still's default size
         args.size = GatysConfig().size
@@ -221,14 +230,20 @@ def _video(args: argparse.Namespace) -> int:
 
 def _fast_video(args: argparse.Namespace) -> int:
     from pipeline.video.fast import FastClipConfig, fast_video_files  # loads torch: per verb
+    from pipeline.video.instant import open_instant  # loads onnxruntime: per verb
 
     config = FastClipConfig(
         size=args.size, batch=args.batch, device=args.device, precision=args.precision, compile=args.compile,
         flow=args.flow, **({} if args.blend is None else {"blend": args.blend}),
     )  # fmt: skip
     with reporting(quiet=args.verbosity < 0, what="video", unit="frame") as progress:
+        model = args.model
+        if args.instant:
+            if args.content_mask is not None:
+                raise InputError("--instant paints clips without regions so far; leave out --content-mask")
+            model = open_instant(args.style, blend=args.style_blend, max_pixels=args.max_pixels)
         fast_video_files(
-            args.model,
+            model,
             args.content,
             args.out,
             config,

@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -37,6 +37,22 @@ log = logging.getLogger(__name__)
 
 FORMAT = "stylesnake-fast-model/1"
 THUMBNAIL = 128  # px, long side
+
+
+class Network(Protocol):
+    """What stylises a batch (B, 3 + guide channels, H, W) → (B, 3, H, W): a network, a
+    :class:`Runner`, an exported model in onnxruntime, or instant style's networks."""
+
+    guide_channels: int
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+class Described(Protocol):
+    """What a record says of a model: its style's name and what it knows of itself."""
+
+    style_name: str
+    info: dict[str, Any]
 
 
 @dataclass
@@ -146,7 +162,7 @@ def _fusable_instance_norms(module: torch.nn.Module) -> None:
 
 
 def stylize(
-    network: TransformerNet | Runner | OnnxNetwork,
+    network: Network,
     images: torch.Tensor,
     guides: torch.Tensor | None = None,
 ) -> torch.Tensor:
@@ -180,7 +196,7 @@ def labels_of(info: dict[str, Any]) -> Palette | None:
 
 
 def content_guides(
-    model: FastModel | OnnxNetwork, mask: Image.Image | np.ndarray, size: tuple[int, int], *, name: str = "mask"
+    model: Described, mask: Image.Image | np.ndarray, size: tuple[int, int], *, name: str = "mask"
 ) -> torch.Tensor:
     """The guide channels (1, K, H, W) a guided model takes with a content image of ``size``
     (width, height): the painted ``mask`` cleaned onto the model's labels, resized to ``size``.
@@ -197,8 +213,8 @@ class OpenedModel:
     """A fast-style model ready to stylise: the network to call, the model (its record and labels),
     the device and precision it runs at, and the file it came from (None: one built in memory)."""
 
-    network: Runner | OnnxNetwork | TransformerNet
-    model: FastModel | OnnxNetwork
+    network: Network
+    model: Described
     device: torch.device
     precision: str
     path: Path | None = None
@@ -237,7 +253,7 @@ def open_model(
 
 
 def paint(
-    network: TransformerNet | Runner | OnnxNetwork,
+    network: Network,
     photos: torch.Tensor,
     guides: torch.Tensor | None = None,
     *,

@@ -28,9 +28,7 @@ from PIL import Image
 
 from pipeline import io, record
 from pipeline.errors import InputError, Mismatch, check_pixels, option
-from pipeline.fast.model import OpenedModel, Runner, content_guides, labels_of, open_model, paint
-from pipeline.fast.network import TransformerNet
-from pipeline.fast.runtime import OnnxNetwork
+from pipeline.fast.model import Network, OpenedModel, content_guides, labels_of, open_model, paint
 from pipeline.outputs import OwnedFolder
 from pipeline.progress import Progress
 from pipeline.video import clip as clips
@@ -105,7 +103,8 @@ def fast_video_files(
         (3, 'painted.poster.png', 'johnson2016-video')
     """
     started = time.perf_counter()
-    given = [] if isinstance(model, OpenedModel) else [model]
+    # An opened model's own files (instant style's paintings) are inputs too.
+    given = [s["path"] for s in model.model.info.get("styles", [])] if isinstance(model, OpenedModel) else [model]
     inputs = [content_path, *given, *([content_mask] if content_mask not in (None, "propose") else [])]
     where = checked_outputs(out_path, inputs)
     opened = _opened(model, config, guided=content_mask is not None)
@@ -127,11 +126,12 @@ def fast_video_files(
     pairs = _painted(opened.network, opened.model, info, span, size, batch, masks, timing, progress, config)
     poster = _write(_steadied(pairs, config), where, info, span)
     metadata = {
-        **record.header("johnson2016-video", opened.model.info.get("weights")),
+        **record.header(opened.model.info.get("clip_method", "johnson2016-video"), opened.model.info.get("weights")),
         "model": {
             "path": opened.name,
             "style": opened.model.style_name,
             "training": opened.model.info.get("training", {}),
+            **{k: v for k, v in opened.model.info.items() if k in ("networks", "styles", "blend")},
         },
         "parameters": {**dataclasses.asdict(config), "batch": batch, "size": list(size)},
         "content": info.described(),
@@ -196,7 +196,7 @@ def _write(painted: Iterator[np.ndarray], where: Outputs, info: clips.ClipInfo, 
 
 
 def _painted(
-    network: Runner | OnnxNetwork | TransformerNet,
+    network: Network,
     model: Any,
     info: clips.ClipInfo,
     span: tuple[int, int],
