@@ -1,4 +1,5 @@
-# Stylesnake workflow: painted masks → label maps → style targets → transfers → figures → contact sheet,
+# Stylesnake workflow: painted masks → label maps → instant previews → style targets → transfers → figures →
+# contact sheet,
 # fast style: a network per style → one forward pass per content image → ONNX export, and video: keyframe
 # masks carried through each clip → the clip painted in segment jobs → the segments joined.
 # A table of contents: the rules live in rules/*.smk, each a thin shell over one `stylesnake` verb; the
@@ -60,6 +61,7 @@ wildcard_constraints:
 
 rule all:
     input:
+        wf.instant_results(PLAN),
         expand(Paths.result, zip, **PAIRS),
         Paths.sheet,
         wf.fast_results(PLAN),
@@ -69,6 +71,7 @@ rule all:
 
 
 include: "rules/masks.smk"
+include: "rules/instant.smk"
 include: "rules/gatys.smk"
 include: "rules/report.smk"
 include: "rules/fast.smk"

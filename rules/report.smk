@@ -46,6 +46,7 @@ rule figures:
 
 rule contact_sheet:
     input:
+        instant=wf.instant_results(PLAN),
         results=expand(Paths.result, zip, **PAIRS),
         panels=expand(Paths.panel, zip, **PAIRS),
         fast=wf.fast_results(PLAN),
@@ -68,7 +69,8 @@ rule contact_sheet:
         mem_mb=1000,
         runtime=5,
     shell:
-        "{params.stylesnake} contact-sheet {output} {input.results} {input.fast} {input.videos} {input.fast_videos}"
+        "{params.stylesnake} contact-sheet {output} {input.instant} {input.results} {input.fast} {input.videos}"
+        " {input.fast_videos}"
         " > {log} 2>&1"
 
 

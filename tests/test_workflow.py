@@ -67,6 +67,26 @@ def test_plan_finds_images_masks_and_pairs(tmp_path: Path) -> None:
     assert plan.guided == {("street", "ihc")}  # both masks painted; anything else runs unguided
 
 
+def test_instant_style_runs_every_pair_where_its_networks_are_installed(tmp_path: Path, monkeypatch) -> None:
+    _image(tmp_path / "images/content/street.jpg", (60, 40))
+    _paint(tmp_path / "masks/content/street.png", (60, 40))
+    _paint(tmp_path / "masks/style/ihc.png", (64, 64))
+    config = _config(demo={"content": [], "style": ["ihc", "retina"]}, labels=LABELS)
+    plan = wf.plan(config, tmp_path)
+    assert plan.instant["enabled"] is True  # auto, and the test extra installs the networks
+    assert wf.instant_results(plan) == ["results/instant/street__ihc.png", "results/instant/street__retina.png"]
+    guided, plain = wf.instant_args(plan, "street", "ihc"), wf.instant_args(plan, "street", "retina")
+    assert "--size 512" in plain and "--colors" not in plain
+    assert "--colors 'subject=#e6194b,background=#4363d8'" in guided
+    sized = wf.plan({**config, "instant": {"enabled": "auto", "size": 200}}, tmp_path)
+    assert "--size 200" in wf.instant_args(sized, "street", "retina")
+    assert wf.instant_results(wf.plan({**config, "instant": {"enabled": False}}, tmp_path)) == []
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)
+    assert wf.plan(config, tmp_path).instant["enabled"] is False  # auto, not installed: off, quietly
+    with pytest.raises(InputError, match=r"pip install 'stylesnake\[instant\]'"):
+        wf.plan({**config, "instant": {"enabled": True}}, tmp_path)
+
+
 def test_pairs_all_skips_label_mismatch_unless_mapped(tmp_path: Path) -> None:
     labels = {**LABELS, "sky": "#3cb44b"}
     _image(tmp_path / "images/content/a.png", (64, 64))
@@ -303,6 +323,11 @@ def test_whole_workflow_runs_and_records_everything(project: Path) -> None:
     assert unguided["method"] == "gatys2015"  # retina has no mask here
     sheet = (project / "results" / "index.html").read_text()
     assert "Style: ihc" in sheet and "Style: retina" in sheet and "coffee__ihc.panel.png" in sheet
+    # Instant style first: every pair through the real networks, guided where the pair has masks.
+    assert sheet.index("Instant style: every pair") < sheet.index("Style: ihc")
+    assert "seeded random VGG weights" in sheet and 'src="instant/coffee__ihc.png"' in sheet
+    instant = json.loads((project / "results/instant/coffee__ihc.png.json").read_text())
+    assert instant["method"] == "ghiasi2017-instant+guided" and instant["output"]["width"] == 48
     assert 'src="fast/coffee__ihc.png"' in sheet and 'src="fast/coffee__retina.png"' in sheet
     # The run ends by naming the contact sheet and the settings a later run must repeat.
     note = (project / "first_run.txt").read_text()

@@ -164,6 +164,19 @@ def fast_summary(metadata: Mapping[str, Any]) -> str:
     return f"fast style ({guided} network), {p.get('size')} px{colour}, loss network weights {weights}"
 
 
+def _is_instant(metadata: Mapping[str, Any]) -> bool:
+    """An instant-style result (``stylesnake stylize --style``): real pretrained networks."""
+    return str(metadata.get("method", "")).startswith("ghiasi2017-instant")
+
+
+def instant_summary(metadata: Mapping[str, Any]) -> str:
+    """One line for an instant-style still's caption: regions, size, and whose networks."""
+    guidance = metadata.get("guidance") or {}
+    regions = f"{len(guidance['regions'])} regions" if guidance.get("regions") else "unguided"
+    output = metadata.get("output", {})
+    return f"instant style ({regions}), {output.get('width')}x{output.get('height')} px, Magenta's pretrained networks"
+
+
 def _is_video(metadata: Mapping[str, Any]) -> bool:
     return str(metadata.get("method", "")).endswith("-video")
 
@@ -171,7 +184,9 @@ def _is_video(metadata: Mapping[str, Any]) -> bool:
 def video_summary(metadata: Mapping[str, Any]) -> str:
     """One line for a clip's caption: frames, rate, and how it was held together."""
     video, content = metadata.get("video", {}), metadata.get("content", {})
-    if "model" in metadata:  # a fast network's: its stability came from training
+    if _is_instant(metadata):
+        held = f"instant style, flow blend {metadata.get('parameters', {}).get('blend', 0):g}"
+    elif "model" in metadata:  # a fast network's: its stability came from training
         trained = metadata["model"].get("training", {}).get("temporal_weight") or 0
         held = f"fast network, trained with temporal weight {trained:g}" if trained else "fast network, frame by frame"
     else:
@@ -191,6 +206,14 @@ def _figure(result: Path, metadata: Mapping[str, Any], link: Callable[[Path], st
         poster = Path(metadata.get("output", {}).get("poster") or result)
         shown = poster if poster.exists() else result
         links[0] = f'<a href="{link(result)}">play the clip</a>'
+    elif _is_instant(metadata):  # the result itself: no loss, no panel
+        style, what, caption, shown, loss = (
+            Path(metadata["styles"][0]["path"]).stem,
+            " (instant style)",
+            instant_summary(metadata),
+            result,
+            "",
+        )
     elif _is_fast(metadata):  # no panel of its own; the network's training curve sits beside the model
         style, what, caption = metadata["model"]["style"], " (fast style)", fast_summary(metadata)
         shown, curve = result, Path(metadata["model"]["path"]).with_suffix(".loss.png")
@@ -230,16 +253,20 @@ def contact_sheet(results: Sequence[str | os.PathLike[str]], out: str | os.PathL
         return html.escape(os.path.relpath(path, base))
 
     groups: dict[str, list[str]] = {}
-    fast = 0
+    instant: list[str] = []
+    fast = random = 0
     for result in map(Path, results):
         metadata = read_sidecar(result)
         fast += _is_fast(metadata)
+        random += (metadata.get("weights") or {}).get("kind") == "random"
         style, figure = _figure(result, metadata, link)
-        groups.setdefault(style, []).append(figure)
+        (instant if _is_instant(metadata) and not _is_video(metadata) else groups.setdefault(style, [])).append(figure)
     sections = "\n".join(
         f"<section><h2>Style: {html.escape(style)}</h2>\n" + "\n".join(items) + "\n</section>"
         for style, items in sorted(groups.items())
     )
+    if instant:  # first: what real pretrained networks make of every pair
+        sections = _instant_section(instant, random) + "\n" + sections
     # Said only when there are fast results, so a Gatys-only sheet stays as it was (tests/golden.json).
     fast_note = f" {fast} of them fast style: the stylised image alone." if fast else ""
     return f"""<!doctype html>
@@ -254,6 +281,22 @@ figcaption {{ font-size: .9rem; color: #555; }} .stalled {{ color: #b00; }} h2 {
 {sections}
 </body></html>
 """
+
+
+def _instant_section(figures: Sequence[str], random: int) -> str:
+    """The sheet's first section: instant-style results, made with real pretrained networks; and,
+    when the others were made with random VGG weights, what those are."""
+    note = (
+        f" The {random} result(s) below it were made with seeded random VGG weights (no ImageNet weights here):"
+        " they show the methods at work, not paintings."
+        if random
+        else ""
+    )
+    return (
+        "<section><h2>Instant style: every pair in one pass, real pretrained networks</h2>\n"
+        f"<p>Magenta's arbitrary-style networks (Ghiasi et al. 2017), region by region where the pair has masks.{note}"
+        "</p>\n" + "\n".join(figures) + "\n</section>"
+    )
 
 
 def write_figures(

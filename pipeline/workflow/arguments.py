@@ -102,6 +102,25 @@ def fast_results(plan: Plan) -> list[str]:
     return [Paths.stylized.format(content=content, style=style) for content, style in fast_pairs(plan)]
 
 
+def instant_results(plan: Plan) -> list[str]:
+    """Every instant-style result the run makes: one per pair (none when instant style is off)."""
+    if not plan.instant.get("enabled"):
+        return []
+    return [Paths.instant.format(content=content, style=style) for content, style in plan.pairs]
+
+
+def instant_args(plan: Plan, content: str, style: str) -> str:
+    """Arguments of ``stylesnake stylize --style`` for one pair (inputs and output come from the
+    rule): the pair's size (``instant.size``, else its Gatys size), and, guided, how its masks read."""
+    settings = plan.pair_settings(content, style)
+    options: dict[str, Any] = {"size": plan.instant.get("size") or settings.get("size")}
+    if (content, style) in plan.guided:
+        options["label_map"] = settings.get("label_map")
+        if not plan.proposes(content, style):
+            options["colors"] = colours_arg(plan.labels)
+    return cli_args(options)
+
+
 def train_args(plan: Plan, style: str) -> str:
     """Arguments of ``stylesnake train`` (style, data, masks and output come from the rule)."""
     skip = ("enabled", "data", "guided", "masks")

@@ -168,6 +168,9 @@ class Jobs:
     def transfer_args(self, w: Any) -> str:
         return arguments.transfer_args(self.plan, w.content, w.style)
 
+    def instant_args(self, w: Any) -> str:
+        return arguments.instant_args(self.plan, w.content, w.style)
+
     def train_args(self, w: Any) -> str:
         return arguments.train_args(self.plan, w.style)
 

