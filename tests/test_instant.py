@@ -85,6 +85,9 @@ def test_odd_sizes_keep_their_size_and_strength_zero_is_the_photo() -> None:
     assert photo.shape[:2] != (97, 97) and photo.shape[1] % 4
     assert instant(photo, _array("ihc")).shape == photo.shape
     assert np.array_equal(instant(photo, _array("ihc"), strength=0.0), photo)
+    wrong = _label_map(np.zeros((10, 10), np.uint8))
+    with pytest.raises(InputError, match="give each mask at its picture's size"):
+        instant(photo, _array("ihc"), content_mask=wrong, style_masks=[wrong])
 
 
 def test_two_paintings_mix_their_style_vectors_by_weight() -> None:

@@ -66,14 +66,31 @@ def instant(
     check_strength(strength)
     arrays = [_rgb(picture) for picture in pictures]
     networks = open_networks()
-    paired = None
-    if content_mask is not None:
-        if style_masks is None or len(style_masks) != len(arrays):
-            raise Mismatch(f"{len(arrays)} painting(s) need as many style masks, one each")
-        paired = Paired(content_mask, tuple(style_masks), pair_regions(content_mask, style_masks, label_map=label_map))
     image = _rgb(photo)
+    paired = _paired(image, arrays, content_mask, style_masks, label_map)
     result = Vectors(networks, arrays, weights).paint(image, paired)
     return finish(result, image, strength=strength, preserve_color=preserve_color)
+
+
+def _paired(
+    photo: np.ndarray,
+    paintings: Sequence[np.ndarray],
+    content_mask: LabelMap | None,
+    style_masks: Sequence[LabelMap] | None,
+    label_map: Mapping[str, str] | None,
+) -> Paired | None:
+    """The masks paired, each checked to be its picture's size; None without a content mask."""
+    if content_mask is None:
+        return None
+    if style_masks is None or len(style_masks) != len(paintings):
+        raise Mismatch(f"{len(paintings)} painting(s) need as many style masks, one each")
+    for mask, picture in zip([content_mask, *style_masks], [photo, *paintings], strict=True):
+        if mask.labels.shape != picture.shape[:2]:
+            raise Mismatch(
+                f"a mask of {mask.labels.shape[1]}x{mask.labels.shape[0]} px for a picture of "
+                f"{picture.shape[1]}x{picture.shape[0]} px; give each mask at its picture's size"
+            )
+    return Paired(content_mask, tuple(style_masks), pair_regions(content_mask, style_masks, label_map=label_map))
 
 
 class Vectors:
