@@ -80,6 +80,23 @@ def test_the_float_transformer_agrees_with_the_shipped_int8_graph(tmp_path: Path
     assert instant_networks._float_transformer(shipped_bytes) == cached.read_bytes()
 
 
+def test_one_region_in_the_one_pass_graph_is_the_plain_transformer() -> None:
+    """The per-region normalisation with one region over the whole photo computes what the plain
+    graph does; with two, each half is nearer the plain result of its own vector."""
+    networks = open_networks()
+    photo = np.asarray(sample_image("astronaut").convert("RGB").resize((200, 150)), np.float32) / 255
+    first, second = (networks.style_vector(_array(name, 256)) for name in ("hubble_deep_field", "ihc"))
+    whole = np.ones((1, 150, 200), np.float32)
+    plain = networks.transform(photo, first)
+    assert float(np.abs(networks.transform_regions(photo, first[None], whole) - plain).max()) < 1e-4
+    halves = np.zeros((2, 150, 200), np.float32)
+    halves[0, :, :100], halves[1, :, 100:] = 1, 1
+    both = networks.transform_regions(photo, np.stack([first, second]), halves)
+    other = networks.transform(photo, second)
+    for half, own, foreign in ((np.s_[:, :100], plain, other), (np.s_[:, 100:], other, plain)):
+        assert np.abs(both[half] - own[half]).mean() < 0.5 * np.abs(both[half] - foreign[half]).mean()
+
+
 def test_odd_sizes_keep_their_size_and_strength_zero_is_the_photo() -> None:
     photo = _array("chelsea", 97)
     assert photo.shape[:2] != (97, 97) and photo.shape[1] % 4

@@ -16,6 +16,7 @@ import functools
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata, resources
 from importlib.util import find_spec
@@ -47,14 +48,17 @@ SOURCE = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class Networks:
     """The two networks in onnxruntime, and what identifies them (the package's version, each file's
-    SHA-256) for an output's record."""
+    SHA-256) for an output's record; the transformer with a vector per region is opened on first use
+    (:mod:`pipeline.instant.regional`)."""
 
     predictor: Any  # onnxruntime.InferenceSession
     transformer: Any
     record: dict[str, Any]
+    open_regional: Callable[[], Any] | None = None
+    _regional: Any = None
 
     def style_vector(self, painting: np.ndarray) -> np.ndarray:
         """The style vector (100,) of a painting (H, W, 3 uint8) already square or not: its short
@@ -65,14 +69,37 @@ class Networks:
 
     def transform(self, photo: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """``photo`` (H, W, 3 float32 in [0, 1]) stylised by ``vector`` (100,), at its own size."""
-        height, width = photo.shape[:2]
-        if min(height, width) < MIN_SIDE:
-            raise InputError(f"a photo of {width}x{height} is too small to stylise; both sides need {MIN_SIDE} px")
-        padded = np.pad(photo, ((0, -height % STRIDE), (0, -width % STRIDE), (0, 0)), mode="reflect")
+        padded = _padded(photo)
         names = [i.name for i in self.transformer.get_inputs()]
-        feed = {names[0]: padded[None].astype(np.float32), names[1]: vector.reshape(1, 1, 1, -1).astype(np.float32)}
-        out = self.transformer.run(None, feed)[0][0, :height, :width]
+        feed = {names[0]: padded[None], names[1]: vector.reshape(1, 1, 1, -1).astype(np.float32)}
+        out = self.transformer.run(None, feed)[0][0, : photo.shape[0], : photo.shape[1]]
         return np.clip(out, 0, 1)
+
+    def transform_regions(self, photo: np.ndarray, vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """``photo`` stylised region by region in one pass: ``vectors`` (R, 100), one per region,
+        and ``weights`` (R, H, W), each region's share of every pixel (summing to 1)."""
+        from pipeline.instant.regional import region_masks
+
+        if self._regional is None:
+            assert self.open_regional is not None
+            self._regional = self.open_regional()
+        padded = _padded(photo)
+        names = [i.name for i in self._regional.get_inputs()]
+        feed = {
+            names[0]: padded[None],
+            names[1]: vectors.reshape(len(vectors), 1, 1, -1).astype(np.float32),
+            **region_masks(weights, *padded.shape[:2]),
+        }
+        out = self._regional.run(None, feed)[0][0, : photo.shape[0], : photo.shape[1]]
+        return np.clip(out, 0, 1)
+
+
+def _padded(photo: np.ndarray) -> np.ndarray:
+    """``photo`` mirrored out to sides that are multiples of :data:`STRIDE`, as float32."""
+    height, width = photo.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        raise InputError(f"a photo of {width}x{height} is too small to stylise; both sides need {MIN_SIDE} px")
+    return np.pad(photo, ((0, -height % STRIDE), (0, -width % STRIDE), (0, 0)), mode="reflect").astype(np.float32)
 
 
 def installed() -> bool:
@@ -163,20 +190,32 @@ def cache_folder() -> Path:
 
 
 def _float_transformer(shipped: bytes) -> bytes:
-    """:func:`_dequantised`, converted once per machine and kept in :func:`cache_folder` (keyed by
-    the shipped file's digest); converted in memory where that folder cannot be written."""
-    cached = cache_folder() / f"instant-transformer-{hashlib.sha256(shipped).hexdigest()[:16]}-v{CONVERSION}.onnx"
+    """:func:`_dequantised`, converted once per machine (:func:`_converted`)."""
+    return _converted("transformer", shipped, _dequantised)
+
+
+def _regional_transformer(shipped: bytes) -> bytes:
+    """The float transformer with a vector per region (:mod:`pipeline.instant.regional`)."""
+    from pipeline.instant.regional import regional_graph
+
+    return _converted("regional", shipped, lambda data: regional_graph(_float_transformer(data)))
+
+
+def _converted(kind: str, shipped: bytes, convert: Callable[[bytes], bytes]) -> bytes:
+    """``convert(shipped)``, kept in :func:`cache_folder` (keyed by the shipped file's digest);
+    converted in memory where that folder cannot be written."""
+    cached = cache_folder() / f"instant-{kind}-{hashlib.sha256(shipped).hexdigest()[:16]}-v{CONVERSION}.onnx"
     try:
         return cached.read_bytes()
     except OSError:
         pass
-    converted = _dequantised(shipped)
+    converted = convert(shipped)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         with io.atomic_write(cached) as fh:
             fh.write(converted)
     except (OSError, InputError) as error:
-        log.debug("instant: the converted transformer is not cached (%s)", error)
+        log.debug("instant: the converted %s is not cached (%s)", kind, error)
     return converted
 
 
@@ -201,4 +240,8 @@ def open_networks(threads: int | None = None) -> Networks:
         "transformer": "dequantised to float (the int8 weights' values, activations not rounded)",
     }
     log.debug("instant networks: %s %s", DISTRIBUTION, record["version"])
-    return Networks(predictor, transformer, record)
+
+    def open_regional() -> Any:
+        return onnxruntime.InferenceSession(_regional_transformer(files[TRANSFORMER]), options, providers=providers)
+
+    return Networks(predictor, transformer, record, open_regional)

@@ -95,10 +95,14 @@ def _paired(
 
 class Vectors:
     """The style vectors of a set of paintings, each computed once however many photos and
-    regions ask for it."""
+    regions ask for it, and photos painted with them: region by region in one pass (per-region
+    instance-norm statistics, :mod:`pipeline.instant.regional`), or with ``one_pass=False`` one
+    pass per region laid together under the masks (what the benchmark compares it with)."""
 
-    def __init__(self, networks: Networks, paintings: Sequence[np.ndarray], blend: Sequence[float]) -> None:
-        self.networks, self.paintings, self.blend = networks, list(paintings), list(blend)
+    def __init__(
+        self, networks: Networks, paintings: Sequence[np.ndarray], blend: Sequence[float], *, one_pass: bool = True
+    ) -> None:
+        self.networks, self.paintings, self.blend, self.one_pass = networks, list(paintings), list(blend), one_pass
         self._whole: np.ndarray | None = None
         self._regions: dict[tuple[int, int], np.ndarray] = {}
 
@@ -136,6 +140,8 @@ class Vectors:
             return self.networks.transform(image, self.whole())
         vectors = region_vectors(self.of(paired), paired.pairing, self.blend)
         weights = feathered(paired.content, paired.pairing)
+        if self.one_pass:
+            return self.networks.transform_regions(image, vectors, weights)
         result = np.zeros_like(image)
         for vector, weight in zip(vectors, weights, strict=True):
             result += weight[..., None] * self.networks.transform(image, vector)
