@@ -287,3 +287,31 @@ def test_video_with_a_painting_writes_the_clip_and_its_record(tmp_path: Path, ca
     assert made["model"]["networks"]["licence"].startswith("Apache-2.0")
     assert _status([*argv, "--instant", "--steps", "5", "--out", str(tmp_path / "o.mp4")]) == 2
     assert "--steps is not for --style --instant" in capsys.readouterr().err
+
+
+def test_a_clip_takes_each_painting_regions_style_along_the_motion(tmp_path: Path) -> None:
+    """Keyframe masks carried to every frame; each region of every frame nearest its own painting
+    region's style."""
+    from pipeline.synthetic.clips import ClipSpec, synthetic_clip, write_clip
+
+    scene = guided_scenes(128)[0]  # two regions, their textures unlike each other
+    Image.fromarray((scene.style * 255).astype(np.uint8)).save(tmp_path / "painting.png")
+    Image.fromarray(PALETTE[scene.style_labels]).save(tmp_path / "painting_mask.png")
+    spec = ClipSpec(world="scene:4", size=(96, 72), frames=4, pan=(1.0, 0.0), speed=(1.5, 0.5))
+    write_clip(spec, tmp_path / "clip")
+    frames = list(synthetic_clip(spec))
+    Image.fromarray(PALETTE[frames[0].labels % 2]).save(tmp_path / "first.png")
+    out = tmp_path / "out"
+    argv = ["-q", "video", "--style", str(tmp_path / "painting.png"), "--instant", "--content", str(tmp_path / "clip")]
+    masks = ["--content-mask", str(tmp_path / "first.png"), "--style-mask", str(tmp_path / "painting_mask.png")]
+    assert main([*argv, *masks, "--out", str(out), "--blend", "0"]) == 0
+    made = json.loads(Path(f"{out}.json").read_text())
+    assert made["model"]["style"] == "painting" and made["output"]["frames"] == 4
+    networks = open_networks()
+    painting = (scene.style * 255).astype(np.uint8)
+    wanted = [networks.style_vector(region_square(painting, scene.style_labels == r)) for r in range(2)]
+    for frame, path in zip(frames, sorted(out.glob("*.png")), strict=True):
+        result = np.asarray(Image.open(path).convert("RGB"))
+        for r in range(2):
+            got = networks.style_vector(region_square(result, frame.labels % 2 == r))
+            assert np.argmin([np.linalg.norm(got - w) for w in wanted]) == r, (path.name, r)

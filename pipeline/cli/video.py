@@ -167,7 +167,7 @@ _BOTH = {"help", "verbosity", "content", "out", "size", "device", "precision", "
 #: Flags of the one-pass paths (--model, --style --instant) alone; every other flag is the
 #: optimisation's alone, but for the paintings' weights, which instant style mixes too.
 _FAST = {"batch", "compile", "blend", "instant"}
-_INSTANT = {"style_blend"}
+_INSTANT = {"style_blend", "style_mask", "k", "colors"}
 
 
 def _check_path(args: argparse.Namespace) -> None:
@@ -239,9 +239,13 @@ def _fast_video(args: argparse.Namespace) -> int:
     with reporting(quiet=args.verbosity < 0, what="video", unit="frame") as progress:
         model = args.model
         if args.instant:
-            if args.content_mask is not None:
-                raise InputError("--instant paints clips without regions so far; leave out --content-mask")
-            model = open_instant(args.style, blend=args.style_blend, max_pixels=args.max_pixels)
+            if (args.content_mask is None) != (args.style_mask is None) or len(args.style_mask or []) > 1:
+                raise InputError("regions on a clip take its --content-mask and one --style-mask (the painting's)")
+            model = open_instant(
+                args.style, blend=args.style_blend, style_mask=(args.style_mask or [None])[0],
+                palette=options.palette(args), k=options.single_k(args, "the painting's mask"),
+                max_pixels=args.max_pixels,
+            )  # fmt: skip
         fast_video_files(
             model,
             args.content,

@@ -65,8 +65,13 @@ def region_vectors(vector_of: Callable[[int, int], np.ndarray], pairing: Pairing
 def feathered(content: LabelMap, pairing: Pairing) -> np.ndarray:
     """(R, H, W) weights summing to 1 at each pixel: each region's share of the photo, its edges
     blurred by :data:`FEATHER`."""
-    sigma = FEATHER * max(content.labels.shape) / 512
-    masks = np.stack([(content.labels == index).astype(np.float32) for index in pairing.present])
+    return feather(np.stack([(content.labels == index).astype(np.float32) for index in pairing.present]))
+
+
+def feather(masks: np.ndarray) -> np.ndarray:
+    """Hard region masks (R, H, W) as weights summing to 1 at each pixel, their edges blurred by
+    :data:`FEATHER`."""
+    sigma = FEATHER * max(masks.shape[1:]) / 512
     if sigma >= 0.3:
         masks = np.stack([cv2.GaussianBlur(mask, (0, 0), sigma, borderType=cv2.BORDER_REFLECT) for mask in masks])
     return masks / np.maximum(masks.sum(axis=0, keepdims=True), 1e-6)
