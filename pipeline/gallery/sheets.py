@@ -164,6 +164,13 @@ def fast_summary(metadata: Mapping[str, Any]) -> str:
     return f"fast style ({guided} network), {p.get('size')} px{colour}, loss network weights {weights}"
 
 
+def _weights_kind(metadata: Mapping[str, Any]) -> str | None:
+    """Which VGG weights a result was made with: a record's ``weights`` is their description, or
+    (a clip through a fast network) the name its training recorded."""
+    weights = metadata.get("weights")
+    return str(weights.get("kind")) if isinstance(weights, Mapping) else weights
+
+
 def _is_instant(metadata: Mapping[str, Any]) -> bool:
     """An instant-style result (``stylesnake stylize --style``): real pretrained networks."""
     return str(metadata.get("method", "")).startswith("ghiasi2017-instant")
@@ -258,7 +265,7 @@ def contact_sheet(results: Sequence[str | os.PathLike[str]], out: str | os.PathL
     for result in map(Path, results):
         metadata = read_sidecar(result)
         fast += _is_fast(metadata)
-        random += (metadata.get("weights") or {}).get("kind") == "random"
+        random += _weights_kind(metadata) == "random"
         style, figure = _figure(result, metadata, link)
         (instant if _is_instant(metadata) and not _is_video(metadata) else groups.setdefault(style, [])).append(figure)
     sections = "\n".join(
