@@ -176,7 +176,7 @@ def test_every_rule_ran_as_a_slurm_job(cluster: Cluster, local_run: Run, slurm_r
     local_jobs = Counter(re.findall(r"^(?:local)?rule (\w+):$", local_run.output, re.MULTILINE))
     del local_jobs["all"]
     assert set(local_jobs) == {
-        *("sample_image", "clean_mask", "style_targets", "transfer", "figures", "contact_sheet"),
+        *("sample_image", "clean_mask", "instant", "style_targets", "transfer", "figures", "contact_sheet"),
         *("fast_train", "fast_stylize", "fast_export"),
         *("sample_clip", "video_masks", "video_segment", "video_join", "video_fast"),
     }
