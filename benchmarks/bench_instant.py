@@ -124,6 +124,33 @@ def timings(runs: dict[str, list[str]], repeat: int) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in seconds.items()}
 
 
+def port_vs_onnxruntime(sides: tuple[int, ...] = (512, 1024), repeat: int = 3) -> list[str]:
+    """The transformer on this CPU: onnxruntime (what runs here) against the PyTorch port (what runs
+    on GPUs), median seconds of a plain pass, side by side."""
+    import torch
+
+    from pipeline.instant import networks as instant_networks
+    from pipeline.instant.port import TorchTransformer
+
+    networks = open_networks()
+    graph = instant_networks._regional_transformer(instant_networks._network_bytes(instant_networks.TRANSFORMER))
+    port = TorchTransformer(graph, torch.device("cpu"))
+    ported = instant_networks.Networks(networks.predictor, None, networks.record, lambda: port)
+    vector = networks.style_vector(np.asarray(sample_image("hubble_deep_field").convert("RGB")))
+    rows = []
+    for side in sides:
+        photo = np.asarray(_sized("astronaut", side), np.float32) / 255
+        took: dict[str, list[float]] = {"onnxruntime": [], "port": []}
+        for _ in range(repeat):
+            for name, which in (("onnxruntime", networks), ("port", ported)):
+                started = time.perf_counter()
+                which.transform(photo, vector)
+                took[name].append(time.perf_counter() - started)
+        ort, torch_s = statistics.median(took["onnxruntime"]), statistics.median(took["port"])
+        rows.append(f"| {side} px | {ort:.2f} s | {torch_s:.2f} s | {torch_s / ort:.2f}x |")
+    return rows
+
+
 def peak_memory(argv: list[str]) -> float:
     """Peak resident memory (MiB) of one command, by GNU time."""
     done = subprocess.run(["/usr/bin/time", "-v", *argv], check=True, capture_output=True, text=True)
@@ -235,6 +262,8 @@ def main() -> None:
             " vector | guided, one pass |\n|---|---|---|---|"
         )
         print("\n".join(separation([int(s) for s in args.sizes.split(",")])))
+        print("\n| photo, CPU | onnxruntime | PyTorch port | port / onnxruntime |\n|---|---|---|---|")
+        print("\n".join(port_vs_onnxruntime()))
         print("\n| photo | peak memory |\n|---|---|")
         for name, size in (("photo", 1024), ("huge", 4096)):
             argv = runs["ours, one 1024 px photo (full size)"][:]

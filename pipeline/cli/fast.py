@@ -110,7 +110,12 @@ def _stylize_flags(sz: argparse.ArgumentParser) -> None:
     sz.add_argument(
         "--strength", type=float, default=1.0, help="style strength, 0 (the photo) to 1 (full style): blends the result"
     )
-    add(sz, "device", help="auto, cpu, cuda, cuda:N or mps (.onnx models: the CPU)")
+    add(
+        sz,
+        "device",
+        help="auto, cpu, cuda, cuda:N or mps (.onnx models: the CPU; --style: onnxruntime on the CPU, the PyTorch "
+        "port on a GPU)",
+    )
     add(sz, "precision", "max_pixels")
     sz.add_argument(
         "--compile", action="store_true", help="torch.compile the network first (GPU batches: ~2.5x faster)"
@@ -208,6 +213,7 @@ def _instant(args: argparse.Namespace, outs: list[str]) -> int:
         preserve_color=args.preserve_color,
         max_pixels=args.max_pixels,
         alpha=args.alpha,
+        device=args.device,
     )
     return 0
 

