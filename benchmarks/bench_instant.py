@@ -135,7 +135,7 @@ def port_vs_onnxruntime(sides: tuple[int, ...] = (512, 1024), repeat: int = 3) -
     networks = open_networks()
     graph = instant_networks._regional_transformer(instant_networks._network_bytes(instant_networks.TRANSFORMER))
     port = TorchTransformer(graph, torch.device("cpu"))
-    ported = instant_networks.Networks(networks.predictor, None, networks.record, lambda: port)
+    ported = instant_networks.Networks(networks.predictor, networks.record, None, lambda: port)
     vector = networks.style_vector(np.asarray(sample_image("hubble_deep_field").convert("RGB")))
     rows = []
     for side in sides:

@@ -107,7 +107,7 @@ def test_the_pytorch_port_computes_what_onnxruntime_computes() -> None:
     networks = open_networks()
     graph = instant_networks._regional_transformer(instant_networks._network_bytes(instant_networks.TRANSFORMER))
     port = TorchTransformer(graph, torch.device("cpu"))
-    ported = instant_networks.Networks(networks.predictor, None, networks.record, lambda: port)
+    ported = instant_networks.Networks(networks.predictor, networks.record, None, lambda: port)
     photo = np.asarray(sample_image("coffee").convert("RGB").resize((150, 100)), np.float32) / 255
     vectors = np.stack([networks.style_vector(_array(name, 256)) for name in ("retina", "brick")])
     assert float(np.abs(ported.transform(photo, vectors[0]) - networks.transform(photo, vectors[0])).max()) < 1e-4

@@ -52,14 +52,16 @@ SOURCE = {
 
 @dataclass
 class Networks:
-    """The two networks in onnxruntime, and what identifies them (the package's version, each file's
-    SHA-256) for an output's record; the transformer with a vector per region is opened on first use
-    (:mod:`pipeline.instant.regional`)."""
+    """The two networks, and what identifies them (the package's version, each file's SHA-256) for
+    an output's record. The transformer is opened on first use, as the plain graph or the one with a
+    vector per region (:mod:`pipeline.instant.regional`), whichever a run needs; ``open_plain`` is
+    None where the PyTorch port runs (it runs the per-region graph alone)."""
 
     predictor: Any  # onnxruntime.InferenceSession
-    transformer: Any  # None where the PyTorch port runs (it holds the per-region graph alone)
     record: dict[str, Any]
-    open_regional: Callable[[], Any] | None = None
+    open_plain: Callable[[], Any] | None
+    open_regional: Callable[[], Any]
+    _plain: Any = None
     _regional: Any = None
 
     def style_vector(self, painting: np.ndarray) -> np.ndarray:
@@ -71,12 +73,12 @@ class Networks:
 
     def transform(self, photo: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """``photo`` (H, W, 3 float32 in [0, 1]) stylised by ``vector`` (100,), at its own size."""
-        if self.transformer is None:  # the PyTorch port runs the per-region graph alone
+        if self.open_plain is None:  # the PyTorch port runs the per-region graph alone
             return self.transform_regions(photo, vector[None], np.ones((1, *photo.shape[:2]), np.float32))
-        padded = _padded(photo)
-        names = [i.name for i in self.transformer.get_inputs()]
-        feed = {names[0]: padded[None], names[1]: vector.reshape(1, 1, 1, -1).astype(np.float32)}
-        out = self.transformer.run(None, feed)[0][0, : photo.shape[0], : photo.shape[1]]
+        if self._plain is None:
+            self._plain = self.open_plain()
+        feed = {"content_image": _padded(photo)[None], VECTOR: vector.reshape(1, 1, 1, -1).astype(np.float32)}
+        out = self._plain.run(None, feed)[0][0, : photo.shape[0], : photo.shape[1]]
         return np.clip(out, 0, 1)
 
     def transform_regions(self, photo: np.ndarray, vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -85,7 +87,6 @@ class Networks:
         from pipeline.instant.regional import region_masks
 
         if self._regional is None:
-            assert self.open_regional is not None
             self._regional = self.open_regional()
         padded = _padded(photo)
         feed = {
@@ -236,7 +237,6 @@ def open_networks(threads: int | None = None, device: str = "auto") -> Networks:
         options.intra_op_num_threads = threads
     providers = ["CPUExecutionProvider"]
     predictor = onnxruntime.InferenceSession(files[PREDICTOR], options, providers=providers)
-    transformer = onnxruntime.InferenceSession(_float_transformer(files[TRANSFORMER]), options, providers=providers)
     record = {
         **SOURCE,
         "version": metadata.version(DISTRIBUTION),
@@ -244,6 +244,9 @@ def open_networks(threads: int | None = None, device: str = "auto") -> Networks:
         "transformer": "dequantised to float (the int8 weights' values, activations not rounded)",
     }
     log.debug("instant networks: %s %s", DISTRIBUTION, record["version"])
+
+    def open_plain() -> Any:
+        return onnxruntime.InferenceSession(_float_transformer(files[TRANSFORMER]), options, providers=providers)
 
     def open_regional() -> Any:
         return onnxruntime.InferenceSession(_regional_transformer(files[TRANSFORMER]), options, providers=providers)
@@ -254,9 +257,9 @@ def open_networks(threads: int | None = None, device: str = "auto") -> Networks:
 
         port = TorchTransformer(_regional_transformer(files[TRANSFORMER]), gpu)
         record["device"] = str(gpu)
-        return Networks(predictor, None, record, lambda: port)
+        return Networks(predictor, record, None, lambda: port)
     record["device"] = "cpu"
-    return Networks(predictor, transformer, record, open_regional)
+    return Networks(predictor, record, open_plain, open_regional)
 
 
 def _gpu(device: str) -> Any:
