@@ -272,11 +272,15 @@ def named_like(label_map: Named, reference: LabelMap) -> Named:
     :data:`FOREIGN_DISTANCE` left out): how masks cleaned separately agree on which label is
     which. Labels with no match keep their own names. Works on anything with ``names`` and
     ``colours`` fields (a label map, or saved style targets)."""
-    from scipy.optimize import linear_sum_assignment
-
     ours, theirs = label_map.colours.astype(np.float32), reference.colours.astype(np.float32)
     distances = np.linalg.norm(ours[:, None, :] - theirs[None, :, :], axis=2)
-    rows, cols = linear_sum_assignment(np.minimum(distances, FOREIGN_DISTANCE * 10))
+    exact = distances == 0
+    if exact.any(axis=1).all():  # every colour is one of the reference's: that pairing costs nothing
+        rows, cols = np.arange(len(ours)), exact.argmax(axis=1)
+    else:
+        from scipy.optimize import linear_sum_assignment  # deferred: scipy takes ~0.3 s to load
+
+        rows, cols = linear_sum_assignment(np.minimum(distances, FOREIGN_DISTANCE * 10))
     names = list(label_map.names)
     for row, col in zip(rows, cols, strict=True):
         if distances[row, col] <= FOREIGN_DISTANCE:
