@@ -15,7 +15,8 @@ import math
 import os
 import platform
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -224,7 +225,34 @@ def instant_files(
     networks = open_networks(device=device)
     styles = [io.read_image(p, max_pixels=max_pixels) for p in paintings]
     vectors = Vectors(networks, [np.asarray(s.image) for s in styles], weights)
-    written = []
+    # Each result is encoded and written while the next photo is painted (PNG encoding leaves
+    # Python's lock); one writer, so the files appear in order, each whole.
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        pending = [
+            writer.submit(_write, *made)
+            for made in _made(paintings, styles, vectors, contents, outs, guidance=guidance, size=size,
+                              strength=strength, preserve_color=preserve_color, max_pixels=max_pixels, alpha=alpha)
+        ]  # fmt: skip
+        written = [future.result() for future in pending]
+    return written
+
+
+def _made(
+    paintings: Sequence[PathLike],
+    styles: Sequence[io.LoadedImage],
+    vectors: Vectors,
+    contents: Sequence[PathLike],
+    outs: Sequence[PathLike],
+    *,
+    guidance: Guidance | None,
+    size: int | None,
+    strength: float,
+    preserve_color: bool,
+    max_pixels: int,
+    alpha: str,
+) -> Iterator[tuple[PathLike, Image.Image, dict[str, Any], dict[str, str], Image.Image | None]]:
+    """Each photo painted: its output path, image, record, the image's own summary and its alpha."""
+    networks, weights = vectors.networks, vectors.blend
     for content_path, out in zip(contents, outs, strict=True):
         content = io.read_image(content_path, size=size, max_pixels=max_pixels)
         paired = guidance.paired(content, styles, max_pixels=max_pixels) if guidance is not None else None
@@ -247,13 +275,15 @@ def instant_files(
             **_environment(networks.record["device"]),
             "seconds": round(seconds, 4),
         }
-        encoded = io.encode_image(
-            image, out, metadata=record.summary(header, parameters), alpha=io.kept_alpha(content, out, alpha)
-        )
-        record.write(out, encoded, metadata)
-        log.info("wrote %s (%.2f s)", out, seconds)
-        written.append(metadata)
-    return written
+        yield out, image, metadata, record.summary(header, parameters), io.kept_alpha(content, out, alpha)
+
+
+def _write(
+    out: PathLike, image: Image.Image, metadata: dict[str, Any], summary: dict[str, str], alpha: Image.Image | None
+) -> dict[str, Any]:
+    record.write(out, io.encode_image(image, out, metadata=summary, alpha=alpha), metadata)
+    log.info("wrote %s (%.2f s)", out, metadata["seconds"])
+    return metadata
 
 
 def _check_files(
