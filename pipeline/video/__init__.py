@@ -13,6 +13,7 @@
 - :mod:`~pipeline.video.masks`, :mod:`~pipeline.video.keyframes`: label maps carried along the
   flow from keyframe masks.
 - :mod:`~pipeline.video.run`: ``stylesnake video`` (a clip in, a clip out);
-  :mod:`~pipeline.video.fast`: the same through a fast-style network (``--model``);
+  :mod:`~pipeline.video.fast`: the same through a fast-style network (``--model``), and
+  :mod:`~pipeline.video.instant` through instant style (``--style --instant``);
   :mod:`~pipeline.video.segments`: a long clip as separate jobs, joined without a seam.
 """

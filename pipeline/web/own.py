@@ -24,6 +24,7 @@ from pipeline.web.blueprint import state as _web
 from pipeline.web.regions import uploaded_mask
 from pipeline.web.settings import STRENGTHS, WebState
 from pipeline.web.stylist import Busy, decode_upload
+from pipeline.web.views import FormError, chosen_strength, unchosen
 
 
 def _own_tab_or_404() -> WebState:
@@ -36,8 +37,7 @@ def _own_tab_or_404() -> WebState:
 def _own_page(*, error: str | None = None, status: int = 200, chosen: dict[str, Any] | None = None) -> Response:
     web = _own_tab_or_404()
     sizes = web.settings.sizes()
-    size = max((s for s in sizes if s <= 512), default=sizes[0])
-    chosen = {"size": size, "keep_colours": False, "strength": 1.0, **(chosen or {})}
+    chosen = {**unchosen("painting", sizes), **(chosen or {})}
     html = render_template(
         "own.html", sizes=sizes, chosen=chosen, error=error, strengths=STRENGTHS,
         max_upload_mb=web.settings.max_upload_mb,
@@ -60,10 +60,7 @@ def own_submit() -> BaseResponse:
     if size in sizes:
         chosen["size"] = size
     try:
-        strength = next((s for s in STRENGTHS if form.get("strength", "1") in (str(s), f"{s:g}")), None)
-        if strength is None:
-            raise InputError("Please choose one of the style strengths offered.")
-        chosen["strength"] = strength
+        strength = chosen_strength(chosen)
         if size not in sizes:
             raise InputError("Please choose one of the output sizes offered.")
         uploads = {name: request.files.get(name) for name in ("photo", "painting", "photo_mask", "painting_mask")}
@@ -77,7 +74,7 @@ def own_submit() -> BaseResponse:
             )
         with web.stylist.slot():
             meta, files = _paint(web, given, size=size, strength=strength, keep_colours=chosen["keep_colours"])
-    except InputError as exc:
+    except (FormError, InputError) as exc:
         return _own_page(error=str(exc), status=400, chosen=chosen)
     except Busy:
         response = _own_page(error="The site is busy right now; please try again in a minute.", chosen=chosen)

@@ -49,7 +49,7 @@ class FormError(Exception):
 def _form_page(*, error: str | None = None, status: int = 200, chosen: dict[str, Any] | None = None) -> Response:
     web = _web()
     sizes = web.settings.sizes()
-    chosen = {**_unchosen("style", sizes), **(chosen or {})}
+    chosen = {**unchosen("style", sizes), **(chosen or {})}
     html = render_template(
         "index.html",
         styles=list(web.styles.values()),
@@ -67,7 +67,7 @@ def _form_page(*, error: str | None = None, status: int = 200, chosen: dict[str,
     return Response(html, status=status)
 
 
-def _unchosen(field: str, sizes: list[int]) -> dict[str, Any]:
+def unchosen(field: str, sizes: list[int]) -> dict[str, Any]:
     """A fresh form's choices: nothing picked in ``field``, 512 px (or the nearest size below),
     the full style strength."""
     size = max((s for s in sizes if s <= 512), default=sizes[0])
@@ -127,7 +127,7 @@ def stylize() -> BaseResponse:
     web = _fast_tab_or_404()
     style, size, chosen = _chosen("style", web.styles, web.settings.sizes())
     try:
-        strength = _strength(chosen)
+        strength = chosen_strength(chosen)
         photo = _required(style, "style", size, web.settings.sizes())
         if not io.is_picture(photo.stream):  # a clip: queued, painted frame by frame (pipeline.web.clips)
             return _clip_job(web, style, photo, size, chosen, strength)
@@ -209,7 +209,7 @@ def _clip_job(
     return redirect(url_for("web.job", jid=jid), code=303)
 
 
-def _strength(chosen: dict[str, Any]) -> float:
+def chosen_strength(chosen: dict[str, Any]) -> float:
     """The style strength asked for (absent: full, as before the form offered any), kept in
     ``chosen`` for the form should it come back."""
     text = request.form.get("strength", "1")
@@ -260,7 +260,7 @@ def _slow_tab_or_404() -> WebState:
 def _slow_page(*, error: str | None = None, status: int = 200, chosen: dict[str, Any] | None = None) -> Response:
     web = _slow_tab_or_404()
     sizes = web.settings.slow_sizes()
-    chosen = {**_unchosen("painting", sizes), **(chosen or {})}
+    chosen = {**unchosen("painting", sizes), **(chosen or {})}
     html = render_template(
         "slow.html",
         paintings=list(web.paintings.values()),
