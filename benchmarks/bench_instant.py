@@ -45,12 +45,12 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 from pipeline.instant.networks import open_networks  # noqa: E402
-from pipeline.instant.regions import region_square  # noqa: E402
 from pipeline.instant.stills import Vectors, finish  # noqa: E402
 from pipeline.masks.pairs import Paired, pair_regions  # noqa: E402
 from pipeline.masks.palette import LabelMap  # noqa: E402
 from pipeline.samples import sample_image  # noqa: E402
 from pipeline.synthetic.masks import PALETTE  # noqa: E402
+from pipeline.synthetic.measures import own_region_styles  # noqa: E402
 from pipeline.synthetic.scenes import guided_scenes  # noqa: E402
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "moon", "retina", "hubble_deep_field")
@@ -176,7 +176,6 @@ def separation(sizes: list[int]) -> list[str]:
                 for labels in (scene.content_labels, scene.style_labels)
             ]
             paired = Paired(maps[0], (maps[1],), pair_regions(maps[0], [maps[1]]))
-            wanted = [networks.style_vector(region_square(painting, scene.style_labels == r)) for r in range(count)]
             for name, one_pass in variants.items():
                 vectors = Vectors(networks, [painting], [1.0], one_pass=bool(one_pass))
                 given = None if one_pass is None else paired
@@ -184,9 +183,9 @@ def separation(sizes: list[int]) -> list[str]:
                 started = time.perf_counter()
                 result = finish(vectors.paint(photo, given), photo, strength=1.0, preserve_color=False)
                 seconds[name] += time.perf_counter() - started
-                for r in range(count):
-                    got = networks.style_vector(region_square(result, scene.content_labels == r))
-                    hits[name] += int(np.argmin([np.linalg.norm(got - w) for w in wanted]) == r)
+                hits[name] += sum(
+                    own_region_styles(networks, result, scene.content_labels, painting, scene.style_labels)
+                )
             regions += count
         cells = " | ".join(f"{hits[name]}/{regions}, {seconds[name]:.2f} s" for name in variants)
         rows.append(f"| {size} px, 10 scenes, {regions} regions | {cells} |")
