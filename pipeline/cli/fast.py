@@ -192,22 +192,13 @@ def _instant(args: argparse.Namespace, outs: list[str]) -> int:
             "regions with --content-mask and --style-mask"
         )
     from pipeline.instant.stills import instant_files  # loads onnxruntime: per verb
-    from pipeline.masks.pairs import Guidance
 
-    guidance = Guidance.from_options(
-        args.content_mask,
-        args.style_mask,
-        k=args.k,
-        palette=options.palette(args),
-        min_area=args.min_area,
-        label_map=args.label_map,
-    )
     instant_files(
         args.style,
         args.content,
         outs,
         blend=args.style_blend,
-        guidance=guidance,
+        guidance=options.guidance(args),
         size=args.size,
         strength=args.strength,
         preserve_color=args.preserve_color,

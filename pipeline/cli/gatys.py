@@ -121,17 +121,8 @@ def gatys_config(args: argparse.Namespace) -> Any:
 
 def _transfer(args: argparse.Namespace) -> int:
     from pipeline import gatys  # loads torch: per verb
-    from pipeline.masks.pairs import Guidance  # loads scikit-learn: per verb
 
-    guidance = Guidance.from_options(
-        args.content_mask,
-        args.style_mask,
-        k=args.k,
-        palette=options.palette(args),
-        min_area=args.min_area,
-        label_map=args.label_map,
-        region_weights=args.region_weights,
-    )
+    guidance = options.guidance(args)
     config = gatys_config(args)
     with reporting(quiet=args.verbosity < 0, what="transfer") as progress:
         gatys.transfer_files(

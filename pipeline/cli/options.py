@@ -330,3 +330,20 @@ def palette(args: argparse.Namespace) -> Any:
     from pipeline.masks import Palette  # loads cv2: per verb
 
     return Palette.from_colours(args.colors) if args.colors is not None else None
+
+
+def guidance(args: argparse.Namespace) -> Any:
+    """Spatial control as the mask flags ask for it (``--content-mask``, ``--style-mask``, how the
+    masks read, ``--label-map`` and, where the verb has it, ``--region-weights``); None without a
+    content mask."""
+    from pipeline.masks.pairs import Guidance  # loads cv2: per verb
+
+    return Guidance.from_options(
+        args.content_mask,
+        args.style_mask,
+        k=args.k,
+        palette=palette(args),
+        min_area=args.min_area,
+        label_map=args.label_map,
+        region_weights=getattr(args, "region_weights", None),
+    )

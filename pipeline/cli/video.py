@@ -187,7 +187,6 @@ def _check_path(args: argparse.Namespace) -> None:
 
 def _video(args: argparse.Namespace) -> int:
     from pipeline.gatys.config import GatysConfig  # loads torch: per verb
-    from pipeline.masks.pairs import Guidance  # loads scikit-learn: per verb
     from pipeline.video.run import video_files  # loads torch: per verb
     from pipeline.video.transfer import VideoConfig  # loads torch: per verb
 
@@ -197,15 +196,7 @@ def _video(args: argparse.Namespace) -> int:
     if args.size is None:  # a frame is optimised at a still's default size
         args.size = GatysConfig().size
 
-    guidance = Guidance.from_options(
-        args.content_mask,
-        args.style_mask,
-        k=args.k,
-        palette=options.palette(args),
-        min_area=args.min_area,
-        label_map=args.label_map,
-        region_weights=args.region_weights,
-    )
+    guidance = options.guidance(args)
     video = VideoConfig(
         temporal_weight=args.temporal_weight, flow=args.flow, long_term=args.long_term, first_steps=args.first_steps
     )

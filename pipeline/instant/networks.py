@@ -84,7 +84,7 @@ class Networks:
     def transform_regions(self, photo: np.ndarray, vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """``photo`` stylised region by region in one pass: ``vectors`` (R, 100), one per region,
         and ``weights`` (R, H, W), each region's share of every pixel (summing to 1)."""
-        from pipeline.instant.regional import region_masks
+        from pipeline.instant.regional import region_masks  # deferred: cv2, for regions only
 
         if self._regional is None:
             self._regional = self.open_regional()
@@ -200,7 +200,7 @@ def _float_transformer(shipped: bytes) -> bytes:
 
 def _regional_transformer(shipped: bytes) -> bytes:
     """The float transformer with a vector per region (:mod:`pipeline.instant.regional`)."""
-    from pipeline.instant.regional import regional_graph
+    from pipeline.instant.regional import regional_graph  # deferred: cv2, for regions only
 
     return _converted("regional", shipped, lambda data: regional_graph(_float_transformer(data)))
 

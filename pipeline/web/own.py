@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from pipeline import io
 from pipeline.errors import InputError
+from pipeline.masks.label_maps import named_like
 from pipeline.web.blueprint import bp
 from pipeline.web.blueprint import state as _web
 from pipeline.web.regions import uploaded_mask
@@ -89,7 +90,6 @@ def _paint(
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The uploads decoded and painted: the result's record and its files."""
     from pipeline.instant.stills import instant  # loads onnxruntime: with the first painting
-    from pipeline.masks.label_maps import named_like
 
     max_pixels = web.settings.max_pixels
     photo = decode_upload(given["photo"].stream, "photo", max_pixels)
