@@ -254,13 +254,16 @@ def test_without_the_extra_the_error_names_it(monkeypatch: pytest.MonkeyPatch) -
         instant_networks._network_bytes(instant_networks.PREDICTOR)
 
 
-def test_a_plain_run_loads_no_torch(tmp_path: Path) -> None:
+def test_a_plain_run_loads_no_torch_opencv_or_the_workflow(tmp_path: Path) -> None:
+    """The command pays only for what it uses: a plain run needs no torch, no OpenCV (masks'), no
+    scikit-learn and none of the workflow's planning."""
     paths = _files(tmp_path)
     script = (
         "import sys\nfrom pipeline.cli import main\n"
         f"code = main(['-q', 'stylize', '--style', {str(paths['painting'])!r}, '--content', {str(paths['photo'])!r}, "
         f"'--out', {str(tmp_path / 'out.png')!r}])\n"
-        "assert code == 0 and 'torch' not in sys.modules, (code, 'torch' in sys.modules)\n"
+        "loaded = {'torch', 'cv2', 'sklearn', 'pipeline.workflow.planning'} & set(sys.modules)\n"
+        "assert code == 0 and not loaded, (code, loaded)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -4,7 +4,6 @@ Snakemake itself on a tiny project: caching, new files, changed parameters, inte
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import os
 import re
@@ -26,6 +25,7 @@ from pipeline import workflow as wf
 from pipeline.errors import InputError
 from pipeline.samples import SAMPLES, sample_image
 from pipeline.synthetic import painted_mask
+from pipeline.workflow import planning
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = {"subject": "#e6194b", "background": "#4363d8"}
@@ -82,7 +82,7 @@ def test_instant_style_runs_every_pair_where_its_networks_are_installed(tmp_path
     sized = wf.plan({**config, "instant": {"enabled": "auto", "size": 200}}, tmp_path)
     assert "--size 200" in wf.instant_args(sized, "street", "retina")
     assert wf.instant_results(wf.plan({**config, "instant": {"enabled": False}}, tmp_path)) == []
-    monkeypatch.setattr(importlib.import_module("pipeline.workflow.plan"), "instant_installed", lambda: False)
+    monkeypatch.setattr(planning, "instant_installed", lambda: False)
     assert wf.plan(config, tmp_path).instant["enabled"] is False  # auto, not installed: off, quietly
     with pytest.raises(InputError, match=r"pip install 'stylesnake\[instant\]'"):
         wf.plan({**config, "instant": {"enabled": True}}, tmp_path)

@@ -17,7 +17,7 @@ log = logging.getLogger("pipeline")
 
 
 def register(verbs: Any, *, full: bool) -> None:
-    from pipeline.workflow import Paths  # cv2: for serve only
+    from pipeline.workflow import Paths  # loads the paths alone (the workflow package is lazy)
 
     sv = verbs.add_parser(
         "serve",

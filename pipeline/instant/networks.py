@@ -79,7 +79,7 @@ class Networks:
             self._plain = self.open_plain()
         feed = {"content_image": _padded(photo)[None], VECTOR: vector.reshape(1, 1, 1, -1).astype(np.float32)}
         out = self._plain.run(None, feed)[0][0, : photo.shape[0], : photo.shape[1]]
-        return np.clip(out, 0, 1)
+        return np.clip(out, 0, 1, out=out)
 
     def transform_regions(self, photo: np.ndarray, vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """``photo`` stylised region by region in one pass: ``vectors`` (R, 100), one per region,
@@ -94,8 +94,8 @@ class Networks:
             VECTOR: vectors.reshape(len(vectors), 1, 1, -1).astype(np.float32),
             **region_masks(weights, *padded.shape[:2]),
         }
-        out = self._regional.run(None, feed)[0]
-        return np.clip(out[0, : photo.shape[0], : photo.shape[1]], 0, 1)
+        out = self._regional.run(None, feed)[0][0, : photo.shape[0], : photo.shape[1]]
+        return np.clip(out, 0, 1, out=out)
 
 
 def _padded(photo: np.ndarray) -> np.ndarray:
@@ -103,6 +103,8 @@ def _padded(photo: np.ndarray) -> np.ndarray:
     height, width = photo.shape[:2]
     if min(height, width) < MIN_SIDE:
         raise InputError(f"a photo of {width}x{height} is too small to stylise; both sides need {MIN_SIDE} px")
+    if height % STRIDE == width % STRIDE == 0:
+        return photo.astype(np.float32, copy=False)
     return np.pad(photo, ((0, -height % STRIDE), (0, -width % STRIDE), (0, 0)), mode="reflect").astype(np.float32)
 
 
@@ -140,7 +142,7 @@ def _network_bytes(name: str) -> bytes:
 
 
 #: Bump when :func:`_dequantised` changes, so that no cached graph of an older conversion is used.
-CONVERSION = 1
+CONVERSION = 2
 
 
 def _dequantised(shipped: bytes) -> bytes:

@@ -99,6 +99,13 @@ def _resize(x: list[Any], a: dict[str, Any]) -> torch.Tensor:
     return F.interpolate(x[0], scale_factor=scales[2:], mode="nearest")  # asymmetric, floor: ONNX's own
 
 
+def _gemm(x: list[Any], a: dict[str, Any]) -> torch.Tensor:
+    first = x[0].T if a.get("transA", 0) else x[0]
+    second = x[1].T if a.get("transB", 0) else x[1]
+    product = a.get("alpha", 1.0) * (first @ second)
+    return product + a.get("beta", 1.0) * x[2] if len(x) > 2 and x[2] is not None else product
+
+
 def _reduce_sum(x: list[Any], a: dict[str, Any]) -> torch.Tensor:
     return x[0].sum(dim=x[1].tolist(), keepdim=bool(a.get("keepdims", 1)))
 
@@ -120,4 +127,7 @@ OPS: dict[str, Callable[[list[Any], dict[str, Any]], torch.Tensor]] = {
     "Div": lambda x, a: x[0] / x[1],
     "GlobalAveragePool": lambda x, a: x[0].mean(dim=(2, 3), keepdim=True),
     "ReduceSum": _reduce_sum,
+    "Flatten": lambda x, a: x[0].reshape(int(np.prod(x[0].shape[: a.get("axis", 1)])), -1),
+    "Gemm": _gemm,
+    "Shape": lambda x, a: torch.tensor(x[0].shape, dtype=torch.int64),
 }

@@ -6,9 +6,11 @@ variance over the whole picture and applies the style vector's scale and shift. 
 (already float, :func:`pipeline.instant.networks._dequantised`) is rewritten so that every one of
 them takes, for each of R regions, the mean and variance over that region alone (weighted by the
 region's soft mask at that layer's resolution) and that region's own scale and shift (the style
-vectors come as a batch of R), and lays the R normalised maps together under the masks. Nothing
-else in the network changes, so with one region covering the picture it computes what the plain
-graph does; and the convolutions, which are most of the cost, run once whatever R is.
+vectors come as a batch of R), and applies at each pixel the scale and shift its masks mix. The
+per-region sums and the mixed maps are matrix products of the (R, h·w) masks with the (C, h·w)
+feature map, so a layer's normalisation passes over its feature map a fixed number of times
+whatever R is. Nothing else in the network changes, so with one region covering the picture it
+computes what the plain graph does; and the convolutions, most of the cost, run once.
 
 The graph takes the photo (1, H, W, 3), the vectors (R, 1, 1, 100), and the regions' masks at the
 three resolutions the normalisations work at: full, 1/2 and 1/4 (``masks_1``, ``masks_2``,
@@ -39,8 +41,7 @@ def regional_graph(float_graph: bytes) -> bytes:
             initializer.CopyFrom(numpy_helper.from_array(np.array([-1, 100, 1, 1], np.int64), initializer.name))
     graph.initializer.extend(
         [
-            numpy_helper.from_array(np.array([2, 3], np.int64), "regional/hw"),
-            numpy_helper.from_array(np.array([0], np.int64), "regional/regions"),
+            numpy_helper.from_array(np.array([1], np.int64), "regional/w"),
         ]
     )
     graph.input[1].type.tensor_type.shape.dim[0].dim_param = "regions"
@@ -88,27 +89,35 @@ def _regional_norm(
         return helper.make_node(op, inputs, [p + name], name=p + name, **attributes)
 
     return final, [
-        node("ReduceSum", [masks, "regional/hw"], "area", keepdims=1),
-        node("Mul", [x, masks], "weighted"),
-        node("ReduceSum", [p + "weighted", "regional/hw"], "sum", keepdims=1),
-        node("Div", [p + "sum", p + "area"], "mean"),
-        node("Sub", [x, p + "mean"], "centred"),
-        node("Mul", [p + "centred", p + "centred"], "squared"),
-        node("Mul", [p + "squared", masks], "weighted_squared"),
-        node("ReduceSum", [p + "weighted_squared", "regional/hw"], "squared_sum", keepdims=1),
-        node("Div", [p + "squared_sum", p + "area"], "variance"),
-        node("Add", [p + "variance", eps], "variance_eps"),
+        node("Flatten", [masks], "masks_flat", axis=1),  # (R, h·w)
+        node("ReduceSum", [p + "masks_flat", "regional/w"], "area", keepdims=1),
+        node("Sub", [x, mean.output[0]], "centred"),  # about the picture's mean: variances without cancellation
+        node("Flatten", [p + "centred"], "centred_flat", axis=2),
+        node("Gemm", [p + "masks_flat", p + "centred_flat"], "sum", transB=1),
+        node("Mul", [p + "centred_flat", p + "centred_flat"], "squared"),
+        node("Gemm", [p + "masks_flat", p + "squared"], "squared_sum", transB=1),
+        node("Div", [p + "sum", p + "area"], "offset"),  # (R, C): each region's mean less the picture's
+        node("Div", [p + "squared_sum", p + "area"], "second_moment"),
+        node("Mul", [p + "offset", p + "offset"], "offset_squared"),
+        node("Sub", [p + "second_moment", p + "offset_squared"], "variance"),
+        node("Flatten", [eps], "eps", axis=1),  # (1, 1, 1, 1) as (1, 1)
+        node("Add", [p + "variance", p + "eps"], "variance_eps"),
         node("Sqrt", [p + "variance_eps"], "deviation"),
         node("Reciprocal", [p + "deviation"], "inverse"),
-        node("Mul", [p + "inverse", gamma], "scale"),
+        node("Flatten", [gamma], "gamma_flat", axis=1),
+        node("Mul", [p + "inverse", p + "gamma_flat"], "scale"),
+        node("Flatten", [mean.output[0]], "picture_mean", axis=1),
+        node("Add", [p + "offset", p + "picture_mean"], "mean"),
         node("Mul", [p + "mean", p + "scale"], "mean_scaled"),
-        node("Sub", [beta, p + "mean_scaled"], "shift"),
-        node("Mul", [masks, p + "scale"], "scale_regions"),
-        node("ReduceSum", [p + "scale_regions", "regional/regions"], "scale_map", keepdims=1),
-        node("Mul", [masks, p + "shift"], "shift_regions"),
-        node("ReduceSum", [p + "shift_regions", "regional/regions"], "shift_map", keepdims=1),
-        node("Mul", [x, p + "scale_map"], "scaled"),
-        helper.make_node("Add", [p + "scaled", p + "shift_map"], [out], name=p + "out"),
+        node("Flatten", [beta], "beta_flat", axis=1),
+        node("Sub", [p + "beta_flat", p + "mean_scaled"], "shift"),
+        node("Gemm", [p + "scale", p + "masks_flat"], "scale_map", transA=1),  # (C, h·w): Σ_r mask_r · scale_r
+        node("Gemm", [p + "shift", p + "masks_flat"], "shift_map", transA=1),
+        node("Flatten", [x], "x_flat", axis=2),
+        node("Mul", [p + "x_flat", p + "scale_map"], "scaled"),
+        node("Add", [p + "scaled", p + "shift_map"], "normalised"),
+        node("Shape", [x], "shape"),
+        helper.make_node("Reshape", [p + "normalised", p + "shape"], [out], name=p + "out"),
     ]
 
 

@@ -11,14 +11,16 @@ the photo's mask, feathered over a pixel or two so that no seam shows between re
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 from PIL import Image
 
 from pipeline.instant.networks import STYLE_SIDE, style_square
-from pipeline.masks.pairs import Pairing
 from pipeline.masks.palette import LabelMap
+
+if TYPE_CHECKING:
+    from pipeline.masks.pairs import Pairing
 
 #: The feather between regions: a Gaussian of this many px per 512 px of the photo's long side.
 FEATHER = 1.0
@@ -31,6 +33,8 @@ def region_square(painting: np.ndarray, inside: np.ndarray) -> np.ndarray:
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     crop, known = painting[top:bottom, left:right].copy(), inside[top:bottom, left:right]
     if not known.all():
+        import cv2  # deferred: regions only (a plain run loads no OpenCV)
+
         _, nearest = cv2.distanceTransformWithLabels(
             (~known).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
         )
@@ -73,5 +77,7 @@ def feather(masks: np.ndarray) -> np.ndarray:
     :data:`FEATHER`."""
     sigma = FEATHER * max(masks.shape[1:]) / 512
     if sigma >= 0.3:
+        import cv2  # deferred: regions only (a plain run loads no OpenCV)
+
         masks = np.stack([cv2.GaussianBlur(mask, (0, 0), sigma, borderType=cv2.BORDER_REFLECT) for mask in masks])
     return masks / np.maximum(masks.sum(axis=0, keepdims=True), 1e-6)

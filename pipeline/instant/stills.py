@@ -17,7 +17,7 @@ import platform
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -26,9 +26,11 @@ from pipeline import io, outputs, record
 from pipeline.errors import InputError, Mismatch, option
 from pipeline.instant.networks import Networks, open_networks
 from pipeline.instant.regions import feathered, region_square, region_vectors
-from pipeline.masks.pairs import WHOLE, Guidance, Paired, pair_regions
 from pipeline.masks.palette import LabelMap
 from pipeline.version import code_version
+
+if TYPE_CHECKING:  # the pairing loads OpenCV; a plain run needs neither
+    from pipeline.masks.pairs import Guidance, Paired
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,8 @@ def _paired(
         return None
     if style_masks is None or len(style_masks) != len(paintings):
         raise Mismatch(f"{len(paintings)} painting(s) need as many style masks, one each")
+    from pipeline.masks.pairs import Paired, pair_regions  # deferred: OpenCV, for regions only
+
     for mask, picture in zip([content_mask, *style_masks], [photo, *paintings], strict=True):
         if mask.labels.shape != picture.shape[:2]:
             raise Mismatch(
@@ -123,6 +127,8 @@ class Vectors:
     def of(self, paired: Paired) -> Callable[[int, int], np.ndarray]:
         """Painting ``i``'s vector of its label ``source`` under ``paired`` (the whole painting's
         for :data:`~pipeline.masks.pairs.WHOLE`), each computed once."""
+
+        from pipeline.masks.pairs import WHOLE  # deferred: OpenCV, for regions only
 
         def vector_of(i: int, source: int) -> np.ndarray:
             if (i, source) not in self._regions:

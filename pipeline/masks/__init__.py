@@ -8,19 +8,46 @@ with a pretrained segmentation model), :mod:`~pipeline.masks.match` (pairing the
 whose colours differ). Label maps are saved as palette PNGs whose entries are the label colours.
 """
 
-from pipeline.masks.clean import CERTAIN_DISTANCE, clean_mask, default_min_area
-from pipeline.masks.label_maps import (
-    check_drawn_for,
-    clean_mask_file,
-    labels_at,
-    load_label_map,
-    mask_kind,
-    named_like,
-    read_mask,
-    save_label_map,
-)
-from pipeline.masks.palette import FOREIGN_DISTANCE, MAX_LABELS, LabelMap, Palette, hex_colour, parse_colour
-from pipeline.masks.specks import remove_specks
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names below, for type checkers; at run time they load on first use
+    from pipeline.masks.clean import CERTAIN_DISTANCE, clean_mask, default_min_area
+    from pipeline.masks.label_maps import (
+        check_drawn_for,
+        clean_mask_file,
+        labels_at,
+        load_label_map,
+        mask_kind,
+        named_like,
+        read_mask,
+        save_label_map,
+    )
+    from pipeline.masks.palette import FOREIGN_DISTANCE, MAX_LABELS, LabelMap, Palette, hex_colour, parse_colour
+    from pipeline.masks.specks import remove_specks
+
+#: Each public name and the module that holds it, imported on first use (PEP 562): a
+#: caller of one light piece (the pairing, the palette) does not load OpenCV or the cleaner.
+_PUBLIC = {
+    "CERTAIN_DISTANCE": "clean",
+    "FOREIGN_DISTANCE": "palette",
+    "LabelMap": "palette",
+    "MAX_LABELS": "palette",
+    "Palette": "palette",
+    "check_drawn_for": "label_maps",
+    "clean_mask": "clean",
+    "clean_mask_file": "label_maps",
+    "default_min_area": "clean",
+    "hex_colour": "palette",
+    "labels_at": "label_maps",
+    "load_label_map": "label_maps",
+    "mask_kind": "label_maps",
+    "named_like": "label_maps",
+    "parse_colour": "palette",
+    "read_mask": "label_maps",
+    "remove_specks": "specks",
+    "save_label_map": "label_maps",
+}
 
 __all__ = [
     "CERTAIN_DISTANCE",
@@ -42,3 +69,16 @@ __all__ = [
     "remove_specks",
     "save_label_map",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, its module imported on first use."""
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'pipeline.masks' has no attribute '{name}'")
+    value = getattr(importlib.import_module(f"pipeline.masks.{_PUBLIC[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})

@@ -5,7 +5,8 @@ Perceptual Factors in Neural Style Transfer", CVPR 2017).
 A content label map and one label map per style image are matched label by label (by name, or
 through a ``label_map``); each matched label is a *region*. What a method does with the pairs is its
 own: the guided Gram loss (:mod:`pipeline.core.guidance`), or a style vector per region
-(:mod:`pipeline.instant`). Kept free of torch, so that a method that needs none loads none.
+(:mod:`pipeline.instant`). Kept free of torch, and of OpenCV until masks are read, so that a
+method that needs neither loads neither.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ import numpy as np
 
 from pipeline.errors import InputError, option
 from pipeline.io import LoadedImage
-from pipeline.masks.label_maps import load_label_map, named_like
-from pipeline.masks.match import pairing_when_unshared
 from pipeline.masks.palette import FOREIGN_DISTANCE, LabelMap, Palette, hex_colour, parse_colour
 
 log = logging.getLogger(__name__)
@@ -256,6 +255,8 @@ class Guidance:
 
     def content_labels(self, content: LoadedImage, *, count: int, max_pixels: int) -> LabelMap:
         """The content's mask, cleaned, at the content's working size (``count`` masks in all, for ``--k``)."""
+        from pipeline.masks.label_maps import load_label_map  # deferred: the cleaner's OpenCV, for masks only
+
         return load_label_map(
             self.content_mask, image=content, k=self.content_k(count), palette=self.palette, min_area=self.min_area,
             max_pixels=max_pixels,
@@ -276,6 +277,8 @@ class Guidance:
                     f"they cannot guide regions; recompute them with {option('style_mask')}, "
                     f"or leave out {option('content_mask')}"
                 )
+        from pipeline.masks.label_maps import load_label_map  # deferred: the cleaner's OpenCV, for masks only
+
         ks = iter(self._ks(1 + len(images))[1:])
         masks = iter(self.style_masks)
         return [
@@ -309,6 +312,9 @@ class Guidance:
             )
         label_map = self.label_map
         if self.palette is None:
+            from pipeline.masks.label_maps import named_like  # deferred: OpenCV, for masks only
+            from pipeline.masks.match import pairing_when_unshared
+
             style_labels = [named_like(s, content_labels) for s in style_labels]
             if label_map is None:
                 images = [np.asarray(s.image) if isinstance(s, LoadedImage) else None for s in styles]

@@ -4,7 +4,7 @@ which content × style pairs run (and which guided), each job's files and comman
 - :mod:`~pipeline.workflow.paths`: :class:`Paths` (every output path, spelt once) and the names
   an image may have;
 - :mod:`~pipeline.workflow.videos`: the run's clips, their frames, keyframe masks and segments;
-- :mod:`~pipeline.workflow.plan`: the :class:`Plan` of one run, from the folders and the config;
+- :mod:`~pipeline.workflow.planning`: the :class:`Plan` of one run, from the folders and the config;
 - :mod:`~pipeline.workflow.arguments`: each job's command-line arguments, from the plan;
 - :mod:`~pipeline.workflow.jobs`: :class:`Jobs` (the rules' input and parameter functions) and
   what the end of a run says.
@@ -17,37 +17,78 @@ Kept free of torch and scikit-learn on purpose: the Snakefile imports it on ever
 run with nothing to do should take a few seconds at most.
 """
 
-from pipeline.workflow.arguments import (
-    clean_args,
-    cli_args,
-    colours_arg,
-    fast_data,
-    fast_guided,
-    fast_masks,
-    fast_pairs,
-    fast_results,
-    fast_video_pairs,
-    instant_args,
-    instant_results,
-    optimised_pairs,
-    targets_args,
-    train_args,
-    transfer_args,
-)
-from pipeline.workflow.jobs import Jobs, failed_job_errors, finished_note
-from pipeline.workflow.paths import NAME, SEPARATOR, Paths
-from pipeline.workflow.plan import (
-    GUIDE_KEYS,
-    KINDS,
-    TARGET_KEYS,
-    Plan,
-    exactly,
-    fast_settings,
-    painted_labels,
-    plan,
-    style_settings,
-)
-from pipeline.workflow.schema import SCHEMA, check_config
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names below, for type checkers; at run time they load on first use
+    from pipeline.workflow.arguments import (
+        clean_args,
+        cli_args,
+        colours_arg,
+        fast_data,
+        fast_guided,
+        fast_masks,
+        fast_pairs,
+        fast_results,
+        fast_video_pairs,
+        instant_args,
+        instant_results,
+        optimised_pairs,
+        targets_args,
+        train_args,
+        transfer_args,
+    )
+    from pipeline.workflow.jobs import Jobs, failed_job_errors, finished_note
+    from pipeline.workflow.paths import NAME, SEPARATOR, Paths
+    from pipeline.workflow.planning import (
+        GUIDE_KEYS,
+        KINDS,
+        TARGET_KEYS,
+        Plan,
+        exactly,
+        fast_settings,
+        painted_labels,
+        plan,
+        style_settings,
+    )
+    from pipeline.workflow.schema import SCHEMA, check_config
+
+#: Each public name and the module that holds it, imported on first use (PEP 562), so that a
+#: caller needing one light piece (the serve verb's :class:`Paths`) does not load the planner.
+_PUBLIC = {
+    "GUIDE_KEYS": "planning",
+    "Jobs": "jobs",
+    "KINDS": "planning",
+    "NAME": "paths",
+    "Paths": "paths",
+    "Plan": "planning",
+    "SCHEMA": "schema",
+    "SEPARATOR": "paths",
+    "TARGET_KEYS": "planning",
+    "check_config": "schema",
+    "clean_args": "arguments",
+    "cli_args": "arguments",
+    "colours_arg": "arguments",
+    "exactly": "planning",
+    "failed_job_errors": "jobs",
+    "fast_data": "arguments",
+    "fast_guided": "arguments",
+    "fast_masks": "arguments",
+    "fast_pairs": "arguments",
+    "fast_results": "arguments",
+    "fast_settings": "planning",
+    "fast_video_pairs": "arguments",
+    "finished_note": "jobs",
+    "instant_args": "arguments",
+    "instant_results": "arguments",
+    "optimised_pairs": "arguments",
+    "painted_labels": "planning",
+    "plan": "planning",
+    "style_settings": "planning",
+    "targets_args": "arguments",
+    "train_args": "arguments",
+    "transfer_args": "arguments",
+}
 
 __all__ = [
     "GUIDE_KEYS",
@@ -83,3 +124,16 @@ __all__ = [
     "train_args",
     "transfer_args",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, its module imported on first use."""
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'pipeline.workflow' has no attribute '{name}'")
+    value = getattr(importlib.import_module(f"pipeline.workflow.{_PUBLIC[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})

@@ -1,5 +1,5 @@
 """The command-line arguments of each workflow job, and the choices they rest on (which pairs run,
-which guided), from a :class:`~pipeline.workflow.plan.Plan`: one-line answers the rules' parameter
+which guided), from a :class:`~pipeline.workflow.planning.Plan`: one-line answers the rules' parameter
 functions (:class:`~pipeline.workflow.jobs.Jobs`) pass on, tested without Snakemake."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipeline.workflow.paths import Paths
-from pipeline.workflow.plan import GUIDE_KEYS, TARGET_KEYS, Plan
+from pipeline.workflow.planning import GUIDE_KEYS, TARGET_KEYS, Plan
 from pipeline.workflow.videos import VIDEO_FLAGS
 
 log = logging.getLogger(__name__)

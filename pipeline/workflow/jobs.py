@@ -1,7 +1,7 @@
 """Each workflow job's files and command-line arguments, from its wildcards.
 
 :class:`Paths` is the one place an output path is spelt: the rules, the jobs' arguments and the
-tests read it. :class:`Jobs` turns a :class:`~pipeline.workflow.plan.Plan` into the input and
+tests read it. :class:`Jobs` turns a :class:`~pipeline.workflow.planning.Plan` into the input and
 parameter functions the rules call with a job's wildcards (one-line answers, tested without
 Snakemake). Also what the report's captions and the end of a run say (from the outputs' records
 and Snakemake's log).
@@ -18,7 +18,7 @@ from typing import Any
 
 from pipeline.workflow import arguments
 from pipeline.workflow.paths import Paths
-from pipeline.workflow.plan import Plan
+from pipeline.workflow.planning import Plan
 
 
 def recorded_settings(sidecar: str | Path) -> str:
