@@ -1502,3 +1502,88 @@ def test_your_own_painting_with_regions_and_its_refusals(client) -> None:
     ]
     for response, said in refused:
         assert response.status_code == 400 and said.encode() in response.data.replace(b"&#39;", b"'"), said
+
+
+def test_the_own_tab_proposes_the_paintings_regions_and_the_photos_in_the_same_colours(client) -> None:
+    photo, painting = _encoded(_image(120, 80, seed=1)), _encoded(sample_image("coffee").convert("RGB"))
+    data = {"photo": (_bytes_io.BytesIO(photo), "photo.png"), "painting": (_bytes_io.BytesIO(painting), "p.png")}
+    answer = client.post("/own/propose", data=data, content_type="multipart/form-data")
+    assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
+    proposed = answer.get_json()
+    assert proposed["painting"]["labels"] == proposed["photo"]["labels"] and len(proposed["photo"]["labels"]) >= 2
+    palette = {tuple(parse_colour(label["colour"]).tolist()) for label in proposed["photo"]["labels"]}
+    for name, size in (("painting", (600, 400)), ("photo", (120, 80))):
+        mask = _proposed_mask(proposed[name])
+        assert mask.size == size and (proposed[name]["width"], proposed[name]["height"]) == size
+        assert {colour for _, colour in mask.convert("RGB").getcolors()} <= palette
+    assert len({colour for _, colour in _proposed_mask(proposed["painting"]).convert("RGB").getcolors()}) >= 2
+    missing = client.post("/own/propose", data={"photo": (_bytes_io.BytesIO(photo), "photo.png")})
+    assert missing.status_code == 400 and "Please choose a painting" in missing.get_json()["error"]
+
+
+def test_a_real_browser_paints_the_regions_of_a_painting_of_its_own_and_of_the_photo(
+    app, threaded_server: str, tmp_path: Path
+) -> None:
+    """The own tab's painter: both pictures' regions proposed on "Paint regions", fixed on either
+    canvas (a region of the photo relabelled, a brush stroke on the painting undone), and both masks
+    sent with the form: the result was painted with the photo's regions as painted."""
+    sync_playwright = _browser_or_skip()
+    photo, painting = tmp_path / "beach.jpg", tmp_path / "my painting.png"
+    photo.write_bytes(loadtest.photo(640, 480, seed=4))
+    sample_image("coffee").convert("RGB").save(painting)
+    files = {"photo": (_bytes_io.BytesIO(photo.read_bytes()), "beach.jpg"),
+             "painting": (_bytes_io.BytesIO(painting.read_bytes()), "p.png")}  # fmt: skip
+    proposed = app.test_client().post("/own/propose", data=files, content_type="multipart/form-data").get_json()
+    names = [label["name"] for label in proposed["photo"]["labels"]]
+    colours = {label["name"]: parse_colour(label["colour"]).tolist() for label in proposed["photo"]["labels"]}
+    index = {tuple(c): i for i, c in enumerate(colours.values())}
+    mask = np.asarray(_proposed_mask(proposed["photo"]).convert("RGB"))
+    labels = np.array([[index[tuple(p)] for p in row] for row in mask])
+    x, y = _interior_point(labels, slice(0, 480), margin=32)
+    fill = names[(labels[y, x] + 1) % len(names)]
+    painting_mask = np.asarray(_proposed_mask(proposed["painting"]).convert("RGB"))
+    brush = next(i for i, c in enumerate(colours.values()) if painting_mask[20, 300].tolist() != c)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(threaded_server + "/own")
+            start = page.get_by_role("button", name="Paint regions")
+            assert start.is_disabled()  # until both pictures are chosen
+            page.set_input_files("#photo", str(photo))
+            page.set_input_files("#painting", str(painting))
+            start.click()
+            page.get_by_role("status").filter(has_text="Regions ready").wait_for()
+            on_painting, on_photo = page.locator("#painter-canvas-painting"), page.locator("#painter-canvas")
+            assert on_painting.evaluate("c => [c.width, c.height]") == [600, 400]
+            assert on_photo.evaluate("c => [c.width, c.height]") == [640, 480]
+            drawn = "c => { c.blur(); return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.join(); }"
+            on_painting.scroll_into_view_if_needed()
+            box = on_painting.bounding_box()
+            before = on_painting.evaluate(drawn)
+            page.keyboard.press(str(brush + 1))  # a label other than the painting's along the stroke
+            page.keyboard.press("b")
+            page.mouse.move(box["x"] + 20, box["y"] + 20)
+            page.mouse.down()
+            page.mouse.move(box["x"] + box["width"] - 20, box["y"] + 20, steps=8)
+            page.mouse.up()
+            assert on_painting.evaluate(drawn) != before
+            page.keyboard.press("Control+z")  # undone on the canvas last used
+            assert on_painting.evaluate(drawn) == before
+            page.keyboard.press("f")
+            page.get_by_role("button", name=f"{names.index(fill) + 1} {fill}", exact=True).click()
+            on_photo.scroll_into_view_if_needed()
+            box = on_photo.bounding_box()
+            scale = box["width"] / 640
+            page.mouse.click(box["x"] + x * scale, box["y"] + y * scale)
+            page.get_by_label("Output size (long side)").select_option("256")
+            page.get_by_role("button", name="Repaint").click()
+            page.wait_for_url(RESULT_URL)
+            rid = RESULT_URL.search(page.url).group(1)
+        finally:
+            browser.close()
+    found = state(app).store.get(rid)
+    assert found.meta["mask"] is True and found.meta["method"] == "ghiasi2017-instant"
+    recorded = np.asarray(Image.open(found.file("mask.png")).convert("RGB"))
+    assert recorded.shape == (192, 256, 3)  # the painted mask, at the result's size
+    assert recorded[round(y * 0.4), round(x * 0.4)].tolist() == colours[fill]  # the region relabelled

@@ -1,6 +1,7 @@
 """The "your own painting" tab: upload a photo and any painting, get the photo in its style in about a
 second (instant style, :mod:`pipeline.instant`: Magenta's pretrained networks, the ``instant`` extra);
-with a mask of each in the same flat colours, region by region.
+with a mask of each in the same flat colours (uploaded, or painted in the page's region painter from
+a first guess, ``POST /own/propose``), region by region.
 
 Shown where the networks are installed. The work runs inside the stylist's slots, like the fast tab's,
 and the result is kept and served like every other (``/result/<id>``).
@@ -22,10 +23,10 @@ from pipeline.errors import InputError
 from pipeline.masks.label_maps import named_like
 from pipeline.web.blueprint import bp
 from pipeline.web.blueprint import state as _web
-from pipeline.web.regions import uploaded_mask
+from pipeline.web.regions import answer_own, uploaded_mask
 from pipeline.web.settings import STRENGTHS, WebState
 from pipeline.web.stylist import Busy, decode_upload
-from pipeline.web.views import FormError, chosen_strength, unchosen
+from pipeline.web.views import FORM_PAGES, JSON_ENDPOINTS, FormError, chosen_strength, proposal_response, unchosen
 
 
 def _own_tab_or_404() -> WebState:
@@ -49,6 +50,17 @@ def _own_page(*, error: str | None = None, status: int = 200, chosen: dict[str, 
 @bp.get("/own")
 def own() -> Response:
     return _own_page()
+
+
+@bp.post("/own/propose")
+def own_propose() -> Response:
+    """The region painter's first guess for the uploaded painting and photo, as JSON: the painting's
+    regions, and the photo's paired with them in the same colours."""
+    return proposal_response(*answer_own(_own_tab_or_404(), request.files))  # a body over the limit: 413
+
+
+FORM_PAGES["web.own_submit"] = _own_page
+JSON_ENDPOINTS.add("web.own_propose")
 
 
 @bp.post("/own")
@@ -100,11 +112,11 @@ def _paint(
     if "photo_mask" in given:
         photo_labels = uploaded_mask(
             decode_upload(given["photo_mask"].stream, "mask", max_pixels), photo.size, None,
-            picture="your photo", drawn_on="your photo itself",
+            picture="your photo", drawn_on="your photo itself", resized=True,
         )  # fmt: skip
         painting_labels = uploaded_mask(
             decode_upload(given["painting_mask"].stream, "mask", max_pixels), painting.size, None,
-            picture="the painting", drawn_on="the painting itself",
+            picture="the painting", drawn_on="the painting itself", resized=True,
         )  # fmt: skip
         masks = {"content_mask": photo_labels, "style_masks": [named_like(painting_labels, photo_labels)]}
     started = time.perf_counter()
@@ -122,4 +134,6 @@ def _paint(
             Image.fromarray(np.asarray(result)), "result.png", metadata={"stylesnake": json.dumps(meta)}
         ),
     }
+    if masks:  # the photo's regions as they were used, kept with the result as the other tabs keep theirs
+        files["mask.png"] = io.encode_image(masks["content_mask"].to_image().convert("RGB"), "mask.png")
     return meta, files

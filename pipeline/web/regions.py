@@ -1,5 +1,6 @@
 """Proposed masks for painting regions in the browser (``POST /propose``): a first guess of the
-photo's regions, already in the chosen style's label colours, that the page lets a visitor fix.
+photo's regions, already in the chosen style's label colours, that the page lets a visitor fix;
+on the own-painting tab (``POST /own/propose``), a painting's regions and the photo's with them.
 
 Regions come from :func:`pipeline.masks.propose_mask` (no weights needed), or with ``serve
 --semantic`` from a scene parser (:mod:`pipeline.masks.semantic`), named. A painting with a mask
@@ -11,7 +12,8 @@ of the photo down, in the order training recorded them.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
@@ -68,14 +70,42 @@ class Proposal:
 def answer(web: WebState, form: Mapping[str, str], files: Mapping[str, Any]) -> tuple[dict[str, object], int]:
     """``POST /propose``'s JSON and status: the proposal, or ``{"error": sentence}`` with 400 for
     bad input (as the forms' pages) and 503 when every slot stays taken."""
-    try:
+
+    def proposed() -> dict[str, object]:
         palette, painting = labels_for(web, form)
-        photo = files.get("photo")
-        if photo is None or not photo.filename:
-            raise InputError("Please choose a photo to upload.")
-        with web.stylist.slot():  # proposing costs CPU like stylising: the same bound
-            image = decode_upload(photo.stream, "photo", web.settings.max_pixels)
-            return propose(image, palette, painting, web.semantic).as_json(), 200
+        [photo] = _uploads(web, files, "photo")
+        return propose(photo, palette, painting, web.semantic).as_json()
+
+    return _answered(web, proposed)
+
+
+def answer_own(web: WebState, files: Mapping[str, Any]) -> tuple[dict[str, object], int]:
+    """``POST /own/propose``'s JSON and status: ``{"painting": proposal, "photo": proposal}`` (the
+    painting's regions, and the photo's paired with them in the same colours), or an error as
+    :func:`answer`'s."""
+
+    def proposed() -> dict[str, object]:
+        photo, painting = _uploads(web, files, "photo", "painting")
+        return {name: proposal.as_json() for name, proposal in propose_pair(photo, painting, web.semantic).items()}
+
+    return _answered(web, proposed)
+
+
+def _uploads(web: WebState, files: Mapping[str, Any], *names: str) -> list[Image.Image]:
+    """The uploads of ``names`` decoded (upright RGB), or an :class:`InputError` sentence."""
+    for name in names:
+        upload = files.get(name)
+        if upload is None or not upload.filename:
+            raise InputError(f"Please choose a {name} to upload.")
+    return [decode_upload(files[name].stream, name, web.settings.max_pixels) for name in names]
+
+
+def _answered(web: WebState, proposed: Callable[[], dict[str, object]]) -> tuple[dict[str, object], int]:
+    """``proposed()`` inside one of the stylist's slots (proposing costs CPU like stylising: the
+    same bound), with 200; an :class:`InputError` as 400 and every slot taken as 503."""
+    try:
+        with web.stylist.slot():
+            return proposed(), 200
     except InputError as exc:
         return {"error": str(exc)}, 400
     except Busy:
@@ -129,6 +159,23 @@ def propose(
     return Proposal(np.asarray(full), palette)
 
 
+def propose_pair(
+    photo: Image.Image, painting: Image.Image, semantic: tuple[Parser, Groups] | None = None
+) -> dict[str, Proposal]:
+    """Regions for a painting that has no mask and a photo to paint in its style: the painting's
+    proposed (as :func:`propose` proposes a photo's, its labels named and coloured by
+    :func:`~pipeline.masks.propose_mask` or the scene parser), and the photo's paired with them."""
+    small = io.resize_long_side(painting, PROPOSE_SIDE) if max(painting.size) > PROPOSE_SIDE else painting
+    pixels = np.asarray(small.convert("RGB"))
+    regions = semantic_mask(pixels, *semantic) if semantic is not None else propose_mask(pixels)
+    palette = Palette(regions.names, regions.colours)
+    full = Image.fromarray(regions.labels, mode="L").resize(painting.size, Image.Resampling.NEAREST)
+    return {
+        "painting": Proposal(np.asarray(full), palette),
+        "photo": propose(photo, palette, (small, regions.colours[regions.labels]), semantic),
+    }
+
+
 def _by_name(proposal: LabelMap, palette: Palette, groups: Groups) -> np.ndarray | None:
     """The semantic proposal on the palette's labels by name (a group the palette lacks: its nearest
     related group the palette has); None when some group has no stand-in there."""
@@ -162,11 +209,18 @@ def _paired(
 
 
 def uploaded_mask(
-    mask: Image.Image, size: tuple[int, int], palette: Palette | None, *, picture: str, drawn_on: str
+    mask: Image.Image,
+    size: tuple[int, int],
+    palette: Palette | None,
+    *,
+    picture: str,
+    drawn_on: str,
+    resized: bool = False,
 ) -> LabelMap:
     """A visitor's mask (uploaded or painted) of ``picture`` (``size``), checked (drawn for that
     shape, in the style's colours) and cleaned onto its labels; else an :class:`InputError`
-    sentence for the page that says to draw it on ``drawn_on``."""
+    sentence for the page that says to draw it on ``drawn_on``. ``resized``: brought to ``size``
+    (nearest), for a picture that was made smaller than the one the mask was drawn on."""
     try:
         check_drawn_for(mask.size, size, mask="Your mask")
     except InputError:
@@ -175,6 +229,11 @@ def uploaded_mask(
             f"please draw the mask on {drawn_on}."
         ) from None
     try:
-        return clean_mask(np.asarray(mask), palette=palette, name="Your mask")
+        cleaned = clean_mask(np.asarray(mask), palette=palette, name="Your mask")
     except InputError as exc:
         raise InputError(f"{exc}.") from None
+    if resized and mask.size != size:
+        return dataclasses.replace(
+            cleaned, labels=np.asarray(Image.fromarray(cleaned.labels).resize(size, Image.Resampling.NEAREST))
+        )
+    return cleaned

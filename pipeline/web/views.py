@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -238,7 +238,11 @@ def _json_error(message: str, status: int) -> Response:
 def propose_regions() -> Response:
     """A proposed mask of the uploaded photo in the style's label colours, as JSON, for the page's
     region painter; errors are ``{"error": sentence}`` with the form's status codes."""
-    answer, status = regions.answer(_web(), request.form, request.files)  # a body over the limit: 413
+    return proposal_response(*regions.answer(_web(), request.form, request.files))  # a body over the limit: 413
+
+
+def proposal_response(answer: dict[str, object], status: int) -> Response:
+    """A proposal's JSON (or its error) as the region painter reads it: never cached."""
     response = jsonify(answer)
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"  # one visitor's photo
@@ -314,15 +318,20 @@ def slow_submit() -> BaseResponse:
     return redirect(url_for("web.job", jid=jid), code=303)
 
 
+#: The form page each tab's POST shows its errors on (the fast tab's for the rest), and the
+#: endpoints that answer the region painter in JSON; the own-painting tab adds its own.
+FORM_PAGES: dict[str, Callable[..., Response]] = {"web.slow_submit": _slow_page}
+JSON_ENDPOINTS = {"web.propose_regions"}
+
+
 def register_errors(app: Flask) -> None:
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge) -> Response:
         limit = _web().settings.max_upload_mb
         error = f"The upload is too large: photo and mask together may be at most {limit:g} MB."
-        if request.path == url_for("web.propose_regions"):
+        if request.endpoint in JSON_ENDPOINTS:
             return _json_error(error, 413)
-        page = _slow_page if request.path == url_for("web.slow_submit") else _form_page
-        return page(error=error, status=413)
+        return FORM_PAGES.get(request.endpoint or "", _form_page)(error=error, status=413)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[str, int]:
