@@ -186,7 +186,10 @@ def test_form_lists_every_style_with_thumbnail_and_labelled_fields(client) -> No
     assert css.status_code == 200 and b".styles" in css.data
 
 
-def test_broken_model_files_are_skipped_and_a_site_with_nothing_refused(models: Path, tmp_path: Path, caplog) -> None:
+def test_broken_model_files_are_skipped_and_a_site_with_nothing_refused(
+    models: Path, tmp_path: Path, caplog, monkeypatch
+) -> None:
+    monkeypatch.setattr("pipeline.instant.networks.installed", lambda: False)  # no own-painting tab either
     assert sorted(load_styles(models)) == ["ink", "pastel", "regions"]
     assert "broken.pth: not a Stylesnake fast-style model" in caplog.text
     (tmp_path / "empty").mkdir()
@@ -597,7 +600,8 @@ def test_stylising_is_bounded_and_a_long_wait_is_a_503(models: Path, tmp_path: P
     assert "busy right now" in response.get_data(as_text=True)
 
 
-def test_serve_refuses_a_site_with_nothing_to_serve_in_one_line(tmp_path: Path, capsys) -> None:
+def test_serve_refuses_a_site_with_nothing_to_serve_in_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr("pipeline.instant.networks.installed", lambda: False)  # no own-painting tab either
     assert main(["serve", "--models", str(tmp_path / "nope"), "--paintings", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nothing to serve: no such models folder" in err
@@ -759,6 +763,18 @@ def test_slow_tab_lists_the_paintings_and_every_page_links_it(slow_app, client) 
     assert {c for _, c in mask.convert("RGB").getcolors()} == {(66, 135, 245), (140, 90, 40)}  # exact colours
     assert slow.get("/paintings/plain/mask.png").status_code == 404
     assert slow.get("/paintings/plain.png").mimetype == "image/png"
+
+
+def test_a_site_with_only_the_instant_networks_serves_the_own_painting_tab(tmp_path: Path, caplog) -> None:
+    caplog.set_level("INFO")
+    app = create_app(tmp_path / "nope", results=tmp_path / "r")
+    client = app.test_client()
+    start = client.get("/")
+    assert start.status_code == 302 and start.headers["Location"] == "/own"  # it opens on the tab it has
+    html = client.get("/own").get_data(as_text=True)
+    assert ">Fast</a>" not in html and 'name="painting"' in html
+    assert client.get("/slow").status_code == 404
+    assert "no such models folder" in caplog.text and "your own painting" in caplog.text
 
 
 def test_a_site_with_paintings_and_no_fast_models_serves_the_slow_tab(tmp_path: Path) -> None:

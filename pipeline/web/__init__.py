@@ -69,7 +69,8 @@ def create_app(
     painter's proposals named groups (sky, water, …) of the table ``groups`` (default ours, see
     :func:`pipeline.masks.semantic.load_groups`); loaded at start, an :class:`InputError` if it
     cannot be.
-    A site may have either tab alone; with neither (no models, no paintings) it is an
+    Where instant style's networks are installed every site has the "your own painting" tab. A
+    site may have any one tab alone; with none (no models, no paintings, no networks) it is an
     :class:`InputError`."""
     # Flask, torch and the models load here, not on import (`stylesnake serve --help` stays quick).
     from pipeline.instant.networks import installed
@@ -85,7 +86,8 @@ def create_app(
     styles = load_styles(Path(models) if models is not None else DEFAULT_MODELS)  # first: the fast tab is the site
     store = ResultStore(results, ttl=config.ttl)
     found = load_paintings(paintings, painting_masks or DEFAULT_MASKS) if paintings is not None else {}
-    _say_what_is_served(styles, found, Path(models) if models is not None else DEFAULT_MODELS, paintings)
+    instant = installed()
+    _say_what_is_served(styles, found, Path(models) if models is not None else DEFAULT_MODELS, paintings, instant)
     parser = _semantic(semantic, groups)
     jobs, unavailable = _slow_jobs(store, config, weights) if found else (None, None)
     web = WebState(
@@ -98,7 +100,7 @@ def create_app(
         slow_unavailable=unavailable,
         semantic=parser,
         clips=_clip_jobs(store, config) if styles else None,
-        instant=installed(),
+        instant=instant,
     )
     app.extensions["stylesnake"] = web
     # Every page's header links the tabs, when there are two.
@@ -139,19 +141,22 @@ def _say_what_is_served(
     found: dict[str, Painting],
     models: Path,
     paintings: str | os.PathLike[str] | None,
+    instant: bool,
 ) -> None:
-    """Say which tabs the site has; with neither (no models, no paintings), an :class:`InputError`."""
-    if not styles and not found:
-        fast = f"no fast-style models (*.pth) in {models}" if models.is_dir() else f"no such models folder {models}"
+    """Say which tabs the site has; with none (no models, no paintings, no instant networks), an
+    :class:`InputError`."""
+    fast = f"no fast-style models (*.pth) in {models}" if models.is_dir() else f"no such models folder {models}"
+    if not styles and not found and not instant:
         slow = f", no paintings in {paintings}" if paintings is not None else ""
         raise InputError(
             f"nothing to serve: {fast}{slow}; train styles with the workflow (results/fast/), "
-            f"or give {option('models')} (the fast tab) or {option('paintings')} (the slow tab)"
+            f"give {option('models')} (the fast tab) or {option('paintings')} (the slow tab), "
+            "or pip install 'stylesnake[instant]' (any painting, the \"your own painting\" tab)"
         )
     if paintings is not None and not found:
         log.info("no paintings in %s: no slow tab", paintings)
     if not styles:
-        log.info("no fast-style models in %s: the slow tab only", models)
+        log.info("%s: %s", fast, "the slow tab" if found else 'the "your own painting" tab only')
 
 
 def _semantic(

@@ -117,8 +117,8 @@ def _fast_tab_or_404() -> WebState:
 
 @bp.get("/")
 def index() -> BaseResponse:
-    if not _web().styles:  # a site with only the slow tab opens on it
-        return redirect(url_for("web.slow"))
+    if not _web().styles:  # a site without the fast tab opens on the slow tab, else on the own-painting one
+        return redirect(url_for("web.slow" if _web().paintings else "web.own"))
     return _form_page()
 
 
