@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from pipeline.cli import main
-from pipeline.errors import InputError
+from pipeline.errors import InputError, TooLarge
 from pipeline.instant import networks as instant_networks
 from pipeline.instant.networks import open_networks
 from pipeline.instant.stills import instant
@@ -235,6 +235,30 @@ def test_bad_input_is_one_line_and_leaves_nothing(tmp_path: Path, capsys) -> Non
         err = capsys.readouterr().err
         assert said in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, (extra, err)
         assert not (tmp_path / "out.png").exists() and not (tmp_path / "out.png.json").exists()
+
+
+def test_a_photo_too_large_for_the_machines_memory_is_one_line_naming_a_size_that_fits(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """The network holds the whole photo's activations (no tiles: its statistics are the picture's),
+    so a photo over half the machine's memory is refused, saying the --size that fits; here the
+    machine is told to have 520 MiB: half of it less the process's own 256 MiB leaves 4 MiB, and
+    the 200 px photo needs 9 MiB."""
+    paths = _files(tmp_path)
+    monkeypatch.setattr(instant_networks, "physical_memory", lambda: 520 * 2**20)
+    out = tmp_path / "out.png"
+    argv = ["-q", "stylize", "--style", str(paths["painting"]), "--content", str(paths["photo"]), "--out", str(out)]
+    assert _status(argv) == 2
+    err = capsys.readouterr().err
+    assert "photo.png is 200x133 px" in err and "--size " in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists() and not out.with_name("out.png.json").exists()
+    side = int(err.split("--size ")[1].split()[0])
+    assert 4 <= side < 200 and side % 4 == 0
+    assert _status([*argv, "--size", str(side)]) == 0  # the size it names fits
+    with pytest.raises(TooLarge):
+        instant(_array("chelsea", 400), _array("ihc"))
+    monkeypatch.setattr(instant_networks, "physical_memory", lambda: None)  # a system that does not say: no limit
+    assert instant(_array("chelsea", 64), _array("ihc")).shape[:2] == (43, 64)
 
 
 def _status(argv: list[str]) -> int:

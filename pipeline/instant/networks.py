@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline import io
-from pipeline.errors import InputError
+from pipeline.errors import InputError, TooLarge, option
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,40 @@ SOURCE = {
     "licence": "Apache-2.0 (the TensorFlow Magenta project's weights); the wrapping package is MIT",
     "package": DISTRIBUTION,
 }
+
+
+#: The transformer's peak memory per pixel of the photo, with a margin (measured: 323 B/px from 1 to
+#: 16.7 megapixels, regions 8 % more; docs/design-notes.md), and the process's own beside it.
+BYTES_PER_PIXEL, BASE_BYTES = 360, 256 * 2**20
+#: The share of the machine's memory one photo may take.
+MEMORY_SHARE = 0.5
+
+
+def physical_memory() -> int | None:
+    """This machine's memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_fits(width: int, height: int, name: str = "the photo") -> None:
+    """A :class:`TooLarge` sentence (the size that would fit) for a photo whose painting would take
+    more than :data:`MEMORY_SHARE` of this machine's memory: the network holds its whole
+    activations, and instance normalisation's statistics are the whole picture's (tiles would
+    show seams), so the one road is a smaller photo."""
+    total = physical_memory()
+    if total is None:
+        return
+    budget, need = total * MEMORY_SHARE - BASE_BYTES, width * height * BYTES_PER_PIXEL
+    if need > budget:
+        side = int(max(width, height) * math.sqrt(max(budget, 0) / need)) // STRIDE * STRIDE
+        raise TooLarge(
+            f"{name} is {width}x{height} px: painting it in instant style needs about {need / 2**30:.1f} GiB, more "
+            f"than half of this machine's {total / 2**30:.0f} GiB; give {option('size', str(side))} or less",
+            limit=int(budget // BYTES_PER_PIXEL),
+            argument="size",
+        )
 
 
 @dataclass

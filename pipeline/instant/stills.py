@@ -24,7 +24,7 @@ from PIL import Image
 
 from pipeline import io, outputs, record
 from pipeline.errors import InputError, Mismatch, option
-from pipeline.instant.networks import Networks, open_networks
+from pipeline.instant.networks import Networks, check_fits, open_networks
 from pipeline.instant.regions import feathered, region_square, region_vectors
 from pipeline.masks.palette import LabelMap
 from pipeline.version import code_version
@@ -142,8 +142,10 @@ class Vectors:
 
         return vector_of
 
-    def paint(self, photo: np.ndarray, paired: Paired | None) -> np.ndarray:
-        """``photo`` (uint8) stylised: by the mixed vector, or region by region as ``paired``."""
+    def paint(self, photo: np.ndarray, paired: Paired | None, name: str = "the photo") -> np.ndarray:
+        """``photo`` (uint8, called ``name`` in errors) stylised: by the mixed vector, or region by
+        region as ``paired``; a photo too large for this machine's memory is :class:`TooLarge`."""
+        check_fits(photo.shape[1], photo.shape[0], name)
         image = photo.astype(np.float32) / 255
         if paired is None:
             return self.networks.transform(image, self.whole())
@@ -264,7 +266,7 @@ def _made(
         paired = guidance.paired(content, styles, max_pixels=max_pixels) if guidance is not None else None
         started = time.perf_counter()
         photo = np.asarray(content.image)
-        painted = vectors.paint(photo, paired)
+        painted = vectors.paint(photo, paired, str(content_path))
         image = Image.fromarray(finish(painted, photo, strength=strength, preserve_color=preserve_color))
         seconds = time.perf_counter() - started
         parameters = {"size": size, "strength": strength, "preserve_color": preserve_color, "alpha": alpha,

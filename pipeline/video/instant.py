@@ -21,7 +21,7 @@ import torch
 from pipeline import io
 from pipeline.errors import InputError
 from pipeline.fast.model import OpenedModel
-from pipeline.instant.networks import Networks, open_networks
+from pipeline.instant.networks import Networks, check_fits, open_networks
 from pipeline.instant.regions import feather, region_square
 from pipeline.instant.stills import METHOD, Vectors, check_blend
 from pipeline.masks import Palette, hex_colour, load_label_map
@@ -42,6 +42,7 @@ class InstantNetwork:
         return torch.from_numpy(np.stack(painted)).permute(0, 3, 1, 2)
 
     def _paint(self, image: np.ndarray) -> np.ndarray:
+        check_fits(image.shape[1], image.shape[0], "the clip's frames")
         if not self.guide_channels:
             return self.networks.transform(image[..., :3], self.vectors)
         guides = np.moveaxis(image[..., 3:], -1, 0)
