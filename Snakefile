@@ -40,7 +40,7 @@ except InputError as error:
 for reason in PLAN.skipped:
     logger.info(f"stylesnake: skipping {reason}")
 JOBS = wf.Jobs(PLAN)
-PAIRS = {"content": [c for c, _ in PLAN.pairs], "style": [s for _, s in PLAN.pairs]}
+PAIRS = {"content": [c for c, _ in wf.gatys_pairs(PLAN)], "style": [s for _, s in wf.gatys_pairs(PLAN)]}
 VIDEOS = {"clip": [c for c, _ in wf.optimised_pairs(PLAN)], "style": [s for _, s in wf.optimised_pairs(PLAN)]}
 FAST_VIDEOS = {"clip": [c for c, _ in wf.fast_video_pairs(PLAN)], "style": [s for _, s in wf.fast_video_pairs(PLAN)]}
 FAST = PLAN.fast.get("enabled", False)

@@ -88,6 +88,29 @@ def test_instant_style_runs_every_pair_where_its_networks_are_installed(tmp_path
         wf.plan({**config, "instant": {"enabled": True}}, tmp_path)
 
 
+def test_method_paints_a_pair_or_the_run_in_instant_style_alone_or_by_gatys_alone(tmp_path: Path, monkeypatch) -> None:
+    _image(tmp_path / "images/content/street.jpg", (60, 40))
+    config = _config(demo={"content": [], "style": ["ihc", "retina"]})
+    both = wf.plan(config, tmp_path)  # the default: every pair both ways, instant style first
+    assert wf.gatys_pairs(both) == both.pairs == [("street", "ihc"), ("street", "retina")]
+    assert len(wf.instant_results(both)) == 2
+    alone = wf.plan({**config, "method": "instant"}, tmp_path)  # a cheap run: no optimisation at all
+    assert wf.gatys_pairs(alone) == [] and len(wf.instant_results(alone)) == 2
+    slow = wf.plan({**config, "method": "gatys"}, tmp_path)
+    assert wf.gatys_pairs(slow) == slow.pairs and wf.instant_results(slow) == []
+    pairs = [{"content": "street", "style": "ihc", "method": "instant"}, {"content": "street", "style": "retina"}]
+    mixed = wf.plan({**config, "pairs": pairs, "method": "gatys"}, tmp_path)  # a pair's own method wins
+    assert wf.gatys_pairs(mixed) == [("street", "retina")]
+    assert wf.instant_results(mixed) == ["results/instant/street__ihc.png"]
+    with pytest.raises(InputError, match=r"method instant \(street × ihc\), but instant.enabled is false"):
+        wf.plan({**config, "pairs": pairs, "instant": {"enabled": False}}, tmp_path)
+    monkeypatch.setattr(planning, "instant_installed", lambda: False)
+    with pytest.raises(InputError, match=r"not installed: pip install 'stylesnake\[instant\]'"):
+        wf.plan({**config, "method": "instant"}, tmp_path)
+    with pytest.raises(InputError, match="method"):
+        wf.check_config({**config, "method": "fast"}, str(ROOT / wf.SCHEMA))
+
+
 def test_pairs_all_skips_label_mismatch_unless_mapped(tmp_path: Path) -> None:
     labels = {**LABELS, "sky": "#3cb44b"}
     _image(tmp_path / "images/content/a.png", (64, 64))

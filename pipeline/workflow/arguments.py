@@ -102,11 +102,21 @@ def fast_results(plan: Plan) -> list[str]:
     return [Paths.stylized.format(content=content, style=style) for content, style in fast_pairs(plan)]
 
 
+def gatys_pairs(plan: Plan) -> list[tuple[str, str]]:
+    """The pairs Gatys optimisation paints (``method`` both or gatys)."""
+    return [(content, style) for content, style in plan.pairs if plan.method_of(content, style) != "instant"]
+
+
 def instant_results(plan: Plan) -> list[str]:
-    """Every instant-style result the run makes: one per pair (none when instant style is off)."""
+    """Every instant-style result the run makes: one per pair of ``method`` both or instant (none
+    when instant style is off)."""
     if not plan.instant.get("enabled"):
         return []
-    return [Paths.instant.format(content=content, style=style) for content, style in plan.pairs]
+    return [
+        Paths.instant.format(content=content, style=style)
+        for content, style in plan.pairs
+        if plan.method_of(content, style) != "gatys"
+    ]
 
 
 def instant_args(plan: Plan, content: str, style: str) -> str:

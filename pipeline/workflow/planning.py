@@ -65,6 +65,9 @@ class Plan:
     clips: Clips = field(default_factory=Clips)  # clips, their keyframe masks, clip × style pairs
     semantic: dict[str, Any] = field(default_factory=dict)  # the scene parser and group table of masks: semantic
     instant: dict[str, Any] = field(default_factory=dict)  # instant style's settings; enabled resolved to a bool
+    #: How each pair is painted (``method``: both, gatys or instant), where a pair's entry says so.
+    methods: dict[tuple[str, str], str] = field(default_factory=dict)
+    method: str = "both"  # the run's ``method``, for the other pairs
 
     def image(self, kind: str, name: str) -> str:
         return self.images[kind][name]
@@ -87,6 +90,11 @@ class Plan:
         """Whether a pair's guidance comes from a proposed mask: its labels are then not the
         project's, and regions pair by position, size and colour."""
         return bool({("content", content), ("style", style)} & self.proposed)
+
+    def method_of(self, content: str, style: str) -> str:
+        """How a pair is painted: ``both`` (instant style first where it is on, then Gatys),
+        ``gatys`` or ``instant`` alone."""
+        return self.methods.get((content, style), self.method)
 
     def pair_settings(self, content: str, style: str) -> dict[str, Any]:
         return self.per_pair.get((content, style), self.settings[style])
@@ -121,7 +129,7 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
     settings, per_pair = _settings_of(root, config, images)
     weights = _weights(root, config)
     labels = dict(config.get("labels") or {})
-    pairs, skipped = _pairs(config, root, images, masks, proposed, settings, labels)
+    pairs, skipped, methods = _pairs(config, root, images, masks, proposed, settings, labels)
     guided = {(c, s) for c, s in pairs if c in masks["content"] and s in masks["style"]}
     fast = _fast_of(root, config)
     # Proposals have as many regions as the project has labels, unless proposal_k says.
@@ -130,8 +138,9 @@ def plan(config: Mapping[str, Any], root: str | Path = ".") -> Plan:
         images, masks, pairs, guided, settings, per_pair, weights, labels, dict(config.get("cleaning") or {}),
         skipped, proposed=proposed, proposal_k=proposal_k,
         clips=clips(root, config, list(images["style"]), _preset(config)), semantic=dict(config.get("semantic") or {}),
-        instant=_instant_of(config),
+        instant=_instant_of(config), methods=methods, method=config.get("method", "both"),
     )  # fmt: skip
+    _check_methods(found)
     _check_segments(found.clips.settings, _preset(config).get("video") or {})
     found.fast.update(fast)
     if fast.get("enabled") and fast.get("data", "demo") == "demo":
@@ -228,10 +237,11 @@ def _pairs(
     proposed: set[tuple[str, str]],
     settings: dict[str, dict[str, Any]],
     labels: dict[str, Any],
-) -> tuple[list[tuple[str, str]], list[str]]:
-    """The (content, style) pairs to transfer, and why any of ``pairs: all`` were skipped (with
-    named ``labels``, a style mask lacking a label its content mask has)."""
+) -> tuple[list[tuple[str, str]], list[str], dict[tuple[str, str], str]]:
+    """The (content, style) pairs to transfer, why any of ``pairs: all`` were skipped (with named
+    ``labels``, a style mask lacking a label its content mask has), and the methods pairs name."""
     skipped: list[str] = []
+    methods: dict[tuple[str, str], str] = {}
     if config["pairs"] == "all":
         pairs = [(c, s) for c in images["content"] for s in images["style"]]
         if labels:
@@ -259,8 +269,22 @@ def _pairs(
                     known = ", ".join(images[kind]) or "none"
                     raise InputError(f"pairs: no {kind} image '{entry[kind]}' (there are: {known})")
             pairs.append((entry["content"], entry["style"]))
+            if "method" in entry:
+                methods[entry["content"], entry["style"]] = entry["method"]
         pairs = list(dict.fromkeys(pairs))
-    return pairs, skipped
+    return pairs, skipped, methods
+
+
+def _check_methods(plan: Plan) -> None:
+    """A pair painted in instant style alone needs instant style on."""
+    alone = [f"{c} × {s}" for c, s in plan.pairs if plan.method_of(c, s) == "instant"]
+    if alone and not plan.instant["enabled"]:
+        why = (
+            "instant.enabled is false"
+            if instant_installed()
+            else "instant style's networks are not installed: pip install 'stylesnake[instant]'"
+        )
+        raise InputError(f"method instant ({', '.join(alone[:3])}{', …' if len(alone) > 3 else ''}), but {why}")
 
 
 def style_settings(config: Mapping[str, Any], style: str) -> dict[str, Any]:
