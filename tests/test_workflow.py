@@ -398,6 +398,16 @@ def test_new_content_image_runs_one_transfer_per_style_and_no_style_job(project:
 
 
 @pytest.mark.slow
+def test_method_instant_plans_instant_style_alone_for_a_new_photo(project: Path) -> None:
+    _image(project / "images/content/street.png", (72, 48))
+    try:
+        jobs = _planned(_snakemake(project, "-n", "--quiet", "rules", config={**TINY, "method": "instant"}))
+    finally:
+        (project / "images/content/street.png").unlink()
+    assert jobs["instant"] == 2 and "transfer" not in jobs and "figures" not in jobs and "style_targets" not in jobs
+
+
+@pytest.mark.slow
 def test_changing_one_styles_parameter_reruns_only_that_style(project: Path) -> None:
     optimisation = {**TINY, "per_style": {"retina": {"style_weight": 10.0}}}
     jobs = _planned(_snakemake(project, "-n", "--quiet", "rules", config=optimisation))
