@@ -1,7 +1,9 @@
 """Ghost trails and border streaks of video on the suite's clips, against the same run with the
 agreement check off (a later frame started from the previous result warped everywhere and held to
-it wherever the flow is certain, as Ruder et al. do): what the measure and the eye see of
-:func:`pipeline.video.flow.agreement` and :mod:`pipeline.video.revealed`.
+it wherever the flow is certain, as Ruder et al. do) and with what the motion revealed copied from
+its stylised surroundings (``--reveal-steps 0``) instead of painted on its own: what the measure and
+the eye see of :func:`pipeline.video.flow.agreement`, :meth:`ClipTransfer._repainted
+<pipeline.video.transfer.ClipTransfer._repainted>` and :func:`pipeline.video.temporal.without_stale`.
 
 Per clip: warping error and style loss against the independent frames', the ghost trail and border
 streaks (:func:`pipeline.synthetic.measures.ghost_and_streaks`), and a contact sheet (clip,
@@ -56,8 +58,11 @@ def main() -> None:
         floor(args)
         return
     agreement = video_transfer.agreement
-    print("| clip | dragged: warp / style, ghost, border | ours: warp / style, ghost, border |")
-    print("|---|---|---|")
+    print(
+        "| clip | dragged: warp / style, ghost, border | filled (--reveal-steps 0): warp / style, ghost, border "
+        "| ours: warp / style, ghost, border |"
+    )
+    print("|---|---|---|---|")
     for name in args.clips.split(";"):
         spec, style_name = CLIPS[name]
         clip = list(synthetic_clip(dataclasses.replace(spec, frames=args.frames)))
@@ -67,6 +72,7 @@ def main() -> None:
         truth = ([f.flow for f in clip], [f.visible for f in clip])
         independent = run(clip, style, config, VideoConfig(temporal_weight=0), encoder).results
         ours = run(clip, style, config, VideoConfig(), encoder).results
+        filled = run(clip, style, config, VideoConfig(reveal_steps=0), encoder).results
         video_transfer.agreement = lambda frame, *_: np.ones(frame.shape[:2], np.float32)  # type: ignore[assignment]
         try:
             dragged = run(clip, style, config, VideoConfig(), encoder).results
@@ -74,14 +80,15 @@ def main() -> None:
             video_transfer.agreement = agreement
         base = (warping_error(independent, *truth), style_loss(independent, clip, style, config, encoder))
         cells = []
-        for results in (dragged, ours):
+        for results in (dragged, filled, ours):
             warp = warping_error(results, *truth) / base[0]
             loss = style_loss(results, clip, style, config, encoder) / base[1]
             ghost, border = ghost_and_streaks(results, independent, *truth)
             cells.append(f"{warp:.2f}x / {loss:.2f}x, {ghost:.2f}, {border:.2f}")
-        runs = {"independent frames": independent, "dragged (no check)": dragged, "ours (default)": ours}
+        runs = {"independent frames": independent, "dragged (no check)": dragged, "filled": filled}
+        runs["ours (default)"] = ours
         contact_sheet([f.image for f in clip], runs, args.sheets / f"{name.split()[0]}.png")
-        print(f"| {name} × {style_name} | {cells[0]} | {cells[1]} |", flush=True)
+        print(f"| {name} × {style_name} | {cells[0]} | {cells[1]} | {cells[2]} |", flush=True)
 
 
 def floor(args: argparse.Namespace) -> None:

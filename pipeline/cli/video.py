@@ -126,6 +126,13 @@ def _time_flags(t: argparse._ArgumentGroup) -> None:
         help="also keep to frames t-2 and t-4 (Ruder's long-term consistency: what an object hid comes back as it was)",
     )
     t.add_argument("--first-steps", type=int, metavar="N", help="evaluations of the first frame (default: --steps)")
+    t.add_argument(
+        "--reveal-steps",
+        type=int,
+        metavar="N",
+        help="evaluations of the pass that paints what the motion revealed on its own, as an independent frame "
+        "(default: half --steps; 0: copy it from its stylised surroundings instead, cheaper)",
+    )
     add(t, "frames", "fps")
     t.add_argument("--keep-frames", action="store_true", help="keep OUT.frames/ (every frame as PNG) after writing OUT")
 
@@ -198,8 +205,9 @@ def _video(args: argparse.Namespace) -> int:
 
     guidance = options.guidance(args)
     video = VideoConfig(
-        temporal_weight=args.temporal_weight, flow=args.flow, long_term=args.long_term, first_steps=args.first_steps
-    )
+        temporal_weight=args.temporal_weight, flow=args.flow, long_term=args.long_term, first_steps=args.first_steps,
+        reveal_steps=args.reveal_steps,
+    )  # fmt: skip
     with reporting(quiet=args.verbosity < 0, what="video", unit="frame") as progress:
         video_files(
             args.content,

@@ -18,6 +18,7 @@ See the README's video section for the measurements behind the defaults.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -64,11 +65,14 @@ def warped(
     )
 
 
-def start_image(previous: Warped, photo: torch.Tensor, labels: np.ndarray | None = None) -> torch.Tensor:
+def start_image(
+    previous: Warped, photo: torch.Tensor, labels: np.ndarray | None = None, repainted: torch.Tensor | None = None
+) -> torch.Tensor:
     """A later frame's start: the previous result warped onto it where it shows what this frame
-    shows; where the motion revealed something new or brought it in at an edge, the stylised
-    pixels beside it that look most like it in the ``photo`` (:mod:`pipeline.video.revealed`,
-    within the frame's region ``labels`` when guided).
+    shows; where the motion revealed something new or brought it in at an edge, ``repainted``
+    (the frame painted on its own, :meth:`~pipeline.video.transfer.ClipTransfer._repainted`), or
+    without it the stylised pixels beside it that look most like it in the ``photo``
+    (:mod:`pipeline.video.revealed`, within the frame's region ``labels`` when guided).
 
     Ruder et al. start from the warped result everywhere, and rely on the iterations to repaint
     what it dragged into a disoccluded pixel; in a few dozen evaluations they do not, and the copy
@@ -77,11 +81,42 @@ def start_image(previous: Warped, photo: torch.Tensor, labels: np.ndarray | None
     (:func:`~pipeline.video.flow.certainty` fails in flat, dark or noisy parts that did not move,
     and a pixel painted anew in every frame is a new texture in every frame): only where the
     frames disagree (:func:`~pipeline.video.flow.agreement`), which such parts do not."""
+    if repainted is not None:
+        return (previous.keep * previous.image + (1 - previous.keep) * repainted.to(previous.image)).contiguous()
     image = previous.image[0].permute(1, 2, 0).numpy()
     keep = previous.keep[0, 0].numpy()
     filled = fill(image, keep > 0, photo[0].permute(1, 2, 0).cpu().float().numpy(), labels)
     start = keep[..., None] * image + (1 - keep[..., None]) * filled
     return torch.from_numpy(np.ascontiguousarray(start, dtype=np.float32)).permute(2, 0, 1)[None].contiguous()
+
+
+#: Carried paint is stale where its low-pass colour (a Gaussian of :data:`STALE_BLUR` px) departs
+#: from the frame painted on its own by more than this many times the median departure over what
+#: is kept (docs/design-notes.md, "Video").
+STALE, STALE_BLUR = 3.0, 2.0
+
+
+def without_stale(previous: Warped, repainted: torch.Tensor) -> Warped:
+    """``previous`` with what it carries stale dropped, neither kept as the start nor held by the
+    temporal term: where its low-pass colour departs from ``repainted`` (the frame painted on its
+    own) far more than it does over the rest of the frame (:data:`STALE`).
+
+    Two paintings of one frame differ in their strokes everywhere, but under a low-pass only a
+    little; a smear the flow carried (a dark object dragged over a dark background, where the
+    frames themselves hardly disagree) differs in colour, and is caught here where
+    :func:`~pipeline.video.flow.agreement`, which compares photos, cannot see it."""
+
+    def low_pass(image: torch.Tensor) -> np.ndarray:
+        return cv2.GaussianBlur(image[0].permute(1, 2, 0).float().numpy(), (0, 0), STALE_BLUR)
+
+    departure = np.sqrt(((low_pass(previous.image) - low_pass(repainted.clamp(0, 1))) ** 2).sum(axis=-1))
+    kept = previous.keep[0, 0].numpy() > 0.5
+    if not kept.any():
+        return previous
+    stale = cv2.dilate((departure > STALE * float(np.median(departure[kept]))).astype(np.float32), np.ones((3, 3)))
+    fresh = (1 - cv2.GaussianBlur(stale, (0, 0), FEATHER)) * (1 - stale)  # nothing stale kept, feathered
+    weight = torch.from_numpy(np.ascontiguousarray(fresh, dtype=np.float32))[None, None]
+    return dataclasses.replace(previous, keep=previous.keep * weight, certainty=previous.certainty * weight)
 
 
 class TemporalLoss:

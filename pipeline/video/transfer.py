@@ -53,7 +53,7 @@ from pipeline.video.flow import (
     flow_function,
     long_term_weights,
 )
-from pipeline.video.temporal import LONG_TERM, TemporalLoss, Warped, start_image, warped
+from pipeline.video.temporal import LONG_TERM, TemporalLoss, Warped, start_image, warped, without_stale
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,9 @@ class VideoConfig:
     long_term: bool = False  # also frames t-2 and t-4 (Ruder's long-term consistency)
     first_steps: int | None = None  # evaluations of the first frame (None: as every frame)
     resampling: str = DEFAULT_RESAMPLING
+    #: Evaluations of the pass that paints what the motion revealed (:meth:`ClipTransfer._repainted`;
+    #: None: half the frame's, 0: no pass, those pixels copied from their stylised surroundings).
+    reveal_steps: int | None = None
 
     def __post_init__(self) -> None:
         check_finite_non_negative("temporal-weight", self.temporal_weight)
@@ -79,6 +82,8 @@ class VideoConfig:
         check_choice("resampling", self.resampling, tuple(RESAMPLING))
         if self.first_steps is not None and (not isinstance(self.first_steps, int) or self.first_steps <= 0):
             raise InputError(f"first-steps must be a positive integer, got {self.first_steps}")
+        if self.reveal_steps is not None and (not isinstance(self.reveal_steps, int) or self.reveal_steps < 0):
+            raise InputError(f"reveal-steps must be an integer >= 0, got {self.reveal_steps}")
 
     @property
     def independent(self) -> bool:
@@ -202,6 +207,24 @@ class ClipTransfer:
             for (seen, towards, _, agrees), weight in zip(found, weights, strict=True)
         ]
 
+    def _repainted(self, content: torch.Tensor, regions: Regions | None, previous: Warped) -> torch.Tensor | None:
+        """The frame painted on its own, from its photo and without the temporal term, as the
+        start of what the motion revealed (None where it revealed nothing, or with
+        ``reveal_steps`` 0). What a moving object uncovers, or an object coming into the frame,
+        has no earlier paint to carry; copied from its surroundings it is a copy of them (a cat's
+        fur on a blue disc), and a few dozen evaluations in a frame whose style is already met do
+        not repaint it. Painted as an independent frame paints it, it looks like the rest of the
+        clip; the pass needs fewer evaluations than the frame (measured: docs/design-notes.md,
+        "Video")."""
+        steps = self.video.reveal_steps if self.video.reveal_steps is not None else max(1, self.config.steps // 2)
+        if not steps or _revealed_share(previous) < REVEALED_AT_LEAST:
+            return None
+        painted = transfer(
+            content, self.styles, _with(self.config, steps=steps), encoder=self.encoder,
+            style_blend=self.style_blend, regions=regions,
+        )  # fmt: skip
+        return painted.image.detach().float().cpu()
+
     def _stylise(self, index: int, frame: np.ndarray, progress: Progress | None) -> FrameResult:
         started = time.perf_counter()
         content = to_tensor(frame)
@@ -211,7 +234,10 @@ class ClipTransfer:
         if follows:
             earlier = self._earlier(frame)
             labels = regions.content.argmax(dim=0).numpy() if regions is not None else None
-            init = start_image(earlier[0], content, labels)
+            repainted = self._repainted(content, regions, earlier[0])
+            if repainted is not None:  # a second witness: what the carried paint smeared is dropped
+                earlier = [without_stale(e, repainted) for e in earlier]
+            init = start_image(earlier[0], content, labels, repainted)
             if self.config.color == "preserve":  # the optimisation sees luminance only
                 earlier = [dataclasses.replace(e, image=grey(e.image)) for e in earlier]
             assert self.reference is not None
@@ -240,8 +266,16 @@ class ClipTransfer:
         )
 
 
+#: Below this share of revealed pixels a frame is started without painting them on their own.
+REVEALED_AT_LEAST = 1e-4
+
 #: A later frame has settled when its last fifth of evaluations lowered the loss by less than this.
 SETTLED = 0.01
+
+
+def _revealed_share(previous: Warped) -> float:
+    """The share of a frame the previous result cannot start (what the motion revealed)."""
+    return float(1 - previous.keep.mean())
 
 
 def settled(total: Sequence[float]) -> bool:
