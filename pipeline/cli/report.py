@@ -24,7 +24,7 @@ def register(verbs: Any, *, full: bool) -> None:
     f.add_argument("result", metavar="RESULT", help="a transfer's output image")
     f.add_argument("--content", required=True, metavar="PATH", help="its content image")
     f.add_argument("--style", required=True, metavar="PATH", help="its style image")
-    f.add_argument("--content-mask", metavar="PATH", help="its content mask (cleaned)")
+    add(f, "content_mask", help="its content mask (cleaned)")
     add(f, "style_mask", help="its style mask (cleaned)")
     f.add_argument("--panel", metavar="PATH", help="panel to write (default: RESULT with .panel.png)")
     f.add_argument("--loss-curve", metavar="PATH", help="loss curve to write (default: RESULT with .loss.svg)")
