@@ -320,9 +320,7 @@ def save_format(path: str | os.PathLike[str]) -> str:
     return SAVE_FORMATS[suffix]
 
 
-#: zlib's level for result PNGs: about twice as fast to write as Pillow's default (6) for files
-#: 1-3 % larger (stylised pictures hardly compress; docs/design-notes.md, "Instant style").
-PNG_COMPRESSION = 4
+PNG_COMPRESSION = 4  #: zlib's level for results: twice as fast as 6, 1–3 % larger (design notes)
 
 
 def encode_image(

@@ -1,9 +1,7 @@
 """What one workflow run works on: which images and masks exist, which content × style pairs run
 (and which guided), and each style's and pair's settings.
 
-Conventions (README, "Workflow"): content images in ``images/content/``, style images in
-``images/style/``, hand-painted masks beside them by stem in ``masks/content/`` and
-``masks/style/``; the demo's images are written from scikit-image's samples by a rule.
+The folders' conventions: :mod:`pipeline.workflow`.
 
 Kept free of torch and scikit-learn on purpose: the Snakefile imports it on every run, and a
 run with nothing to do should take a few seconds at most.
@@ -65,9 +63,8 @@ class Plan:
     clips: Clips = field(default_factory=Clips)  # clips, their keyframe masks, clip × style pairs
     semantic: dict[str, Any] = field(default_factory=dict)  # the scene parser and group table of masks: semantic
     instant: dict[str, Any] = field(default_factory=dict)  # instant style's settings; enabled resolved to a bool
-    #: How each pair is painted (``method``: both, gatys or instant), where a pair's entry says so.
-    methods: dict[tuple[str, str], str] = field(default_factory=dict)
-    method: str = "both"  # the run's ``method``, for the other pairs
+    methods: dict[tuple[str, str], str] = field(default_factory=dict)  # a pair's own ``method``, where it says
+    method: str = "both"  # the run's ``method``: both, gatys or instant
 
     def image(self, kind: str, name: str) -> str:
         return self.images[kind][name]
@@ -92,8 +89,7 @@ class Plan:
         return bool({("content", content), ("style", style)} & self.proposed)
 
     def method_of(self, content: str, style: str) -> str:
-        """How a pair is painted: ``both`` (instant style first where it is on, then Gatys),
-        ``gatys`` or ``instant`` alone."""
+        """How a pair is painted: ``both`` (instant style first, then Gatys), ``gatys`` or ``instant``."""
         return self.methods.get((content, style), self.method)
 
     def pair_settings(self, content: str, style: str) -> dict[str, Any]:
@@ -279,12 +275,8 @@ def _check_methods(plan: Plan) -> None:
     """A pair painted in instant style alone needs instant style on."""
     alone = [f"{c} × {s}" for c, s in plan.pairs if plan.method_of(c, s) == "instant"]
     if alone and not plan.instant["enabled"]:
-        why = (
-            "instant.enabled is false"
-            if instant_installed()
-            else "instant style's networks are not installed: pip install 'stylesnake[instant]'"
-        )
-        raise InputError(f"method instant ({', '.join(alone[:3])}{', …' if len(alone) > 3 else ''}), but {why}")
+        off = "instant.enabled is false" if instant_installed() else "not installed: pip install 'stylesnake[instant]'"
+        raise InputError(f"method instant ({', '.join(alone[:3])}{', …' * (len(alone) > 3)}), but {off}")
 
 
 def style_settings(config: Mapping[str, Any], style: str) -> dict[str, Any]:
