@@ -38,6 +38,7 @@ from pipeline.errors import InputError
 from pipeline.fast import model as fast_model
 from pipeline.fast.network import TransformerNet
 from pipeline.fast.train import TrainConfig, train
+from pipeline.instant import networks as instant_networks
 from pipeline.masks import parse_colour
 from pipeline.samples import sample_image
 from pipeline.web import SECURITY_HEADERS, create_app, state
@@ -189,7 +190,7 @@ def test_form_lists_every_style_with_thumbnail_and_labelled_fields(client) -> No
 def test_broken_model_files_are_skipped_and_a_site_with_nothing_refused(
     models: Path, tmp_path: Path, caplog, monkeypatch
 ) -> None:
-    monkeypatch.setattr("pipeline.instant.networks.installed", lambda: False)  # no own-painting tab either
+    monkeypatch.setattr(instant_networks, "installed", lambda: False)  # no own-painting tab either
     assert sorted(load_styles(models)) == ["ink", "pastel", "regions"]
     assert "broken.pth: not a Stylesnake fast-style model" in caplog.text
     (tmp_path / "empty").mkdir()
@@ -601,7 +602,7 @@ def test_stylising_is_bounded_and_a_long_wait_is_a_503(models: Path, tmp_path: P
 
 
 def test_serve_refuses_a_site_with_nothing_to_serve_in_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
-    monkeypatch.setattr("pipeline.instant.networks.installed", lambda: False)  # no own-painting tab either
+    monkeypatch.setattr(instant_networks, "installed", lambda: False)  # no own-painting tab either
     assert main(["serve", "--models", str(tmp_path / "nope"), "--paintings", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nothing to serve: no such models folder" in err
@@ -766,7 +767,7 @@ def test_slow_tab_lists_the_paintings_and_every_page_links_it(slow_app, client) 
 
 
 def test_a_site_with_only_the_instant_networks_serves_the_own_painting_tab(tmp_path: Path, caplog) -> None:
-    caplog.set_level("INFO")
+    caplog.set_level("INFO", logger="pipeline")  # a CLI test before may have set it to warnings
     app = create_app(tmp_path / "nope", results=tmp_path / "r")
     client = app.test_client()
     start = client.get("/")
