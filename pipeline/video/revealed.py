@@ -1,5 +1,7 @@
-"""What the motion revealed, given a start: each such pixel takes the stylised pixel beside it
-whose photo looks most like its own.
+"""What the motion revealed, given a start without painting it on its own (``--reveal-steps 0``,
+the cheaper road; by default such pixels start from the frame painted on its own, see
+:meth:`pipeline.video.transfer.ClipTransfer._repainted`): each such pixel takes the stylised pixel
+beside it whose photo looks most like its own.
 
 Where a moving object uncovers the background, or the camera brings something in at an edge, the
 previous result has nothing to carry (:func:`pipeline.video.flow.agreement` finds those pixels).

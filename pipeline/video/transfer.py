@@ -3,7 +3,7 @@
 Each frame is a Gatys transfer (:func:`pipeline.gatys.transfer`, with every still's option: masks,
 several paintings, colour control, tiles). The first frame starts as a still does; every later
 frame starts from the previous result warped along the backward flow (Ruder et al. 2016) where
-the frames agree, and what the motion revealed from stylised pixels beside it that look like it
+the frames agree, and what the motion revealed from the frame painted on its own
 (:func:`~pipeline.video.temporal.start_image`), and carries the temporal loss of
 :mod:`pipeline.video.temporal` where the flow is certain and the frames agree. ``--temporal-weight 0`` makes every
 frame independent: each starts from its own photo with no temporal term, the baseline the
@@ -21,9 +21,10 @@ Where we part from Ruder (each measured: docs/design-notes.md, "Video"):
 - the flow is DIS refined to full resolution (``dis-fine``);
 - long-term consistency (t−2, t−4) is an option, for two more flows per frame;
 - the start keeps the warped result wherever the frames agree, not only where the flow is certain
-  (certainty fails in flat, dark or noisy parts that did not move), and fills what the motion
-  revealed from its stylised surroundings (:mod:`pipeline.video.revealed`): a warped start there
-  is a stretched copy of the moving object, a ghost the temporal term then holds.
+  (certainty fails in flat, dark or noisy parts that did not move), and paints what the motion
+  revealed on its own (:meth:`ClipTransfer._repainted`): a warped start there is a stretched copy
+  of the moving object, a ghost the temporal term then holds; carried paint that painting
+  contradicts is dropped as stale (:func:`~pipeline.video.temporal.without_stale`).
 """
 
 from __future__ import annotations
