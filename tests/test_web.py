@@ -1073,89 +1073,88 @@ BROWSER_ARGS = [
 ]
 
 
-def test_a_real_browser_uploads_picks_a_style_and_downloads_the_png(threaded_server: str, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium for every browser test of this module (each test gets its own context)."""
     sync_playwright = _browser_or_skip()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page in a context of its own (no cookies, cache or downloads shared between tests)."""
+    context = browser.new_context(accept_downloads=True)
+    yield context.new_page()
+    context.close()
+
+
+def test_a_real_browser_uploads_picks_a_style_and_downloads_the_png(page, threaded_server: str, tmp_path: Path) -> None:
     photo = tmp_path / "beach.jpg"
     photo.write_bytes(loadtest.photo(640, 480, seed=4))
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
-        try:
-            page = browser.new_page(accept_downloads=True)
-            page.goto(threaded_server + "/")
-            assert page.title() == "Stylesnake"
-            page.set_input_files("#photo", str(photo))
-            page.get_by_label("Pastel <dreams>").check()  # the radio, by its label (thumbnail + name)
-            page.get_by_label("Output size (long side)").select_option("256")
-            page.get_by_role("button", name="Repaint").click()
-            page.wait_for_url(RESULT_URL)
-            result = page.locator("#result")
-            result.wait_for()
-            page.wait_for_function("document.getElementById('result').complete")
-            assert result.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [256, 192]  # it loaded
-            with page.expect_download() as info:
-                page.get_by_role("link", name="Download the result (PNG)").click()
-            download = info.value
-            assert download.suggested_filename == "beach-pastel.png"
-            saved = tmp_path / "downloaded.png"
-            download.save_as(saved)
-            image = Image.open(saved)
-            assert image.format == "PNG" and image.size == (256, 192)
-            page.get_by_role("link", name="Repaint another photo").click()
-            page.wait_for_url(threaded_server + "/")
-        finally:
-            browser.close()
+    page.goto(threaded_server + "/")
+    assert page.title() == "Stylesnake"
+    page.set_input_files("#photo", str(photo))
+    page.get_by_label("Pastel <dreams>").check()  # the radio, by its label (thumbnail + name)
+    page.get_by_label("Output size (long side)").select_option("256")
+    page.get_by_role("button", name="Repaint").click()
+    page.wait_for_url(RESULT_URL)
+    result = page.locator("#result")
+    result.wait_for()
+    page.wait_for_function("document.getElementById('result').complete")
+    assert result.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [256, 192]  # it loaded
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download the result (PNG)").click()
+    download = info.value
+    assert download.suggested_filename == "beach-pastel.png"
+    saved = tmp_path / "downloaded.png"
+    download.save_as(saved)
+    image = Image.open(saved)
+    assert image.format == "PNG" and image.size == (256, 192)
+    page.get_by_role("link", name="Repaint another photo").click()
+    page.wait_for_url(threaded_server + "/")
 
 
-def test_a_real_browser_repaints_a_photo_in_a_painting_of_its_own(threaded_server: str, tmp_path: Path) -> None:
-    sync_playwright = _browser_or_skip()
+def test_a_real_browser_repaints_a_photo_in_a_painting_of_its_own(page, threaded_server: str, tmp_path: Path) -> None:
     photo, painting = tmp_path / "beach.jpg", tmp_path / "my painting.png"
     photo.write_bytes(loadtest.photo(640, 480, seed=4))
     sample_image("ihc").save(painting)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(threaded_server + "/")
-            page.get_by_role("link", name="Your own painting").click()
-            page.wait_for_url(threaded_server + "/own")
-            page.set_input_files("#photo", str(photo))
-            page.set_input_files("#painting", str(painting))
-            page.get_by_label("Output size (long side)").select_option("256")
-            page.get_by_role("button", name="Repaint").click()
-            page.wait_for_url(RESULT_URL)
-            result = page.locator("#result")
-            result.wait_for()
-            page.wait_for_function("document.getElementById('result').complete")
-            assert result.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [256, 192]
-            assert "your painting (my painting)" in page.locator("h1").inner_text()
-            page.get_by_role("link", name="Repaint another photo").click()
-            page.wait_for_url(threaded_server + "/own")
-        finally:
-            browser.close()
+    page.goto(threaded_server + "/")
+    page.get_by_role("link", name="Your own painting").click()
+    page.wait_for_url(threaded_server + "/own")
+    page.set_input_files("#photo", str(photo))
+    page.set_input_files("#painting", str(painting))
+    page.get_by_label("Output size (long side)").select_option("256")
+    page.get_by_role("button", name="Repaint").click()
+    page.wait_for_url(RESULT_URL)
+    result = page.locator("#result")
+    result.wait_for()
+    page.wait_for_function("document.getElementById('result').complete")
+    assert result.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [256, 192]
+    assert "your painting (my painting)" in page.locator("h1").inner_text()
+    page.get_by_role("link", name="Repaint another photo").click()
+    page.wait_for_url(threaded_server + "/own")
 
 
-def test_a_real_browser_queues_a_slow_job_watches_it_and_sees_the_result(slow_server: str, tmp_path: Path) -> None:
-    sync_playwright = _browser_or_skip()
+def test_a_real_browser_queues_a_slow_job_watches_it_and_sees_the_result(
+    page, slow_server: str, tmp_path: Path
+) -> None:
     photo, mask = tmp_path / "beach.jpg", tmp_path / "beach-mask.png"
     photo.write_bytes(loadtest.photo(640, 480, seed=4))
     _two_regions(640, 480, SKY, GROUND).save(mask)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(slow_server + "/")
-            page.get_by_role("link", name="Best quality (slow)").click()
-            page.wait_for_url(slow_server + "/slow")
-            page.set_input_files("#photo", str(photo))
-            page.get_by_label("ochre sky").check()
-            page.set_input_files("#mask", str(mask))
-            page.get_by_role("button", name="Queue it").click()
-            page.wait_for_url(re.compile(r"/job/[0-9a-f]{32}$"))  # the progress page …
-            page.wait_for_url(RESULT_URL, timeout=120_000)  # … refreshes itself until the result
-            page.wait_for_function("document.getElementById('result').complete")
-            assert page.locator("#result").evaluate("img => [img.naturalWidth, img.naturalHeight]") == [64, 48]
-        finally:
-            browser.close()
+    page.goto(slow_server + "/")
+    page.get_by_role("link", name="Best quality (slow)").click()
+    page.wait_for_url(slow_server + "/slow")
+    page.set_input_files("#photo", str(photo))
+    page.get_by_label("ochre sky").check()
+    page.set_input_files("#mask", str(mask))
+    page.get_by_role("button", name="Queue it").click()
+    page.wait_for_url(re.compile(r"/job/[0-9a-f]{32}$"))  # the progress page …
+    page.wait_for_url(RESULT_URL, timeout=120_000)  # … refreshes itself until the result
+    page.wait_for_function("document.getElementById('result').complete")
+    assert page.locator("#result").evaluate("img => [img.naturalWidth, img.naturalHeight]") == [64, 48]
 
 
 def _interior_point(labels: np.ndarray, rows: slice, margin: int = 24) -> tuple[int, int]:
@@ -1169,9 +1168,8 @@ def _interior_point(labels: np.ndarray, rows: slice, margin: int = 24) -> tuple[
 
 
 def test_a_real_browser_paints_the_regions_and_the_result_uses_the_painted_mask(
-    app, threaded_server: str, tmp_path: Path
+    page, app, threaded_server: str, tmp_path: Path
 ) -> None:
-    sync_playwright = _browser_or_skip()
     photo = tmp_path / "beach.jpg"
     photo.write_bytes(loadtest.photo(640, 480, seed=4))
     proposed = _propose(app.test_client(), photo=photo.read_bytes(), style="regions").get_json()
@@ -1182,50 +1180,44 @@ def test_a_real_browser_paints_the_regions_and_the_result_uses_the_painted_mask(
     x, y = _interior_point(labels, slice(0, 240))  # a region to relabel, in the top half …
     fill = names[(labels[y, x] + 1) % len(names)]  # … with another label than proposed
     brush = next(n for n in names if n != fill)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(threaded_server + "/")
-            page.get_by_role("radio", name="Regions needs a mask").check()
-            page.set_input_files("#photo", str(photo))
-            page.get_by_role("status").filter(has_text="Regions ready").wait_for()
-            canvas = page.locator("#painter-canvas")
-            assert canvas.evaluate("c => [c.width, c.height]") == [640, 480]
-            painted = canvas.evaluate("c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some(v => v)")
-            assert painted  # the photo and its overlay are drawn
-            canvas.scroll_into_view_if_needed()  # the mouse acts inside the viewport only
-            box = canvas.bounding_box()
-            scale = box["width"] / 640
+    page.goto(threaded_server + "/")
+    page.get_by_role("radio", name="Regions needs a mask").check()
+    page.set_input_files("#photo", str(photo))
+    page.get_by_role("status").filter(has_text="Regions ready").wait_for()
+    canvas = page.locator("#painter-canvas")
+    assert canvas.evaluate("c => [c.width, c.height]") == [640, 480]
+    painted = canvas.evaluate("c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some(v => v)")
+    assert painted  # the photo and its overlay are drawn
+    canvas.scroll_into_view_if_needed()  # the mouse acts inside the viewport only
+    box = canvas.bounding_box()
+    scale = box["width"] / 640
 
-            def at(px: float, py: float) -> tuple[float, float]:
-                return box["x"] + px * scale, box["y"] + py * scale
+    def at(px: float, py: float) -> tuple[float, float]:
+        return box["x"] + px * scale, box["y"] + py * scale
 
-            page.get_by_role("button", name=f"{names.index(fill) + 1} {fill}", exact=True).click()
-            page.mouse.click(*at(x, y))  # Fill is the tool at first: the whole region takes the label
-            page.keyboard.press(str(names.index(brush) + 1))  # number keys pick labels …
-            page.keyboard.press("b")  # … B the brush …
-            for _ in range(4):
-                page.keyboard.press("]")  # … and ] makes it bigger
-            assert page.locator("#painter-size").input_value() == "39"
-            drawn = "c => { c.blur(); return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.join(); }"
-            before = canvas.evaluate(drawn)
-            page.mouse.click(*at(x, y))  # a dab of the brush …
-            assert canvas.evaluate(drawn) != before
-            page.keyboard.press("Control+z")  # … undone
-            assert canvas.evaluate(drawn) == before
-            page.mouse.move(*at(300, 420))
-            page.mouse.down()
-            page.mouse.move(*at(600, 420), steps=12)
-            page.mouse.up()
-            page.keyboard.press("e")  # the eraser brings back the proposal under it
-            page.mouse.click(*at(590, 420))
-            page.get_by_label("Output size (long side)").select_option("512")
-            page.get_by_role("button", name="Repaint").click()
-            page.wait_for_url(RESULT_URL)
-            rid = RESULT_URL.search(page.url).group(1)
-        finally:
-            browser.close()
+    page.get_by_role("button", name=f"{names.index(fill) + 1} {fill}", exact=True).click()
+    page.mouse.click(*at(x, y))  # Fill is the tool at first: the whole region takes the label
+    page.keyboard.press(str(names.index(brush) + 1))  # number keys pick labels …
+    page.keyboard.press("b")  # … B the brush …
+    for _ in range(4):
+        page.keyboard.press("]")  # … and ] makes it bigger
+    assert page.locator("#painter-size").input_value() == "39"
+    drawn = "c => { c.blur(); return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.join(); }"
+    before = canvas.evaluate(drawn)
+    page.mouse.click(*at(x, y))  # a dab of the brush …
+    assert canvas.evaluate(drawn) != before
+    page.keyboard.press("Control+z")  # … undone
+    assert canvas.evaluate(drawn) == before
+    page.mouse.move(*at(300, 420))
+    page.mouse.down()
+    page.mouse.move(*at(600, 420), steps=12)
+    page.mouse.up()
+    page.keyboard.press("e")  # the eraser brings back the proposal under it
+    page.mouse.click(*at(590, 420))
+    page.get_by_label("Output size (long side)").select_option("512")
+    page.get_by_role("button", name="Repaint").click()
+    page.wait_for_url(RESULT_URL)
+    rid = RESULT_URL.search(page.url).group(1)
     found = state(app).store.get(rid)
     assert found.meta["mask"] is True
     recorded = np.asarray(Image.open(found.file("mask.png")).convert("RGB"))
@@ -1236,26 +1228,19 @@ def test_a_real_browser_paints_the_regions_and_the_result_uses_the_painted_mask(
     assert recorded[round(420 * 0.8), round(590 * 0.8)].tolist() == colours[names[labels[420, 590]]]  # erased
 
 
-def test_a_real_browser_sends_the_proposed_mask_to_a_slow_job(slow_app, slow_server: str, tmp_path: Path) -> None:
-    sync_playwright = _browser_or_skip()
+def test_a_real_browser_sends_the_proposed_mask_to_a_slow_job(page, slow_app, slow_server: str, tmp_path: Path) -> None:
     photo = tmp_path / "beach.png"
     _two_regions(160, 120, "#3060f0", "#704010").save(photo)  # a blue sky over brown ground
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(slow_server + "/slow")
-            page.set_input_files("#photo", str(photo))
-            assert page.locator("#painter").is_hidden()  # no painting with regions chosen yet
-            page.get_by_label("ochre sky").check()
-            page.get_by_role("status").filter(has_text="Regions ready").wait_for()
-            legend = page.locator("#painter-labels button").all_inner_texts()
-            assert sorted(text.strip().split(" ", 1)[1] for text in legend) == ["ground", "sky"]  # numbered
-            page.get_by_role("button", name="Queue it").click()
-            page.wait_for_url(RESULT_URL, timeout=120_000)
-            rid = RESULT_URL.search(page.url).group(1)
-        finally:
-            browser.close()
+    page.goto(slow_server + "/slow")
+    page.set_input_files("#photo", str(photo))
+    assert page.locator("#painter").is_hidden()  # no painting with regions chosen yet
+    page.get_by_label("ochre sky").check()
+    page.get_by_role("status").filter(has_text="Regions ready").wait_for()
+    legend = page.locator("#painter-labels button").all_inner_texts()
+    assert sorted(text.strip().split(" ", 1)[1] for text in legend) == ["ground", "sky"]  # numbered
+    page.get_by_role("button", name="Queue it").click()
+    page.wait_for_url(RESULT_URL, timeout=120_000)
+    rid = RESULT_URL.search(page.url).group(1)
     found = state(slow_app).store.get(rid)
     made = json.loads(Image.open(found.file("result.png")).info["stylesnake"])
     assert made["method"] == "gatys2016-guided"  # the painter's mask went in as the upload
@@ -1331,26 +1316,19 @@ def test_a_guided_style_paints_a_clip_with_its_first_frames_mask(app, client, tm
     assert meta["kind"] == "clip" and meta["mask"] is True and meta["frames"] == 6
 
 
-def test_a_real_browser_paints_a_clips_first_frame(app, threaded_server: str, tmp_path: Path) -> None:
-    sync_playwright = _browser_or_skip()
+def test_a_real_browser_paints_a_clips_first_frame(page, app, threaded_server: str, tmp_path: Path) -> None:
     clip = tmp_path / "walk.mp4"
     clip.write_bytes(_clip_bytes(tmp_path, frames=8, size=(96, 64), audio=False))
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(threaded_server + "/")
-            page.get_by_role("radio", name="Regions needs a mask").check()
-            page.set_input_files("#photo", str(clip))
-            page.get_by_role("status").filter(has_text="Regions of the first frame ready").wait_for()
-            canvas = page.locator("#painter-canvas")
-            assert canvas.evaluate("c => [c.width, c.height]") == [96, 64]  # the frame, decoded in the page
-            page.get_by_role("button", name="Repaint").click()
-            page.wait_for_url(re.compile(r"/(job|result)/[0-9a-f]{32}$"))
-            page.wait_for_url(RESULT_URL, timeout=120_000)
-            rid = RESULT_URL.search(page.url).group(1)
-        finally:
-            browser.close()
+    page.goto(threaded_server + "/")
+    page.get_by_role("radio", name="Regions needs a mask").check()
+    page.set_input_files("#photo", str(clip))
+    page.get_by_role("status").filter(has_text="Regions of the first frame ready").wait_for()
+    canvas = page.locator("#painter-canvas")
+    assert canvas.evaluate("c => [c.width, c.height]") == [96, 64]  # the frame, decoded in the page
+    page.get_by_role("button", name="Repaint").click()
+    page.wait_for_url(re.compile(r"/(job|result)/[0-9a-f]{32}$"))
+    page.wait_for_url(RESULT_URL, timeout=120_000)
+    rid = RESULT_URL.search(page.url).group(1)
     meta = json.loads((state(app).store.root / rid / "meta.json").read_text())
     assert meta["kind"] == "clip" and meta["mask"] is True and meta["frames"] == 8  # the painted mask went along
 
@@ -1415,33 +1393,28 @@ def _audio_only(tmp_path: Path) -> bytes:
     return path.read_bytes()
 
 
-def test_a_real_browser_uploads_a_clip_watches_it_and_plays_the_result(threaded_server: str, tmp_path: Path) -> None:
-    sync_playwright = _browser_or_skip()
+def test_a_real_browser_uploads_a_clip_watches_it_and_plays_the_result(
+    page, threaded_server: str, tmp_path: Path
+) -> None:
     clip = tmp_path / "walk.mp4"
     clip.write_bytes(_clip_bytes(tmp_path, frames=8, size=(96, 64)))
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
-        try:
-            page = browser.new_page(accept_downloads=True)
-            page.goto(threaded_server + "/")
-            page.set_input_files("#photo", str(clip))
-            page.get_by_label("Pastel <dreams>").check()
-            page.get_by_role("button", name="Repaint").click()
-            page.wait_for_url(re.compile(r"/(job|result)/[0-9a-f]{32}$"))  # the progress page …
-            page.wait_for_url(RESULT_URL, timeout=120_000)  # … refreshes itself until the result
-            video = page.locator("#result-video")
-            video.wait_for()
-            page.wait_for_function(
-                "(() => { const v = document.getElementById('result-video'); v.muted = true; v.play();"
-                " return v.readyState >= 2 && v.videoWidth === 96; })()",
-                timeout=30_000,
-            )
-            assert video.evaluate("v => v.error") is None
-            with page.expect_download() as info:
-                page.get_by_role("link", name="Download the clip (MP4)").click()
-            assert info.value.suggested_filename == "walk-pastel.mp4"
-        finally:
-            browser.close()
+    page.goto(threaded_server + "/")
+    page.set_input_files("#photo", str(clip))
+    page.get_by_label("Pastel <dreams>").check()
+    page.get_by_role("button", name="Repaint").click()
+    page.wait_for_url(re.compile(r"/(job|result)/[0-9a-f]{32}$"))  # the progress page …
+    page.wait_for_url(RESULT_URL, timeout=120_000)  # … refreshes itself until the result
+    video = page.locator("#result-video")
+    video.wait_for()
+    page.wait_for_function(
+        "(() => { const v = document.getElementById('result-video'); v.muted = true; v.play();"
+        " return v.readyState >= 2 && v.videoWidth === 96; })()",
+        timeout=30_000,
+    )
+    assert video.evaluate("v => v.error") is None
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download the clip (MP4)").click()
+    assert info.value.suggested_filename == "walk-pastel.mp4"
 
 
 def test_a_paintings_mask_of_another_shape_is_refused_at_start_naming_both_files(
@@ -1539,12 +1512,11 @@ def test_the_own_tab_proposes_the_paintings_regions_and_the_photos_in_the_same_c
 
 
 def test_a_real_browser_paints_the_regions_of_a_painting_of_its_own_and_of_the_photo(
-    app, threaded_server: str, tmp_path: Path
+    page, app, threaded_server: str, tmp_path: Path
 ) -> None:
     """The own tab's painter: both pictures' regions proposed on "Paint regions", fixed on either
     canvas (a region of the photo relabelled, a brush stroke on the painting undone), and both masks
     sent with the form: the result was painted with the photo's regions as painted."""
-    sync_playwright = _browser_or_skip()
     photo, painting = tmp_path / "beach.jpg", tmp_path / "my painting.png"
     photo.write_bytes(loadtest.photo(640, 480, seed=4))
     sample_image("coffee").convert("RGB").save(painting)
@@ -1560,45 +1532,39 @@ def test_a_real_browser_paints_the_regions_of_a_painting_of_its_own_and_of_the_p
     fill = names[(labels[y, x] + 1) % len(names)]
     painting_mask = np.asarray(_proposed_mask(proposed["painting"]).convert("RGB"))
     brush = next(i for i, c in enumerate(colours.values()) if painting_mask[20, 300].tolist() != c)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(threaded_server + "/own")
-            start = page.get_by_role("button", name="Paint regions")
-            assert start.is_disabled()  # until both pictures are chosen
-            page.set_input_files("#photo", str(photo))
-            page.set_input_files("#painting", str(painting))
-            start.click()
-            page.get_by_role("status").filter(has_text="Regions ready").wait_for()
-            on_painting, on_photo = page.locator("#painter-canvas-painting"), page.locator("#painter-canvas")
-            assert on_painting.evaluate("c => [c.width, c.height]") == [600, 400]
-            assert on_photo.evaluate("c => [c.width, c.height]") == [640, 480]
-            drawn = "c => { c.blur(); return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.join(); }"
-            on_painting.scroll_into_view_if_needed()
-            box = on_painting.bounding_box()
-            before = on_painting.evaluate(drawn)
-            page.keyboard.press(str(brush + 1))  # a label other than the painting's along the stroke
-            page.keyboard.press("b")
-            page.mouse.move(box["x"] + 20, box["y"] + 20)
-            page.mouse.down()
-            page.mouse.move(box["x"] + box["width"] - 20, box["y"] + 20, steps=8)
-            page.mouse.up()
-            assert on_painting.evaluate(drawn) != before
-            page.keyboard.press("Control+z")  # undone on the canvas last used
-            assert on_painting.evaluate(drawn) == before
-            page.keyboard.press("f")
-            page.get_by_role("button", name=f"{names.index(fill) + 1} {fill}", exact=True).click()
-            on_photo.scroll_into_view_if_needed()
-            box = on_photo.bounding_box()
-            scale = box["width"] / 640
-            page.mouse.click(box["x"] + x * scale, box["y"] + y * scale)
-            page.get_by_label("Output size (long side)").select_option("256")
-            page.get_by_role("button", name="Repaint").click()
-            page.wait_for_url(RESULT_URL)
-            rid = RESULT_URL.search(page.url).group(1)
-        finally:
-            browser.close()
+    page.goto(threaded_server + "/own")
+    start = page.get_by_role("button", name="Paint regions")
+    assert start.is_disabled()  # until both pictures are chosen
+    page.set_input_files("#photo", str(photo))
+    page.set_input_files("#painting", str(painting))
+    start.click()
+    page.get_by_role("status").filter(has_text="Regions ready").wait_for()
+    on_painting, on_photo = page.locator("#painter-canvas-painting"), page.locator("#painter-canvas")
+    assert on_painting.evaluate("c => [c.width, c.height]") == [600, 400]
+    assert on_photo.evaluate("c => [c.width, c.height]") == [640, 480]
+    drawn = "c => { c.blur(); return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.join(); }"
+    on_painting.scroll_into_view_if_needed()
+    box = on_painting.bounding_box()
+    before = on_painting.evaluate(drawn)
+    page.keyboard.press(str(brush + 1))  # a label other than the painting's along the stroke
+    page.keyboard.press("b")
+    page.mouse.move(box["x"] + 20, box["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] - 20, box["y"] + 20, steps=8)
+    page.mouse.up()
+    assert on_painting.evaluate(drawn) != before
+    page.keyboard.press("Control+z")  # undone on the canvas last used
+    assert on_painting.evaluate(drawn) == before
+    page.keyboard.press("f")
+    page.get_by_role("button", name=f"{names.index(fill) + 1} {fill}", exact=True).click()
+    on_photo.scroll_into_view_if_needed()
+    box = on_photo.bounding_box()
+    scale = box["width"] / 640
+    page.mouse.click(box["x"] + x * scale, box["y"] + y * scale)
+    page.get_by_label("Output size (long side)").select_option("256")
+    page.get_by_role("button", name="Repaint").click()
+    page.wait_for_url(RESULT_URL)
+    rid = RESULT_URL.search(page.url).group(1)
     found = state(app).store.get(rid)
     assert found.meta["mask"] is True and found.meta["method"] == "ghiasi2017-instant"
     recorded = np.asarray(Image.open(found.file("mask.png")).convert("RGB"))
