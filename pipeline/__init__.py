@@ -28,9 +28,9 @@ that CI checks.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from pipeline.lazy import lazy_names
 from pipeline.version import __version__, code_version
 
 if TYPE_CHECKING:  # the names below, for type checkers; at run time they load on first use
@@ -111,14 +111,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """A public name, its module imported on first use (PEP 562)."""
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'pipeline' has no attribute '{name}'")
-    value = getattr(importlib.import_module(_PUBLIC[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_PUBLIC})
+__getattr__, __dir__ = lazy_names(__name__, _PUBLIC)

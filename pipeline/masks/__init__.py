@@ -8,8 +8,9 @@ with a pretrained segmentation model), :mod:`~pipeline.masks.match` (pairing the
 whose colours differ). Label maps are saved as palette PNGs whose entries are the label colours.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pipeline.lazy import lazy_names
 
 if TYPE_CHECKING:  # the names below, for type checkers; at run time they load on first use
     from pipeline.masks.clean import CERTAIN_DISTANCE, clean_mask, default_min_area
@@ -71,14 +72,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """A public name, its module imported on first use."""
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'pipeline.masks' has no attribute '{name}'")
-    value = getattr(importlib.import_module(f"pipeline.masks.{_PUBLIC[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_PUBLIC})
+__getattr__, __dir__ = lazy_names(__name__, {name: f"{__name__}.{module}" for name, module in _PUBLIC.items()})

@@ -17,8 +17,9 @@ Kept free of torch and scikit-learn on purpose: the Snakefile imports it on ever
 run with nothing to do should take a few seconds at most.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pipeline.lazy import lazy_names
 
 if TYPE_CHECKING:  # the names below, for type checkers; at run time they load on first use
     from pipeline.workflow.arguments import (
@@ -129,14 +130,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """A public name, its module imported on first use."""
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'pipeline.workflow' has no attribute '{name}'")
-    value = getattr(importlib.import_module(f"pipeline.workflow.{_PUBLIC[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_PUBLIC})
+__getattr__, __dir__ = lazy_names(__name__, {name: f"{__name__}.{module}" for name, module in _PUBLIC.items()})
