@@ -1073,6 +1073,15 @@ BROWSER_ARGS = [
 ]
 
 
+def _shown_result_size(page, timeout: float = 30_000) -> list[int]:
+    """Once the page reaches a result page: the result image's natural size, after it loaded."""
+    page.wait_for_url(RESULT_URL, timeout=timeout)
+    result = page.locator("#result")
+    result.wait_for()
+    page.wait_for_function("document.getElementById('result').complete")
+    return result.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+
+
 @pytest.fixture(scope="module")
 def browser():
     """One Chromium for every browser test of this module (each test gets its own context)."""
@@ -1100,11 +1109,7 @@ def test_a_real_browser_uploads_picks_a_style_and_downloads_the_png(page, thread
     page.get_by_label("Pastel <dreams>").check()  # the radio, by its label (thumbnail + name)
     page.get_by_label("Output size (long side)").select_option("256")
     page.get_by_role("button", name="Repaint").click()
-    page.wait_for_url(RESULT_URL)
-    result = page.locator("#result")
-    result.wait_for()
-    page.wait_for_function("document.getElementById('result').complete")
-    assert result.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [256, 192]  # it loaded
+    assert _shown_result_size(page) == [256, 192]  # it loaded
     with page.expect_download() as info:
         page.get_by_role("link", name="Download the result (PNG)").click()
     download = info.value
@@ -1128,11 +1133,7 @@ def test_a_real_browser_repaints_a_photo_in_a_painting_of_its_own(page, threaded
     page.set_input_files("#painting", str(painting))
     page.get_by_label("Output size (long side)").select_option("256")
     page.get_by_role("button", name="Repaint").click()
-    page.wait_for_url(RESULT_URL)
-    result = page.locator("#result")
-    result.wait_for()
-    page.wait_for_function("document.getElementById('result').complete")
-    assert result.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [256, 192]
+    assert _shown_result_size(page) == [256, 192]
     assert "your painting (my painting)" in page.locator("h1").inner_text()
     page.get_by_role("link", name="Repaint another photo").click()
     page.wait_for_url(threaded_server + "/own")
@@ -1152,9 +1153,7 @@ def test_a_real_browser_queues_a_slow_job_watches_it_and_sees_the_result(
     page.set_input_files("#mask", str(mask))
     page.get_by_role("button", name="Queue it").click()
     page.wait_for_url(re.compile(r"/job/[0-9a-f]{32}$"))  # the progress page …
-    page.wait_for_url(RESULT_URL, timeout=120_000)  # … refreshes itself until the result
-    page.wait_for_function("document.getElementById('result').complete")
-    assert page.locator("#result").evaluate("img => [img.naturalWidth, img.naturalHeight]") == [64, 48]
+    assert _shown_result_size(page, timeout=120_000) == [64, 48]  # … refreshes itself until the result
 
 
 def _interior_point(labels: np.ndarray, rows: slice, margin: int = 24) -> tuple[int, int]:
