@@ -13,7 +13,9 @@ from pipeline.errors import InputError, option
 if TYPE_CHECKING:
     import torch
 
+#: What ``--device`` takes (auto: CUDA, then MPS, then the CPU).
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: What ``--precision`` takes (auto: bf16 on CUDA, fp32 elsewhere).
 PRECISIONS = ("auto", "fp32", "bf16")
 
 

@@ -10,4 +10,5 @@ from collections.abc import Callable, Mapping
 #: frame); ``losses`` (weighted terms and their total) is filled every :data:`PROGRESS_EVERY`
 #: evaluations and at the last one.
 Progress = Callable[[int, int, Mapping[str, float] | None], None]
+#: Every how many evaluations a run reports its progress.
 PROGRESS_EVERY = 10

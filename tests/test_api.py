@@ -8,6 +8,7 @@ import inspect
 import io as bytes_io
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,17 +72,18 @@ def test_an_empty_file_is_empty(tmp_path) -> None:
         io.load_image(tmp_path / "empty.png")
 
 
-def test_the_readmes_python_example_runs(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pathlib import Path
-
+@pytest.mark.parametrize("page", ["README.md", "docs/api.md"])
+def test_the_python_example_of_the_readme_and_the_api_page_runs(
+    page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pipeline.samples import sample_image
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    example = readme.split("## Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    text = (Path(__file__).resolve().parents[1] / page).read_text()
+    example = text.split("```python\n", 1)[1].split("```", 1)[0]
     sample_image("chelsea").save(tmp_path / "photo.jpg")
     sample_image("hubble_deep_field").save(tmp_path / "painting.jpg")
     monkeypatch.chdir(tmp_path)
-    exec(compile(example, "README.md", "exec"), {})
+    exec(compile(example, page, "exec"), {})
     record = (tmp_path / "out.png.json").read_text()
     assert (tmp_path / "out.png").exists() and '"kind": "random"' in record
 

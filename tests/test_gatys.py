@@ -150,8 +150,8 @@ def test_a_stall_is_reported_in_a_warning_and_the_sidecar(
     assert len(warnings) == 1 and "the loss fell by only 0% in 6 evaluations" in warnings[0]
 
 
-def test_readme_mask_examples_run_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """README's commands for many photos with one painting, and for masks, on tiny stand-ins of the
+def test_the_guides_mask_examples_run_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guides' commands for many photos with one painting, and for masks, on tiny stand-ins of the
     files they name (painted as people paint), plus only what makes them quick and offline."""
     import re
     import shlex
@@ -161,16 +161,17 @@ def test_readme_mask_examples_run_as_written(tmp_path: Path, monkeypatch: pytest
     from pipeline.cli import main
     from pipeline.synthetic import painted_mask
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    start = readme.index("Many photos, one painting")
-    blocks = re.findall(r"```sh\n(.*?)```", readme[start : readme.index("`transfer` does the same pairing")], re.S)
+    guides = Path(__file__).resolve().parents[1] / "docs" / "guides"
+    text = (guides / "gatys.md").read_text() + (guides / "masks.md").read_text()
+    start = text.index("Many photos, one painting")
+    blocks = re.findall(r"```sh\n(.*?)```", text[start : text.index("`transfer` does the same pairing")], re.S)
     commands = [
         shlex.split(line, comments=True)
         for line in "\n".join(blocks).replace("\\\n", " ").splitlines()
         if line.startswith("stylesnake ") and "deeplabv3" not in line  # no segmentation weights here
     ]
     assert len(commands) == 8, commands
-    sky, tree, ground = (66, 135, 245), (40, 160, 60), (140, 90, 40)  # README's colours
+    sky, tree, ground = (66, 135, 245), (40, 160, 60), (140, 90, 40)  # the guides' colours
     monkeypatch.chdir(tmp_path)
     for name, size in (("photo", (64, 48)), ("painting", (64, 64)), ("sky", (48, 48)), ("ground", (48, 48))):
         labels = {"sky": [sky, tree], "ground": [ground, tree]}.get(name, [sky, tree, ground])

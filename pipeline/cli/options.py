@@ -139,6 +139,7 @@ class Flag:
 
 
 _G, _T = _gatys_default, _train_default
+#: The shared flags, by the name of the argument each fills (declared once, added by :func:`add`).
 FLAGS: dict[str, Flag] = {
     # What the style's Grams depend on, and where they are computed (transfer, style-targets, mix-scales).
     "size": Flag("long side of the output, px", int, _G("size")),

@@ -23,7 +23,7 @@ def register(verbs: Any, *, full: bool) -> None:
         "serve",
         help="the web app: upload a photo, pick a trained style, download the result",
         description="Serve every fast-style model in --models on a web page (Werkzeug's threaded server; "
-        "for production run gunicorn, see README). Binds 127.0.0.1 unless told otherwise.",
+        "for production run gunicorn, see docs/guides/web.md). Binds 127.0.0.1 unless told otherwise.",
         formatter_class=Help,
     )
     add_verbosity(sv)

@@ -14,7 +14,7 @@ Propagation to a layer (``mode``), following the authors' three choices:
 structure: a 3×3 convolution widens the receptive field by one pixel each side (a 3×3 max filter
 for ``all``, min filter for ``inside``), a 2×2 pooling halves the grid (2×2 max / min). With
 ``grow`` k ≠ 0 the binary guide (``simple`` thresholded at 0.5) is then grown (k > 0) or shrunk
-(k < 0) by |k| feature-map pixels.
+(k < 0) by ``|k|`` feature-map pixels.
 
 Normalisation: each propagated guide is divided by its RMS over the feature map, so a region's
 guided Gram is the mean of f fᵀ over the region's own area, not the image's: the same texture in

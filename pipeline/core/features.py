@@ -75,7 +75,7 @@ def check_layers(layers: Iterable[str], arch: str = "vgg19") -> list[str]:
         if name not in INDEX[arch]:
             raise InputError(
                 f"unknown {_DISPLAY[arch]} layer '{name}'; use names like relu1_1, conv4_2, pool3 "
-                f"(conv/relu block_index with blocks 1-5, see README)"
+                f"(conv/relu block_index with blocks 1-5)"
             )
     return layers
 

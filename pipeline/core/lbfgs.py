@@ -21,7 +21,7 @@ What this version does, and why each piece:
 - **Safeguards**: a direction that is not a descent direction (rounding) restarts from steepest
   descent; a line search that runs out of trials takes its best point with sufficient decrease,
   or restarts without history; when even steepest descent cannot move a pixel by more than
-  ``min_move`` with a decrease, the iterate is stationary and :attr:`LBFGS.converged` says so.
+  ``min_move`` with a decrease, the iterate is stationary and ``LBFGS.converged`` says so.
 
 Host syncs. ``torch.optim.LBFGS`` turns every step of its two-loop recursion into a Python float
 (~200 synchronisations per evaluation once the history is full, more than the whole VGG pass at

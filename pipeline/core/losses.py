@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from pipeline.errors import InputError
 
+#: An encoder's activations, by layer name.
 Features = Mapping[str, torch.Tensor]
 
 

@@ -40,7 +40,7 @@ class StyleTargets:
     """The Gram targets of one style image.
 
     ``grams[layer]`` is (L + 1, C, C): the guided Gram of each of the mask's L labels, then the
-    whole image's plain Gram (index :data:`~pipeline.core.guidance.WHOLE`); ``held[layer]``
+    whole image's plain Gram (index :data:`~pipeline.masks.pairs.WHOLE`); ``held[layer]``
     (L + 1,) says whether a label's guide has any weight at that layer (small regions vanish in
     deep layers). ``names``, ``colours`` and ``counts()`` describe the labels like a
     :class:`~pipeline.masks.LabelMap`, so regions are matched the same way for a mask file and for

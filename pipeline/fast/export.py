@@ -24,10 +24,10 @@ def export_onnx(
     model_path: str | os.PathLike[str], out: str | os.PathLike[str], *, opset: int = 17, int8: bool = False
 ) -> Path:
     """Export a model to ONNX with dynamic batch, height and width (multiples of 4; the ONNX path of
-    :func:`stylize_files` pads like :func:`stylize`). The style's name and the training record
-    travel in the ONNX metadata. ``int8`` quantises weights and activations (static QDQ,
-    calibrated on the bundled sample photos): smaller and faster on CPUs, at some loss cost
-    (benchmarks/bench_fast.py reports both)."""
+    :func:`~pipeline.fast.model.stylize_files` pads like :class:`~pipeline.fast.model.Runner`). The
+    style's name and the training record travel in the ONNX metadata. ``int8`` quantises weights and
+    activations (static QDQ, calibrated on the bundled sample photos): smaller and faster on CPUs,
+    at some loss cost (benchmarks/bench_fast.py reports both)."""
     import warnings
 
     model = load(model_path)

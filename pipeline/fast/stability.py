@@ -17,7 +17,7 @@ The term is weighed against the perceptual loss of the same step, not in absolut
 ``temporal_weight × (content + style).detach() × T``. At weight W a mean squared flicker of 1/W
 costs as much as the content and style terms together, whatever the loss network's weights or the
 style weight (ImageNet and random VGG weights give perceptual losses orders of magnitude apart).
-The default (30) is chosen in ``benchmarks/bench_video.py --fast`` (README, "Fast video").
+The default (30) is chosen in ``benchmarks/bench_video.py --fast`` (docs/guides/fast-video.md).
 """
 
 from __future__ import annotations

@@ -116,7 +116,7 @@ def panel(
     for tile in tiles:
         sheet.paste(tile, (x, gap))
         x += tile.width + gap
-    caption = summary(read_sidecar(result))
+    caption = caption_of(read_sidecar(result))
     draw.text((gap, TILE + 20 + gap + 6), title, fill="black", font=font)
     draw.text((gap, TILE + 20 + gap + 24), caption, fill="#555555", font=font)
     return sheet
@@ -182,6 +182,13 @@ def instant_summary(metadata: Mapping[str, Any]) -> str:
     regions = f"{len(guidance['regions'])} regions" if guidance.get("regions") else "unguided"
     output = metadata.get("output", {})
     return f"instant style ({regions}), {output.get('width')}x{output.get('height')} px, Magenta's pretrained networks"
+
+
+def caption_of(metadata: Mapping[str, Any]) -> str:
+    """The one-line caption of any still's record: a Gatys transfer, a fast or an instant result."""
+    if _is_instant(metadata):
+        return instant_summary(metadata)
+    return fast_summary(metadata) if _is_fast(metadata) else summary(metadata)
 
 
 def _is_video(metadata: Mapping[str, Any]) -> bool:

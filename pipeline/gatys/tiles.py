@@ -274,7 +274,7 @@ def _style_layers(style_loss: GramStyleLoss | GuidedGramStyleLoss, device: torch
 
 
 class TiledCriterion:
-    """The criterion of :func:`pipeline.gatys.transfer.build_criterion` (same terms, same values
+    """The criterion of :func:`pipeline.gatys.criterion.build_criterion` (same terms, same values
     and gradient up to the margin's effect on features near a core's edge), computed in tiles of
     ``config.tile`` px. Content and style get their gradient from one backward pass per tile, so
     it rides on the style term (the optimiser only ever differentiates the terms' sum).

@@ -9,5 +9,6 @@ region like the rest of Stylesnake (Ghiasi et al. 2017, the networks Magenta tra
 - :mod:`~pipeline.instant.port`: the transformer in PyTorch, for GPUs;
 - :mod:`~pipeline.instant.stills`: :func:`~pipeline.instant.stills.instant` (arrays in, an array
   out) and :func:`~pipeline.instant.stills.instant_files` (files in, results and records out).
+
 Clips: :mod:`pipeline.video.instant`; the web app's tab: :mod:`pipeline.web.own`.
 """

@@ -5,7 +5,7 @@
 The graph has a handful of op types (convolutions, reflection padding, nearest upsampling, the
 instance normalisations' arithmetic and reductions); each maps to one torch call, so the network
 computes what onnxruntime computes from the same graph (the tests hold them together on the CPU).
-On CUDA it runs on the GPU; on CPUs onnxruntime is faster (README, "Instant style"), so
+On CUDA it runs on the GPU; on CPUs onnxruntime is faster (docs/guides/instant.md), so
 :func:`pipeline.instant.networks.open_networks` uses it there.
 """
 

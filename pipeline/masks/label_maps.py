@@ -27,7 +27,8 @@ RELATED_CHUNK = "stylesnake-related"
 log = logging.getLogger(__name__)
 
 
-Named = TypeVar("Named", bound=Any)  # a dataclass with ``names`` and ``colours``
+#: A dataclass with ``names`` and ``colours`` (a label map, a pairing).
+Named = TypeVar("Named", bound=Any)
 
 
 def read_mask(path: str | os.PathLike[str], *, max_pixels: int = io.MAX_PIXELS) -> np.ndarray:

@@ -30,6 +30,7 @@ MODELS = {
     "segformer-b0": ("nvidia/segformer-b0-finetuned-ade-512-512", "NVIDIA (research and evaluation only)", 3.8, 37.4),
     "segformer-b2": ("nvidia/segformer-b2-finetuned-ade-512-512", "NVIDIA (research and evaluation only)", 27, 45.6),
 }
+#: The scene parser ``--semantic`` takes when it names none.
 DEFAULT_MODEL = "upernet-convnext-tiny"
 NEEDS_EXTRA = "semantic masks need the optional extra: pip install -e '.[semantic]' (transformers)"
 

@@ -6,8 +6,8 @@ without pretrained weights:
 1. **Superpixels.** SLIC (scikit-image) cuts the image, at a working size of
    :data:`WORK_SIDE` px, into ~:data:`SUPERPIXELS` compact pieces that follow its edges.
 2. **Statistics.** Each superpixel is described by the mean and spread of its colour (CIELAB) and
-   of its neighbourhood's (a Gaussian window of :data:`NEIGHBOURHOOD` of the image side: a texture
-   is a mixture of colours, and a superpixel of brick mortar belongs with its bricks), and by its
+   its spread stands for its texture's contrast (weighted by :data:`SPREAD`: a texture is a mixture
+   of colours, and a region of brick mortar belongs with its bricks), and by its
    position (weakly: regions are mostly contiguous).
 3. **Regions.** K-means (scikit-learn) on those descriptions, weighted by superpixel area, groups
    the superpixels into ``k`` regions (with no ``k``, the k of 2–6 with the best silhouette);

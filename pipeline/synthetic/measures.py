@@ -60,7 +60,7 @@ def edge_jumps(
     or less.
 
     ``image``: (1, 3, H, W) or (3, H, W) in [0, 1], or (H, W, 3) uint8 (a float array is taken
-    as [0, 1]). A border's jump is the mean, along it, of Σ_RGB |p(outermost) − p(next)| in levels
+    as [0, 1]). A border's jump is the mean, along it, of ``Σ_RGB |p(outermost) − p(next)|`` in levels
     (of 255). The interior's is the same statistic for pairs of adjacent rows (for the top and
     bottom borders) or columns (left, right) that are at least ``margin`` pairs from the border
     (so a fringe two pixels wide is not its own reference): the median of the ``depth`` nearest

@@ -1,4 +1,4 @@
-"""A clip's audio, copied packet for packet into the clip we write (:func:`pipeline.video.clip.write_video`).
+"""A clip's audio, copied packet for packet into the clip we write (:func:`pipeline.video.mp4.write_video`).
 
 The sound is never decoded or re-encoded: each packet goes out with its bytes unchanged, moved in
 time only by the amount the pictures are moved, so sound and picture stay as far apart as they were.
@@ -30,7 +30,7 @@ def _time_base(stream: Any) -> Fraction:
 
 
 class AudioCopy:
-    """The audio packets of the clip opened as ``source`` (closed by :meth:`close`), copied into
+    """The audio packets of the clip opened as ``source`` (closed by its owner), copied into
     ``container`` as the written video's time reaches theirs. ``window`` (seconds of the clip's own
     time, end excluded; all of it when None) chooses the packets; ``origin`` (seconds of the clip)
     is the time that becomes the output's 0, for the sound as for the pictures."""

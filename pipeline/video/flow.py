@@ -92,10 +92,12 @@ def warp(image: np.ndarray, flow: np.ndarray, *, resampling: str = "bilinear") -
 #: :func:`agreement`'s low-pass (Gaussian, px) and its threshold: the RGB distance, in [0, 1], of
 #: the low-passed frames beyond which the previous frame carried along the flow is another thing.
 AGREEMENT_BLUR = 1.0
+#: :func:`agreement`'s threshold (RGB distance in [0, 1] of the low-passed frames).
 AGREEMENT = 0.08
 #: A motion boundary, for :func:`agreement`: where the flow changes by more than this many pixels
 #: per pixel; and how near one (px) a pixel whose flow fails the forward-backward check is doubted.
 MOTION_EDGE = 0.5
+#: How near a motion boundary (px) a pixel whose flow fails the forward-backward check is doubted.
 NEAR_EDGE = 3
 
 

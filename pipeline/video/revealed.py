@@ -24,6 +24,7 @@ RADIUS = 6
 ROUNDS = 4
 #: The photo distance (RGB in [0, 1], mean over 3 × 3) and the distance (px) each worth one unit of cost.
 COLOUR = 0.08
+#: The distance (px) worth one unit of cost.
 REACH = 6.0
 
 

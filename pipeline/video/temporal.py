@@ -13,7 +13,7 @@ scale-free (:mod:`pipeline.core.optim`), so only the ratio between the terms mat
 loss makes one weight mean the same with ImageNet or random VGG weights and any style weight
 (Ruder's λ = 1e3 was tuned for one network and one normalisation).
 
-See the README's video section for the measurements behind the defaults.
+The measurements behind the defaults are in docs/guides/video.md and docs/design-notes.md.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 the optional slow tab (a queued Gatys transfer into a painting) in ``paintings`` and ``jobs``;
 the region painter's proposed masks in ``regions`` (its script is ``static/paint.js``).
 ``stylesnake serve`` runs it on Werkzeug's threaded server; in production run it under gunicorn
-(``gunicorn 'pipeline.web:create_app(models="results/fast")'``, see README).
+(``gunicorn 'pipeline.web:create_app(models="results/fast")'``, see docs/guides/web.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 photo's regions, already in the chosen style's label colours, that the page lets a visitor fix;
 on the own-painting tab (``POST /own/propose``), a painting's regions and the photo's with them.
 
-Regions come from :func:`pipeline.masks.propose_mask` (no weights needed), or with ``serve
+Regions come from :func:`pipeline.propose_mask` (no weights needed), or with ``serve
 --semantic`` from a scene parser (:mod:`pipeline.masks.semantic`), named. A painting with a mask
 pairs them to its own regions by what they are (:func:`pipeline.masks.match.match_label_maps`:
 place, share, colour); a guided model has no picture of its labels, so its labels go from the top
@@ -164,7 +164,7 @@ def propose_pair(
 ) -> dict[str, Proposal]:
     """Regions for a painting that has no mask and a photo to paint in its style: the painting's
     proposed (as :func:`propose` proposes a photo's, its labels named and coloured by
-    :func:`~pipeline.masks.propose_mask` or the scene parser), and the photo's paired with them."""
+    :func:`~pipeline.propose_mask` or the scene parser), and the photo's paired with them."""
     small = io.resize_long_side(painting, PROPOSE_SIDE) if max(painting.size) > PROPOSE_SIDE else painting
     pixels = np.asarray(small.convert("RGB"))
     regions = semantic_mask(pixels, *semantic) if semantic is not None else propose_mask(pixels)

@@ -6,10 +6,10 @@ which content × style pairs run (and which guided), each job's files and comman
 - :mod:`~pipeline.workflow.videos`: the run's clips, their frames, keyframe masks and segments;
 - :mod:`~pipeline.workflow.planning`: the :class:`Plan` of one run, from the folders and the config;
 - :mod:`~pipeline.workflow.arguments`: each job's command-line arguments, from the plan;
-- :mod:`~pipeline.workflow.jobs`: :class:`Jobs` (the rules' input and parameter functions) and
+- :mod:`~pipeline.workflow.jobs`: :class:`~pipeline.workflow.jobs.Jobs` (the rules' input and parameter functions) and
   what the end of a run says.
 
-Conventions (README, "Workflow"): content images in ``images/content/``, style images in
+Conventions (docs/guides/workflow.md): content images in ``images/content/``, style images in
 ``images/style/``, hand-painted masks beside them by stem in ``masks/content/`` and
 ``masks/style/``; the demo's images are written from scikit-image's samples by a rule.
 

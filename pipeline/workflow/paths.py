@@ -10,6 +10,7 @@ from pipeline.errors import InputError
 #: What an image or clip may be called: its name is a wildcard of every output path made from it,
 #: and a content and a style name joined by :data:`SEPARATOR` name a pair.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+#: What joins a content and a style name into a pair's name.
 SEPARATOR = "__"
 
 

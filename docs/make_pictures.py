@@ -1,0 +1,85 @@
+"""Draw the documentation's pictures from the demo's outputs (README's first command).
+
+    .venv/bin/snakemake --cores 2 --config weights=random preset=quick   # the demo, once
+    .venv/bin/python docs/make_pictures.py                             # writes docs/pictures/*.png
+
+- ``guided.png``: a photo, a painting, their cleaned masks and the region-by-region result in
+  instant style (real pretrained networks, so the picture shows style; the demo's Gatys results
+  use random VGG weights and show none);
+- ``masks.png``: a mask as painted in GIMP, the exact label map the cleaner made of it, and that
+  map laid over its photo.
+
+The clip sheets (a clip, each frame painted on its own, and with the temporal term) are written by
+``benchmarks/bench_ghosts.py`` into ``benchmarks/results/video-sheets/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from pipeline.gallery.sheets import panel
+
+ROOT = Path(__file__).resolve().parents[1]
+HEIGHT = 192
+
+
+def _tile(image: Image.Image, label: str) -> Image.Image:
+    image = image.convert("RGB")
+    image = image.resize((round(image.width * HEIGHT / image.height), HEIGHT), Image.Resampling.LANCZOS)
+    framed = Image.new("RGB", (image.width, HEIGHT + 20), "white")
+    framed.paste(image, (0, 20))
+    ImageDraw.Draw(framed).text((2, 2), label, fill="#333333", font=ImageFont.load_default(size=14))
+    return framed
+
+
+def _row(tiles: list[Image.Image], gap: int = 8) -> Image.Image:
+    sheet = Image.new("RGB", (sum(t.width for t in tiles) + gap * (len(tiles) + 1), HEIGHT + 20 + 2 * gap), "white")
+    x = gap
+    for tile in tiles:
+        sheet.paste(tile, (x, gap))
+        x += tile.width + gap
+    return sheet
+
+
+def masks_picture(root: Path, name: str) -> Image.Image:
+    """The painted mask, the cleaned label map, and the map over its photo at 45 % opacity."""
+    photo = Image.open(root / "images" / "content" / f"{name}.png").convert("RGB")
+    painted = Image.open(root / "masks" / "content" / f"{name}.png").convert("RGB")
+    cleaned = Image.open(root / "results" / "masks" / "content" / f"{name}.png").convert("RGB")
+    over = Image.blend(photo, cleaned.resize(photo.size, Image.Resampling.NEAREST), 0.45)
+    return _row(
+        [_tile(painted, "painted in GIMP"), _tile(cleaned, "cleaned: exact labels"), _tile(over, "over the photo")]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=ROOT, help="the demo's project folder (default: the checkout)")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "pictures")
+    args = parser.parse_args(argv)
+    root: Path = args.root
+    needed = root / "results" / "instant" / "astronaut__retina.png"
+    if not needed.exists():
+        print(f"{needed} is missing: run the demo first (README's first command)", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    guided = panel(
+        needed,
+        root / "images" / "content" / "astronaut.png",
+        root / "images" / "style" / "retina.png",
+        content_mask=root / "results" / "masks" / "content" / "astronaut.png",
+        style_mask=root / "results" / "masks" / "style" / "retina.png",
+        title="astronaut x retina, region by region (instant style, Magenta's pretrained networks)",
+    )
+    guided.save(args.out / "guided.png", optimize=True)
+    masks_picture(root, "chelsea").save(args.out / "masks.png", optimize=True)
+    print(f"wrote {args.out / 'guided.png'} and {args.out / 'masks.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
