@@ -1,5 +1,5 @@
 """How far the golden record's outputs move between machines, and how far a real change moves them:
-the measurements behind the tolerances of tests/golden_record.py.
+the measurements behind the tolerances of pipeline/golden.py (the record the tests hold outputs to).
 
 Another CPU cannot be borrowed, so its floating point is imitated on this one: fewer threads
 (another reduction order), PyTorch's kernels without AVX2 (``ATEN_CPU_CAPABILITY=default``: other
@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests import golden_record as record  # noqa: E402
+from pipeline import golden as record  # noqa: E402
 
 #: Settings that imitate another CPU's floating point.
 MACHINES = {
@@ -57,8 +57,8 @@ EDITS = {
 _CHILD = """
 import json, sys
 from pathlib import Path
+from pipeline import golden as record
 from pipeline.cli import main
-from tests import golden_record as record
 
 def cli(*argv):
     assert main(["-q", *map(str, argv)]) == 0, argv

@@ -1,5 +1,6 @@
 """The web app under a burst: N uploads at once, each checked end to end (redirect, result page,
-PNG download of the right size); prints requests, failures and the p50/p95 latency.
+PNG download of the right size); prints requests, failures and the p50/p95 latency. The uploads
+and their checks are ``pipeline/web/loadtest.py``.
 
 Without ``--url`` it serves the app itself on 127.0.0.1 (Werkzeug's threaded server, as
 ``stylesnake serve`` does) from ``--models``, or from a freshly made random model of full width
@@ -19,7 +20,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-import loadtest
+from pipeline.web import loadtest
 
 
 def random_model(folder: Path) -> None:

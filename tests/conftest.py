@@ -1,8 +1,13 @@
-"""Shared fixtures: small synthetic images, a seeded random VGG, and a guard against stray files."""
+"""Shared fixtures: small synthetic images, a seeded random VGG, a guard against stray files, a
+training set for fast style, and the web app's site (models, app, test client, slow tab) and
+browser (one Chromium per session, a fresh page per test). Helpers shared by several test files
+are in ``tests/support/``."""
 
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +17,26 @@ from PIL import Image
 from torch import nn
 
 from pipeline.core.features import INDEX, LAYERS, VGGEncoder, check_layers
+from pipeline.errors import InputError
+
+from support.web import (
+    BROWSER_ARGS,
+    CHROMIUM,
+    GROUND,
+    SKY,
+    direct_model,
+    picture,
+    playwright_or_skip,
+    reset_pipeline_logger,
+    two_regions,
+)
+
+
+@pytest.fixture(autouse=True)
+def _seeded_torch() -> None:
+    """Each test starts from the same PyTorch random state, whatever ran before it: the suite runs in
+    a shuffled order (pytest-randomly reseeds ``random`` and NumPy, not PyTorch)."""
+    torch.manual_seed(0)
 
 
 @pytest.fixture(autouse=True)
@@ -146,3 +171,122 @@ def tiny():
     from pipeline.gatys import GatysConfig
 
     return TinyEncoder(GatysConfig().layers)
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    """A training set for fast style: three random photos of three heights, one folder down, as JPEGs."""
+    folder = tmp_path / "data"
+    (folder / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (40 + 8 * i, 56, 3), dtype=np.uint8)).save(folder / "sub" / f"{i}.jpg")
+    return folder
+
+
+# --- the web app (tests/test_web_*.py) -------------------------------------------------------------
+
+
+@pytest.fixture
+def plain_pipeline_logger() -> Iterator[None]:
+    """The package's logger propagating to the root and with no handlers of its own, before and
+    after the test (see :func:`support.web.reset_pipeline_logger`); the web tests' modules use it."""
+    reset_pipeline_logger()
+    yield
+    reset_pipeline_logger()
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ink: trained by `train` (as the workflow does, tiny); pastel: unguided; regions: guided
+    (3 label channels); broken.pth: not a model (skipped)."""
+    from pipeline.fast.train import TrainConfig, train
+
+    reset_pipeline_logger()
+    root = tmp_path_factory.mktemp("web")
+    folder, data = root / "models", root / "data"
+    folder.mkdir()
+    data.mkdir()
+    for i in range(2):
+        picture(48, 40, seed=i).save(data / f"{i}.png")
+    picture(40, 40, seed=9).save(root / "ink.png")
+    config = TrainConfig(steps=2, size=32, batch=1, width=0.25, checkpoint_every=2, seed=3)
+    train(root / "ink.png", data, folder / "ink.pth", config, weights="random")
+    direct_model(folder, "pastel", "Pastel <dreams>", seed=1)
+    direct_model(folder, "regions", "Regions", guide_channels=3, seed=2)
+    (folder / "broken.pth").write_bytes(b"not a model")
+    return folder
+
+
+@pytest.fixture
+def app(models: Path, tmp_path: Path):
+    from pipeline.web import create_app
+
+    return create_app(models, results=tmp_path / "results")
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def slow_app(models: Path, tmp_path: Path):
+    """Two paintings, one with a cleaned two-region mask (named labels, as clean-mask writes them)."""
+    from pipeline.masks import Palette, clean_mask, save_label_map
+    from pipeline.web import create_app
+
+    paintings, masks = tmp_path / "images" / "style", tmp_path / "masks"
+    paintings.mkdir(parents=True)
+    masks.mkdir()
+    picture(96, 64, seed=7).save(paintings / "ochre_sky.png")
+    picture(80, 80, seed=8).save(paintings / "plain.jpg")
+    palette = Palette.from_mapping({"sky": SKY, "ground": GROUND})
+    save_label_map(clean_mask(np.asarray(two_regions(96, 64, SKY, GROUND)), palette=palette), masks / "ochre_sky.png")
+    return create_app(
+        models,
+        results=tmp_path / "results",
+        paintings=paintings,
+        painting_masks=masks,
+        weights="random",
+        slow_steps=4,
+        slow_max_side=64,
+    )
+
+
+@pytest.fixture(params=["worded", "reworded"])
+def wording(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test twice: as the code is, and with every message of an error raised outside the web
+    app reworded, so that a page that chose its sentence by the library's words would go wrong."""
+    if request.param == "reworded":
+        original = InputError.__init__
+
+        def reworded(self: InputError, message: str, **kinds: object) -> None:
+            frame = sys._getframe(1)
+            while frame.f_back is not None and frame.f_globals.get("__name__") == "pipeline.errors":
+                frame = frame.f_back  # past a kind's own __init__
+            if not str(frame.f_globals.get("__name__", "")).startswith("pipeline.web"):
+                message = "reworded: " + " ".join(reversed(message.split()))
+            original(self, message, **kinds)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(InputError, "__init__", reworded)
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium (Debian's, through Playwright) for every browser test of the session; each test
+    gets a context of its own (:func:`page`)."""
+    sync_playwright = playwright_or_skip()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page in a context of its own (no cookies, cache or downloads shared between tests)."""
+    context = browser.new_context(accept_downloads=True)
+    yield context.new_page()
+    context.close()

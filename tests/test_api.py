@@ -72,6 +72,7 @@ def test_an_empty_file_is_empty(tmp_path) -> None:
         io.load_image(tmp_path / "empty.png")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", ["README.md", "docs/api.md"])
 def test_the_python_example_of_the_readme_and_the_api_page_runs(
     page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

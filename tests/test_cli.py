@@ -119,6 +119,7 @@ def test_bad_input_is_one_line_exit_2_no_output(
     assert not list(tmp_path.glob("out*"))
 
 
+@pytest.mark.slow
 def test_python_m_pipeline_is_the_same_program(tmp_path: Path, content_path: Path, style_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     missing = tmp_path / "nope.png"

@@ -135,6 +135,7 @@ def test_preserve_result_file_keeps_chroma_within_rounding(tmp_path: Path, capsy
     assert (color.rgb_to_yiq(saved)[:, 1:] - color.rgb_to_yiq(original)[:, 1:]).abs().max() < 2.5 / 255
 
 
+@pytest.mark.slow
 def test_scale_mixing_takes_fine_grams_from_one_image_and_keeps_the_others(tmp_path: Path, capsys) -> None:
     from pipeline.core.features import VGGEncoder
     from pipeline.core.losses import gram_matrix

@@ -50,16 +50,6 @@ def test_inference_form_computes_the_same_function(width: float, guide_channels:
         assert (got - expected).abs().max() <= 1e-5 * expected.abs().max()
 
 
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    folder = tmp_path / "data"
-    (folder / "sub").mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        Image.fromarray(rng.integers(0, 255, (40 + 8 * i, 56, 3), dtype=np.uint8)).save(folder / "sub" / f"{i}.jpg")
-    return folder
-
-
 def test_dataset_skips_unreadable_images_and_refuses_none(data: Path, tmp_path: Path, caplog) -> None:
     (data / "broken.png").write_bytes(b"not a png")
     assert len(dataset(data)) == 3

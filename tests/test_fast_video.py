@@ -88,16 +88,6 @@ def test_each_steps_pair_is_a_pure_function_of_its_seed() -> None:
 # --- training with it ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    folder = tmp_path / "data"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        Image.fromarray(rng.integers(0, 255, (48, 56, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    return folder
-
-
 def test_stable_training_records_its_term_and_resumes_exactly(data: Path, style_path: Path, tmp_path: Path) -> None:
     straight = tmp_path / "straight.pth"
     info = train(style_path, data, straight, TINY, weights="random")

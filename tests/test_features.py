@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision.models import vgg
 
@@ -51,11 +52,19 @@ def test_pooling_replaces_every_pool(pooling: str) -> None:
     assert not any(isinstance(m, other) for m in body)
 
 
-def test_avg_pooling_changes_the_features() -> None:
+def test_avg_pooling_averages_each_window_where_max_pooling_takes_its_largest() -> None:
     x = torch.rand(1, 3, 32, 32)
-    max_out = VGGEncoder(["relu2_1"], weights="random", pooling="max")(x)["relu2_1"]
-    avg_out = VGGEncoder(["relu2_1"], weights="random", pooling="avg")(x)["relu2_1"]
-    assert not torch.allclose(max_out, avg_out)
+    conv2_1 = VGG19_LAYERS.index("conv2_1")
+    out = {}
+    for pooling, pool in (("max", F.max_pool2d), ("avg", F.avg_pool2d)):
+        encoder = VGGEncoder(["relu1_2", "relu2_1"], weights="random", pooling=pooling)
+        out[pooling] = encoder(x)
+        # relu2_1 is conv2_1 (the same seeded weights either way) on pool1 of relu1_2: 2x2 windows, stride 2.
+        pooled = pool(out[pooling]["relu1_2"], kernel_size=2, stride=2)
+        assert out[pooling]["relu2_1"].shape == (1, 128, 16, 16)
+        torch.testing.assert_close(out[pooling]["relu2_1"], encoder.body[conv2_1](pooled).clamp(min=0))
+    assert torch.equal(out["max"]["relu1_2"], out["avg"]["relu1_2"])  # the same network before pool1
+    assert not torch.allclose(out["max"]["relu2_1"], out["avg"]["relu2_1"])
 
 
 def test_imagenet_normalisation_happens_inside() -> None:
@@ -78,6 +87,10 @@ def test_taps_change_what_the_network_continues_with() -> None:
     plain = encoder(x)
     tapped = encoder(x, taps={"relu1_1": torch.zeros_like})
     assert torch.count_nonzero(tapped["relu1_1"]) == 0
+    # The layers after relu1_1 (conv1_2 … relu2_1) ran on the tap's zeros, not on relu1_1's activation.
+    after = encoder.body[VGG19_LAYERS.index("relu1_1") + 1 : VGG19_LAYERS.index("relu2_1") + 1]
+    torch.testing.assert_close(tapped["relu2_1"], after(torch.zeros_like(plain["relu1_1"])))
+    torch.testing.assert_close(plain["relu2_1"], after(plain["relu1_1"].clone()))
     assert not torch.equal(tapped["relu2_1"], plain["relu2_1"])
 
 

@@ -139,6 +139,7 @@ def test_two_paintings_mix_their_style_vectors_by_weight() -> None:
         instant(photo, [first, second], blend=[1.0])
 
 
+@pytest.mark.slow
 def test_each_region_takes_its_own_painting_regions_style_on_every_scene() -> None:
     """The style vector of each output region is nearest its own painting region's, on ten scenes
     unlike each other; unguided, under half of the regions are."""

@@ -25,6 +25,7 @@ def painted_set() -> list:
     return [painted_mask(seed, size=(1024, 768), k=3 + seed % 4) for seed in range(8)]
 
 
+@pytest.mark.slow  # eight 1024x768 masks painted, then cleaned twice: 8-10 s
 @pytest.mark.parametrize("mode", ["palette", "k"])
 def test_accuracy_colours_and_no_specks(painted_set, mode: str) -> None:
     accuracies, specks, plain_specks = [], 0, 0
@@ -231,6 +232,7 @@ def gimp_set() -> list:
     return [gimp_mask(9100 + i, k=2 + i % 5, size=sizes[i % 4]) for i in range(12)]
 
 
+@pytest.mark.slow  # twelve GIMP-painted masks drawn, then cleaned twice: about 10 s
 @pytest.mark.parametrize("mode", ["colors", "k"])
 def test_gimp_masks_are_accepted_exact_and_clean(gimp_set, mode: str) -> None:
     accuracies, extra = [], 0

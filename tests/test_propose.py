@@ -19,6 +19,7 @@ from pipeline.masks.propose import PROPOSAL_COLOURS, propose_mask
 from pipeline.synthetic import PALETTE, matched_accuracy, textured_scene
 
 
+@pytest.mark.slow
 def test_proposals_find_textured_regions() -> None:
     accuracies = []
     for i in range(8):  # seeds no benchmark or tuning run used
@@ -177,6 +178,7 @@ def test_transfer_names_the_pairing_it_chose_in_the_styles_colours_and_records_i
     assert json.loads((tmp_path / "out.png.json").read_text())["guidance"]["label_map"] == chosen
 
 
+@pytest.mark.slow
 def test_proposal_stays_fast_at_2048() -> None:
     # Not a timing test (machines are noisy): the work is done at a fixed working size, so a 2048 px
     # photo costs no more superpixels than a 512 px one (benchmarks/bench_propose.py times it).

@@ -268,6 +268,7 @@ def test_serve_with_a_parser_folder_holding_no_model_is_one_line(tmp_path: Path,
     assert err.count("\n") == 1 and f"{folder}: no saved model there (no config.json" in err
 
 
+@pytest.mark.slow
 def test_offline_a_model_not_in_the_cache_is_one_line_at_once(tmp_path: Path) -> None:
     """No network (the hub's address refuses, as it does without one) and an empty cache: the hub
     is asked once, and the one line is all the command says (its client's "Retrying in Ns" lines

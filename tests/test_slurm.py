@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "cluster"))
 from slurm_cluster import Cluster, Unavailable  # noqa: E402
+from support.workflow import Run, snakemake, snakemake_command  # noqa: E402
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -49,8 +49,10 @@ SMALL = {
     },
 }
 GPU_RULES = {"transfer", "fast_train", "video_segment", "video_fast"}
-# A whole run must end in this; `timeout -k` because Snakemake ignores a lone SIGTERM.
+# A whole run must end in this (support.workflow bounds it with `timeout -k`).
 RUN_TIMEOUT = 480
+#: Every run bounded by it; the tests judge its exit status themselves.
+BOUNDED = {"timeout": RUN_TIMEOUT, "check": False}
 # Run-dependent fields of our metadata: the only bytes that may differ between two runs.
 VOLATILE = {"seconds", "images_per_second", "timings_s", "peak_memory_mb"}
 
@@ -79,14 +81,6 @@ def cluster():
         cluster.down()
 
 
-@dataclass
-class Run:
-    folder: Path
-    returncode: int
-    output: str
-    seconds: float
-
-
 def _project(folder: Path, config: dict | None = None) -> Path:
     for kind, name in (("content", "coffee"), ("style", "ihc")):
         (folder / "masks" / kind).mkdir(parents=True, exist_ok=True)
@@ -94,22 +88,6 @@ def _project(folder: Path, config: dict | None = None) -> Path:
     shutil.copytree(ROOT / "masks" / "video", folder / "masks" / "video", dirs_exist_ok=True)  # the clip's keyframe
     (folder / "small.yaml").write_text(yaml.safe_dump(config or SMALL))
     return folder
-
-
-def _command(folder: Path, *args: str, snakefile: Path = ROOT / "Snakefile") -> list[str]:
-    return [
-        *("timeout", "-k", "10", str(RUN_TIMEOUT)),
-        *(sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(folder)),
-        *args,
-    ]
-
-
-def _snakemake(folder: Path, *args: str, snakefile: Path = ROOT / "Snakefile") -> Run:
-    start = time.perf_counter()
-    proc = subprocess.run(
-        _command(folder, *args, snakefile=snakefile), cwd=folder, capture_output=True, text=True, check=False
-    )
-    return Run(folder, proc.returncode, proc.stdout + proc.stderr, time.perf_counter() - start)
 
 
 def _text(path: Path) -> str:
@@ -143,12 +121,14 @@ def runs(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> tuple[Ru
     with (local / "snakemake.out").open("w") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(
-            _command(local, "--configfile", "small.yaml", "--cores", "2"), cwd=local, stdout=out, stderr=out
+            snakemake_command(local, "--configfile", "small.yaml", "--cores", "2", timeout=RUN_TIMEOUT),
+            cwd=local,
+            stdout=out,
+            stderr=out,
         )
         try:
-            slurm = _snakemake(
-                _project(tmp_path_factory.mktemp("slurm")), "--configfile", "small.yaml", "--profile", PROFILE
-            )
+            slurm_project = _project(tmp_path_factory.mktemp("slurm"))
+            slurm = snakemake(slurm_project, "--configfile", "small.yaml", "--profile", PROFILE, **BOUNDED)
             details = _job_details(slurm.folder)
             proc.wait(timeout=RUN_TIMEOUT)
         finally:
@@ -248,7 +228,7 @@ def test_slurm_outputs_equal_the_local_runs(local_run: Run, slurm_run) -> None:
 
 
 def test_a_job_that_fails_once_is_retried(cluster: Cluster, local_run: Run, tmp_path: Path) -> None:
-    run = _snakemake(tmp_path, "--profile", PROFILE, snakefile=ROOT / "tests" / "cluster" / "flaky.smk")
+    run = snakemake(tmp_path, "--profile", PROFILE, snakefile=ROOT / "tests" / "cluster" / "flaky.smk", **BOUNDED)
     assert run.returncode == 0, run.output[-3000:]
     jobs = _slurm_jobs(cluster, tmp_path)
     assert [job["JobState"] for job in jobs] == ["FAILED", "COMPLETED"], jobs
@@ -268,7 +248,9 @@ def test_a_cancelled_job_leaves_no_output_and_a_rerun_finishes(cluster: Cluster,
     result = folder / "results" / "gatys" / "coffee__ihc.png"
     args = ("--configfile", "small.yaml", "--profile", PROFILE, "--retries", "0", str(result.relative_to(folder)))
     with (tmp_path / "snakemake.out").open("w") as out:  # a file, not a pipe nobody reads while we wait
-        proc = subprocess.Popen(_command(folder, *args), cwd=folder, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            snakemake_command(folder, *args, timeout=RUN_TIMEOUT), cwd=folder, stdout=out, stderr=subprocess.STDOUT
+        )
     log = folder / "logs" / "transfer" / "coffee__ihc.log"
     job = None
     try:
@@ -293,9 +275,11 @@ def test_a_cancelled_job_leaves_no_output_and_a_rerun_finishes(cluster: Cluster,
     assert [j["JobState"] for j in _slurm_jobs(cluster, folder) if j["JobId"] == job] == ["CANCELLED"]
     assert not result.exists() and not result.with_name(result.name + ".json").exists()
     assert list((folder / "results").rglob(".*.tmp")) == []
-    dry = _snakemake(folder, str(result.relative_to(folder)), "--configfile", "small.yaml", "-n", "--quiet", "rules")
+    dry = snakemake(
+        folder, str(result.relative_to(folder)), "--configfile", "small.yaml", "-n", "--quiet", "rules", **BOUNDED
+    )
     assert re.search(r"^transfer\s+1$", dry.output, re.MULTILINE), dry.output[-2000:]
 
-    rerun = _snakemake(folder, *args)
+    rerun = snakemake(folder, *args, **BOUNDED)
     assert rerun.returncode == 0, rerun.output[-3000:]
     assert json.loads(result.with_name(result.name + ".json").read_text())["parameters"]["steps"] == 100

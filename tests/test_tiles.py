@@ -143,6 +143,7 @@ def _border_ratio(image: torch.Tensor, tiles: list[tiling.Tile]) -> float:
     return float(border / inside)
 
 
+@pytest.mark.slow
 def test_a_tiled_transfer_shows_no_seams(tiny) -> None:
     content, style = _pattern_tensor(160, 128, 1), _pattern_tensor(96, 96, 7)
     config = GatysConfig(size=160, steps=30, tile=64)

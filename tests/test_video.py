@@ -29,7 +29,8 @@ from pipeline.video.revealed import fill
 from pipeline.video.run import video_files
 from pipeline.video.temporal import TemporalLoss, Warped
 from pipeline.video.transfer import VideoConfig
-from tests.hostile import write_header_bomb
+
+from hostile import write_header_bomb
 
 SMALL = ClipSpec(size=(64, 48), frames=6)
 QUICK = GatysConfig(size=48, steps=3)

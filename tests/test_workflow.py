@@ -10,7 +10,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +25,8 @@ from pipeline.errors import InputError
 from pipeline.samples import SAMPLES, sample_image
 from pipeline.synthetic import painted_mask
 from pipeline.workflow import planning
+
+from support.workflow import snakemake, snakemake_command
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = {"subject": "#e6194b", "background": "#4363d8"}
@@ -303,17 +304,6 @@ TINY = {
 }
 
 
-def _snakemake(cwd: Path, *args: str, config: dict | None = None, check: bool = True) -> str:
-    (cwd / "tiny.yaml").write_text(yaml.safe_dump(config or TINY))
-    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(cwd)]
-    proc = subprocess.run(
-        [*command, "--configfile", "tiny.yaml", *args], capture_output=True, text=True, cwd=cwd, check=False
-    )
-    if check:
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
-
-
 def _planned(output: str) -> dict[str, int]:
     """Jobs per rule from a dry run's job-stats table."""
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", output, re.MULTILINE)}
@@ -325,7 +315,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("project")
     _paint(root / "masks/content/coffee.png", (96, 64))
     _paint(root / "masks/style/ihc.png", (64, 64), seed=3)
-    (root / "first_run.txt").write_text(_snakemake(root, "--cores", "2"))
+    (root / "first_run.txt").write_text(snakemake(root, "--cores", "2", config=TINY).output)
     return root
 
 
@@ -364,12 +354,22 @@ def test_whole_workflow_runs_and_records_everything(project: Path) -> None:
         assert fast["weights"]["kind"] == "random"
 
 
+def _written(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file the workflow writes (results and logs) → (size, modification time in ns)."""
+    files = [p for folder in ("results", "logs") for p in (root / folder).rglob("*") if p.is_file()]
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in files}
+
+
 @pytest.mark.slow
 def test_second_run_has_nothing_to_do(project: Path) -> None:
-    assert "Nothing to be done" in _snakemake(project, "--cores", "2")
+    before = _written(project)
+    assert "results/gatys/coffee__ihc.png" in before and "results/index.html" in before
+    again = snakemake(project, "--cores", "2", config=TINY)
+    assert "Nothing to be done" in again.output
+    assert _written(project) == before  # no job ran: not one file written again, none added or removed
     # No rule mistakes another's output for its own (a panel for a transfer to a style "x.panel"),
     # which Snakemake would report as failed input functions while it builds the DAG.
-    assert "InputFunctionException" not in _snakemake(project, "-n", "--forceall")
+    assert "InputFunctionException" not in snakemake(project, "-n", "--forceall", config=TINY).output
 
 
 @pytest.mark.slow
@@ -379,7 +379,7 @@ def test_same_config_gives_the_same_bytes(project: Path, tmp_path: Path) -> None
         (tmp_path / "masks" / kind).mkdir()
     for mask in (project / "masks").rglob("*.png"):
         (tmp_path / mask.relative_to(project)).write_bytes(mask.read_bytes())
-    _snakemake(tmp_path, "--cores", "2", "results/gatys/coffee__ihc.png")
+    snakemake(tmp_path, "--cores", "2", "results/gatys/coffee__ihc.png", config=TINY)
     result = "results/gatys/coffee__ihc.png"
     assert (tmp_path / result).read_bytes() == (project / result).read_bytes()
 
@@ -389,7 +389,7 @@ def test_new_content_image_runs_one_transfer_per_style_and_no_style_job(project:
     _image(project / "images/content/street.png", (72, 48))
     _paint(project / "masks/content/street.png", (72, 48), seed=5)
     try:
-        jobs = _planned(_snakemake(project, "-n", "--quiet", "rules"))
+        jobs = _planned(snakemake(project, "-n", "--quiet", "rules", config=TINY).output)
     finally:
         (project / "images/content/street.png").unlink()
         (project / "masks/content/street.png").unlink()
@@ -401,7 +401,7 @@ def test_new_content_image_runs_one_transfer_per_style_and_no_style_job(project:
 def test_method_instant_plans_instant_style_alone_for_a_new_photo(project: Path) -> None:
     _image(project / "images/content/street.png", (72, 48))
     try:
-        jobs = _planned(_snakemake(project, "-n", "--quiet", "rules", config={**TINY, "method": "instant"}))
+        jobs = _planned(snakemake(project, "-n", "--quiet", "rules", config={**TINY, "method": "instant"}).output)
     finally:
         (project / "images/content/street.png").unlink()
     assert jobs["instant"] == 2 and "transfer" not in jobs and "figures" not in jobs and "style_targets" not in jobs
@@ -410,39 +410,40 @@ def test_method_instant_plans_instant_style_alone_for_a_new_photo(project: Path)
 @pytest.mark.slow
 def test_changing_one_styles_parameter_reruns_only_that_style(project: Path) -> None:
     optimisation = {**TINY, "per_style": {"retina": {"style_weight": 10.0}}}
-    jobs = _planned(_snakemake(project, "-n", "--quiet", "rules", config=optimisation))
+    jobs = _planned(snakemake(project, "-n", "--quiet", "rules", config=optimisation).output)
     assert jobs["transfer"] == 1 and "style_targets" not in jobs
     targets = {**TINY, "per_style": {"ihc": {"pooling": "avg"}}}
-    output = _snakemake(project, "-n", config=targets)
-    assert _planned(_snakemake(project, "-n", "--quiet", "rules", config=targets))["style_targets"] == 1
+    output = snakemake(project, "-n", config=targets).output
+    assert _planned(snakemake(project, "-n", "--quiet", "rules", config=targets).output)["style_targets"] == 1
     assert "results/targets/ihc.pt" in output and "results/targets/retina.pt" not in output
 
 
 @pytest.mark.slow
 def test_bad_config_fails_validation_with_a_clear_message(tmp_path: Path) -> None:
     bad = {**TINY, "gatys": {**TINY["gatys"], "pooling": "median"}}
-    output = _snakemake(tmp_path, "-n", config=bad, check=False)
-    assert "median" in output and "pooling" in output
-    output = _snakemake(tmp_path, "-n", "--config", "weigths=random", check=False)
-    ours = [line for line in output.splitlines() if line.startswith("stylesnake:")]
+    run = snakemake(tmp_path, "-n", config=bad, check=False)
+    assert run.returncode != 0 and "median" in run.output and "pooling" in run.output
+    run = snakemake(tmp_path, "-n", "--config", "weigths=random", config=TINY, check=False)
+    ours = [line for line in run.output.splitlines() if line.startswith("stylesnake:")]
     typo = "stylesnake: unknown config key 'weigths'; did you mean 'weights'? (schemas/config.schema.yaml lists them)"
-    assert ours == [typo]
-    assert len(output.splitlines()) < 12, output  # not the schema and the config, hundreds of lines
-    output = _snakemake(tmp_path, "-n", "--config", "preset=fast", check=False)
-    assert "preset 'fast' is not defined" in output
+    assert run.returncode != 0 and ours == [typo]
+    assert len(run.output.splitlines()) < 12, run.output  # not the schema and the config, hundreds of lines
+    run = snakemake(tmp_path, "-n", "--config", "preset=fast", config=TINY, check=False)
+    assert run.returncode != 0 and "preset 'fast' is not defined" in run.output
+    assert "Building DAG" not in run.output  # refused before Snakemake planned a job
 
 
 @pytest.mark.slow
 def test_a_per_pair_setting_added_after_a_run_reruns_that_pair(project: Path) -> None:
     start = project / "starts" / "coffee.png"
     missing = {**TINY, "per_pair": {"coffee__retina": {"init": "image:starts/coffee.png"}}}
-    output = _snakemake(project, "-n", config=missing, check=False)
+    output = snakemake(project, "-n", config=missing, check=False).output
     assert "per_pair coffee__retina: init image:starts/coffee.png: no such file" in output
     assert "Nothing to be done" not in output
     _image(start, (40, 30))
     os.utime(start, (1, 1))  # older than every output: only the changed setting can rerun the pair
     try:
-        jobs = _planned(_snakemake(project, "-n", "--quiet", "rules", config=missing))
+        jobs = _planned(snakemake(project, "-n", "--quiet", "rules", config=missing).output)
     finally:
         start.unlink()
     assert jobs["transfer"] == 1 and "style_targets" not in jobs
@@ -451,10 +452,8 @@ def test_a_per_pair_setting_added_after_a_run_reruns_that_pair(project: Path) ->
 @pytest.mark.slow
 def test_interrupted_transfer_leaves_no_output(tmp_path: Path) -> None:
     slow = {**TINY, "demo": {"content": ["coffee"], "style": ["ihc"]}, "gatys": {"size": 48, "steps": 100000}}
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(slow))
-    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path)]
     proc = subprocess.Popen(
-        [*command, "--configfile", "tiny.yaml", "--cores", "2", "results/gatys/coffee__ihc.png"],
+        snakemake_command(tmp_path, "--cores", "2", "results/gatys/coffee__ihc.png", config=slow),
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -479,7 +478,7 @@ def test_interrupted_transfer_leaves_no_output(tmp_path: Path) -> None:
     result = tmp_path / "results" / "gatys" / "coffee__ihc.png"
     assert not result.exists() and not result.with_name(result.name + ".json").exists()
     assert list((tmp_path / "results").rglob(".*.tmp")) == []
-    jobs = _planned(_snakemake(tmp_path, "-n", "--quiet", "rules", config=slow))
+    jobs = _planned(snakemake(tmp_path, "-n", "--quiet", "rules", config=slow).output)
     assert jobs["transfer"] == 1  # the next run redoes it
 
 
@@ -487,7 +486,7 @@ def test_interrupted_transfer_leaves_no_output(tmp_path: Path) -> None:
 def test_report_has_gallery_curves_and_parameters(project: Path) -> None:
     # Reported under other settings than the run's: the captions must still say what made each file.
     other = {**TINY, "weights": "random:7", "gatys": {"size": 64, "steps": 999}, "fast": {**TINY["fast"], "steps": 77}}
-    _snakemake(project, "--report", "report.html", config=other)
+    snakemake(project, "--report", "report.html", config=other)
     report = (project / "report.html").read_text(errors="replace")
     for expected in ("coffee__ihc.panel.png", "coffee__retina.loss.svg", "--style-weight", "Contact sheet"):
         assert expected in report, expected
@@ -641,13 +640,13 @@ def test_schema_and_config_agree_with_the_code() -> None:
 
 
 def test_lint_is_clean(tmp_path: Path) -> None:
-    output = _snakemake(tmp_path, "--lint")
+    output = snakemake(tmp_path, "--lint", config=TINY).output
     assert "Congratulations, your workflow is in a good condition!" in output, output[-3000:]
 
 
 def test_slurm_profile_gives_gpus_to_gpu_rules_only(tmp_path: Path) -> None:
     pytest.importorskip("snakemake_executor_plugin_slurm")
-    output = _snakemake(tmp_path, "-n", "--profile", str(ROOT / "profiles" / "slurm"))
+    output = snakemake(tmp_path, "-n", "--profile", str(ROOT / "profiles" / "slurm"), config=TINY).output
     jobs = re.findall(r"^rule (\w+):.*?^\s+resources: ([^\n]*)", output, re.MULTILINE | re.DOTALL)
     assert {rule for rule, _ in jobs} >= {"transfer", "style_targets", "figures", "sample_image"}
     for rule, resources in jobs:
@@ -677,18 +676,9 @@ def test_offline_without_weights_the_first_vgg_rule_fails_with_the_fix(tmp_path:
         "demo": {"content": ["coffee"], "style": ["ihc"]},
         "fast": {"enabled": False},
     }
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
-    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path)]
-    proc = subprocess.run(
-        [*command, "--configfile", "tiny.yaml", "--cores", "2"],
-        capture_output=True,
-        text=True,
-        env=blocked,
-        cwd=tmp_path,
-        check=False,
-    )
-    assert proc.returncode != 0
-    output = proc.stdout + proc.stderr
+    run = snakemake(tmp_path, "--cores", "2", config=config, env=blocked, check=False)
+    assert run.returncode != 0
+    output = run.output
     assert "Error in rule style_targets" in output
     # In the workflow's terms (--config weights=...), said again below Snakemake's report of the failure.
     assert "--config weights=random" in output and "--weights random" not in output
@@ -755,7 +745,7 @@ def clip_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         },
         "video": {"styles": "all", "size": 48, "steps": 1, "segment": 10, "overlap": 2, "method": "both"},
     }
-    return root, _snakemake(root, "--cores", "2", config=config)
+    return root, snakemake(root, "--cores", "2", config=config).output
 
 
 @pytest.mark.slow
@@ -787,7 +777,7 @@ def test_a_clip_is_painted_in_segments_and_joined_with_its_sound(clip_project: t
     assert probe(fast).frames == 16 and sound(fast) == sound(root / "videos/scene_pan.mp4")
     assert json.loads(Path(f"{fast}.json").read_text())["model"]["training"]["temporal_weight"] == 10.0
     assert 'href="video/fast/scene_pan__bands.mp4"' in sheet and "trained with temporal weight 10" in sheet
-    again = _snakemake(root, "--cores", "2", config=yaml.safe_load((root / "tiny.yaml").read_text()))
+    again = snakemake(root, "--cores", "2", config=yaml.safe_load((root / "tiny.yaml").read_text())).output
     assert "Nothing to be done" in again
 
 
@@ -810,7 +800,7 @@ def test_masks_semantic_caches_one_mask_per_image_and_falls_back_to_colours(tmp_
         "semantic": {"model": "parser", "min_share": 0.05},  # the fold share, through to the parser
         "fast": {"enabled": False},
     }
-    output = _snakemake(tmp_path, "--cores", "2", config=config)
+    output = snakemake(tmp_path, "--cores", "2", config=config).output
     assert len(re.findall(r"^(?:local)?rule semantic_mask:$", output, re.MULTILINE)) == 2
     for kind, name in (("content", "coffee"), ("style", "retina")):
         record = json.loads((tmp_path / f"results/masks/semantic/{kind}/{name}.png.json").read_text())
@@ -899,7 +889,7 @@ def test_masks_semantic_pair_by_name_and_map_a_missing_group_through_the_relatio
         out = tmp_path / wf.Paths.semantic.format(kind=kind, name=name)
         out.parent.mkdir(parents=True, exist_ok=True)
         semantic_mask_file(tmp_path / f"images/{kind}/{name}.png", out, parser=_parser(layout))
-    _snakemake(tmp_path, "--cores", "2", config=config)
+    snakemake(tmp_path, "--cores", "2", config=config)
     record = json.loads((tmp_path / "results/gatys/lake__sky.png.json").read_text())
     guidance = record["guidance"]
     assert guidance["mask_kinds"] == {"content": "semantic", "style": ["semantic"]}
@@ -923,7 +913,7 @@ def test_masks_semantic_painted_masks_win(tmp_path: Path) -> None:
         "style": {"sky": "results/masks/semantic/style/sky.png"},
     }
     assert plan.proposed == {("style", "sky")} and plan.guided == {("lake", "sky")}
-    output = _snakemake(tmp_path, "-n", "-p", config=config)
+    output = snakemake(tmp_path, "-n", "-p", config=config).output
     assert len(re.findall(r"^(?:local)?rule semantic_mask:$", output, re.MULTILINE)) == 1
     assert "propose-mask images/style/sky.png results/masks/semantic/style/sky.png --semantic not-fetched" in output
     assert "results/masks/semantic/content" not in output
@@ -932,6 +922,7 @@ def test_masks_semantic_painted_masks_win(tmp_path: Path) -> None:
     assert "--content-mask results/masks/content/lake.png --style-mask results/masks/style/sky.png" in output
 
 
+@pytest.mark.slow
 def test_masks_semantic_rerun_when_the_group_table_or_model_changes(tmp_path: Path) -> None:
     """The group table is an input of each semantic mask (the package's own by default), the model
     and the fold share are its parameters: editing any of them makes the masks again."""
@@ -954,9 +945,9 @@ def test_masks_semantic_rerun_when_the_group_table_or_model_changes(tmp_path: Pa
     mask = tmp_path / wf.Paths.semantic.format(kind="style", name="sky")
     mask.parent.mkdir(parents=True)
     mask.write_bytes(b"made")
-    assert "Nothing to be done" in _snakemake(tmp_path, "-n", str(mask.relative_to(tmp_path)), config=config)
+    assert "Nothing to be done" in snakemake(tmp_path, "-n", str(mask.relative_to(tmp_path)), config=config).output
     os.utime(tmp_path / "mine.yaml", (time.time() + 60, time.time() + 60))
-    rerun = _snakemake(tmp_path, "-n", str(mask.relative_to(tmp_path)), "--quiet", "rules", config=config)
+    rerun = snakemake(tmp_path, "-n", str(mask.relative_to(tmp_path)), "--quiet", "rules", config=config).output
     assert _planned(rerun).get("semantic_mask") == 1
 
 
@@ -1018,11 +1009,11 @@ def test_video_overlap_not_below_segment_is_one_line_before_any_job(tmp_path: Pa
     with pytest.raises(InputError, match=r"video\.overlap 4 is not below video\.segment 3 \(with the preset's"):
         wf.plan(_config(presets=short, preset="short"), tmp_path)  # config.yaml's overlap, the preset's segment
     config = {**TINY, "demo": {**TINY["demo"], "videos": ["astronaut_pan"]}, "video": {"segment": 4, "overlap": 4}}
-    output = _snakemake(tmp_path, "-n", config=config, check=False)
-    assert [line for line in output.splitlines() if line.startswith("stylesnake:")] == [
+    run = snakemake(tmp_path, "-n", config=config, check=False)
+    assert run.returncode != 0 and [line for line in run.output.splitlines() if line.startswith("stylesnake:")] == [
         f"stylesnake: {said}; lower video.overlap or raise video.segment"
     ]
-    assert "InputFunctionException" not in output and "Building DAG" not in output
+    assert "InputFunctionException" not in run.output and "Building DAG" not in run.output
 
 
 def test_a_semantic_model_folder_without_a_saved_model_is_refused_before_any_job(tmp_path: Path) -> None:
@@ -1038,10 +1029,10 @@ def test_a_semantic_model_folder_without_a_saved_model_is_refused_before_any_job
         assert str(refused.value).startswith(f"semantic: model 'parser': no saved model in that folder ({missing};")
         assert "\n" not in str(refused.value)
         (folder / "config.json").write_text("{}")
-    output = _snakemake(tmp_path, "-n", config=config, check=False)
-    ours = [line for line in output.splitlines() if line.startswith("stylesnake:")]
-    assert len(ours) == 1 and "semantic: model 'parser': no saved model in that folder" in ours[0], output
-    assert "Traceback" not in output and "rule semantic_mask" not in output
+    run = snakemake(tmp_path, "-n", config=config, check=False)
+    ours = [line for line in run.output.splitlines() if line.startswith("stylesnake:")]
+    assert len(ours) == 1 and "semantic: model 'parser': no saved model in that folder" in ours[0], run.output
+    assert run.returncode != 0 and "Traceback" not in run.output and "rule semantic_mask" not in run.output
     (folder / "model.safetensors").write_bytes(b"")  # there: whether it loads is the job's to say
     assert wf.plan(_config(**config), tmp_path).semantic["model"] == "parser"
 
@@ -1053,13 +1044,12 @@ def test_a_mistake_in_config_yaml_is_one_line_with_its_place(tmp_path: Path) -> 
     workflow.mkdir()
     (workflow / "Snakefile").write_text((ROOT / "Snakefile").read_text())
     (workflow / "config.yaml").write_text("weights: random\ngatys:\n  steps: [1, 2\n  size: 3\n")
-    command = [sys.executable, "-m", "snakemake", "-s", str(workflow / "Snakefile"), "--directory", str(tmp_path)]
-    proc = subprocess.run([*command, "-n"], capture_output=True, text=True, cwd=tmp_path, check=False, timeout=120)
-    ours = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("stylesnake:")]
-    assert proc.returncode != 0 and ours == [
+    run = snakemake(tmp_path, "-n", snakefile=workflow / "Snakefile", timeout=120, check=False)
+    ours = [line for line in run.output.splitlines() if line.startswith("stylesnake:")]
+    assert run.returncode != 0 and ours == [
         f"stylesnake: {workflow / 'config.yaml'}: line 4, column 7: expected ',' or ']', but got ':' "
         "(while parsing a flow sequence from line 3); correct it there (git diff shows what changed)"
-    ], proc.stdout + proc.stderr
+    ], run.output
 
 
 def test_what_the_demo_writes_is_ignored_by_git(tmp_path: Path) -> None:

@@ -281,7 +281,7 @@ def contact_sheet(results: Sequence[str | os.PathLike[str]], out: str | os.PathL
     )
     if instant:  # first: what real pretrained networks make of every pair
         sections = _instant_section(instant, random) + "\n" + sections
-    # Said only when there are fast results, so a Gatys-only sheet stays as it was (tests/golden.json).
+    # Said only when there are fast results, so a Gatys-only sheet stays as it was (tests/golden/record.json).
     fast_note = f" {fast} of them fast style: the stylised image alone." if fast else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Stylesnake results</title>

@@ -2,8 +2,12 @@
 
 Each upload is a different photo (its own width), so a result can be checked against the request
 that made it: the POST must redirect to a result page, and that page's download must be a PNG of
-exactly the size the photo should give. Used by ``tests/test_web.py`` and
-``benchmarks/bench_web.py``; only ever aimed at a server this process was given the address of.
+exactly the size the photo should give. For people deploying the app (``benchmarks/bench_web.py``
+runs it against a server of its own or a ``--url``) and for the web app's tests; only ever aim it
+at a server you run yourself.
+
+    from pipeline.web import loadtest
+    print(loadtest.run("http://127.0.0.1:8000", "starry_night", requests=32, concurrency=8).summary())
 """
 
 from __future__ import annotations
