@@ -1,5 +1,5 @@
 """The workflow through SLURM against the same workflow run locally: wall time of each, one after
-the other, on the single-node SLURM of tests/cluster/slurm_cluster.py (needs root and Debian's
+the other, on the single-node SLURM of pipeline/workflow/local_slurm.py (needs root and Debian's
 slurmctld, slurmd, slurm-client and munge; the cluster is started if needed and stopped after,
 unless it was running before).
 
@@ -24,8 +24,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "cluster"))
-from slurm_cluster import Cluster  # noqa: E402
+from pipeline.workflow.local_slurm import Cluster  # noqa: E402
 
 SMALL = {  # the same as tests/test_slurm.py's
     "weights": "random",

@@ -2,7 +2,7 @@
 profiles/slurm-local: every rule runs as a SLURM job, GPU rules alone hold the GPU, the outputs
 equal a local run's, a failed job is retried, and a cancelled job leaves nothing taken as done.
 
-The cluster (tests/cluster/slurm_cluster.py) needs root and Debian's slurmctld, slurmd,
+The cluster (pipeline/workflow/local_slurm.py) needs root and Debian's slurmctld, slurmd,
 slurm-client and munge; without them these tests skip, unless STYLESNAKE_REQUIRE_SLURM=1 (.ci/run
 sets it after installing the packages), where they fail instead.
 """
@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,8 +22,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "cluster"))
-from slurm_cluster import Cluster, Unavailable  # noqa: E402
+from pipeline.workflow.local_slurm import Cluster, Unavailable  # noqa: E402
+
 from support.workflow import Run, snakemake, snakemake_command  # noqa: E402
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]

@@ -1,13 +1,13 @@
-"""A single-node SLURM cluster on 127.0.0.1, for the workflow's SLURM tests (and for trying the
-SLURM profile by hand). Debian's packages (slurmctld, slurmd, slurm-client, munge) without systemd:
+"""A single-node SLURM cluster on 127.0.0.1, for trying the workflow's SLURM profile on one machine
+(and for its SLURM tests and benchmark). Debian's packages (slurmctld, slurmd, slurm-client, munge) without systemd:
 munged, slurmctld and slurmd are started by hand with their own key, socket, state and logs under
 one folder, and stopped by the PIDs they wrote there, never by process name.
 
-    python tests/cluster/slurm_cluster.py up      # idempotent: a running cluster is left as it is
-    python tests/cluster/slurm_cluster.py status
-    python tests/cluster/slurm_cluster.py down    # cancels jobs, stops the daemons, unlinks the config
+    python -m pipeline.workflow.local_slurm up      # idempotent: a running cluster is left as it is
+    python -m pipeline.workflow.local_slurm status
+    python -m pipeline.workflow.local_slurm down    # cancels jobs, stops the daemons, unlinks the config
 
-Then: snakemake --profile profiles/slurm-local ...  (see README, "Running on SLURM").
+Then: ``snakemake --profile profiles/slurm-local ...`` (docs/guides/slurm.md).
 
 The folder is $STYLESNAKE_SLURM_DIR (default /tmp/stylesnake-slurm). Root is needed: slurmd runs
 each job as the submitting user, and the clients only read /etc/slurm/slurm.conf (see below).
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,10 +179,11 @@ class Cluster:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
             # The daemons remove their PID files early in shutdown: wait for the process itself.
-            if not _poll(lambda pid=pid, daemon=daemon: not _is(pid, daemon), timeout):
+            gone = functools.partial(_gone, pid, daemon)
+            if not _poll(gone, timeout):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                _poll(lambda pid=pid, daemon=daemon: not _is(pid, daemon), 5)
+                _poll(gone, 5)
             self.pid_file(daemon).unlink(missing_ok=True)
         if self._owns_system_conf():
             SYSTEM_CONF.unlink()
@@ -207,7 +210,7 @@ def slurm_conf(cluster: Cluster) -> str:
     node = _run(_sbin("slurmd"), "-C", timeout=30).splitlines()[0]
     hardware = " ".join(field for field in node.split() if not field.startswith(("NodeName=", "UpTime=")))
     return f"""\
-# Written by tests/cluster/slurm_cluster.py: a one-node cluster on 127.0.0.1 for tests.
+# Written by pipeline/workflow/local_slurm.py: a one-node cluster on 127.0.0.1 for tests.
 ClusterName=stylesnake
 SlurmctldHost={host}(127.0.0.1)
 SlurmctldPort={CTLD_PORT}
@@ -293,7 +296,11 @@ def _ok(*command: str) -> bool:
     return True
 
 
-def _poll(condition, timeout: float) -> bool:
+def _gone(pid: int, daemon: str) -> bool:
+    return not _is(pid, daemon)
+
+
+def _poll(condition: Callable[[], object], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -302,7 +309,7 @@ def _poll(condition, timeout: float) -> bool:
     return bool(condition())
 
 
-def _wait(condition, timeout: float, message: str, cluster: Cluster | None = None) -> None:
+def _wait(condition: Callable[[], object], timeout: float, message: str, cluster: Cluster | None = None) -> None:
     if not _poll(condition, timeout):
         raise RuntimeError(f"{message} within {timeout:.0f} s" + (f"\n{cluster.log_tails()}" if cluster else ""))
 
@@ -318,7 +325,7 @@ def main() -> int:
         elif args.action == "down":
             cluster.down()
     except Unavailable as error:
-        print(f"slurm_cluster: {error}", file=sys.stderr)
+        print(f"local_slurm: {error}", file=sys.stderr)
         return 2
     running = cluster.running()
     print(f"{cluster.root}: " + ", ".join(f"{d} {'pid ' + str(p) if p else 'stopped'}" for d, p in running.items()))
