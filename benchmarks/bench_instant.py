@@ -45,8 +45,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
-from pipeline.instant.networks import open_networks  # noqa: E402
-from pipeline.instant.stills import Vectors, finish  # noqa: E402
+from pipeline.arbitrary.networks import open_networks  # noqa: E402
+from pipeline.arbitrary.stills import Vectors, finish  # noqa: E402
 from pipeline.masks.pairs import Paired, pair_regions  # noqa: E402
 from pipeline.masks.palette import LabelMap  # noqa: E402
 from pipeline.samples import sample_image  # noqa: E402
@@ -134,8 +134,8 @@ def port_vs_onnxruntime(sides: tuple[int, ...] = (512, 1024), repeat: int = 3) -
     on GPUs), median seconds of a plain pass, side by side."""
     import torch
 
-    from pipeline.instant import networks as instant_networks
-    from pipeline.instant.port import TorchTransformer
+    from pipeline.arbitrary import networks as instant_networks
+    from pipeline.arbitrary.port import TorchTransformer
 
     networks = open_networks()
     graph = instant_networks._regional_transformer(instant_networks._network_bytes(instant_networks.TRANSFORMER))

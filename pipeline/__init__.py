@@ -19,8 +19,9 @@ The calls a Python user needs are here, at the top, and cost nothing to import u
 
 The packages, by layer (each imports only from those below it): ``cli``, ``web``, ``workflow``
 and ``gallery`` (presentation); ``synthetic`` (clips and scenes with known answers) and
-``video``; ``gatys``, ``fast`` and ``instant`` (the three methods); ``core`` (the style-transfer core: encoder,
-losses, guide channels, region guidance, targets, colour, optimiser) over ``masks``; and the
+``video``; ``gatys``, ``fast`` and ``arbitrary`` (the three methods; ``arbitrary`` is instant
+style); ``core`` (the style-transfer core: encoder, losses, guide channels, region guidance,
+targets, colour, optimiser) over ``masks``; and the
 infrastructure, the modules at this top level (``device``, ``outputs``, ``record``, ``samples``,
 ``io``, ``errors``, ``version``, ``progress``). ``pyproject.toml`` holds the layers as contracts
 that CI checks.
@@ -34,6 +35,7 @@ from pipeline.lazy import lazy_names
 from pipeline.version import __version__, code_version
 
 if TYPE_CHECKING:  # the names below, for type checkers; at run time they load on first use
+    from pipeline.arbitrary.stills import instant, instant_files
     from pipeline.errors import Damaged, Empty, InputError, Mismatch, NoPictures, TooLarge, Unsupported
     from pipeline.fast.config import TrainConfig
     from pipeline.fast.model import open_model, stylize_files
@@ -41,7 +43,6 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
     from pipeline.gatys.config import GatysConfig
     from pipeline.gatys.stills import transfer_files
     from pipeline.gatys.transfer import TransferResult, transfer
-    from pipeline.instant.stills import instant, instant_files
     from pipeline.masks.clean import clean_mask
     from pipeline.masks.label_maps import clean_mask_file
     from pipeline.masks.palette import LabelMap, Palette
@@ -64,8 +65,8 @@ _PUBLIC = {
     "train": "pipeline.fast.train",
     "stylize_files": "pipeline.fast.model",
     "open_model": "pipeline.fast.model",
-    "instant": "pipeline.instant.stills",
-    "instant_files": "pipeline.instant.stills",
+    "instant": "pipeline.arbitrary.stills",
+    "instant_files": "pipeline.arbitrary.stills",
     "VideoConfig": "pipeline.video.transfer",
     "video_files": "pipeline.video.run",
     "fast_video_files": "pipeline.video.fast",

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pipeline.arbitrary import networks as instant_networks
+from pipeline.arbitrary.networks import open_networks
+from pipeline.arbitrary.stills import instant
 from pipeline.cli import main
 from pipeline.errors import InputError, TooLarge
-from pipeline.instant import networks as instant_networks
-from pipeline.instant.networks import open_networks
-from pipeline.instant.stills import instant
 from pipeline.masks.palette import LabelMap
 from pipeline.samples import sample_image
 from pipeline.synthetic.masks import PALETTE
@@ -102,7 +102,7 @@ def test_the_pytorch_port_computes_what_onnxruntime_computes() -> None:
     within 1e-4 (measured 3e-6)."""
     import torch
 
-    from pipeline.instant.port import TorchTransformer
+    from pipeline.arbitrary.port import TorchTransformer
 
     networks = open_networks()
     graph = instant_networks._regional_transformer(instant_networks._network_bytes(instant_networks.TRANSFORMER))
@@ -357,3 +357,20 @@ def test_a_clip_takes_each_painting_regions_style_along_the_motion(tmp_path: Pat
     for frame, path in zip(frames, sorted(out.glob("*.png")), strict=True):
         result = np.asarray(Image.open(path).convert("RGB"))
         assert all(own_region_styles(networks, result, frame.labels % 2, painting, scene.style_labels)), path.name
+
+
+def test_pipeline_instant_is_the_function_whatever_was_imported_first() -> None:
+    """The public call and the package that implements it have different names: importing the
+    package's modules first (as the web app and the CLI do) cannot turn ``pipeline.instant`` into a
+    module."""
+    import subprocess
+    import sys
+
+    code = (
+        "import pipeline.arbitrary.networks, pipeline.arbitrary.regions\n"
+        "import pipeline\n"
+        "from pipeline import instant\n"
+        "assert callable(instant) and instant is pipeline.instant, type(instant)\n"
+        "assert instant.__module__ == 'pipeline.arbitrary.stills'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

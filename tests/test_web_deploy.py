@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.arbitrary import networks as instant_networks
 from pipeline.cli import main
 from pipeline.cli.options import flag
 from pipeline.errors import InputError
 from pipeline.fast import model as fast_model
-from pipeline.instant import networks as instant_networks
 from pipeline.web import create_app, loadtest, state
 from pipeline.web.store import ResultStore, default_root
 

@@ -16,10 +16,10 @@ import pytest
 from PIL import Image
 
 from pipeline import io
+from pipeline.arbitrary import networks as instant_networks
 from pipeline.core.color import blend_strength, recombine
 from pipeline.errors import InputError
 from pipeline.fast import model as fast_model
-from pipeline.instant import networks as instant_networks
 from pipeline.web import SECURITY_HEADERS, create_app, state
 from pipeline.web.catalog import load_styles
 

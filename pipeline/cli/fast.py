@@ -191,7 +191,7 @@ def _instant(args: argparse.Namespace, outs: list[str]) -> int:
             f"{'--mask' if args.mask else '--compile'} is for a trained --model; with --style give the photo's "
             "regions with --content-mask and --style-mask"
         )
-    from pipeline.instant.stills import instant_files  # loads onnxruntime: per verb
+    from pipeline.arbitrary.stills import instant_files  # loads onnxruntime: per verb
 
     instant_files(
         args.style,

@@ -5,7 +5,7 @@ Perceptual Factors in Neural Style Transfer", CVPR 2017).
 A content label map and one label map per style image are matched label by label (by name, or
 through a ``label_map``); each matched label is a *region*. What a method does with the pairs is its
 own: the guided Gram loss (:mod:`pipeline.core.guidance`), or a style vector per region
-(:mod:`pipeline.instant`). Kept free of torch, and of OpenCV until masks are read, so that a
+(:mod:`pipeline.arbitrary`). Kept free of torch, and of OpenCV until masks are read, so that a
 method that needs neither loads neither.
 """
 

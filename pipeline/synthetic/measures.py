@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import torch
 
-from pipeline.instant.networks import Networks
-from pipeline.instant.regions import region_square
+from pipeline.arbitrary.networks import Networks
+from pipeline.arbitrary.regions import region_square
 from pipeline.video.flow import warp
 
 

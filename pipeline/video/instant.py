@@ -1,5 +1,5 @@
 """A clip in instant style (``stylesnake video --style PAINTING --instant``): every frame through
-Magenta's pretrained arbitrary-style networks (:mod:`pipeline.instant`), by the same road a fast
+Magenta's pretrained arbitrary-style networks (:mod:`pipeline.arbitrary`), by the same road a fast
 network's clip takes (:func:`pipeline.video.fast.fast_video_files`: the clip streamed in and out,
 the flow blend with the previous output on top).
 
@@ -19,11 +19,11 @@ import numpy as np
 import torch
 
 from pipeline import io
+from pipeline.arbitrary.networks import Networks, check_fits, open_networks
+from pipeline.arbitrary.regions import feather, region_square
+from pipeline.arbitrary.stills import METHOD, Vectors, check_blend
 from pipeline.errors import InputError
 from pipeline.fast.model import OpenedModel
-from pipeline.instant.networks import Networks, check_fits, open_networks
-from pipeline.instant.regions import feather, region_square
-from pipeline.instant.stills import METHOD, Vectors, check_blend
 from pipeline.masks import Palette, hex_colour, load_label_map
 
 

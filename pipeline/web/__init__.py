@@ -73,7 +73,7 @@ def create_app(
     site may have any one tab alone; with none (no models, no paintings, no networks) it is an
     :class:`InputError`."""
     # Flask, torch and the models load here, not on import (`stylesnake serve --help` stays quick).
-    from pipeline.instant.networks import installed
+    from pipeline.arbitrary.networks import installed
     from pipeline.web import own, views  # noqa: F401  (own's routes join the blueprint)
     from pipeline.web.catalog import DEFAULT_MODELS, load_styles
     from pipeline.web.paintings import DEFAULT_MASKS, load_paintings

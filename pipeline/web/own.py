@@ -1,5 +1,5 @@
 """The "your own painting" tab: upload a photo and any painting, get the photo in its style in about a
-second (instant style, :mod:`pipeline.instant`: Magenta's pretrained networks, the ``instant`` extra);
+second (instant style, :mod:`pipeline.arbitrary`: Magenta's pretrained networks, the ``instant`` extra);
 with a mask of each in the same flat colours (uploaded, or painted in the page's region painter from
 a first guess, ``POST /own/propose``), region by region.
 
@@ -101,7 +101,7 @@ def _paint(
     web: WebState, given: dict[str, Any], *, size: int, strength: float, keep_colours: bool
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The uploads decoded and painted: the result's record and its files."""
-    from pipeline.instant.stills import instant  # loads onnxruntime: with the first painting
+    from pipeline.arbitrary.stills import instant  # loads onnxruntime: with the first painting
 
     max_pixels = web.settings.max_pixels
     photo = decode_upload(given["photo"].stream, "photo", max_pixels)

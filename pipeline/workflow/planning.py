@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.arbitrary.networks import installed as instant_installed
 from pipeline.errors import InputError
-from pipeline.instant.networks import installed as instant_installed
 from pipeline.masks import FOREIGN_DISTANCE, Palette, read_mask
 from pipeline.masks.parsers import saved_model_missing
 from pipeline.workflow.paths import SEPARATOR, Paths, check_name

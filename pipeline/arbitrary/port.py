@@ -1,12 +1,12 @@
 """The style transformer in PyTorch, for GPUs: the per-region float graph
-(:mod:`pipeline.instant.regional`) run op by op with torch, its weights the graph's initialisers
+(:mod:`pipeline.arbitrary.regional`) run op by op with torch, its weights the graph's initialisers
 (the int8 weights dequantised once).
 
 The graph has a handful of op types (convolutions, reflection padding, nearest upsampling, the
 instance normalisations' arithmetic and reductions); each maps to one torch call, so the network
 computes what onnxruntime computes from the same graph (the tests hold them together on the CPU).
 On CUDA it runs on the GPU; on CPUs onnxruntime is faster (docs/guides/instant.md), so
-:func:`pipeline.instant.networks.open_networks` uses it there.
+:func:`pipeline.arbitrary.networks.open_networks` uses it there.
 """
 
 from __future__ import annotations

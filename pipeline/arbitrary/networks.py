@@ -89,7 +89,7 @@ def check_fits(width: int, height: int, name: str = "the photo") -> None:
 class Networks:
     """The two networks, and what identifies them (the package's version, each file's SHA-256) for
     an output's record. The transformer is opened on first use, as the plain graph or the one with a
-    vector per region (:mod:`pipeline.instant.regional`), whichever a run needs; ``open_plain`` is
+    vector per region (:mod:`pipeline.arbitrary.regional`), whichever a run needs; ``open_plain`` is
     None where the PyTorch port runs (it runs the per-region graph alone)."""
 
     predictor: Any  # onnxruntime.InferenceSession
@@ -119,7 +119,7 @@ class Networks:
     def transform_regions(self, photo: np.ndarray, vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """``photo`` stylised region by region in one pass: ``vectors`` (R, 100), one per region,
         and ``weights`` (R, H, W), each region's share of every pixel (summing to 1)."""
-        from pipeline.instant.regional import region_masks  # deferred: cv2, for regions only
+        from pipeline.arbitrary.regional import region_masks  # deferred: cv2, for regions only
 
         if self._regional is None:
             self._regional = self.open_regional()
@@ -236,8 +236,8 @@ def _float_transformer(shipped: bytes) -> bytes:
 
 
 def _regional_transformer(shipped: bytes) -> bytes:
-    """The float transformer with a vector per region (:mod:`pipeline.instant.regional`)."""
-    from pipeline.instant.regional import regional_graph  # deferred: cv2, for regions only
+    """The float transformer with a vector per region (:mod:`pipeline.arbitrary.regional`)."""
+    from pipeline.arbitrary.regional import regional_graph  # deferred: cv2, for regions only
 
     return _converted("regional", shipped, lambda data: regional_graph(_float_transformer(data)))
 
@@ -264,7 +264,7 @@ def _converted(kind: str, shipped: bytes, convert: Callable[[bytes], bytes]) -> 
 def open_networks(threads: int | None = None, device: str = "auto") -> Networks:
     """Both networks, opened once per process, with ``threads`` for each run (None: onnxruntime's
     choice). The transformer runs in onnxruntime on the CPU, or on a GPU (``device`` cuda, mps, or
-    auto where an NVIDIA driver is present) as the PyTorch port (:mod:`pipeline.instant.port`)."""
+    auto where an NVIDIA driver is present) as the PyTorch port (:mod:`pipeline.arbitrary.port`)."""
     import onnxruntime  # deferred: only instant style needs it
 
     files = {name: _network_bytes(name) for name in (PREDICTOR, TRANSFORMER)}
@@ -290,7 +290,7 @@ def open_networks(threads: int | None = None, device: str = "auto") -> Networks:
 
     gpu = _gpu(device)
     if gpu is not None:
-        from pipeline.instant.port import TorchTransformer  # deferred: torch, for GPUs only
+        from pipeline.arbitrary.port import TorchTransformer  # deferred: torch, for GPUs only
 
         port = TorchTransformer(_regional_transformer(files[TRANSFORMER]), gpu)
         record["device"] = str(gpu)

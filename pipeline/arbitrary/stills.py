@@ -1,5 +1,5 @@
 """Instant style on stills: any painting, one forward pass per photo (one per region vector when
-guided), no training and no optimisation (:mod:`pipeline.instant.networks`).
+guided), no training and no optimisation (:mod:`pipeline.arbitrary.networks`).
 
 Several paintings mix by weight in the style vector's space, as Ghiasi et al. interpolate styles.
 The photo is stylised at its own size (or ``size``), and what users know from ``stylize`` means
@@ -23,9 +23,9 @@ import numpy as np
 from PIL import Image
 
 from pipeline import io, outputs, record
+from pipeline.arbitrary.networks import Networks, check_fits, open_networks
+from pipeline.arbitrary.regions import feathered, region_square, region_vectors
 from pipeline.errors import InputError, Mismatch, option
-from pipeline.instant.networks import Networks, check_fits, open_networks
-from pipeline.instant.regions import feathered, region_square, region_vectors
 from pipeline.masks.palette import LabelMap
 from pipeline.version import code_version
 
@@ -103,7 +103,7 @@ def _paired(
 class Vectors:
     """The style vectors of a set of paintings, each computed once however many photos and
     regions ask for it, and photos painted with them: region by region in one pass (per-region
-    instance-norm statistics, :mod:`pipeline.instant.regional`), or with ``one_pass=False`` one
+    instance-norm statistics, :mod:`pipeline.arbitrary.regional`), or with ``one_pass=False`` one
     pass per region laid together under the masks (what the benchmark compares it with)."""
 
     def __init__(

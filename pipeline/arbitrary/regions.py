@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from pipeline.instant.networks import STYLE_SIDE, style_square
+from pipeline.arbitrary.networks import STYLE_SIDE, style_square
 from pipeline.masks.palette import LabelMap
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ FEATHER = 1.0
 
 def region_square(painting: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """The predictor's square (:data:`STYLE_SIDE`) of the painting's pixels where ``inside`` (H, W
-    bool), at the scale :func:`~pipeline.instant.networks.style_square` reads the whole painting."""
+    bool), at the scale :func:`~pipeline.arbitrary.networks.style_square` reads the whole painting."""
     rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     crop, known = painting[top:bottom, left:right].copy(), inside[top:bottom, left:right]

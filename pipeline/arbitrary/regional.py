@@ -3,7 +3,7 @@ normalisation with per-region statistics.
 
 Each of the transformer's 13 conditional instance normalisations computes a feature map's mean and
 variance over the whole picture and applies the style vector's scale and shift. Here the graph
-(already float, :func:`pipeline.instant.networks._dequantised`) is rewritten so that every one of
+(already float, :func:`pipeline.arbitrary.networks._dequantised`) is rewritten so that every one of
 them takes, for each of R regions, the mean and variance over that region alone (weighted by the
 region's soft mask at that layer's resolution) and that region's own scale and shift (the style
 vectors come as a batch of R), and applies at each pixel the scale and shift its masks mix. The
