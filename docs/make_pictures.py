@@ -7,7 +7,9 @@
   instant style (real pretrained networks, so the picture shows style; the demo's Gatys results
   use random VGG weights and show none);
 - ``masks.png``: a mask as painted in GIMP, the exact label map the cleaner made of it, and that
-  map laid over its photo.
+  map laid over its photo;
+- ``proposed.png``: a mask proposed from a photo alone (``stylesnake propose-mask``, no weights)
+  laid over it. (A scene parser's semantic mask needs pretrained weights the demo does not have.)
 
 The clip sheets (a clip, each frame painted on its own, and with the temporal term) are written by
 ``benchmarks/bench_ghosts.py`` into ``benchmarks/results/video-sheets/``.
@@ -56,6 +58,18 @@ def masks_picture(root: Path, name: str) -> Image.Image:
     )
 
 
+def proposed_picture(root: Path, name: str) -> Image.Image:
+    """A photo, the mask proposed from it alone, and the mask over it at 45 % opacity."""
+    import numpy as np
+
+    from pipeline import propose_mask
+
+    photo = Image.open(root / "images" / "content" / f"{name}.png").convert("RGB")
+    proposal = propose_mask(np.asarray(photo), k=4).to_image().convert("RGB")
+    over = Image.blend(photo, proposal, 0.45)
+    return _row([_tile(photo, "photo"), _tile(proposal, "proposed (k=4)"), _tile(over, "over the photo")])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=ROOT, help="the demo's project folder (default: the checkout)")
@@ -77,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     guided.save(args.out / "guided.png", optimize=True)
     masks_picture(root, "chelsea").save(args.out / "masks.png", optimize=True)
-    print(f"wrote {args.out / 'guided.png'} and {args.out / 'masks.png'}")
+    proposed_picture(root, "coffee").save(args.out / "proposed.png", optimize=True)
+    print(f"wrote guided.png, masks.png and proposed.png in {args.out}")
     return 0
 
 
