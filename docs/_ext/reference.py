@@ -1,7 +1,11 @@
-"""``.. stylesnake-cli::``: every verb of the ``stylesnake`` command, from its argument parser.
+"""The site's generated references, so they cannot drift from the code:
 
-The page is generated from :func:`pipeline.cli.build_parser` at build time, so a flag added, renamed
-or dropped in the code is added, renamed or dropped here too.
+- ``.. stylesnake-cli::``: every verb of the ``stylesnake`` command, from
+  :func:`pipeline.cli.build_parser` at build time (a flag added, renamed or dropped in the code is
+  added, renamed or dropped here too);
+- ``.. stylesnake-modules::``: every module of the package, by autodoc;
+- the docstrings' references written through a re-export or unqualified, resolved to the one
+  object they name (:func:`unqualified`).
 """
 
 from __future__ import annotations
