@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE / "_ext"))
+# This checkout's package, whatever another editable install points at, and our extension.
+sys.path[:0] = [str(HERE.parent), str(HERE / "_ext")]
 os.environ.setdefault("COLUMNS", "100")  # argparse's help, in the CLI reference, wraps at this width
 
 import pipeline  # noqa: E402  (after the path is set)

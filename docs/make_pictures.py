@@ -21,30 +21,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
-from pipeline.gallery.sheets import panel
+from pipeline.gallery.sheets import panel, strip
 
 ROOT = Path(__file__).resolve().parents[1]
-HEIGHT = 192
-
-
-def _tile(image: Image.Image, label: str) -> Image.Image:
-    image = image.convert("RGB")
-    image = image.resize((round(image.width * HEIGHT / image.height), HEIGHT), Image.Resampling.LANCZOS)
-    framed = Image.new("RGB", (image.width, HEIGHT + 20), "white")
-    framed.paste(image, (0, 20))
-    ImageDraw.Draw(framed).text((2, 2), label, fill="#333333", font=ImageFont.load_default(size=14))
-    return framed
-
-
-def _row(tiles: list[Image.Image], gap: int = 8) -> Image.Image:
-    sheet = Image.new("RGB", (sum(t.width for t in tiles) + gap * (len(tiles) + 1), HEIGHT + 20 + 2 * gap), "white")
-    x = gap
-    for tile in tiles:
-        sheet.paste(tile, (x, gap))
-        x += tile.width + gap
-    return sheet
 
 
 def masks_picture(root: Path, name: str) -> Image.Image:
@@ -53,9 +34,7 @@ def masks_picture(root: Path, name: str) -> Image.Image:
     painted = Image.open(root / "masks" / "content" / f"{name}.png").convert("RGB")
     cleaned = Image.open(root / "results" / "masks" / "content" / f"{name}.png").convert("RGB")
     over = Image.blend(photo, cleaned.resize(photo.size, Image.Resampling.NEAREST), 0.45)
-    return _row(
-        [_tile(painted, "painted in GIMP"), _tile(cleaned, "cleaned: exact labels"), _tile(over, "over the photo")]
-    )
+    return strip([(painted, "painted in GIMP"), (cleaned, "cleaned: exact labels"), (over, "over the photo")])
 
 
 def proposed_picture(root: Path, name: str) -> Image.Image:
@@ -67,7 +46,7 @@ def proposed_picture(root: Path, name: str) -> Image.Image:
     photo = Image.open(root / "images" / "content" / f"{name}.png").convert("RGB")
     proposal = propose_mask(np.asarray(photo), k=4).to_image().convert("RGB")
     over = Image.blend(photo, proposal, 0.45)
-    return _row([_tile(photo, "photo"), _tile(proposal, "proposed (k=4)"), _tile(over, "over the photo")])
+    return strip([(photo, "photo"), (proposal, "proposed (k=4)"), (over, "over the photo")])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,8 @@ from pipeline.errors import InputError
 from pipeline.gallery.curves import loss_curve_png, loss_curve_svg
 from pipeline.record import read_sidecar, sidecar_path
 
-TILE = 192  # panel tile height, px
+#: The height of a panel's pictures, px.
+TILE = 192
 #: The text chunk of a panel that names its pictures, left to right: what the contact sheet says it shows.
 PANEL_CHUNK = "stylesnake-panel"
 
@@ -68,12 +69,18 @@ def unseen_notes(metadata: Mapping[str, Any]) -> list[str]:
 # --- the panel ---------------------------------------------------------------------------------
 
 
-def _tile(
-    path: str | os.PathLike[str] | None, label: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont
-) -> Image.Image:
+#: A picture of a strip: a file, an image already in memory, or None (a grey "no mask" tile).
+Picture = str | os.PathLike[str] | Image.Image | None
+
+
+def _tile(path: Picture, label: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> Image.Image:
     if path is None:
         tile = Image.new("RGB", (TILE * 3 // 4, TILE), "#eeeeee")
         ImageDraw.Draw(tile).text((8, TILE // 2 - 8), "no mask", fill="#888888", font=font)
+    elif isinstance(path, Image.Image):
+        tile = path.convert("RGB").resize(
+            (max(1, round(path.width * TILE / path.height)), TILE), Image.Resampling.LANCZOS
+        )
     else:
         try:
             with Image.open(path) as image:
@@ -107,18 +114,31 @@ def panel(
         "style mask": style_mask,
         "result": result,
     }
-    tiles = [_tile(paths[name], name, font) for name in panel_pictures(content_mask, style_mask)]
-    gap = 8
-    width = sum(t.width for t in tiles) + gap * (len(tiles) + 1)
-    sheet = Image.new("RGB", (width, TILE + 20 + 2 * gap + 44), "white")
-    draw = ImageDraw.Draw(sheet)
+    sheet = strip([(paths[name], name) for name in panel_pictures(content_mask, style_mask)], below=44)
+    draw, gap = ImageDraw.Draw(sheet), STRIP_GAP
+    caption = caption_of(read_sidecar(result))
+    draw.text((gap, TILE + 20 + gap + 6), title, fill="black", font=font)
+    draw.text((gap, TILE + 20 + gap + 24), caption, fill="#555555", font=font)
+    return sheet
+
+
+#: Space between and around a strip's pictures, px.
+STRIP_GAP = 8
+
+
+def strip(pictures: Sequence[tuple[Picture, str]], *, below: int = 0) -> Image.Image:
+    """Labelled pictures side by side, each :data:`TILE` px high, on white, with ``below`` px left
+    free under them (for a caption)."""
+    font = ImageFont.load_default(size=14)
+    tiles = [_tile(picture, label, font) for picture, label in pictures]
+    gap = STRIP_GAP
+    sheet = Image.new(
+        "RGB", (sum(t.width for t in tiles) + gap * (len(tiles) + 1), TILE + 20 + 2 * gap + below), "white"
+    )
     x = gap
     for tile in tiles:
         sheet.paste(tile, (x, gap))
         x += tile.width + gap
-    caption = caption_of(read_sidecar(result))
-    draw.text((gap, TILE + 20 + gap + 6), title, fill="black", font=font)
-    draw.text((gap, TILE + 20 + gap + 24), caption, fill="#555555", font=font)
     return sheet
 
 
