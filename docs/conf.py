@@ -13,7 +13,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 # This checkout's package, whatever another editable install points at, and our extension.
 sys.path[:0] = [str(HERE.parent), str(HERE / "_ext")]
-os.environ.setdefault("COLUMNS", "100")  # argparse's help, in the CLI reference, wraps at this width
+os.environ.setdefault("COLUMNS", "80")  # argparse's help, in the CLI reference, wraps at this width
 
 import pipeline  # noqa: E402  (after the path is set)
 

@@ -26,7 +26,7 @@ class CliReference(SphinxDirective):
         from pipeline.cli import build_parser, verbs
 
         parser = build_parser()
-        sections: list[nodes.Node] = [nodes.literal_block(text=parser.format_help())]
+        sections: list[nodes.Node] = [nodes.literal_block(text=parser.format_help(), language="text")]
         for name, verb in verbs(parser).items():
             section = nodes.section(ids=[f"verb-{name}"], names=[f"stylesnake {name}"])
             section += nodes.title(text=f"stylesnake {name}")
