@@ -7,7 +7,11 @@ the eye see of :func:`pipeline.video.flow.agreement`, :meth:`ClipTransfer._repai
 
 Per clip: warping error and style loss against the independent frames', the ghost trail and border
 streaks (:func:`pipeline.synthetic.measures.ghost_and_streaks`), and a contact sheet (clip,
-independent frames, dragged, ours) in ``--sheets``. Random VGG-19, the true flow for the measures.
+independent frames, dragged, filled, ours, held from reveal) in ``--sheets``. Random VGG-19, the
+true flow for the measures. The last column is perfect flow and detection
+(:func:`pipeline.synthetic.measures.held_from_reveal`: the independent frames carried along the
+true motion, what it revealed painted as they paint it then and held): the trail left by paint
+made while the object was beside it, which no flow or detection removes.
 
     .venv/bin/python benchmarks/bench_ghosts.py                  # four clips, 12 frames: ~15 min on 2 cores
     .venv/bin/python benchmarks/bench_ghosts.py --frames 24 --clips "chelsea 128x96, roll, discs in and out"
@@ -31,7 +35,7 @@ from bench_video import CLIPS, contact_sheet, run, style_loss, style_of  # noqa:
 
 from pipeline.gatys import GatysConfig, build_encoder  # noqa: E402
 from pipeline.synthetic.clips import synthetic_clip  # noqa: E402
-from pipeline.synthetic.measures import ghost_and_streaks, warping_error  # noqa: E402
+from pipeline.synthetic.measures import ghost_and_streaks, held_from_reveal, warping_error  # noqa: E402
 from pipeline.video import transfer as video_transfer  # noqa: E402
 from pipeline.video.transfer import VideoConfig  # noqa: E402
 
@@ -60,9 +64,9 @@ def main() -> None:
     agreement = video_transfer.agreement
     print(
         "| clip | dragged: warp / style, ghost, border | filled (--reveal-steps 0): warp / style, ghost, border "
-        "| ours: warp / style, ghost, border |"
+        "| ours: warp / style, ghost, border | held from reveal (true motion): warp / style, ghost, border |"
     )
-    print("|---|---|---|---|")
+    print("|---|---|---|---|---|")
     for name in args.clips.split(";"):
         spec, style_name = CLIPS[name]
         clip = list(synthetic_clip(dataclasses.replace(spec, frames=args.frames)))
@@ -79,16 +83,18 @@ def main() -> None:
         finally:
             video_transfer.agreement = agreement
         base = (warping_error(independent, *truth), style_loss(independent, clip, style, config, encoder))
+        free = held_from_reveal(independent, *truth)
         cells = []
-        for results in (dragged, filled, ours):
+        for results in (dragged, filled, ours, free):
             warp = warping_error(results, *truth) / base[0]
             loss = style_loss(results, clip, style, config, encoder) / base[1]
             ghost, border = ghost_and_streaks(results, independent, *truth)
             cells.append(f"{warp:.2f}x / {loss:.2f}x, {ghost:.2f}, {border:.2f}")
         runs = {"independent frames": independent, "dragged (no check)": dragged, "filled": filled}
         runs["ours (default)"] = ours
+        runs["held from reveal (true motion)"] = free
         contact_sheet([f.image for f in clip], runs, args.sheets / f"{name.split()[0]}.png")
-        print(f"| {name} × {style_name} | {cells[0]} | {cells[1]} | {cells[2]} |", flush=True)
+        print(f"| {name} × {style_name} | {' | '.join(cells)} |", flush=True)
 
 
 def floor(args: argparse.Namespace) -> None:

@@ -442,6 +442,31 @@ def test_what_a_disc_uncovers_is_painted_like_the_rest_not_dragged_behind_it(
     assert warping_error(ours, *truth) < 0.3 * warping_error(independent, *truth)
 
 
+def test_paint_from_the_edge_is_not_carried_in_and_a_still_camera_keeps_its_edges() -> None:
+    """What came into view at an edge was painted beside the frame's edge: carried further in by a
+    pan or a pull-back, it is painted again (not kept, not held); a still camera's edges, or
+    paint leaving the frame, are kept."""
+    from pipeline.video.temporal import EDGE_PAINT, from_the_edge, warped
+
+    height, width = 24, 32
+    pan = np.zeros((height, width, 2), np.float32)
+    pan[..., 0] = -1.0  # the scene moves right: each pixel was one to its left
+    flagged = from_the_edge(pan, EDGE_PAINT)
+    inner = flagged[3:-3]  # rows away from the top and bottom edges, where paint stays at an edge
+    assert inner[:, : int(EDGE_PAINT) + 1].all() and not flagged[:, int(EDGE_PAINT) + 1 :].any()
+    assert not from_the_edge(np.zeros_like(pan), EDGE_PAINT).any()
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    pull_back = np.stack([(xs - width / 2) * 0.05, (ys - height / 2) * 0.05], axis=-1)  # the frame shows more
+    flagged = from_the_edge(pull_back, EDGE_PAINT)
+    assert flagged[0].all() and flagged[-1].all() and flagged[:, 0].all() and flagged[:, -1].all()
+    assert not flagged[4:-4, 4:-4].any()
+    result = np.full((height, width, 3), 128, np.uint8)
+    ones = np.ones((height, width), np.float32)
+    carried = warped(result, pan, ones, agrees=ones, resampling="bicubic")
+    assert (carried.keep[0, 0, 3:-3, :3] == 0).all() and (carried.certainty[0, 0, 3:-3, :3] == 0).all()
+    assert (carried.certainty[0, 0, :, 4:] == 1).all()
+
+
 def test_carried_paint_far_from_the_frame_painted_on_its_own_is_dropped_as_stale() -> None:
     """A smear the flow carried (a patch whose colour the frame, painted on its own, does not
     have) is neither kept as the start nor held by the temporal term; strokes that differ only

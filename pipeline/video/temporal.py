@@ -46,6 +46,9 @@ class Warped:
 #: The feather (Gaussian, px) between what a later frame keeps of the previous result and what it
 #: fills in anew (:func:`start_image`).
 FEATHER = 1.0
+#: Paint a result made within this many px of its frame's edge is not carried further in
+#: (:func:`from_the_edge`; docs/design-notes.md, "Video").
+EDGE_PAINT = 2.0
 
 
 def warped(
@@ -53,8 +56,10 @@ def warped(
 ) -> Warped:
     """``result`` (an earlier frame's, (H, W, 3) uint8) warped along ``flow`` (this frame towards
     that one) as tensors, trusted where ``certainty`` and ``agrees``
-    (:func:`pipeline.video.flow.agreement`) both say so, kept as a start where ``agrees`` does."""
+    (:func:`pipeline.video.flow.agreement`) both say so, kept as a start where ``agrees`` does,
+    except paint that :func:`from_the_edge` carries in from the edge."""
     image = warp(result.astype(np.float32) / 255, flow, resampling=resampling).clip(0, 1)
+    agrees = agrees * ~from_the_edge(flow, EDGE_PAINT)
     keep = cv2.GaussianBlur(agrees.astype(np.float32), (0, 0), FEATHER) * agrees  # nothing of a disagreement kept
 
     def tensor(array: np.ndarray) -> torch.Tensor:
@@ -63,6 +68,27 @@ def warped(
     return Warped(
         torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None], tensor(certainty * agrees), tensor(keep)
     )
+
+
+def from_the_edge(flow: np.ndarray, depth: float = EDGE_PAINT) -> np.ndarray:
+    """Where ``flow`` (this frame towards the earlier one) brings paint from within ``depth`` px of
+    the earlier frame's edge further into this one: (H, W) bool.
+
+    What comes into view at an edge is painted there with the frame's edge beside it (a mirrored
+    margin for the style's windows, :mod:`pipeline.gatys.canvas`); carried inward as the camera
+    pans or pulls back, that look would stay, a band along the edges. Painted again until it is
+    ``depth`` px in, it is painted as the frame's inside is. Paint that stays at the edge (a still
+    camera) is kept: repainted in every frame it would flicker."""
+    height, width = flow.shape[:2]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    sx, sy = xs + flow[..., 0], ys + flow[..., 1]
+    source = np.minimum(np.minimum(sx, width - 1 - sx), np.minimum(sy, height - 1 - sy))
+    here = np.minimum(np.minimum(xs, width - 1 - xs), np.minimum(ys, height - 1 - ys))
+    return np.asarray((source < depth) & (here > source + EDGE_MOVED))
+
+
+#: How far in (px) paint from the edge must have come to be :func:`from_the_edge`'s.
+EDGE_MOVED = 0.25
 
 
 def start_image(

@@ -24,7 +24,9 @@ Where we part from Ruder (each measured: docs/design-notes.md, "Video"):
   (certainty fails in flat, dark or noisy parts that did not move), and paints what the motion
   revealed on its own (:meth:`ClipTransfer._repainted`): a warped start there is a stretched copy
   of the moving object, a ghost the temporal term then holds; carried paint that painting
-  contradicts is dropped as stale (:func:`~pipeline.video.temporal.without_stale`).
+  contradicts is dropped as stale (:func:`~pipeline.video.temporal.without_stale`), and paint made
+  beside the frame's edge is painted again once a pan or a pull-back carries it in
+  (:func:`~pipeline.video.temporal.from_the_edge`).
 """
 
 from __future__ import annotations
