@@ -36,6 +36,7 @@ from bench_video import CLIPS, contact_sheet, run, style_loss, style_of  # noqa:
 from pipeline.gatys import GatysConfig, build_encoder  # noqa: E402
 from pipeline.synthetic.clips import synthetic_clip  # noqa: E402
 from pipeline.synthetic.measures import ghost_and_streaks, held_from_reveal, warping_error  # noqa: E402
+from pipeline.video import temporal as video_temporal  # noqa: E402
 from pipeline.video import transfer as video_transfer  # noqa: E402
 from pipeline.video.transfer import VideoConfig  # noqa: E402
 
@@ -61,7 +62,7 @@ def main() -> None:
     if args.floor:
         floor(args)
         return
-    agreement = video_transfer.agreement
+    agreement, from_the_edge = video_transfer.agreement, video_temporal.from_the_edge
     print(
         "| clip | dragged: warp / style, ghost, border | filled (--reveal-steps 0): warp / style, ghost, border "
         "| ours: warp / style, ghost, border | held from reveal (true motion): warp / style, ghost, border |"
@@ -77,11 +78,13 @@ def main() -> None:
         independent = run(clip, style, config, VideoConfig(temporal_weight=0), encoder).results
         ours = run(clip, style, config, VideoConfig(), encoder).results
         filled = run(clip, style, config, VideoConfig(reveal_steps=0), encoder).results
+        # Ruder's start: the previous result warped everywhere, what comes in at an edge included.
         video_transfer.agreement = lambda frame, *_: np.ones(frame.shape[:2], np.float32)  # type: ignore[assignment]
+        video_temporal.from_the_edge = lambda flow, depth: np.zeros(flow.shape[:2], bool)  # type: ignore[assignment]
         try:
             dragged = run(clip, style, config, VideoConfig(), encoder).results
         finally:
-            video_transfer.agreement = agreement
+            video_transfer.agreement, video_temporal.from_the_edge = agreement, from_the_edge
         base = (warping_error(independent, *truth), style_loss(independent, clip, style, config, encoder))
         free = held_from_reveal(independent, *truth)
         cells = []
