@@ -86,16 +86,16 @@ def main() -> None:
         finally:
             video_transfer.agreement, video_temporal.from_the_edge = agreement, from_the_edge
         base = (warping_error(independent, *truth), style_loss(independent, clip, style, config, encoder))
-        free = held_from_reveal(independent, *truth)
+        held = held_from_reveal(independent, *truth)
         cells = []
-        for results in (dragged, filled, ours, free):
+        for results in (dragged, filled, ours, held):
             warp = warping_error(results, *truth) / base[0]
             loss = style_loss(results, clip, style, config, encoder) / base[1]
             ghost, border = ghost_and_streaks(results, independent, *truth)
             cells.append(f"{warp:.2f}x / {loss:.2f}x, {ghost:.2f}, {border:.2f}")
         runs = {"independent frames": independent, "dragged (no check)": dragged, "filled": filled}
         runs["ours (default)"] = ours
-        runs["held from reveal (true motion)"] = free
+        runs["held from reveal (true motion)"] = held
         contact_sheet([f.image for f in clip], runs, args.sheets / f"{name.split()[0]}.png")
         print(f"| {name} × {style_name} | {' | '.join(cells)} |", flush=True)
 

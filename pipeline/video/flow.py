@@ -73,9 +73,11 @@ def flow_function(method: str = DEFAULT_FLOW) -> Callable[[np.ndarray, np.ndarra
     raise ValueError(f"unknown flow method {method!r}")
 
 
-def _grid(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
-    return xs, ys
+def sources(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each pixel of the frame ``flow`` belongs to is in the frame it points into:
+    ``(x + dx, y + dy)`` as two (H, W) float32 maps."""
+    ys, xs = np.mgrid[0 : flow.shape[0], 0 : flow.shape[1]].astype(np.float32)
+    return xs + flow[..., 0], ys + flow[..., 1]
 
 
 def warp(image: np.ndarray, flow: np.ndarray, *, resampling: str = "bilinear") -> np.ndarray:
@@ -83,10 +85,7 @@ def warp(image: np.ndarray, flow: np.ndarray, *, resampling: str = "bilinear") -
     ``out[y, x] = image[y + dy, x + dx]``. Beyond the image it is mirrored, not its edge repeated
     (which draws streaks); what comes from outside is no good either way, and :func:`agreement`
     says so."""
-    xs, ys = _grid(flow.shape)
-    return cv2.remap(
-        image, xs + flow[..., 0], ys + flow[..., 1], RESAMPLING[resampling], borderMode=cv2.BORDER_REFLECT_101
-    )
+    return cv2.remap(image, *sources(flow), RESAMPLING[resampling], borderMode=cv2.BORDER_REFLECT_101)
 
 
 #: :func:`agreement`'s low-pass (Gaussian, px) and its threshold: the RGB distance, in [0, 1], of
@@ -139,8 +138,7 @@ def certainty(flow: np.ndarray, opposite: np.ndarray) -> np.ndarray:
 def _inside(flow: np.ndarray) -> np.ndarray:
     """Where ``flow`` points inside the frame."""
     height, width = flow.shape[:2]
-    xs, ys = _grid(flow.shape)
-    tx, ty = xs + flow[..., 0], ys + flow[..., 1]
+    tx, ty = sources(flow)
     return np.asarray((tx >= 0) & (tx <= width - 1) & (ty >= 0) & (ty <= height - 1))
 
 
@@ -153,8 +151,7 @@ def _change(flow: np.ndarray) -> np.ndarray:
 
 def _consistent(flow: np.ndarray, opposite: np.ndarray) -> np.ndarray:
     """Sundaram's forward-backward check: ``flow`` and ``opposite`` taken where it points cancel."""
-    xs, ys = _grid(flow.shape)
-    back = cv2.remap(opposite, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    back = cv2.remap(opposite, *sources(flow), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     total = flow + back
     return np.asarray((total**2).sum(-1) < 0.01 * ((flow**2).sum(-1) + (back**2).sum(-1)) + 0.5)
 

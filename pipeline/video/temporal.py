@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import torch
 
-from pipeline.video.flow import warp
+from pipeline.video.flow import sources, warp
 from pipeline.video.revealed import fill
 
 #: Earlier frames the long-term option looks back to (Ruder et al.'s J = {1, 2, 4}).
@@ -49,6 +49,8 @@ FEATHER = 1.0
 #: Paint a result made within this many px of its frame's edge is not carried further in
 #: (:func:`from_the_edge`; docs/design-notes.md, "Video").
 EDGE_PAINT = 2.0
+#: How far in (px) paint from the edge must have come to be :func:`from_the_edge`'s.
+EDGE_MOVED = 0.25
 
 
 def warped(
@@ -80,15 +82,11 @@ def from_the_edge(flow: np.ndarray, depth: float = EDGE_PAINT) -> np.ndarray:
     ``depth`` px in, it is painted as the frame's inside is. Paint that stays at the edge (a still
     camera) is kept: repainted in every frame it would flicker."""
     height, width = flow.shape[:2]
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    sx, sy = xs + flow[..., 0], ys + flow[..., 1]
+    sx, sy = sources(flow)
     source = np.minimum(np.minimum(sx, width - 1 - sx), np.minimum(sy, height - 1 - sy))
-    here = np.minimum(np.minimum(xs, width - 1 - xs), np.minimum(ys, height - 1 - ys))
+    rows, cols = np.arange(height, dtype=np.float32), np.arange(width, dtype=np.float32)
+    here = np.minimum(np.minimum(rows, height - 1 - rows)[:, None], np.minimum(cols, width - 1 - cols)[None, :])
     return np.asarray((source < depth) & (here > source + EDGE_MOVED))
-
-
-#: How far in (px) paint from the edge must have come to be :func:`from_the_edge`'s.
-EDGE_MOVED = 0.25
 
 
 def start_image(
