@@ -7,13 +7,15 @@ the eye see of :func:`pipeline.video.flow.agreement`, :meth:`ClipTransfer._repai
 
 Per clip: warping error and style loss against the independent frames', the ghost trail and border
 streaks (:func:`pipeline.synthetic.measures.ghost_and_streaks`), and a contact sheet (clip,
-independent frames, dragged, filled, ours, held from reveal) in ``--sheets``. Random VGG-19, the
+independent frames, dragged, filled, held at once, ours, held from reveal) in ``--sheets``. "Held
+at once" paints what the motion revealed on its own in the frame that reveals it only
+(``--reveal-frames 1``; :func:`pipeline.video.temporal.carried_age`). Random VGG-19, the
 true flow for the measures. The last column is perfect flow and detection
 (:func:`pipeline.synthetic.measures.held_from_reveal`: the independent frames carried along the
 true motion, what it revealed painted as they paint it then and held): the trail left by paint
 made while the object was beside it, which no flow or detection removes.
 
-    .venv/bin/python benchmarks/bench_ghosts.py                  # four clips, 12 frames: ~15 min on 2 cores
+    .venv/bin/python benchmarks/bench_ghosts.py                  # four clips, 12 frames: ~25 min on 2 cores
     .venv/bin/python benchmarks/bench_ghosts.py --frames 24 --clips "chelsea 128x96, roll, discs in and out"
     .venv/bin/python benchmarks/bench_ghosts.py --floor --clips "astronaut 128x96"   # what a run without ghosts scores
 """
@@ -65,9 +67,10 @@ def main() -> None:
     agreement, from_the_edge = video_transfer.agreement, video_temporal.from_the_edge
     print(
         "| clip | dragged: warp / style, ghost, border | filled (--reveal-steps 0): warp / style, ghost, border "
-        "| ours: warp / style, ghost, border | held from reveal (true motion): warp / style, ghost, border |"
+        "| held at once (--reveal-frames 1): warp / style, ghost, border | ours: warp / style, ghost, border "
+        "| held from reveal (true motion): warp / style, ghost, border |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for name in args.clips.split(";"):
         spec, style_name = CLIPS[name]
         clip = list(synthetic_clip(dataclasses.replace(spec, frames=args.frames)))
@@ -78,6 +81,7 @@ def main() -> None:
         independent = run(clip, style, config, VideoConfig(temporal_weight=0), encoder).results
         ours = run(clip, style, config, VideoConfig(), encoder).results
         filled = run(clip, style, config, VideoConfig(reveal_steps=0), encoder).results
+        at_once = run(clip, style, config, VideoConfig(reveal_frames=1), encoder).results
         # Ruder's start: the previous result warped everywhere, what comes in at an edge included.
         video_transfer.agreement = lambda frame, *_: np.ones(frame.shape[:2], np.float32)  # type: ignore[assignment]
         video_temporal.from_the_edge = lambda flow, depth: np.zeros(flow.shape[:2], bool)  # type: ignore[assignment]
@@ -88,12 +92,13 @@ def main() -> None:
         base = (warping_error(independent, *truth), style_loss(independent, clip, style, config, encoder))
         held = held_from_reveal(independent, *truth)
         cells = []
-        for results in (dragged, filled, ours, held):
+        for results in (dragged, filled, at_once, ours, held):
             warp = warping_error(results, *truth) / base[0]
             loss = style_loss(results, clip, style, config, encoder) / base[1]
             ghost, border = ghost_and_streaks(results, independent, *truth)
             cells.append(f"{warp:.2f}x / {loss:.2f}x, {ghost:.2f}, {border:.2f}")
         runs = {"independent frames": independent, "dragged (no check)": dragged, "filled": filled}
+        runs["held at once (--reveal-frames 1)"] = at_once
         runs["ours (default)"] = ours
         runs["held from reveal (true motion)"] = held
         contact_sheet([f.image for f in clip], runs, args.sheets / f"{name.split()[0]}.png")

@@ -57,3 +57,15 @@ def test_a_dragged_start_scores_a_ghost_and_perfect_flow_and_detection_about_one
     smeared, _ = ghost_and_streaks(dragged(per_frame, flows, visible), per_frame, flows, visible)
     assert 0.5 < ghost < 1.25, ghost  # under 1: what was revealed this frame is the frame's own paint
     assert smeared > 1.6 * ghost, (smeared, ghost)
+
+
+def test_what_is_revealed_painted_as_the_frames_paint_it_for_longer_leaves_less_trail(clip) -> None:
+    """``frames`` > 1 (as ``--reveal-frames``): what the motion revealed takes the frame's own paint
+    in that many frames before it is held; the trail falls, and the clip still holds its paint."""
+    per_frame, flows, visible = clip
+    at_once, longer = (held_from_reveal(per_frame, flows, visible, frames=k) for k in (1, 3))
+    own = [sum(int((run[t] == per_frame[t]).all(-1).sum()) for t in range(1, len(run))) for run in (at_once, longer)]
+    assert own[1] > 1.5 * own[0], own
+    trails = [ghost_and_streaks(run, per_frame, flows, visible)[0] for run in (at_once, longer)]
+    assert trails[1] < 0.8 * trails[0], trails
+    assert warping_error(longer, flows, visible) < 0.2 * warping_error(per_frame, flows, visible)

@@ -469,6 +469,35 @@ def test_paint_from_the_edge_is_not_carried_in_and_a_still_camera_keeps_its_edge
     assert (carried.certainty[0, 0, :, 4:] == 1).all()
 
 
+def test_what_the_motion_revealed_is_painted_on_its_own_for_reveal_frames_then_held() -> None:
+    """A pixel the frames disagree on (revealed) has age 0; carried along the flow its age grows a
+    frame at a time, and it is held (kept as the start, and by the temporal term) only once it has
+    been painted on its own in ``reveal_frames`` frames. What was never revealed is held."""
+    from pipeline.video.temporal import carried_age, held_after, warped
+
+    height, width = 20, 30
+    pan = np.zeros((height, width, 2), np.float32)
+    pan[..., 0] = -2.0  # the scene moves 2 px right a frame
+    agrees = np.ones((height, width), np.float32)
+    revealed = agrees.copy()
+    revealed[8:12, 10:14] = 0  # uncovered in the first frame
+    age = carried_age(None, pan, revealed)
+    assert (age[8:12, 10:14] == 0).all() and (np.delete(age, np.s_[8:12], axis=0) > 100).all()
+    ages = [age]
+    for _ in range(3):
+        ages.append(carried_age(ages[-1], pan, agrees))
+    for frames_since, age in enumerate(ages):
+        block = age[8:12, 10 + 2 * frames_since : 14 + 2 * frames_since]  # the block, carried along
+        assert (block == frames_since).all(), (frames_since, block)
+        held = held_after(age, 3)
+        assert held[8:12, 10 + 2 * frames_since : 14 + 2 * frames_since].all() == (frames_since >= 3)
+        assert held[:6].all() and held[14:].all()
+    result = np.full((height, width, 3), 128, np.uint8)
+    ones = np.ones((height, width), np.float32)
+    carried = warped(result, pan, ones, agrees=agrees * held_after(ages[1], 3), resampling="bicubic")
+    assert (carried.keep[0, 0, 8:12, 12:16] == 0).all() and (carried.certainty[0, 0, 8:12, 12:16] == 0).all()
+
+
 def test_carried_paint_far_from_the_frame_painted_on_its_own_is_dropped_as_stale() -> None:
     """A smear the flow carried (a patch whose colour the frame, painted on its own, does not
     have) is neither kept as the start nor held by the temporal term; strokes that differ only
@@ -744,13 +773,15 @@ def _bad_case(case: str, tmp_path: Path, clip: Path) -> tuple[list[str], str]:
     if case == "out-is-a-folder":
         (tmp_path / "taken.mp4").mkdir()
         return ["--content", str(clip), "--out", str(tmp_path / "taken.mp4")], "taken.mp4: is a directory"
+    if case == "reveal-frames-zero":
+        return ["--content", str(clip), "--reveal-frames", "0"], "reveal-frames must be a positive integer, got 0"
     assert case == "output-is-input"
     return ["--content", str(clip), "--out", str(clip)], "is also an input"
 
 
 BAD_CASES = ["text", "audio-only", "no-frames", "no-pictures", "undecodable", "damaged", "huge", "mask-aspect",
              "keyframe-past-the-end", "output-is-input", "header-bomb", "negative-fps", "text-frame",
-             "stray-keyframe", "out-is-a-folder"]  # fmt: skip
+             "stray-keyframe", "out-is-a-folder", "reveal-frames-zero"]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", BAD_CASES)

@@ -133,6 +133,14 @@ def _time_flags(t: argparse._ArgumentGroup) -> None:
         help="evaluations of the pass that paints what the motion revealed on its own, as an independent frame "
         "(default: half --steps; 0: copy it from its stylised surroundings instead, cheaper)",
     )
+    t.add_argument(
+        "--reveal-frames",
+        type=int,
+        metavar="N",
+        default=d.reveal_frames,
+        help="frames what the motion revealed is painted on its own before it is held, so that the halo a painting "
+        f"draws around a moving object moves with it (default: {d.reveal_frames}; 1: held from the next frame)",
+    )
     add(t, "frames", "fps")
     t.add_argument("--keep-frames", action="store_true", help="keep OUT.frames/ (every frame as PNG) after writing OUT")
 
@@ -206,7 +214,7 @@ def _video(args: argparse.Namespace) -> int:
     guidance = options.guidance(args)
     video = VideoConfig(
         temporal_weight=args.temporal_weight, flow=args.flow, long_term=args.long_term, first_steps=args.first_steps,
-        reveal_steps=args.reveal_steps,
+        reveal_steps=args.reveal_steps, reveal_frames=args.reveal_frames,
     )  # fmt: skip
     with reporting(quiet=args.verbosity < 0, what="video", unit="frame") as progress:
         video_files(

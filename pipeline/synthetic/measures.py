@@ -149,23 +149,27 @@ def ghost_and_streaks(
 
 
 def held_from_reveal(
-    per_frame: list[np.ndarray], flows: list[np.ndarray | None], visible: list[np.ndarray | None]
+    per_frame: list[np.ndarray], flows: list[np.ndarray | None], visible: list[np.ndarray | None], frames: int = 1
 ) -> list[np.ndarray]:
     """The clip a temporal run with perfect flow and perfect detection paints, built from the
     per-frame run and the true motion: frame 0 as painted on its own; each later frame the one
     before carried along the true flow (bicubic, as :mod:`pipeline.video.temporal` warps) wherever
     its origin was visible, and where the motion revealed something, the per-frame run's own paint
-    of that frame, held from then on.
+    of that frame, in the ``frames`` frames from the one that revealed it, held from then on.
 
-    It drags nothing the flow could get wrong, and yet it is no floor for :func:`ghost_and_streaks`:
-    what a moving object uncovers is painted while the object is still beside it, with the halo a
-    painting draws around the object, and held after the object has moved on. Scored against the
-    per-frame run it shows how much of a trail is that frozen halo rather than a smear."""
+    With ``frames`` 1 it drags nothing the flow could get wrong, and yet it is no floor for
+    :func:`ghost_and_streaks`: what a moving object uncovers is painted while the object is still
+    beside it, with the halo a painting draws around the object, and held after the object has
+    moved on. Scored against the per-frame run it shows how much of a trail is that frozen halo
+    rather than a smear, and with more ``frames`` how much painting it on its own for longer
+    (``--reveal-frames``) removes."""
     clip = [per_frame[0]]
+    age = np.full(per_frame[0].shape[:2], frames, np.float32)
     for painted, flow, seen in zip(per_frame[1:], flows[1:], visible[1:], strict=True):
         assert flow is not None and seen is not None
         carried = warp(clip[-1].astype(np.float32), flow, resampling="bicubic").clip(0, 255).round().astype(np.uint8)
-        clip.append(np.where(seen[..., None], carried, painted))
+        age = np.where(seen, warp(age, flow, resampling="nearest") + 1, 0)
+        clip.append(np.where((age >= frames)[..., None], carried, painted))
     return clip
 
 

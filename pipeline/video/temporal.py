@@ -89,6 +89,35 @@ def from_the_edge(flow: np.ndarray, depth: float = EDGE_PAINT) -> np.ndarray:
     return np.asarray((source < depth) & (here > source + EDGE_MOVED))
 
 
+#: Frames what the motion revealed is painted on its own before it is held (``--reveal-frames``'s
+#: default; docs/design-notes.md, "Video").
+REVEAL_FRAMES = 3
+#: The age :func:`carried_age` gives what was never revealed (it stops counting there).
+LONG_AGO = 255
+
+
+def carried_age(age: np.ndarray | None, flow: np.ndarray, agrees: np.ndarray) -> np.ndarray:
+    """Frames since each pixel was revealed, for this frame: (H, W) uint8. ``age`` is the earlier
+    frame's (None: nothing revealed yet), carried along ``flow`` (this frame towards that one) and
+    one more where the frames agree (:func:`pipeline.video.flow.agreement`); 0 where they do not.
+
+    A painting draws a halo around a moving object. What the object uncovers is painted while the
+    object is still beside it; held from then on, that halo stays behind at every place the object
+    passed. Painted on its own for :data:`REVEAL_FRAMES` frames (:func:`held_after`), it is painted as
+    the frames paint it once the object has moved on."""
+    if age is None:
+        carried = np.full(flow.shape[:2], LONG_AGO, np.uint8)
+    else:
+        carried = np.minimum(warp(age, flow, resampling="nearest").astype(np.int32) + 1, LONG_AGO).astype(np.uint8)
+    return np.where(agrees > 0.5, carried, 0).astype(np.uint8)
+
+
+def held_after(age: np.ndarray, frames: int = REVEAL_FRAMES) -> np.ndarray:
+    """Where what the motion revealed has been painted on its own in ``frames`` frames, and is
+    held from now on, as a 0/1 float32 map (what was never revealed is settled)."""
+    return np.asarray(age >= frames, dtype=np.float32)
+
+
 def start_image(
     previous: Warped, photo: torch.Tensor, labels: np.ndarray | None = None, repainted: torch.Tensor | None = None
 ) -> torch.Tensor:

@@ -23,7 +23,9 @@ Where we part from Ruder (each measured: docs/design-notes.md, "Video"):
 - the start keeps the warped result wherever the frames agree, not only where the flow is certain
   (certainty fails in flat, dark or noisy parts that did not move), and paints what the motion
   revealed on its own (:meth:`ClipTransfer._repainted`): a warped start there is a stretched copy
-  of the moving object, a ghost the temporal term then holds; carried paint that painting
+  of the moving object, a ghost the temporal term then holds. What was revealed is painted so in
+  ``reveal_frames`` frames before it is held (:func:`~pipeline.video.temporal.carried_age`: held
+  at once, the halo a painting draws around a moving object stays behind it); carried paint that painting
   contradicts is dropped as stale (:func:`~pipeline.video.temporal.without_stale`), and paint made
   beside the frame's edge is painted again once a pan or a pull-back carries it in
   (:func:`~pipeline.video.temporal.from_the_edge`).
@@ -56,7 +58,17 @@ from pipeline.video.flow import (
     flow_function,
     long_term_weights,
 )
-from pipeline.video.temporal import LONG_TERM, TemporalLoss, Warped, start_image, warped, without_stale
+from pipeline.video.temporal import (
+    LONG_TERM,
+    REVEAL_FRAMES,
+    TemporalLoss,
+    Warped,
+    carried_age,
+    held_after,
+    start_image,
+    warped,
+    without_stale,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +90,10 @@ class VideoConfig:
     #: Evaluations of the pass that paints what the motion revealed (:meth:`ClipTransfer._repainted`;
     #: None: half the frame's, 0: no pass, those pixels copied from their stylised surroundings).
     reveal_steps: int | None = None
+    #: Frames what the motion revealed is painted on its own before it is held (1: held from the
+    #: next frame; :func:`~pipeline.video.temporal.carried_age`). Needs the pass: with
+    #: ``reveal_steps`` 0 it is held from the next frame.
+    reveal_frames: int = REVEAL_FRAMES
 
     def __post_init__(self) -> None:
         check_finite_non_negative("temporal-weight", self.temporal_weight)
@@ -87,6 +103,8 @@ class VideoConfig:
             raise InputError(f"first-steps must be a positive integer, got {self.first_steps}")
         if self.reveal_steps is not None and (not isinstance(self.reveal_steps, int) or self.reveal_steps < 0):
             raise InputError(f"reveal-steps must be an integer >= 0, got {self.reveal_steps}")
+        if not isinstance(self.reveal_frames, int) or self.reveal_frames < 1:
+            raise InputError(f"reveal-frames must be a positive integer, got {self.reveal_frames}")
 
     @property
     def independent(self) -> bool:
@@ -129,6 +147,7 @@ class _Seen:
     index: int
     frame: np.ndarray  # the input frame (uint8 RGB, at the working size)
     result: np.ndarray  # its stylised frame, as saved
+    age: np.ndarray | None = None  # frames since each pixel was revealed (None: it follows no frame)
 
 
 class ClipTransfer:
@@ -165,11 +184,12 @@ class ClipTransfer:
             if self.reference is None:
                 self.reference = self._reference_loss(index, frame)
             saved = done(index)
-            if saved is not None:
-                self.seen.append(_Seen(index, frame, saved))
+            if saved is not None:  # what it revealed is still counted, as the run that painted it did
+                age = self._age(frame) if self._follows(index) else None
+                self.seen.append(_Seen(index, frame, saved, age))
                 continue
-            result = self._stylise(index, frame, progress)
-            self.seen.append(_Seen(index, frame, result.image))
+            result, age = self._stylise(index, frame, progress)
+            self.seen.append(_Seen(index, frame, result.image, age))
             yield result
 
     def _reference_loss(self, index: int, frame: np.ndarray) -> float:
@@ -190,9 +210,25 @@ class ClipTransfer:
         log.debug("reference loss %.6g (frame %d's photo)", reference, index)
         return reference
 
-    def _earlier(self, frame: np.ndarray) -> list[Warped]:
+    def _follows(self, index: int) -> bool:
+        """Whether frame ``index`` is held to the one before it."""
+        return bool(self.seen) and self.seen[-1].index == index - 1 and not self.video.independent
+
+    def _matched(self, frame: np.ndarray, seen: _Seen) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The flows from ``frame`` towards an earlier one and back, and where the two frames agree."""
+        towards, back = self.flow(frame, seen.frame), self.flow(seen.frame, frame)
+        return towards, back, agreement(frame, seen.frame, towards, back)
+
+    def _age(self, frame: np.ndarray) -> np.ndarray:
+        """This frame's :func:`~pipeline.video.temporal.carried_age`, from the frame before it."""
+        towards, _, agrees = self._matched(frame, self.seen[-1])
+        return carried_age(self.seen[-1].age, towards, agrees)
+
+    def _earlier(self, frame: np.ndarray) -> tuple[list[Warped], np.ndarray]:
         """The earlier results that hold this frame: t−1 (and t−2, t−4 with the long-term option),
-        each warped onto it with its certainty (closest first, Ruder's weights)."""
+        each warped onto it with its certainty (closest first, Ruder's weights), none of them
+        where what the motion revealed is still painted on its own; and this frame's
+        :func:`~pipeline.video.temporal.carried_age`."""
         steps = LONG_TERM if self.video.long_term else (1,)
         by_index = {seen.index: seen for seen in self.seen}
         latest = self.seen[-1].index
@@ -201,14 +237,15 @@ class ClipTransfer:
             seen = by_index.get(latest + 1 - step)
             if seen is None:
                 break
-            towards, back = self.flow(frame, seen.frame), self.flow(seen.frame, frame)
-            agrees = agreement(frame, seen.frame, towards, back)
+            towards, back, agrees = self._matched(frame, seen)
             found.append((seen, towards, certainty(towards, back) * agrees, agrees))
-        weights = long_term_weights([c for _, _, c, _ in found])
+        age = carried_age(self.seen[-1].age, found[0][1], found[0][3])
+        held = held_after(age, self.video.reveal_frames if self.video.reveal_steps != 0 else 1)
+        weights = long_term_weights([c * held for _, _, c, _ in found])
         return [
-            warped(seen.result, towards, weight, agrees=agrees, resampling=self.video.resampling)
+            warped(seen.result, towards, weight, agrees=agrees * held, resampling=self.video.resampling)
             for (seen, towards, _, agrees), weight in zip(found, weights, strict=True)
-        ]
+        ], age
 
     def _repainted(self, content: torch.Tensor, regions: Regions | None, previous: Warped) -> torch.Tensor | None:
         """The frame painted on its own, from its photo and without the temporal term, as the
@@ -228,14 +265,18 @@ class ClipTransfer:
         )  # fmt: skip
         return painted.image.detach().float().cpu()
 
-    def _stylise(self, index: int, frame: np.ndarray, progress: Progress | None) -> FrameResult:
+    def _stylise(
+        self, index: int, frame: np.ndarray, progress: Progress | None
+    ) -> tuple[FrameResult, np.ndarray | None]:
+        """The frame's result, and its :func:`~pipeline.video.temporal.carried_age` (None when it
+        follows no frame)."""
         started = time.perf_counter()
         content = to_tensor(frame)
-        follows = bool(self.seen) and self.seen[-1].index == index - 1 and not self.video.independent
-        config, init, terms = self.config, None, []
+        follows = self._follows(index)
+        config, init, terms, age = self.config, None, [], None
         regions = self.regions_for(index, frame)
         if follows:
-            earlier = self._earlier(frame)
+            earlier, age = self._earlier(frame)
             labels = regions.content.argmax(dim=0).numpy() if regions is not None else None
             repainted = self._repainted(content, regions, earlier[0])
             if repainted is not None:  # a second witness: what the carried paint smeared is dropped
@@ -266,7 +307,7 @@ class ClipTransfer:
             converged=result.converged if not follows else settled(result.history["total"]),
             seconds=time.perf_counter() - started,
             history=result.history,
-        )
+        ), age
 
 
 #: Below this share of revealed pixels a frame is started without painting them on their own.

@@ -30,7 +30,7 @@ VIDEOS = "videos"
 KEYFRAMES = Path("masks") / "video"
 CLIP_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm")
 #: The ``video:`` settings that are flags of ``stylesnake video`` (the others shape the jobs).
-VIDEO_FLAGS = ("temporal_weight", "flow", "long_term", "first_steps", "reveal_steps")
+VIDEO_FLAGS = ("temporal_weight", "flow", "long_term", "first_steps", "reveal_steps", "reveal_frames")
 #: What ``video:`` holds where the config says nothing (the segments' lengths are the video package's).
 DEFAULTS: dict[str, Any] = {"styles": "all", "method": "optimise", "segment": SEGMENT, "overlap": OVERLAP}
 
