@@ -11,6 +11,7 @@ import torch
 from pipeline.arbitrary.networks import Networks
 from pipeline.arbitrary.regions import region_square
 from pipeline.video.flow import warp
+from pipeline.video.temporal import carried_age, held_after
 
 
 def bleeding(
@@ -164,12 +165,12 @@ def held_from_reveal(
     rather than a smear, and with more ``frames`` how much painting it on its own for longer
     (``--reveal-frames``) removes."""
     clip = [per_frame[0]]
-    age = np.full(per_frame[0].shape[:2], frames, np.float32)
+    age = None
     for painted, flow, seen in zip(per_frame[1:], flows[1:], visible[1:], strict=True):
         assert flow is not None and seen is not None
         carried = warp(clip[-1].astype(np.float32), flow, resampling="bicubic").clip(0, 255).round().astype(np.uint8)
-        age = np.where(seen, warp(age, flow, resampling="nearest") + 1, 0)
-        clip.append(np.where((age >= frames)[..., None], carried, painted))
+        age = carried_age(age, flow, seen)
+        clip.append(np.where(held_after(age, frames)[..., None] > 0, carried, painted))
     return clip
 
 

@@ -239,7 +239,8 @@ class ClipTransfer:
                 break
             towards, back, agrees = self._matched(frame, seen)
             found.append((seen, towards, certainty(towards, back) * agrees, agrees))
-        age = carried_age(self.seen[-1].age, found[0][1], found[0][3])
+        _, towards_previous, _, agrees_previous = found[0]
+        age = carried_age(self.seen[-1].age, towards_previous, agrees_previous)
         held = held_after(age, self.video.reveal_frames if self.video.reveal_steps != 0 else 1)
         weights = long_term_weights([c * held for _, _, c, _ in found])
         return [
