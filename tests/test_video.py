@@ -498,6 +498,32 @@ def test_what_the_motion_revealed_is_painted_on_its_own_for_reveal_frames_then_h
     assert (carried.keep[0, 0, 8:12, 12:16] == 0).all() and (carried.certainty[0, 0, 8:12, 12:16] == 0).all()
 
 
+def test_each_pixel_is_held_to_what_its_start_came_from() -> None:
+    """The temporal term holds each pixel to what its start came from: the carried result where
+    it is kept (even where the flow's certainty is low), the frame painted on its own where it is
+    not (what the motion revealed, what was dropped as stale); no pixel is free to drift."""
+    from pipeline.video.temporal import TemporalLoss, Warped, held_as_started, start_image
+
+    height, width = 12, 16
+    carried, painted = torch.full((1, 3, height, width), 0.2), torch.full((1, 3, height, width), 0.8)
+    keep = torch.ones((1, 1, height, width))
+    keep[..., :, 6:10] = 0  # revealed
+    certainty = keep.clone()
+    certainty[..., :4, :] = 0  # kept, but the flow is uncertain there
+    previous = Warped(carried, certainty, keep.clone())
+    held, own = held_as_started(previous, painted)
+    assert torch.equal(held.certainty, keep) and torch.equal(own.certainty, 1 - keep)
+    (alone,) = held_as_started(previous, None)
+    assert torch.equal(alone.certainty, keep)
+    start = start_image(previous, torch.zeros_like(carried), repainted=painted)
+    term = TemporalLoss([held, own], weight=1.0)
+    assert float(term(start)["temporal"]) == 0
+    for region in (np.s_[..., :, 6:10], np.s_[..., :4, :6], np.s_[..., 4:, :6]):  # revealed, uncertain, held
+        moved = start.clone()
+        moved[region] += 0.1
+        assert float(term(moved)["temporal"]) > 0, region
+
+
 def test_carried_paint_far_from_the_frame_painted_on_its_own_is_dropped_as_stale() -> None:
     """A smear the flow carried (a patch whose colour the frame, painted on its own, does not
     have) is neither kept as the start nor held by the temporal term; strokes that differ only

@@ -131,7 +131,7 @@ def _time_flags(t: argparse._ArgumentGroup) -> None:
         type=int,
         metavar="N",
         help="evaluations of the pass that paints what the motion revealed on its own, as an independent frame "
-        "(default: half --steps; 0: copy it from its stylised surroundings instead, cheaper)",
+        "(default: --steps; 0: copy it from its stylised surroundings instead, cheaper)",
     )
     t.add_argument(
         "--reveal-frames",

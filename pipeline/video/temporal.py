@@ -172,6 +172,26 @@ def without_stale(previous: Warped, repainted: torch.Tensor) -> Warped:
     return dataclasses.replace(previous, keep=previous.keep * weight, certainty=previous.certainty * weight)
 
 
+def held_as_started(previous: Warped, repainted: torch.Tensor | None) -> list[Warped]:
+    """The temporal term's targets for a frame whose start is :func:`start_image` of ``previous``
+    and ``repainted`` (the frame painted on its own, None without it): each pixel is held to what
+    its start came from, as much as the start took from it.
+
+    - The carried result is held at least as much as it is kept. Its certainty
+      (:func:`~pipeline.video.flow.certainty`) fails in flat, dark parts that did not move and
+      beside what the motion revealed; kept there but not held, a pixel drifts from its start
+      each frame its own way.
+    - The frame painted on its own holds what the start took from it: what the motion revealed,
+      what was dropped as stale. Free of the temporal term, the frame's evaluations would take
+      those pixels on from the painting, each frame its own way, and they would flicker more than
+      an independent frame does; held to it, they change as independent frames do, and no more."""
+    held = dataclasses.replace(previous, certainty=torch.maximum(previous.certainty, previous.keep))
+    if repainted is None:
+        return [held]
+    free = 1 - previous.keep
+    return [held, Warped(repainted.clamp(0, 1).to(previous.image), free, free)]
+
+
 class TemporalLoss:
     """The temporal term of one frame (a criterion term, see :mod:`pipeline.gatys.criterion`)."""
 

@@ -28,7 +28,10 @@ Where we part from Ruder (each measured: docs/design-notes.md, "Video"):
   at once, the halo a painting draws around a moving object stays behind it); carried paint that painting
   contradicts is dropped as stale (:func:`~pipeline.video.temporal.without_stale`), and paint made
   beside the frame's edge is painted again once a pan or a pull-back carries it in
-  (:func:`~pipeline.video.temporal.from_the_edge`).
+  (:func:`~pipeline.video.temporal.from_the_edge`);
+- the temporal term holds each pixel to what its start came from
+  (:func:`~pipeline.video.temporal.held_as_started`): the frame painted on its own where the start
+  took that, the carried result at least as much as the start keeps it.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ from pipeline.video.temporal import (
     Warped,
     carried_age,
     held_after,
+    held_as_started,
     start_image,
     warped,
     without_stale,
@@ -88,7 +92,7 @@ class VideoConfig:
     first_steps: int | None = None  # evaluations of the first frame (None: as every frame)
     resampling: str = DEFAULT_RESAMPLING
     #: Evaluations of the pass that paints what the motion revealed (:meth:`ClipTransfer._repainted`;
-    #: None: half the frame's, 0: no pass, those pixels copied from their stylised surroundings).
+    #: None: as many as the frame's, 0: no pass, those pixels copied from their stylised surroundings).
     reveal_steps: int | None = None
     #: Frames what the motion revealed is painted on its own before it is held (1: held from the
     #: next frame; :func:`~pipeline.video.temporal.carried_age`). Needs the pass: with
@@ -248,23 +252,37 @@ class ClipTransfer:
             for (seen, towards, _, agrees), weight in zip(found, weights, strict=True)
         ], age
 
-    def _repainted(self, content: torch.Tensor, regions: Regions | None, previous: Warped) -> torch.Tensor | None:
+    def _repainted(
+        self, content: torch.Tensor, regions: Regions | None, previous: Warped
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The frame painted on its own, from its photo and without the temporal term, as the
-        start of what the motion revealed (None where it revealed nothing, or with
-        ``reveal_steps`` 0). What a moving object uncovers, or an object coming into the frame,
-        has no earlier paint to carry; copied from its surroundings it is a copy of them (a cat's
-        fur on a blue disc), and a few dozen evaluations in a frame whose style is already met do
-        not repaint it. Painted as an independent frame paints it, it looks like the rest of the
-        clip; the pass needs fewer evaluations than the frame (measured: docs/design-notes.md,
-        "Video")."""
-        steps = self.video.reveal_steps if self.video.reveal_steps is not None else max(1, self.config.steps // 2)
+        start of what the motion revealed, and the same painting at half its evaluations (None
+        where the motion revealed nothing, or with ``reveal_steps`` 0). What a moving object
+        uncovers, or an object coming into the frame, has no earlier paint to carry; copied from
+        its surroundings it is a copy of them (a cat's fur on a blue disc), and a few dozen
+        evaluations in a frame whose style is already met do not repaint it. Painted as an
+        independent frame paints it, with as many evaluations, it looks like the rest of the clip
+        (:func:`~pipeline.video.temporal.held_as_started` holds it there).
+
+        The stale check (:func:`~pipeline.video.temporal.without_stale`) compares the carried paint
+        with the painting halfway: the finished one departs from any carried paint wherever a
+        painting is unsettled (bright points, fine texture), and what it dropped there would be
+        painted anew in every frame (measured: docs/design-notes.md, "Video")."""
+        steps = self.video.reveal_steps if self.video.reveal_steps is not None else self.config.steps
         if not steps or _revealed_share(previous) < REVEALED_AT_LEAST:
             return None
+        check, halfway = max(1, steps // 2), list[torch.Tensor]()
+
+        def keep_halfway(step: int, image: torch.Tensor, loss: float) -> None:
+            if step == check and not halfway:
+                halfway.append(image.detach().float().cpu())
+
         painted = transfer(
             content, self.styles, _with(self.config, steps=steps), encoder=self.encoder,
-            style_blend=self.style_blend, regions=regions,
+            style_blend=self.style_blend, regions=regions, snapshot=keep_halfway, snapshot_every=check,
         )  # fmt: skip
-        return painted.image.detach().float().cpu()
+        image = painted.image.detach().float().cpu()
+        return image, halfway[0] if halfway else image
 
     def _stylise(
         self, index: int, frame: np.ndarray, progress: Progress | None
@@ -279,10 +297,12 @@ class ClipTransfer:
         if follows:
             earlier, age = self._earlier(frame)
             labels = regions.content.argmax(dim=0).numpy() if regions is not None else None
-            repainted = self._repainted(content, regions, earlier[0])
-            if repainted is not None:  # a second witness: what the carried paint smeared is dropped
-                earlier = [without_stale(e, repainted) for e in earlier]
+            own = self._repainted(content, regions, earlier[0])
+            repainted = own[0] if own is not None else None
+            if own is not None:  # a second witness: what the carried paint smeared is dropped
+                earlier = [without_stale(e, own[1]) for e in earlier]
             init = start_image(earlier[0], content, labels, repainted)
+            earlier = [*held_as_started(earlier[0], repainted), *earlier[1:]]
             if self.config.color == "preserve":  # the optimisation sees luminance only
                 earlier = [dataclasses.replace(e, image=grey(e.image)) for e in earlier]
             assert self.reference is not None
