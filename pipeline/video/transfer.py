@@ -297,10 +297,9 @@ class ClipTransfer:
         if follows:
             earlier, age = self._earlier(frame)
             labels = regions.content.argmax(dim=0).numpy() if regions is not None else None
-            own = self._repainted(content, regions, earlier[0])
-            repainted = own[0] if own is not None else None
-            if own is not None:  # a second witness: what the carried paint smeared is dropped
-                earlier = [without_stale(e, own[1]) for e in earlier]
+            repainted, halfway = self._repainted(content, regions, earlier[0]) or (None, None)
+            if halfway is not None:  # a second witness: what the carried paint smeared is dropped
+                earlier = [without_stale(e, halfway) for e in earlier]
             init = start_image(earlier[0], content, labels, repainted)
             earlier = [*held_as_started(earlier[0], repainted), *earlier[1:]]
             if self.config.color == "preserve":  # the optimisation sees luminance only
