@@ -5,9 +5,10 @@ shows what frame s shows at ``(x + dx, y + dy)``. The *backward* flow (t towards
 that warps the previous result onto the current frame.
 
 Flow methods, all OpenCV (no weights to download): DIS (Kroeger et al. 2016) in its three presets,
-and Farnebäck. ``dis-fine``, the medium preset carried down to full resolution, is the default:
-the most accurate of them on clips with known motion, at a few milliseconds a flow
-(docs/design-notes.md, "Video").
+``dis-fine`` (the medium preset carried down to full resolution), ``dis-fused`` and Farnebäck.
+``dis-fused``, the default, is ``dis-fine`` and DIS with patches half its size, taken per pixel
+from whichever carries the other frame onto this one better (:func:`fused`): the most accurate of
+them on clips with known motion, at a few dozen milliseconds a flow (docs/design-notes.md, "Video").
 
 Certainty (Ruder et al. 2016, after Sundaram et al. 2010): a pixel's flow is trusted when the
 forward–backward check agrees, ``|w + ŵ|² < 0.01 (|w|² + |ŵ|²) + 0.5`` with ŵ the opposite flow
@@ -23,11 +24,18 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+#: A flow method: ``flow(a, b)``, the flow of frame ``a`` towards frame ``b``.
+FlowFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
 #: Flow methods by name: DIS presets (fastest to most accurate), DIS at full resolution
 #: (``dis-fine``: the medium preset down to the finest scale, with more variational refinement),
-#: and Farnebäck.
-FLOW_METHODS = ("dis-ultrafast", "dis-fast", "dis-medium", "dis-fine", "farneback")
-DEFAULT_FLOW = "dis-fine"
+#: two of those fused (``dis-fused``, :func:`fused`) and Farnebäck.
+FLOW_METHODS = ("dis-ultrafast", "dis-fast", "dis-medium", "dis-fine", "dis-fused", "farneback")
+DEFAULT_FLOW = "dis-fused"
+#: Patch size and stride (px) of ``dis-fused``'s second DIS flow; its first is ``dis-fine``'s (the
+#: medium preset's 8 and 3). A patch much larger than a small, fast object follows what is around it.
+SMALL_PATCH = (4, 2)
+#: The blur (Gaussian, px) of the photometric error by which :func:`fused` picks a flow per pixel.
+FUSE_BLUR = 1.5
 #: How a warp samples between pixels: OpenCV's interpolation flags.
 RESAMPLING = {
     "nearest": cv2.INTER_NEAREST,
@@ -46,8 +54,10 @@ def _zeros(image: np.ndarray) -> np.ndarray:
     return np.zeros((*image.shape[:2], 2), np.float32)
 
 
-def flow_function(method: str = DEFAULT_FLOW) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def flow_function(method: str = DEFAULT_FLOW) -> FlowFunction:
     """``flow(a, b)``: the flow of frame ``a`` towards frame ``b`` (uint8 RGB or grey), float32."""
+    if method == "dis-fused":
+        return fused(flow_function("dis-fine"), _dis(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, fine=True, patch=SMALL_PATCH))
     if method.startswith("dis-"):
         preset = {
             "dis-ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -55,15 +65,7 @@ def flow_function(method: str = DEFAULT_FLOW) -> Callable[[np.ndarray, np.ndarra
             "dis-medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
             "dis-fine": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
         }[method]
-        dis = cv2.DISOpticalFlow.create(preset)
-        if method == "dis-fine":  # the presets stop a scale short of the pixels: sub-pixel motion is lost
-            dis.setFinestScale(0)
-            dis.setVariationalRefinementIterations(10)
-
-        def by_dis(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-            return np.asarray(dis.calc(_grey(a), _grey(b), _zeros(a)))
-
-        return by_dis
+        return _dis(preset, fine=method == "dis-fine")
     if method == "farneback":
 
         def by_farneback(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -71,6 +73,49 @@ def flow_function(method: str = DEFAULT_FLOW) -> Callable[[np.ndarray, np.ndarra
 
         return by_farneback
     raise ValueError(f"unknown flow method {method!r}")
+
+
+def _dis(preset: int, *, fine: bool, patch: tuple[int, int] | None = None) -> FlowFunction:
+    """DIS at ``preset``; ``fine``: down to the pixels (the presets stop a scale short of them, and
+    sub-pixel motion is lost), with more variational refinement; ``patch``: its size and stride."""
+    dis = cv2.DISOpticalFlow.create(preset)
+    if fine:
+        dis.setFinestScale(0)
+        dis.setVariationalRefinementIterations(10)
+    if patch is not None:
+        dis.setPatchSize(patch[0])
+        dis.setPatchStride(patch[1])
+
+    def by_dis(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.asarray(dis.calc(_grey(a), _grey(b), _zeros(a)))
+
+    return by_dis
+
+
+def fused(*flows: FlowFunction) -> FlowFunction:
+    """A flow taken per pixel from ``flows``: the one under which frame ``b``, carried onto ``a``,
+    differs least from it (absolute RGB difference, blurred by :data:`FUSE_BLUR`).
+
+    DIS matches patches coarse to fine; where an object is small against its patches and moves
+    fast, the coarse patches follow what is around it and the object's flow is lost. Smaller
+    patches find it, but are noisier on large, plain surfaces: each is right where it shows the
+    other frame better (Lempitsky et al.'s fusion, reduced to a per-pixel choice)."""
+
+    def by_fusion(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        best, best_error = None, None
+        for flow_of in flows:
+            flow = flow_of(a, b)
+            error = np.abs(warp(b.astype(np.float32), flow) - a.astype(np.float32))
+            error = cv2.GaussianBlur(error.sum(-1) if error.ndim == 3 else error, (0, 0), FUSE_BLUR)
+            if best is None or best_error is None:
+                best, best_error = flow, error
+                continue
+            better = error < best_error
+            best, best_error = np.where(better[..., None], flow, best), np.minimum(error, best_error)
+        assert best is not None
+        return np.asarray(best, dtype=np.float32)
+
+    return by_fusion
 
 
 def sources(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
