@@ -192,6 +192,25 @@ def held_as_started(previous: Warped, repainted: torch.Tensor | None) -> list[Wa
     return [held, Warped(repainted.clamp(0, 1).to(previous.image), free, free)]
 
 
+#: How far (px) :func:`seams` reaches either side of where a start joins two paintings.
+SEAM = 1
+
+
+def seams(keep: torch.Tensor, width: int = SEAM) -> torch.Tensor:
+    """Where a start joins the carried result and the frame painted on its own: where ``keep``
+    (its feathered share of the carried result) is neither 0 nor 1, widened by ``width`` px, as a
+    (1, 1, H, W) 0/1 map."""
+    share = keep[0, 0].numpy()
+    join = ((share > 0.02) & (share < 0.98)).astype(np.uint8)
+    band = cv2.dilate(join, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1,) * 2))
+    return torch.from_numpy(band.astype(np.float32))[None, None]
+
+
+def free_on(targets: Sequence[Warped], seam: torch.Tensor) -> list[Warped]:
+    """``targets`` holding nothing where ``seam`` is 1."""
+    return [dataclasses.replace(t, certainty=t.certainty * (1 - seam)) for t in targets]
+
+
 class TemporalLoss:
     """The temporal term of one frame (a criterion term, see :mod:`pipeline.gatys.criterion`)."""
 

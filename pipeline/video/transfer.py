@@ -18,7 +18,7 @@ Where we part from Ruder (each measured: docs/design-notes.md, "Video"):
   temporal term then holds each frame to a softer picture;
 - the temporal weight is relative to the clip's own loss (:mod:`pipeline.video.temporal`) and
   small: a larger one holds no stiller and washes the style out;
-- the flow is DIS refined to full resolution (``dis-fine``);
+- the flow is DIS refined to full resolution, at two patch sizes fused per pixel (``dis-fused``);
 - long-term consistency (t−2, t−4) is an option, for two more flows per frame;
 - the start keeps the warped result wherever the frames agree, not only where the flow is certain
   (certainty fails in flat, dark or noisy parts that did not move), and paints what the motion
@@ -67,8 +67,10 @@ from pipeline.video.temporal import (
     TemporalLoss,
     Warped,
     carried_age,
+    free_on,
     held_after,
     held_as_started,
+    seams,
     start_image,
     warped,
     without_stale,
@@ -284,6 +286,26 @@ class ClipTransfer:
         image = painted.image.detach().float().cpu()
         return image, halfway[0] if halfway else image
 
+    def _healed(
+        self, content: torch.Tensor, regions: Regions | None, start: torch.Tensor, term: TemporalLoss
+    ) -> tuple[torch.Tensor, list[TemporalLoss]]:
+        """``start`` with its seams painted over (:data:`SEAM_STEPS` evaluations free of ``term``
+        there), and the temporal term holding the start so healed.
+
+        Where the start joins the carried result and the frame painted on its own
+        (:func:`~pipeline.video.temporal.seams`), two paintings' strokes meet. Held there, the
+        seam stays in the frame, a line no painting has; the frame's style loss rises with the
+        length of the seams (measured: docs/design-notes.md, "Video"). Freed for the frame's whole
+        optimisation, the seams drift each frame their own way and flicker."""
+        seam = seams(term.previous[0].keep)
+        free = free_on(term.previous, seam)
+        healed = transfer(
+            content, self.styles, _with(self.config, steps=SEAM_STEPS), encoder=self.encoder,
+            style_blend=self.style_blend, regions=regions, init=start, terms=[TemporalLoss(free, term.weight)],
+        ).image.detach().float().cpu().clamp(0, 1)  # fmt: skip
+        held = grey(healed) if self.config.color == "preserve" else healed
+        return healed, [TemporalLoss([Warped(held, seam, seam), *free], term.weight)]
+
     def _stylise(
         self, index: int, frame: np.ndarray, progress: Progress | None
     ) -> tuple[FrameResult, np.ndarray | None]:
@@ -306,6 +328,8 @@ class ClipTransfer:
                 earlier = [dataclasses.replace(e, image=grey(e.image)) for e in earlier]
             assert self.reference is not None
             terms = [TemporalLoss(earlier, self.video.temporal_weight * self.reference)]
+            if repainted is not None:
+                init, terms = self._healed(content, regions, init, terms[0])
         elif self.video.first_steps is not None:
             config = _with(config, steps=self.video.first_steps)
         result = transfer(
@@ -329,6 +353,9 @@ class ClipTransfer:
             history=result.history,
         ), age
 
+
+#: Evaluations that paint over the seams of a later frame's start (:meth:`ClipTransfer._healed`).
+SEAM_STEPS = 5
 
 #: Below this share of revealed pixels a frame is started without painting them on their own.
 REVEALED_AT_LEAST = 1e-4
