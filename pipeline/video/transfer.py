@@ -31,7 +31,9 @@ Where we part from Ruder (each measured: docs/design-notes.md, "Video"):
   (:func:`~pipeline.video.temporal.from_the_edge`);
 - the temporal term holds each pixel to what its start came from
   (:func:`~pipeline.video.temporal.held_as_started`): the frame painted on its own where the start
-  took that, the carried result at least as much as the start keeps it.
+  took that, the carried result at least as much as the start keeps it;
+- where those two meet, the start's seams are painted over before it is held
+  (:meth:`ClipTransfer._healed`): held as they are, the line between two paintings stays.
 """
 
 from __future__ import annotations
