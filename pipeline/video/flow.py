@@ -6,9 +6,11 @@ that warps the previous result onto the current frame.
 
 Flow methods, all OpenCV (no weights to download): DIS (Kroeger et al. 2016) in its three presets,
 ``dis-fine`` (the medium preset carried down to full resolution), ``dis-fused`` and Farnebäck.
-``dis-fused``, the default, is ``dis-fine`` and DIS with patches half its size, taken per pixel
-from whichever carries the other frame onto this one better (:func:`fused`): the most accurate of
-them on clips with known motion, at a few dozen milliseconds a flow (docs/design-notes.md, "Video").
+``dis-fine`` is the default: the most accurate of the presets on clips with known motion, at a few
+milliseconds a flow. ``dis-fused`` is ``dis-fine`` and DIS with patches half its size, taken per
+pixel from whichever carries the other frame onto this one better (:func:`fused`): it follows
+small, fast objects that ``dis-fine`` loses, but where the two are alike (dark, flat parts) its
+choice can cut a notch into an object's edge (docs/design-notes.md, "Video").
 
 Certainty (Ruder et al. 2016, after Sundaram et al. 2010): a pixel's flow is trusted when the
 forward–backward check agrees, ``|w + ŵ|² < 0.01 (|w|² + |ŵ|²) + 0.5`` with ŵ the opposite flow
@@ -30,7 +32,7 @@ FlowFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
 #: (``dis-fine``: the medium preset down to the finest scale, with more variational refinement),
 #: two of those fused (``dis-fused``, :func:`fused`) and Farnebäck.
 FLOW_METHODS = ("dis-ultrafast", "dis-fast", "dis-medium", "dis-fine", "dis-fused", "farneback")
-DEFAULT_FLOW = "dis-fused"
+DEFAULT_FLOW = "dis-fine"
 #: Patch size and stride (px) of ``dis-fused``'s second DIS flow; its first is ``dis-fine``'s (the
 #: medium preset's 8 and 3). A patch much larger than a small, fast object follows what is around it.
 SMALL_PATCH = (4, 2)
