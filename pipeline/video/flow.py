@@ -9,8 +9,8 @@ Flow methods, all OpenCV (no weights to download): DIS (Kroeger et al. 2016) in 
 ``dis-fine`` is the default: the most accurate of the presets on clips with known motion, at a few
 milliseconds a flow. ``dis-fused`` is ``dis-fine`` and DIS with patches half its size, taken per
 pixel from whichever carries the other frame onto this one better (:func:`fused`): it follows
-small, fast objects that ``dis-fine`` loses, but where the two are alike (dark, flat parts) its
-choice can cut a notch into an object's edge (docs/design-notes.md, "Video").
+small, fast objects that ``dis-fine`` loses, though the stylised clips measured no better with it
+(docs/design-notes.md, "Video").
 
 Certainty (Ruder et al. 2016, after Sundaram et al. 2010): a pixel's flow is trusted when the
 forward–backward check agrees, ``|w + ŵ|² < 0.01 (|w|² + |ŵ|²) + 0.5`` with ŵ the opposite flow
