@@ -104,18 +104,11 @@ def fused(*flows: FlowFunction) -> FlowFunction:
     other frame better (Lempitsky et al.'s fusion, reduced to a per-pixel choice)."""
 
     def by_fusion(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        best, best_error = None, None
-        for flow_of in flows:
-            flow = flow_of(a, b)
-            error = np.abs(warp(b.astype(np.float32), flow) - a.astype(np.float32))
-            error = cv2.GaussianBlur(error.sum(-1) if error.ndim == 3 else error, (0, 0), FUSE_BLUR)
-            if best is None or best_error is None:
-                best, best_error = flow, error
-                continue
-            better = error < best_error
-            best, best_error = np.where(better[..., None], flow, best), np.minimum(error, best_error)
-        assert best is not None
-        return np.asarray(best, dtype=np.float32)
+        candidates = np.stack([flow_of(a, b) for flow_of in flows])
+        errors = [np.abs(warp(b.astype(np.float32), flow) - a.astype(np.float32)) for flow in candidates]
+        blurred = np.stack([cv2.GaussianBlur(e.sum(-1) if e.ndim == 3 else e, (0, 0), FUSE_BLUR) for e in errors])
+        best = np.argmin(blurred, axis=0)  # the first of equals, as the flows are listed
+        return np.asarray(np.take_along_axis(candidates, best[None, ..., None], axis=0)[0], dtype=np.float32)
 
     return by_fusion
 
