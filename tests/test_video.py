@@ -346,8 +346,41 @@ def test_the_fused_flow_follows_a_small_fast_object_and_loses_nothing_around_it(
             around.append(float(np.minimum(error[frame.visible & ~disc], 10).mean()))
         errors[method] = on, around
     (fine_on, fine_around), (fused_on, fused_around) = errors["dis-fine"], errors["dis-fused"]
-    assert np.mean(fused_on) < 0.8 * np.mean(fine_on), (fine_on, fused_on)  # measured: 0.54–0.58×
-    assert np.mean(fused_around) < 1.05 * np.mean(fine_around), (fine_around, fused_around)  # 0.87–0.94×
+    assert np.mean(fused_on) < 0.8 * np.mean(fine_on), (fine_on, fused_on)  # measured: 0.49–0.54×
+    assert np.mean(fused_around) < 1.05 * np.mean(fine_around), (fine_around, fused_around)  # 0.86–0.94×
+
+
+#: Discs coming into the frame 4–6 px a frame, over a pan, a roll or a textured scene: a sliver in
+#: the frame before, whole in this one.
+ENTERING_OBJECTS = (
+    ClipSpec(world="chelsea", size=(128, 96), frames=8, pan=(0.3, 0.0), zoom=1.0, roll=0.8, speed=(-6.0, 0.4),
+             start=(1.1, 0.45), radius=0.15),
+    ClipSpec(world="astronaut", size=(128, 96), frames=8, pan=(0.5, 0.2), zoom=1.0, speed=(-4.0, 0.0),
+             start=(1.1, 0.3), radius=0.15),
+    ClipSpec(world="coffee", size=(128, 96), frames=8, pan=(-0.4, 0.2), zoom=1.0, speed=(1.0, -5.0),
+             start=(0.4, 1.1), radius=0.14, texture="grass", tint=(0.4, 0.8, 0.3)),
+)  # fmt: skip
+
+
+def test_the_fused_flow_carries_an_entering_object_and_trusts_fewer_wrong_flows() -> None:
+    """Where an object enters, ``dis-fused`` (each direction also started from the other) finds
+    its flow both ways, so the frames' check holds on more of it than with ``dis-fine``; and the
+    check passes far fewer pixels whose flow is wrong (over 1 px off)."""
+    held, wrong = {}, {}
+    for method in ("dis-fine", "dis-fused"):
+        flow, on, off = flow_function(method), [], 0
+        for spec in ENTERING_OBJECTS:
+            for before, frame in itertools.pairwise(synthetic_clip(spec)):
+                assert frame.flow is not None and frame.visible is not None
+                towards, back = flow(frame.image, before.image), flow(before.image, frame.image)
+                agrees = agreement(frame.image, before.image, towards, back) > 0.5
+                disc = (frame.labels == frame.labels.max()) & frame.visible
+                error = np.sqrt(((towards - frame.flow) ** 2).sum(-1))
+                on.extend(agrees[disc].tolist())
+                off += int((agrees & (error > 1) & frame.visible).sum())
+        held[method], wrong[method] = float(np.mean(on)), off
+    assert held["dis-fused"] > held["dis-fine"] + 0.05, held  # measured 0.66 against 0.54
+    assert wrong["dis-fused"] < 0.5 * wrong["dis-fine"], wrong  # measured 196 against 671
 
 
 def test_a_warp_mirrors_the_frame_rather_than_repeating_its_edge() -> None:

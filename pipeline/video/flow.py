@@ -7,9 +7,10 @@ that warps the previous result onto the current frame.
 Flow methods, all OpenCV (no weights to download): DIS (Kroeger et al. 2016) in its three presets,
 ``dis-fine`` (the medium preset carried down to full resolution), ``dis-fused`` and Farnebäck.
 ``dis-fine`` is the default: the most accurate of the presets on clips with known motion, at a few
-milliseconds a flow. ``dis-fused`` is ``dis-fine`` and DIS with patches half its size, taken per
-pixel from whichever carries the other frame onto this one better (:func:`fused`): it follows
-small, fast objects that ``dis-fine`` loses, though the stylised clips measured no better with it
+milliseconds a flow. ``dis-fused`` is ``dis-fine`` and DIS with patches half its size, each also
+started from the opposite flow, taken per pixel from whichever carries the other frame onto this
+one better (:func:`fused`): it follows small, fast objects that ``dis-fine`` loses, and objects
+entering the frame both ways, though the stylised clips measured no better with it
 (docs/design-notes.md, "Video").
 
 Certainty (Ruder et al. 2016, after Sundaram et al. 2010): a pixel's flow is trusted when the
@@ -59,7 +60,10 @@ def _zeros(image: np.ndarray) -> np.ndarray:
 def flow_function(method: str = DEFAULT_FLOW) -> FlowFunction:
     """``flow(a, b)``: the flow of frame ``a`` towards frame ``b`` (uint8 RGB or grey), float32."""
     if method == "dis-fused":
-        return fused(flow_function("dis-fine"), _dis(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, fine=True, patch=SMALL_PATCH))
+        return fused(
+            _dis(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, fine=True),
+            _dis(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, fine=True, patch=SMALL_PATCH),
+        )
     if method.startswith("dis-"):
         preset = {
             "dis-ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -67,7 +71,8 @@ def flow_function(method: str = DEFAULT_FLOW) -> FlowFunction:
             "dis-medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
             "dis-fine": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
         }[method]
-        return _dis(preset, fine=method == "dis-fine")
+        dis = _dis(preset, fine=method == "dis-fine")
+        return lambda a, b: dis(a, b, None)
     if method == "farneback":
 
         def by_farneback(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -77,9 +82,14 @@ def flow_function(method: str = DEFAULT_FLOW) -> FlowFunction:
     raise ValueError(f"unknown flow method {method!r}")
 
 
-def _dis(preset: int, *, fine: bool, patch: tuple[int, int] | None = None) -> FlowFunction:
+#: DIS from a first guess: ``dis(a, b, guess)``, the flow of ``a`` towards ``b`` (``guess`` None: zero).
+GuidedFlow = Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray]
+
+
+def _dis(preset: int, *, fine: bool, patch: tuple[int, int] | None = None) -> GuidedFlow:
     """DIS at ``preset``; ``fine``: down to the pixels (the presets stop a scale short of them, and
-    sub-pixel motion is lost), with more variational refinement; ``patch``: its size and stride."""
+    sub-pixel motion is lost), with more variational refinement; ``patch``: its size and stride.
+    OpenCV's DIS starts from the flow it is handed when that has the frame's size."""
     dis = cv2.DISOpticalFlow.create(preset)
     if fine:
         dis.setFinestScale(0)
@@ -88,29 +98,46 @@ def _dis(preset: int, *, fine: bool, patch: tuple[int, int] | None = None) -> Fl
         dis.setPatchSize(patch[0])
         dis.setPatchStride(patch[1])
 
-    def by_dis(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.asarray(dis.calc(_grey(a), _grey(b), _zeros(a)))
+    def by_dis(a: np.ndarray, b: np.ndarray, guess: np.ndarray | None) -> np.ndarray:
+        start = _zeros(a) if guess is None else np.array(guess, dtype=np.float32, order="C")  # DIS writes into it
+        return np.asarray(dis.calc(_grey(a), _grey(b), start))
 
     return by_dis
 
 
-def fused(*flows: FlowFunction) -> FlowFunction:
-    """A flow taken per pixel from ``flows``: the one under which frame ``b``, carried onto ``a``,
-    differs least from it (absolute RGB difference, blurred by :data:`FUSE_BLUR`).
+def fused(*flows: GuidedFlow) -> FlowFunction:
+    """A flow taken per pixel from candidates: ``flows`` from ``a`` towards ``b``, then each of
+    them again started from the opposite flow (``b`` towards ``a``, fused the same way) negated;
+    per pixel the one under which frame ``b``, carried onto ``a``, differs least from it
+    (:func:`best_of`).
 
     DIS matches patches coarse to fine; where an object is small against its patches and moves
     fast, the coarse patches follow what is around it and the object's flow is lost. Smaller
     patches find it, but are noisier on large, plain surfaces: each is right where it shows the
-    other frame better (Lempitsky et al.'s fusion, reduced to a per-pixel choice)."""
+    other frame better (Lempitsky et al.'s fusion, reduced to a per-pixel choice). An object
+    entering the frame is a sliver in one frame and whole in the other; found from the frame it
+    is whole in, its flow is a first guess that lets DIS find it from the other, and the
+    forward–backward check (:func:`certainty`, :func:`agreement`) then holds there too."""
+
+    def one_way(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return best_of(a, b, [flow_of(a, b, None) for flow_of in flows])
 
     def by_fusion(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        candidates = np.stack([flow_of(a, b) for flow_of in flows])
-        errors = [np.abs(warp(b.astype(np.float32), flow) - a.astype(np.float32)) for flow in candidates]
-        blurred = np.stack([cv2.GaussianBlur(e.sum(-1) if e.ndim == 3 else e, (0, 0), FUSE_BLUR) for e in errors])
-        best = np.argmin(blurred, axis=0)  # the first of equals, as the flows are listed
-        return np.asarray(np.take_along_axis(candidates, best[None, ..., None], axis=0)[0], dtype=np.float32)
+        guess = -one_way(b, a)
+        return best_of(a, b, [one_way(a, b), *(flow_of(a, b, guess) for flow_of in flows)])
 
     return by_fusion
+
+
+def best_of(a: np.ndarray, b: np.ndarray, candidates: list[np.ndarray]) -> np.ndarray:
+    """Per pixel of ``a``, the candidate flow (towards ``b``) under which ``b``, carried onto ``a``,
+    differs least from it: absolute RGB difference, blurred by :data:`FUSE_BLUR`; the first of
+    equals, as they are listed."""
+    stacked = np.stack(candidates)
+    errors = [np.abs(warp(b.astype(np.float32), flow) - a.astype(np.float32)) for flow in stacked]
+    blurred = np.stack([cv2.GaussianBlur(e.sum(-1) if e.ndim == 3 else e, (0, 0), FUSE_BLUR) for e in errors])
+    best = np.argmin(blurred, axis=0)
+    return np.asarray(np.take_along_axis(stacked, best[None, ..., None], axis=0)[0], dtype=np.float32)
 
 
 def sources(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
