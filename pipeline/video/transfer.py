@@ -81,7 +81,7 @@ from pipeline.video.temporal import (
 log = logging.getLogger(__name__)
 
 #: ``--temporal-weight``'s default (see :mod:`pipeline.video.temporal` for what it is relative to).
-TEMPORAL_WEIGHT = 3.0
+TEMPORAL_WEIGHT = 2.0
 #: How a previous result is resampled when warped onto the next frame.
 DEFAULT_RESAMPLING = "bicubic"
 
