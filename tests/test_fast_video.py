@@ -174,7 +174,7 @@ def test_the_flow_blend_keeps_nothing_of_what_a_moving_disc_uncovered(monkeypatc
     output, not the disc carried along the flow that spills over it. Measured (scene 96x72, a
     network that inverts the frame, share 0.8, ``dis-fine``, whose flow spills most): 0.03 levels
     from it on the uncovered pixels, 7.7 with the agreement check off (``dis-fused`` spills less:
-    2.4 with it off)."""
+    2.4 with it off, measured before it started each direction from the other)."""
     from pipeline.video import fast as fast_video
     from pipeline.video.flow import flow_function
 
