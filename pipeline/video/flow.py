@@ -53,7 +53,8 @@ def _grey(image: np.ndarray) -> np.ndarray:
 
 
 def _zeros(image: np.ndarray) -> np.ndarray:
-    """The flow argument OpenCV fills (read as a first guess only when asked to)."""
+    """The flow argument OpenCV fills: no motion, which DIS takes as its first guess (Farnebäck only
+    when asked to)."""
     return np.zeros((*image.shape[:2], 2), np.float32)
 
 
