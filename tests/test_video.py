@@ -24,7 +24,7 @@ from pipeline.gatys import GatysConfig
 from pipeline.synthetic.clips import ClipSpec, Disc, SyntheticFrame, synthetic_clip, write_clip
 from pipeline.video import clip as clips
 from pipeline.video import mp4
-from pipeline.video.flow import agreement, certainty, flow_function, long_term_weights, warp
+from pipeline.video.flow import agreement, agreements, certainty, flow_function, long_term_weights, warp
 from pipeline.video.revealed import fill
 from pipeline.video.run import video_files
 from pipeline.video.temporal import TemporalLoss, Warped
@@ -435,6 +435,38 @@ def test_agreement_finds_what_the_motion_uncovers_and_holds_where_the_flow_is_me
             doubted += (far & (certainty(towards, back) < 0.5)).sum()
     assert caught / uncovered > 0.5 and dropped / still < 0.02, (caught / uncovered, dropped / still)
     assert dropped < doubted, (dropped / still, doubted / still)
+
+
+def test_what_was_revealed_is_counted_from_a_disagreement_widened_only_near_a_motion_boundary() -> None:
+    """A flash where nothing moves is kept out of the start with a ring around it (a warp blends
+    neighbours), but counted as revealed without that ring: counted, each pixel of it would be
+    painted anew for three frames. Beside a motion boundary the ring counts too (there its source
+    lies in the moving object's halo)."""
+    rng = np.random.default_rng(3)
+    before = cv2.GaussianBlur(rng.integers(0, 256, (64, 96, 3)).astype(np.uint8), (0, 0), 2)
+    towards = np.zeros((64, 96, 2), np.float32)
+    towards[:, 48:, 0] = 3.0  # the right half moved 3 px left: each of its pixels comes from 3 px right
+    back = np.zeros_like(towards)
+    back[:, 45:93, 0] = -3.0
+    frame = warp(before.astype(np.float32), towards, resampling="nearest").astype(np.uint8)
+
+    def dropped(column: int) -> tuple[np.ndarray, np.ndarray]:
+        flashed = frame.copy()
+        if column:
+            flashed[30:34, column : column + 4] = 255
+        kept, counted = agreements(flashed, before, towards, back)
+        return kept < 0.5, counted < 0.5
+
+    still = dropped(0)  # the motion boundary itself
+    for column, near in ((16, False), (50, True)):  # the boundary is between columns 47 and 48
+        changed = np.zeros(still[0].shape, bool)
+        changed[30:34, column : column + 4] = True
+        # the low-pass spreads the flash 1 px beyond it; a ring around that reaches 2 px
+        beside = cv2.dilate(changed.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        for flash, before_flash, ring in zip(dropped(column), still, (True, near), strict=True):
+            flash &= ~before_flash
+            assert flash[changed].all()
+            assert (flash & ~beside).any() == ring, (column, int(flash.sum()))
 
 
 def test_what_the_motion_reveals_is_filled_from_lookalikes_in_the_painting() -> None:

@@ -189,6 +189,20 @@ def agreement(frame: np.ndarray, previous: np.ndarray, towards: np.ndarray, back
     that did not move, a wrong flow carries like onto like, and no motion boundary is near. A pixel
     whose flow leaves the frame disagrees, and so do those beside a disagreement (a warp blends
     neighbours across it)."""
+    return agreements(frame, previous, towards, back)[0]
+
+
+def agreements(
+    frame: np.ndarray, previous: np.ndarray, towards: np.ndarray, back: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`agreement`, and the same with a disagreement widened only near a motion boundary:
+    where a clip counts what the motion revealed from (:func:`pipeline.video.temporal.carried_age`).
+
+    Near a motion boundary, a pixel beside a disagreement has its source beside the moving object,
+    in the halo a painting draws around it: it is revealed as much as what the object uncovered.
+    Elsewhere (beside the frame's edge as the camera pans, beside a flash) it is only kept out of
+    the start for the frame; counted as revealed, it would be painted anew for
+    :data:`~pipeline.video.temporal.REVEAL_FRAMES` frames, and flicker as independent frames do."""
     inside = _inside(towards)
     carried = warp(previous.astype(np.float32) / 255, towards)
     difference = cv2.GaussianBlur(carried, (0, 0), AGREEMENT_BLUR) - cv2.GaussianBlur(
@@ -200,7 +214,7 @@ def agreement(frame: np.ndarray, previous: np.ndarray, towards: np.ndarray, back
     near = cv2.dilate(edge, np.ones((2 * NEAR_EDGE + 1,) * 2, np.uint8)).astype(bool)
     agrees = alike & (_consistent(towards, back) | ~near)
     kept = cv2.erode(agrees.astype(np.uint8), np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
-    return kept.astype(np.float32)
+    return kept.astype(np.float32), np.where(near, kept, agrees).astype(np.float32)
 
 
 def certainty(flow: np.ndarray, opposite: np.ndarray) -> np.ndarray:

@@ -99,7 +99,8 @@ LONG_AGO = 255
 def carried_age(age: np.ndarray | None, flow: np.ndarray, agrees: np.ndarray) -> np.ndarray:
     """Frames since each pixel was revealed, for this frame: (H, W) uint8. ``age`` is the earlier
     frame's (None: nothing revealed yet), carried along ``flow`` (this frame towards that one) and
-    one more where the frames agree (:func:`pipeline.video.flow.agreement`); 0 where they do not.
+    one more where the frames agree (the second map of :func:`pipeline.video.flow.agreements`); 0
+    where they do not.
 
     A painting draws a halo around a moving object. What the object uncovers is painted while the
     object is still beside it; held from then on, that halo stays behind at every place the object

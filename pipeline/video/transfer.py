@@ -58,7 +58,7 @@ from pipeline.video.flow import (
     DEFAULT_FLOW,
     FLOW_METHODS,
     RESAMPLING,
-    agreement,
+    agreements,
     certainty,
     flow_function,
     long_term_weights,
@@ -222,15 +222,17 @@ class ClipTransfer:
         """Whether frame ``index`` is held to the one before it."""
         return bool(self.seen) and self.seen[-1].index == index - 1 and not self.video.independent
 
-    def _matched(self, frame: np.ndarray, seen: _Seen) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The flows from ``frame`` towards an earlier one and back, and where the two frames agree."""
+    def _matched(self, frame: np.ndarray, seen: _Seen) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The flows from ``frame`` towards an earlier one and back, where the two frames agree, and
+        where they agree as what the motion revealed is counted
+        (:func:`~pipeline.video.flow.agreements`)."""
         towards, back = self.flow(frame, seen.frame), self.flow(seen.frame, frame)
-        return towards, back, agreement(frame, seen.frame, towards, back)
+        return towards, back, *agreements(frame, seen.frame, towards, back)
 
     def _age(self, frame: np.ndarray) -> np.ndarray:
         """This frame's :func:`~pipeline.video.temporal.carried_age`, from the frame before it."""
-        towards, _, agrees = self._matched(frame, self.seen[-1])
-        return carried_age(self.seen[-1].age, towards, agrees)
+        towards, _, _, counted = self._matched(frame, self.seen[-1])
+        return carried_age(self.seen[-1].age, towards, counted)
 
     def _earlier(self, frame: np.ndarray) -> tuple[list[Warped], np.ndarray]:
         """The earlier results that hold this frame: t−1 (and t−2, t−4 with the long-term option),
@@ -240,15 +242,15 @@ class ClipTransfer:
         steps = LONG_TERM if self.video.long_term else (1,)
         by_index = {seen.index: seen for seen in self.seen}
         latest = self.seen[-1].index
-        found = []
+        found, counted = [], []
         for step in steps:
             seen = by_index.get(latest + 1 - step)
             if seen is None:
                 break
-            towards, back, agrees = self._matched(frame, seen)
+            towards, back, agrees, counts = self._matched(frame, seen)
             found.append((seen, towards, certainty(towards, back) * agrees, agrees))
-        _, towards_previous, _, agrees_previous = found[0]
-        age = carried_age(self.seen[-1].age, towards_previous, agrees_previous)
+            counted.append(counts)
+        age = carried_age(self.seen[-1].age, found[0][1], counted[0])
         held = held_after(age, self.video.reveal_frames if self.video.reveal_steps != 0 else 1)
         weights = long_term_weights([c * held for _, _, c, _ in found])
         return [
