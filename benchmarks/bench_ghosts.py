@@ -2,7 +2,7 @@
 agreement check off (a later frame started from the previous result warped everywhere and held to
 it wherever the flow is certain, as Ruder et al. do) and with what the motion revealed copied from
 its stylised surroundings (``--reveal-steps 0``) instead of painted on its own: what the measure and
-the eye see of :func:`pipeline.video.flow.agreement`, :meth:`ClipTransfer._repainted
+the eye see of :func:`pipeline.video.flow.agreements`, :meth:`ClipTransfer._repainted
 <pipeline.video.transfer.ClipTransfer._repainted>` and :func:`pipeline.video.temporal.without_stale`.
 
 Per clip: warping error and style loss against the independent frames', the ghost trail and border
@@ -64,7 +64,7 @@ def main() -> None:
     if args.floor:
         floor(args)
         return
-    agreement, from_the_edge = video_transfer.agreement, video_temporal.from_the_edge
+    agreements, from_the_edge = video_transfer.agreements, video_temporal.from_the_edge
     print(
         "| clip | dragged: warp / style, ghost, border | filled (--reveal-steps 0): warp / style, ghost, border "
         "| held at once (--reveal-frames 1): warp / style, ghost, border | ours: warp / style, ghost, border "
@@ -83,12 +83,12 @@ def main() -> None:
         filled = run(clip, style, config, VideoConfig(reveal_steps=0), encoder).results
         at_once = run(clip, style, config, VideoConfig(reveal_frames=1), encoder).results
         # Ruder's start: the previous result warped everywhere, what comes in at an edge included.
-        video_transfer.agreement = lambda frame, *_: np.ones(frame.shape[:2], np.float32)  # type: ignore[assignment]
+        video_transfer.agreements = lambda frame, *_: (np.ones(frame.shape[:2], np.float32),) * 2  # type: ignore[assignment]
         video_temporal.from_the_edge = lambda flow, depth: np.zeros(flow.shape[:2], bool)  # type: ignore[assignment]
         try:
             dragged = run(clip, style, config, VideoConfig(), encoder).results
         finally:
-            video_transfer.agreement, video_temporal.from_the_edge = agreement, from_the_edge
+            video_transfer.agreements, video_temporal.from_the_edge = agreements, from_the_edge
         base = (warping_error(independent, *truth), style_loss(independent, clip, style, config, encoder))
         held = held_from_reveal(independent, *truth)
         cells = []
