@@ -242,20 +242,20 @@ class ClipTransfer:
         steps = LONG_TERM if self.video.long_term else (1,)
         by_index = {seen.index: seen for seen in self.seen}
         latest = self.seen[-1].index
-        found, counted = [], []
+        found = []
         for step in steps:
             seen = by_index.get(latest + 1 - step)
             if seen is None:
                 break
-            towards, back, agrees, counts = self._matched(frame, seen)
-            found.append((seen, towards, certainty(towards, back) * agrees, agrees))
-            counted.append(counts)
-        age = carried_age(self.seen[-1].age, found[0][1], counted[0])
+            towards, back, agrees, counted = self._matched(frame, seen)
+            found.append((seen, towards, certainty(towards, back) * agrees, agrees, counted))
+        _, towards_previous, _, _, counted_previous = found[0]
+        age = carried_age(self.seen[-1].age, towards_previous, counted_previous)
         held = held_after(age, self.video.reveal_frames if self.video.reveal_steps != 0 else 1)
-        weights = long_term_weights([c * held for _, _, c, _ in found])
+        weights = long_term_weights([c * held for _, _, c, _, _ in found])
         return [
             warped(seen.result, towards, weight, agrees=agrees * held, resampling=self.video.resampling)
-            for (seen, towards, _, agrees), weight in zip(found, weights, strict=True)
+            for (seen, towards, _, agrees, _), weight in zip(found, weights, strict=True)
         ], age
 
     def _repainted(
