@@ -529,7 +529,7 @@ def test_what_a_disc_uncovers_is_painted_like_the_rest_not_dragged_behind_it(
 
     truth = ([f.flow for f in clip], [f.visible for f in clip])
     independent, ours = run(VideoConfig(temporal_weight=0)), run(VideoConfig())
-    monkeypatch.setattr(video_transfer, "agreement", lambda frame, *_: np.ones(frame.shape[:2], np.float32))
+    monkeypatch.setattr(video_transfer, "agreements", lambda frame, *_: (np.ones(frame.shape[:2], np.float32),) * 2)
     monkeypatch.setattr(video_temporal, "from_the_edge", lambda flow, depth: np.zeros(flow.shape[:2], bool))
     dragged = run(VideoConfig())
     ghost, _ = ghost_and_streaks(ours, independent, *truth)
