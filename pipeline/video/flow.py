@@ -5,12 +5,14 @@ shows what frame s shows at ``(x + dx, y + dy)``. The *backward* flow (t towards
 that warps the previous result onto the current frame.
 
 Flow methods, all OpenCV (no weights to download): DIS (Kroeger et al. 2016) in its three presets,
-``dis-fine`` (the medium preset carried down to full resolution), ``dis-fused`` and Farnebäck.
-``dis-fine`` is the default: the most accurate of the presets on clips with known motion, at a few
-milliseconds a flow. ``dis-fused`` is ``dis-fine`` and DIS with patches half its size, each also
-started from the opposite flow, taken per pixel from whichever carries the other frame onto this
-one better (:func:`fused`): it follows small, fast objects that ``dis-fine`` loses, and objects
-entering the frame both ways, though the stylised clips measured no better with it
+``dis-fine`` (the medium preset carried down to full resolution), ``dis-fused``,
+``dis-propagated`` and Farnebäck. ``dis-fine`` is the most accurate of the presets on clips with
+known motion, at a few milliseconds a flow. ``dis-fused`` is ``dis-fine`` and DIS with patches half
+its size, each also started from the opposite flow, taken per pixel from whichever carries the
+other frame onto this one better (:func:`fused`): it follows small, fast objects that ``dis-fine``
+loses, and objects entering the frame both ways. ``dis-propagated``, the default, is that fused
+flow with each pixel offered its neighbours' flows, then refined (:func:`propagated`): the rim of
+a moving object moves with it, so the rim is carried instead of painted anew in every frame
 (docs/design-notes.md, "Video").
 
 Certainty (Ruder et al. 2016, after Sundaram et al. 2010): a pixel's flow is trusted when the
@@ -31,9 +33,10 @@ import numpy as np
 FlowFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
 #: Flow methods by name: DIS presets (fastest to most accurate), DIS at full resolution
 #: (``dis-fine``: the medium preset down to the finest scale, with more variational refinement),
-#: two of those fused (``dis-fused``, :func:`fused`) and Farnebäck.
-FLOW_METHODS = ("dis-ultrafast", "dis-fast", "dis-medium", "dis-fine", "dis-fused", "farneback")
-DEFAULT_FLOW = "dis-fine"
+#: two of those fused (``dis-fused``, :func:`fused`), that fused flow propagated and refined
+#: (``dis-propagated``, :func:`propagated`) and Farnebäck.
+FLOW_METHODS = ("dis-ultrafast", "dis-fast", "dis-medium", "dis-fine", "dis-fused", "dis-propagated", "farneback")
+DEFAULT_FLOW = "dis-propagated"
 #: Patch size and stride (px) of ``dis-fused``'s second DIS flow; its first is ``dis-fine``'s (the
 #: medium preset's 8 and 3). A patch much larger than a small, fast object follows what is around it.
 SMALL_PATCH = (4, 2)
@@ -60,11 +63,12 @@ def _zeros(image: np.ndarray) -> np.ndarray:
 
 def flow_function(method: str = DEFAULT_FLOW) -> FlowFunction:
     """``flow(a, b)``: the flow of frame ``a`` towards frame ``b`` (uint8 RGB or grey), float32."""
-    if method == "dis-fused":
-        return fused(
+    if method in ("dis-fused", "dis-propagated"):
+        flow = fused(
             _dis(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, fine=True),
             _dis(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, fine=True, patch=SMALL_PATCH),
         )
+        return flow if method == "dis-fused" else propagated(flow)
     if method.startswith("dis-"):
         preset = {
             "dis-ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -146,6 +150,52 @@ def best_of(a: np.ndarray, b: np.ndarray, candidates: list[np.ndarray]) -> np.nd
     blurred = np.stack([cv2.GaussianBlur(e.sum(-1) if e.ndim == 3 else e, (0, 0), FUSE_BLUR) for e in errors])
     best = np.argmin(blurred, axis=0)
     return np.asarray(np.take_along_axis(stacked, best[None, ..., None], axis=0)[0], dtype=np.float32)
+
+
+#: How far (px) :func:`propagated` looks for a neighbour's flow, each way along both axes: past the
+#: band DIS smears across a motion boundary, into a small object or out of it.
+PROPAGATION = (2, 4, 8, 16)
+#: How many times :func:`propagated` offers each pixel its neighbours' flows.
+PROPAGATION_ROUNDS = 2
+
+
+def propagated(flow_of: FlowFunction) -> FlowFunction:
+    """``flow_of``'s flow, each pixel then offered the flows of the pixels :data:`PROPAGATION` px
+    away along each axis and keeping whichever carries the other frame onto it best
+    (:func:`best_of`), :data:`PROPAGATION_ROUNDS` times (PatchMatch's propagation, Barnes et al.
+    2009); then smoothed within each motion by OpenCV's variational refinement (the energy DIS
+    ends with, Brox et al. 2004).
+
+    DIS blends the flows of both sides across a motion boundary: a small, fast object's rim takes
+    part of the background's motion, the frames' check (:func:`agreement`) rightly drops it, and
+    the rim is painted anew each frame, flickering as independent frames do. The object's own
+    flow lies a few pixels inside it; offered to the rim, it carries the other frame onto the rim
+    better and is taken, and the background's is taken back on the other side."""
+    refinement = cv2.VariationalRefinement.create()
+
+    def by_propagation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        flow = flow_of(a, b)
+        for _ in range(PROPAGATION_ROUNDS):
+            flow = best_of(a, b, [flow, *(_shifted(flow, step) for step in _steps())])
+        u, v = (np.ascontiguousarray(flow[..., i]) for i in range(2))
+        refinement.calcUV(_grey(a), _grey(b), u, v)  # refines u and v in place
+        return np.dstack([u, v]).astype(np.float32)
+
+    return by_propagation
+
+
+def _steps() -> list[tuple[int, int]]:
+    """:func:`propagated`'s neighbours, as (dy, dx)."""
+    along_x = [(0, s) for d in PROPAGATION for s in (d, -d)]
+    return along_x + [(dx, dy) for dy, dx in along_x]
+
+
+def _shifted(flow: np.ndarray, step: tuple[int, int]) -> np.ndarray:
+    """Each pixel's neighbour's flow, ``step`` (dy, dx) away (the edge's own beyond it)."""
+    height, width = flow.shape[:2]
+    ys = np.clip(np.arange(height) + step[0], 0, height - 1)
+    xs = np.clip(np.arange(width) + step[1], 0, width - 1)
+    return flow[ys][:, xs]
 
 
 def sources(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

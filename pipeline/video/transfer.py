@@ -18,7 +18,8 @@ Where we part from Ruder (each measured: docs/design-notes.md, "Video"):
   temporal term then holds each frame to a softer picture;
 - the temporal weight is relative to the clip's own loss (:mod:`pipeline.video.temporal`) and
   small: a larger one holds no stiller and washes the style out;
-- the flow is DIS refined to full resolution (``dis-fine``; ``dis-fused`` adds smaller patches);
+- the flow is DIS refined to full resolution, fused with smaller patches, each pixel offered its
+  neighbours' flows and refined again (``dis-propagated``): a moving object's rim moves with it;
 - long-term consistency (t−2, t−4) is an option, for two more flows per frame;
 - the start keeps the warped result wherever the frames agree, not only where the flow is certain
   (certainty fails in flat, dark or noisy parts that did not move), and paints what the motion
