@@ -207,7 +207,7 @@ def clips(frames: int) -> list[str]:
     from pipeline.synthetic.clips import synthetic_clip
     from pipeline.synthetic.measures import warping_error
     from pipeline.video.fast import BLEND, blended
-    from pipeline.video.flow import DEFAULT_FLOW, flow_function
+    from pipeline.video.flow import QUICK_FLOW, flow_function
     from pipeline.video.instant import InstantNetwork
 
     networks = open_networks()
@@ -223,7 +223,7 @@ def clips(frames: int) -> list[str]:
         for image in images:
             out = network(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255)[0]
             per_frame.append((out.permute(1, 2, 0).numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8))
-        steadied = list(blended(per_frame, images, BLEND, flow_function(DEFAULT_FLOW)))
+        steadied = list(blended(per_frame, images, BLEND, flow_function(QUICK_FLOW)))
 
         distance = [
             float(np.mean([np.linalg.norm(networks.style_vector(r) - vector) for r in results]))

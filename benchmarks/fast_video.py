@@ -34,7 +34,7 @@ from pipeline.samples import sample_image
 from pipeline.synthetic.clips import ClipSpec, synthetic_clip
 from pipeline.synthetic.measures import warping_error
 from pipeline.video.fast import blended
-from pipeline.video.flow import DEFAULT_FLOW, flow_function
+from pipeline.video.flow import QUICK_FLOW, flow_function
 
 #: Training photos: none of them is a clip's world.
 DATA = ("chelsea", "brick", "grass", "gravel", "hubble_deep_field")
@@ -56,7 +56,7 @@ def _stylised(network: TransformerNet, frames: list[np.ndarray]) -> list[np.ndar
 
 def _blended(results: list[np.ndarray], frames: list[np.ndarray], share: float) -> list[np.ndarray]:
     """What ``video --model --blend`` does: each output mixed with the previous one along DIS flow."""
-    return list(blended(results, frames, share, flow_function(DEFAULT_FLOW)))
+    return list(blended(results, frames, share, flow_function(QUICK_FLOW)))
 
 
 def _style_loss(results: list[np.ndarray], encoder: VGGEncoder, grams: dict[str, torch.Tensor]) -> float:

@@ -302,7 +302,7 @@ def test_a_clip_in_instant_style_holds_stiller_with_the_flow_blend(tmp_path: Pat
     from pipeline.synthetic.clips import ClipSpec, synthetic_clip
     from pipeline.synthetic.measures import warping_error
     from pipeline.video.fast import BLEND, blended
-    from pipeline.video.flow import DEFAULT_FLOW, flow_function
+    from pipeline.video.flow import QUICK_FLOW, flow_function
     from pipeline.video.instant import open_instant
 
     Image.fromarray(_array("hubble_deep_field", 256)).save(tmp_path / "painting.png")
@@ -315,7 +315,7 @@ def test_a_clip_in_instant_style_holds_stiller_with_the_flow_blend(tmp_path: Pat
         .astype(np.uint8)
         for f in frames
     ]
-    steadied = list(blended(per_frame, frames, BLEND, flow_function(DEFAULT_FLOW)))
+    steadied = list(blended(per_frame, frames, BLEND, flow_function(QUICK_FLOW)))
     truth = ([f.flow for f in clip], [f.visible for f in clip])
     assert warping_error(steadied, *truth) < 0.8 * warping_error(per_frame, *truth)
 

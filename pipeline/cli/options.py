@@ -161,8 +161,12 @@ FLAGS: dict[str, Flag] = {
     "flow": Flag(
         "optical flow method (OpenCV)",
         None,
-        _constant("pipeline.video.flow", "DEFAULT_FLOW"),
+        None,
         _choices("pipeline.video.flow", "FLOW_METHODS"),
+        note=lambda: (
+            f" (default {_constant('pipeline.video.flow', 'DEFAULT_FLOW')()} for an optimised clip, "
+            f"{_constant('pipeline.video.flow', 'QUICK_FLOW')()} for fast or instant video and for masks)"
+        ),
     ),
     "frames": Flag("only frames A to B-1 (numbered from 0)", extra={"metavar": "A:B"}),
     "fps": Flag(

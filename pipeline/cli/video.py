@@ -200,6 +200,11 @@ def _check_path(args: argparse.Namespace) -> None:
             raise InputError(f"{flag} is not for {path}; leave it out")
 
 
+def _flow(args: argparse.Namespace) -> dict[str, Any]:
+    """``--flow`` where given: left out, each kind of run takes its own default."""
+    return {} if args.flow is None else {"flow": args.flow}
+
+
 def _video(args: argparse.Namespace) -> int:
     from pipeline.gatys.config import GatysConfig  # loads torch: per verb
     from pipeline.video.run import video_files  # loads torch: per verb
@@ -213,8 +218,8 @@ def _video(args: argparse.Namespace) -> int:
 
     guidance = options.guidance(args)
     video = VideoConfig(
-        temporal_weight=args.temporal_weight, flow=args.flow, long_term=args.long_term, first_steps=args.first_steps,
-        reveal_steps=args.reveal_steps, reveal_frames=args.reveal_frames,
+        temporal_weight=args.temporal_weight, long_term=args.long_term, first_steps=args.first_steps,
+        reveal_steps=args.reveal_steps, reveal_frames=args.reveal_frames, **_flow(args),
     )  # fmt: skip
     with reporting(quiet=args.verbosity < 0, what="video", unit="frame") as progress:
         video_files(
@@ -241,7 +246,7 @@ def _fast_video(args: argparse.Namespace) -> int:
 
     config = FastClipConfig(
         size=args.size, batch=args.batch, device=args.device, precision=args.precision, compile=args.compile,
-        flow=args.flow, **({} if args.blend is None else {"blend": args.blend}),
+        **_flow(args), **({} if args.blend is None else {"blend": args.blend}),
     )  # fmt: skip
     with reporting(quiet=args.verbosity < 0, what="video", unit="frame") as progress:
         model = args.model
@@ -276,7 +281,7 @@ def _masks(args: argparse.Namespace) -> int:
         args.masks,
         args.out,
         size=args.size,
-        flow=args.flow,
+        **_flow(args),
         frames=args.frames,
         fps=args.fps,
         k=options.single_k(args, "the keyframe masks"),

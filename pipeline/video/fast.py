@@ -33,7 +33,7 @@ from pipeline.outputs import OwnedFolder
 from pipeline.progress import Progress
 from pipeline.video import clip as clips
 from pipeline.video import mp4
-from pipeline.video.flow import DEFAULT_FLOW, agreement, certainty, flow_function, warp
+from pipeline.video.flow import QUICK_FLOW, agreement, certainty, flow_function, warp
 from pipeline.video.keyframes import carry_clip_masks
 from pipeline.video.run import Outputs, checked_outputs
 from pipeline.video.segments import poster_path
@@ -54,7 +54,7 @@ class FastClipConfig:
     device: str = "auto"
     precision: str = "auto"
     compile: bool = False
-    flow: str = DEFAULT_FLOW  # carrying a guided model's masks
+    flow: str = QUICK_FLOW  # carrying a guided model's masks
     strength: float = 1.0  # as stylize's --strength: blended with the frame
     blend: float = BLEND  # share of the previous output kept where the flow is certain (0: off)
     preserve_color: bool = False  # the result's luminance with the frame's colours

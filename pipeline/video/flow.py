@@ -36,7 +36,12 @@ FlowFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
 #: two of those fused (``dis-fused``, :func:`fused`), that fused flow propagated and refined
 #: (``dis-propagated``, :func:`propagated`) and Farnebäck.
 FLOW_METHODS = ("dis-ultrafast", "dis-fast", "dis-medium", "dis-fine", "dis-fused", "dis-propagated", "farneback")
+#: The flow of an optimised clip (:class:`pipeline.video.transfer.VideoConfig`).
 DEFAULT_FLOW = "dis-propagated"
+#: The flow where a frame takes milliseconds (fast and instant video's blend) and for carrying
+#: masks: ``dis-propagated`` costs ten times as much, about 1 s a pair of flows at 512×384 on two
+#: CPU cores, more than such a frame's stylisation.
+QUICK_FLOW = "dis-fine"
 #: Patch size and stride (px) of ``dis-fused``'s second DIS flow; its first is ``dis-fine``'s (the
 #: medium preset's 8 and 3). A patch much larger than a small, fast object follows what is around it.
 SMALL_PATCH = (4, 2)

@@ -39,7 +39,7 @@ from pipeline.video.clip import (
     resized,
     working_size,
 )
-from pipeline.video.flow import DEFAULT_FLOW, flow_function
+from pipeline.video.flow import QUICK_FLOW, flow_function
 from pipeline.video.masks import Carried, carry, combine, keyframe
 
 log = logging.getLogger(__name__)
@@ -276,7 +276,7 @@ def video_masks_files(
     out: str | os.PathLike[str],
     *,
     size: int,
-    flow: str = DEFAULT_FLOW,
+    flow: str = QUICK_FLOW,
     frames: str | None = None,
     fps: float | None = None,
     k: int | None = None,
