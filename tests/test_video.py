@@ -853,7 +853,6 @@ def test_the_encoded_clip_does_not_depend_on_the_machines_cores(tmp_path: Path) 
     use: encoded on one core and on all, the same frames give the same bytes."""
     script = """
 import os, sys
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from pipeline.synthetic.clips import ClipSpec, synthetic_clip
