@@ -128,7 +128,8 @@ def transfer(
     holds the weighted terms. ``snapshot`` receives the image so far (on the CPU, in colour)
     every ``snapshot_every`` evaluations. The image optimised is a canvas ``canvas_margin`` px
     larger on every side (see the module docstring; 0 optimises the image alone, and gives it a
-    fringe); the losses in the history are the canvas's, and ``terms`` see the image without it.
+    fringe); the losses in the history are the canvas's, and ``terms`` see the image without it
+    (the whole canvas, for a term whose ``on_canvas`` attribute is true).
 
     Example (seeded random VGG weights: a plumbing run; ``weights="imagenet"`` for a real one)::
 
@@ -186,8 +187,9 @@ def _extended_regions(regions: Regions | None, margin: int) -> Regions | None:
 
 
 def _on_image(term: Term, margin: int) -> Term:
-    """A further term of the image, given the canvas: it sees the image without the margin."""
-    if margin == 0:
+    """A further term of the image, given the canvas: it sees the image without the margin, unless
+    it holds the margin too (a true ``on_canvas`` attribute, as a video's temporal loss has)."""
+    if margin == 0 or getattr(term, "on_canvas", False):
         return term
 
     def on_image(canvas: torch.Tensor) -> dict[str, torch.Tensor]:

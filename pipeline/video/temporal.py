@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 import torch
 
+from pipeline.gatys.canvas import extend
 from pipeline.video.flow import sources, warp
 from pipeline.video.revealed import fill
 
@@ -213,7 +214,16 @@ def free_on(targets: Sequence[Warped], seam: torch.Tensor) -> list[Warped]:
 
 
 class TemporalLoss:
-    """The temporal term of one frame (a criterion term, see :mod:`pipeline.gatys.criterion`)."""
+    """The temporal term of one frame (a criterion term, see :mod:`pipeline.gatys.criterion`).
+
+    It holds the transfer's whole canvas (:mod:`pipeline.gatys.canvas`), its targets and their
+    certainty mirrored over the margin as the canvas mirrors the image. With the image held and
+    the margin free, the optimiser would meet the frame's style loss in the margin, which is cut
+    off at the end, and the frame would keep the statistics its warped start has (a zoom's
+    stretched strokes; measured: docs/design-notes.md, "Video")."""
+
+    #: The transfer hands this term the canvas, margin included (:func:`pipeline.gatys.transfer`).
+    on_canvas = True
 
     def __init__(self, previous: Sequence[Warped], weight: float) -> None:
         self.previous = list(previous)
@@ -222,7 +232,7 @@ class TemporalLoss:
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         total = image.new_zeros(())
         for earlier in self.previous:
-            target = earlier.image.to(image)
-            c = earlier.certainty.to(image)
+            margin = (image.shape[-1] - earlier.image.shape[-1]) // 2
+            target, c = extend(earlier.image.to(image), margin), extend(earlier.certainty.to(image), margin)
             total = total + (c * (image - target) ** 2).mean()
         return {"temporal": self.weight * total}

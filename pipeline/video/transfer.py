@@ -34,7 +34,9 @@ Where we part from Ruder (each measured: docs/design-notes.md, "Video"):
   (:func:`~pipeline.video.temporal.held_as_started`): the frame painted on its own where the start
   took that, the carried result at least as much as the start keeps it;
 - where those two meet, the start's seams are painted over before it is held
-  (:meth:`ClipTransfer._healed`): held as they are, the line between two paintings stays.
+  (:meth:`ClipTransfer._healed`): held as they are, the line between two paintings stays;
+- the temporal term holds the transfer's canvas margin too (:class:`~pipeline.video.temporal.TemporalLoss`):
+  free while the image is held, the margin takes the frame's style loss and is cut off.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ from pipeline.video.temporal import (
 log = logging.getLogger(__name__)
 
 #: ``--temporal-weight``'s default (see :mod:`pipeline.video.temporal` for what it is relative to).
-TEMPORAL_WEIGHT = 2.0
+TEMPORAL_WEIGHT = 5.0
 #: How a previous result is resampled when warped onto the next frame.
 DEFAULT_RESAMPLING = "bicubic"
 
