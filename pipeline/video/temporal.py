@@ -5,7 +5,8 @@ The temporal loss of frame t is ``λ / D · Σ_j Σ_k c_jk (x_k − ω_jk)²`` (
 result of an earlier frame warped onto this one along the backward flow, c_j its certainty
 (:func:`pipeline.video.flow.certainty` times :func:`~pipeline.video.flow.agreement`); with the
 long-term option the earlier frames are t−1, t−2 and t−4, each counting only where no closer one
-is certain (Ruder's weights).
+is certain (Ruder's weights). The sum runs over the transfer's canvas, ω_j and c_j mirrored over
+its margin (:class:`TemporalLoss`), and D counts the canvas's values.
 
 λ is the user's ``--temporal-weight`` times the clip's *reference loss*: the loss of the first
 frame's photo against the style (content and style terms at the photo itself). The optimiser is
