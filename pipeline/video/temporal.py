@@ -149,7 +149,7 @@ def start_image(
 #: Carried paint is stale where its low-pass colour (a Gaussian of :data:`STALE_BLUR` px) departs
 #: from the frame painted on its own by more than this many times the median departure over what
 #: is kept (docs/design-notes.md, "Video").
-STALE, STALE_BLUR = 3.0, 2.0
+STALE, STALE_BLUR = 3.5, 2.0
 
 
 def without_stale(previous: Warped, repainted: torch.Tensor) -> Warped:
