@@ -743,7 +743,7 @@ def test_a_held_frame_meets_its_style_in_the_frame_not_in_the_canvas_margin(tiny
     import contextlib
 
     from pipeline.gatys import build_criterion, transfer
-    from pipeline.gatys.canvas import extend
+    from pipeline.gatys.canvas import CANVAS_MARGIN, extend
     from pipeline.samples import sample_image
     from pipeline.video.transfer import to_tensor
 
@@ -756,10 +756,11 @@ def test_a_held_frame_meets_its_style_in_the_frame_not_in_the_canvas_margin(tiny
     ones = torch.ones((1, 1, *photo.shape[-2:]))
     term = TemporalLoss([Warped(start, ones, ones)], 2.0 * reference.history["total"][0])
     held = transfer(photo, painting, config, encoder=tiny, init=start, terms=[term]).image
-    criterion = build_criterion(tiny, extend(photo, 4), [painting], config, precision_context=contextlib.nullcontext)
+    canvas = extend(photo, CANVAS_MARGIN)
+    criterion = build_criterion(tiny, canvas, [painting], config, precision_context=contextlib.nullcontext)
 
     def own(image: torch.Tensor) -> float:
-        return float(criterion(extend(image, 4))["style"])
+        return float(criterion(extend(image, CANVAS_MARGIN))["style"])
 
     assert own(held) < 0.15 * own(start)
 
