@@ -715,6 +715,35 @@ def test_carried_paint_far_from_the_frame_painted_on_its_own_is_dropped_as_stale
         assert weights[30:, :].min() > 0.99 and weights[:, 45:].min() > 0.99  # the rest: kept
 
 
+def test_young_paint_is_held_only_where_it_looks_as_the_frame_painted_on_its_own_does() -> None:
+    """Paint the motion revealed fewer than ``--reveal-frames`` frames ago is kept and held where
+    its low-pass colour departs from the frame painted on its own no more than settled paint
+    typically does, and painted anew where it departs more (the halo of the object beside which
+    it was painted), though settled paint departing as much is kept."""
+    from pipeline.video.temporal import Warped, without_stale
+
+    strokes = np.indices((40, 60)).sum(axis=0) % 2  # texture a low-pass removes
+    fresh = np.repeat((0.45 + 0.1 * strokes)[..., None], 3, axis=2).astype(np.float32)
+    carried = np.repeat((0.556 - 0.1 * strokes)[..., None], 3, axis=2).astype(np.float32)  # other strokes, 0.006 off
+    carried[5:35, 5:15] = fresh[5:35, 5:15]  # young paint as the frame paints it
+    carried[5:35, 20:34] += 0.006  # a faint halo (twice the typical departure): young
+    carried[12:28, 46:54] += 0.006  # and settled
+    young = np.zeros((40, 60), bool)
+    young[:, :37] = True
+
+    def tensor(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a).permute(2, 0, 1)[None]
+
+    ones = torch.ones((1, 1, 40, 60))
+    previous = Warped(tensor(carried), ones.clone(), ones.clone())
+    checked = without_stale(previous, tensor(fresh), young)
+    for weights in (checked.keep[0, 0].numpy(), checked.certainty[0, 0].numpy()):
+        assert weights[8:32, 8:12].min() == 1  # young, as the frame paints it: held
+        assert weights[8:32, 23:31].max() == 0  # young, the halo: painted anew
+        assert weights[15:25, 49:51].min() == 1  # settled, the same halo: kept
+    assert without_stale(previous, tensor(fresh)).keep[0, 0].numpy()[8:32, 23:31].min() == 1  # not young: kept
+
+
 def test_temporal_loss_is_ruders_formula() -> None:
     rng = torch.Generator().manual_seed(0)
     x = torch.rand((1, 3, 4, 5), generator=rng)

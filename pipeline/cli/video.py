@@ -139,7 +139,8 @@ def _time_flags(t: argparse._ArgumentGroup) -> None:
         metavar="N",
         default=d.reveal_frames,
         help="frames what the motion revealed is painted on its own before it is held, so that the halo a painting "
-        f"draws around a moving object moves with it (default: {d.reveal_frames}; 1: held from the next frame)",
+        "draws around a moving object moves with it; held sooner where its paint looks as that painting's does "
+        f"(default: {d.reveal_frames}; 1: held from the next frame)",
     )
     add(t, "frames", "fps")
     t.add_argument("--keep-frames", action="store_true", help="keep OUT.frames/ (every frame as PNG) after writing OUT")

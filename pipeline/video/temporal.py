@@ -107,7 +107,8 @@ def carried_age(age: np.ndarray | None, flow: np.ndarray, agrees: np.ndarray) ->
     A painting draws a halo around a moving object. What the object uncovers is painted while the
     object is still beside it; held from then on, that halo stays behind at every place the object
     passed. Painted on its own for :data:`REVEAL_FRAMES` frames (:func:`held_after`), it is painted as
-    the frames paint it once the object has moved on."""
+    the frames paint it once the object has moved on; sooner held where its paint has no halo in
+    it (:func:`without_stale`)."""
     if age is None:
         carried = np.full(flow.shape[:2], LONG_AGO, np.uint8)
     else:
@@ -150,28 +151,44 @@ def start_image(
 #: from the frame painted on its own by more than this many times the median departure over what
 #: is kept (docs/design-notes.md, "Video").
 STALE, STALE_BLUR = 3.5, 2.0
+#: Young paint (what the motion revealed, :data:`REVEAL_FRAMES` frames not yet past) is kept only
+#: where it departs from the frame painted on its own at most this many times that median.
+YOUNG_STALE = 1.0
 
 
-def without_stale(previous: Warped, repainted: torch.Tensor) -> Warped:
+def without_stale(previous: Warped, repainted: torch.Tensor, young: np.ndarray | None = None) -> Warped:
     """``previous`` with what it carries stale dropped, neither kept as the start nor held by the
     temporal term: where its low-pass colour departs from ``repainted`` (the frame painted on its
-    own) far more than it does over the rest of the frame (:data:`STALE`).
+    own) far more than it does over the rest of the frame (:data:`STALE`), and where it is
+    ``young`` ((H, W) bool: revealed fewer than ``--reveal-frames`` frames ago) and departs more
+    than the settled paint typically does (:data:`YOUNG_STALE`).
 
     Two paintings of one frame differ in their strokes everywhere, but under a low-pass only a
     little; a smear the flow carried (a dark object dragged over a dark background, where the
     frames themselves hardly disagree) differs in colour, and is caught here where
-    :func:`~pipeline.video.flow.agreement`, which compares photos, cannot see it."""
+    :func:`~pipeline.video.flow.agreement`, which compares photos, cannot see it. Young paint was
+    made beside a moving object, with the halo a painting draws around it (:func:`carried_age`);
+    where it departs from the frame painted on its own no more than settled paint does there is no
+    halo in it, and painted anew it would only flicker as independent frames do."""
 
     def low_pass(image: torch.Tensor) -> np.ndarray:
         return cv2.GaussianBlur(image[0].permute(1, 2, 0).float().numpy(), (0, 0), STALE_BLUR)
 
     departure = np.sqrt(((low_pass(previous.image) - low_pass(repainted.clamp(0, 1))) ** 2).sum(axis=-1))
+    young = np.zeros(departure.shape, bool) if young is None else young
     kept = previous.keep[0, 0].numpy() > 0.5
     if not kept.any():
         return previous
-    stale = cv2.dilate((departure > STALE * float(np.median(departure[kept]))).astype(np.float32), np.ones((3, 3)))
+    settled = kept & ~young if (kept & ~young).any() else kept
+    typical = float(np.median(departure[settled]))
+    stale = cv2.dilate((departure > STALE * typical).astype(np.float32), np.ones((3, 3)))
     fresh = (1 - cv2.GaussianBlur(stale, (0, 0), FEATHER)) * (1 - stale)  # nothing stale kept, feathered
-    weight = torch.from_numpy(np.ascontiguousarray(fresh, dtype=np.float32))[None, None]
+    return dropped(previous, (1 - fresh) + (young & (departure > YOUNG_STALE * typical)))
+
+
+def dropped(previous: Warped, where: np.ndarray) -> Warped:
+    """``previous`` neither kept nor held where ``where`` ((H, W), 0 to 1) says so."""
+    weight = torch.from_numpy(np.ascontiguousarray(1 - np.minimum(where, 1), dtype=np.float32))[None, None]
     return dataclasses.replace(previous, keep=previous.keep * weight, certainty=previous.certainty * weight)
 
 

@@ -26,8 +26,9 @@ Where we part from Ruder (each measured: docs/design-notes.md, "Video"):
   revealed on its own (:meth:`ClipTransfer._repainted`): a warped start there is a stretched copy
   of the moving object, a ghost the temporal term then holds. What was revealed is painted so in
   ``reveal_frames`` frames before it is held (:func:`~pipeline.video.temporal.carried_age`: held
-  at once, the halo a painting draws around a moving object stays behind it); carried paint that painting
-  contradicts is dropped as stale (:func:`~pipeline.video.temporal.without_stale`), and paint made
+  at once, the halo a painting draws around a moving object stays behind it) unless its paint
+  looks as that painting's does; carried paint that painting contradicts is dropped as stale
+  (:func:`~pipeline.video.temporal.without_stale`), and paint made
   beside the frame's edge is painted again once a pan or a pull-back carries it in
   (:func:`~pipeline.video.temporal.from_the_edge`);
 - the temporal term holds each pixel to what its start came from
@@ -72,6 +73,7 @@ from pipeline.video.temporal import (
     TemporalLoss,
     Warped,
     carried_age,
+    dropped,
     free_on,
     held_after,
     held_as_started,
@@ -237,11 +239,13 @@ class ClipTransfer:
         towards, _, _, counted = self._matched(frame, self.seen[-1])
         return carried_age(self.seen[-1].age, towards, counted)
 
-    def _earlier(self, frame: np.ndarray) -> tuple[list[Warped], np.ndarray]:
+    def _earlier(self, frame: np.ndarray) -> tuple[list[Warped], np.ndarray, np.ndarray]:
         """The earlier results that hold this frame: t−1 (and t−2, t−4 with the long-term option),
         each warped onto it with its certainty (closest first, Ruder's weights), none of them
-        where what the motion revealed is still painted on its own; and this frame's
-        :func:`~pipeline.video.temporal.carried_age`."""
+        where this frame reveals something; this frame's
+        :func:`~pipeline.video.temporal.carried_age`; and where what the motion revealed is still
+        young, painted on its own unless its paint passes the stale check
+        (:func:`~pipeline.video.temporal.without_stale`)."""
         steps = LONG_TERM if self.video.long_term else (1,)
         by_index = {seen.index: seen for seen in self.seen}
         latest = self.seen[-1].index
@@ -254,12 +258,14 @@ class ClipTransfer:
             found.append((seen, towards, certainty(towards, back) * agrees, agrees, counted))
         _, towards_previous, _, _, counted_previous = found[0]
         age = carried_age(self.seen[-1].age, towards_previous, counted_previous)
-        held = held_after(age, self.video.reveal_frames if self.video.reveal_steps != 0 else 1)
+        held = held_after(age, 1)
+        young = held > held_after(age, self.video.reveal_frames if self.video.reveal_steps != 0 else 1)
         weights = long_term_weights([c * held for _, _, c, _, _ in found])
-        return [
+        carried = [
             warped(seen.result, towards, weight, agrees=agrees * held, resampling=self.video.resampling)
             for (seen, towards, _, agrees, _), weight in zip(found, weights, strict=True)
-        ], age
+        ]
+        return carried, age, young
 
     def _repainted(
         self, content: torch.Tensor, regions: Regions | None, previous: Warped
@@ -324,11 +330,13 @@ class ClipTransfer:
         config, init, terms, age = self.config, None, [], None
         regions = self.regions_for(index, frame)
         if follows:
-            earlier, age = self._earlier(frame)
+            earlier, age, young = self._earlier(frame)
             labels = regions.content.argmax(dim=0).numpy() if regions is not None else None
             repainted, halfway = self._repainted(content, regions, earlier[0]) or (None, None)
             if halfway is not None:  # a second witness: what the carried paint smeared is dropped
-                earlier = [without_stale(e, halfway) for e in earlier]
+                earlier = [without_stale(e, halfway, young) for e in earlier]
+            else:  # nothing to check young paint against
+                earlier = [dropped(e, young) for e in earlier]
             init = start_image(earlier[0], content, labels, repainted)
             earlier = [*held_as_started(earlier[0], repainted), *earlier[1:]]
             if self.config.color == "preserve":  # the optimisation sees luminance only
