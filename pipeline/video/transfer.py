@@ -268,11 +268,11 @@ class ClipTransfer:
         return carried, age, young
 
     def _repainted(
-        self, content: torch.Tensor, regions: Regions | None, previous: Warped
+        self, content: torch.Tensor, regions: Regions | None, previous: Warped, young: np.ndarray
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The frame painted on its own, from its photo and without the temporal term, as the
         start of what the motion revealed, and the same painting at half its evaluations (None
-        where the motion revealed nothing, or with ``reveal_steps`` 0). What a moving object
+        where the motion revealed nothing, ``young`` included, or with ``reveal_steps`` 0). What a moving object
         uncovers, or an object coming into the frame, has no earlier paint to carry; copied from
         its surroundings it is a copy of them (a cat's fur on a blue disc), and a few dozen
         evaluations in a frame whose style is already met do not repaint it. Painted as an
@@ -284,7 +284,7 @@ class ClipTransfer:
         painting is unsettled (bright points, fine texture), and what it dropped there would be
         painted anew in every frame (measured: docs/design-notes.md, "Video")."""
         steps = self.video.reveal_steps if self.video.reveal_steps is not None else self.config.steps
-        if not steps or _revealed_share(previous) < REVEALED_AT_LEAST:
+        if not steps or _revealed_share(previous, young) < REVEALED_AT_LEAST:
             return None
         check, halfway = max(1, steps // 2), list[torch.Tensor]()
 
@@ -332,7 +332,7 @@ class ClipTransfer:
         if follows:
             earlier, age, young = self._earlier(frame)
             labels = regions.content.argmax(dim=0).numpy() if regions is not None else None
-            repainted, halfway = self._repainted(content, regions, earlier[0]) or (None, None)
+            repainted, halfway = self._repainted(content, regions, earlier[0], young) or (None, None)
             if halfway is not None:  # a second witness: what the carried paint smeared is dropped
                 earlier = [without_stale(e, halfway, young) for e in earlier]
             else:  # nothing to check young paint against
@@ -379,9 +379,9 @@ REVEALED_AT_LEAST = 1e-4
 SETTLED = 0.01
 
 
-def _revealed_share(previous: Warped) -> float:
-    """The share of a frame the previous result cannot start (what the motion revealed)."""
-    return float(1 - previous.keep.mean())
+def _revealed_share(previous: Warped, young: np.ndarray) -> float:
+    """The share of a frame the previous result cannot start, or that is ``young`` (what the motion revealed)."""
+    return float(np.maximum(1 - previous.keep[0, 0].numpy(), young).mean())
 
 
 def settled(total: Sequence[float]) -> bool:
