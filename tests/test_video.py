@@ -539,8 +539,8 @@ def test_what_a_disc_uncovers_is_painted_like_the_rest_not_dragged_behind_it(
     revealed, over the same elsewhere) of the temporal run, against the same run with what the
     motion revealed copied from its surroundings (``reveal_steps=0``) and with the agreement check
     off (a start warped everywhere, as Ruder et al. start). Measured (tiny encoder, 20
-    evaluations, 2026-12-07): 0.40 and 0.17, against 1.47 and 1.16 copied and 1.87 and 1.84
-    dragged; warping error 0.20x and 0.23x the per-frame run's."""
+    evaluations, 2026-12-07, late night): 0.49 and 0.29, against 1.71 and 1.35 copied and 1.76
+    and 2.25 dragged; warping error 0.16x and 0.20x the per-frame run's."""
     from pipeline.synthetic.measures import ghost_and_streaks, warping_error
     from pipeline.video import temporal as video_temporal
     from pipeline.video import transfer as video_transfer
