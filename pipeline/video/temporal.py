@@ -179,8 +179,8 @@ def without_stale(previous: Warped, repainted: torch.Tensor, young: np.ndarray |
     kept = previous.keep[0, 0].numpy() > 0.5
     if not kept.any():
         return previous
-    settled = kept & ~young if (kept & ~young).any() else kept
-    typical = float(np.median(departure[settled]))
+    settled = kept & ~young
+    typical = float(np.median(departure[settled if settled.any() else kept]))
     stale = cv2.dilate((departure > STALE * typical).astype(np.float32), np.ones((3, 3)))
     fresh = (1 - cv2.GaussianBlur(stale, (0, 0), FEATHER)) * (1 - stale)  # nothing stale kept, feathered
     return dropped(previous, (1 - fresh) + (young & (departure > YOUNG_STALE * typical)))

@@ -271,9 +271,9 @@ class ClipTransfer:
         self, content: torch.Tensor, regions: Regions | None, previous: Warped, young: np.ndarray
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The frame painted on its own, from its photo and without the temporal term, as the
-        start of what the motion revealed, and the same painting at half its evaluations (None
-        where the motion revealed nothing, ``young`` included, or with ``reveal_steps`` 0). What a moving object
-        uncovers, or an object coming into the frame, has no earlier paint to carry; copied from
+        start of what the motion revealed (``young`` paint included), and the same painting at half
+        its evaluations (None where the motion revealed nothing, or with ``reveal_steps`` 0). What a
+        moving object uncovers, or an object coming into the frame, has no earlier paint to carry; copied from
         its surroundings it is a copy of them (a cat's fur on a blue disc), and a few dozen
         evaluations in a frame whose style is already met do not repaint it. Painted as an
         independent frame paints it, with as many evaluations, it looks like the rest of the clip
